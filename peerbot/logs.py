@@ -1,0 +1,48 @@
+"""Logging set-up: plain text for people, JSON lines for log pipelines."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+
+from peerbot.config import LogFormat
+
+_RESERVED = set(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {"message"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, extras and the traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render ``record`` as a JSON line."""
+        out: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _RESERVED and not key.startswith("_"):
+                out[key] = value if isinstance(value, str | int | float | bool) else repr(value)
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+def configure_logging(level: str = "INFO", fmt: LogFormat = LogFormat.TEXT) -> None:
+    """Configure the root logger once for the process."""
+    handler = logging.StreamHandler()
+    if fmt is LogFormat.JSON:
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+        )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # Third-party chatter stays at WARNING unless we debug.
+    if level != "DEBUG":
+        for noisy in ("urllib3", "sentence_transformers", "transformers", "apscheduler"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)

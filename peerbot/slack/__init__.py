@@ -1,0 +1,1 @@
+"""Slack surface: listeners that translate, pure Block Kit builders, ids, middleware."""

@@ -1,0 +1,1 @@
+"""HTTP mode: Slack's requests at POST /slack/events, health at GET /healthz."""

@@ -1,0 +1,96 @@
+"""A small WSGI application around Bolt, served by waitress (or any WSGI server, e.g. gunicorn)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIEnvironment
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+HEALTH_PATH = "/healthz"
+
+
+class PeerbotWSGI:
+    """Routes Slack's requests to Bolt and answers health checks."""
+
+    def __init__(self, bolt_app: App, engine: Engine) -> None:
+        self._slack = SlackRequestHandler(bolt_app, path=EVENTS_PATH)
+        self._engine = engine
+
+    def health(self) -> tuple[int, dict[str, str]]:
+        """(HTTP status, body): 200 when the database answers, 503 when it does not."""
+        try:
+            with self._engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # the probe must answer, whatever failed
+            log.warning("health check: database unavailable: %s", exc)
+            return 503, {"status": "unavailable", "database": "unreachable"}
+        return 200, {"status": "ok", "database": "ok"}
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """WSGI entry point."""
+        path = environ.get("PATH_INFO", "")
+        if path == HEALTH_PATH and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            status, body = self.health()
+            payload = json.dumps(body).encode()
+            reason = "OK" if status == 200 else "Service Unavailable"
+            start_response(
+                f"{status} {reason}",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
+            )
+            return [payload]
+        return self._slack(environ, start_response)
+
+
+class HttpServer:
+    """A waitress server in a background thread: used by tests, the sandbox and `peerbot serve`."""
+
+    def __init__(
+        self,
+        app: Callable[..., Any],
+        host: str = "127.0.0.1",
+        port: int = 0,
+        threads: int = 8,
+    ) -> None:
+        from waitress.server import create_server
+
+        self._server: Any = create_server(app, host=host, port=port, threads=threads)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The port actually bound (useful with port=0)."""
+        return int(self._server.effective_port)
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:3000``."""
+        return f"http://{self._server.effective_host}:{self.port}"
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until :meth:`stop`."""
+        self._server.run()
+
+    def start(self) -> HttpServer:
+        """Serve in a daemon thread."""
+        self._thread = threading.Thread(target=self.serve_forever, name="peerbot-http", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Close the listening socket and stop serving."""
+        self._server.close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
