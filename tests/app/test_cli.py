@@ -1,0 +1,84 @@
+"""Every command has --help, and the README documents every command."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from peerbot.cli import build_parser, main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _subcommands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    out: list[tuple[str, ...]] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                out.append((*prefix, name))
+                out.extend(_subcommands(sub, (*prefix, name)))
+    return out
+
+
+COMMANDS = _subcommands(build_parser())
+
+
+def test_there_are_commands() -> None:
+    assert ("run",) in COMMANDS and ("serve",) in COMMANDS and ("migrate",) in COMMANDS
+
+
+@pytest.mark.parametrize("words", COMMANDS, ids=" ".join)
+def test_help(words: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main([*words, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: peerbot " + " ".join(words))
+    assert len(out.splitlines()) > 3
+
+
+@pytest.mark.parametrize("words", COMMANDS, ids=" ".join)
+def test_readme_documents_command(words: tuple[str, ...]) -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert f"peerbot {' '.join(words)}" in readme
+
+
+def test_run_without_tokens_says_what_to_set(tmp_path: Path) -> None:
+    """The README's run command on a machine with no Slack tokens names the variable to set."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path}/p.db",
+        "HF_HUB_OFFLINE": "1",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "peerbot.cli", "run"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith("peerbot: SLACK_BOT_TOKEN is not set")
+    assert "OAuth & Permissions" in line
+
+
+def test_serve_without_signing_secret_says_what_to_set(tmp_path: Path) -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/p.db",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "peerbot.cli", "serve"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "SLACK_SIGNING_SECRET is not set" in proc.stderr
