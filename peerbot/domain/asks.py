@@ -1,0 +1,57 @@
+"""The ask as the asker writes it, and the rules for accepting it. Pure."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+from peerbot.domain.limits import MAX_CHALLENGE, MAX_FIELD, MIN_CHALLENGE
+
+URGENCIES = ("low", "normal", "high")
+
+
+@dataclass(frozen=True)
+class AskInput:
+    """What the intake modal collects."""
+
+    challenge: str
+    desired_result: str = ""
+    obstacles: str = ""
+    urgency: str = "normal"
+    anonymous: bool = False
+
+    def text_for_matching(self) -> str:
+        """The text embedded and matched: challenge first, then result and obstacles."""
+        return "\n".join(p for p in (self.challenge, self.desired_result, self.obstacles) if p)
+
+
+def clean_text(raw: str | None) -> str:
+    """Normalise user text: NFC, no control characters except newlines/tabs, trimmed."""
+    if not raw:
+        return ""
+    text = unicodedata.normalize("NFC", raw)
+    text = "".join(
+        ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs")
+    )
+    return text.strip()
+
+
+def validate_ask(inp: AskInput) -> dict[str, str]:
+    """Field errors keyed by field name (``challenge``, ``desired_result``, ...); empty when valid."""
+    errors: dict[str, str] = {}
+    words = len(inp.challenge.split())
+    if not inp.challenge:
+        errors["challenge"] = "Please describe the challenge, so we can find the right peer."
+    elif len(inp.challenge) < MIN_CHALLENGE or words < 3:
+        errors["challenge"] = (
+            "A little more detail, please: a sentence or two about the situation helps us find "
+            "someone who has faced the same thing."
+        )
+    elif len(inp.challenge) > MAX_CHALLENGE:
+        errors["challenge"] = f"Please keep it under {MAX_CHALLENGE} characters."
+    for name in ("desired_result", "obstacles"):
+        if len(getattr(inp, name)) > MAX_FIELD:
+            errors[name] = f"Please keep it under {MAX_FIELD} characters."
+    if inp.urgency not in URGENCIES:
+        errors["urgency"] = "Please choose how soon you need to talk."
+    return errors

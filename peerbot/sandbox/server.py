@@ -1,0 +1,773 @@
+"""The strict Slack Web API emulator: an HTTP server on loopback with a stateful workspace.
+
+Usage::
+
+    with SlackEmulator() as slack:
+        client = WebClient(token=slack.bot_token, base_url=slack.api_url)
+        uid = slack.add_user("ada", email="ada@example.com")
+        client.chat_postMessage(channel=uid, text="hi")
+        assert slack.messages_to(uid)[0]["text"] == "hi"
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from peerbot.sandbox.blockkit import validate_view
+from peerbot.sandbox.faults import Faults
+from peerbot.sandbox.methods import (
+    METHODS,
+    Context,
+    SlackError,
+    assign_ids,
+    check_required,
+    decode_json_fields,
+)
+from peerbot.sandbox.state import (
+    Conversation,
+    Ephemeral,
+    Message,
+    Trigger,
+    User,
+    Workspace,
+    make_id,
+)
+
+DEFAULT_BOT_TOKEN = "xoxb-0000000000-peerbot-sandbox"  # noqa: S105 (a fake token)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request the emulator answered (Web API method or ``response_url``)."""
+
+    method: str
+    args: dict[str, Any]
+    status: int
+    response: dict[str, Any]
+    at: float
+    token: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether Slack would have answered ``ok: true``."""
+        return bool(self.response.get("ok"))
+
+    @property
+    def error(self) -> str | None:
+        """The error code of a failed call."""
+        err = self.response.get("error")
+        return str(err) if err is not None else None
+
+
+@dataclass
+class _ResponseUrl:
+    id: str
+    user_id: str
+    channel_id: str
+    uses: int = 0
+    posts: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    emulator: SlackEmulator
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _HTTPServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence the default stderr access log."""
+
+    def do_GET(self) -> None:
+        """Serve a Web API method called with GET."""
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        """Serve a Web API method or a response_url called with POST."""
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length > 0 else b""
+        url = urlsplit(self.path)
+        status, headers, body = self.server.emulator.handle_http(
+            self.command, url.path, url.query, dict(self.headers.items()), raw
+        )
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+
+class SlackEmulator:
+    """A strict, stateful Slack Web API on loopback, for tests and the offline demo.
+
+    Thread-safe: every request and every helper runs under one lock. ``clock`` (epoch seconds)
+    drives message timestamps, trigger expiry and rate-limit windows; pass a fake one to move time
+    without sleeping. ``trigger_ttl`` is Slack's 3 s trigger-id lifetime (None: never expire).
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        team_id: str = "T0PEERBOT",
+        team_name: str = "Peerbot Sandbox",
+        domain: str = "peerbot-sandbox",
+        bot_token: str = DEFAULT_BOT_TOKEN,
+        bot_name: str = "peerbot",
+        trigger_ttl: float | None = 3.0,
+        clock: Callable[[], float] = time.time,
+        deleted_users_not_found: bool = False,
+    ) -> None:
+        self._host = host
+        self._port = port
+        self._clock = clock
+        self.trigger_ttl = trigger_ttl
+        self.deleted_users_not_found = deleted_users_not_found
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._ws = Workspace(team_id=team_id, team_name=team_name, domain=domain, bot_name=bot_name)
+        self._tokens: dict[str, str] = {bot_token: "bot"}
+        self._revoked: set[str] = set()
+        self.bot_token = bot_token
+        self._calls: list[Call] = []
+        self._faults = Faults()
+        self._response_urls: dict[str, _ResponseUrl] = {}
+        self._server: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> SlackEmulator:
+        """Bind the port (0: a free one) and serve in a daemon thread."""
+        if self._server is not None:
+            return self
+        server = _HTTPServer((self._host, self._port), _Handler)
+        server.emulator = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, name="slack-emulator", kwargs={"poll_interval": 0.05}
+        )
+        self._thread.daemon = True
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        server, thread = self._server, self._thread
+        self._server, self._thread = None, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> SlackEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        """Whether the server is serving."""
+        return self._server is not None
+
+    @property
+    def port(self) -> int:
+        """The bound port (after start())."""
+        if self._server is None:
+            raise RuntimeError("the emulator is not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT/``."""
+        return f"http://{self._host}:{self.port}/"
+
+    @property
+    def api_url(self) -> str:
+        """``http://127.0.0.1:PORT/api/``: pass it to ``WebClient(base_url=...)``."""
+        return self.base_url + "api/"
+
+    # -- workspace identity -------------------------------------------------------------------
+
+    @property
+    def team_id(self) -> str:
+        """The workspace id."""
+        return self._ws.team_id
+
+    @property
+    def team_domain(self) -> str:
+        """The workspace domain."""
+        return self._ws.domain
+
+    @property
+    def team_name(self) -> str:
+        """The workspace name."""
+        return self._ws.team_name
+
+    @property
+    def bot_user_id(self) -> str:
+        """The app's bot user id."""
+        return self._ws.bot_user_id
+
+    @property
+    def bot_id(self) -> str:
+        """The app's bot id (``B...``)."""
+        return self._ws.bot_id
+
+    @property
+    def app_id(self) -> str:
+        """The app id (``A...``)."""
+        return self._ws.app_id
+
+    def now(self) -> float:
+        """The emulator's clock."""
+        return self._clock()
+
+    # -- tokens -------------------------------------------------------------------------------
+
+    def add_token(self, token: str) -> None:
+        """Accept another bot token."""
+        with self._lock:
+            self._tokens[token] = "bot"
+            self._revoked.discard(token)
+
+    def revoke_token(self, token: str) -> None:
+        """Answer ``token_revoked`` for ``token`` from now on."""
+        with self._lock:
+            self._revoked.add(token)
+
+    # -- building state -----------------------------------------------------------------------
+
+    def add_user(
+        self,
+        name: str,
+        email: str | None = None,
+        tz: str = "America/Los_Angeles",
+        deleted: bool = False,
+        can_be_messaged: bool = True,
+        is_admin: bool = False,
+        real_name: str | None = None,
+        *,
+        user_id: str | None = None,
+        is_bot: bool = False,
+    ) -> str:
+        """Add a member; answer its id (``U...``)."""
+        with self._lock:
+            uid = user_id or make_id("U")
+            if uid in self._ws.users:
+                raise ValueError(f"user {uid} exists")
+            self._ws.users[uid] = User(
+                id=uid,
+                team_id=self._ws.team_id,
+                name=name,
+                real_name=real_name if real_name is not None else name.replace(".", " ").title(),
+                email=email if email is not None else f"{name}@{self._ws.domain}.example.com",
+                tz=tz,
+                deleted=deleted,
+                is_bot=is_bot,
+                is_admin=is_admin,
+                can_be_messaged=can_be_messaged,
+                bot_id=make_id("B") if is_bot else None,
+            )
+            return uid
+
+    def delete_user(self, user_id: str) -> None:
+        """Deactivate a member (``deleted: true``)."""
+        with self._lock:
+            self._user(user_id).deleted = True
+
+    def set_can_be_messaged(self, user_id: str, value: bool) -> None:
+        """Allow or forbid the bot to open a DM with the member."""
+        with self._lock:
+            self._user(user_id).can_be_messaged = value
+
+    def set_tz(self, user_id: str, tz: str) -> None:
+        """Change a member's time zone."""
+        with self._lock:
+            self._user(user_id).tz = tz
+
+    def add_channel(
+        self,
+        name: str,
+        members: Iterable[str] = (),
+        *,
+        is_private: bool = False,
+        bot_is_member: bool = True,
+        is_archived: bool = False,
+    ) -> str:
+        """Add a channel; answer its id (``C...``)."""
+        with self._lock:
+            member_list = list(dict.fromkeys(members))
+            if bot_is_member and self._ws.bot_user_id not in member_list:
+                member_list.append(self._ws.bot_user_id)
+            conv = Conversation(
+                id=make_id("C"),
+                kind="private" if is_private else "channel",
+                name=name,
+                members=member_list,
+                bot_is_member=bot_is_member,
+                is_archived=is_archived,
+            )
+            self._ws.conversations[conv.id] = conv
+            return conv.id
+
+    def post_user_message(self, channel: str, user_id: str, text: str) -> str:
+        """Record a message a member wrote (not the bot); answer its ts."""
+        with self._changed:
+            conv = self._conv(channel)
+            msg = Message(
+                channel=conv.id,
+                ts=self._ws.next_ts(self._clock()),
+                text=text,
+                user=user_id,
+                bot_id=None,
+            )
+            conv.messages.append(msg)
+            self._changed.notify_all()
+            return msg.ts
+
+    def ensure_dm(self, user_id: str) -> str:
+        """The id of the bot's DM with ``user_id``, opened if needed (no API call recorded)."""
+        with self._lock:
+            self._user(user_id)
+            conv, _ = self._ws.open_im(user_id)
+            return conv.id
+
+    def new_trigger_id(self, user_id: str) -> str:
+        """Mint a trigger id for an interaction by ``user_id`` (format ``123.456.abcdef``)."""
+        with self._lock:
+            now = self._clock()
+            tid = f"{int(now * 1000) % 10**10}.{secrets.randbelow(10**12)}.{secrets.token_hex(16)}"
+            self._ws.triggers[tid] = Trigger(id=tid, user_id=user_id, created_at=now)
+            return tid
+
+    def new_response_url(self, user_id: str, channel_id: str) -> str:
+        """A ``response_url`` this emulator serves; posts to it are recorded as calls."""
+        with self._lock:
+            rid = secrets.token_hex(12)
+            self._response_urls[rid] = _ResponseUrl(rid, user_id, channel_id)
+            return f"{self.base_url}response/{rid}"
+
+    # -- reading state ------------------------------------------------------------------------
+
+    def user(self, user_id: str) -> dict[str, Any]:
+        """The member as ``users.info`` would answer it."""
+        with self._lock:
+            return self._user(user_id).to_api(self._clock())
+
+    def user_ids(self) -> list[str]:
+        """Ids of all members (bot included)."""
+        with self._lock:
+            return list(self._ws.users)
+
+    def dm_channel(self, user_id: str) -> str | None:
+        """The id of the bot's DM with ``user_id``, if opened."""
+        with self._lock:
+            conv = self._ws.im_with(user_id)
+            return conv.id if conv else None
+
+    def group_dm(self, user_ids: Iterable[str]) -> str | None:
+        """The id of the bot's group DM with exactly ``user_ids``, if opened."""
+        with self._lock:
+            wanted = {u for u in user_ids if u != self._ws.bot_user_id}
+            conv = self._ws.mpim_with(wanted)
+            return conv.id if conv else None
+
+    def conversation(self, channel_id: str) -> dict[str, Any]:
+        """The conversation as ``conversations.info`` would answer it, plus ``members``."""
+        with self._lock:
+            conv = self._conv(channel_id)
+            return {**conv.to_api(self._ws.bot_user_id), "members": list(conv.members)}
+
+    def messages(self, channel_id: str) -> list[dict[str, Any]]:
+        """Messages in a conversation, oldest first, as they stand now (after updates)."""
+        with self._lock:
+            conv = self._conv(channel_id)
+            return [copy.deepcopy(m.to_api(self.team_id, self.app_id)) for m in conv.messages]
+
+    def messages_to(self, user_or_channel: str) -> list[dict[str, Any]]:
+        """Messages in a channel, or in the bot's DM with a user (empty when none)."""
+        with self._lock:
+            if user_or_channel in self._ws.conversations:
+                return self.messages(user_or_channel)
+            conv = self._ws.im_with(user_or_channel)
+            return self.messages(conv.id) if conv else []
+
+    def ephemerals_to(self, user_id: str, channel_id: str | None = None) -> list[dict[str, Any]]:
+        """Ephemeral messages shown to ``user_id`` (in ``channel_id`` only, when given)."""
+        with self._lock:
+            out: list[dict[str, Any]] = []
+            for conv in self._ws.conversations.values():
+                if channel_id is not None and conv.id != channel_id:
+                    continue
+                for e in conv.ephemerals:
+                    if e.user == user_id:
+                        out.append(
+                            {
+                                "channel": e.channel,
+                                "user": e.user,
+                                "message_ts": e.message_ts,
+                                "text": e.text,
+                                "blocks": copy.deepcopy(e.blocks),
+                                "attachments": copy.deepcopy(e.attachments),
+                                "thread_ts": e.thread_ts,
+                            }
+                        )
+            return out
+
+    def responses_to(self, response_url: str) -> list[dict[str, Any]]:
+        """Bodies posted to a ``response_url`` minted by :meth:`new_response_url`."""
+        with self._lock:
+            rid = response_url.rstrip("/").rsplit("/", 1)[-1]
+            entry = self._response_urls.get(rid)
+            return copy.deepcopy(entry.posts) if entry else []
+
+    def view(self, view_id: str) -> dict[str, Any] | None:
+        """The view (modal or home) as Slack answers it, with ``state`` empty; None if unknown."""
+        with self._lock:
+            v = self._ws.views.get(view_id)
+            return copy.deepcopy(v.to_api()) if v else None
+
+    def view_user(self, view_id: str) -> str | None:
+        """The member who sees the view."""
+        with self._lock:
+            v = self._ws.views.get(view_id)
+            return v.user_id if v else None
+
+    def view_is_open(self, view_id: str) -> bool:
+        """Whether the modal is on its user's stack (home views: whether published)."""
+        with self._lock:
+            v = self._ws.views.get(view_id)
+            return v is not None and not v.closed
+
+    def home_view(self, user_id: str) -> dict[str, Any] | None:
+        """The App Home view published for ``user_id``, if any."""
+        with self._lock:
+            vid = self._ws.home_views.get(user_id)
+            return self.view(vid) if vid else None
+
+    def modal_stack(self, user_id: str) -> list[dict[str, Any]]:
+        """The modals open for ``user_id``, root first."""
+        with self._lock:
+            return [
+                copy.deepcopy(self._ws.views[vid].to_api())
+                for vid in self._ws.modal_stacks.get(user_id, [])
+            ]
+
+    def top_modal(self, user_id: str) -> dict[str, Any] | None:
+        """The modal ``user_id`` currently sees, if any."""
+        stack = self.modal_stack(user_id)
+        return stack[-1] if stack else None
+
+    # -- view lifecycle (used by the driver after view_submission / view_closed) --------------
+
+    def close_view(self, view_id: str, *, clear: bool = False) -> None:
+        """Close the modal ``view_id`` (and those above it); ``clear`` closes the whole stack."""
+        with self._changed:
+            v = self._ws.views.get(view_id)
+            if v is None:
+                return
+            stack = self._ws.modal_stacks.get(v.user_id, [])
+            if clear:
+                cut = 0
+            elif view_id in stack:
+                cut = stack.index(view_id)
+            else:
+                cut = len(stack)
+            for vid in stack[cut:]:
+                self._ws.views[vid].closed = True
+            del stack[cut:]
+            v.closed = True
+            self._changed.notify_all()
+
+    def replace_view(self, view_id: str, payload: dict[str, Any]) -> None:
+        """Replace a modal's content (``response_action: update``) after validating it."""
+        errors = validate_view(payload)
+        if errors:
+            raise ValueError(f"invalid view in response_action update: {errors}")
+        with self._changed:
+            v = self._ws.views[view_id]
+            v.payload = assign_ids(copy.deepcopy(payload))
+            v.hash = self._ws.new_hash(self._clock())
+            self._changed.notify_all()
+
+    def push_view(self, user_id: str, payload: dict[str, Any]) -> str:
+        """Push a modal (``response_action: push``); answer the new view id."""
+        errors = validate_view(payload)
+        if errors:
+            raise ValueError(f"invalid view in response_action push: {errors}")
+        trigger = self.new_trigger_id(user_id)
+        with self._changed:
+            args = {"trigger_id": trigger, "view": copy.deepcopy(payload)}
+            body = METHODS["views.push"].handler(self._ctx(), args)
+            self._changed.notify_all()
+            return str(body["view"]["id"])
+
+    # -- calls --------------------------------------------------------------------------------
+
+    @property
+    def calls(self) -> list[Call]:
+        """Every call answered so far, oldest first (a copy)."""
+        with self._lock:
+            return list(self._calls)
+
+    def calls_to(self, method: str) -> list[Call]:
+        """Calls of one method."""
+        with self._lock:
+            return [c for c in self._calls if c.method == method]
+
+    def clear_calls(self) -> None:
+        """Forget recorded calls."""
+        with self._lock:
+            self._calls.clear()
+
+    def wait_for_call(
+        self,
+        method: str,
+        *,
+        predicate: Callable[[Call], bool] | None = None,
+        count: int = 1,
+        timeout: float = 5.0,
+    ) -> list[Call]:
+        """Block until ``count`` calls of ``method`` (matching ``predicate``) were answered."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                found = [
+                    c
+                    for c in self._calls
+                    if c.method == method and (predicate is None or predicate(c))
+                ]
+                if len(found) >= count:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{count} call(s) to {method} not seen within {timeout}s")
+                self._changed.wait(left)
+
+    # -- faults -------------------------------------------------------------------------------
+
+    def set_rate_limit(self, method: str, per_minute: int | None) -> None:
+        """Sliding-window limit: more than ``per_minute`` calls in 60 s get HTTP 429."""
+        with self._lock:
+            self._faults.set_rate_limit(method, per_minute)
+
+    def fail_with_429(
+        self,
+        method: str | None = None,
+        ratio: float = 0.3,
+        retry_after: int = 1,
+        seed: int | None = None,
+    ) -> None:
+        """Answer a random share of calls (of ``method``, or of all) with 429 + Retry-After."""
+        with self._lock:
+            self._faults.fail_with_429(method, ratio, retry_after, seed)
+
+    def inject_error(
+        self,
+        method: str | None = None,
+        error: str = "fatal_error",
+        *,
+        status: int = 500,
+        times: int | None = 1,
+        retry_after: int | None = None,
+    ) -> None:
+        """Answer the next ``times`` calls (None: every call) with ``{"ok": false, error}``."""
+        with self._lock:
+            self._faults.inject(method, error, status, times, retry_after)
+
+    def clear_faults(self) -> None:
+        """Remove rate limits and injected failures."""
+        with self._lock:
+            self._faults.clear()
+
+    # -- HTTP ---------------------------------------------------------------------------------
+
+    def handle_http(
+        self, verb: str, path: str, query: str, headers: dict[str, str], raw: bytes
+    ) -> tuple[int, dict[str, str], dict[str, Any]]:
+        """Answer one HTTP request: (status, extra headers, JSON body)."""
+        lower = {k.lower(): v for k, v in headers.items()}
+        if path.startswith("/response/") and verb == "POST":
+            return self._handle_response_url(path.removeprefix("/response/"), raw)
+        if not path.startswith("/api/"):
+            return 404, {}, {"ok": False, "error": "unknown_method"}
+        method = path.removeprefix("/api/").strip("/")
+        args: dict[str, Any] = {
+            k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()
+        }
+        ctype = lower.get("content-type", "").split(";")[0].strip().lower()
+        body_error: str | None = None
+        if raw:
+            if ctype == "application/json":
+                try:
+                    decoded = json.loads(raw.decode("utf-8"))
+                except (UnicodeDecodeError, json.JSONDecodeError):
+                    body_error = "invalid_json"
+                else:
+                    if isinstance(decoded, dict):
+                        args.update(decoded)
+                    else:
+                        body_error = "invalid_json"
+            elif ctype in ("application/x-www-form-urlencoded", ""):
+                try:
+                    form = parse_qs(raw.decode("utf-8"), keep_blank_values=True)
+                except UnicodeDecodeError:
+                    body_error = "invalid_charset"
+                else:
+                    args.update({k: v[-1] for k, v in form.items()})
+            else:
+                body_error = "invalid_form_data"
+        token = args.pop("token", None)
+        auth = lower.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            token = auth[7:].strip()
+        return self._answer(method, args, token, body_error)
+
+    def _answer(
+        self, method: str, args: dict[str, Any], token: str | None, body_error: str | None
+    ) -> tuple[int, dict[str, str], dict[str, Any]]:
+        with self._changed:
+            now = self._clock()
+            status = 200
+            headers: dict[str, str] = {}
+            try:
+                spec = METHODS.get(method)
+                if spec is None:
+                    raise SlackError("unknown_method", status=404, extra={"req_method": method})
+                self._faults.before_auth(method)
+                if body_error is not None:
+                    raise SlackError(body_error)
+                if not token:
+                    raise SlackError("not_authed")
+                if token in self._revoked:
+                    raise SlackError("token_revoked")
+                if token not in self._tokens:
+                    raise SlackError("invalid_auth")
+                self._faults.after_auth(method, now)
+                decode_json_fields(args, method)
+                check_required(spec, args)
+                body: dict[str, Any] = {"ok": True, **spec.handler(self._ctx(now), args)}
+                body = copy.deepcopy(body)
+            except SlackError as exc:
+                status = exc.status
+                headers = dict(exc.headers)
+                body = exc.body()
+            self._calls.append(
+                Call(
+                    method=method,
+                    args=copy.deepcopy(args),
+                    status=status,
+                    response=copy.deepcopy(body),
+                    at=now,
+                    token=token,
+                )
+            )
+            self._changed.notify_all()
+            return status, headers, body
+
+    def _handle_response_url(
+        self, rid: str, raw: bytes
+    ) -> tuple[int, dict[str, str], dict[str, Any]]:
+        with self._changed:
+            now = self._clock()
+            entry = self._response_urls.get(rid.strip("/"))
+            try:
+                payload = json.loads(raw.decode("utf-8")) if raw else {}
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                payload = None
+            if entry is None:
+                status, body = 404, {"ok": False, "error": "expired_url"}
+            elif not isinstance(payload, dict):
+                status, body = 400, {"ok": False, "error": "invalid_payload"}
+            elif entry.uses >= 5:
+                # Slack allows five responses within 30 minutes.
+                status, body = 404, {"ok": False, "error": "used_url"}
+            else:
+                entry.uses += 1
+                entry.posts.append(payload)
+                status, body = 200, {"ok": True}
+                self._apply_response(entry, payload)
+            self._calls.append(
+                Call(
+                    method="response_url",
+                    args=copy.deepcopy(payload) if isinstance(payload, dict) else {},
+                    status=status,
+                    response=body,
+                    at=now,
+                )
+            )
+            self._changed.notify_all()
+            return status, {}, body
+
+    def _apply_response(self, entry: _ResponseUrl, payload: dict[str, Any]) -> None:
+        conv = self._ws.conversations.get(entry.channel_id)
+        if conv is None:
+            return
+        now = self._clock()
+        text = str(payload.get("text") or "")
+        blocks = payload.get("blocks")
+        if payload.get("response_type") == "in_channel":
+            conv.messages.append(
+                Message(
+                    channel=conv.id,
+                    ts=self._ws.next_ts(now),
+                    text=text,
+                    user=self._ws.bot_user_id,
+                    bot_id=self._ws.bot_id,
+                    blocks=blocks if isinstance(blocks, list) else None,
+                )
+            )
+        else:
+            conv.ephemerals.append(
+                Ephemeral(
+                    channel=conv.id,
+                    user=entry.user_id,
+                    message_ts=self._ws.next_ts(now),
+                    text=text,
+                    blocks=blocks if isinstance(blocks, list) else None,
+                )
+            )
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _ctx(self, now: float | None = None) -> Context:
+        return Context(
+            ws=self._ws,
+            now=self._clock() if now is None else now,
+            trigger_ttl=self.trigger_ttl,
+            deleted_users_not_found=self.deleted_users_not_found,
+        )
+
+    def _user(self, user_id: str) -> User:
+        user = self._ws.users.get(user_id)
+        if user is None:
+            raise KeyError(f"no user {user_id}")
+        return user
+
+    def _conv(self, channel_id: str) -> Conversation:
+        conv = self._ws.conversations.get(channel_id)
+        if conv is None:
+            raise KeyError(f"no conversation {channel_id}")
+        return conv

@@ -1,0 +1,516 @@
+"""Ask → offer → accept or pass → intro: the core journey, consent first.
+
+Every public method is one unit of work: state changes and the messages they cause (through the
+outbox) commit together or not at all. Methods are idempotent where Slack may deliver twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from peerbot.domain import notices
+from peerbot.domain.asks import AskInput
+from peerbot.domain.ports import Clock, Directory, Embedder, Vector
+from peerbot.domain.schedule import add_working_hours, zone
+from peerbot.domain.topics import TOPICS
+from peerbot.services import outbox
+from peerbot.services.matching import Ranker, eligible_candidates
+from peerbot.services.people import find_person, mark_unreachable, upsert_person
+from peerbot.services.vectors import upsert_vector
+from peerbot.store.db import unit_of_work
+from peerbot.store.models import (
+    Ask,
+    AskStatus,
+    EmbeddingOwner,
+    Offer,
+    OfferStatus,
+    OutboxMessage,
+    Pair,
+    PairStatus,
+    Person,
+    Urgency,
+)
+from peerbot.store.types import vector_from_bytes
+
+log = logging.getLogger(__name__)
+
+#: Offers in these states used up one of the ask's tries.
+COUNTED = (OfferStatus.PENDING, OfferStatus.ACCEPTED, OfferStatus.PASSED, OfferStatus.EXPIRED)
+
+
+@dataclass(frozen=True)
+class MatchPolicy:
+    """How offers are made (from settings)."""
+
+    offer_timeout_working_hours: float = 4.0
+    max_offers: int = 3
+    parallel: int = 1
+
+
+class AcceptOutcome(StrEnum):
+    """What happened when a helper pressed Accept."""
+
+    PAIRED = "paired"
+    ALREADY_PAIRED = "already_paired"  # a second click, or a redelivery: nothing new
+    TAKEN = "taken"  # another helper accepted first
+    CLOSED = "closed"  # the offer expired, was passed or withdrawn
+    NOT_YOURS = "not_yours"
+    NOT_FOUND = "not_found"
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """The ask that a submission created (or had already created)."""
+
+    ask_id: int
+    duplicate: bool
+
+
+def _key(*parts: object) -> str:
+    return ":".join(str(p) for p in parts)
+
+
+class AskService:
+    """The journey from a submitted ask to an introduced pair."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        clock: Clock,
+        embedder: Embedder,
+        directory: Directory,
+        ranker: Ranker,
+        policy: MatchPolicy = MatchPolicy(),
+        kick: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._embedder = embedder
+        self._directory = directory
+        self._ranker = ranker
+        self._policy = policy
+        self._kick = kick
+        self._topic_vectors: Vector | None = None
+
+    # ------------------------------------------------------------------ submit
+
+    def _topic(self, vector: Vector) -> str:
+        if self._topic_vectors is None:
+            self._topic_vectors = self._embedder.embed([label for _, label in TOPICS])
+        return TOPICS[int((self._topic_vectors @ vector).argmax())][0]
+
+    def submit(self, team_id: str, user_id: str, inp: AskInput, client_key: str) -> SubmitResult:
+        """Record the ask, tell the asker what happens next, and offer it to the best peer.
+
+        ``client_key`` identifies the submission (Slack's view id): a redelivered submission
+        returns the existing ask and sends nothing new.
+        """
+        info = self._directory.user(team_id, user_id)
+        vector = self._embedder.embed([inp.text_for_matching()])[0]
+        now = self._clock.now()
+        try:
+            with unit_of_work(self._sessions) as session:
+                existing = session.scalar(
+                    select(Ask.id).where(Ask.team_id == team_id, Ask.client_key == client_key)
+                )
+                if existing is not None:
+                    return SubmitResult(existing, duplicate=True)
+                asker = upsert_person(session, team_id, user_id, now, info)
+                ask = Ask(
+                    team_id=team_id,
+                    asker_id=asker.id,
+                    challenge=inp.challenge,
+                    desired_result=inp.desired_result or None,
+                    obstacles=inp.obstacles or None,
+                    urgency=Urgency(inp.urgency),
+                    anonymous=inp.anonymous,
+                    status=AskStatus.MATCHING,
+                    topic=self._topic(vector),
+                    client_key=client_key,
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(ask)
+                session.flush()
+                upsert_vector(
+                    session,
+                    team_id=team_id,
+                    kind=EmbeddingOwner.ASK,
+                    owner_id=ask.id,
+                    text=inp.text_for_matching(),
+                    embedder=self._embedder,
+                    now=now,
+                    vector=vector,
+                )
+                self._advance(session, ask, asker, vector, now, first=True)
+                result = SubmitResult(ask.id, duplicate=False)
+        except IntegrityError:
+            # Two deliveries of the same submission raced; the other one recorded it.
+            with unit_of_work(self._sessions) as session:
+                ask_id = session.scalar(
+                    select(Ask.id).where(Ask.team_id == team_id, Ask.client_key == client_key)
+                )
+            if ask_id is None:
+                raise
+            return SubmitResult(ask_id, duplicate=True)
+        self._kick()
+        return result
+
+    # ------------------------------------------------------------------ offers
+
+    def _ask_vector(self, session: Session, ask: Ask) -> Vector:
+        from peerbot.store.models import Embedding
+
+        row = session.scalar(
+            select(Embedding).where(
+                Embedding.owner_kind == EmbeddingOwner.ASK,
+                Embedding.owner_id == ask.id,
+                Embedding.model_name == self._embedder.model_name,
+            )
+        )
+        if row is not None:
+            return vector_from_bytes(row.vector, row.dim)
+        text = "\n".join(p for p in (ask.challenge, ask.desired_result, ask.obstacles) if p)
+        return upsert_vector(
+            session, team_id=ask.team_id, kind=EmbeddingOwner.ASK, owner_id=ask.id, text=text,
+            embedder=self._embedder, now=self._clock.now(),
+        )
+
+    def _ask_data(self, ask: Ask, asker: Person, *, reveal: bool) -> dict[str, Any]:
+        return {
+            "ask_id": ask.id,
+            "challenge": ask.challenge,
+            "desired_result": ask.desired_result or "",
+            "obstacles": ask.obstacles or "",
+            "urgency": ask.urgency.value,
+            "asker": asker.slack_user_id if reveal or not ask.anonymous else None,
+        }
+
+    def _advance(
+        self, session: Session, ask: Ask, asker: Person, vector: Vector, now: datetime,
+        *, first: bool = False,
+    ) -> None:
+        """Offer ``ask`` to the next best candidates, or tell the asker nobody is free."""
+        used = session.scalar(
+            select(func.count()).where(Offer.ask_id == ask.id, Offer.status.in_(COUNTED))
+        ) or 0
+        pending = session.scalar(
+            select(func.count()).where(
+                Offer.ask_id == ask.id, Offer.status == OfferStatus.PENDING
+            )
+        ) or 0
+        slots = min(self._policy.parallel - pending, self._policy.max_offers - used)
+        made: list[Offer] = []
+        if slots > 0:
+            candidates = eligible_candidates(session, ask, asker, now, self._embedder.model_name)
+            ranked = self._ranker.rank(vector, ask.challenge, candidates)
+            position = (
+                session.scalar(select(func.count()).where(Offer.ask_id == ask.id)) or 0
+            )
+            for r in ranked[:slots]:
+                position += 1
+                helper_tz = zone(r.candidate.tz)
+                offer = Offer(
+                    team_id=ask.team_id,
+                    ask_id=ask.id,
+                    helper_id=r.candidate.person_id,
+                    rank=position,
+                    score=float(r.score),
+                    explanation=r.explanation,
+                    status=OfferStatus.PENDING,
+                    sent_at=now,
+                    expires_at=add_working_hours(
+                        now, self._policy.offer_timeout_working_hours, helper_tz
+                    ),
+                    created_at=now,
+                )
+                session.add(offer)
+                session.flush()
+                made.append(offer)
+                outbox.enqueue(
+                    session,
+                    team_id=ask.team_id,
+                    key=_key("offer", offer.id, "request"),
+                    method="chat.postMessage",
+                    payload={
+                        "user": r.candidate.user_id,
+                        "template": notices.OFFER_REQUEST,
+                        "data": {
+                            **self._ask_data(ask, asker, reveal=False),
+                            "offer_id": offer.id,
+                            "why": r.explanation,
+                            "expires_at": offer.expires_at.isoformat() if offer.expires_at else "",
+                            "helper_tz": r.candidate.tz or "UTC",
+                        },
+                        "on_fail": {"offer_id": offer.id},
+                    },
+                    now=now,
+                )
+        if made or pending > 0:
+            ask.status = AskStatus.OFFERED
+            ask.updated_at = now
+            if first:
+                latest = max((o.expires_at for o in made if o.expires_at), default=now)
+                outbox.enqueue(
+                    session,
+                    team_id=ask.team_id,
+                    key=_key("ask", ask.id, "received"),
+                    method="chat.postMessage",
+                    payload={
+                        "user": asker.slack_user_id,
+                        "template": notices.ASK_RECEIVED,
+                        "data": {
+                            **self._ask_data(ask, asker, reveal=True),
+                            "answer_by": latest.isoformat(),
+                            "asker_tz": asker.tz or "UTC",
+                            "max_offers": self._policy.max_offers,
+                        },
+                    },
+                    now=now,
+                )
+            return
+        self._unmet(session, ask, asker, now, first=first)
+
+    def _unmet(self, session: Session, ask: Ask, asker: Person, now: datetime, *, first: bool) -> None:
+        ask.status = AskStatus.UNMET
+        ask.updated_at = now
+        ask.closed_at = now
+        tried = session.scalar(
+            select(func.count()).where(Offer.ask_id == ask.id, Offer.status.in_(COUNTED))
+        ) or 0
+        log.info("ask %s unmet after %d offer(s); topic %s", ask.id, tried, ask.topic)
+        outbox.enqueue(
+            session,
+            team_id=ask.team_id,
+            key=_key("ask", ask.id, "unmet"),
+            method="chat.postMessage",
+            payload={
+                "user": asker.slack_user_id,
+                "template": notices.ASK_UNMET,
+                "data": {**self._ask_data(ask, asker, reveal=True), "tried": tried},
+            },
+            now=now,
+        )
+
+    def _close_offer_message(
+        self, session: Session, offer: Offer, state: str, now: datetime
+    ) -> None:
+        outbox.enqueue(
+            session,
+            team_id=offer.team_id,
+            key=_key("offer", offer.id, "closed"),
+            method="chat.update",
+            payload={
+                "ref": _key("offer", offer.id, "request"),
+                "template": notices.OFFER_CLOSED,
+                "data": {"offer_id": offer.id, "state": state},
+            },
+            now=now,
+        )
+
+    def _load(self, session: Session, offer_id: int, team_id: str, *, lock: bool) -> Offer | None:
+        stmt = select(Offer).where(Offer.id == offer_id, Offer.team_id == team_id)
+        if lock and session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        return session.scalar(stmt)
+
+    # ------------------------------------------------------------------ accept
+
+    def accept(self, team_id: str, offer_id: int, user_id: str) -> AcceptOutcome:
+        """The helper said yes: pair them (once), introduce the two, close the other offers."""
+        now = self._clock.now()
+        try:
+            with unit_of_work(self._sessions) as session:
+                outcome = self._accept(session, team_id, offer_id, user_id, now)
+        except IntegrityError:
+            # Another accept for the same ask committed first (the pair is unique per ask).
+            return AcceptOutcome.TAKEN
+        self._kick()
+        return outcome
+
+    def _accept(
+        self, session: Session, team_id: str, offer_id: int, user_id: str, now: datetime
+    ) -> AcceptOutcome:
+        offer = self._load(session, offer_id, team_id, lock=False)
+        if offer is None:
+            return AcceptOutcome.NOT_FOUND
+        helper = session.get(Person, offer.helper_id)
+        assert helper is not None
+        if helper.slack_user_id != user_id:
+            return AcceptOutcome.NOT_YOURS
+        # Serialise accepts on the same ask (PostgreSQL row lock; SQLite writes are serial).
+        ask_stmt = select(Ask).where(Ask.id == offer.ask_id)
+        if session.get_bind().dialect.name == "postgresql":
+            ask_stmt = ask_stmt.with_for_update()
+        ask = session.scalar(ask_stmt)
+        assert ask is not None
+        session.refresh(offer)
+        if offer.status == OfferStatus.ACCEPTED:
+            return AcceptOutcome.ALREADY_PAIRED
+        existing = session.scalar(select(Pair).where(Pair.ask_id == ask.id))
+        if existing is not None:
+            return AcceptOutcome.TAKEN
+        if offer.status != OfferStatus.PENDING:
+            return AcceptOutcome.CLOSED
+        asker = session.get(Person, ask.asker_id)
+        assert asker is not None
+        offer.status = OfferStatus.ACCEPTED
+        offer.responded_at = now
+        pair = Pair(
+            team_id=team_id,
+            ask_id=ask.id,
+            helper_id=helper.id,
+            asker_id=asker.id,
+            status=PairStatus.ACTIVE,
+            created_at=now,
+        )
+        session.add(pair)
+        session.flush()  # the unique ask_id makes a racing second pair fail here
+        ask.status = AskStatus.PAIRED
+        ask.matched_at = now
+        ask.updated_at = now
+        self._close_offer_message(session, offer, "accepted", now)
+        others = session.scalars(
+            select(Offer).where(
+                Offer.ask_id == ask.id, Offer.id != offer.id, Offer.status == OfferStatus.PENDING
+            )
+        )
+        for other in others:
+            other.status = OfferStatus.WITHDRAWN
+            other.responded_at = now
+            self._close_offer_message(session, other, "taken", now)
+        data = {
+            **self._ask_data(ask, asker, reveal=True),
+            "pair_id": pair.id,
+            "helper": helper.slack_user_id,
+        }
+        outbox.enqueue(
+            session,
+            team_id=team_id,
+            key=_key("pair", pair.id, "intro"),
+            method="chat.postMessage",
+            payload={
+                "users": [asker.slack_user_id, helper.slack_user_id],
+                "template": notices.INTRO,
+                "data": data,
+                "on_sent": {"pair_id": pair.id},
+            },
+            now=now,
+        )
+        received = _key("ask", ask.id, "received")
+        if session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == received)):
+            outbox.enqueue(
+                session,
+                team_id=team_id,
+                key=_key("ask", ask.id, "matched"),
+                method="chat.update",
+                payload={"ref": received, "template": notices.ASK_MATCHED, "data": data},
+                now=now,
+            )
+        return AcceptOutcome.PAIRED
+
+    # ------------------------------------------------------------------ pass / expire / skip
+
+    def decline(self, team_id: str, offer_id: int, user_id: str, reason: str = "") -> bool:
+        """The helper passed: record why and offer the ask to the next candidate.
+
+        Returns False when the offer was not pending (a repeat, or already answered).
+        """
+        now = self._clock.now()
+        with unit_of_work(self._sessions) as session:
+            offer = self._load(session, offer_id, team_id, lock=True)
+            if offer is None or offer.status != OfferStatus.PENDING:
+                return False
+            helper = session.get(Person, offer.helper_id)
+            if helper is None or helper.slack_user_id != user_id:
+                return False
+            offer.status = OfferStatus.PASSED
+            offer.pass_reason = reason[:1000] or None
+            offer.responded_at = now
+            self._close_offer_message(session, offer, "passed", now)
+            self._move_on(session, offer, now)
+        self._kick()
+        return True
+
+    def _move_on(self, session: Session, offer: Offer, now: datetime) -> None:
+        ask = session.get(Ask, offer.ask_id)
+        assert ask is not None
+        if ask.status != AskStatus.OFFERED:
+            return
+        asker = session.get(Person, ask.asker_id)
+        assert asker is not None
+        self._advance(session, ask, asker, self._ask_vector(session, ask), now)
+
+    def expire_due(self) -> int:
+        """Expire offers nobody answered in time and move their asks on. Returns how many."""
+        now = self._clock.now()
+        with unit_of_work(self._sessions) as session:
+            stmt = (
+                select(Offer)
+                .where(Offer.status == OfferStatus.PENDING, Offer.expires_at <= now)
+                .order_by(Offer.expires_at)
+                .limit(200)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True)
+            due = list(session.scalars(stmt))
+            for offer in due:
+                offer.status = OfferStatus.EXPIRED
+                offer.responded_at = now
+                self._close_offer_message(session, offer, "expired", now)
+                self._move_on(session, offer, now)
+        if due:
+            self._kick()
+        return len(due)
+
+    def on_undeliverable(self, session: Session, msg: OutboxMessage, code: str) -> None:
+        """Outbox failure hook: a helper who cannot be messaged is skipped for the next one."""
+        info = msg.payload.get("on_fail") or {}
+        offer_id = info.get("offer_id")
+        if offer_id is None:
+            return
+        offer = session.get(Offer, offer_id)
+        if offer is None or offer.status != OfferStatus.PENDING:
+            return
+        now = self._clock.now()
+        helper = session.get(Person, offer.helper_id)
+        if helper is not None and outbox.is_unreachable(code):
+            mark_unreachable(session, helper, code, now)
+        offer.status = OfferStatus.SKIPPED
+        offer.responded_at = now
+        log.info("offer %s skipped: helper unreachable (%s)", offer.id, code)
+        self._move_on(session, offer, now)
+
+    def on_sent(self, session: Session, msg: OutboxMessage) -> None:
+        """Outbox success hook: remember the group DM of a new pair."""
+        pair_id = (msg.payload.get("on_sent") or {}).get("pair_id")
+        if pair_id is not None and msg.result:
+            pair = session.get(Pair, pair_id)
+            if pair is not None:
+                pair.channel_id = msg.result.get("channel")
+
+    # ------------------------------------------------------------------ queries
+
+    def offer_for(self, team_id: str, offer_id: int) -> tuple[Offer, Ask] | None:
+        """The offer and its ask (for rendering a pass dialog)."""
+        with unit_of_work(self._sessions) as session:
+            offer = self._load(session, offer_id, team_id, lock=False)
+            if offer is None:
+                return None
+            ask = session.get(Ask, offer.ask_id)
+            assert ask is not None
+            return offer, ask
+
+    def person(self, team_id: str, user_id: str) -> Person | None:
+        """The person, if known."""
+        with unit_of_work(self._sessions) as session:
+            return find_person(session, team_id, user_id)

@@ -1,0 +1,68 @@
+"""People and workspaces: created on first sight, refreshed from Slack's profile."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from peerbot.domain.ports import UserInfo
+from peerbot.store.models import Person, Workspace
+
+
+def ensure_workspace(session: Session, team_id: str, now: datetime) -> Workspace:
+    """The workspace row for ``team_id``, created when first seen."""
+    ws = session.get(Workspace, team_id)
+    if ws is None:
+        ws = Workspace(team_id=team_id, installed_at=now, settings={})
+        session.add(ws)
+        session.flush()
+    return ws
+
+
+def find_person(session: Session, team_id: str, user_id: str) -> Person | None:
+    """The person with Slack id ``user_id`` in ``team_id``, if known."""
+    return session.scalar(
+        select(Person).where(Person.team_id == team_id, Person.slack_user_id == user_id)
+    )
+
+
+def upsert_person(
+    session: Session,
+    team_id: str,
+    user_id: str,
+    now: datetime,
+    info: UserInfo | None = None,
+) -> Person:
+    """Create or refresh a person; ``info`` (from ``users.info``) updates name, email, tz, deleted."""
+    ensure_workspace(session, team_id, now)
+    person = find_person(session, team_id, user_id)
+    if person is None:
+        person = Person(
+            team_id=team_id,
+            slack_user_id=user_id,
+            created_at=now,
+            updated_at=now,
+            deleted=False,
+            can_be_messaged=True,
+        )
+        session.add(person)
+    if info is not None:
+        person.display_name = info.name or person.display_name
+        person.real_name = info.real_name or person.real_name
+        person.email = info.email or person.email
+        person.tz = info.tz or person.tz
+        person.deleted = info.deleted
+        person.updated_at = now
+    session.flush()
+    return person
+
+
+def mark_unreachable(session: Session, person: Person, reason: str, now: datetime) -> None:
+    """Record that Slack refused to let us message ``person`` (deleted, DMs closed, ...)."""
+    person.can_be_messaged = False
+    person.last_dm_failure = reason[:255]
+    person.last_dm_failure_at = now
+    if reason in ("user_disabled", "account_inactive", "user_not_found"):
+        person.deleted = True

@@ -1,0 +1,211 @@
+"""Renders the outbox's message templates (``peerbot.domain.notices``) into Block Kit.
+
+The outbox sender calls :func:`render` at send time; every builder is pure and escapes user text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from peerbot.domain import notices
+from peerbot.domain.schedule import zone
+from peerbot.slack import ids
+from peerbot.slack.blocks import URGENCY_OPTIONS, quote
+from peerbot.slack.text import escape_mrkdwn
+
+Data = dict[str, Any]
+
+URGENCY_LABEL = dict(URGENCY_OPTIONS)
+
+PRIMER = (
+    "*How to make the most of this (about 30 minutes is plenty):*\n"
+    "• *Asker:* say the result you want and what is in the way; at the end, name one or two "
+    "next steps and add them as commitments below.\n"
+    "• *Helper:* ask clarifying questions first, then share what you did in a similar "
+    "situation and what happened, rather than prescribing an answer.\n"
+    "• What is said here stays between you two."
+)
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
+def _when(iso: str, tz_name: str) -> str:
+    """A human time in the reader's zone, e.g. 'Tue 24 Nov, 13:00'."""
+    if not iso:
+        return "soon"
+    when = datetime.fromisoformat(iso).astimezone(zone(tz_name))
+    return when.strftime("%a %d %b, %H:%M")
+
+
+def _who(user: str | None) -> str:
+    return f"<@{user}>" if user else "A fellow manager (name shown once you accept)"
+
+
+def _ask_blocks(d: Data, *, heading: str) -> list[dict[str, Any]]:
+    blocks = [_section(f"*{heading}*\n{quote(d['challenge'])}")]
+    if d.get("desired_result"):
+        blocks.append(_section("*The result they want*\n" + quote(d["desired_result"], 1400)))
+    if d.get("obstacles"):
+        blocks.append(_section("*What is in the way*\n" + quote(d["obstacles"], 1400)))
+    return blocks
+
+
+def offer_request(d: Data) -> Data:
+    """To a helper: the challenge (anonymous if asked), why them, Accept / Pass."""
+    urgency = URGENCY_LABEL.get(d.get("urgency", "normal"), "This week")
+    blocks: list[dict[str, Any]] = [
+        _section(
+            f"{_who(d.get('asker'))} is looking for a peer who has faced something similar. "
+            "Would you be up for a conversation?"
+        ),
+        *_ask_blocks(d, heading="Their challenge"),
+        _context(
+            f"*Why you:* {escape_mrkdwn(d.get('why', ''))}  ·  *Timing:* {urgency}  ·  "
+            f"Please answer by {_when(d.get('expires_at', ''), d.get('helper_tz', 'UTC'))}; "
+            "after that we ask someone else."
+        ),
+        {
+            "type": "actions",
+            "block_id": f"offer_{d['offer_id']}",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": ids.OFFER_ACCEPT,
+                    "style": "primary",
+                    "text": {"type": "plain_text", "text": "Accept"},
+                    "value": str(d["offer_id"]),
+                },
+                {
+                    "type": "button",
+                    "action_id": ids.OFFER_PASS,
+                    "text": {"type": "plain_text", "text": "Pass"},
+                    "value": str(d["offer_id"]),
+                },
+            ],
+        },
+    ]
+    return {"text": "A peer manager would value your help", "blocks": blocks}
+
+
+_CLOSED_TEXT = {
+    "accepted": ":white_check_mark: You accepted. Thank you! We have introduced you in a group DM.",
+    "passed": "You passed on this one. No problem, thank you for answering; we asked someone else.",
+    "expired": "This request has moved on to another peer, as there was no answer in time. "
+    "No worries!",
+    "taken": "Another peer took this one. Thank you for being willing to help!",
+}
+
+
+def offer_closed(d: Data) -> Data:
+    """The offer DM once answered: no buttons, and a line saying what happened."""
+    text = _CLOSED_TEXT.get(d.get("state", ""), "This request is closed.")
+    return {"text": text, "blocks": [_section(text)]}
+
+
+def ask_received(d: Data) -> Data:
+    """To the asker after submitting: what happens next and by when."""
+    by = _when(d.get("answer_by", ""), d.get("asker_tz", "UTC"))
+    anonymous = d.get("asker") is None
+    text = (
+        "Thanks, we have your request. We are asking the best-matched peer first, in private; "
+        f"you will hear from us when someone accepts, at the latest by {by}. "
+        f"If they cannot, we ask up to {d.get('max_offers', 3)} peers in turn."
+    )
+    privacy = (
+        "Your name is shown only after a helper accepts."
+        if anonymous
+        else "Only the peers we ask see your request."
+    )
+    return {
+        "text": text,
+        "blocks": [_section(text), *_ask_blocks(d, heading="Your request"), _context(privacy)],
+    }
+
+
+def ask_matched(d: Data) -> Data:
+    """The asker's DM once a helper accepted."""
+    text = (
+        f":tada: <@{d['helper']}> accepted and you are both in a new group DM. "
+        "Say hello and find a time to talk."
+    )
+    return {"text": text, "blocks": [_section(text), *_ask_blocks(d, heading="Your request")]}
+
+
+def ask_unmet(d: Data) -> Data:
+    """To the asker when nobody could take the ask: honest, with what to do next."""
+    tried = int(d.get("tried", 0))
+    if tried:
+        lead = (
+            f"We are sorry: the {tried} peer{'s' if tried != 1 else ''} we asked could not take "
+            "this on right now."
+        )
+    else:
+        lead = "We are sorry: right now no helper who matches your request is available."
+    text = (
+        f"{lead} We have recorded the topic so the programme team can find more helpers for it. "
+        "You can ask again with `/peerhelp` at any time, perhaps with more detail."
+    )
+    return {"text": text, "blocks": [_section(text), *_ask_blocks(d, heading="Your request")]}
+
+
+def intro(d: Data) -> Data:
+    """The group DM: who is who, the ask, a peer-coaching primer, commitment and close buttons."""
+    text = (
+        f":wave: <@{d['asker']}>, meet <@{d['helper']}>, an experienced manager who has agreed "
+        "to be your sounding board on this."
+    )
+    return {
+        "text": text,
+        "blocks": [
+            _section(text),
+            *_ask_blocks(d, heading="The challenge"),
+            {"type": "divider"},
+            _section(PRIMER),
+            {
+                "type": "actions",
+                "block_id": f"pair_{d['pair_id']}",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": ids.PAIR_ADD_COMMITMENT,
+                        "style": "primary",
+                        "text": {"type": "plain_text", "text": "Add a commitment"},
+                        "value": str(d["pair_id"]),
+                    },
+                    {
+                        "type": "button",
+                        "action_id": ids.PAIR_CLOSE,
+                        "text": {"type": "plain_text", "text": "Close this pairing"},
+                        "value": str(d["pair_id"]),
+                    },
+                ],
+            },
+        ],
+    }
+
+
+RENDERERS: dict[str, Callable[[Data], Data]] = {
+    notices.OFFER_REQUEST: offer_request,
+    notices.OFFER_CLOSED: offer_closed,
+    notices.ASK_RECEIVED: ask_received,
+    notices.ASK_MATCHED: ask_matched,
+    notices.ASK_UNMET: ask_unmet,
+    notices.INTRO: intro,
+}
+
+
+def render(template: str, data: Data) -> Data:
+    """Web API arguments (``text`` and ``blocks``) for a template and its data."""
+    try:
+        builder = RENDERERS[template]
+    except KeyError as exc:
+        raise ValueError(f"no renderer for message template {template!r}") from exc
+    return builder(data)

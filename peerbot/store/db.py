@@ -1,0 +1,126 @@
+"""Engines, sessions and the unit of work.
+
+One unit of work per listener or job (:func:`unit_of_work`); repositories take the
+:class:`~sqlalchemy.orm.Session` it yields and never commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+#: Milliseconds a SQLite connection waits for a lock before "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Parse a database URL and pick peerbot's drivers.
+
+    ``postgresql://`` and ``postgres://`` (Heroku style) map to psycopg 3
+    (``postgresql+psycopg://``); anything else is returned as parsed.
+    """
+    parsed = make_url(url) if isinstance(url, str) else url
+    if parsed.drivername in {"postgresql", "postgres"}:
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def is_sqlite_memory(url: URL) -> bool:
+    """True for an in-memory SQLite URL (``sqlite://`` or ``sqlite:///:memory:``)."""
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+def safe_url(url: str | URL) -> str:
+    """The URL as text with any password masked (for messages and logs)."""
+    return normalize_url(url).render_as_string(hide_password=True)
+
+
+def create_engine_for(url: str | URL, **kwargs: Any) -> Engine:
+    """Create an :class:`~sqlalchemy.Engine` configured for peerbot.
+
+    SQLite
+        Creates the file's parent directory; ``check_same_thread=False``; on every new
+        connection ``PRAGMA foreign_keys=ON``, ``busy_timeout=5000`` and, for files,
+        ``journal_mode=WAL``. Transactions start with ``BEGIN IMMEDIATE`` (the write lock is
+        taken up front, so concurrent writers wait for ``busy_timeout`` instead of failing on a
+        lock upgrade) and SAVEPOINTs work as on other databases. In-memory databases share one
+        connection across threads.
+    PostgreSQL
+        ``postgresql://`` means psycopg 3; connections are pinged before use.
+
+    Extra keyword arguments go to :func:`sqlalchemy.create_engine`.
+    """
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed, **kwargs)
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(parsed, **kwargs)
+
+
+def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
+    memory = is_sqlite_memory(url)
+    connect_args = dict(kwargs.pop("connect_args", {}))
+    connect_args.setdefault("check_same_thread", False)
+    if memory:
+        kwargs.setdefault("poolclass", StaticPool)
+    else:
+        assert url.database is not None
+        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args=connect_args, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            if not memory:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """A session factory bound to ``engine``.
+
+    ``expire_on_commit=False`` so that objects loaded in a unit of work can still be read (for
+    rendering a reply) after it commits.
+    """
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One transaction: commit when the block succeeds, roll back when it raises, always close.
+
+    ::
+
+        with unit_of_work(sessions) as session:
+            asks.add(session, ...)
+            outbox.enqueue(session, ...)
+    """
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -1,0 +1,133 @@
+"""Schema migrations (Alembic) driven from Python: upgrade, inspect, refuse to run unmigrated.
+
+The migration scripts live in ``<project root>/migrations``; ``alembic.ini`` at the top level
+points there too, so the ``alembic`` command and these functions see the same history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+from sqlalchemy.engine import URL
+
+from peerbot.config import project_root
+from peerbot.store.db import create_engine_for, safe_url
+from peerbot.store.models import Base
+
+
+class SchemaNotReadyError(RuntimeError):
+    """The database is not at the schema revision this code needs."""
+
+
+def migrations_dir() -> Path:
+    """The directory holding ``env.py`` and ``versions/``."""
+    return project_root() / "migrations"
+
+
+def alembic_config(url: str | URL | None = None) -> Config:
+    """An Alembic :class:`~alembic.config.Config` for peerbot's migrations.
+
+    Reads the top-level ``alembic.ini`` when present; ``script_location`` is always the project's
+    ``migrations`` directory. ``url`` (optional) becomes ``sqlalchemy.url``.
+    """
+    ini = project_root() / "alembic.ini"
+    cfg = Config(str(ini)) if ini.is_file() else Config()
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    if url is not None:
+        text = url if isinstance(url, str) else url.render_as_string(hide_password=False)
+        cfg.set_main_option("sqlalchemy.url", text.replace("%", "%%"))
+    return cfg
+
+
+def _run(target: str | URL | Engine, fn: Any, *args: Any) -> None:
+    """Run an Alembic command inside one transaction on ``target``."""
+    engine = target if isinstance(target, Engine) else create_engine_for(target)
+    try:
+        with engine.begin() as connection:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = connection
+            fn(cfg, *args)
+    finally:
+        if engine is not target:
+            engine.dispose()
+
+
+def upgrade(url: str | URL | Engine, revision: str = "head") -> None:
+    """Upgrade the database at ``url`` (or an engine) to ``revision`` (default: the head)."""
+    _run(url, command.upgrade, revision)
+
+
+def downgrade(url: str | URL | Engine, revision: str = "base") -> None:
+    """Downgrade the database at ``url`` (or an engine) to ``revision`` (default: empty)."""
+    _run(url, command.downgrade, revision)
+
+
+def stamp(url: str | URL | Engine, revision: str = "head") -> None:
+    """Record ``revision`` as current without running migrations (after ``create_all``)."""
+    _run(url, command.stamp, revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at, or None when it has never been migrated."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision() -> str:
+    """The newest revision in ``migrations/versions``: what this code needs."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise RuntimeError(f"no migrations found in {migrations_dir() / 'versions'}")
+    return head
+
+
+def not_ready_message(url: str | URL, current: str | None, head: str) -> str:
+    """The explanation given when the schema is behind (or ahead of) the code."""
+    return (
+        f"The database at {safe_url(url)} is not migrated "
+        f"(at {current or 'empty'}, code needs {head}): run `peerbot migrate`."
+    )
+
+
+def ensure_migrated(engine: Engine) -> None:
+    """Raise :class:`SchemaNotReadyError` unless the database is at the head revision."""
+    current = current_revision(engine)
+    head = head_revision()
+    if current != head:
+        raise SchemaNotReadyError(not_ready_message(engine.url, current, head))
+
+
+def _flatten(diffs: Iterable[Any]) -> list[Any]:
+    out: list[Any] = []
+    for diff in diffs:
+        if isinstance(diff, list):
+            out.extend(diff)
+        else:
+            out.append(diff)
+    return out
+
+
+def check_drift(url: str | URL | Engine) -> list[str]:
+    """Differences between the models and the migrated schema; ``[]`` means they agree.
+
+    Upgrades the database at ``url`` to the head first, so point it at a throwaway (an empty
+    database is fine). Each difference is one readable line, as Alembic's autogenerate sees it.
+    """
+    engine = url if isinstance(url, Engine) else create_engine_for(url)
+    try:
+        upgrade(engine)
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            diffs = compare_metadata(context, Base.metadata)
+    finally:
+        if engine is not url:
+            engine.dispose()
+    return [repr(diff) for diff in _flatten(diffs)]

@@ -1,0 +1,521 @@
+"""SQLAlchemy models: the whole of peerbot's state.
+
+Conventions
+-----------
+* Every row that belongs to a workspace carries its ``team_id`` (and ``enterprise_id`` where
+  Slack gives one). No query crosses workspaces: filter on ``team_id`` always.
+* Datetimes are :class:`~peerbot.store.types.UTCDateTime` (aware UTC in, aware UTC out; naive
+  values are refused). ``created_at``/``updated_at`` default to the wall clock as a fallback
+  only; services pass the :class:`~peerbot.domain.ports.Clock`'s ``now`` wherever time matters.
+* Enumerations are Python :class:`~enum.StrEnum` classes stored as short strings
+  (``native_enum=False``) with a CHECK constraint that lists the allowed values.
+* JSON columns are ``JSON`` (``JSONB`` on PostgreSQL). Mutating a stored list or dict in place is
+  not tracked: assign a new value (``profile.topics = [*profile.topics, "x"]``).
+* Constraint and index names come from :data:`NAMING_CONVENTION`, so migrations can refer to
+  them by name on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from peerbot.store.types import JSONType, UTCDateTime
+
+#: Names for constraints and indexes (used by Alembic too).
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: Width of Slack ids (team, user, channel, message ts, view ids ...).
+SLACK_ID = 32
+#: Width of enumeration columns; leaves room for new values without a column change.
+ENUM_LEN = 32
+
+
+def utcnow() -> datetime:
+    """Fallback default for audit timestamps (aware UTC)."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base; its ``metadata`` is Alembic's target."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _enum(enum_cls: type[StrEnum], name: str) -> SAEnum:
+    """A string-stored enumeration with a CHECK constraint named ``ck_<table>_<name>``."""
+    return SAEnum(
+        enum_cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=ENUM_LEN,
+        validate_strings=True,
+        values_callable=lambda cls: [member.value for member in cls],
+    )
+
+
+# --------------------------------------------------------------------------- enumerations
+
+
+class Urgency(StrEnum):
+    """How soon the asker needs help."""
+
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+
+
+class AskStatus(StrEnum):
+    """Life cycle of an ask."""
+
+    OPEN = "open"
+    MATCHING = "matching"
+    OFFERED = "offered"
+    PAIRED = "paired"
+    UNMET = "unmet"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+
+class OfferStatus(StrEnum):
+    """State of one offer of an ask to one helper."""
+
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    PASSED = "passed"
+    EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"
+    SKIPPED = "skipped"
+
+
+class PairStatus(StrEnum):
+    """State of an asker–helper pairing."""
+
+    ACTIVE = "active"
+    PAUSED = "paused"
+    CLOSED = "closed"
+
+
+class Cadence(StrEnum):
+    """How often a pair is checked in on."""
+
+    WEEKLY = "weekly"
+    BIWEEKLY = "biweekly"
+
+
+class CommitmentStatus(StrEnum):
+    """State of a commitment made in a pairing."""
+
+    OPEN = "open"
+    DONE = "done"
+    DROPPED = "dropped"
+
+
+class CheckinKind(StrEnum):
+    """Who a check-in goes to and why."""
+
+    ASKER = "asker"
+    HELPER_MONTHLY = "helper_monthly"
+    BUMP = "bump"
+
+
+class CheckinAnswer(StrEnum):
+    """The answer to a check-in; ``none`` until answered."""
+
+    DONE = "done"
+    IN_PROGRESS = "in_progress"
+    STUCK = "stuck"
+    CLOSE = "close"
+    NONE = "none"
+
+
+class FeedbackRole(StrEnum):
+    """Which side of the pair gave feedback."""
+
+    ASKER = "asker"
+    HELPER = "helper"
+
+
+class Outcome(StrEnum):
+    """Whether the challenge was resolved."""
+
+    RESOLVED = "resolved"
+    PARTLY = "partly"
+    NOT = "not"
+
+
+class OutboxKind(StrEnum):
+    """What an outbox message does in Slack (``method`` holds the exact Web API method)."""
+
+    POST = "post"
+    UPDATE = "update"
+    DELETE = "delete"
+    EPHEMERAL = "ephemeral"
+    PUBLISH_HOME = "publish_home"
+    OPEN_DM = "open_dm"
+    CALL = "call"
+
+
+class OutboxStatus(StrEnum):
+    """Delivery state of an outbox message."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    DEAD = "dead"
+
+
+class SlackIdKind(StrEnum):
+    """Which kind of Slack id was processed (for idempotent handling of retries)."""
+
+    EVENT = "event"
+    ACTION = "action"
+    COMMAND = "command"
+    VIEW = "view"
+    SHORTCUT = "shortcut"
+
+
+class EmbeddingOwner(StrEnum):
+    """What an embedding vector belongs to."""
+
+    HELPER_EXPERTISE = "helper_expertise"
+    ASK = "ask"
+
+
+# --------------------------------------------------------------------------- workspaces, people
+
+
+class Workspace(Base):
+    """A Slack workspace (team) where peerbot is installed."""
+
+    __tablename__ = "workspaces"
+
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID), primary_key=True)
+    enterprise_id: Mapped[str | None] = mapped_column(String(SLACK_ID))
+    name: Mapped[str | None] = mapped_column(String(255))
+    domain: Mapped[str | None] = mapped_column(String(255))
+    bot_user_id: Mapped[str | None] = mapped_column(String(SLACK_ID))
+    installed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class Person(Base):
+    """A Slack user of a workspace, as far as peerbot knows them."""
+
+    __tablename__ = "people"
+    __table_args__ = (UniqueConstraint("team_id", "slack_user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(
+        String(SLACK_ID), ForeignKey("workspaces.team_id", ondelete="CASCADE"), index=True
+    )
+    enterprise_id: Mapped[str | None] = mapped_column(String(SLACK_ID))
+    slack_user_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    display_name: Mapped[str | None] = mapped_column(String(255))
+    real_name: Mapped[str | None] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))
+    #: IANA zone name from Slack (e.g. "Europe/Berlin").
+    tz: Mapped[str | None] = mapped_column(String(64))
+    title: Mapped[str | None] = mapped_column(String(255))
+    #: Function or department (e.g. "Engineering").
+    function: Mapped[str | None] = mapped_column(String(120))
+    #: The person's manager, for the reporting line (never match someone with their own manager).
+    manager_slack_user_id: Mapped[str | None] = mapped_column(String(SLACK_ID))
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    can_be_messaged: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_dm_failure: Mapped[str | None] = mapped_column(String(255))
+    last_dm_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class HelperProfile(Base):
+    """A person's willingness and ability to help (one per person)."""
+
+    __tablename__ = "helper_profiles"
+    __table_args__ = (CheckConstraint("capacity >= 0", name="capacity_non_negative"),)
+
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True
+    )
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID), index=True)
+    opted_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    expertise: Mapped[str] = mapped_column(Text, default="")
+    #: Topic labels (a JSON list of strings).
+    topics: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    years_managing: Mapped[int | None] = mapped_column(Integer)
+    function: Mapped[str | None] = mapped_column(String(120))
+    #: How many active pairs the helper takes at once.
+    capacity: Mapped[int] = mapped_column(Integer, default=2)
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class HelperNeverMatch(Base):
+    """A Slack user a helper never wants to be matched with."""
+
+    __tablename__ = "helper_never_match"
+
+    helper_person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True
+    )
+    blocked_slack_user_id: Mapped[str] = mapped_column(String(SLACK_ID), primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# --------------------------------------------------------------------------- asks and offers
+
+
+class Ask(Base):
+    """A manager's request for help with a challenge."""
+
+    __tablename__ = "asks"
+    __table_args__ = (
+        UniqueConstraint("team_id", "client_key"),
+        Index("ix_asks_team_id_status", "team_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    enterprise_id: Mapped[str | None] = mapped_column(String(SLACK_ID))
+    asker_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    challenge: Mapped[str] = mapped_column(Text)
+    desired_result: Mapped[str | None] = mapped_column(Text)
+    obstacles: Mapped[str | None] = mapped_column(Text)
+    urgency: Mapped[Urgency] = mapped_column(_enum(Urgency, "urgency"), default=Urgency.NORMAL)
+    #: When true, the asker's name is shown to a helper only after they accept.
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[AskStatus] = mapped_column(_enum(AskStatus, "status"), default=AskStatus.OPEN)
+    #: A short topic label, for supply-gap analytics.
+    topic: Mapped[str | None] = mapped_column(String(200))
+    #: Client idempotency key (e.g. the Slack view id of the submission), unique per team.
+    client_key: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    matched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Offer(Base):
+    """An ask offered to one helper, in rank order, with a deadline to answer."""
+
+    __tablename__ = "offers"
+    __table_args__ = (
+        UniqueConstraint("ask_id", "helper_id"),
+        Index("ix_offers_status_expires_at", "status", "expires_at"),
+        Index("ix_offers_helper_id_status", "helper_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID), index=True)
+    ask_id: Mapped[int] = mapped_column(ForeignKey("asks.id", ondelete="CASCADE"), index=True)
+    helper_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    #: Position in the ranking (1 = best).
+    rank: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
+    explanation: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[OfferStatus] = mapped_column(
+        _enum(OfferStatus, "status"), default=OfferStatus.PENDING
+    )
+    pass_reason: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: When an unanswered offer lapses and the next helper is tried.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    channel_id: Mapped[str | None] = mapped_column(String(SLACK_ID))
+    message_ts: Mapped[str | None] = mapped_column(String(SLACK_ID))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# --------------------------------------------------------------------------- pairs and follow-up
+
+
+class Pair(Base):
+    """An asker and a helper working on one ask (at most one pair per ask)."""
+
+    __tablename__ = "pairs"
+    __table_args__ = (
+        Index("ix_pairs_status_next_checkin_at", "status", "next_checkin_at"),
+        Index("ix_pairs_team_id_status", "team_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    ask_id: Mapped[int] = mapped_column(ForeignKey("asks.id", ondelete="CASCADE"), unique=True)
+    helper_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    asker_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    #: The group DM (asker + helper + bot).
+    channel_id: Mapped[str | None] = mapped_column(String(SLACK_ID))
+    status: Mapped[PairStatus] = mapped_column(
+        _enum(PairStatus, "status"), default=PairStatus.ACTIVE
+    )
+    cadence: Mapped[Cadence] = mapped_column(_enum(Cadence, "cadence"), default=Cadence.WEEKLY)
+    next_checkin_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    missed_checkins: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Slack user id of who closed the pair, or "system".
+    closed_by: Mapped[str | None] = mapped_column(String(SLACK_ID))
+
+
+class Commitment(Base):
+    """Something the asker committed to do, with an optional due date."""
+
+    __tablename__ = "commitments"
+    __table_args__ = (Index("ix_commitments_pair_id_status", "pair_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID), index=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(Text)
+    due_date: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[CommitmentStatus] = mapped_column(
+        _enum(CommitmentStatus, "status"), default=CommitmentStatus.OPEN
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Checkin(Base):
+    """A scheduled check-in message for a pair (unique per pair, kind and due time)."""
+
+    __tablename__ = "checkins"
+    __table_args__ = (
+        UniqueConstraint("pair_id", "kind", "due_at"),
+        Index("ix_checkins_sent_at_due_at", "sent_at", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID), index=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"))
+    kind: Mapped[CheckinKind] = mapped_column(_enum(CheckinKind, "kind"))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    answer: Mapped[CheckinAnswer] = mapped_column(
+        _enum(CheckinAnswer, "answer"), default=CheckinAnswer.NONE
+    )
+    channel_id: Mapped[str | None] = mapped_column(String(SLACK_ID))
+    message_ts: Mapped[str | None] = mapped_column(String(SLACK_ID))
+
+
+class Feedback(Base):
+    """Close-out feedback from one side of a pair (one per role)."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        UniqueConstraint("pair_id", "role"),
+        CheckConstraint("rating IS NULL OR (rating >= 1 AND rating <= 5)", name="rating_1_to_5"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID), index=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"))
+    #: Who gave the feedback.
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    role: Mapped[FeedbackRole] = mapped_column(_enum(FeedbackRole, "role"))
+    outcome: Mapped[Outcome | None] = mapped_column(_enum(Outcome, "outcome"))
+    #: 1..5 (CHECK constraint); None when not given.
+    rating: Mapped[int | None] = mapped_column(Integer)
+    thanks: Mapped[str | None] = mapped_column(Text)
+    reflection: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# --------------------------------------------------------------------------- delivery plumbing
+
+
+class OutboxMessage(Base):
+    """A Slack call to make, recorded in the same transaction as the state change behind it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+        CheckConstraint("attempts >= 0", name="attempts_non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID), index=True)
+    #: Unique across the table: a second insert with the same key is a duplicate send.
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    kind: Mapped[OutboxKind] = mapped_column(_enum(OutboxKind, "kind"))
+    #: Slack Web API method, e.g. "chat.postMessage".
+    method: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    status: Mapped[OutboxStatus] = mapped_column(
+        _enum(OutboxStatus, "status"), default=OutboxStatus.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: What Slack answered that later steps need (e.g. {"channel": ..., "ts": ...}).
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    #: Worker holding the message while sending, and until when the claim holds.
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ProcessedSlackId(Base):
+    """A Slack event/action/command/view id already handled (Slack retries are ignored)."""
+
+    __tablename__ = "processed_slack_ids"
+
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID), primary_key=True)
+    kind: Mapped[SlackIdKind] = mapped_column(_enum(SlackIdKind, "kind"), primary_key=True)
+    slack_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    processed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+class Embedding(Base):
+    """A float32 vector for a helper's expertise or an ask, with the model that made it."""
+
+    __tablename__ = "embeddings"
+    __table_args__ = (
+        UniqueConstraint("owner_kind", "owner_id", "model_name"),
+        Index("ix_embeddings_team_id_owner_kind_model_name", "team_id", "owner_kind", "model_name"),
+        CheckConstraint("dim > 0", name="dim_positive"),
+        CheckConstraint("length(vector) = dim * 4", name="vector_length"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    owner_kind: Mapped[EmbeddingOwner] = mapped_column(_enum(EmbeddingOwner, "owner_kind"))
+    #: ``people.id`` for helper expertise, ``asks.id`` for asks (no FK: polymorphic).
+    owner_id: Mapped[int] = mapped_column(Integer)
+    model_name: Mapped[str] = mapped_column(String(200))
+    dim: Mapped[int] = mapped_column(Integer)
+    #: float32 little-endian bytes; see :func:`peerbot.store.types.vector_to_bytes`.
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    #: SHA-256 of the embedded text, to skip re-embedding unchanged text.
+    text_sha256: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
