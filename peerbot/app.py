@@ -1,4 +1,4 @@
-"""Composition root: Settings → engine → embedder → services → Bolt app.
+"""Composition root: Settings → engine → embedder → services → Bolt app → workers.
 
 Nothing here holds business rules; it only builds and wires.
 """
@@ -6,7 +6,7 @@ Nothing here holds business rules; it only builds and wires.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from slack_bolt import App, BoltResponse
@@ -18,8 +18,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from peerbot.clock import SystemClock
 from peerbot.config import Settings
 from peerbot.domain.ports import Clock, Embedder
+from peerbot.scheduling.worker import OutboxWorker
+from peerbot.services.asks import AskService, MatchPolicy
+from peerbot.services.helpers import HelperService
+from peerbot.services.matching import Ranker, SemanticRanker
+from peerbot.services.outbox import OutboxSender
 from peerbot.slack.deps import Deps
+from peerbot.slack.gateway import SlackGateway
 from peerbot.slack.listeners import register_listeners
+from peerbot.slack.parse import user_of
+from peerbot.slack.render import render
 from peerbot.store.db import create_engine_for, session_factory
 from peerbot.store.migrate import ensure_migrated
 
@@ -39,31 +47,19 @@ class Container:
     engine: Engine
     sessions: sessionmaker[Session]
     clock: Clock
-    embedder: Embedder | None
+    embedder: Embedder
+    client: WebClient
+    gateway: SlackGateway
+    sender: OutboxSender
+    worker: OutboxWorker
+    asks: AskService
+    helpers: HelperService
+    extras: dict[str, Any] = field(default_factory=dict)
 
-
-def build_container(
-    settings: Settings,
-    *,
-    clock: Clock | None = None,
-    embedder: Embedder | None = None,
-    load_model: bool = True,
-    engine: Engine | None = None,
-) -> Container:
-    """Create the engine (checking the schema is migrated) and, unless given, load the model."""
-    engine = engine or create_engine_for(settings.database_url)
-    ensure_migrated(engine)
-    if embedder is None and load_model:
-        from peerbot.embeddings import load_embedder
-
-        embedder = load_embedder(settings.embedding_model_path)
-    return Container(
-        settings=settings,
-        engine=engine,
-        sessions=session_factory(engine),
-        clock=clock or SystemClock(),
-        embedder=embedder,
-    )
+    def close(self) -> None:
+        """Stop background work and release connections."""
+        self.worker.stop()
+        self.engine.dispose()
 
 
 def build_web_client(settings: Settings) -> WebClient:
@@ -75,6 +71,69 @@ def build_web_client(settings: Settings) -> WebClient:
     )
     client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
     return client
+
+
+def build_container(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    embedder: Embedder | None = None,
+    engine: Engine | None = None,
+    ranker: Ranker | None = None,
+) -> Container:
+    """Wire everything; checks the schema is migrated and loads the model unless one is given."""
+    engine = engine or create_engine_for(settings.database_url)
+    ensure_migrated(engine)
+    if embedder is None:
+        from peerbot.embeddings import load_embedder
+
+        embedder = load_embedder(settings.embedding_model_path)
+    clock = clock or SystemClock()
+    sessions = session_factory(engine)
+    client = build_web_client(settings)
+    # Outbox deliveries honour Retry-After themselves, so their client does not wait in-line.
+    send_client = WebClient(
+        token=settings.secret("SLACK_BOT_TOKEN"), base_url=settings.slack_api_url, timeout=15
+    )
+    gateway = SlackGateway(lambda team_id: send_client)
+    worker_box: list[OutboxWorker] = []
+    asks = AskService(
+        sessions,
+        clock,
+        embedder,
+        gateway,
+        ranker or SemanticRanker(),
+        MatchPolicy(
+            offer_timeout_working_hours=settings.offer_timeout_working_hours,
+            max_offers=settings.max_offers_per_ask,
+            parallel=settings.parallel_offers,
+        ),
+        kick=lambda: worker_box[0].kick() if worker_box else None,
+    )
+    sender = OutboxSender(
+        sessions,
+        gateway,
+        clock,
+        renderer=render,
+        on_failure=asks.on_undeliverable,
+        on_sent=asks.on_sent,
+    )
+    helpers = HelperService(sessions, clock, embedder, gateway)
+    worker = OutboxWorker(sender)
+    worker_box.append(worker)
+    return Container(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        clock=clock,
+        embedder=embedder,
+        client=client,
+        gateway=gateway,
+        sender=sender,
+        worker=worker,
+        asks=asks,
+        helpers=helpers,
+    )
 
 
 def create_bolt_app(container: Container, *, http_mode: bool) -> App:
@@ -91,17 +150,27 @@ def create_bolt_app(container: Container, *, http_mode: bool) -> App:
         kwargs["signing_secret"] = ""
         kwargs["request_verification_enabled"] = False
     app = App(
-        client=build_web_client(settings),
+        client=container.client,
         token_verification_enabled=False,
         process_before_response=False,
         raise_error_for_unhandled_request=False,
         **kwargs,
     )
-    deps = Deps(settings=settings, clock=container.clock)
+    deps = Deps(
+        settings=settings,
+        clock=container.clock,
+        services={"asks": container.asks, "helpers": container.helpers},
+    )
 
     @app.error
-    def on_error(error: Exception, body: dict[str, Any], logger: logging.Logger) -> BoltResponse:
+    def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
         log.exception("unhandled error in a listener", exc_info=error)
+        try:
+            user = user_of(body)
+            channel = container.client.conversations_open(users=user)["channel"]["id"]
+            container.client.chat_postMessage(channel=channel, text=USER_ERROR_TEXT)
+        except Exception:  # telling the user is best effort
+            log.warning("could not tell the user about the error", exc_info=True)
         return BoltResponse(status=500, body="")
 
     register_listeners(app, deps)

@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from peerbot import __version__
@@ -19,8 +20,8 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 
 
 def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from peerbot.store.migrate import current_revision, upgrade
     from peerbot.store.db import create_engine_for
+    from peerbot.store.migrate import current_revision, upgrade
 
     upgrade(settings.database_url, args.revision)
     engine = create_engine_for(settings.database_url)
@@ -34,9 +35,7 @@ def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 def _start(settings: Settings, *, http_mode: bool) -> Any:
     from peerbot.app import build_container, create_bolt_app
 
-    settings.require(
-        "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET" if http_mode else "SLACK_APP_TOKEN"
-    )
+    settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET" if http_mode else "SLACK_APP_TOKEN")
     container = build_container(settings)
     return container, create_bolt_app(container, http_mode=http_mode)
 
@@ -65,6 +64,70 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         server.serve_forever()
     except KeyboardInterrupt:
         server.stop()
+    return 0
+
+
+def _team(container: Any, requested: str | None) -> str:
+    if requested:
+        return requested
+    answer = container.gateway.call("", "auth.test", {})
+    return str(answer["team_id"])
+
+
+def _cmd_helpers_import(args: argparse.Namespace, settings: Settings) -> int:
+    from peerbot.app import build_container
+    from peerbot.services.imports import HelperImporter
+
+    settings.require("SLACK_BOT_TOKEN")
+    try:
+        text = args.file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"peerbot: cannot read {args.file}: {exc}", file=sys.stderr)
+        return 2
+    container = build_container(settings)
+    try:
+        team = _team(container, args.team)
+        importer = HelperImporter(
+            container.sessions, container.clock, container.gateway, container.helpers
+        )
+
+        def progress(done: int, total: int) -> None:
+            if done == total or done % 25 == 0:
+                print(f"  {done}/{total} rows", file=sys.stderr)
+
+        report = importer.run(team, text, progress)
+    finally:
+        container.close()
+    print(
+        f"imported {report.created_or_updated}, unchanged {report.unchanged}, "
+        f"not imported {len(report.problems)} (of {report.total} rows)"
+    )
+    for p in report.problems:
+        print(f"  line {p.line} ({p.who}): {p.reason}")
+    return 1 if report.problems else 0
+
+
+def _cmd_jobs_run_due(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import datetime
+
+    from peerbot.app import build_container
+    from peerbot.clock import FrozenClock
+    from peerbot.scheduling.jobs import run_due
+
+    settings.require("SLACK_BOT_TOKEN")
+    clock = None
+    if args.at:
+        at = datetime.fromisoformat(args.at)
+        if at.tzinfo is None:
+            print("peerbot: --at needs a time zone, e.g. 2026-11-23T09:00:00+00:00", file=sys.stderr)
+            return 2
+        clock = FrozenClock(at)
+    container = build_container(settings, clock=clock)
+    try:
+        report = run_due(container)
+    finally:
+        container.close()
+    print(report.summary())
     return 0
 
 
@@ -105,6 +168,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--revision", default="head", help="target revision (default head)")
     p.set_defaults(handler=_cmd_migrate)
+
+    p = sub.add_parser(
+        "helpers",
+        help="manage helper profiles (bulk import)",
+        description="Operations on helper profiles for the people who run the programme.",
+    )
+    hsub = p.add_subparsers(dest="helpers_command", metavar="COMMAND", required=True)
+    hp = hsub.add_parser(
+        "import",
+        help="import or update helpers from a CSV file",
+        description="Upsert helper profiles from CSV. Columns: email or slack_user_id, "
+        "expertise, topics (separated by ; or ,), years_managing, function, manager_email, "
+        "capacity. Users are resolved with users.lookupByEmail. Running it twice changes "
+        "nothing. Rows that cannot be imported are listed with the reason (exit status 1).",
+    )
+    hp.add_argument("file", type=Path, help="the CSV file (UTF-8, header row first)")
+    hp.add_argument("--team", help="workspace id (default: the bot token's workspace)")
+    hp.set_defaults(handler=_cmd_helpers_import)
+
+    p = sub.add_parser(
+        "jobs",
+        help="run scheduled work (for cron deployments and tests)",
+        description="Scheduled work. `peerbot run` and `peerbot serve` already tick once a "
+        "minute; use this from cron when they run with the scheduler off.",
+    )
+    jsub = p.add_subparsers(dest="jobs_command", metavar="COMMAND", required=True)
+    jp = jsub.add_parser(
+        "run-due",
+        help="run one tick: expire offers, send due messages",
+        description="Do everything that is due now (or at --at): expire unanswered offers and "
+        "move their asks on, then deliver due outbox messages.",
+    )
+    jp.add_argument("--at", help="act as if it were this ISO-8601 instant (with offset)")
+    jp.set_defaults(handler=_cmd_jobs_run_due)
 
     for extra in _extra_command_modules():
         extra(sub)

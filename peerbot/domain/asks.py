@@ -37,7 +37,7 @@ def clean_text(raw: str | None) -> str:
 
 
 def validate_ask(inp: AskInput) -> dict[str, str]:
-    """Field errors keyed by field name (``challenge``, ``desired_result``, ...); empty when valid."""
+    """Field errors keyed by field name (challenge, desired_result, ...); empty when valid."""
     errors: dict[str, str] = {}
     words = len(inp.challenge.split())
     if not inp.challenge:

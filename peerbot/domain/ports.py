@@ -44,9 +44,7 @@ class Clock(Protocol):
 class DeliveryError(Exception):
     """A Slack call failed. ``permanent`` failures are not retried."""
 
-    def __init__(
-        self, code: str, *, permanent: bool, retry_after: float | None = None
-    ) -> None:
+    def __init__(self, code: str, *, permanent: bool, retry_after: float | None = None) -> None:
         super().__init__(code)
         self.code = code
         self.permanent = permanent

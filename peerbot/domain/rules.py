@@ -43,7 +43,9 @@ class AskFacts:
     already_offered: frozenset[str] = field(default_factory=frozenset)
 
 
-def management_chain(user_id: str, managers: Mapping[str, str | None], limit: int = 50) -> list[str]:
+def management_chain(
+    user_id: str, managers: Mapping[str, str | None], limit: int = 50
+) -> list[str]:
     """``user_id``'s managers, nearest first (cycles and over-long chains are cut)."""
     chain: list[str] = []
     seen = {user_id}

@@ -82,7 +82,7 @@ def add_working_hours(
 def next_working_slot(
     after: datetime, tz: ZoneInfo, at: time = time(10, 0), hours: WorkingHours = WorkingHours()
 ) -> datetime:
-    """The first weekday at local time ``at`` (inside working hours) strictly after ``after``, UTC."""
+    """The first weekday at local time ``at`` strictly after ``after``, in UTC."""
     if not hours.start <= at < hours.end:
         raise ValueError("slot must be inside working hours")
     local = _local(after, tz)

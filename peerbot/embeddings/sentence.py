@@ -61,9 +61,7 @@ class SentenceTransformerEmbedder:
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
 
-        self._model: Any = SentenceTransformer(
-            str(model_dir), device=device, local_files_only=True
-        )
+        self._model: Any = SentenceTransformer(str(model_dir), device=device, local_files_only=True)
         self._name = model_name
         dim = self._model.get_sentence_embedding_dimension()
         self._dim = int(dim) if dim else int(self.embed(["x"]).shape[1])
@@ -89,8 +87,11 @@ class SentenceTransformerEmbedder:
         else:
             with lock:
                 out = self._model.encode(
-                    list(texts), normalize_embeddings=True, convert_to_numpy=True,
-                    show_progress_bar=False, batch_size=64,
+                    list(texts),
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                    batch_size=64,
                 )
         return np.asarray(out, dtype=np.float32)
 

@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 from peerbot.sandbox.server import SlackEmulator
 
 STALE_SECONDS = 5 * 60 + 1
-DEFAULT_VERIFICATION_TOKEN = "sandbox-verification-token"  # noqa: S105 (a fake token)
+DEFAULT_VERIFICATION_TOKEN = "sandbox-verification-token"
 
 _VALUE_TYPES = frozenset({"plain_text_input", "email_text_input", "url_text_input", "number_input"})
 _SINGLE_OPTION_TYPES = frozenset({"static_select", "external_select", "radio_buttons"})

@@ -4,6 +4,31 @@ The table mirrors Slack's API reference (required arguments excluding ``token``)
 against the reference in ``../shared``. Handlers run under the emulator's lock, take a
 :class:`Context` and the decoded arguments, and answer the response body without ``ok`` or raise
 :class:`SlackError`.
+
+Error codes chosen (all from the method's documented ``errors`` unless noted):
+
+* unknown method: HTTP 404 ``unknown_method`` (with ``req_method``); no/unknown/revoked token:
+  ``not_authed`` / ``invalid_auth`` / ``token_revoked``; rate limit: HTTP 429 ``ratelimited`` with
+  ``Retry-After``.
+* missing required argument: ``channel_not_found`` (chat.*, conversations.info/history),
+  ``message_not_found`` (missing ``ts``), ``user_not_found`` (users.info), ``users_not_found``
+  (users.lookupByEmail), ``user_not_in_channel`` (postEphemeral ``user``), and
+  ``invalid_arguments`` + ``response_metadata.messages`` for views.* (as Slack answers there).
+* messages: ``no_text`` without text/blocks/attachments, ``msg_too_long`` over 40,000 characters,
+  ``invalid_blocks`` (+ messages with json-pointers) for Block Kit errors, ``invalid_blocks_format``
+  for blocks that are not JSON, ``not_in_channel`` for a channel the bot is not in,
+  ``is_archived`` for an archived channel or the DM of a deactivated user.
+* conversations.open: none → ``users_list_not_supplied``, 9+ → ``too_many_users``, unknown id →
+  ``user_not_found``, deactivated → ``user_disabled``, a member the bot may not message
+  (``can_be_messaged=False``) → ``user_not_visible``. chat.postMessage to such a user's id →
+  ``channel_not_found``.
+* users.info on a deactivated member answers it with ``deleted: true`` as Slack does
+  (``deleted_users_not_found=True`` on the emulator answers ``user_not_found`` instead);
+  users.lookupByEmail never finds deactivated members (``users_not_found``).
+* views: invalid view → ``invalid_arguments`` + messages; unknown trigger → ``invalid_trigger_id``,
+  used → ``exchanged_trigger_id``, older than ``trigger_ttl`` → ``expired_trigger_id``; stale
+  ``hash`` → ``hash_conflict``; unknown/closed view → ``not_found``; a 4th stacked modal →
+  ``push_limit_reached``; over 250 kB → ``view_too_large``.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ from peerbot.sandbox.state import (
     make_id,
 )
 
-DEFAULT_BOT_TOKEN = "xoxb-0000000000-peerbot-sandbox"  # noqa: S105 (a fake token)
+DEFAULT_BOT_TOKEN = "xoxb-0000000000-peerbot-sandbox"
 
 
 @dataclass(frozen=True)

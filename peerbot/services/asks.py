@@ -181,8 +181,13 @@ class AskService:
             return vector_from_bytes(row.vector, row.dim)
         text = "\n".join(p for p in (ask.challenge, ask.desired_result, ask.obstacles) if p)
         return upsert_vector(
-            session, team_id=ask.team_id, kind=EmbeddingOwner.ASK, owner_id=ask.id, text=text,
-            embedder=self._embedder, now=self._clock.now(),
+            session,
+            team_id=ask.team_id,
+            kind=EmbeddingOwner.ASK,
+            owner_id=ask.id,
+            text=text,
+            embedder=self._embedder,
+            now=self._clock.now(),
         )
 
     def _ask_data(self, ask: Ask, asker: Person, *, reveal: bool) -> dict[str, Any]:
@@ -196,26 +201,36 @@ class AskService:
         }
 
     def _advance(
-        self, session: Session, ask: Ask, asker: Person, vector: Vector, now: datetime,
-        *, first: bool = False,
+        self,
+        session: Session,
+        ask: Ask,
+        asker: Person,
+        vector: Vector,
+        now: datetime,
+        *,
+        first: bool = False,
     ) -> None:
         """Offer ``ask`` to the next best candidates, or tell the asker nobody is free."""
-        used = session.scalar(
-            select(func.count()).where(Offer.ask_id == ask.id, Offer.status.in_(COUNTED))
-        ) or 0
-        pending = session.scalar(
-            select(func.count()).where(
-                Offer.ask_id == ask.id, Offer.status == OfferStatus.PENDING
+        used = (
+            session.scalar(
+                select(func.count()).where(Offer.ask_id == ask.id, Offer.status.in_(COUNTED))
             )
-        ) or 0
+            or 0
+        )
+        pending = (
+            session.scalar(
+                select(func.count()).where(
+                    Offer.ask_id == ask.id, Offer.status == OfferStatus.PENDING
+                )
+            )
+            or 0
+        )
         slots = min(self._policy.parallel - pending, self._policy.max_offers - used)
         made: list[Offer] = []
         if slots > 0:
             candidates = eligible_candidates(session, ask, asker, now, self._embedder.model_name)
             ranked = self._ranker.rank(vector, ask.challenge, candidates)
-            position = (
-                session.scalar(select(func.count()).where(Offer.ask_id == ask.id)) or 0
-            )
+            position = session.scalar(select(func.count()).where(Offer.ask_id == ask.id)) or 0
             for r in ranked[:slots]:
                 position += 1
                 helper_tz = zone(r.candidate.tz)
@@ -280,13 +295,18 @@ class AskService:
             return
         self._unmet(session, ask, asker, now, first=first)
 
-    def _unmet(self, session: Session, ask: Ask, asker: Person, now: datetime, *, first: bool) -> None:
+    def _unmet(
+        self, session: Session, ask: Ask, asker: Person, now: datetime, *, first: bool
+    ) -> None:
         ask.status = AskStatus.UNMET
         ask.updated_at = now
         ask.closed_at = now
-        tried = session.scalar(
-            select(func.count()).where(Offer.ask_id == ask.id, Offer.status.in_(COUNTED))
-        ) or 0
+        tried = (
+            session.scalar(
+                select(func.count()).where(Offer.ask_id == ask.id, Offer.status.in_(COUNTED))
+            )
+            or 0
+        )
         log.info("ask %s unmet after %d offer(s); topic %s", ask.id, tried, ask.topic)
         outbox.enqueue(
             session,
@@ -407,7 +427,9 @@ class AskService:
             now=now,
         )
         received = _key("ask", ask.id, "received")
-        if session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == received)):
+        if session.scalar(
+            select(OutboxMessage.id).where(OutboxMessage.idempotency_key == received)
+        ):
             outbox.enqueue(
                 session,
                 team_id=team_id,

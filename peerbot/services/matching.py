@@ -55,7 +55,9 @@ class Ranked:
 class Ranker(Protocol):
     """Orders eligible candidates for an ask (the matching issue makes this much better)."""
 
-    def rank(self, ask_vector: Vector, ask_text: str, candidates: Sequence[Candidate]) -> list[Ranked]:
+    def rank(
+        self, ask_vector: Vector, ask_text: str, candidates: Sequence[Candidate]
+    ) -> list[Ranked]:
         """Best first."""
         ...
 
@@ -63,7 +65,9 @@ class Ranker(Protocol):
 class SemanticRanker:
     """Similarity of the ask to the helper's expertise and to asks they helped on before."""
 
-    def rank(self, ask_vector: Vector, ask_text: str, candidates: Sequence[Candidate]) -> list[Ranked]:
+    def rank(
+        self, ask_vector: Vector, ask_text: str, candidates: Sequence[Candidate]
+    ) -> list[Ranked]:
         """Score = the larger of expertise similarity and the best past-ask similarity."""
         out: list[Ranked] = []
         for c in candidates:

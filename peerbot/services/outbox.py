@@ -65,7 +65,7 @@ def enqueue(
     now: datetime,
     not_before: datetime | None = None,
 ) -> OutboxMessage | None:
-    """Record a Slack call to make once the transaction commits. Returns None for a duplicate key."""
+    """Record a Slack call to make once the transaction commits; None for a duplicate key."""
     existing = session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key))
     if existing is not None:
         return None
@@ -243,7 +243,11 @@ class OutboxSender:
     def _deliver(self, msg_id: int, report: SendReport) -> None:
         with unit_of_work(self._sessions) as session:
             msg = session.get(OutboxMessage, msg_id)
-            if msg is None or msg.status != OutboxStatus.SENDING or msg.claimed_by != self.worker_id:
+            if (
+                msg is None
+                or msg.status != OutboxStatus.SENDING
+                or msg.claimed_by != self.worker_id
+            ):
                 return
             now = self._clock.now()
             try:
@@ -274,7 +278,11 @@ class OutboxSender:
                 self._on_sent(session, msg)
 
     def _failed(
-        self, session: Session, msg: OutboxMessage, err: DeliveryError, now: datetime,
+        self,
+        session: Session,
+        msg: OutboxMessage,
+        err: DeliveryError,
+        now: datetime,
         report: SendReport,
     ) -> None:
         msg.last_error = err.code
@@ -294,7 +302,9 @@ class OutboxSender:
             report.errors.append(f"{msg.idempotency_key}: {err.code}")
             log.warning(
                 "outbox %s dead after %d attempt(s): %s",
-                msg.idempotency_key, msg.attempts, err.code,
+                msg.idempotency_key,
+                msg.attempts,
+                err.code,
                 extra={"outbox_key": msg.idempotency_key, "slack_error": err.code},
             )
             if self._on_failure is not None:

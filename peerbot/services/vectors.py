@@ -39,7 +39,6 @@ def upsert_vector(
         )
     )
     if row is not None and row.text_sha256 == digest and vector is None:
-
         return vector_from_bytes(row.vector, row.dim)
     vec = vector if vector is not None else embedder.embed([text])[0]
     if row is None:

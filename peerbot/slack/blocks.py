@@ -57,9 +57,7 @@ def _input(
 
 def build_intake_modal(initial_challenge: str = "", private_metadata: str = "") -> dict[str, Any]:
     """The `/peerhelp` intake modal, optionally pre-filled with the command's text."""
-    urgency_options = [
-        {"text": _plain(label), "value": value} for value, label in URGENCY_OPTIONS
-    ]
+    urgency_options = [{"text": _plain(label), "value": value} for value, label in URGENCY_OPTIONS]
     return {
         "type": "modal",
         "callback_id": ids.INTAKE_CALLBACK,
@@ -131,39 +129,36 @@ def build_intake_modal(initial_challenge: str = "", private_metadata: str = "") 
     }
 
 
-def build_home_view(*, is_helper: bool) -> dict[str, Any]:
-    """App Home: an "Ask for help" button and a short explanation."""
-    helper_line = (
-        "You are signed up as a helper. Thank you!"
-        if is_helper
-        else "Experienced managers can sign up to help peers with `/peerhelp helper`."
-    )
-    return {
-        "type": "home",
-        "blocks": [
-            {"type": "header", "text": _plain("Peer help for managers")},
-            {
-                "type": "section",
-                "text": {
-                    "type": "mrkdwn",
-                    "text": (
-                        "Stuck on a hard conversation, a hire or a re-org? Describe it and peerbot "
-                        "introduces you to an experienced manager who has faced the same thing."
-                    ),
-                },
-                "accessory": {
-                    "type": "button",
-                    "action_id": ids.HOME_ASK,
-                    "style": "primary",
-                    "text": _plain("Ask for help"),
-                },
-            },
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": helper_line}]},
-        ],
-    }
-
-
 def quote(text: str, limit: int = SECTION_LIMIT - 100) -> str:
     """User text as an escaped mrkdwn block quote, cut to fit a section."""
     escaped = escape_mrkdwn(truncate(text.strip(), limit))
     return "\n".join("> " + line for line in escaped.splitlines() or [""])
+
+
+def build_pass_modal(offer_id: int) -> dict[str, Any]:
+    """Pass on an offer, with an optional reason (private to the programme team)."""
+    return {
+        "type": "modal",
+        "callback_id": ids.PASS_CALLBACK,
+        "private_metadata": str(offer_id),
+        "title": _plain("Pass on this request"),
+        "submit": _plain("Pass"),
+        "close": _plain("Back"),
+        "blocks": [
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": "Thanks for letting us know. We will ask the next peer right away.",
+                },
+            },
+            _input(
+                *ids.PASS_REASON,
+                "Anything we should know? (optional)",
+                multiline=True,
+                optional=True,
+                placeholder="e.g. too busy this month, not my area",
+                max_length=500,
+            ),
+        ],
+    }

@@ -21,8 +21,14 @@ TRANSIENT_CODES = frozenset(
 
 #: Methods Slack wants as query parameters rather than a JSON body.
 READ_METHODS = frozenset(
-    {"users.info", "users.lookupByEmail", "users.list", "conversations.info", "auth.test",
-     "team.info"}
+    {
+        "users.info",
+        "users.lookupByEmail",
+        "users.list",
+        "conversations.info",
+        "auth.test",
+        "team.info",
+    }
 )
 
 

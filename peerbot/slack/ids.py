@@ -26,3 +26,16 @@ PASS_REASON = ("pass_reason", "pass_reason_input")
 # Pairs
 PAIR_ADD_COMMITMENT = "pair_add_commitment"
 PAIR_CLOSE = "pair_close"
+
+# Helper profile
+PROFILE_CALLBACK = "helper_profile"
+PROFILE_OPT_IN = ("profile_opt_in", "profile_opt_in_input")
+PROFILE_EXPERTISE = ("profile_expertise", "profile_expertise_input")
+PROFILE_TOPICS = ("profile_topics", "profile_topics_select")
+PROFILE_OTHER_TOPICS = ("profile_other_topics", "profile_other_topics_input")
+PROFILE_YEARS = ("profile_years", "profile_years_input")
+PROFILE_FUNCTION = ("profile_function", "profile_function_input")
+PROFILE_CAPACITY = ("profile_capacity", "profile_capacity_select")
+PROFILE_PAUSE = ("profile_pause", "profile_pause_date")
+PROFILE_NEVER = ("profile_never", "profile_never_users")
+HOME_EDIT_PROFILE = "home_edit_profile"

@@ -14,7 +14,9 @@ from peerbot.cli import build_parser, main
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _subcommands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+def _subcommands(
+    parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()
+) -> list[tuple[str, ...]]:
     out: list[tuple[str, ...]] = []
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
@@ -28,7 +30,9 @@ COMMANDS = _subcommands(build_parser())
 
 
 def test_there_are_commands() -> None:
-    assert ("run",) in COMMANDS and ("serve",) in COMMANDS and ("migrate",) in COMMANDS
+    assert ("run",) in COMMANDS
+    assert ("serve",) in COMMANDS
+    assert ("migrate",) in COMMANDS
 
 
 @pytest.mark.parametrize("words", COMMANDS, ids=" ".join)
@@ -78,7 +82,11 @@ def test_serve_without_signing_secret_says_what_to_set(tmp_path: Path) -> None:
     }
     proc = subprocess.run(
         [sys.executable, "-m", "peerbot.cli", "serve"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert "SLACK_SIGNING_SECRET is not set" in proc.stderr

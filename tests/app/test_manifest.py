@@ -57,7 +57,8 @@ def test_socket_mode_home_and_interactivity_on(manifest: dict[str, Any]) -> None
     assert manifest["settings"]["socket_mode_enabled"] is True
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     home = manifest["features"]["app_home"]
-    assert home["home_tab_enabled"] and home["messages_tab_enabled"]
+    assert home["home_tab_enabled"]
+    assert home["messages_tab_enabled"]
 
 
 def test_bot_scopes_are_least_privilege(manifest: dict[str, Any]) -> None:

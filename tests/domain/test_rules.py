@@ -52,7 +52,9 @@ def test_each_rule() -> None:
 
 
 def test_pause_in_the_past_has_ended() -> None:
-    assert why_ineligible(helper(paused_until=NOW - timedelta(seconds=1)), ASK, MANAGERS, NOW) is None
+    assert (
+        why_ineligible(helper(paused_until=NOW - timedelta(seconds=1)), ASK, MANAGERS, NOW) is None
+    )
 
 
 def test_reporting_line_either_way() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from slack_bolt import App
 
 from peerbot.slack.deps import Deps
-from peerbot.slack.listeners import commands, events
+from peerbot.slack.listeners import asks, commands, events, profiles
 
 COMMANDS: tuple[str, ...] = commands.COMMANDS
 EVENTS: tuple[str, ...] = events.EVENTS
@@ -19,3 +19,5 @@ def register_listeners(app: App, deps: Deps) -> None:
     """Attach every peerbot listener to ``app``."""
     commands.register(app, deps)
     events.register(app, deps)
+    asks.register(app, deps)
+    profiles.register(app, deps)

@@ -7,17 +7,25 @@ from typing import Any
 from slack_bolt import App
 from slack_sdk import WebClient
 
-from peerbot.slack import blocks
+from peerbot.services.helpers import HelperService
 from peerbot.slack.deps import Deps
+from peerbot.slack.parse import team_of
+from peerbot.slack.profile_blocks import build_home
 
 EVENTS: tuple[str, ...] = ("app_home_opened",)
 
 
+def publish_home(client: WebClient, helpers: HelperService, team_id: str, user_id: str) -> None:
+    """Render and publish ``user_id``'s App Home."""
+    client.views_publish(user_id=user_id, view=build_home(helpers.home(team_id, user_id)))
+
+
 def register(app: App, deps: Deps) -> None:
     """Register App Home rendering."""
+    helpers: HelperService = deps.services["helpers"]
 
     @app.event("app_home_opened")
-    def home_opened(event: dict[str, Any], client: WebClient) -> None:
+    def home_opened(body: dict[str, Any], event: dict[str, Any], client: WebClient) -> None:
         if event.get("tab") not in (None, "home"):
             return
-        client.views_publish(user_id=event["user"], view=blocks.build_home_view(is_helper=False))
+        publish_home(client, helpers, team_of(body), event["user"])

@@ -1,0 +1,252 @@
+"""Hybrid ranking of helpers: signals in, one score and a true explanation out.
+
+Pure: no I/O, no clock (``now`` is passed in), numpy only.
+
+How a score is made
+-------------------
+Each *signal* is one number per candidate (``NaN`` where it is unknown for that candidate). Over the
+candidates allowed for this ask, each signal is standardised (z-score); unknown values take the
+lowest known value of that signal (knowing nothing is not a merit), and a signal that is unknown
+for everybody, or the same for everybody, contributes 0. The score is ``sum(weight * z)``, so the
+contribution of each signal to a candidate's score is explicit, and the explanation of an offer
+names only the signals that contributed most to it (see :func:`top_reasons`).
+
+Signals (all "higher is better"):
+
+``semantic_history``
+    ``log(exp(-T) + sum_j exp(T * (cos_j - 1)))`` over the asks the helper helped on before, with
+    ``T = semantic_temperature``: a soft count of similar past asks (close ones dominate; many
+    moderately close ones add up), aggregated per helper from per-ask similarities.
+``semantic_expertise``
+    Cosine similarity of the ask to the helper's stated expertise.
+``lexical``
+    BM25 of the ask against one document per helper (expertise text plus past asks).
+``experience``
+    ``log1p(helps given)``.
+``rating``
+    Mean rating received, shrunk toward the neutral middle by a prior of ``rating_prior_count``.
+``tenure``
+    ``log1p(years managing)``.
+``recency``
+    ``log(sum_j exp(-age_j / recency_days))`` over past helps: recent, steady activity.
+``capacity``
+    Share of the helper's capacity still free.
+``timezone``
+    Working hours shared with the asker (09:00-17:00 local on both sides).
+``acceptance``
+    Smoothed share of offers accepted before.
+``responsiveness``
+    ``-log1p(median hours to accept)``.
+``fairness``
+    ``-log1p(offers received in the fairness window)``: spreads offers over helpers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+
+SIGNALS: tuple[str, ...] = (
+    "semantic_history",
+    "semantic_expertise",
+    "lexical",
+    "experience",
+    "rating",
+    "tenure",
+    "recency",
+    "capacity",
+    "timezone",
+    "acceptance",
+    "responsiveness",
+    "fairness",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RankerWeights:
+    """Weights of each signal and the few shape parameters of the ranker.
+
+    Defaults were chosen by measurement on the routing data (see ``peerbot eval routing``) for the
+    signals that data carries (semantic_history, lexical, experience, recency); the availability,
+    rating and fairness weights cannot be measured there and are set so that they re-order close
+    candidates without overriding a clearly better topical match.
+    """
+
+    semantic_history: float = 1.0
+    semantic_expertise: float = 0.75
+    lexical: float = 0.75
+    experience: float = 0.25
+    rating: float = 0.25
+    tenure: float = 0.1
+    recency: float = 1.5
+    capacity: float = 0.25
+    timezone: float = 0.25
+    acceptance: float = 0.25
+    responsiveness: float = 0.1
+    fairness: float = 0.3
+    #: Sharpness of the per-ask similarity aggregation (higher: only close past asks count).
+    semantic_temperature: float = 10.0
+    #: Time constant of the activity decay, in days.
+    recency_days: float = 45.0
+    #: Cosine similarity from which a past ask is called "similar" in explanations.
+    similar_threshold: float = 0.5
+    #: Pseudo-count of neutral ratings mixed into each helper's mean rating.
+    rating_prior_count: float = 3.0
+
+    def weight(self, signal: str) -> float:
+        """The weight of ``signal`` (0 for an unknown name)."""
+        if signal not in SIGNALS:
+            return 0.0
+        return float(getattr(self, signal))
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, float]) -> RankerWeights:
+        """Build from a mapping of field name to value (unknown names raise ``ValueError``)."""
+        names = {f.name for f in fields(cls)}
+        unknown = set(values) - names
+        if unknown:
+            raise ValueError(f"unknown ranker weight(s): {', '.join(sorted(unknown))}")
+        return cls(**{k: float(v) for k, v in values.items()})
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """Scores of candidates for one ask.
+
+    ``contributions[name][i]`` is ``weight * z`` of signal ``name`` for candidate ``i``; ``score``
+    is their sum. ``active`` lists the signals that carried information for this ask.
+    """
+
+    ids: Sequence[str]
+    score: FloatArray
+    contributions: dict[str, FloatArray]
+    active: tuple[str, ...] = field(default=())
+
+    def order(self) -> npt.NDArray[np.intp]:
+        """Candidate positions, best first (ties keep input order)."""
+        return np.argsort(-self.score, kind="stable")
+
+
+def standardise(values: FloatArray) -> FloatArray | None:
+    """Z-score ``values``; ``NaN`` takes the lowest known value. ``None`` when uninformative."""
+    v = np.asarray(values, dtype=np.float64)
+    known = ~np.isnan(v)
+    if not known.any():
+        return None
+    lo = float(v[known].min())
+    filled = np.where(known, v, lo)
+    sd = float(filled.std())
+    if not math.isfinite(sd) or sd < 1e-12:
+        return None
+    return (filled - float(filled.mean())) / sd
+
+
+def combine(
+    ids: Sequence[str], signals: Mapping[str, FloatArray], weights: RankerWeights
+) -> Scored:
+    """Standardise each signal over the candidates and add them up with ``weights``.
+
+    Signals with weight 0, unknown for everyone, or constant, contribute 0, so absent data never
+    breaks the ranking; with no informative signal at all every score is 0 (input order kept).
+    """
+    n = len(ids)
+    score = np.zeros(n, dtype=np.float64)
+    contributions: dict[str, FloatArray] = {}
+    active: list[str] = []
+    for name in SIGNALS:
+        raw = signals.get(name)
+        w = weights.weight(name)
+        if raw is None or w == 0.0:
+            continue
+        if len(raw) != n:
+            raise ValueError(f"signal {name!r} has {len(raw)} values for {n} candidates")
+        z = standardise(np.asarray(raw, dtype=np.float64))
+        if z is None:
+            continue
+        c = w * z
+        contributions[name] = c
+        score += c
+        active.append(name)
+    return Scored(ids=ids, score=score, contributions=contributions, active=tuple(active))
+
+
+def top_reasons(scored: Scored, position: int, limit: int = 2) -> list[str]:
+    """The signals that contributed most to candidate ``position``'s score, largest first.
+
+    Only positive contributions count (a signal that pulled the candidate down is never given as a
+    reason); at most ``limit`` names.
+    """
+    items = [(float(c[position]), name) for name, c in scored.contributions.items()]
+    items = [it for it in items if it[0] > 0.0]
+    items.sort(key=lambda it: (-it[0], SIGNALS.index(it[1])))
+    return [name for _, name in items[:limit]]
+
+
+def semantic_history_signal(
+    sims: FloatArray, owner: npt.NDArray[np.intp], n_candidates: int, temperature: float
+) -> FloatArray:
+    """Per-candidate ``log(exp(-T) + sum exp(T * (sim - 1)))`` from per-past-ask similarities.
+
+    ``owner[j]`` is the candidate position of past ask ``j`` (``-1`` to ignore it).
+    """
+    acc = np.zeros(n_candidates, dtype=np.float64)
+    keep = owner >= 0
+    if keep.any():
+        vals = np.exp(temperature * (np.asarray(sims, dtype=np.float64)[keep] - 1.0))
+        acc += np.bincount(owner[keep], weights=vals, minlength=n_candidates)[:n_candidates]
+    result: FloatArray = np.log(math.exp(-temperature) + acc)
+    return result
+
+
+def recency_signal(
+    age_days: FloatArray, owner: npt.NDArray[np.intp], n_candidates: int, recency_days: float
+) -> FloatArray:
+    """Per-candidate ``log(sum exp(-age / recency_days))``; ``NaN`` for no dated help."""
+    acc = np.zeros(n_candidates, dtype=np.float64)
+    ages = np.asarray(age_days, dtype=np.float64)
+    keep = (owner >= 0) & ~np.isnan(ages)
+    if keep.any():
+        vals = np.exp(-np.maximum(ages[keep], 0.0) / max(recency_days, 1e-9))
+        acc += np.bincount(owner[keep], weights=vals, minlength=n_candidates)[:n_candidates]
+    with np.errstate(divide="ignore"):
+        out: FloatArray = np.where(acc > 0, np.log(np.where(acc > 0, acc, 1.0)), np.nan)
+    return out
+
+
+def smoothed_rating(
+    mean: FloatArray, count: FloatArray, prior_count: float, neutral: float = 3.0
+) -> FloatArray:
+    """Mean rating shrunk toward ``neutral`` by ``prior_count`` pseudo-ratings; NaN if no count."""
+    m = np.asarray(mean, dtype=np.float64)
+    c = np.asarray(count, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out: FloatArray = np.where(
+            (c > 0) & ~np.isnan(m), (m * c + neutral * prior_count) / (c + prior_count), np.nan
+        )
+    return out
+
+
+def working_hours_overlap(offset_a_minutes: float, offset_b_minutes: FloatArray) -> FloatArray:
+    """Hours shared by two 09:00-17:00 local working days, given UTC offsets in minutes."""
+    b = np.asarray(offset_b_minutes, dtype=np.float64)
+    diff = np.abs(b - offset_a_minutes) / 60.0
+    diff = np.minimum(diff, 24.0 - np.minimum(diff, 24.0))
+    out: FloatArray = np.maximum(0.0, 8.0 - diff)
+    return out
+
+
+def gini(counts: Sequence[float] | FloatArray) -> float:
+    """Gini coefficient of non-negative ``counts`` (0: perfectly even; near 1: one takes all)."""
+    x = np.sort(np.asarray(counts, dtype=np.float64))
+    n = x.size
+    total = float(x.sum())
+    if n == 0 or total <= 0.0:
+        return 0.0
+    ranks = np.arange(1, n + 1, dtype=np.float64)
+    return float((2.0 * (ranks * x).sum()) / (n * total) - (n + 1.0) / n)

@@ -1,0 +1,1 @@
+"""Offline evaluation and benchmarks of matching (``peerbot eval routing``, ``peerbot bench match``)."""

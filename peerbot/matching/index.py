@@ -1,0 +1,462 @@
+"""In-memory, per-workspace index of helpers: vectors, texts and facts, ready to rank.
+
+Built from plain records (the database layer stores the vectors; this module never does I/O).
+
+Vector search
+-------------
+Every expertise vector and every past-help vector is a *row*. Rows live in partitions:
+
+* **exact** (up to ``exact_max_rows`` rows, the default for small workspaces): one partition,
+  every row is scored, so results do not depend on how the index was built.
+* **IVF** (above that): rows are grouped by their nearest of ``n_lists`` k-means centroids; a
+  query scores only the rows of the ``n_probe`` partitions whose centroids are nearest. The
+  per-helper aggregation weights a past ask by ``exp(T * (cos - 1))``, so far rows add almost
+  nothing and skipping them changes little; helpers with no row scored fall to the floor.
+
+Keeping several worker processes current
+----------------------------------------
+The database keeps a monotonically increasing change number (a sequence, or ``updated_at`` with
+the row id as tie-break) on each change to a helper's profile, vectors, facts or past helps. Each
+worker holds one index per workspace and, before ranking (or every few seconds), reads the
+changes with a number above :attr:`HelperIndex.generation` and calls :meth:`HelperIndex.apply`.
+Changes at or below the generation are ignored, so replaying a feed is harmless. A change of
+embedding model is a rebuild, never an ``apply``: :meth:`HelperIndex.apply` refuses vectors whose
+``model_name`` differs from the index's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from peerbot.matching.bm25 import BM25Index, tokenize
+
+KIND_PAST = 0
+KIND_EXPERTISE = 1
+
+
+@dataclass(frozen=True, slots=True)
+class PastHelp:
+    """One ask the helper helped on before: its id, vector, text and when (aware UTC) it was."""
+
+    ask_id: str
+    vector: npt.NDArray[np.float32]
+    text: str
+    helped_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HelperFacts:
+    """What the database knows about a helper beyond text; ``None`` means unknown."""
+
+    helps_given: int | None = None
+    rating_mean: float | None = None
+    rating_count: int = 0
+    years_managing: float | None = None
+    capacity_total: int | None = None
+    capacity_used: int | None = None
+    utc_offset_minutes: int | None = None
+    offers_received: int | None = None
+    offers_accepted: int | None = None
+    median_accept_hours: float | None = None
+    recent_offers: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HelperRecord:
+    """Everything the index holds about one helper."""
+
+    helper_id: str
+    expertise_vector: npt.NDArray[np.float32] | None = None
+    expertise_text: str = ""
+    past_helps: Sequence[PastHelp] = ()
+    facts: HelperFacts = field(default_factory=HelperFacts)
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertHelper:
+    """Replace (or create) a helper with ``record`` (past helps included)."""
+
+    version: int
+    record: HelperRecord
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateFacts:
+    """Replace a helper's facts only (capacity, offers, ratings change often; vectors do not)."""
+
+    version: int
+    helper_id: str
+    facts: HelperFacts
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveHelper:
+    """Drop a helper (opted out, left the workspace, deleted their data)."""
+
+    version: int
+    helper_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AddPastHelp:
+    """Append one past help to an existing helper."""
+
+    version: int
+    helper_id: str
+    help: PastHelp
+
+
+IndexChange = UpsertHelper | UpdateFacts | RemoveHelper | AddPastHelp
+
+
+@dataclass(slots=True)
+class _Partition:
+    vectors: list[npt.NDArray[np.float32]] = field(default_factory=list)
+    owners: list[int] = field(default_factory=list)
+    kinds: list[int] = field(default_factory=list)
+    refs: list[int] = field(default_factory=list)  # past-help position within its helper
+    packed: tuple[npt.NDArray[np.float32], npt.NDArray[np.intp], npt.NDArray[np.int8],
+                  npt.NDArray[np.intp]] | None = None
+
+    def add(self, vec: npt.NDArray[np.float32], owner: int, kind: int, ref: int) -> None:
+        self.vectors.append(vec)
+        self.owners.append(owner)
+        self.kinds.append(kind)
+        self.refs.append(ref)
+        self.packed = None
+
+    def drop_owner(self, owner: int) -> None:
+        keep = [i for i, o in enumerate(self.owners) if o != owner]
+        self.vectors = [self.vectors[i] for i in keep]
+        self.owners = [self.owners[i] for i in keep]
+        self.kinds = [self.kinds[i] for i in keep]
+        self.refs = [self.refs[i] for i in keep]
+        self.packed = None
+
+    def pack(
+        self, dim: int
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.intp], npt.NDArray[np.int8],
+               npt.NDArray[np.intp]]:
+        if self.packed is None:
+            mat = (
+                np.vstack(self.vectors).astype(np.float32, copy=False)
+                if self.vectors
+                else np.zeros((0, dim), dtype=np.float32)
+            )
+            self.packed = (
+                np.ascontiguousarray(mat),
+                np.asarray(self.owners, dtype=np.intp),
+                np.asarray(self.kinds, dtype=np.int8),
+                np.asarray(self.refs, dtype=np.intp),
+            )
+        return self.packed
+
+
+@dataclass(frozen=True, slots=True)
+class Hits:
+    """Rows scored for one query: cosine, owning helper slot, kind, past-help position."""
+
+    sims: npt.NDArray[np.float32]
+    owners: npt.NDArray[np.intp]
+    kinds: npt.NDArray[np.int8]
+    refs: npt.NDArray[np.intp]
+
+
+def _unit(vec: npt.ArrayLike, dim: int) -> npt.NDArray[np.float32]:
+    v = np.asarray(vec, dtype=np.float32).reshape(-1)
+    if v.shape[0] != dim:
+        raise ValueError(f"vector has dimension {v.shape[0]}, index expects {dim}")
+    n = float(np.linalg.norm(v))
+    return v / n if n > 0 else v
+
+
+def train_centroids(
+    rows: npt.NDArray[np.float32], n_lists: int, iterations: int = 8, seed: int = 0,
+    sample: int = 64_000,
+) -> npt.NDArray[np.float32]:
+    """Spherical k-means centroids (unit rows) of ``rows``, on a deterministic sample."""
+    rng = np.random.default_rng(seed)
+    if rows.shape[0] > sample:
+        rows = rows[np.sort(rng.choice(rows.shape[0], sample, replace=False))]
+    n_lists = max(1, min(n_lists, rows.shape[0]))
+    cent = rows[rng.choice(rows.shape[0], n_lists, replace=False)].astype(np.float32)
+    for _ in range(iterations):
+        assign = np.argmax(rows @ cent.T, axis=1)
+        sums = np.zeros_like(cent)
+        np.add.at(sums, assign, rows)
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        empty = norms[:, 0] == 0
+        sums[empty] = cent[empty]
+        norms[empty] = 1.0
+        cent = (sums / norms).astype(np.float32)
+    return cent
+
+
+class HelperIndex:
+    """All helpers of one workspace, ready for :class:`~peerbot.matching.ranker.HybridRanker`."""
+
+    def __init__(
+        self,
+        dimension: int,
+        model_name: str = "",
+        *,
+        centroids: npt.NDArray[np.float32] | None = None,
+        n_probe: int = 24,
+    ) -> None:
+        self.dimension = dimension
+        self.model_name = model_name
+        self.generation = 0
+        self.n_probe = n_probe
+        self._centroids = None if centroids is None else np.asarray(centroids, np.float32)
+        n_parts = 1 if self._centroids is None else self._centroids.shape[0]
+        self._parts = [_Partition() for _ in range(n_parts)]
+        self._slot_of: dict[str, int] = {}
+        self._ids: list[str | None] = []
+        self._free: list[int] = []
+        self._records: dict[int, HelperRecord] = {}
+        self._help_lists: dict[int, list[PastHelp]] = {}
+        self._parts_of: dict[int, set[int]] = {}
+        self.bm25 = BM25Index()
+        self._facts_cache: dict[str, npt.NDArray[np.float64]] | None = None
+        self._help_cache: tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]] | None = None
+
+    # --- building -------------------------------------------------------------------------
+    @classmethod
+    def build(
+        cls,
+        records: Iterable[HelperRecord],
+        dimension: int,
+        model_name: str = "",
+        *,
+        exact_max_rows: int = 50_000,
+        n_lists: int | None = None,
+        n_probe: int = 24,
+        centroids: npt.NDArray[np.float32] | None = None,
+        generation: int = 0,
+    ) -> HelperIndex:
+        """An index of ``records``; IVF partitions when there are more than ``exact_max_rows`` rows.
+
+        ``centroids`` reuses a trained partitioning (so a rebuild ranks like the index it
+        replaces); otherwise they are trained here when needed, deterministically.
+        """
+        records = list(records)
+        if centroids is None:
+            rows = sum(len(r.past_helps) + (r.expertise_vector is not None) for r in records)
+            if rows > exact_max_rows:
+                mat = np.vstack(
+                    [h.vector for r in records for h in r.past_helps]
+                    + [r.expertise_vector for r in records if r.expertise_vector is not None]
+                ).astype(np.float32)
+                lists = n_lists or int(min(4096, max(64, round(math.sqrt(rows)))))
+                centroids = train_centroids(mat, lists)
+        index = cls(dimension, model_name, centroids=centroids, n_probe=n_probe)
+        for r in records:
+            index._upsert(r)
+        index.generation = generation
+        return index
+
+    @property
+    def centroids(self) -> npt.NDArray[np.float32] | None:
+        """The IVF centroids (``None`` in exact mode)."""
+        return self._centroids
+
+    def __len__(self) -> int:
+        return len(self._slot_of)
+
+    def __contains__(self, helper_id: object) -> bool:
+        return helper_id in self._slot_of
+
+    @property
+    def n_rows(self) -> int:
+        """Number of vectors held (expertise plus past helps)."""
+        return sum(len(p.owners) for p in self._parts)
+
+    @property
+    def n_slots(self) -> int:
+        """Size of slot-indexed arrays (helpers plus free slots)."""
+        return len(self._ids)
+
+    def helper_ids(self) -> list[str]:
+        """Ids of all helpers, in slot order."""
+        return [h for h in self._ids if h is not None]
+
+    def slot(self, helper_id: str) -> int | None:
+        """The slot of ``helper_id`` or ``None``."""
+        return self._slot_of.get(helper_id)
+
+    def id_at(self, slot: int) -> str:
+        """The helper id in ``slot``."""
+        hid = self._ids[slot]
+        if hid is None:
+            raise KeyError(slot)
+        return hid
+
+    def record(self, helper_id: str) -> HelperRecord:
+        """The current record of ``helper_id`` (past helps included)."""
+        slot = self._slot_of[helper_id]
+        rec = self._records[slot]
+        helps = tuple(self._help_lists[slot])
+        return HelperRecord(rec.helper_id, rec.expertise_vector, rec.expertise_text, helps,
+                            rec.facts)
+
+    def past_help(self, slot: int, ref: int) -> PastHelp:
+        """The ``ref``-th past help of the helper in ``slot``."""
+        return self._help_lists[slot][ref]
+
+    def past_helps(self, slot: int) -> Sequence[PastHelp]:
+        """All past helps of the helper in ``slot``."""
+        return self._help_lists[slot]
+
+    # --- changes --------------------------------------------------------------------------
+    def apply(self, changes: Iterable[IndexChange]) -> int:
+        """Apply changes newer than :attr:`generation`, in version order; returns how many."""
+        applied = 0
+        for ch in sorted(changes, key=lambda c: c.version):
+            if ch.version <= self.generation:
+                continue
+            if isinstance(ch, UpsertHelper):
+                self.upsert(ch.record)
+            elif isinstance(ch, UpdateFacts):
+                self.update_facts(ch.helper_id, ch.facts)
+            elif isinstance(ch, RemoveHelper):
+                self.remove(ch.helper_id)
+            else:
+                self.add_past_help(ch.helper_id, ch.help)
+            self.generation = ch.version
+            applied += 1
+        return applied
+
+    def upsert(self, record: HelperRecord) -> None:
+        """Create or replace a helper."""
+        self._upsert(record)
+
+    def remove(self, helper_id: str) -> None:
+        """Drop a helper (no-op when absent)."""
+        slot = self._slot_of.pop(helper_id, None)
+        if slot is None:
+            return
+        for p in self._parts_of.pop(slot, set()):
+            self._parts[p].drop_owner(slot)
+        self._records.pop(slot, None)
+        self._help_lists.pop(slot, None)
+        self.bm25.remove(slot)
+        self._ids[slot] = None
+        self._free.append(slot)
+        self._invalidate()
+
+    def update_facts(self, helper_id: str, facts: HelperFacts) -> None:
+        """Replace a helper's facts."""
+        slot = self._slot_of[helper_id]
+        rec = self._records[slot]
+        self._records[slot] = HelperRecord(
+            rec.helper_id, rec.expertise_vector, rec.expertise_text, (), facts
+        )
+        self._invalidate()
+
+    def add_past_help(self, helper_id: str, help_: PastHelp) -> None:
+        """Append a past help to an existing helper (its vector, text and time)."""
+        slot = self._slot_of[helper_id]
+        helps = self._help_lists[slot]
+        vec = _unit(help_.vector, self.dimension)
+        helps.append(help_)
+        self._add_row(vec, slot, KIND_PAST, len(helps) - 1)
+        self.bm25.add(slot, tokenize(help_.text))
+        self._invalidate()
+
+    def _upsert(self, record: HelperRecord) -> None:
+        self.remove(record.helper_id)
+        slot = self._free.pop() if self._free else len(self._ids)
+        if slot == len(self._ids):
+            self._ids.append(record.helper_id)
+        else:
+            self._ids[slot] = record.helper_id
+        self._slot_of[record.helper_id] = slot
+        self._records[slot] = HelperRecord(
+            record.helper_id, record.expertise_vector, record.expertise_text, (), record.facts
+        )
+        self._help_lists[slot] = []
+        self._parts_of[slot] = set()
+        self.bm25.add(slot, tokenize(record.expertise_text))
+        if record.expertise_vector is not None:
+            self._add_row(_unit(record.expertise_vector, self.dimension), slot, KIND_EXPERTISE, -1)
+        for h in record.past_helps:
+            self.add_past_help(record.helper_id, h)
+        self._invalidate()
+
+    def _add_row(self, vec: npt.NDArray[np.float32], slot: int, kind: int, ref: int) -> None:
+        p = 0 if self._centroids is None else int(np.argmax(self._centroids @ vec))
+        self._parts[p].add(vec, slot, kind, ref)
+        self._parts_of[slot].add(p)
+
+    def _invalidate(self) -> None:
+        self._facts_cache = None
+        self._help_cache = None
+
+    # --- queries --------------------------------------------------------------------------
+    def search(self, query: npt.ArrayLike) -> Hits:
+        """Cosine of ``query`` to the rows of the probed partitions (all rows in exact mode)."""
+        q = _unit(query, self.dimension)
+        if self._centroids is None:
+            probe: Sequence[int] = [0]
+        else:
+            cs = self._centroids @ q
+            k = min(self.n_probe, cs.shape[0])
+            probe = np.argpartition(-cs, k - 1)[:k].tolist()
+        sims, owners, kinds, refs = [], [], [], []
+        for p in probe:
+            mat, own, kin, ref = self._parts[p].pack(self.dimension)
+            if own.size == 0:
+                continue
+            sims.append(mat @ q)
+            owners.append(own)
+            kinds.append(kin)
+            refs.append(ref)
+        if not sims:
+            return Hits(
+                np.zeros(0, np.float32), np.zeros(0, np.intp), np.zeros(0, np.int8),
+                np.zeros(0, np.intp),
+            )
+        return Hits(
+            np.concatenate(sims), np.concatenate(owners), np.concatenate(kinds),
+            np.concatenate(refs),
+        )
+
+    def fact_columns(self) -> dict[str, npt.NDArray[np.float64]]:
+        """Facts as slot-indexed float arrays (``NaN`` = unknown); cached until a change."""
+        if self._facts_cache is not None:
+            return self._facts_cache
+        n = self.n_slots
+        names = [
+            "helps_given", "rating_mean", "rating_count", "years_managing", "capacity_total",
+            "capacity_used", "utc_offset_minutes", "offers_received", "offers_accepted",
+            "median_accept_hours", "recent_offers",
+        ]
+        cols = {name: np.full(n, np.nan) for name in names}
+        for slot, rec in self._records.items():
+            f = rec.facts
+            for name in names:
+                v = getattr(f, name)
+                if v is not None:
+                    cols[name][slot] = float(v)
+            if f.helps_given is None:
+                cols["helps_given"][slot] = float(len(self._help_lists[slot]))
+        self._facts_cache = cols
+        return cols
+
+    def help_times(self) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
+        """Owner slot and POSIX time (``NaN`` when undated) of every past help."""
+        if self._help_cache is None:
+            owners: list[int] = []
+            times: list[float] = []
+            for slot, helps in self._help_lists.items():
+                for h in helps:
+                    owners.append(slot)
+                    times.append(h.helped_at.timestamp() if h.helped_at else math.nan)
+            self._help_cache = (np.asarray(owners, np.intp), np.asarray(times, np.float64))
+        return self._help_cache

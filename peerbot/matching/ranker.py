@@ -1,0 +1,263 @@
+"""The production ranker: signals from a :class:`HelperIndex`, combined by the domain rules."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from peerbot.domain.ranking import (
+    RankerWeights,
+    Scored,
+    combine,
+    recency_signal,
+    semantic_history_signal,
+    smoothed_rating,
+    top_reasons,
+    working_hours_overlap,
+)
+from peerbot.matching.bm25 import STOPWORDS, tokenize
+from peerbot.matching.index import KIND_EXPERTISE, KIND_PAST, HelperIndex, Hits
+
+_EXAMPLE_CHARS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """A question to route: its text and vector, who asks, from which UTC offset, and when."""
+
+    text: str
+    vector: npt.NDArray[np.float32]
+    now: datetime
+    asker_id: str | None = None
+    asker_utc_offset_minutes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RankedHelper:
+    """One candidate in rank order, with the why.
+
+    ``reasons`` are the names of the signals that contributed most (largest first) and
+    ``explanation`` says them in words; ``contributions`` holds every active signal's share.
+    """
+
+    helper_id: str
+    score: float
+    contributions: dict[str, float]
+    reasons: tuple[str, ...]
+    explanation: str
+
+
+@dataclass(frozen=True, slots=True)
+class Scoring:
+    """Everything computed for one ask: the scores and what is needed to explain them."""
+
+    scored: Scored
+    slots: npt.NDArray[np.intp]
+    hits: Hits
+    query_tokens: list[str]
+
+
+def _quote(text: str) -> str:
+    text = " ".join(text.split())
+    if len(text) > _EXAMPLE_CHARS:
+        text = text[: _EXAMPLE_CHARS - 1].rstrip() + "…"
+    return f"'{text}'"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+class HybridRanker:
+    """Ranks the helpers of one :class:`HelperIndex` for an ask.
+
+    Hard rules are not applied here: the caller passes the helper ids that survived them as
+    ``allowed``. The asker is always left out.
+    """
+
+    def __init__(self, index: HelperIndex, weights: RankerWeights | None = None) -> None:
+        self.index = index
+        self.weights = weights or RankerWeights()
+
+    def _candidate_slots(self, ask: Ask, allowed: Collection[str] | None) -> npt.NDArray[np.intp]:
+        idx = self.index
+        if allowed is None:
+            slots = [s for s, h in enumerate(idx._ids) if h is not None and h != ask.asker_id]
+        else:
+            slots = []
+            for hid in allowed:
+                s = idx.slot(hid)
+                if s is not None and hid != ask.asker_id:
+                    slots.append(s)
+        return np.asarray(slots, dtype=np.intp)
+
+    def score(self, ask: Ask, allowed: Collection[str] | None = None) -> Scoring:
+        """Score every candidate (``allowed`` ids present in the index; all when ``None``)."""
+        idx = self.index
+        w = self.weights
+        slots = self._candidate_slots(ask, allowed)
+        n_slots = idx.n_slots
+        hits = idx.search(ask.vector)
+        signals: dict[str, npt.NDArray[np.float64]] = {}
+
+        past = hits.kinds == KIND_PAST
+        if w.semantic_history and past.any():
+            per_slot = semantic_history_signal(
+                hits.sims[past], hits.owners[past], n_slots, w.semantic_temperature
+            )
+            signals["semantic_history"] = per_slot[slots]
+        expert = hits.kinds == KIND_EXPERTISE
+        if w.semantic_expertise and expert.any():
+            col = np.full(n_slots, np.nan)
+            col[hits.owners[expert]] = hits.sims[expert]
+            signals["semantic_expertise"] = col[slots]
+
+        tokens = tokenize(ask.text)
+        if w.lexical:
+            signals["lexical"] = idx.bm25.score(tokens, n_slots)[slots]
+
+        facts = idx.fact_columns()
+        signals["experience"] = np.log1p(facts["helps_given"][slots])
+        signals["rating"] = smoothed_rating(
+            facts["rating_mean"][slots], facts["rating_count"][slots], w.rating_prior_count
+        )
+        signals["tenure"] = np.log1p(np.maximum(facts["years_managing"][slots], 0.0))
+        if w.recency:
+            owners, times = idx.help_times()
+            ages = (ask.now.timestamp() - times) / 86400.0
+            signals["recency"] = recency_signal(ages, owners, n_slots, w.recency_days)[slots]
+        total = facts["capacity_total"][slots]
+        used = facts["capacity_used"][slots]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            signals["capacity"] = np.where(total > 0, (total - used) / total, np.nan)
+        if ask.asker_utc_offset_minutes is not None:
+            signals["timezone"] = working_hours_overlap(
+                ask.asker_utc_offset_minutes, facts["utc_offset_minutes"][slots]
+            )
+        received = facts["offers_received"][slots]
+        accepted = facts["offers_accepted"][slots]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            signals["acceptance"] = np.where(
+                received > 0, (accepted + 1.0) / (received + 2.0), np.nan
+            )
+        signals["responsiveness"] = -np.log1p(np.maximum(facts["median_accept_hours"][slots], 0))
+        signals["fairness"] = -np.log1p(np.maximum(facts["recent_offers"][slots], 0.0))
+
+        ids = [idx.id_at(int(s)) for s in slots]
+        return Scoring(combine(ids, signals, w), slots, hits, tokens)
+
+    def rank(
+        self, ask: Ask, allowed: Collection[str] | None = None, limit: int | None = 10
+    ) -> list[RankedHelper]:
+        """The best ``limit`` candidates (all when ``None``), best first, each explained."""
+        scoring = self.score(ask, allowed)
+        order = scoring.scored.order()
+        if limit is not None:
+            order = order[:limit]
+        return [self._ranked(scoring, int(i), ask) for i in order]
+
+    def _ranked(self, scoring: Scoring, pos: int, ask: Ask) -> RankedHelper:
+        scored = scoring.scored
+        reasons = top_reasons(scored, pos)
+        slot = int(scoring.slots[pos])
+        phrases = [self.describe(name, slot, scoring, ask) for name in reasons]
+        explanation = "; ".join(p for p in phrases if p) or "Available and opted in to help"
+        explanation = explanation[0].upper() + explanation[1:]
+        return RankedHelper(
+            helper_id=scored.ids[pos],
+            score=float(scored.score[pos]),
+            contributions={k: float(v[pos]) for k, v in scored.contributions.items()},
+            reasons=tuple(reasons),
+            explanation=explanation,
+        )
+
+    # --- explanations ---------------------------------------------------------------------
+    def similar_past_helps(
+        self, slot: int, hits: Hits
+    ) -> tuple[int, list[tuple[float, int]]]:
+        """(count at or above the similarity threshold, [(cos, past-help ref)] best first)."""
+        mask = (hits.owners == slot) & (hits.kinds == KIND_PAST)
+        pairs = sorted(zip(hits.sims[mask].tolist(), hits.refs[mask].tolist(), strict=True),
+                       key=lambda p: -p[0])
+        n = sum(1 for s, _ in pairs if s >= self.weights.similar_threshold)
+        return n, [(float(s), int(r)) for s, r in pairs]
+
+    def shared_terms(self, slot: int, tokens: Sequence[str], limit: int = 2) -> list[str]:
+        """The query words that add most to ``slot``'s BM25 score (stopwords left out)."""
+        contrib = self.index.bm25.term_contributions(tokens, slot)
+        terms = [t for t in contrib if t not in STOPWORDS and len(t) > 2]
+        terms.sort(key=lambda t: (-contrib[t], t))
+        return terms[:limit]
+
+    def describe(self, signal: str, slot: int, scoring: Scoring, ask: Ask) -> str:
+        """A short, true sentence about ``signal`` for the helper in ``slot``."""
+        idx = self.index
+        rec = idx._records[slot]
+        f = rec.facts
+        if signal == "semantic_history":
+            n, pairs = self.similar_past_helps(slot, scoring.hits)
+            if not pairs:
+                return ""
+            example = _quote(idx.past_help(slot, pairs[0][1]).text)
+            if n:
+                return f"has helped on {_plural(n, 'similar ask')}, e.g. {example}"
+            return f"closest past help: {example}"
+        if signal == "semantic_expertise":
+            words = [t for t in dict.fromkeys(scoring.query_tokens)
+                     if t in set(tokenize(rec.expertise_text)) and t not in STOPWORDS
+                     and len(t) > 2][:2]
+            if words:
+                return "expertise mentions " + ", ".join(f"'{t}'" for t in words)
+            return "stated expertise is close to this ask"
+        if signal == "lexical":
+            terms = self.shared_terms(slot, scoring.query_tokens)
+            if not terms:
+                return ""
+            expertise_words = set(tokenize(rec.expertise_text))
+            in_exp = [t for t in terms if t in expertise_words]
+            quoted = ", ".join(f"'{t}'" for t in terms)
+            if in_exp and len(in_exp) == len(terms):
+                return f"expertise mentions {quoted}"
+            return f"past asks mention {quoted}"
+        if signal == "experience":
+            n = f.helps_given if f.helps_given is not None else len(idx.past_helps(slot))
+            return f"has helped {_plural(n, 'time')}"
+        if signal == "rating" and f.rating_mean is not None:
+            return f"rated {f.rating_mean:.1f}/5 by {_plural(f.rating_count, 'person')}".replace(
+                "persons", "people"
+            )
+        if signal == "tenure" and f.years_managing is not None:
+            return f"{f.years_managing:g} years managing"
+        if signal == "recency":
+            times = [h.helped_at for h in idx.past_helps(slot) if h.helped_at is not None]
+            if not times:
+                return ""
+            days = max(0, math.floor((ask.now - max(times)).total_seconds() / 86400))
+            when = "today" if days == 0 else f"{_plural(days, 'day')} ago"
+            return f"helped someone {when}"
+        if signal == "capacity" and f.capacity_total is not None:
+            left = f.capacity_total - (f.capacity_used or 0)
+            return f"has room for {_plural(left, 'more ask')}"
+        if (
+            signal == "timezone"
+            and f.utc_offset_minutes is not None
+            and ask.asker_utc_offset_minutes is not None
+        ):
+            hours = float(
+                working_hours_overlap(ask.asker_utc_offset_minutes, np.array([f.utc_offset_minutes]))[0]
+            )
+            return f"shares {hours:g} working hours with you"
+        if signal == "acceptance" and f.offers_received:
+            return f"accepted {f.offers_accepted or 0} of {f.offers_received} offers"
+        if signal == "responsiveness" and f.median_accept_hours is not None:
+            return f"usually answers offers within {max(1, math.ceil(f.median_accept_hours))} h"
+        if signal == "fairness" and f.recent_offers is not None:
+            if f.recent_offers == 0:
+                return "has not been asked lately"
+            return f"only {_plural(f.recent_offers, 'offer')} lately"
+        return ""

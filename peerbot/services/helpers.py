@@ -1,0 +1,257 @@
+"""Helper profiles: opt in and out, expertise, topics, capacity, pause, never-match."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from peerbot.domain.ports import Clock, Directory, Embedder, UserInfo
+from peerbot.domain.profiles import ProfileInput
+from peerbot.domain.schedule import zone
+from peerbot.domain.topics import normalise_topic
+from peerbot.services.people import find_person, upsert_person
+from peerbot.services.vectors import upsert_vector
+from peerbot.store.db import unit_of_work
+from peerbot.store.models import (
+    Ask,
+    AskStatus,
+    EmbeddingOwner,
+    HelperNeverMatch,
+    HelperProfile,
+    Pair,
+    PairStatus,
+    Person,
+)
+
+
+@dataclass(frozen=True)
+class ProfileView:
+    """A profile as shown in App Home and the profile modal."""
+
+    opted_in: bool
+    expertise: str
+    topics: list[str]
+    years_managing: int | None
+    function: str
+    capacity: int
+    paused_until: datetime | None
+    never_match: list[str]
+    active_pairs: int
+
+
+@dataclass(frozen=True)
+class HomeData:
+    """Everything App Home shows one person."""
+
+    profile: ProfileView | None
+    open_asks: list[tuple[int, str, str]]  # (ask id, challenge, status)
+    pairs: list[tuple[int, str, str, bool]]  # (pair id, other person, challenge, i am helper)
+
+
+def expertise_text(p: HelperProfile) -> str:
+    """The text embedded for matching: free-text expertise plus topics and function."""
+    parts = [p.expertise or ""]
+    if p.topics:
+        parts.append("Topics: " + ", ".join(p.topics))
+    return "\n".join(x for x in parts if x)
+
+
+class HelperService:
+    """Reads and writes helper profiles; keeps their expertise vectors current."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        clock: Clock,
+        embedder: Embedder,
+        directory: Directory,
+        on_change: Callable[[str, int], None] = lambda team, person: None,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._embedder = embedder
+        self._directory = directory
+        self._on_change = on_change
+
+    def save(
+        self,
+        team_id: str,
+        user_id: str,
+        p: ProfileInput,
+        *,
+        info: UserInfo | None = None,
+        manager_user_id: str | None = None,
+    ) -> bool:
+        """Create or update the profile. Returns True when anything changed."""
+        now = self._clock.now()
+        with unit_of_work(self._sessions) as session:
+            changed = self.save_in(session, team_id, user_id, p, now, info, manager_user_id)
+            person = find_person(session, team_id, user_id)
+            person_id = person.id if person else 0
+        if changed:
+            self._on_change(team_id, person_id)
+        return changed
+
+    def save_in(
+        self,
+        session: Session,
+        team_id: str,
+        user_id: str,
+        p: ProfileInput,
+        now: datetime,
+        info: UserInfo | None = None,
+        manager_user_id: str | None = None,
+    ) -> bool:
+        """:meth:`save` inside the caller's unit of work (used by the CSV import)."""
+        person = upsert_person(session, team_id, user_id, now, info)
+        if manager_user_id is not None:
+            person.manager_slack_user_id = manager_user_id or None
+        profile = session.get(HelperProfile, person.id)
+        created = profile is None
+        if profile is None:
+            profile = HelperProfile(person_id=person.id, team_id=team_id, created_at=now)
+            session.add(profile)
+        paused = (
+            datetime.combine(p.paused_until, time(0, 0), zone(person.tz)).astimezone(UTC)
+            if p.paused_until
+            else None
+        )
+        topics = sorted({normalise_topic(t) for t in p.topics if t.strip()})
+        new: dict[str, Any] = {
+            "opted_in": p.opted_in,
+            "expertise": p.expertise,
+            "topics": topics,
+            "years_managing": p.years_managing,
+            "function": p.function or None,
+            "capacity": p.capacity,
+            "paused_until": paused,
+        }
+        changed = created or any(getattr(profile, k) != v for k, v in new.items())
+        for k, v in new.items():
+            setattr(profile, k, v)
+        if p.function:
+            person.function = p.function
+        wanted = set(p.never_match) - {user_id}
+        current = set(
+            session.scalars(
+                select(HelperNeverMatch.blocked_slack_user_id).where(
+                    HelperNeverMatch.helper_person_id == person.id
+                )
+            )
+        )
+        if wanted != current:
+            changed = True
+            session.execute(
+                delete(HelperNeverMatch).where(
+                    HelperNeverMatch.helper_person_id == person.id,
+                    HelperNeverMatch.blocked_slack_user_id.in_(current - wanted),
+                )
+            )
+            for blocked in sorted(wanted - current):
+                session.add(
+                    HelperNeverMatch(
+                        helper_person_id=person.id,
+                        blocked_slack_user_id=blocked,
+                        team_id=team_id,
+                        created_at=now,
+                    )
+                )
+        if changed:
+            profile.updated_at = now
+            session.flush()
+            upsert_vector(
+                session,
+                team_id=team_id,
+                kind=EmbeddingOwner.HELPER_EXPERTISE,
+                owner_id=person.id,
+                text=expertise_text(profile),
+                embedder=self._embedder,
+                now=now,
+            )
+        return changed
+
+    def opt_out(self, team_id: str, user_id: str) -> None:
+        """Stop being offered asks (existing pairs go on)."""
+        now = self._clock.now()
+        with unit_of_work(self._sessions) as session:
+            person = find_person(session, team_id, user_id)
+            profile = session.get(HelperProfile, person.id) if person else None
+            if profile is not None and profile.opted_in:
+                profile.opted_in = False
+                profile.updated_at = now
+
+    def _view(self, session: Session, person: Person) -> ProfileView | None:
+        profile = session.get(HelperProfile, person.id)
+        if profile is None:
+            return None
+        active = session.scalar(
+            select(func.count()).where(
+                Pair.helper_id == person.id, Pair.status == PairStatus.ACTIVE
+            )
+        )
+        never = session.scalars(
+            select(HelperNeverMatch.blocked_slack_user_id).where(
+                HelperNeverMatch.helper_person_id == person.id
+            )
+        )
+        now = self._clock.now()
+        return ProfileView(
+            opted_in=profile.opted_in,
+            expertise=profile.expertise,
+            topics=list(profile.topics or []),
+            years_managing=profile.years_managing,
+            function=profile.function or "",
+            capacity=profile.capacity,
+            paused_until=profile.paused_until
+            if profile.paused_until and profile.paused_until > now
+            else None,
+            never_match=sorted(never),
+            active_pairs=int(active or 0),
+        )
+
+    def profile(self, team_id: str, user_id: str) -> ProfileView | None:
+        """The profile of ``user_id``, or None if they never made one."""
+        with unit_of_work(self._sessions) as session:
+            person = find_person(session, team_id, user_id)
+            return self._view(session, person) if person else None
+
+    def home(self, team_id: str, user_id: str) -> HomeData:
+        """Profile, open asks and pairs of ``user_id`` for App Home."""
+        with unit_of_work(self._sessions) as session:
+            person = find_person(session, team_id, user_id)
+            if person is None:
+                return HomeData(None, [], [])
+            asks = session.execute(
+                select(Ask.id, Ask.challenge, Ask.status)
+                .where(
+                    Ask.asker_id == person.id,
+                    Ask.status.in_([AskStatus.MATCHING, AskStatus.OFFERED, AskStatus.OPEN]),
+                )
+                .order_by(Ask.created_at.desc())
+                .limit(10)
+            ).all()
+            pairs_rows = session.execute(
+                select(Pair, Ask.challenge)
+                .join(Ask, Ask.id == Pair.ask_id)
+                .where(
+                    (Pair.asker_id == person.id) | (Pair.helper_id == person.id),
+                    Pair.status != PairStatus.CLOSED,
+                )
+                .order_by(Pair.created_at.desc())
+                .limit(10)
+            ).all()
+            pairs = []
+            for pair, challenge in pairs_rows:
+                helping = pair.helper_id == person.id
+                other = session.get(Person, pair.asker_id if helping else pair.helper_id)
+                pairs.append((pair.id, other.slack_user_id if other else "", challenge, helping))
+            return HomeData(
+                self._view(session, person),
+                [(a, c, s.value) for a, c, s in asks],
+                pairs,
+            )

@@ -1,0 +1,123 @@
+"""Engines, sessions and the unit of work."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import IntegrityError
+
+from peerbot.store.db import create_engine_for, normalize_url, session_factory, unit_of_work
+from peerbot.store.models import ProcessedSlackId, SlackIdKind, Workspace
+from tests.store.builders import NOW
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres", "postgresql+psycopg"])
+def test_postgresql_urls_use_psycopg3(scheme: str) -> None:
+    engine = create_engine_for(f"{scheme}://bot:pw@db.example/peerbot")  # does not connect
+    try:
+        assert engine.dialect.name == "postgresql"
+        assert engine.dialect.driver == "psycopg"
+        assert engine.pool._pre_ping  # type: ignore[attr-defined]
+    finally:
+        engine.dispose()
+    assert normalize_url(f"{scheme}://x@h/d").drivername == "postgresql+psycopg"
+
+
+def test_sqlite_file_engine_creates_the_directory_and_sets_pragmas(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "peerbot.db"
+    engine = create_engine_for(f"sqlite:///{path}")
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+        assert path.exists()
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_memory_engine_is_one_database_across_threads() -> None:
+    engine = create_engine_for("sqlite://")
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+            conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+        seen: list[int] = []
+
+        def read() -> None:
+            with engine.connect() as conn:
+                seen.append(conn.exec_driver_sql("SELECT count(*) FROM t").scalar_one())
+
+        worker = threading.Thread(target=read)
+        worker.start()
+        worker.join(timeout=30)
+        assert seen == [1]
+    finally:
+        engine.dispose()
+
+
+def _count_workspaces(engine: Engine) -> int:
+    with session_factory(engine)() as session:
+        return session.scalar(select(func.count()).select_from(Workspace)) or 0
+
+
+def test_unit_of_work_commits_on_success(engine: Engine) -> None:
+    factory = session_factory(engine)
+    with unit_of_work(factory) as session:
+        session.add(Workspace(team_id="T1", installed_at=NOW))
+    assert _count_workspaces(engine) == 1
+
+
+def test_unit_of_work_rolls_back_on_error_and_closes(engine: Engine) -> None:
+    factory = session_factory(engine)
+    seen = []
+    with pytest.raises(RuntimeError, match="boom"), unit_of_work(factory) as session:
+        seen.append(session)
+        session.add(Workspace(team_id="T1", installed_at=NOW))
+        session.flush()
+        raise RuntimeError("boom")
+    assert _count_workspaces(engine) == 0
+    assert not seen[0].in_transaction()
+
+
+def test_objects_stay_readable_after_the_unit_of_work(engine: Engine) -> None:
+    with unit_of_work(session_factory(engine)) as session:
+        ws = Workspace(team_id="T1", name="Acme", installed_at=NOW)
+        session.add(ws)
+    assert ws.name == "Acme"
+    assert ws.installed_at == NOW
+
+
+def test_concurrent_duplicate_claims_let_exactly_one_through(engine: Engine) -> None:
+    """Two workers record the same Slack retry at once: one wins, one gets IntegrityError."""
+    factory = session_factory(engine)
+    barrier = threading.Barrier(2, timeout=30)
+    results: list[str] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        barrier.wait()
+        try:
+            with unit_of_work(factory) as session:
+                session.add(
+                    ProcessedSlackId(
+                        team_id="T1", kind=SlackIdKind.EVENT, slack_id="Ev1", processed_at=NOW
+                    )
+                )
+            outcome = "ok"
+        except IntegrityError:
+            outcome = "duplicate"
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(results) == ["duplicate", "ok"]
+    with factory() as session:
+        assert session.scalar(select(func.count()).select_from(ProcessedSlackId)) == 1

@@ -1,0 +1,182 @@
+"""Migrations: the real Alembic history on empty SQLite and PostgreSQL databases."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import inspect
+from sqlalchemy.engine import make_url
+
+from peerbot.config import project_root
+from peerbot.store import migrate
+from peerbot.store.db import create_engine_for
+from peerbot.store.models import Base
+
+ALL_TABLES = set(Base.metadata.tables)
+
+
+def _tables(url: str) -> set[str]:
+    engine = create_engine_for(url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_the_schema_has_the_expected_tables() -> None:
+    assert ALL_TABLES == {
+        "workspaces", "people", "helper_profiles", "helper_never_match", "asks", "offers",
+        "pairs", "commitments", "checkins", "feedback", "outbox", "processed_slack_ids",
+        "embeddings",
+    }  # fmt: skip
+
+
+def test_upgrade_downgrade_upgrade(empty_db_url: str) -> None:
+    engine = create_engine_for(empty_db_url)
+    try:
+        assert migrate.current_revision(engine) is None
+        assert _tables(empty_db_url) == set()
+
+        migrate.upgrade(empty_db_url)
+        assert migrate.current_revision(engine) == migrate.head_revision() == "0001"
+        assert _tables(empty_db_url) == ALL_TABLES | {"alembic_version"}
+
+        migrate.downgrade(empty_db_url, "base")
+        assert migrate.current_revision(engine) is None
+        assert _tables(empty_db_url) - {"alembic_version"} == set()
+
+        migrate.upgrade(empty_db_url)
+        assert migrate.current_revision(engine) == migrate.head_revision()
+        assert _tables(empty_db_url) == ALL_TABLES | {"alembic_version"}
+    finally:
+        engine.dispose()
+
+
+def test_models_and_migrations_agree(empty_db_url: str) -> None:
+    assert migrate.check_drift(empty_db_url) == []
+
+
+def test_check_drift_notices_a_difference(empty_db_url: str) -> None:
+    """The drift check is not vacuous: a table the models lack is reported."""
+    migrate.upgrade(empty_db_url)
+    engine = create_engine_for(empty_db_url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE stray (id INTEGER PRIMARY KEY)")
+        diffs = migrate.check_drift(engine)
+    finally:
+        engine.dispose()
+    assert len(diffs) == 1
+    assert "remove_table" in diffs[0]
+    assert "stray" in diffs[0]
+
+
+def test_migrated_schema_has_the_same_constraint_names_as_the_models(
+    empty_db_url: str, db_factory: object
+) -> None:
+    """Names (pk/fk/uq/ix/ck) from the migration equal those the naming convention gives."""
+    from tests.fixtures.db import DatabaseFactory
+
+    assert isinstance(db_factory, DatabaseFactory)
+    backend = make_url(empty_db_url).get_backend_name()
+    models_url = db_factory.fresh(backend, migrated=False)
+    models_engine = create_engine_for(models_url)
+    migrated_engine = create_engine_for(empty_db_url)
+    try:
+        Base.metadata.create_all(models_engine)
+        migrate.upgrade(migrated_engine)
+        assert _constraint_names(migrated_engine) == _constraint_names(models_engine)
+        names = _constraint_names(migrated_engine)
+        assert "uq_pairs_ask_id" in names["pairs"]
+        assert "ck_feedback_rating_1_to_5" in names["feedback"]
+        assert "ck_asks_status" in names["asks"]
+        assert "ix_outbox_status_next_attempt_at" in names["outbox"]
+    finally:
+        models_engine.dispose()
+        migrated_engine.dispose()
+        db_factory.drop(models_url)
+
+
+def _constraint_names(engine: object) -> dict[str, set[str]]:
+    insp = inspect(engine)
+    out: dict[str, set[str]] = {}
+    for table in ALL_TABLES:
+        names = {insp.get_pk_constraint(table)["name"]}
+        names |= {fk["name"] for fk in insp.get_foreign_keys(table)}
+        names |= {uq["name"] for uq in insp.get_unique_constraints(table)}
+        names |= {ix["name"] for ix in insp.get_indexes(table)}
+        names |= {ck["name"] for ck in insp.get_check_constraints(table)}
+        out[table] = {n for n in names if n is not None}
+    return out
+
+
+def test_ensure_migrated_refuses_an_empty_database(empty_db_url: str, db_backend: str) -> None:
+    url = make_url(empty_db_url)
+    if db_backend == "postgresql":
+        url = url.set(password="s3cret-pw")  # the test cluster trusts; the password is ignored
+    engine = create_engine_for(url)
+    try:
+        with pytest.raises(migrate.SchemaNotReadyError) as info:
+            migrate.ensure_migrated(engine)
+    finally:
+        engine.dispose()
+    message = str(info.value)
+    assert "run `peerbot migrate`" in message
+    assert "(at empty, code needs 0001)" in message
+    assert "s3cret-pw" not in message
+    assert (url.database or "") in message
+
+
+def test_ensure_migrated_accepts_a_migrated_database(engine: object) -> None:
+    from sqlalchemy import Engine
+
+    assert isinstance(engine, Engine)
+    migrate.ensure_migrated(engine)
+
+
+def test_ensure_migrated_names_an_old_revision() -> None:
+    msg = migrate.not_ready_message("postgresql://bot:pw@db/peerbot", "0000", "0001")
+    assert msg == (
+        "The database at postgresql+psycopg://bot:***@db/peerbot is not migrated "
+        "(at 0000, code needs 0001): run `peerbot migrate`."
+    )
+
+
+def test_alembic_command_line_uses_the_settings_database_url(empty_db_url: str) -> None:
+    """`alembic upgrade head` with no URL in alembic.ini takes DATABASE_URL from Settings."""
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": empty_db_url, "HOME": "/tmp"}
+    res = subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"],
+        cwd=project_root(),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    engine = create_engine_for(empty_db_url)
+    try:
+        assert migrate.current_revision(engine) == migrate.head_revision()
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("url", ["sqlite:///offline.db", "postgresql://u@localhost/offline"])
+def test_offline_sql_renders_for_both_dialects(url: str) -> None:
+    res = subprocess.run(
+        [sys.executable, "-m", "alembic", "-x", f"url={url}", "upgrade", "head", "--sql"],
+        cwd=project_root(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "CREATE TABLE outbox" in res.stdout
+    assert "CONSTRAINT ck_feedback_rating_1_to_5 CHECK" in res.stdout
+    if url.startswith("postgresql"):
+        assert "JSONB" in res.stdout
+        assert "TIMESTAMP WITH TIME ZONE" in res.stdout
