@@ -6,6 +6,7 @@ Nothing here holds business rules; it only builds and wires.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,7 +137,9 @@ def build_container(
     )
 
 
-def create_bolt_app(container: Container, *, http_mode: bool) -> App:
+def create_bolt_app(
+    container: Container, *, http_mode: bool, listener_executor: Executor | None = None
+) -> App:
     """Build the Bolt app with every listener and the global error handler.
 
     In HTTP mode every request must carry a valid Slack signature (checked by Bolt's request
@@ -154,6 +157,7 @@ def create_bolt_app(container: Container, *, http_mode: bool) -> App:
         token_verification_enabled=False,
         process_before_response=False,
         raise_error_for_unhandled_request=False,
+        listener_executor=listener_executor,
         **kwargs,
     )
     deps = Deps(

@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.fixtures.shared",
     "tests.fixtures.db",
     "tests.fixtures.slack",
+    "tests.fixtures.app",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -63,7 +63,10 @@ class SentenceTransformerEmbedder:
 
         self._model: Any = SentenceTransformer(str(model_dir), device=device, local_files_only=True)
         self._name = model_name
-        dim = self._model.get_sentence_embedding_dimension()
+        getter = getattr(self._model, "get_embedding_dimension", None) or getattr(
+            self._model, "get_sentence_embedding_dimension"
+        )
+        dim = getter()
         self._dim = int(dim) if dim else int(self.embed(["x"]).shape[1])
         self._lock = threading.Lock()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -117,9 +117,7 @@ def test_checkins_are_unique_per_pair_kind_and_due_time(db_session: Session) -> 
 
 
 def _feedback(pair: Pair, person: Person, role: FeedbackRole, rating: int | None) -> Feedback:
-    return Feedback(
-        team_id="T001", pair_id=pair.id, person_id=person.id, role=role, rating=rating
-    )
+    return Feedback(team_id="T001", pair_id=pair.id, person_id=person.id, role=role, rating=rating)
 
 
 @pytest.mark.parametrize("rating", [0, 6, -1])
@@ -170,7 +168,7 @@ def test_deleting_an_ask_removes_its_offers_and_pair(db_session: Session) -> Non
     add_pair(db_session, ask, helper)
     db_session.flush()
     db_session.expunge_all()
-    db_session.execute(Ask.__table__.delete().where(Ask.id == ask.id))
+    db_session.execute(delete(Ask).where(Ask.id == ask.id))
     assert db_session.scalars(select(Offer)).all() == []
     assert db_session.scalars(select(Pair)).all() == []
 
@@ -179,5 +177,5 @@ def test_deleting_a_workspace_with_only_people_cascades(db_session: Session) -> 
     add_workspace(db_session, "T009")
     add_person(db_session, "T009", "U1")
     db_session.expunge_all()
-    db_session.execute(Workspace.__table__.delete().where(Workspace.team_id == "T009"))
+    db_session.execute(delete(Workspace).where(Workspace.team_id == "T009"))
     assert db_session.scalars(select(Person).where(Person.team_id == "T009")).all() == []

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from peerbot.store.db import create_engine_for, normalize_url, session_factory, unit_of_work
 from peerbot.store.models import ProcessedSlackId, SlackIdKind, Workspace
@@ -20,7 +21,7 @@ def test_postgresql_urls_use_psycopg3(scheme: str) -> None:
     try:
         assert engine.dialect.name == "postgresql"
         assert engine.dialect.driver == "psycopg"
-        assert engine.pool._pre_ping  # type: ignore[attr-defined]
+        assert engine.pool._pre_ping
     finally:
         engine.dispose()
     assert normalize_url(f"{scheme}://x@h/d").drivername == "postgresql+psycopg"
@@ -73,14 +74,20 @@ def test_unit_of_work_commits_on_success(engine: Engine) -> None:
 
 def test_unit_of_work_rolls_back_on_error_and_closes(engine: Engine) -> None:
     factory = session_factory(engine)
-    seen = []
-    with pytest.raises(RuntimeError, match="boom"), unit_of_work(factory) as session:
-        seen.append(session)
-        session.add(Workspace(team_id="T1", installed_at=NOW))
-        session.flush()
-        raise RuntimeError("boom")
+    seen: list[Session] = []
+
+    def failing_work() -> None:
+        with unit_of_work(factory) as session:
+            seen.append(session)
+            session.add(Workspace(team_id="T1", installed_at=NOW))
+            session.flush()
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        failing_work()
     assert _count_workspaces(engine) == 0
     assert not seen[0].in_transaction()
+    assert len(seen[0].identity_map) == 0  # closed: nothing left attached
 
 
 def test_objects_stay_readable_after_the_unit_of_work(engine: Engine) -> None:
@@ -119,5 +126,51 @@ def test_concurrent_duplicate_claims_let_exactly_one_through(engine: Engine) -> 
     for t in threads:
         t.join(timeout=60)
     assert sorted(results) == ["duplicate", "ok"]
+    with factory() as session:
+        assert session.scalar(select(func.count()).select_from(ProcessedSlackId)) == 1
+
+
+def test_read_then_write_claims_do_not_fail_on_locks(engine: Engine) -> None:
+    """Check-then-insert from two workers: no 'database is locked', one row, one winner.
+
+    Worker A reads and then writes; worker B starts its own read-then-write while A's
+    transaction is open. On SQLite the write lock is taken at BEGIN, so B waits for A and then
+    sees A's row; on PostgreSQL B's insert waits on the unique index and fails cleanly.
+    """
+    factory = session_factory(engine)
+    key = {"team_id": "T1", "kind": SlackIdKind.ACTION, "slack_id": "A1"}
+    a_has_read = threading.Event()
+    b_is_starting = threading.Event()
+    results: dict[str, str] = {}
+
+    def claim(name: str, before_write: threading.Event | None) -> None:
+        try:
+            with unit_of_work(factory) as session:
+                if name == "B":
+                    b_is_starting.set()
+                seen = session.get(ProcessedSlackId, tuple(key.values()))
+                if name == "A":
+                    a_has_read.set()
+                if before_write is not None:
+                    assert before_write.wait(timeout=30)
+                if seen is not None:
+                    results[name] = "seen"
+                    return
+                session.add(ProcessedSlackId(**key, processed_at=NOW))
+            results[name] = "ok"
+        except IntegrityError:
+            results[name] = "duplicate"
+        except Exception as exc:  # pragma: no cover - the failure being tested for
+            results[name] = f"error: {exc}"
+
+    a = threading.Thread(target=claim, args=("A", b_is_starting))
+    b = threading.Thread(target=claim, args=("B", None))
+    a.start()
+    assert a_has_read.wait(timeout=30)
+    b.start()
+    a.join(timeout=60)
+    b.join(timeout=60)
+    assert results["A"] == "ok"
+    assert results["B"] in {"seen", "duplicate"}, results
     with factory() as session:
         assert session.scalar(select(func.count()).select_from(ProcessedSlackId)) == 1

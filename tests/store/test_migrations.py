@@ -26,11 +26,11 @@ def _tables(url: str) -> set[str]:
 
 
 def test_the_schema_has_the_expected_tables() -> None:
-    assert ALL_TABLES == {
+    assert {
         "workspaces", "people", "helper_profiles", "helper_never_match", "asks", "offers",
         "pairs", "commitments", "checkins", "feedback", "outbox", "processed_slack_ids",
         "embeddings",
-    }  # fmt: skip
+    } == ALL_TABLES  # fmt: skip
 
 
 def test_upgrade_downgrade_upgrade(empty_db_url: str) -> None:
