@@ -80,20 +80,20 @@ class RankerWeights:
 
     semantic_history: float = 1.0
     semantic_expertise: float = 0.75
-    lexical: float = 0.75
-    experience: float = 0.25
+    lexical: float = 1.0
+    experience: float = 0.1
     rating: float = 0.25
     tenure: float = 0.1
-    recency: float = 1.5
+    recency: float = 3.0
     capacity: float = 0.25
     timezone: float = 0.25
     acceptance: float = 0.25
     responsiveness: float = 0.1
     fairness: float = 0.3
     #: Sharpness of the per-ask similarity aggregation (higher: only close past asks count).
-    semantic_temperature: float = 10.0
+    semantic_temperature: float = 20.0
     #: Time constant of the activity decay, in days.
-    recency_days: float = 45.0
+    recency_days: float = 30.0
     #: Cosine similarity from which a past ask is called "similar" in explanations.
     similar_threshold: float = 0.5
     #: Pseudo-count of neutral ratings mixed into each helper's mean rating.
@@ -123,14 +123,22 @@ class Scored:
     is their sum. ``active`` lists the signals that carried information for this ask.
     """
 
-    ids: Sequence[str]
+    ids: Sequence[str] | npt.NDArray[np.object_]
     score: FloatArray
     contributions: dict[str, FloatArray]
     active: tuple[str, ...] = field(default=())
 
-    def order(self) -> npt.NDArray[np.intp]:
-        """Candidate positions, best first (ties keep input order)."""
-        return np.argsort(-self.score, kind="stable")
+    def order(self, limit: int | None = None) -> npt.NDArray[np.intp]:
+        """Candidate positions, best first (ties keep input order); the first ``limit`` only."""
+        neg = -self.score
+        if limit is None or limit >= neg.size:
+            return np.argsort(neg, kind="stable")
+        if limit <= 0:
+            return np.zeros(0, dtype=np.intp)
+        kth = np.partition(neg, limit - 1)[limit - 1]
+        head = np.flatnonzero(neg <= kth)
+        head = head[np.argsort(neg[head], kind="stable")]
+        return head[:limit]
 
 
 def standardise(values: FloatArray) -> FloatArray | None:
@@ -148,7 +156,7 @@ def standardise(values: FloatArray) -> FloatArray | None:
 
 
 def combine(
-    ids: Sequence[str], signals: Mapping[str, FloatArray], weights: RankerWeights
+    ids: Sequence[str] | npt.NDArray[np.object_], signals: Mapping[str, FloatArray], weights: RankerWeights
 ) -> Scored:
     """Standardise each signal over the candidates and add them up with ``weights``.
 

@@ -38,7 +38,7 @@ HISTORY_SHARE = 0.8
 MIN_ANSWERS = 3
 #: Words of each question given to the embedding model (the title comes first). Longer texts cost
 #: embedding time roughly linearly and, measured on the development sets, add little.
-EMBED_WORDS = 48
+EMBED_WORDS = 32
 HISTORY_DAYS = 365.0
 _EPOCH = datetime(2019, 9, 1, tzinfo=UTC)
 

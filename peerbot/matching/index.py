@@ -27,7 +27,7 @@ embedding model is a rebuild, never an ``apply``: :meth:`HelperIndex.apply` refu
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -176,6 +176,20 @@ def _unit(vec: npt.ArrayLike, dim: int) -> npt.NDArray[np.float32]:
     return v / n if n > 0 else v
 
 
+def _next(parts: Iterator[int] | None) -> int | None:
+    return None if parts is None else next(parts)
+
+
+def _assign(
+    rows: npt.NDArray[np.float32], centroids: npt.NDArray[np.float32], chunk: int = 65_536
+) -> npt.NDArray[np.intp]:
+    """Index of the nearest centroid (by cosine) of each row."""
+    out = np.empty(rows.shape[0], dtype=np.intp)
+    for start in range(0, rows.shape[0], chunk):
+        out[start : start + chunk] = np.argmax(rows[start : start + chunk] @ centroids.T, axis=1)
+    return out
+
+
 def train_centroids(
     rows: npt.NDArray[np.float32], n_lists: int, iterations: int = 8, seed: int = 0,
     sample: int = 64_000,
@@ -225,6 +239,8 @@ class HelperIndex:
         self.bm25 = BM25Index()
         self._facts_cache: dict[str, npt.NDArray[np.float64]] | None = None
         self._help_cache: tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]] | None = None
+        self._slots_cache: tuple[npt.NDArray[np.intp], npt.NDArray[np.object_]] | None = None
+        self._recency_cache: dict[float, tuple[float, npt.NDArray[np.float64]]] = {}
 
     # --- building -------------------------------------------------------------------------
     @classmethod
@@ -246,18 +262,27 @@ class HelperIndex:
         replaces); otherwise they are trained here when needed, deterministically.
         """
         records = list(records)
-        if centroids is None:
-            rows = sum(len(r.past_helps) + (r.expertise_vector is not None) for r in records)
-            if rows > exact_max_rows:
-                mat = np.vstack(
-                    [h.vector for r in records for h in r.past_helps]
-                    + [r.expertise_vector for r in records if r.expertise_vector is not None]
-                ).astype(np.float32)
+        rows = sum(len(r.past_helps) + (r.expertise_vector is not None) for r in records)
+        assignments: npt.NDArray[np.intp] | None = None
+        if centroids is not None or rows > exact_max_rows:
+            mat = np.vstack(
+                [
+                    _unit(v, dimension)
+                    for r in records
+                    for v in (
+                        ([r.expertise_vector] if r.expertise_vector is not None else [])
+                        + [h.vector for h in r.past_helps]
+                    )
+                ]
+            )
+            if centroids is None:
                 lists = n_lists or int(min(4096, max(64, round(math.sqrt(rows)))))
                 centroids = train_centroids(mat, lists)
+            assignments = _assign(mat, np.asarray(centroids, np.float32))
         index = cls(dimension, model_name, centroids=centroids, n_probe=n_probe)
+        it = iter(assignments.tolist()) if assignments is not None else None
         for r in records:
-            index._upsert(r)
+            index._upsert(r, it)
         index.generation = generation
         return index
 
@@ -369,7 +394,7 @@ class HelperIndex:
         self.bm25.add(slot, tokenize(help_.text))
         self._invalidate()
 
-    def _upsert(self, record: HelperRecord) -> None:
+    def _upsert(self, record: HelperRecord, parts: Iterator[int] | None = None) -> None:
         self.remove(record.helper_id)
         slot = self._free.pop() if self._free else len(self._ids)
         if slot == len(self._ids):
@@ -380,23 +405,64 @@ class HelperIndex:
         self._records[slot] = HelperRecord(
             record.helper_id, record.expertise_vector, record.expertise_text, (), record.facts
         )
-        self._help_lists[slot] = []
+        helps: list[PastHelp] = []
+        self._help_lists[slot] = helps
         self._parts_of[slot] = set()
-        self.bm25.add(slot, tokenize(record.expertise_text))
+        tokens = tokenize(record.expertise_text)
         if record.expertise_vector is not None:
-            self._add_row(_unit(record.expertise_vector, self.dimension), slot, KIND_EXPERTISE, -1)
+            vec = _unit(record.expertise_vector, self.dimension)
+            self._add_row(vec, slot, KIND_EXPERTISE, -1, _next(parts))
         for h in record.past_helps:
-            self.add_past_help(record.helper_id, h)
+            helps.append(h)
+            self._add_row(_unit(h.vector, self.dimension), slot, KIND_PAST, len(helps) - 1,
+                          _next(parts))
+            tokens.extend(tokenize(h.text))
+        self.bm25.add(slot, tokens)
         self._invalidate()
 
-    def _add_row(self, vec: npt.NDArray[np.float32], slot: int, kind: int, ref: int) -> None:
-        p = 0 if self._centroids is None else int(np.argmax(self._centroids @ vec))
-        self._parts[p].add(vec, slot, kind, ref)
-        self._parts_of[slot].add(p)
+    def _add_row(
+        self, vec: npt.NDArray[np.float32], slot: int, kind: int, ref: int, part: int | None = None
+    ) -> None:
+        if part is None:
+            part = 0 if self._centroids is None else int(np.argmax(self._centroids @ vec))
+        self._parts[part].add(vec, slot, kind, ref)
+        self._parts_of[slot].add(part)
 
     def _invalidate(self) -> None:
         self._facts_cache = None
         self._help_cache = None
+        self._slots_cache = None
+        self._recency_cache = {}
+
+    def live(self) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.object_]]:
+        """Slots in use and the slot-indexed array of helper ids (``None`` in free slots)."""
+        if self._slots_cache is None:
+            ids = np.empty(len(self._ids), dtype=object)
+            ids[:] = self._ids
+            live = np.fromiter(
+                (s for s, h in enumerate(self._ids) if h is not None), dtype=np.intp
+            )
+            self._slots_cache = (live, ids)
+        return self._slots_cache
+
+    def log_activity(self, timescale_days: float) -> tuple[float, npt.NDArray[np.float64]]:
+        """``(t_ref, a)``: per slot ``a = log(sum_j exp(-(t_ref - t_j) / timescale))`` over dated
+        past helps (POSIX seconds; ``-inf`` when none), so that at any later ``now`` the value
+        is ``a - (now - t_ref) / timescale`` without touching every past help again."""
+        cached = self._recency_cache.get(timescale_days)
+        if cached is None:
+            owners, times = self.help_times()
+            dated = ~np.isnan(times)
+            t_ref = float(times[dated].max()) if dated.any() else 0.0
+            scale = max(timescale_days, 1e-9) * 86400.0
+            acc = np.bincount(
+                owners[dated], weights=np.exp((times[dated] - t_ref) / scale),
+                minlength=self.n_slots,
+            ).astype(np.float64)
+            with np.errstate(divide="ignore"):
+                cached = (t_ref, np.log(acc))
+            self._recency_cache[timescale_days] = cached
+        return cached
 
     # --- queries --------------------------------------------------------------------------
     def search(self, query: npt.ArrayLike) -> Hits:

@@ -14,7 +14,6 @@ from peerbot.domain.ranking import (
     RankerWeights,
     Scored,
     combine,
-    recency_signal,
     semantic_history_signal,
     smoothed_rating,
     top_reasons,
@@ -84,23 +83,35 @@ class HybridRanker:
         self.index = index
         self.weights = weights or RankerWeights()
 
-    def _candidate_slots(self, ask: Ask, allowed: Collection[str] | None) -> npt.NDArray[np.intp]:
+    def _candidate_slots(
+        self, ask: Ask, allowed: Collection[str] | None, excluded: Collection[str]
+    ) -> npt.NDArray[np.intp]:
         idx = self.index
+        drop = set(excluded)
+        if ask.asker_id is not None:
+            drop.add(ask.asker_id)
         if allowed is None:
-            slots = [s for s, h in enumerate(idx._ids) if h is not None and h != ask.asker_id]
-        else:
-            slots = []
-            for hid in allowed:
-                s = idx.slot(hid)
-                if s is not None and hid != ask.asker_id:
-                    slots.append(s)
+            live, _ = idx.live()
+            dropped = [s for s in (idx.slot(h) for h in drop) if s is not None]
+            if not dropped:
+                return live
+            return live[~np.isin(live, np.asarray(dropped, dtype=np.intp))]
+        slots = [
+            s for s in (idx.slot(h) for h in dict.fromkeys(allowed) if h not in drop)
+            if s is not None
+        ]
         return np.asarray(slots, dtype=np.intp)
 
-    def score(self, ask: Ask, allowed: Collection[str] | None = None) -> Scoring:
-        """Score every candidate (``allowed`` ids present in the index; all when ``None``)."""
+    def score(
+        self, ask: Ask, allowed: Collection[str] | None = None, excluded: Collection[str] = ()
+    ) -> Scoring:
+        """Score the candidates: the ``allowed`` ids (every helper when ``None``) present in the
+        index, less the ``excluded`` ids and the asker. Hard rules are the caller's: pass the ids
+        that passed them as ``allowed``, or, cheaper for big workspaces, the few that failed
+        them as ``excluded``."""
         idx = self.index
         w = self.weights
-        slots = self._candidate_slots(ask, allowed)
+        slots = self._candidate_slots(ask, allowed, excluded)
         n_slots = idx.n_slots
         hits = idx.search(ask.vector)
         signals: dict[str, npt.NDArray[np.float64]] = {}
@@ -128,9 +139,10 @@ class HybridRanker:
         )
         signals["tenure"] = np.log1p(np.maximum(facts["years_managing"][slots], 0.0))
         if w.recency:
-            owners, times = idx.help_times()
-            ages = (ask.now.timestamp() - times) / 86400.0
-            signals["recency"] = recency_signal(ages, owners, n_slots, w.recency_days)[slots]
+            t_ref, log_act = idx.log_activity(w.recency_days)
+            shift = (ask.now.timestamp() - t_ref) / (w.recency_days * 86400.0)
+            act = log_act[slots]
+            signals["recency"] = np.where(np.isfinite(act), act - shift, np.nan)
         total = facts["capacity_total"][slots]
         used = facts["capacity_used"][slots]
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -148,17 +160,22 @@ class HybridRanker:
         signals["responsiveness"] = -np.log1p(np.maximum(facts["median_accept_hours"][slots], 0))
         signals["fairness"] = -np.log1p(np.maximum(facts["recent_offers"][slots], 0.0))
 
-        ids = [idx.id_at(int(s)) for s in slots]
+        ids = idx.live()[1][slots]
         return Scoring(combine(ids, signals, w), slots, hits, tokens)
 
     def rank(
-        self, ask: Ask, allowed: Collection[str] | None = None, limit: int | None = 10
+        self,
+        ask: Ask,
+        allowed: Collection[str] | None = None,
+        limit: int | None = 10,
+        excluded: Collection[str] = (),
     ) -> list[RankedHelper]:
-        """The best ``limit`` candidates (all when ``None``), best first, each explained."""
-        scoring = self.score(ask, allowed)
-        order = scoring.scored.order()
-        if limit is not None:
-            order = order[:limit]
+        """The best ``limit`` candidates (all when ``None``), best first, each explained.
+
+        ``allowed`` and ``excluded`` are the hard-rule hook, as in :meth:`score`.
+        """
+        scoring = self.score(ask, allowed, excluded)
+        order = scoring.scored.order(limit)
         return [self._ranked(scoring, int(i), ask) for i in order]
 
     def _ranked(self, scoring: Scoring, pos: int, ask: Ask) -> RankedHelper:

@@ -73,8 +73,8 @@ class SemanticRanker:
         for c in candidates:
             exp = float(c.expertise_vector @ ask_vector) if c.expertise_vector is not None else 0.0
             past = [float(v @ ask_vector) for v in c.past_vectors]
-            best_past = max(past, default=0.0)
-            if best_past > exp:
+            best_past = max(past, default=-1.0)
+            if past and best_past > exp:
                 i = int(np.argmax(past))
                 why = f"Has helped on a similar ask before: “{c.past_texts[i][:80]}”"
             else:

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 
 from peerbot.store.db import unit_of_work
-from peerbot.store.models import Ask, AskStatus, Offer, OfferStatus, Pair
+from peerbot.store.models import Ask, AskStatus, Offer, OfferStatus, Pair, Person
 from tests.fixtures.app import Harness
 
 
@@ -90,3 +90,179 @@ def test_accept_introduces_the_pair(harness: Harness) -> None:
         pair = s.scalars(select(Pair)).one()
         assert pair.channel_id == harness.emulator.group_dm([asker, helpers["feedback"]])
         assert s.scalars(select(Offer)).one().status == OfferStatus.ACCEPTED
+
+
+def test_ask_from_app_home(harness: Harness) -> None:
+    seed_helpers(harness)
+    asker = harness.add_user("alex")
+    r = harness.driver.app_home_opened(asker)
+    assert r.status == 200
+    harness.settle()
+    home = harness.emulator.home_view(asker)
+    assert home is not None
+    r = harness.driver.block_action(asker, "home_ask_for_help", view_id=home["id"])
+    assert r.status == 200
+    harness.settle()
+    modal = harness.emulator.top_modal(asker)
+    assert modal is not None and modal["callback_id"] == "peerhelp_intake"
+    harness.driver.view_submission(
+        asker,
+        modal["id"],
+        {("challenge", "challenge_input"): "We are hiring five engineers and I never hired."},
+    )
+    harness.settle()
+    assert len(harness.dms(harness.users["harry"])) == 1
+
+
+def test_field_error_is_answered_at_the_field(harness: Harness) -> None:
+    asker = harness.add_user("alex")
+    view_id = harness.open_intake(asker)
+    r = harness.driver.view_submission(asker, view_id, {("challenge", "challenge_input"): "help"})
+    assert r.status == 200
+    assert r.body["response_action"] == "errors"
+    assert "more detail" in r.body["errors"]["challenge"]
+    assert harness.emulator.view_is_open(view_id)
+    harness.settle()
+    with unit_of_work(harness.container.sessions) as s:
+        assert s.scalars(select(Ask)).all() == []
+
+
+def test_pass_then_next(harness: Harness) -> None:
+    helpers = seed_helpers(harness)
+    asker = harness.add_user("alex")
+    harness.ask(asker, "How do I give hard feedback to a senior engineer about behaviour?")
+    first = harness.dms(helpers["feedback"])[0]
+    harness.click(helpers["feedback"], first, "offer_pass")
+    modal = harness.emulator.top_modal(helpers["feedback"])
+    assert modal is not None
+    harness.driver.view_submission(
+        helpers["feedback"], modal["id"], {("pass_reason", "pass_reason_input"): "Too busy"}
+    )
+    harness.settle()
+    assert "You passed" in text_of(harness.dms(helpers["feedback"])[0])
+    asked_next = [u for u in (helpers["hiring"], helpers["reorg"]) if harness.dms(u)]
+    assert len(asked_next) == 1
+    with unit_of_work(harness.container.sessions) as s:
+        passed = s.scalars(select(Offer).where(Offer.status == OfferStatus.PASSED)).one()
+        assert passed.pass_reason == "Too busy"
+
+
+def test_timeout_then_next(harness: Harness) -> None:
+    from datetime import timedelta
+
+    helpers = seed_helpers(harness)
+    asker = harness.add_user("alex")
+    harness.ask(asker, "How do I give hard feedback to a senior engineer about behaviour?")
+    assert len(harness.dms(helpers["feedback"])) == 1
+    harness.advance(timedelta(hours=3, minutes=59))
+    assert not any(harness.dms(u) for u in (helpers["hiring"], helpers["reorg"]))
+    harness.advance(timedelta(minutes=2))
+    assert "moved on" in text_of(harness.dms(helpers["feedback"])[0])
+    assert sum(1 for u in (helpers["hiring"], helpers["reorg"]) if harness.dms(u)) == 1
+
+
+def test_all_pass_and_the_asker_is_told(harness: Harness) -> None:
+    helpers = seed_helpers(harness)
+    asker = harness.add_user("alex")
+    harness.ask(asker, "How do I give hard feedback to a senior engineer about behaviour?")
+    for _ in range(3):
+        pending = [u for u in helpers.values() if harness.dms(u) and "Accept" in str(harness.dms(u)[-1])]
+        assert len(pending) == 1
+        user = pending[0]
+        harness.click(user, harness.dms(user)[-1], "offer_pass")
+        modal = harness.emulator.top_modal(user)
+        assert modal is not None
+        harness.driver.view_submission(user, modal["id"], {})
+        harness.settle()
+    last = text_of(harness.dms(asker)[-1])
+    assert "the 3 peers we asked could not take this on" in last
+    with unit_of_work(harness.container.sessions) as s:
+        ask = s.scalars(select(Ask)).one()
+        assert ask.status == AskStatus.UNMET
+        assert ask.topic  # recorded for the supply-gap report
+
+
+def test_anonymous_ask_hides_the_name_until_accept(harness: Harness) -> None:
+    helpers = seed_helpers(harness)
+    asker = harness.add_user("alex")
+    harness.ask(
+        asker,
+        "How do I give hard feedback to a senior engineer about behaviour?",
+        anonymous=True,
+    )
+    offer = harness.dms(helpers["feedback"])[0]
+    assert asker not in str(offer)
+    assert "name shown once you accept" in text_of(offer)
+    harness.click(helpers["feedback"], offer, "offer_accept")
+    intro = text_of(harness.group_messages(asker, helpers["feedback"])[0])
+    assert f"<@{asker}>" in intro
+
+
+def test_redelivered_submission_and_double_click_make_one_pair(harness: Harness) -> None:
+    helpers = seed_helpers(harness)
+    asker = harness.add_user("alex")
+    view_id = harness.open_intake(asker)
+    values = {
+        ("challenge", "challenge_input"): "How do I give hard feedback about behaviour in reviews?"
+    }
+    r1 = harness.driver.view_submission(asker, view_id, values, apply_response=False)
+    r2 = harness.driver.view_submission(asker, view_id, values)
+    assert r1.status == r2.status == 200
+    harness.settle()
+    offers = harness.dms(helpers["feedback"])
+    assert len(offers) == 1
+    assert len(harness.dms(asker)) == 1
+    # The same click delivered twice (a retry) before anything was updated.
+    for _ in range(2):
+        r = harness.driver.block_action(
+            helpers["feedback"],
+            "offer_accept",
+            channel_id=offers[0]["channel"],
+            message_ts=offers[0]["ts"],
+        )
+        assert r.status == 200
+    harness.settle()
+    assert len(harness.group_messages(asker, helpers["feedback"])) == 1
+    with unit_of_work(harness.container.sessions) as s:
+        assert len(s.scalars(select(Ask)).all()) == 1
+        assert len(s.scalars(select(Pair)).all()) == 1
+
+
+def test_deleted_helper_is_skipped(harness: Harness) -> None:
+    helpers = seed_helpers(harness)
+    harness.emulator.delete_user(helpers["feedback"])
+    asker = harness.add_user("alex")
+    harness.ask(asker, "How do I give hard feedback to a senior engineer about behaviour?")
+    assert harness.dms(helpers["feedback"]) == []
+    assert sum(1 for u in (helpers["hiring"], helpers["reorg"]) if harness.dms(u)) == 1
+    with unit_of_work(harness.container.sessions) as s:
+        skipped = s.scalars(select(Offer).where(Offer.status == OfferStatus.SKIPPED)).one()
+        person = s.get(Person, skipped.helper_id)
+        assert person is not None
+        assert person.slack_user_id == helpers["feedback"]
+        assert person.can_be_messaged is False
+
+
+def test_helper_who_closed_dms_is_skipped(harness: Harness) -> None:
+    helpers = seed_helpers(harness)
+    harness.emulator.set_can_be_messaged(helpers["feedback"], False)
+    asker = harness.add_user("alex")
+    harness.ask(asker, "How do I give hard feedback to a senior engineer about behaviour?")
+    assert harness.dms(helpers["feedback"]) == []
+    assert sum(1 for u in (helpers["hiring"], helpers["reorg"]) if harness.dms(u)) == 1
+
+
+def test_channel_mention_is_neutralised(harness: Harness) -> None:
+    helpers = seed_helpers(harness)
+    asker = harness.add_user("alex")
+    harness.ask(
+        asker,
+        "<!channel> <@U999> how do I give hard feedback about behaviour? <https://evil|click>",
+    )
+    offer = harness.dms(helpers["feedback"])[0]
+    shown = text_of(offer)
+    assert "<!channel>" not in shown and "<@U999>" not in shown and "<https://evil" not in shown
+    assert "&lt;!channel&gt;" in shown
+    harness.click(helpers["feedback"], offer, "offer_accept")
+    intro = text_of(harness.group_messages(asker, helpers["feedback"])[0])
+    assert "<!channel>" not in intro

@@ -1,0 +1,143 @@
+"""``peerbot bench match``: time to rank N helpers beside the time to embed one ask.
+
+Synthetic workspaces: helpers with ``helps`` past helps each, vectors drawn around a few hundred
+topic directions (so that partitions behave as on real text), facts filled in for every signal.
+Each figure is the median over ``runs`` timed calls of :meth:`HybridRanker.rank` (top 10 with
+explanations), after one warm-up call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
+
+import numpy as np
+
+from peerbot.domain.ports import Embedder
+from peerbot.domain.ranking import RankerWeights
+from peerbot.matching.index import HelperFacts, HelperIndex, HelperRecord, PastHelp
+from peerbot.matching.ranker import Ask, HybridRanker
+
+SIZES: tuple[int, ...] = (1_000, 10_000, 100_000)
+_WORDS = (
+    "team deadline feedback hiring performance conflict remote burnout promotion review "
+    "onboarding budget roadmap stakeholder delegation coaching meeting priorities layoffs "
+    "motivation career growth interview salary process estimate quality incident morale"
+).split()
+ASK_TEXT = "how do I give feedback to a senior engineer whose performance dropped after a reorg"
+
+
+def median_seconds(fn: Callable[[], object], runs: int) -> float:
+    """Median wall time of ``runs`` calls of ``fn`` (after one warm-up call)."""
+    fn()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def synthetic_index(
+    n_helpers: int, helps: int = 10, dimension: int = 384, seed: int = 0, topics: int = 512
+) -> HelperIndex:
+    """A workspace of ``n_helpers`` helpers with ``helps`` past helps each (seeded)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((topics, dimension)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    total = n_helpers * helps
+    topic_of = rng.integers(0, topics, size=total)
+    vecs = centres[topic_of] + 0.08 * rng.standard_normal((total, dimension)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    words = rng.integers(0, len(_WORDS), size=(total, 6))
+    ages = rng.integers(0, 365, size=total)
+    records = []
+    for h in range(n_helpers):
+        past = [
+            PastHelp(
+                f"a{h}-{j}",
+                vecs[h * helps + j],
+                " ".join(_WORDS[w] for w in words[h * helps + j]),
+                now - timedelta(days=int(ages[h * helps + j])),
+            )
+            for j in range(helps)
+        ]
+        facts = HelperFacts(
+            helps_given=helps,
+            rating_mean=float(rng.uniform(3, 5)),
+            rating_count=int(rng.integers(0, 10)),
+            years_managing=float(rng.integers(1, 15)),
+            capacity_total=3,
+            capacity_used=int(rng.integers(0, 3)),
+            utc_offset_minutes=int(rng.integers(-8, 10)) * 60,
+            offers_received=int(rng.integers(0, 20)),
+            offers_accepted=int(rng.integers(0, 10)),
+            median_accept_hours=float(rng.uniform(0.5, 48)),
+            recent_offers=int(rng.integers(0, 5)),
+        )
+        records.append(HelperRecord(f"U{h:06d}", vecs[h * helps], "", past, facts))
+    return HelperIndex.build(records, dimension, "synthetic")
+
+
+def run_bench(
+    embedder: Embedder | None,
+    sizes: Sequence[int] = SIZES,
+    helps: int = 10,
+    runs: int = 30,
+    stream: TextIO | None = None,
+) -> dict[str, float]:
+    """Median seconds to rank each size (``rank_<n>``) and to embed one ask (``embed_one``)."""
+    out = stream or sys.stdout
+    results: dict[str, float] = {}
+    dim = embedder.dimension if embedder is not None else 384
+    if embedder is not None:
+        results["embed_one"] = median_seconds(lambda: embedder.embed([ASK_TEXT]), runs)
+        query = embedder.embed([ASK_TEXT])[0]
+    else:
+        query = np.random.default_rng(1).standard_normal(dim).astype(np.float32)
+    for n in sizes:
+        t0 = time.perf_counter()
+        index = synthetic_index(n, helps, dim)
+        built = time.perf_counter() - t0
+        ranker = HybridRanker(index, RankerWeights())
+        ask = Ask(ASK_TEXT, query, datetime(2025, 1, 1, tzinfo=UTC), asker_utc_offset_minutes=60)
+        results[f"rank_{n}"] = median_seconds(lambda r=ranker, a=ask: r.rank(a, limit=10), runs)
+        mode = "exact" if index.centroids is None else f"IVF {index.centroids.shape[0]} lists"
+        out.write(
+            f"rank {n:>7,} helpers ({index.n_rows:>9,} vectors, {mode}): "
+            f"{results[f'rank_{n}'] * 1e3:8.2f} ms median of {runs} (index built in {built:.1f} s)\n"
+        )
+        out.flush()
+    if "embed_one" in results:
+        out.write(f"embed one ask:                                  "
+                  f"{results['embed_one'] * 1e3:8.2f} ms median of {runs}\n")
+    return results
+
+
+def _run(args: argparse.Namespace, stream: TextIO | None = None) -> int:
+    from peerbot.embeddings import load_embedder
+
+    embedder = load_embedder(getattr(args, "model_path", None))
+    run_bench(embedder, sizes=args.sizes, helps=args.helps, runs=args.runs, stream=stream)
+    return 0
+
+
+def add_cli(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``bench match`` on ``subparsers`` (the top-level subcommands of ``peerbot``)."""
+    from peerbot.eval.routing import _group
+
+    group = _group(subparsers, "bench", "benchmarks")
+    p: argparse.ArgumentParser = group.add_parser(
+        "match", help="time ranking 1k/10k/100k helpers against embedding one ask"
+    )
+    p.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="helper counts")
+    p.add_argument("--helps", type=int, default=10, help="past helps per helper")
+    p.add_argument("--runs", type=int, default=30, help="timed runs per figure (median)")
+    p.set_defaults(func=_run)
+    return p
