@@ -129,12 +129,32 @@ class HelperImporter:
             report.problems.append(RowProblem(line, who, "email is not an email address"))
             return
         try:
+            profile = ProfileInput(
+                opted_in=True,
+                expertise=row.get("expertise", ""),
+                topics=tuple(_split(row.get("topics", ""))),
+                years_managing=int(row["years_managing"]) if row.get("years_managing") else None,
+                function=row.get("function", ""),
+                capacity=int(row["capacity"]) if row.get("capacity") else 2,
+            )
+        except ValueError:
+            report.problems.append(
+                RowProblem(line, who, "years_managing and capacity must be whole numbers")
+            )
+            return
+        errors = validate_profile(profile, today=self._clock.now().date())
+        if errors:
+            report.problems.append(RowProblem(line, who, "; ".join(errors.values())))
+            return
+        try:
             info = self._lookup(team_id, who)
         except DeliveryError as err:
             report.problems.append(RowProblem(line, who, f"Slack error: {err.code}"))
             return
         if info is None:
-            report.problems.append(RowProblem(line, who, "no such user in this workspace"))
+            report.problems.append(
+                RowProblem(line, who, "no active user in this workspace (unknown or deactivated)")
+            )
             return
         if info.deleted:
             report.problems.append(RowProblem(line, who, "the user is deactivated"))
@@ -161,24 +181,6 @@ class HelperImporter:
                 )
                 return
             manager_id = manager.user_id
-        try:
-            profile = ProfileInput(
-                opted_in=True,
-                expertise=row.get("expertise", ""),
-                topics=tuple(_split(row.get("topics", ""))),
-                years_managing=int(row["years_managing"]) if row.get("years_managing") else None,
-                function=row.get("function", ""),
-                capacity=int(row["capacity"]) if row.get("capacity") else 2,
-            )
-        except ValueError:
-            report.problems.append(
-                RowProblem(line, who, "years_managing and capacity must be whole numbers")
-            )
-            return
-        errors = validate_profile(profile, today=self._clock.now().date())
-        if errors:
-            report.problems.append(RowProblem(line, who, "; ".join(errors.values())))
-            return
         with unit_of_work(self._sessions) as session:
             changed = self._helpers.save_in(
                 session, team_id, info.user_id, profile, self._clock.now(), info, manager_id

@@ -1,0 +1,60 @@
+"""Two helpers accepting the same ask at the same moment make exactly one pair."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from peerbot.domain.ports import Embedder
+from peerbot.store.db import unit_of_work
+from peerbot.store.models import Offer, OfferStatus, Pair
+from tests.fixtures.app import Harness, make_harness
+from tests.journey.test_ask_accept import text_of
+
+
+@pytest.fixture
+def parallel_harness(engine: Engine, db_url: str, real_embedder: Embedder) -> Iterator[Harness]:
+    """The app asking two helpers at once (first accept wins)."""
+    yield from make_harness(engine, db_url, real_embedder, parallel_offers=2)
+
+
+def test_two_simultaneous_accepts_make_one_pair(parallel_harness: Harness) -> None:
+    h = parallel_harness
+    a = h.add_helper("fiona", "Gave hard feedback to senior engineers about their behaviour.")
+    b = h.add_helper("frank", "Coached people through difficult feedback conversations.")
+    asker = h.add_user("alex")
+    h.ask(asker, "How do I give hard feedback to a senior engineer about behaviour?")
+    offers = {u: h.dms(u)[0] for u in (a, b)}
+    barrier = threading.Barrier(2)
+    statuses: list[int] = []
+
+    def accept(user: str) -> None:
+        barrier.wait()
+        r = h.driver.block_action(
+            user, "offer_accept", channel_id=offers[user]["channel"], message_ts=offers[user]["ts"]
+        )
+        statuses.append(r.status)
+
+    threads = [threading.Thread(target=accept, args=(u,)) for u in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    h.settle()
+    assert statuses == [200, 200]
+    with unit_of_work(h.container.sessions) as s:
+        pairs = s.scalars(select(Pair)).all()
+        assert len(pairs) == 1
+        states = sorted(o.status for o in s.scalars(select(Offer)))
+        assert states == sorted([OfferStatus.ACCEPTED, OfferStatus.WITHDRAWN])
+        winner_id = pairs[0].helper_id
+    winner, loser = (a, b) if h.group_messages(asker, a) else (b, a)
+    assert len(h.group_messages(asker, winner)) == 1
+    assert h.group_messages(asker, loser) == []
+    assert "You accepted" in text_of(h.dms(winner)[0])
+    assert "Another peer took this one" in text_of(h.dms(loser)[0])
+    assert winner_id  # the pair points at a real person
