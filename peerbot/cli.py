@@ -131,6 +131,12 @@ def _cmd_jobs_run_due(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
+    from peerbot.demo import run_demo
+
+    return run_demo(sys.stdout)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every peerbot command (also used to test the docs)."""
     parser = argparse.ArgumentParser(
@@ -202,6 +208,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     jp.add_argument("--at", help="act as if it were this ISO-8601 instant (with offset)")
     jp.set_defaults(handler=_cmd_jobs_run_due)
+
+    p = sub.add_parser(
+        "sandbox",
+        help="offline demo: the real app against a Slack emulator, printed as a transcript",
+        description="Start a Slack emulator on loopback with a generated demo workspace "
+        "(30+ helpers), run the real app against it in a temporary SQLite database, play ask, "
+        "offer, pass, offer, accept and introduction, and print the conversation. Needs no "
+        "Slack tokens and no network.",
+    )
+    p.set_defaults(handler=_cmd_sandbox)
 
     for extra in _extra_command_modules():
         extra(sub)

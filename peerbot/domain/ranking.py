@@ -155,18 +155,11 @@ def standardise(values: FloatArray) -> FloatArray | None:
     return (filled - float(filled.mean())) / sd
 
 
-def combine(
-    ids: Sequence[str] | npt.NDArray[np.object_], signals: Mapping[str, FloatArray], weights: RankerWeights
-) -> Scored:
-    """Standardise each signal over the candidates and add them up with ``weights``.
-
-    Signals with weight 0, unknown for everyone, or constant, contribute 0, so absent data never
-    breaks the ranking; with no informative signal at all every score is 0 (input order kept).
-    """
-    n = len(ids)
-    score = np.zeros(n, dtype=np.float64)
-    contributions: dict[str, FloatArray] = {}
-    active: list[str] = []
+def weighted_z(
+    signals: Mapping[str, FloatArray], weights: RankerWeights, n: int
+) -> dict[str, FloatArray]:
+    """``weight * z`` of each informative signal with a non-zero weight (see :func:`combine`)."""
+    out: dict[str, FloatArray] = {}
     for name in SIGNALS:
         raw = signals.get(name)
         w = weights.weight(name)
@@ -175,13 +168,33 @@ def combine(
         if len(raw) != n:
             raise ValueError(f"signal {name!r} has {len(raw)} values for {n} candidates")
         z = standardise(np.asarray(raw, dtype=np.float64))
-        if z is None:
-            continue
-        c = w * z
-        contributions[name] = c
+        if z is not None:
+            out[name] = w * z
+    return out
+
+
+def assemble(
+    ids: Sequence[str] | npt.NDArray[np.object_], contributions: Mapping[str, FloatArray]
+) -> Scored:
+    """Sum per-signal contributions (from :func:`weighted_z`) into a :class:`Scored`."""
+    score = np.zeros(len(ids), dtype=np.float64)
+    ordered = {name: contributions[name] for name in SIGNALS if name in contributions}
+    for c in ordered.values():
         score += c
-        active.append(name)
-    return Scored(ids=ids, score=score, contributions=contributions, active=tuple(active))
+    return Scored(ids=ids, score=score, contributions=ordered, active=tuple(ordered))
+
+
+def combine(
+    ids: Sequence[str] | npt.NDArray[np.object_],
+    signals: Mapping[str, FloatArray],
+    weights: RankerWeights,
+) -> Scored:
+    """Standardise each signal over the candidates and add them up with ``weights``.
+
+    Signals with weight 0, unknown for everyone, or constant, contribute 0, so absent data never
+    breaks the ranking; with no informative signal at all every score is 0 (input order kept).
+    """
+    return assemble(ids, weighted_z(signals, weights, len(ids)))
 
 
 def top_reasons(scored: Scored, position: int, limit: int = 2) -> list[str]:
@@ -210,21 +223,6 @@ def semantic_history_signal(
         acc += np.bincount(owner[keep], weights=vals, minlength=n_candidates)[:n_candidates]
     result: FloatArray = np.log(math.exp(-temperature) + acc)
     return result
-
-
-def recency_signal(
-    age_days: FloatArray, owner: npt.NDArray[np.intp], n_candidates: int, recency_days: float
-) -> FloatArray:
-    """Per-candidate ``log(sum exp(-age / recency_days))``; ``NaN`` for no dated help."""
-    acc = np.zeros(n_candidates, dtype=np.float64)
-    ages = np.asarray(age_days, dtype=np.float64)
-    keep = (owner >= 0) & ~np.isnan(ages)
-    if keep.any():
-        vals = np.exp(-np.maximum(ages[keep], 0.0) / max(recency_days, 1e-9))
-        acc += np.bincount(owner[keep], weights=vals, minlength=n_candidates)[:n_candidates]
-    with np.errstate(divide="ignore"):
-        out: FloatArray = np.where(acc > 0, np.log(np.where(acc > 0, acc, 1.0)), np.nan)
-    return out
 
 
 def smoothed_rating(

@@ -226,6 +226,8 @@ class HelperIndex:
         self.dimension = dimension
         self.model_name = model_name
         self.generation = 0
+        #: Bumped on every in-memory change (caches of derived values key on it).
+        self.revision = 0
         self.n_probe = n_probe
         self._centroids = None if centroids is None else np.asarray(centroids, np.float32)
         n_parts = 1 if self._centroids is None else self._centroids.shape[0]
@@ -429,6 +431,7 @@ class HelperIndex:
         self._parts_of[slot].add(part)
 
     def _invalidate(self) -> None:
+        self.revision += 1
         self._facts_cache = None
         self._help_cache = None
         self._slots_cache = None

@@ -13,10 +13,11 @@ import numpy.typing as npt
 from peerbot.domain.ranking import (
     RankerWeights,
     Scored,
-    combine,
+    assemble,
     semantic_history_signal,
     smoothed_rating,
     top_reasons,
+    weighted_z,
     working_hours_overlap,
 )
 from peerbot.matching.bm25 import STOPWORDS, tokenize
@@ -82,6 +83,7 @@ class HybridRanker:
     def __init__(self, index: HelperIndex, weights: RankerWeights | None = None) -> None:
         self.index = index
         self.weights = weights or RankerWeights()
+        self._static_cache: dict[tuple[object, ...], dict[str, npt.NDArray[np.float64]]] = {}
 
     def _candidate_slots(
         self, ask: Ask, allowed: Collection[str] | None, excluded: Collection[str]
@@ -132,6 +134,24 @@ class HybridRanker:
         if w.lexical:
             signals["lexical"] = idx.bm25.score(tokens, n_slots)[slots]
 
+        dynamic = weighted_z(signals, w, len(slots))
+        contributions = {**self._static(slots, ask), **dynamic}
+        ids = idx.live()[1][slots]
+        return Scoring(assemble(ids, contributions), slots, hits, tokens)
+
+    def _static(self, slots: npt.NDArray[np.intp], ask: Ask) -> dict[str, npt.NDArray[np.float64]]:
+        """Contributions that do not depend on the ask's text (cached per candidate set).
+
+        Recency is among them: moving ``now`` shifts every candidate's value by the same amount,
+        which standardising removes.
+        """
+        idx = self.index
+        w = self.weights
+        key = (idx.revision, len(slots), hash(slots.tobytes()), ask.asker_utc_offset_minutes, w)
+        hit = self._static_cache.get(key)
+        if hit is not None:
+            return hit
+        signals: dict[str, npt.NDArray[np.float64]] = {}
         facts = idx.fact_columns()
         signals["experience"] = np.log1p(facts["helps_given"][slots])
         signals["rating"] = smoothed_rating(
@@ -140,9 +160,8 @@ class HybridRanker:
         signals["tenure"] = np.log1p(np.maximum(facts["years_managing"][slots], 0.0))
         if w.recency:
             t_ref, log_act = idx.log_activity(w.recency_days)
-            shift = (ask.now.timestamp() - t_ref) / (w.recency_days * 86400.0)
             act = log_act[slots]
-            signals["recency"] = np.where(np.isfinite(act), act - shift, np.nan)
+            signals["recency"] = np.where(np.isfinite(act), act, np.nan)
         total = facts["capacity_total"][slots]
         used = facts["capacity_used"][slots]
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -160,8 +179,11 @@ class HybridRanker:
         signals["responsiveness"] = -np.log1p(np.maximum(facts["median_accept_hours"][slots], 0))
         signals["fairness"] = -np.log1p(np.maximum(facts["recent_offers"][slots], 0.0))
 
-        ids = idx.live()[1][slots]
-        return Scoring(combine(ids, signals, w), slots, hits, tokens)
+        result = weighted_z(signals, w, len(slots))
+        if len(self._static_cache) >= 8:
+            self._static_cache.pop(next(iter(self._static_cache)))
+        self._static_cache[key] = result
+        return result
 
     def rank(
         self,

@@ -115,9 +115,9 @@ def ask_received(d: Data) -> Data:
     by = _when(d.get("answer_by", ""), d.get("asker_tz", "UTC"))
     anonymous = d.get("asker") is None
     text = (
-        "Thanks, we have your request. We are asking the best-matched peer first, in private; "
-        f"you will hear from us when someone accepts, at the latest by {by}. "
-        f"If they cannot, we ask up to {d.get('max_offers', 3)} peers in turn."
+        "Thanks, we have your request. We are asking the best-matched peer first, in private. "
+        f"They have until {by} to answer; if they cannot help, we ask up to "
+        f"{d.get('max_offers', 3)} peers in turn, and we tell you either way."
     )
     privacy = (
         "Your name is shown only after a helper accepts."
