@@ -24,6 +24,7 @@ from peerbot.services.asks import AskService, MatchPolicy
 from peerbot.services.helpers import HelperService
 from peerbot.services.matching import Ranker, SemanticRanker
 from peerbot.services.outbox import OutboxSender
+from peerbot.services.pairs import PairService
 from peerbot.slack.deps import Deps
 from peerbot.slack.gateway import SlackGateway
 from peerbot.slack.listeners import register_listeners
@@ -55,6 +56,7 @@ class Container:
     worker: OutboxWorker
     asks: AskService
     helpers: HelperService
+    pairs: PairService
     extras: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -120,6 +122,7 @@ def build_container(
         on_sent=asks.on_sent,
     )
     helpers = HelperService(sessions, clock, embedder, gateway)
+    pairs = PairService(sessions, clock, kick=lambda: worker_box[0].kick() if worker_box else None)
     worker = OutboxWorker(sender)
     worker_box.append(worker)
     return Container(
@@ -134,6 +137,7 @@ def build_container(
         worker=worker,
         asks=asks,
         helpers=helpers,
+        pairs=pairs,
     )
 
 
@@ -163,7 +167,11 @@ def create_bolt_app(
     deps = Deps(
         settings=settings,
         clock=container.clock,
-        services={"asks": container.asks, "helpers": container.helpers},
+        services={
+            "asks": container.asks,
+            "helpers": container.helpers,
+            "pairs": container.pairs,
+        },
     )
 
     @app.error

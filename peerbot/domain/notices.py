@@ -12,3 +12,14 @@ INTRO = "intro"  # group DM: asker + helper + bot
 HOME = "home"  # App Home
 
 ALL = (ASK_RECEIVED, ASK_MATCHED, ASK_UNMET, OFFER_REQUEST, OFFER_CLOSED, INTRO, HOME)
+
+CHECKIN = "checkin"  # to the asker: open commitments, Done / In progress / Stuck / Close
+CHECKIN_ANSWERED = "checkin_answered"  # the check-in, updated with the answer
+HELPER_CHECK = "helper_check"  # to the helper, monthly: how is the pair going
+HELPER_CHECK_ANSWERED = "helper_check_answered"
+STUCK_NUDGE = "stuck_nudge"  # to the helper: the asker is stuck, reach out
+PAIR_PAUSED = "pair_paused"  # to both: no answers, check-ins paused
+COMMITMENT_ADDED = "commitment_added"  # group DM: the asker's new commitment
+PAIR_CLOSED = "pair_closed"  # group DM: closed, thank you both
+FEEDBACK_REQUEST = "feedback_request"  # to the other side after a close
+THANKS = "thanks"  # to the helper: the asker's thank-you

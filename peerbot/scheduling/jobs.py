@@ -18,6 +18,7 @@ class TickReport:
     """What one tick did."""
 
     offers_expired: int = 0
+    checkins_sent: int = 0
     sent: int = 0
     retried: int = 0
     dead: int = 0
@@ -25,7 +26,8 @@ class TickReport:
     def summary(self) -> str:
         """One line for logs and the CLI."""
         return (
-            f"offers expired {self.offers_expired}, messages sent {self.sent}, "
+            f"offers expired {self.offers_expired}, check-ins {self.checkins_sent}, "
+            f"messages sent {self.sent}, "
             f"retried {self.retried}, dead {self.dead}"
         )
 
@@ -34,6 +36,7 @@ def run_due(container: Container) -> TickReport:
     """Run one tick."""
     report = TickReport()
     report.offers_expired = container.asks.expire_due()
+    report.checkins_sent = container.pairs.run_due()
     sent = container.sender.drain()
     report.sent, report.retried, report.dead = sent.sent, sent.retried, sent.dead
     if report.offers_expired or report.dead:

@@ -24,12 +24,14 @@ from peerbot.domain.schedule import add_working_hours, zone
 from peerbot.domain.topics import TOPICS
 from peerbot.services import outbox
 from peerbot.services.matching import Ranker, eligible_candidates
+from peerbot.services.pairs import schedule_new_pair
 from peerbot.services.people import find_person, mark_unreachable, upsert_person
 from peerbot.services.vectors import upsert_vector
 from peerbot.store.db import unit_of_work
 from peerbot.store.models import (
     Ask,
     AskStatus,
+    Cadence,
     EmbeddingOwner,
     Offer,
     OfferStatus,
@@ -391,10 +393,13 @@ class AskService:
             helper_id=helper.id,
             asker_id=asker.id,
             status=PairStatus.ACTIVE,
+            cadence=Cadence.WEEKLY,
+            missed_checkins=0,
             created_at=now,
         )
         session.add(pair)
         session.flush()  # the unique ask_id makes a racing second pair fail here
+        schedule_new_pair(session, pair, asker, helper, now)
         ask.status = AskStatus.PAIRED
         ask.matched_at = now
         ask.updated_at = now

@@ -163,9 +163,7 @@ class HelperImporter:
             report.problems.append(RowProblem(line, who, "the user is a bot"))
             return
         if info.user_id in seen:
-            report.problems.append(
-                RowProblem(line, who, f"duplicate of line {seen[info.user_id]}")
-            )
+            report.problems.append(RowProblem(line, who, f"duplicate of line {seen[info.user_id]}"))
             return
         seen[info.user_id] = line
         manager_id: str | None = None

@@ -84,6 +84,13 @@ def enqueue(
     return msg
 
 
+def key_free(session: Session, key: str) -> bool:
+    """True when no message has been recorded under ``key`` yet."""
+    return (
+        session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)) is None
+    )
+
+
 def backoff(attempts: int) -> timedelta:
     """Delay before the next attempt after ``attempts`` failures: 2 s doubling, capped at 10 min."""
     return timedelta(seconds=min(600, 2 ** max(1, attempts)))

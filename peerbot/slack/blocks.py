@@ -162,3 +162,111 @@ def build_pass_modal(offer_id: int) -> dict[str, Any]:
             ),
         ],
     }
+
+
+def build_commitment_modal(pair_id: int) -> dict[str, Any]:
+    """Add a commitment: what you will do, and optionally by when."""
+    return {
+        "type": "modal",
+        "callback_id": ids.COMMITMENT_CALLBACK,
+        "private_metadata": str(pair_id),
+        "title": _plain("Add a commitment"),
+        "submit": _plain("Commit"),
+        "close": _plain("Cancel"),
+        "blocks": [
+            _input(
+                *ids.COMMITMENT_TEXT,
+                "What will you do next?",
+                multiline=False,
+                placeholder="e.g. talk to Sam about the review comments",
+                max_length=500,
+            ),
+            {
+                "type": "input",
+                "block_id": ids.COMMITMENT_DUE[0],
+                "optional": True,
+                "label": _plain("By when?"),
+                "element": {"type": "datepicker", "action_id": ids.COMMITMENT_DUE[1]},
+            },
+        ],
+    }
+
+
+OUTCOMES = (
+    ("resolved", "Resolved"),
+    ("partly", "Partly resolved"),
+    ("not", "Not resolved"),
+)
+
+
+def build_close_modal(pair_id: int, *, asker: bool) -> dict[str, Any]:
+    """Close-out: the asker's outcome, rating and thanks; the helper's one-line reflection."""
+    if asker:
+        rating_options = [
+            {"text": _plain(f"{n} – {label}"), "value": str(n)}
+            for n, label in (
+                (5, "extremely helpful"),
+                (4, "very helpful"),
+                (3, "helpful"),
+                (2, "a little helpful"),
+                (1, "not helpful"),
+            )
+        ]
+        fields: list[dict[str, Any]] = [
+            {
+                "type": "input",
+                "block_id": ids.CLOSE_OUTCOME[0],
+                "label": _plain("Where did you get to?"),
+                "element": {
+                    "type": "radio_buttons",
+                    "action_id": ids.CLOSE_OUTCOME[1],
+                    "options": [{"text": _plain(t), "value": v} for v, t in OUTCOMES],
+                },
+            },
+            {
+                "type": "input",
+                "block_id": ids.CLOSE_RATING[0],
+                "label": _plain("How helpful was your peer?"),
+                "element": {
+                    "type": "static_select",
+                    "action_id": ids.CLOSE_RATING[1],
+                    "options": rating_options,
+                },
+            },
+            _input(
+                *ids.CLOSE_THANKS,
+                "A thank-you for your peer (optional, we deliver it)",
+                multiline=True,
+                optional=True,
+                max_length=1000,
+            ),
+        ]
+    else:
+        fields = [
+            _input(
+                *ids.CLOSE_REFLECTION,
+                "One line of reflection (optional)",
+                multiline=False,
+                optional=True,
+                placeholder="What did you learn, or what would you do differently?",
+                max_length=300,
+            )
+        ]
+    return {
+        "type": "modal",
+        "callback_id": ids.CLOSE_CALLBACK,
+        "private_metadata": str(pair_id),
+        "title": _plain("Close the pairing"),
+        "submit": _plain("Close"),
+        "close": _plain("Back"),
+        "blocks": [
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": "Thanks for taking part. Your answers go to the programme team only.",
+                },
+            },
+            *fields,
+        ],
+    }

@@ -39,3 +39,20 @@ PROFILE_CAPACITY = ("profile_capacity", "profile_capacity_select")
 PROFILE_PAUSE = ("profile_pause", "profile_pause_date")
 PROFILE_NEVER = ("profile_never", "profile_never_users")
 HOME_EDIT_PROFILE = "home_edit_profile"
+
+# Check-ins (one action id per answer; the value is the check-in id)
+CHECKIN_ANSWERS = ("done", "in_progress", "stuck")
+CHECKIN_ACTION = "checkin_answer"  # + "_" + answer
+CHECKIN_CLOSE = "checkin_close"
+COMMITMENT_DONE = "commitment_done"
+PAIR_SNOOZE = "pair_snooze"  # overflow: snooze_1, snooze_2, stop, weekly, biweekly
+COMMITMENT_CALLBACK = "commitment_add"
+COMMITMENT_TEXT = ("commitment_text", "commitment_text_input")
+COMMITMENT_DUE = ("commitment_due", "commitment_due_date")
+CLOSE_CALLBACK = "pair_close_feedback"
+CLOSE_OUTCOME = ("close_outcome", "close_outcome_radio")
+CLOSE_RATING = ("close_rating", "close_rating_select")
+CLOSE_THANKS = ("close_thanks", "close_thanks_input")
+CLOSE_REFLECTION = ("close_reflection", "close_reflection_input")
+FEEDBACK_OPEN = "pair_feedback_open"
+HELPER_CHECK_OK = "helper_check_ok"

@@ -6,14 +6,14 @@ The outbox sender calls :func:`render` at send time; every builder is pure and e
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from peerbot.domain import notices
 from peerbot.domain.schedule import zone
 from peerbot.slack import ids
 from peerbot.slack.blocks import URGENCY_OPTIONS, quote
-from peerbot.slack.text import escape_mrkdwn
+from peerbot.slack.text import escape_mrkdwn, truncate
 
 Data = dict[str, Any]
 
@@ -192,7 +192,220 @@ def intro(d: Data) -> Data:
     }
 
 
+def _button(text: str, action_id: str, value: object, style: str | None = None) -> dict[str, Any]:
+    b: dict[str, Any] = {
+        "type": "button",
+        "action_id": action_id,
+        "text": {"type": "plain_text", "text": text},
+        "value": str(value),
+    }
+    if style:
+        b["style"] = style
+    return b
+
+
+def _commitment_line(c: Data) -> str:
+    due = f" _(by {date.fromisoformat(c['due']):%a %d %b})_" if c.get("due") else ""
+    return f"• {escape_mrkdwn(truncate(c['text'], 500))}{due}"
+
+
+def _short(text: str, limit: int = 120) -> str:
+    return escape_mrkdwn(truncate(" ".join(text.split()), limit))
+
+
+_SNOOZE_OPTIONS = (
+    ("snooze_1", "Snooze check-ins 1 week"),
+    ("snooze_2", "Snooze check-ins 2 weeks"),
+    ("biweekly", "Check in every 2 weeks"),
+    ("weekly", "Check in every week"),
+    ("stop", "Stop check-ins"),
+)
+
+
+def checkin(d: Data) -> Data:
+    """The asker's check-in: open commitments (each with Done), the answers, snooze and stop."""
+    lead = (
+        "Just a gentle nudge, as we have not heard back:"
+        if d.get("bump")
+        else "Time for a quick check-in."
+    )
+    text = f"{lead} How is it going with “{_short(d['challenge'])}”?"
+    blocks: list[dict[str, Any]] = [_section(text)]
+    commitments = d.get("commitments") or []
+    if commitments:
+        blocks.append(_section("*Your open commitments*"))
+        for c in commitments:
+            block = _section(_commitment_line(c))
+            block["accessory"] = _button("Done", ids.COMMITMENT_DONE, c["id"])
+            blocks.append(block)
+    else:
+        blocks.append(_context("No open commitments. Adding one next step helps a lot."))
+    cid, pid = d["checkin_id"], d["pair_id"]
+    blocks.append(
+        {
+            "type": "actions",
+            "block_id": f"checkin_{cid}",
+            "elements": [
+                _button("Done", f"{ids.CHECKIN_ACTION}_done", cid, "primary"),
+                _button("In progress", f"{ids.CHECKIN_ACTION}_in_progress", cid),
+                _button("Stuck", f"{ids.CHECKIN_ACTION}_stuck", cid, "danger"),
+                _button("Add a commitment", ids.PAIR_ADD_COMMITMENT, pid),
+                _button("Close", ids.CHECKIN_CLOSE, pid),
+                {
+                    "type": "overflow",
+                    "action_id": ids.PAIR_SNOOZE,
+                    "options": [
+                        {"text": {"type": "plain_text", "text": label}, "value": f"{pid}:{v}"}
+                        for v, label in _SNOOZE_OPTIONS
+                    ],
+                },
+            ],
+        }
+    )
+    return {"text": text, "blocks": blocks}
+
+
+_ANSWER_TEXT = {
+    "done": "Done. Well done! What is your next step? You can add it as a commitment.",
+    "in_progress": "In progress. Thanks, we will check in again next time.",
+    "stuck": "Stuck. We have let your peer know, so expect them to reach out.",
+    "close": "Closing.",
+}
+
+
+def checkin_answered(d: Data) -> Data:
+    """The check-in once answered."""
+    text = f"You answered: {_ANSWER_TEXT.get(d.get('answer', ''), d.get('answer', ''))}"
+    return {
+        "text": text,
+        "blocks": [
+            _section(text),
+            {
+                "type": "actions",
+                "elements": [_button("Add a commitment", ids.PAIR_ADD_COMMITMENT, d["pair_id"])],
+            },
+        ],
+    }
+
+
+def helper_check(d: Data) -> Data:
+    """The helper's monthly check on the pair."""
+    text = (
+        f"A quick monthly check on your pairing with <@{d['asker']}> about "
+        f"“{_short(d['challenge'])}”. How is it going?"
+    )
+    return {
+        "text": text,
+        "blocks": [
+            _section(text),
+            {
+                "type": "actions",
+                "block_id": f"helper_check_{d['checkin_id']}",
+                "elements": [
+                    _button("Going well", f"{ids.CHECKIN_ACTION}_in_progress", d["checkin_id"]),
+                    _button("Close this pairing", ids.CHECKIN_CLOSE, d["pair_id"]),
+                ],
+            },
+        ],
+    }
+
+
+def helper_check_answered(d: Data) -> Data:
+    """The monthly check once answered."""
+    text = "Thanks for checking in, and for helping!"
+    return {"text": text, "blocks": [_section(text)]}
+
+
+def stuck_nudge(d: Data) -> Data:
+    """To the helper: the asker is stuck; context and a prompt to reach out."""
+    lines = [
+        f"<@{d['asker']}> told us they are stuck on “{_short(d['challenge'], 300)}”.",
+        "Could you reach out in your group DM? A short message or a 15-minute call often "
+        "unblocks things. Ask what is in the way before suggesting what to do.",
+    ]
+    commitments = d.get("commitments") or []
+    blocks = [_section("\n".join(lines))]
+    if commitments:
+        blocks.append(
+            _section(
+                "*Their open commitments*\n" + "\n".join(_commitment_line(c) for c in commitments)
+            )
+        )
+    return {"text": lines[0], "blocks": blocks}
+
+
+def pair_paused(d: Data) -> Data:
+    """To both: check-ins paused after no answers."""
+    text = (
+        f"We have not heard back on the check-ins for “{_short(d['challenge'])}”, so we have "
+        "paused them. No problem at all. The asker can pick them up again by adding a "
+        "commitment, and either of you can close the pairing."
+    )
+    return {
+        "text": text,
+        "blocks": [
+            _section(text),
+            {
+                "type": "actions",
+                "elements": [
+                    _button("Add a commitment", ids.PAIR_ADD_COMMITMENT, d["pair_id"]),
+                    _button("Close this pairing", ids.PAIR_CLOSE, d["pair_id"]),
+                ],
+            },
+        ],
+    }
+
+
+def commitment_added(d: Data) -> Data:
+    """Group DM: the asker's new commitment, visible to both."""
+    line = _commitment_line({"text": d["text"], "due": d.get("due", "")}).lstrip("• ")
+    text = f":pushpin: <@{d['asker']}> commits: {line}"
+    return {"text": text, "blocks": [_section(text)]}
+
+
+def pair_closed(d: Data) -> Data:
+    """Group DM: the pairing is closed."""
+    text = f"<@{d['closed_by']}> closed this pairing. Thank you both for making time for it!"
+    return {"text": text, "blocks": [_section(text)]}
+
+
+def feedback_request(d: Data) -> Data:
+    """To the side that did not close: ask for their feedback."""
+    if d.get("role") == "helper":
+        text = (
+            f"<@{d['asker']}> closed your pairing. Thank you for helping! Would you add a "
+            "one-line reflection? It helps the programme team."
+        )
+        button = "Add a reflection"
+    else:
+        text = f"<@{d['helper']}> closed your pairing. How did it go?"
+        button = "Give feedback"
+    return {
+        "text": text,
+        "blocks": [
+            _section(text),
+            {"type": "actions", "elements": [_button(button, ids.FEEDBACK_OPEN, d["pair_id"])]},
+        ],
+    }
+
+
+def thanks(d: Data) -> Data:
+    """To the helper: the asker's thank-you, word for word (escaped)."""
+    text = f":sparkles: <@{d['asker']}> says thank you for your help:"
+    return {"text": text, "blocks": [_section(text + "\n" + quote(d["thanks"], 1500))]}
+
+
 RENDERERS: dict[str, Callable[[Data], Data]] = {
+    notices.CHECKIN: checkin,
+    notices.CHECKIN_ANSWERED: checkin_answered,
+    notices.HELPER_CHECK: helper_check,
+    notices.HELPER_CHECK_ANSWERED: helper_check_answered,
+    notices.STUCK_NUDGE: stuck_nudge,
+    notices.PAIR_PAUSED: pair_paused,
+    notices.COMMITMENT_ADDED: commitment_added,
+    notices.PAIR_CLOSED: pair_closed,
+    notices.FEEDBACK_REQUEST: feedback_request,
+    notices.THANKS: thanks,
     notices.OFFER_REQUEST: offer_request,
     notices.OFFER_CLOSED: offer_closed,
     notices.ASK_RECEIVED: ask_received,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from slack_bolt import App
 
 from peerbot.slack.deps import Deps
-from peerbot.slack.listeners import asks, commands, events, profiles
+from peerbot.slack.listeners import asks, commands, events, pairs, profiles
 
 COMMANDS: tuple[str, ...] = commands.COMMANDS
 EVENTS: tuple[str, ...] = events.EVENTS
@@ -21,3 +21,4 @@ def register_listeners(app: App, deps: Deps) -> None:
     events.register(app, deps)
     asks.register(app, deps)
     profiles.register(app, deps)
+    pairs.register(app, deps)

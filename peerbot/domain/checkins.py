@@ -1,0 +1,35 @@
+"""When check-ins fall due, and what unanswered ones lead to. Pure: time is passed in."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from peerbot.domain.schedule import next_working_slot, zone
+
+CHECKIN_AT = time(10, 0)
+CADENCE_DAYS = {"weekly": 7, "biweekly": 14}
+BUMP_AFTER = timedelta(days=3)
+HELPER_CHECK_EVERY = timedelta(days=30)
+#: Consecutive unanswered asker check-ins after which the gentle bump goes out.
+BUMP_AT_MISSED = 2
+
+
+def next_checkin(after: datetime, cadence: str, tz: str | None) -> datetime:
+    """The next asker check-in: one cadence after ``after``, at 10:00 on a weekday, their time."""
+    base = after + timedelta(days=CADENCE_DAYS.get(cadence, 7)) - timedelta(days=1)
+    return next_working_slot(base, zone(tz), CHECKIN_AT)
+
+
+def bump_time(after: datetime, tz: str | None) -> datetime:
+    """When the gentle bump goes out: a few days after the second unanswered check-in."""
+    return next_working_slot(after + BUMP_AFTER, zone(tz), CHECKIN_AT)
+
+
+def next_helper_check(after: datetime, tz: str | None) -> datetime:
+    """The helper's lighter monthly check, at a working hour in their time zone."""
+    return next_working_slot(after + HELPER_CHECK_EVERY, zone(tz), CHECKIN_AT)
+
+
+def after_snooze(until: datetime, tz: str | None) -> datetime:
+    """The first check-in slot once a snooze ends."""
+    return next_working_slot(until, zone(tz), CHECKIN_AT)

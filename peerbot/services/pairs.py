@@ -1,0 +1,650 @@
+"""Accountability for a pair: commitments, check-ins in the asker's working hours, the helper's
+monthly check, nudges when the asker is stuck, and the close-out with thanks and feedback.
+
+Schedules live in the ``checkins`` table: each row is one message due at ``due_at``. The tick
+(:meth:`PairService.run_due`) sends what is due and writes the next row, in one transaction with
+the outbox messages, so a restart loses nothing and nothing is sent twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from peerbot.domain import notices
+from peerbot.domain.checkins import (
+    BUMP_AT_MISSED,
+    after_snooze,
+    bump_time,
+    next_checkin,
+    next_helper_check,
+)
+from peerbot.domain.ports import Clock
+from peerbot.services import outbox
+from peerbot.store.db import unit_of_work
+from peerbot.store.models import (
+    Ask,
+    Cadence,
+    Checkin,
+    CheckinAnswer,
+    CheckinKind,
+    Commitment,
+    CommitmentStatus,
+    Feedback,
+    FeedbackRole,
+    Outcome,
+    Pair,
+    PairStatus,
+    Person,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_LISTED = 10
+MAX_COMMITMENT = 500
+
+
+class Role(StrEnum):
+    """Who someone is in a pair."""
+
+    ASKER = "asker"
+    HELPER = "helper"
+
+
+class Result(StrEnum):
+    """The outcome of a pair action, for the listener's reply."""
+
+    OK = "ok"
+    ALREADY = "already"  # a repeat (Slack retry or second click): nothing new
+    NOT_YOURS = "not_yours"
+    CLOSED = "closed"
+    NOT_FOUND = "not_found"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True)
+class CloseInput:
+    """Close-out answers: the asker's outcome, rating and thanks; the helper's reflection."""
+
+    outcome: str | None = None
+    rating: int | None = None
+    thanks: str = ""
+    reflection: str = ""
+
+
+def _key(*parts: object) -> str:
+    return ":".join(str(p) for p in parts)
+
+
+def schedule_new_pair(
+    session: Session, pair: Pair, asker: Person, helper: Person, now: datetime
+) -> None:
+    """Plan the first asker check-in and the helper's first monthly check for a new pair."""
+    first = next_checkin(now, pair.cadence.value, asker.tz)
+    pair.next_checkin_at = first
+    session.add(
+        Checkin(team_id=pair.team_id, pair_id=pair.id, kind=CheckinKind.ASKER, due_at=first)
+    )
+    session.add(
+        Checkin(
+            team_id=pair.team_id,
+            pair_id=pair.id,
+            kind=CheckinKind.HELPER_MONTHLY,
+            due_at=next_helper_check(now, helper.tz),
+        )
+    )
+
+
+class PairService:
+    """Everything that happens to a pair after the introduction."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], clock: Clock, kick: Callable[[], None] = lambda: None
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._kick = kick
+
+    # ------------------------------------------------------------------ helpers
+
+    def _people(self, session: Session, pair: Pair) -> tuple[Person, Person]:
+        asker = session.get(Person, pair.asker_id)
+        helper = session.get(Person, pair.helper_id)
+        assert asker is not None
+        assert helper is not None
+        return asker, helper
+
+    def _role(self, session: Session, pair: Pair, user_id: str) -> Role | None:
+        asker, helper = self._people(session, pair)
+        if user_id == asker.slack_user_id:
+            return Role.ASKER
+        if user_id == helper.slack_user_id:
+            return Role.HELPER
+        return None
+
+    def _pair(
+        self, session: Session, team_id: str, pair_id: int, *, lock: bool = False
+    ) -> Pair | None:
+        stmt = select(Pair).where(Pair.id == pair_id, Pair.team_id == team_id)
+        if lock and session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        return session.scalar(stmt)
+
+    def _open_commitments(self, session: Session, pair: Pair) -> list[Commitment]:
+        return list(
+            session.scalars(
+                select(Commitment)
+                .where(Commitment.pair_id == pair.id, Commitment.status == CommitmentStatus.OPEN)
+                .order_by(Commitment.created_at, Commitment.id)
+            )
+        )
+
+    def _pair_data(self, session: Session, pair: Pair) -> dict[str, Any]:
+        asker, helper = self._people(session, pair)
+        ask = session.get(Ask, pair.ask_id)
+        assert ask is not None
+        return {
+            "pair_id": pair.id,
+            "asker": asker.slack_user_id,
+            "helper": helper.slack_user_id,
+            "challenge": ask.challenge,
+            "commitments": [
+                {
+                    "id": c.id,
+                    "text": c.text,
+                    "due": c.due_date.isoformat() if c.due_date else "",
+                }
+                for c in self._open_commitments(session, pair)[:MAX_LISTED]
+            ],
+        }
+
+    def _send(
+        self,
+        session: Session,
+        pair: Pair,
+        key: str,
+        template: str,
+        data: dict[str, Any],
+        now: datetime,
+        *,
+        user: str | None = None,
+        group: bool = False,
+    ) -> None:
+        payload: dict[str, Any] = {"template": template, "data": data}
+        if group:
+            asker, helper = self._people(session, pair)
+            payload["users"] = [asker.slack_user_id, helper.slack_user_id]
+        else:
+            payload["user"] = user
+        outbox.enqueue(
+            session,
+            team_id=pair.team_id,
+            key=key,
+            method="chat.postMessage",
+            payload=payload,
+            now=now,
+        )
+
+    def _update(
+        self,
+        session: Session,
+        team_id: str,
+        ref: str,
+        key: str,
+        template: str,
+        data: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        outbox.enqueue(
+            session,
+            team_id=team_id,
+            key=key,
+            method="chat.update",
+            payload={"ref": ref, "template": template, "data": data},
+            now=now,
+        )
+
+    # ------------------------------------------------------------------ the tick
+
+    def run_due(self, limit: int = 500) -> int:
+        """Send every check-in due now and plan the next. Returns how many were handled."""
+        now = self._clock.now()
+        handled = 0
+        with unit_of_work(self._sessions) as session:
+            stmt = (
+                select(Checkin)
+                .where(Checkin.sent_at.is_(None), Checkin.due_at <= now)
+                .order_by(Checkin.due_at, Checkin.id)
+                .limit(limit)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True)
+            for checkin in list(session.scalars(stmt)):
+                pair = session.get(Pair, checkin.pair_id)
+                if pair is None or pair.status != PairStatus.ACTIVE:
+                    session.delete(checkin)
+                    continue
+                if checkin.kind == CheckinKind.HELPER_MONTHLY:
+                    self._helper_check(session, pair, checkin, now)
+                elif checkin.kind == CheckinKind.BUMP:
+                    self._bump(session, pair, checkin, now)
+                else:
+                    self._asker_checkin(session, pair, checkin, now)
+                handled += 1
+        if handled:
+            self._kick()
+        return handled
+
+    def _last_sent(self, session: Session, pair: Pair, kind: CheckinKind) -> Checkin | None:
+        return session.scalar(
+            select(Checkin)
+            .where(Checkin.pair_id == pair.id, Checkin.kind == kind, Checkin.sent_at.is_not(None))
+            .order_by(Checkin.due_at.desc())
+            .limit(1)
+        )
+
+    def _asker_checkin(self, session: Session, pair: Pair, checkin: Checkin, now: datetime) -> None:
+        asker, helper = self._people(session, pair)
+        if pair.next_checkin_at is None:  # the asker stopped check-ins
+            session.delete(checkin)
+            return
+        if pair.snoozed_until is not None and pair.snoozed_until > now:
+            checkin.due_at = after_snooze(pair.snoozed_until, asker.tz)
+            pair.next_checkin_at = checkin.due_at
+            return
+        previous = self._last_sent(session, pair, CheckinKind.ASKER)
+        if previous is not None and previous.answered_at is None:
+            pair.missed_checkins += 1
+        if pair.missed_checkins > BUMP_AT_MISSED:
+            # Two unanswered check-ins and an unanswered bump: pause and tell both, kindly.
+            session.delete(checkin)
+            pair.status = PairStatus.PAUSED
+            pair.next_checkin_at = None
+            data = self._pair_data(session, pair)
+            for who in (asker, helper):
+                self._send(
+                    session,
+                    pair,
+                    _key("pair", pair.id, "paused", who.slack_user_id),
+                    notices.PAIR_PAUSED,
+                    {**data, "to": who.slack_user_id},
+                    now,
+                    user=who.slack_user_id,
+                )
+            log.info("pair %s paused after unanswered check-ins", pair.id)
+            return
+        checkin.sent_at = now
+        self._send(
+            session,
+            pair,
+            _key("checkin", checkin.id),
+            notices.CHECKIN,
+            {**self._pair_data(session, pair), "checkin_id": checkin.id, "bump": False},
+            now,
+            user=asker.slack_user_id,
+        )
+        following = next_checkin(now, pair.cadence.value, asker.tz)
+        session.add(
+            Checkin(team_id=pair.team_id, pair_id=pair.id, kind=CheckinKind.ASKER, due_at=following)
+        )
+        pair.next_checkin_at = following
+        if pair.missed_checkins == BUMP_AT_MISSED - 1:
+            # This is the second check-in in a row after an unanswered one: plan the bump.
+            session.add(
+                Checkin(
+                    team_id=pair.team_id,
+                    pair_id=pair.id,
+                    kind=CheckinKind.BUMP,
+                    due_at=min(bump_time(now, asker.tz), following - timedelta(minutes=1)),
+                )
+            )
+
+    def _bump(self, session: Session, pair: Pair, checkin: Checkin, now: datetime) -> None:
+        latest = self._last_sent(session, pair, CheckinKind.ASKER)
+        if latest is None or latest.answered_at is not None or pair.next_checkin_at is None:
+            session.delete(checkin)  # answered in the meantime: no bump needed
+            return
+        asker, _ = self._people(session, pair)
+        pair.missed_checkins = BUMP_AT_MISSED
+        checkin.sent_at = now
+        self._send(
+            session,
+            pair,
+            _key("checkin", checkin.id),
+            notices.CHECKIN,
+            {**self._pair_data(session, pair), "checkin_id": checkin.id, "bump": True},
+            now,
+            user=asker.slack_user_id,
+        )
+
+    def _helper_check(self, session: Session, pair: Pair, checkin: Checkin, now: datetime) -> None:
+        _, helper = self._people(session, pair)
+        checkin.sent_at = now
+        self._send(
+            session,
+            pair,
+            _key("checkin", checkin.id),
+            notices.HELPER_CHECK,
+            {**self._pair_data(session, pair), "checkin_id": checkin.id},
+            now,
+            user=helper.slack_user_id,
+        )
+        session.add(
+            Checkin(
+                team_id=pair.team_id,
+                pair_id=pair.id,
+                kind=CheckinKind.HELPER_MONTHLY,
+                due_at=next_helper_check(now, helper.tz),
+            )
+        )
+
+    # ------------------------------------------------------------------ answers
+
+    def answer_checkin(self, team_id: str, checkin_id: int, user_id: str, answer: str) -> Result:
+        """The asker's (or, for the monthly check, the helper's) answer to a check-in."""
+        try:
+            parsed = CheckinAnswer(answer)
+        except ValueError:
+            return Result.INVALID
+        now = self._clock.now()
+        with unit_of_work(self._sessions) as session:
+            checkin = session.scalar(
+                select(Checkin).where(Checkin.id == checkin_id, Checkin.team_id == team_id)
+            )
+            if checkin is None:
+                return Result.NOT_FOUND
+            pair = self._pair(session, team_id, checkin.pair_id, lock=True)
+            if pair is None:
+                return Result.NOT_FOUND
+            role = self._role(session, pair, user_id)
+            expected = Role.HELPER if checkin.kind == CheckinKind.HELPER_MONTHLY else Role.ASKER
+            if role != expected:
+                return Result.NOT_YOURS
+            if checkin.answered_at is not None:
+                return Result.ALREADY
+            checkin.answered_at = now
+            checkin.answer = parsed
+            if expected == Role.ASKER:
+                pair.missed_checkins = 0
+            data = {
+                **self._pair_data(session, pair),
+                "checkin_id": checkin.id,
+                "answer": parsed.value,
+            }
+            if parsed == CheckinAnswer.DONE and expected == Role.ASKER:
+                for c in self._open_commitments(session, pair):
+                    c.status = CommitmentStatus.DONE
+                    c.done_at = now
+            if parsed == CheckinAnswer.STUCK and pair.status == PairStatus.ACTIVE:
+                _, helper = self._people(session, pair)
+                self._send(
+                    session,
+                    pair,
+                    _key("checkin", checkin.id, "stuck"),
+                    notices.STUCK_NUDGE,
+                    data,
+                    now,
+                    user=helper.slack_user_id,
+                )
+            template = (
+                notices.HELPER_CHECK_ANSWERED
+                if expected == Role.HELPER
+                else notices.CHECKIN_ANSWERED
+            )
+            self._update(
+                session,
+                team_id,
+                _key("checkin", checkin.id),
+                _key("checkin", checkin.id, "answered"),
+                template,
+                data,
+                now,
+            )
+        self._kick()
+        return Result.OK
+
+    def snooze(self, team_id: str, pair_id: int, user_id: str, weeks: int) -> Result:
+        """The asker snoozes check-ins for one or two weeks (0 stops them)."""
+        if weeks not in (0, 1, 2):
+            return Result.INVALID
+        now = self._clock.now()
+        with unit_of_work(self._sessions) as session:
+            pair = self._pair(session, team_id, pair_id, lock=True)
+            if pair is None:
+                return Result.NOT_FOUND
+            if self._role(session, pair, user_id) != Role.ASKER:
+                return Result.NOT_YOURS
+            if pair.status == PairStatus.CLOSED:
+                return Result.CLOSED
+            if weeks == 0:
+                pair.next_checkin_at = None
+                session.execute(
+                    delete(Checkin).where(
+                        Checkin.pair_id == pair.id,
+                        Checkin.sent_at.is_(None),
+                        Checkin.kind.in_([CheckinKind.ASKER, CheckinKind.BUMP]),
+                    )
+                )
+            else:
+                pair.snoozed_until = now + timedelta(weeks=weeks)
+                pair.missed_checkins = 0
+        return Result.OK
+
+    def set_cadence(self, team_id: str, pair_id: int, user_id: str, cadence: str) -> Result:
+        """Weekly or every two weeks, for this pair."""
+        try:
+            parsed = Cadence(cadence)
+        except ValueError:
+            return Result.INVALID
+        with unit_of_work(self._sessions) as session:
+            pair = self._pair(session, team_id, pair_id, lock=True)
+            if pair is None:
+                return Result.NOT_FOUND
+            if self._role(session, pair, user_id) is None:
+                return Result.NOT_YOURS
+            pair.cadence = parsed
+        return Result.OK
+
+    # ------------------------------------------------------------------ commitments
+
+    def add_commitment(
+        self,
+        team_id: str,
+        pair_id: int,
+        user_id: str,
+        text: str,
+        due: date | None,
+        client_key: str,
+    ) -> Result:
+        """The asker commits to a next step; both see it in the group DM."""
+        if not text or len(text) > MAX_COMMITMENT:
+            return Result.INVALID
+        now = self._clock.now()
+        with unit_of_work(self._sessions) as session:
+            pair = self._pair(session, team_id, pair_id)
+            if pair is None:
+                return Result.NOT_FOUND
+            if self._role(session, pair, user_id) != Role.ASKER:
+                return Result.NOT_YOURS
+            if pair.status == PairStatus.CLOSED:
+                return Result.CLOSED
+            key = _key("commitment", pair.id, client_key)
+            if not outbox.key_free(session, key):
+                return Result.ALREADY
+            c = Commitment(
+                team_id=team_id,
+                pair_id=pair.id,
+                text=text,
+                due_date=due,
+                status=CommitmentStatus.OPEN,
+                created_at=now,
+            )
+            session.add(c)
+            session.flush()
+            if pair.status == PairStatus.PAUSED:
+                self._resume(session, pair, now)
+            self._send(
+                session,
+                pair,
+                key,
+                notices.COMMITMENT_ADDED,
+                {
+                    **self._pair_data(session, pair),
+                    "text": text,
+                    "due": due.isoformat() if due else "",
+                },
+                now,
+                group=True,
+            )
+        self._kick()
+        return Result.OK
+
+    def _resume(self, session: Session, pair: Pair, now: datetime) -> None:
+        asker, _ = self._people(session, pair)
+        pair.status = PairStatus.ACTIVE
+        pair.missed_checkins = 0
+        due = next_checkin(now, pair.cadence.value, asker.tz)
+        pair.next_checkin_at = due
+        session.add(
+            Checkin(team_id=pair.team_id, pair_id=pair.id, kind=CheckinKind.ASKER, due_at=due)
+        )
+
+    def commitment_done(self, team_id: str, commitment_id: int, user_id: str) -> Result:
+        """Mark one commitment done."""
+        now = self._clock.now()
+        with unit_of_work(self._sessions) as session:
+            c = session.scalar(
+                select(Commitment).where(
+                    Commitment.id == commitment_id, Commitment.team_id == team_id
+                )
+            )
+            if c is None:
+                return Result.NOT_FOUND
+            pair = self._pair(session, team_id, c.pair_id)
+            assert pair is not None
+            if self._role(session, pair, user_id) != Role.ASKER:
+                return Result.NOT_YOURS
+            if c.status == CommitmentStatus.DONE:
+                return Result.ALREADY
+            c.status = CommitmentStatus.DONE
+            c.done_at = now
+        return Result.OK
+
+    # ------------------------------------------------------------------ close-out
+
+    def role_of(self, team_id: str, pair_id: int, user_id: str) -> tuple[Role | None, bool]:
+        """(the user's role in the pair or None, whether the pair is already closed)."""
+        with unit_of_work(self._sessions) as session:
+            pair = self._pair(session, team_id, pair_id)
+            if pair is None:
+                return None, False
+            return self._role(session, pair, user_id), pair.status == PairStatus.CLOSED
+
+    def close(self, team_id: str, pair_id: int, user_id: str, answers: CloseInput) -> Result:
+        """Close the pair (if open) and record this side's feedback, once.
+
+        The asker's thanks is delivered to the helper; the other side is asked for theirs.
+        """
+        now = self._clock.now()
+        try:
+            with unit_of_work(self._sessions) as session:
+                result = self._close(session, team_id, pair_id, user_id, answers, now)
+        except IntegrityError:
+            return Result.ALREADY  # the same feedback delivered twice at once
+        self._kick()
+        return result
+
+    def _close(
+        self,
+        session: Session,
+        team_id: str,
+        pair_id: int,
+        user_id: str,
+        answers: CloseInput,
+        now: datetime,
+    ) -> Result:
+        pair = self._pair(session, team_id, pair_id, lock=True)
+        if pair is None:
+            return Result.NOT_FOUND
+        role = self._role(session, pair, user_id)
+        if role is None:
+            return Result.NOT_YOURS
+        existing = session.scalar(
+            select(Feedback).where(
+                Feedback.pair_id == pair.id, Feedback.role == FeedbackRole(role.value)
+            )
+        )
+        if existing is not None:
+            return Result.ALREADY
+        asker, helper = self._people(session, pair)
+        me = asker if role == Role.ASKER else helper
+        session.add(
+            Feedback(
+                team_id=team_id,
+                pair_id=pair.id,
+                person_id=me.id,
+                role=FeedbackRole(role.value),
+                outcome=Outcome(answers.outcome) if answers.outcome else None,
+                rating=answers.rating,
+                thanks=answers.thanks or None,
+                reflection=answers.reflection or None,
+                created_at=now,
+            )
+        )
+        data = self._pair_data(session, pair)
+        if pair.status != PairStatus.CLOSED:
+            pair.status = PairStatus.CLOSED
+            pair.closed_at = now
+            pair.closed_by = user_id
+            pair.next_checkin_at = None
+            session.execute(
+                delete(Checkin).where(Checkin.pair_id == pair.id, Checkin.sent_at.is_(None))
+            )
+            ask = session.get(Ask, pair.ask_id)
+            if ask is not None:
+                from peerbot.store.models import AskStatus
+
+                ask.status = AskStatus.CLOSED
+                ask.closed_at = now
+            self._send(
+                session,
+                pair,
+                _key("pair", pair.id, "closed"),
+                notices.PAIR_CLOSED,
+                {**data, "closed_by": user_id},
+                now,
+                group=True,
+            )
+            other = helper if role == Role.ASKER else asker
+            self._send(
+                session,
+                pair,
+                _key("pair", pair.id, "feedback", other.slack_user_id),
+                notices.FEEDBACK_REQUEST,
+                {
+                    **data,
+                    "to": other.slack_user_id,
+                    "role": "helper" if role == Role.ASKER else "asker",
+                },
+                now,
+                user=other.slack_user_id,
+            )
+        if role == Role.ASKER and answers.thanks:
+            self._send(
+                session,
+                pair,
+                _key("pair", pair.id, "thanks"),
+                notices.THANKS,
+                {**data, "thanks": answers.thanks},
+                now,
+                user=helper.slack_user_id,
+            )
+        return Result.OK
