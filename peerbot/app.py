@@ -21,6 +21,7 @@ from peerbot.config import Settings
 from peerbot.domain.ports import Clock, Embedder
 from peerbot.scheduling.worker import OutboxWorker
 from peerbot.services.asks import AskService, MatchPolicy
+from peerbot.services.dedupe import Deduper
 from peerbot.services.helpers import HelperService
 from peerbot.services.matching import Ranker, SemanticRanker
 from peerbot.services.outbox import OutboxSender
@@ -28,6 +29,7 @@ from peerbot.services.pairs import PairService
 from peerbot.slack.deps import Deps
 from peerbot.slack.gateway import SlackGateway
 from peerbot.slack.listeners import register_listeners
+from peerbot.slack.middleware import skip_redelivered_events
 from peerbot.slack.parse import user_of
 from peerbot.slack.render import render
 from peerbot.store.db import create_engine_for, session_factory
@@ -185,5 +187,6 @@ def create_bolt_app(
             log.warning("could not tell the user about the error", exc_info=True)
         return BoltResponse(status=500, body="")
 
+    app.middleware(skip_redelivered_events(Deduper(container.sessions, container.clock)))
     register_listeners(app, deps)
     return app

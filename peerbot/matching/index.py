@@ -115,47 +115,54 @@ class AddPastHelp:
 IndexChange = UpsertHelper | UpdateFacts | RemoveHelper | AddPastHelp
 
 
-@dataclass(slots=True)
 class _Partition:
-    vectors: list[npt.NDArray[np.float32]] = field(default_factory=list)
-    owners: list[int] = field(default_factory=list)
-    kinds: list[int] = field(default_factory=list)
-    refs: list[int] = field(default_factory=list)  # past-help position within its helper
-    packed: tuple[npt.NDArray[np.float32], npt.NDArray[np.intp], npt.NDArray[np.int8],
-                  npt.NDArray[np.intp]] | None = None
+    """Rows of one partition in growable contiguous arrays (capacity doubles when full)."""
+
+    __slots__ = ("kinds", "mat", "n", "owners", "refs")
+
+    def __init__(self, dim: int) -> None:
+        self.n = 0
+        self.mat = np.zeros((0, dim), dtype=np.float32)
+        self.owners = np.zeros(0, dtype=np.intp)
+        self.kinds = np.zeros(0, dtype=np.int8)
+        self.refs = np.zeros(0, dtype=np.intp)
+
+    def _grow(self) -> None:
+        cap = max(16, 2 * self.mat.shape[0])
+        mat = np.zeros((cap, self.mat.shape[1]), dtype=np.float32)
+        mat[: self.n] = self.mat[: self.n]
+        self.mat = mat
+        for name in ("owners", "kinds", "refs"):
+            old = getattr(self, name)
+            arr = np.zeros(cap, dtype=old.dtype)
+            arr[: self.n] = old[: self.n]
+            setattr(self, name, arr)
 
     def add(self, vec: npt.NDArray[np.float32], owner: int, kind: int, ref: int) -> None:
-        self.vectors.append(vec)
-        self.owners.append(owner)
-        self.kinds.append(kind)
-        self.refs.append(ref)
-        self.packed = None
+        if self.n == self.mat.shape[0]:
+            self._grow()
+        i = self.n
+        self.mat[i] = vec
+        self.owners[i] = owner
+        self.kinds[i] = kind
+        self.refs[i] = ref
+        self.n += 1
 
     def drop_owner(self, owner: int) -> None:
-        keep = [i for i, o in enumerate(self.owners) if o != owner]
-        self.vectors = [self.vectors[i] for i in keep]
-        self.owners = [self.owners[i] for i in keep]
-        self.kinds = [self.kinds[i] for i in keep]
-        self.refs = [self.refs[i] for i in keep]
-        self.packed = None
+        keep = np.flatnonzero(self.owners[: self.n] != owner)
+        m = keep.size
+        self.mat[:m] = self.mat[keep]
+        self.owners[:m] = self.owners[keep]
+        self.kinds[:m] = self.kinds[keep]
+        self.refs[:m] = self.refs[keep]
+        self.n = m
 
-    def pack(
-        self, dim: int
+    def view(
+        self,
     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.intp], npt.NDArray[np.int8],
                npt.NDArray[np.intp]]:
-        if self.packed is None:
-            mat = (
-                np.vstack(self.vectors).astype(np.float32, copy=False)
-                if self.vectors
-                else np.zeros((0, dim), dtype=np.float32)
-            )
-            self.packed = (
-                np.ascontiguousarray(mat),
-                np.asarray(self.owners, dtype=np.intp),
-                np.asarray(self.kinds, dtype=np.int8),
-                np.asarray(self.refs, dtype=np.intp),
-            )
-        return self.packed
+        n = self.n
+        return self.mat[:n], self.owners[:n], self.kinds[:n], self.refs[:n]
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +238,7 @@ class HelperIndex:
         self.n_probe = n_probe
         self._centroids = None if centroids is None else np.asarray(centroids, np.float32)
         n_parts = 1 if self._centroids is None else self._centroids.shape[0]
-        self._parts = [_Partition() for _ in range(n_parts)]
+        self._parts = [_Partition(dimension) for _ in range(n_parts)]
         self._slot_of: dict[str, int] = {}
         self._ids: list[str | None] = []
         self._free: list[int] = []
@@ -302,7 +309,7 @@ class HelperIndex:
     @property
     def n_rows(self) -> int:
         """Number of vectors held (expertise plus past helps)."""
-        return sum(len(p.owners) for p in self._parts)
+        return sum(p.n for p in self._parts)
 
     @property
     def n_slots(self) -> int:
@@ -479,7 +486,7 @@ class HelperIndex:
             probe = np.argpartition(-cs, k - 1)[:k].tolist()
         sims, owners, kinds, refs = [], [], [], []
         for p in probe:
-            mat, own, kin, ref = self._parts[p].pack(self.dimension)
+            mat, own, kin, ref = self._parts[p].view()
             if own.size == 0:
                 continue
             sims.append(mat @ q)

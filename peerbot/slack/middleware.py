@@ -1,0 +1,28 @@
+"""Cross-cutting Bolt middleware."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import BoltResponse
+
+from peerbot.services.dedupe import Deduper
+
+log = logging.getLogger(__name__)
+
+
+def skip_redelivered_events(deduper: Deduper) -> Callable[..., Any]:
+    """Middleware: an Events API callback whose ``event_id`` was handled before is acknowledged
+    and dropped (Slack redelivers with ``X-Slack-Retry-Num`` when an answer was slow or lost)."""
+
+    def middleware(body: dict[str, Any], next: Callable[[], BoltResponse]) -> BoltResponse | None:
+        if body.get("type") == "event_callback" and body.get("event_id"):
+            team = str(body.get("team_id") or "")
+            if not deduper.first_time(team, "event", str(body["event_id"])):
+                log.info("dropping redelivered event %s", body["event_id"])
+                return BoltResponse(status=200, body="")
+        return next()
+
+    return middleware

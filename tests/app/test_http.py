@@ -1,0 +1,67 @@
+"""HTTP mode: signatures, the 5-minute window, health, url_verification, redelivered events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.fixtures.app import Harness
+
+
+def test_wrong_signature_is_refused(harness: Harness) -> None:
+    user = harness.add_user("alex")
+    r = harness.driver.tampered().slash_command("/peerhelp", user, "hi")
+    assert r.status == 401
+    harness.settle()
+    assert harness.emulator.calls_to("views.open") == []
+
+
+def test_stale_timestamp_is_refused(harness: Harness) -> None:
+    user = harness.add_user("alex")
+    r = harness.driver.stale().slash_command("/peerhelp", user, "hi")
+    assert r.status == 401
+    r = harness.driver.unsigned().slash_command("/peerhelp", user, "hi")
+    assert r.status == 401
+    harness.settle()
+    assert harness.emulator.calls_to("views.open") == []
+
+
+def test_fresh_signed_request_is_accepted(harness: Harness) -> None:
+    user = harness.add_user("alex")
+    assert harness.driver.slash_command("/peerhelp", user, "hi").status == 200
+
+
+def test_url_verification_echoes_the_challenge(harness: Harness) -> None:
+    r = harness.driver.url_verification("abc123")
+    assert r.status == 200
+    body: Any = r.body
+    assert body == {"challenge": "abc123"} or body == "abc123"
+
+
+def test_health(harness: Harness) -> None:
+    import json
+    import urllib.request
+
+    url = harness.driver.url.rsplit("/slack/events", 1)[0] + "/healthz"
+    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310
+        assert resp.status == 200
+        assert json.loads(resp.read()) == {"status": "ok", "database": "ok"}
+
+
+def test_redelivered_event_is_handled_once(harness: Harness) -> None:
+    user = harness.add_user("alex")
+    event = {
+        "type": "app_home_opened",
+        "user": user,
+        "channel": harness.emulator.ensure_dm(user),
+        "tab": "home",
+    }
+    envelope = harness.driver.event_envelope(event, "Ev0001")
+    assert harness.driver.send_envelope(envelope).status == 200
+    harness.settle()
+    assert harness.driver.send_envelope(envelope, retry_num=1).status == 200
+    harness.settle()
+    assert len(harness.emulator.calls_to("views.publish")) == 1
+    # A different event id is a new event.
+    assert harness.driver.event(event, event_id="Ev0002").status == 200
+    harness.settle()
+    assert len(harness.emulator.calls_to("views.publish")) == 2

@@ -1,0 +1,123 @@
+"""Helper profiles through Slack: `/peerhelp helper`, App Home, field errors, pause, never-match."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tests.fixtures.app import Harness
+from tests.journey.test_ask_accept import text_of
+
+ASK = "How do I give hard feedback to a senior engineer about behaviour in reviews?"
+EXPERTISE = "Gave hard feedback to senior engineers about behaviour many times."
+
+
+def open_profile(h: Harness, user: str) -> str:
+    assert h.driver.slash_command("/peerhelp", user, "helper").status == 200
+    h.settle()
+    modal = h.emulator.top_modal(user)
+    assert modal is not None
+    assert modal["callback_id"] == "helper_profile"
+    return str(modal["id"])
+
+
+def profile_values(**over: object) -> dict[tuple[str, str], object]:
+    values: dict[tuple[str, str], object] = {
+        ("profile_opt_in", "profile_opt_in_input"): ["yes"],
+        ("profile_expertise", "profile_expertise_input"): EXPERTISE,
+        ("profile_topics", "profile_topics_select"): ["feedback", "conflict"],
+        ("profile_other_topics", "profile_other_topics_input"): "Working with unions",
+        ("profile_years", "profile_years_input"): "9",
+        ("profile_capacity", "profile_capacity_select"): "3",
+    }
+    values.update({tuple(k.split("|")): v for k, v in over.items()})  # type: ignore[misc]
+    return values
+
+
+def test_sign_up_through_the_profile_modal(harness: Harness) -> None:
+    h = harness
+    helper = h.add_user("fiona")
+    view_id = open_profile(h, helper)
+    r = h.driver.view_submission(helper, view_id, profile_values())
+    assert r.status == 200
+    h.settle()
+    home = h.emulator.home_view(helper)
+    assert home is not None
+    shown = "\n".join(b.get("text", {}).get("text", "") for b in home["blocks"] if b.get("text"))
+    assert "available, helping 0 of 3" in shown
+    assert "Giving hard feedback" in shown and "working with unions" in shown
+    # Re-opening shows what was saved.
+    view_id = open_profile(h, helper)
+    view = h.emulator.view(view_id)
+    assert view is not None
+    years = next(b for b in view["blocks"] if b.get("block_id") == "profile_years")
+    assert years["element"]["initial_value"] == "9"
+    # And the helper is matched.
+    asker = h.add_user("alex")
+    h.ask(asker, ASK)
+    assert len(h.dms(helper)) == 1
+
+
+def test_profile_field_errors(harness: Harness) -> None:
+    h = harness
+    helper = h.add_user("fiona")
+    view_id = open_profile(h, helper)
+    yesterday = (h.clock.now().date() - timedelta(days=1)).isoformat()
+    r = h.driver.view_submission(
+        helper,
+        view_id,
+        {
+            **profile_values(),
+            ("profile_years", "profile_years_input"): "nine",
+            ("profile_pause", "profile_pause_date"): yesterday,
+            ("profile_expertise", "profile_expertise_input"): "stuff",
+        },
+    )
+    assert r.body["response_action"] == "errors"
+    assert set(r.body["errors"]) == {"profile_years", "profile_pause", "profile_expertise"}
+    assert h.emulator.view_is_open(view_id)
+
+
+def test_paused_helper_is_not_asked_until_the_pause_ends(harness: Harness) -> None:
+    h = harness
+    helper = h.add_user("fiona")
+    view_id = open_profile(h, helper)
+    until = (h.clock.now().date() + timedelta(days=3)).isoformat()
+    h.driver.view_submission(
+        helper, view_id, {**profile_values(), ("profile_pause", "profile_pause_date"): until}
+    )
+    h.settle()
+    asker = h.add_user("alex")
+    h.ask(asker, ASK)
+    assert h.dms(helper) == []
+    assert "no helper who matches your request is available" in text_of(h.dms(asker)[-1])
+    h.clock.advance(timedelta(days=4))
+    asker2 = h.add_user("bea")
+    h.ask(asker2, ASK)
+    assert len(h.dms(helper)) == 1  # resumed by itself
+
+
+def test_never_match_and_reporting_line(harness: Harness) -> None:
+    h = harness
+    asker = h.add_user("alex")
+    blocker = h.add_user("fiona")
+    view_id = open_profile(h, blocker)
+    h.driver.view_submission(
+        blocker, view_id, {**profile_values(), ("profile_never", "profile_never_users"): [asker]}
+    )
+    h.settle()
+    other = h.add_helper("gus", EXPERTISE)
+    h.ask(asker, ASK)
+    assert h.dms(blocker) == []
+    assert len(h.dms(other)) == 1
+
+
+def test_opt_out_stops_offers(harness: Harness) -> None:
+    h = harness
+    helper = h.add_helper("fiona", EXPERTISE)
+    view_id = open_profile(h, helper)
+    values = profile_values()
+    values[("profile_opt_in", "profile_opt_in_input")] = []
+    h.driver.view_submission(helper, view_id, values)
+    h.settle()
+    h.ask(h.add_user("alex"), ASK)
+    assert h.dms(helper) == []
