@@ -40,7 +40,7 @@ def _time(fn: Callable[[], object]) -> float:
 
 
 def _p99(xs: list[float]) -> float:
-    return sorted(xs)[max(0, int(round(0.99 * len(xs))) - 1)]
+    return sorted(xs)[max(0, round(0.99 * len(xs)) - 1)]
 
 
 def main() -> None:
@@ -58,9 +58,7 @@ def main() -> None:
         slack_api_url=emu.api_url,
         database_url=url,
     )
-    container = build_container(
-        settings, clock=FrozenClock(datetime(2026, 11, 23, 17, tzinfo=UTC))
-    )
+    container = build_container(settings, clock=FrozenClock(datetime(2026, 11, 23, 17, tzinfo=UTC)))
     container.worker.start()
     executor = CountingExecutor()
     bolt = create_bolt_app(container, http_mode=True, listener_executor=executor)
@@ -72,9 +70,12 @@ def main() -> None:
         helper_ids.append(uid)
         with unit_of_work(container.sessions) as s:
             container.helpers.save_in(
-                s, emu.team_id, uid,
+                s,
+                emu.team_id,
+                uid,
                 ProfileInput(opted_in=True, expertise=h.expertise, capacity=10),
-                container.clock.now(), container.gateway.user(emu.team_id, uid),
+                container.clock.now(),
+                container.gateway.user(emu.team_id, uid),
             )
     askers = [emu.add_user(f"asker{i}") for i in range(args.n)]
     command, click, submit = [], [], []
@@ -87,8 +88,8 @@ def main() -> None:
         assert modal is not None
         submit.append(
             _time(
-                lambda a=asker, m=modal: driver.view_submission(
-                    a, m["id"], {("challenge", "challenge_input"): f"{challenge} ({i})"}
+                lambda a=asker, m=modal, n=i: driver.view_submission(
+                    a, m["id"], {("challenge", "challenge_input"): f"{challenge} ({n})"}
                 )
             )
         )
@@ -100,7 +101,9 @@ def main() -> None:
             home = emu.home_view(asker)
         assert home is not None
         click.append(
-            _time(lambda a=asker, v=home: driver.block_action(a, "home_ask_for_help", view_id=v["id"]))
+            _time(
+                lambda a=asker, v=home: driver.block_action(a, "home_ask_for_help", view_id=v["id"])
+            )
         )
     while executor.in_flight:
         time.sleep(0.01)
@@ -110,7 +113,11 @@ def main() -> None:
     emu.stop()
     print(f"ack latency over {args.n} requests each, real HTTP (waitress + Bolt), SQLite")
     print(f"{'request':<22}{'median ms':>12}{'p99 ms':>10}{'Slack limit ms':>16}")
-    for name, xs in (("/peerhelp command", command), ("button click", click), ("modal submission", submit)):
+    for name, xs in (
+        ("/peerhelp command", command),
+        ("button click", click),
+        ("modal submission", submit),
+    ):
         print(f"{name:<22}{statistics.median(xs):>12.1f}{_p99(xs):>10.1f}{SLACK_LIMIT_MS:>16.0f}")
 
 

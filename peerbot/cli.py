@@ -119,7 +119,9 @@ def _cmd_jobs_run_due(args: argparse.Namespace, settings: Settings) -> int:
     if args.at:
         at = datetime.fromisoformat(args.at)
         if at.tzinfo is None:
-            print("peerbot: --at needs a time zone, e.g. 2026-11-23T09:00:00+00:00", file=sys.stderr)
+            print(
+                "peerbot: --at needs a time zone, e.g. 2026-11-23T09:00:00+00:00", file=sys.stderr
+            )
             return 2
         clock = FrozenClock(at)
     container = build_container(settings, clock=clock)

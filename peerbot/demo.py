@@ -204,7 +204,9 @@ def run_demo(out: TextIO, embedder: Embedder | None = None, workdir: Path | None
         assert dialog is not None
         t.user(first, "says why: “Travelling all week, sorry!” and presses “Pass”")
         driver.view_submission(
-            first, dialog["id"], {("pass_reason", "pass_reason_input"): "Travelling all week, sorry!"}
+            first,
+            dialog["id"],
+            {("pass_reason", "pass_reason_input"): "Travelling all week, sorry!"},
         )
         _settle(container, executor)
         t.flush()

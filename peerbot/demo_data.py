@@ -16,11 +16,43 @@ TIME_ZONES = (
     "Pacific/Auckland",
 )
 
-FIRST = (
-    "Ana Ben Chloe Dev Elena Farid Grace Hiro Ines Jonas Kemi Luca Maya Noah Olu Priya "
-    "Quinn Rosa Sami Tara Uma Victor Wen Ximena Yusuf Zoe Aiko Bruno Carmen Diego Esme Felix "
-    "Gita Hugo Ivy"
-).split()
+FIRST = [
+    "Ana",
+    "Ben",
+    "Chloe",
+    "Dev",
+    "Elena",
+    "Farid",
+    "Grace",
+    "Hiro",
+    "Ines",
+    "Jonas",
+    "Kemi",
+    "Luca",
+    "Maya",
+    "Noah",
+    "Olu",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sami",
+    "Tara",
+    "Uma",
+    "Victor",
+    "Wen",
+    "Ximena",
+    "Yusuf",
+    "Zoe",
+    "Aiko",
+    "Bruno",
+    "Carmen",
+    "Diego",
+    "Esme",
+    "Felix",
+    "Gita",
+    "Hugo",
+    "Ivy",
+]
 
 SITUATIONS = (
     "gave hard feedback to a senior engineer whose code reviews were hurting the team",

@@ -63,9 +63,9 @@ class SentenceTransformerEmbedder:
 
         self._model: Any = SentenceTransformer(str(model_dir), device=device, local_files_only=True)
         self._name = model_name
-        getter = getattr(self._model, "get_embedding_dimension", None) or getattr(
-            self._model, "get_sentence_embedding_dimension"
-        )
+        getter = getattr(self._model, "get_embedding_dimension", None)
+        if getter is None:  # sentence-transformers before 6
+            getter = self._model.get_sentence_embedding_dimension
         dim = getter()
         self._dim = int(dim) if dim else int(self.embed(["x"]).shape[1])
         self._lock = threading.Lock()

@@ -33,9 +33,15 @@ def test_sandbox_transcript(real_embedder: Embedder) -> None:
         "Done: Sam and a peer",
     ]
     positions = [text.find(s) for s in steps]
-    assert all(p >= 0 for p in positions), [s for s, p in zip(steps, positions, strict=True) if p < 0]
+    assert all(p >= 0 for p in positions), [
+        s for s, p in zip(steps, positions, strict=True) if p < 0
+    ]
     assert positions == sorted(positions)  # in the order they happened
     assert "<@U" not in text  # mentions are shown as names
     # Two different helpers were offered the ask: the one who passed and the one who accepted.
-    offered = [line for line in text.splitlines() if line.startswith("peerbot → DM with") and "Sam" not in line]
+    offered = [
+        line
+        for line in text.splitlines()
+        if line.startswith("peerbot → DM with") and "Sam" not in line
+    ]
     assert len(set(offered)) == 2

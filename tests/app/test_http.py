@@ -42,7 +42,7 @@ def test_health(harness: Harness) -> None:
     import urllib.request
 
     url = harness.driver.url.rsplit("/slack/events", 1)[0] + "/healthz"
-    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310
+    with urllib.request.urlopen(url, timeout=5) as resp:
         assert resp.status == 200
         assert json.loads(resp.read()) == {"status": "ok", "database": "ok"}
 

@@ -43,7 +43,9 @@ def add_commitment(h: Harness, asker: str, message: dict[str, Any], text: str) -
     modal = h.emulator.top_modal(asker)
     assert modal is not None
     assert modal["callback_id"] == "commitment_add"
-    r = h.driver.view_submission(asker, modal["id"], {("commitment_text", "commitment_text_input"): text})
+    r = h.driver.view_submission(
+        asker, modal["id"], {("commitment_text", "commitment_text_input"): text}
+    )
     assert r.status == 200
     h.settle()
 

@@ -166,7 +166,9 @@ def test_all_pass_and_the_asker_is_told(harness: Harness) -> None:
     asker = harness.add_user("alex")
     harness.ask(asker, "How do I give hard feedback to a senior engineer about behaviour?")
     for _ in range(3):
-        pending = [u for u in helpers.values() if harness.dms(u) and "Accept" in str(harness.dms(u)[-1])]
+        pending = [
+            u for u in helpers.values() if harness.dms(u) and "Accept" in str(harness.dms(u)[-1])
+        ]
         assert len(pending) == 1
         user = pending[0]
         harness.click(user, harness.dms(user)[-1], "offer_pass")

@@ -3,6 +3,7 @@ monthly check."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -53,7 +54,7 @@ def test_checkins_land_in_local_working_hours_across_dst(harness: Harness, tz: s
         offsets.add(local_due.utcoffset())
     if tz != "Asia/Kolkata":
         assert len(offsets) == 2  # the series really crossed a daylight-saving change
-    gaps = [b.due_at - a.due_at for a, b in zip(sent, sent[1:], strict=False)]
+    gaps = [b.due_at - a.due_at for a, b in itertools.pairwise(sent)]
     assert all(timedelta(days=5) < g < timedelta(days=10) for g in gaps)
 
 
@@ -126,12 +127,17 @@ def test_snooze_from_the_checkin_menu(harness: Harness) -> None:
     with unit_of_work(h.container.sessions) as s:
         pair_id = s.scalars(select(Pair)).one().id
     r = h.driver.block_action(
-        asker, "pair_snooze", value=f"{pair_id}:snooze_1",
-        channel_id=checkin["channel"], message_ts=checkin["ts"],
+        asker,
+        "pair_snooze",
+        value=f"{pair_id}:snooze_1",
+        channel_id=checkin["channel"],
+        message_ts=checkin["ts"],
     )
     assert r.status == 200
     h.settle()
-    assert h.emulator.ephemerals_to(asker)[-1]["text"].startswith("Check-ins are snoozed for 1 week")
+    assert h.emulator.ephemerals_to(asker)[-1]["text"].startswith(
+        "Check-ins are snoozed for 1 week"
+    )
     with unit_of_work(h.container.sessions) as s:
         assert s.scalars(select(Pair)).one().snoozed_until is not None
 
@@ -149,7 +155,9 @@ def test_helper_gets_a_monthly_check(harness: Harness) -> None:
         h.advance(timedelta(days=1))
     check = next(m for m in h.dms(helper) if "monthly check" in text_of(m))
     h.click(helper, check, "checkin_answer_in_progress")
-    assert "Thanks for checking in" in text_of(next(m for m in h.dms(helper) if m["ts"] == check["ts"]))
+    assert "Thanks for checking in" in text_of(
+        next(m for m in h.dms(helper) if m["ts"] == check["ts"])
+    )
     # The asker cannot answer the helper's check.
     c = sent_checkins(h, CheckinKind.HELPER_MONTHLY)[0]
     assert h.container.pairs.answer_checkin(h.team, c.id, asker, "done") == "not_yours"
