@@ -90,3 +90,42 @@ def test_serve_without_signing_secret_says_what_to_set(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "SLACK_SIGNING_SECRET is not set" in proc.stderr
+
+
+def test_run_on_an_unmigrated_database_says_what_to_run(tmp_path: Path) -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "SLACK_APP_TOKEN": "xapp-1",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/empty.db",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "peerbot.cli", "run"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "not migrated" in proc.stderr
+    assert "run `peerbot migrate`" in proc.stderr
+
+
+def test_migrate_then_version(tmp_path: Path) -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path}/p.db",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "peerbot.cli", "migrate"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "database migrated to" in proc.stdout

@@ -268,3 +268,14 @@ def test_channel_mention_is_neutralised(harness: Harness) -> None:
     harness.click(helpers["feedback"], offer, "offer_accept")
     intro = text_of(harness.group_messages(asker, helpers["feedback"])[0])
     assert "<!channel>" not in intro
+
+
+def test_huge_unicode_command_text_prefills_within_limits(harness: Harness) -> None:
+    asker = harness.add_user("alex")
+    text = "Ünïcödé 😀 manager question " * 300  # ~ 8,400 characters
+    view_id = harness.open_intake(asker, text)
+    view = harness.emulator.view(view_id)
+    assert view is not None
+    el = next(b for b in view["blocks"] if b.get("block_id") == "challenge")["element"]
+    assert len(el["initial_value"]) <= el["max_length"]
+    assert el["initial_value"].startswith("Ünïcödé 😀")
