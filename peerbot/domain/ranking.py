@@ -115,6 +115,23 @@ class RankerWeights:
         return cls(**{k: float(v) for k, v in values.items()})
 
 
+SETTINGS_PREFIX = "ranker_"
+
+
+def weights_from_settings(settings: object) -> RankerWeights:
+    """Weights from a settings object's ``ranker_<field>`` attributes (defaults where absent).
+
+    Duck-typed so that the domain does not import the configuration module; ``None`` values
+    keep the default.
+    """
+    values: dict[str, float] = {}
+    for f in fields(RankerWeights):
+        v = getattr(settings, SETTINGS_PREFIX + f.name, None)
+        if v is not None:
+            values[f.name] = float(v)
+    return RankerWeights.from_mapping(values)
+
+
 @dataclass(frozen=True, slots=True)
 class Scored:
     """Scores of candidates for one ask.

@@ -1,1 +1,4 @@
-"""Offline evaluation and benchmarks of matching (``peerbot eval routing``, ``peerbot bench match``)."""
+"""Offline evaluation and benchmarks of matching.
+
+``peerbot eval routing`` and ``peerbot bench match``.
+"""

@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, TextIO
 
 import numpy as np
@@ -24,11 +25,37 @@ from peerbot.matching.index import HelperFacts, HelperIndex, HelperRecord, PastH
 from peerbot.matching.ranker import Ask, HybridRanker
 
 SIZES: tuple[int, ...] = (1_000, 10_000, 100_000)
-_WORDS = (
-    "team deadline feedback hiring performance conflict remote burnout promotion review "
-    "onboarding budget roadmap stakeholder delegation coaching meeting priorities layoffs "
-    "motivation career growth interview salary process estimate quality incident morale"
-).split()
+_WORDS = [
+    "team",
+    "deadline",
+    "feedback",
+    "hiring",
+    "performance",
+    "conflict",
+    "remote",
+    "burnout",
+    "promotion",
+    "review",
+    "onboarding",
+    "budget",
+    "roadmap",
+    "stakeholder",
+    "delegation",
+    "coaching",
+    "meeting",
+    "priorities",
+    "layoffs",
+    "motivation",
+    "career",
+    "growth",
+    "interview",
+    "salary",
+    "process",
+    "estimate",
+    "quality",
+    "incident",
+    "morale",
+]
 ASK_TEXT = "how do I give feedback to a senior engineer whose performance dropped after a reorg"
 
 
@@ -107,25 +134,35 @@ def run_bench(
         built = time.perf_counter() - t0
         ranker = HybridRanker(index, RankerWeights())
         ask = Ask(ASK_TEXT, query, datetime(2025, 1, 1, tzinfo=UTC), asker_utc_offset_minutes=60)
-        results[f"rank_{n}"] = median_seconds(lambda r=ranker, a=ask: r.rank(a, limit=10), runs)
+        results[f"rank_{n}"] = median_seconds(partial(ranker.rank, ask, limit=10), runs)
         mode = "exact" if index.centroids is None else f"IVF {index.centroids.shape[0]} lists"
         out.write(
             f"rank {n:>7,} helpers ({index.n_rows:>9,} vectors, {mode}): "
-            f"{results[f'rank_{n}'] * 1e3:8.2f} ms median of {runs} (index built in {built:.1f} s)\n"
+            f"{results[f'rank_{n}'] * 1e3:8.2f} ms median of {runs} "
+            f"(index built in {built:.1f} s)\n"
         )
         out.flush()
     if "embed_one" in results:
-        out.write(f"embed one ask:                                  "
-                  f"{results['embed_one'] * 1e3:8.2f} ms median of {runs}\n")
+        out.write(
+            f"embed one ask:                                  "
+            f"{results['embed_one'] * 1e3:8.2f} ms median of {runs}\n"
+        )
     return results
 
 
-def _run(args: argparse.Namespace, stream: TextIO | None = None) -> int:
+def _run(
+    args: argparse.Namespace, stream: TextIO | None = None, *, model_path: str | None = None
+) -> int:
     from peerbot.embeddings import load_embedder
 
-    embedder = load_embedder(getattr(args, "model_path", None))
+    embedder = load_embedder(model_path)
     run_bench(embedder, sizes=args.sizes, helps=args.helps, runs=args.runs, stream=stream)
     return 0
+
+
+def _handle(args: argparse.Namespace, settings: Any) -> int:
+    """``peerbot`` handler: the model path from the settings."""
+    return _run(args, model_path=getattr(settings, "embedding_model_path", None))
 
 
 def add_cli(subparsers: Any) -> argparse.ArgumentParser:
@@ -139,5 +176,5 @@ def add_cli(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="helper counts")
     p.add_argument("--helps", type=int, default=10, help="past helps per helper")
     p.add_argument("--runs", type=int, default=30, help="timed runs per figure (median)")
-    p.set_defaults(func=_run)
+    p.set_defaults(handler=_handle, func=_run)
     return p

@@ -27,7 +27,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from peerbot.domain.ports import Embedder
-from peerbot.domain.ranking import RankerWeights, gini
+from peerbot.domain.ranking import RankerWeights, gini, weights_from_settings
 from peerbot.eval.metrics import METRICS, all_metrics, mean_metrics
 from peerbot.matching.bm25 import BM25Index, tokenize
 from peerbot.matching.index import HelperFacts, HelperIndex, HelperRecord, PastHelp
@@ -208,12 +208,18 @@ def format_table(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _run(args: argparse.Namespace, stream: TextIO | None = None) -> int:
+def _run(
+    args: argparse.Namespace,
+    stream: TextIO | None = None,
+    *,
+    model_path: str | None = None,
+    weights: RankerWeights | None = None,
+) -> int:
     from peerbot.embeddings import load_embedder
 
     out = stream or sys.stdout
-    embedder = load_embedder(getattr(args, "model_path", None))
-    result = run_routing_eval(args.data, embedder, RankerWeights(), embed_words=args.embed_words)
+    embedder = load_embedder(model_path)
+    result = run_routing_eval(args.data, embedder, weights, embed_words=args.embed_words)
     if args.json:
         out.write(json.dumps({k: result[k] for k in (*RANKERS, "info")}, indent=2) + "\n")
     else:
@@ -221,11 +227,20 @@ def _run(args: argparse.Namespace, stream: TextIO | None = None) -> int:
     return 0
 
 
+def _handle(args: argparse.Namespace, settings: Any) -> int:
+    """``peerbot`` handler: model path and ranker weights from the settings."""
+    return _run(
+        args,
+        model_path=getattr(settings, "embedding_model_path", None),
+        weights=weights_from_settings(settings),
+    )
+
+
 def add_cli(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``eval routing`` on ``subparsers`` (the top-level subcommands of ``peerbot``).
 
-    Creates the ``eval`` group when absent; the handler is stored as ``args.func`` and returns
-    the exit status.
+    Creates the ``eval`` group when absent. Sets ``args.handler(args, settings) -> int`` (model
+    path and weights from the settings) and ``args.func(args) -> int`` (defaults).
     """
     group = _group(subparsers, "eval", "offline evaluations")
     p: argparse.ArgumentParser = group.add_parser(
@@ -236,7 +251,7 @@ def add_cli(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--embed-words", type=int, default=EMBED_WORDS, help="words of each question embedded"
     )
-    p.set_defaults(func=_run)
+    p.set_defaults(handler=_handle, func=_run)
     return p
 
 

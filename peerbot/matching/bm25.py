@@ -18,9 +18,10 @@ import numpy.typing as npt
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 
 #: Words never shown in explanations (they still count in scores, where IDF discounts them).
-STOPWORDS = frozenset(
-    ["a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "do", "does", "for", "from", "have", "how", "i", "if", "in", "into", "is", "it", "its", "my", "of", "on", "or", "our", "so", "that", "the", "their", "them", "there", "they", "this", "to", "was", "we", "what", "when", "where", "which", "who", "why", "will", "with", "you", "your", "me", "not", "no", "any", "all", "has", "had", "been", "am", "should", "would", "could", "get"]
-)
+_STOP = """a an and are as at be but by can do does for from have how i if in into is it its my
+of on or our so that the their them there they this to was we what when where which who why will
+with you your me not no any all has had been am should would could get"""
+STOPWORDS = frozenset(_STOP.split())
 
 
 def tokenize(text: str) -> list[str]:

@@ -28,13 +28,31 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from peerbot.matching.bm25 import BM25Index, tokenize
+
+try:  # Optional: multi-threaded OpenBLAS stalls on many small matrix-vector products.
+    from threadpoolctl import ThreadpoolController
+
+    _BLAS: Any = ThreadpoolController()
+except ImportError:  # pragma: no cover - threadpoolctl absent
+    _BLAS = None
+
+
+def _one_blas_thread() -> AbstractContextManager[object]:
+    """Single-threaded BLAS for the duration (a no-op without threadpoolctl)."""
+    if _BLAS is None:
+        return nullcontext()
+    ctx: AbstractContextManager[object] = _BLAS.limit(limits=1, user_api="blas")
+    return ctx
+
 
 KIND_PAST = 0
 KIND_EXPERTISE = 1
@@ -159,8 +177,9 @@ class _Partition:
 
     def view(
         self,
-    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.intp], npt.NDArray[np.int8],
-               npt.NDArray[np.intp]]:
+    ) -> tuple[
+        npt.NDArray[np.float32], npt.NDArray[np.intp], npt.NDArray[np.int8], npt.NDArray[np.intp]
+    ]:
         n = self.n
         return self.mat[:n], self.owners[:n], self.kinds[:n], self.refs[:n]
 
@@ -198,8 +217,11 @@ def _assign(
 
 
 def train_centroids(
-    rows: npt.NDArray[np.float32], n_lists: int, iterations: int = 8, seed: int = 0,
-    sample: int = 64_000,
+    rows: npt.NDArray[np.float32],
+    n_lists: int,
+    iterations: int = 6,
+    seed: int = 0,
+    sample: int = 32_000,
 ) -> npt.NDArray[np.float32]:
     """Spherical k-means centroids (unit rows) of ``rows``, on a deterministic sample."""
     rng = np.random.default_rng(seed)
@@ -228,7 +250,7 @@ class HelperIndex:
         model_name: str = "",
         *,
         centroids: npt.NDArray[np.float32] | None = None,
-        n_probe: int = 24,
+        n_probe: int = 32,
     ) -> None:
         self.dimension = dimension
         self.model_name = model_name
@@ -261,7 +283,7 @@ class HelperIndex:
         *,
         exact_max_rows: int = 50_000,
         n_lists: int | None = None,
-        n_probe: int = 24,
+        n_probe: int = 32,
         centroids: npt.NDArray[np.float32] | None = None,
         generation: int = 0,
     ) -> HelperIndex:
@@ -285,7 +307,7 @@ class HelperIndex:
                 ]
             )
             if centroids is None:
-                lists = n_lists or int(min(4096, max(64, round(math.sqrt(rows)))))
+                lists = n_lists or int(min(8192, max(64, round(4 * math.sqrt(rows)))))
                 centroids = train_centroids(mat, lists)
             assignments = _assign(mat, np.asarray(centroids, np.float32))
         index = cls(dimension, model_name, centroids=centroids, n_probe=n_probe)
@@ -336,8 +358,9 @@ class HelperIndex:
         slot = self._slot_of[helper_id]
         rec = self._records[slot]
         helps = tuple(self._help_lists[slot])
-        return HelperRecord(rec.helper_id, rec.expertise_vector, rec.expertise_text, helps,
-                            rec.facts)
+        return HelperRecord(
+            rec.helper_id, rec.expertise_vector, rec.expertise_text, helps, rec.facts
+        )
 
     def past_help(self, slot: int, ref: int) -> PastHelp:
         """The ``ref``-th past help of the helper in ``slot``."""
@@ -356,10 +379,12 @@ class HelperIndex:
                 continue
             if isinstance(ch, UpsertHelper):
                 self.upsert(ch.record)
-            elif isinstance(ch, UpdateFacts):
-                self.update_facts(ch.helper_id, ch.facts)
             elif isinstance(ch, RemoveHelper):
                 self.remove(ch.helper_id)
+            elif ch.helper_id not in self._slot_of:
+                pass  # a later change removed the helper, or it is not indexed: nothing to do
+            elif isinstance(ch, UpdateFacts):
+                self.update_facts(ch.helper_id, ch.facts)
             else:
                 self.add_past_help(ch.helper_id, ch.help)
             self.generation = ch.version
@@ -404,6 +429,13 @@ class HelperIndex:
         self._invalidate()
 
     def _upsert(self, record: HelperRecord, parts: Iterator[int] | None = None) -> None:
+        # Validate every vector before changing anything: nothing is half-written.
+        exp_vec = (
+            None
+            if record.expertise_vector is None
+            else _unit(record.expertise_vector, self.dimension)
+        )
+        help_vecs = [_unit(h.vector, self.dimension) for h in record.past_helps]
         self.remove(record.helper_id)
         slot = self._free.pop() if self._free else len(self._ids)
         if slot == len(self._ids):
@@ -418,13 +450,11 @@ class HelperIndex:
         self._help_lists[slot] = helps
         self._parts_of[slot] = set()
         tokens = tokenize(record.expertise_text)
-        if record.expertise_vector is not None:
-            vec = _unit(record.expertise_vector, self.dimension)
-            self._add_row(vec, slot, KIND_EXPERTISE, -1, _next(parts))
-        for h in record.past_helps:
+        if exp_vec is not None:
+            self._add_row(exp_vec, slot, KIND_EXPERTISE, -1, _next(parts))
+        for h, vec in zip(record.past_helps, help_vecs, strict=True):
             helps.append(h)
-            self._add_row(_unit(h.vector, self.dimension), slot, KIND_PAST, len(helps) - 1,
-                          _next(parts))
+            self._add_row(vec, slot, KIND_PAST, len(helps) - 1, _next(parts))
             tokens.extend(tokenize(h.text))
         self.bm25.add(slot, tokens)
         self._invalidate()
@@ -449,9 +479,7 @@ class HelperIndex:
         if self._slots_cache is None:
             ids = np.empty(len(self._ids), dtype=object)
             ids[:] = self._ids
-            live = np.fromiter(
-                (s for s, h in enumerate(self._ids) if h is not None), dtype=np.intp
-            )
+            live = np.fromiter((s for s, h in enumerate(self._ids) if h is not None), dtype=np.intp)
             self._slots_cache = (live, ids)
         return self._slots_cache
 
@@ -466,7 +494,8 @@ class HelperIndex:
             t_ref = float(times[dated].max()) if dated.any() else 0.0
             scale = max(timescale_days, 1e-9) * 86400.0
             acc = np.bincount(
-                owners[dated], weights=np.exp((times[dated] - t_ref) / scale),
+                owners[dated],
+                weights=np.exp((times[dated] - t_ref) / scale),
                 minlength=self.n_slots,
             ).astype(np.float64)
             with np.errstate(divide="ignore"):
@@ -477,7 +506,10 @@ class HelperIndex:
     # --- queries --------------------------------------------------------------------------
     def search(self, query: npt.ArrayLike) -> Hits:
         """Cosine of ``query`` to the rows of the probed partitions (all rows in exact mode)."""
-        q = _unit(query, self.dimension)
+        with _one_blas_thread():
+            return self._search(_unit(query, self.dimension))
+
+    def _search(self, q: npt.NDArray[np.float32]) -> Hits:
         if self._centroids is None:
             probe: Sequence[int] = [0]
         else:
@@ -495,11 +527,15 @@ class HelperIndex:
             refs.append(ref)
         if not sims:
             return Hits(
-                np.zeros(0, np.float32), np.zeros(0, np.intp), np.zeros(0, np.int8),
+                np.zeros(0, np.float32),
+                np.zeros(0, np.intp),
+                np.zeros(0, np.int8),
                 np.zeros(0, np.intp),
             )
         return Hits(
-            np.concatenate(sims), np.concatenate(owners), np.concatenate(kinds),
+            np.concatenate(sims),
+            np.concatenate(owners),
+            np.concatenate(kinds),
             np.concatenate(refs),
         )
 
@@ -509,9 +545,17 @@ class HelperIndex:
             return self._facts_cache
         n = self.n_slots
         names = [
-            "helps_given", "rating_mean", "rating_count", "years_managing", "capacity_total",
-            "capacity_used", "utc_offset_minutes", "offers_received", "offers_accepted",
-            "median_accept_hours", "recent_offers",
+            "helps_given",
+            "rating_mean",
+            "rating_count",
+            "years_managing",
+            "capacity_total",
+            "capacity_used",
+            "utc_offset_minutes",
+            "offers_received",
+            "offers_accepted",
+            "median_accept_hours",
+            "recent_offers",
         ]
         cols = {name: np.full(n, np.nan) for name in names}
         for slot, rec in self._records.items():

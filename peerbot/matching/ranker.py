@@ -6,6 +6,7 @@ import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import overload
 
 import numpy as np
 import numpy.typing as npt
@@ -62,6 +63,26 @@ class Scoring:
     query_tokens: list[str]
 
 
+class _SlotIds(Sequence[str]):
+    """Helper ids of candidate slots, looked up only when read (100k gathers cost ms)."""
+
+    def __init__(self, ids: npt.NDArray[np.object_], slots: npt.NDArray[np.intp]) -> None:
+        self._ids = ids
+        self._slots = slots
+
+    def __len__(self) -> int:
+        return int(self._slots.size)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return [str(x) for x in self._ids[self._slots[i]]]
+        return str(self._ids[self._slots[i]])
+
+
 def _quote(text: str) -> str:
     text = " ".join(text.split())
     if len(text) > _EXAMPLE_CHARS:
@@ -99,7 +120,8 @@ class HybridRanker:
                 return live
             return live[~np.isin(live, np.asarray(dropped, dtype=np.intp))]
         slots = [
-            s for s in (idx.slot(h) for h in dict.fromkeys(allowed) if h not in drop)
+            s
+            for s in (idx.slot(h) for h in dict.fromkeys(allowed) if h not in drop)
             if s is not None
         ]
         return np.asarray(slots, dtype=np.intp)
@@ -136,7 +158,7 @@ class HybridRanker:
 
         dynamic = weighted_z(signals, w, len(slots))
         contributions = {**self._static(slots, ask), **dynamic}
-        ids = idx.live()[1][slots]
+        ids = _SlotIds(idx.live()[1], slots)
         return Scoring(assemble(ids, contributions), slots, hits, tokens)
 
     def _static(self, slots: npt.NDArray[np.intp], ask: Ask) -> dict[str, npt.NDArray[np.float64]]:
@@ -159,7 +181,7 @@ class HybridRanker:
         )
         signals["tenure"] = np.log1p(np.maximum(facts["years_managing"][slots], 0.0))
         if w.recency:
-            t_ref, log_act = idx.log_activity(w.recency_days)
+            _t_ref, log_act = idx.log_activity(w.recency_days)
             act = log_act[slots]
             signals["recency"] = np.where(np.isfinite(act), act, np.nan)
         total = facts["capacity_total"][slots]
@@ -216,13 +238,13 @@ class HybridRanker:
         )
 
     # --- explanations ---------------------------------------------------------------------
-    def similar_past_helps(
-        self, slot: int, hits: Hits
-    ) -> tuple[int, list[tuple[float, int]]]:
+    def similar_past_helps(self, slot: int, hits: Hits) -> tuple[int, list[tuple[float, int]]]:
         """(count at or above the similarity threshold, [(cos, past-help ref)] best first)."""
         mask = (hits.owners == slot) & (hits.kinds == KIND_PAST)
-        pairs = sorted(zip(hits.sims[mask].tolist(), hits.refs[mask].tolist(), strict=True),
-                       key=lambda p: -p[0])
+        pairs = sorted(
+            zip(hits.sims[mask].tolist(), hits.refs[mask].tolist(), strict=True),
+            key=lambda p: -p[0],
+        )
         n = sum(1 for s, _ in pairs if s >= self.weights.similar_threshold)
         return n, [(float(s), int(r)) for s, r in pairs]
 
@@ -247,9 +269,11 @@ class HybridRanker:
                 return f"has helped on {_plural(n, 'similar ask')}, e.g. {example}"
             return f"closest past help: {example}"
         if signal == "semantic_expertise":
-            words = [t for t in dict.fromkeys(scoring.query_tokens)
-                     if t in set(tokenize(rec.expertise_text)) and t not in STOPWORDS
-                     and len(t) > 2][:2]
+            words = [
+                t
+                for t in dict.fromkeys(scoring.query_tokens)
+                if t in set(tokenize(rec.expertise_text)) and t not in STOPWORDS and len(t) > 2
+            ][:2]
             if words:
                 return "expertise mentions " + ", ".join(f"'{t}'" for t in words)
             return "stated expertise is close to this ask"
@@ -288,7 +312,9 @@ class HybridRanker:
             and ask.asker_utc_offset_minutes is not None
         ):
             hours = float(
-                working_hours_overlap(ask.asker_utc_offset_minutes, np.array([f.utc_offset_minutes]))[0]
+                working_hours_overlap(
+                    ask.asker_utc_offset_minutes, np.array([f.utc_offset_minutes])
+                )[0]
             )
             return f"shares {hours:g} working hours with you"
         if signal == "acceptance" and f.offers_received:

@@ -1,0 +1,136 @@
+"""HelperIndex: incremental changes rank exactly like a fresh build; the change feed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from peerbot.domain.ranking import RankerWeights
+from peerbot.matching import (
+    AddPastHelp,
+    Ask,
+    HelperFacts,
+    HelperIndex,
+    HelperRecord,
+    HybridRanker,
+    RemoveHelper,
+    UpdateFacts,
+    UpsertHelper,
+)
+from tests.matching.helpers import EMB, NOW, helper, past
+
+TOPICS = [
+    "handling a low performer who misses deadlines",
+    "giving feedback to a senior engineer",
+    "hiring the first data scientist",
+    "remote team morale and burnout",
+    "planning a reorg without losing people",
+    "promotion case for a staff engineer",
+    "conflict between two tech leads",
+    "budget cuts and layoffs communication",
+]
+
+
+def _records(n: int, seed: int = 0) -> list[HelperRecord]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for h in range(n):
+        texts = [
+            f"{TOPICS[int(rng.integers(len(TOPICS)))]} case {int(rng.integers(100))}"
+            for _ in range(int(rng.integers(0, 5)))
+        ]
+        facts = HelperFacts(
+            capacity_total=3,
+            capacity_used=int(rng.integers(0, 3)),
+            utc_offset_minutes=int(rng.integers(-5, 6)) * 60,
+            recent_offers=int(rng.integers(0, 4)),
+        )
+        expertise = TOPICS[h % len(TOPICS)] if h % 3 == 0 else ""
+        out.append(helper(f"U{h}", texts, expertise, facts))
+    return out
+
+
+def _scores(index: HelperIndex, text: str) -> dict[str, float]:
+    ranker = HybridRanker(index, RankerWeights())
+    ask = Ask(text, EMB.embed([text])[0], NOW, asker_utc_offset_minutes=0)
+    s = ranker.score(ask).scored
+    return {s.ids[i]: float(s.score[i]) for i in range(len(s.ids))}
+
+
+def _mutate(index: HelperIndex, records: list[HelperRecord]) -> list[HelperRecord]:
+    """Apply a mix of changes; return the records a fresh build should hold."""
+    current = {r.helper_id: r for r in records}
+    index.remove("U3")
+    del current["U3"]
+    new = helper("N1", ["hiring the first data scientist fast"], "hiring", HelperFacts())
+    index.upsert(new)
+    current["N1"] = new
+    extra = past("x1", "remote team morale after layoffs", days_ago=1)
+    index.add_past_help("U5", extra)
+    r5 = current["U5"]
+    current["U5"] = HelperRecord(
+        r5.helper_id, r5.expertise_vector, r5.expertise_text, [*r5.past_helps, extra], r5.facts
+    )
+    replaced = helper("U7", ["conflict between two tech leads again"], "conflict", HelperFacts())
+    index.upsert(replaced)
+    current["U7"] = replaced
+    facts = HelperFacts(capacity_total=5, capacity_used=0, recent_offers=0)
+    index.update_facts("U8", facts)
+    r8 = current["U8"]
+    current["U8"] = HelperRecord(
+        r8.helper_id, r8.expertise_vector, r8.expertise_text, r8.past_helps, facts
+    )
+    return list(current.values())
+
+
+@pytest.mark.parametrize("ivf", [False, True])
+def test_incremental_changes_rank_like_a_fresh_build(ivf: bool) -> None:
+    records = _records(40)
+    index = HelperIndex.build(
+        records, EMB.dimension, exact_max_rows=0 if ivf else 10**6, n_lists=6, n_probe=2
+    )
+    assert (index.centroids is not None) == ivf
+    expected_records = _mutate(index, records)
+    fresh = HelperIndex.build(expected_records, EMB.dimension, centroids=index.centroids, n_probe=2)
+    for text in TOPICS:
+        got, want = _scores(index, text), _scores(fresh, text)
+        assert got.keys() == want.keys()
+        for hid, value in want.items():
+            assert got[hid] == pytest.approx(value, abs=1e-9), hid
+    assert "U3" not in index
+    assert len(index) == len(fresh) == 40
+
+
+def test_record_roundtrip_and_slot_reuse() -> None:
+    index = HelperIndex.build(_records(5), EMB.dimension)
+    slot = index.slot("U2")
+    index.remove("U2")
+    index.upsert(helper("Z", ["hiring"]))
+    assert index.slot("Z") == slot
+    assert [h.text for h in index.record("Z").past_helps] == ["hiring"]
+    assert sorted(index.helper_ids()) == ["U0", "U1", "U3", "U4", "Z"]
+
+
+def test_apply_change_feed_is_ordered_and_idempotent() -> None:
+    index = HelperIndex.build(_records(4), EMB.dimension, generation=10)
+    changes = [
+        AddPastHelp(13, "N", past("p", "giving feedback to a senior engineer")),
+        UpsertHelper(12, helper("N", [])),
+        RemoveHelper(9, "U0"),  # older than the index: ignored
+        UpdateFacts(14, "U1", HelperFacts(recent_offers=2)),
+        RemoveHelper(15, "U2"),
+        UpdateFacts(16, "U2", HelperFacts(recent_offers=1)),  # for a removed helper: skipped
+    ]
+    assert index.apply(changes) == 5
+    assert index.generation == 16
+    assert "U0" in index
+    assert "U2" not in index
+    assert len(index.record("N").past_helps) == 1
+    assert index.record("U1").facts.recent_offers == 2
+    assert index.apply(changes) == 0  # replaying the feed changes nothing
+
+
+def test_wrong_dimension_is_refused() -> None:
+    index = HelperIndex(EMB.dimension)
+    with pytest.raises(ValueError, match="dimension"):
+        index.upsert(HelperRecord("A", np.ones(3, np.float32)))
