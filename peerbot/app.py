@@ -23,9 +23,10 @@ from peerbot.scheduling.worker import OutboxWorker
 from peerbot.services.asks import AskService, MatchPolicy
 from peerbot.services.dedupe import Deduper
 from peerbot.services.helpers import HelperService
-from peerbot.services.matching import Ranker, SemanticRanker
+from peerbot.services.matching import Ranker
 from peerbot.services.outbox import OutboxSender
 from peerbot.services.pairs import PairService
+from peerbot.services.ranking import IndexedRanker
 from peerbot.slack.deps import Deps
 from peerbot.slack.gateway import SlackGateway
 from peerbot.slack.listeners import register_listeners
@@ -107,7 +108,8 @@ def build_container(
         clock,
         embedder,
         gateway,
-        ranker or SemanticRanker(),
+        ranker
+        or IndexedRanker(embedder.model_name, embedder.dimension, settings.ranker_weights_parsed()),
         MatchPolicy(
             offer_timeout_working_hours=settings.offer_timeout_working_hours,
             max_offers=settings.max_offers_per_ask,

@@ -33,19 +33,40 @@ def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _start(settings: Settings, *, http_mode: bool) -> Any:
+    """Build the container and the Bolt app; start the outbox worker and, unless
+    ``SCHEDULER_ENABLED=false`` (cron runs `peerbot jobs run-due`), the one-a-minute tick."""
     from peerbot.app import build_container, create_bolt_app
+    from peerbot.scheduling.scheduler import build_scheduler
 
     settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET" if http_mode else "SLACK_APP_TOKEN")
     container = build_container(settings)
+    container.worker.start()
+    if settings.scheduler_enabled:
+        container.extras["scheduler"] = build_scheduler(container).start()
+    else:
+        log.info("scheduler off (SCHEDULER_ENABLED=false): run `peerbot jobs run-due` from cron")
     return container, create_bolt_app(container, http_mode=http_mode)
+
+
+def _stop(container: Any) -> None:
+    """Stop the tick and the outbox worker (letting a running pass finish), then disconnect."""
+    scheduler = container.extras.get("scheduler")
+    if scheduler is not None:
+        scheduler.stop()
+    container.close()
 
 
 def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    _container, app = _start(settings, http_mode=False)
+    container, app = _start(settings, http_mode=False)
     log.info("peerbot %s starting in Socket Mode", __version__)
-    SocketModeHandler(app, settings.secret("SLACK_APP_TOKEN")).start()
+    try:
+        SocketModeHandler(app, settings.secret("SLACK_APP_TOKEN")).start()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _stop(container)
     return 0
 
 
@@ -56,14 +77,16 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     server = HttpServer(PeerbotWSGI(app, container.engine), args.host, args.port, args.threads)
     log.info("peerbot %s serving Slack at %s/slack/events", __version__, server.url)
 
-    def _stop(signum: int, frame: object) -> None:
+    def _on_sigterm(signum: int, frame: object) -> None:
         server.stop()
 
-    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         server.stop()
+    finally:
+        _stop(container)
     return 0
 
 
@@ -228,8 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_command_modules() -> list[Callable[[Any], None]]:
     """Subcommands that live beside the features they operate (eval, bench, jobs, sandbox)."""
-    out: list[Callable[[Any], None]] = []
-    return out
+    from peerbot.eval import bench, routing
+
+    return [routing.add_cli, bench.add_cli]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

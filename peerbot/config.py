@@ -10,10 +10,13 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from peerbot.domain.ranking import RankerWeights
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
@@ -78,6 +81,14 @@ class Settings(BaseSettings):
     parallel_offers: int = Field(
         default=1, ge=1, le=2, description="helpers asked at once (first accept wins)"
     )
+    ranker_weights: dict[str, float] = Field(
+        default_factory=dict,
+        description='JSON object overriding ranker weights, e.g. {"lexical": 0.8}',
+    )
+    scheduler_enabled: bool = Field(
+        default=True,
+        description="tick once a minute inside run/serve; false when cron runs `jobs run-due`",
+    )
     log_level: str = Field(default="INFO")
     log_format: LogFormat = Field(default=LogFormat.TEXT)
 
@@ -93,6 +104,20 @@ class Settings(BaseSettings):
         if v not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return v
+
+    @field_validator("ranker_weights")
+    @classmethod
+    def _weights(cls, v: dict[str, float]) -> dict[str, float]:
+        from peerbot.domain.ranking import RankerWeights
+
+        RankerWeights.from_mapping(v)  # raises ValueError naming unknown weights
+        return v
+
+    def ranker_weights_parsed(self) -> RankerWeights:
+        """The ranker's weights: defaults chosen by measurement, with RANKER_WEIGHTS on top."""
+        from peerbot.domain.ranking import RankerWeights
+
+        return RankerWeights.from_mapping(self.ranker_weights)
 
     def require(self, *names: str) -> None:
         """Raise :class:`ConfigError` naming the first missing setting and where to get it."""

@@ -29,6 +29,35 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN.findall(text.casefold())
 
 
+def stem(word: str) -> str:
+    """A light English suffix stripper: hire, hired, hiring → 'hir'; interviews → 'interview'."""
+    w = word
+    for suffix in ("ing", "ed", "es", "s"):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3 and not w.endswith("ss"):
+            w = w[: -len(suffix)]
+            break
+    if w.endswith("e") and len(w) > 3:
+        w = w[:-1]
+    return w
+
+
+def analyze(text: str) -> list[str]:
+    """Terms for peerbot's lexical signal: tokens without stopwords, lightly stemmed.
+
+    (The BM25 *baseline* of the evaluation keeps plain :func:`tokenize`.)
+    """
+    return [stem(t) for t in tokenize(text) if t not in STOPWORDS]
+
+
+def surface_forms(text: str) -> dict[str, str]:
+    """Each analysed term of ``text`` mapped to the first word it came from (for explanations)."""
+    out: dict[str, str] = {}
+    for t in tokenize(text):
+        if t not in STOPWORDS:
+            out.setdefault(stem(t), t)
+    return out
+
+
 class BM25Index:
     """Incremental BM25 (``k1``, ``b``) over documents stored in integer slots."""
 

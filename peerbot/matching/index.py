@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from peerbot.matching.bm25 import BM25Index, tokenize
+from peerbot.matching.bm25 import BM25Index, analyze
 
 try:  # Optional: multi-threaded OpenBLAS stalls on many small matrix-vector products.
     from threadpoolctl import ThreadpoolController
@@ -425,7 +425,7 @@ class HelperIndex:
         vec = _unit(help_.vector, self.dimension)
         helps.append(help_)
         self._add_row(vec, slot, KIND_PAST, len(helps) - 1)
-        self.bm25.add(slot, tokenize(help_.text))
+        self.bm25.add(slot, analyze(help_.text))
         self._invalidate()
 
     def _upsert(self, record: HelperRecord, parts: Iterator[int] | None = None) -> None:
@@ -449,13 +449,13 @@ class HelperIndex:
         helps: list[PastHelp] = []
         self._help_lists[slot] = helps
         self._parts_of[slot] = set()
-        tokens = tokenize(record.expertise_text)
+        tokens = analyze(record.expertise_text)
         if exp_vec is not None:
             self._add_row(exp_vec, slot, KIND_EXPERTISE, -1, _next(parts))
         for h, vec in zip(record.past_helps, help_vecs, strict=True):
             helps.append(h)
             self._add_row(vec, slot, KIND_PAST, len(helps) - 1, _next(parts))
-            tokens.extend(tokenize(h.text))
+            tokens.extend(analyze(h.text))
         self.bm25.add(slot, tokens)
         self._invalidate()
 

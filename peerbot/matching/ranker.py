@@ -21,7 +21,7 @@ from peerbot.domain.ranking import (
     weighted_z,
     working_hours_overlap,
 )
-from peerbot.matching.bm25 import STOPWORDS, tokenize
+from peerbot.matching.bm25 import analyze, surface_forms
 from peerbot.matching.index import KIND_EXPERTISE, KIND_PAST, HelperIndex, Hits
 
 _EXAMPLE_CHARS = 60
@@ -152,7 +152,7 @@ class HybridRanker:
             col[hits.owners[expert]] = hits.sims[expert]
             signals["semantic_expertise"] = col[slots]
 
-        tokens = tokenize(ask.text)
+        tokens = analyze(ask.text)
         if w.lexical:
             signals["lexical"] = idx.bm25.score(tokens, n_slots)[slots]
 
@@ -227,7 +227,10 @@ class HybridRanker:
         reasons = top_reasons(scored, pos)
         slot = int(scoring.slots[pos])
         phrases = [self.describe(name, slot, scoring, ask) for name in reasons]
-        explanation = "; ".join(p for p in phrases if p) or "Available and opted in to help"
+        # Two signals can be described by the same true phrase; say it once.
+        explanation = "; ".join(dict.fromkeys(p for p in phrases if p)) or (
+            "Available and opted in to help"
+        )
         explanation = explanation[0].upper() + explanation[1:]
         return RankedHelper(
             helper_id=scored.ids[pos],
@@ -251,7 +254,7 @@ class HybridRanker:
     def shared_terms(self, slot: int, tokens: Sequence[str], limit: int = 2) -> list[str]:
         """The query words that add most to ``slot``'s BM25 score (stopwords left out)."""
         contrib = self.index.bm25.term_contributions(tokens, slot)
-        terms = [t for t in contrib if t not in STOPWORDS and len(t) > 2]
+        terms = [t for t in contrib if len(t) > 2]
         terms.sort(key=lambda t: (-contrib[t], t))
         return terms[:limit]
 
@@ -269,10 +272,12 @@ class HybridRanker:
                 return f"has helped on {_plural(n, 'similar ask')}, e.g. {example}"
             return f"closest past help: {example}"
         if signal == "semantic_expertise":
+            surface = surface_forms(ask.text)
+            expertise_terms = set(analyze(rec.expertise_text))
             words = [
-                t
+                surface[t]
                 for t in dict.fromkeys(scoring.query_tokens)
-                if t in set(tokenize(rec.expertise_text)) and t not in STOPWORDS and len(t) > 2
+                if t in expertise_terms and len(t) > 2 and t in surface
             ][:2]
             if words:
                 return "expertise mentions " + ", ".join(f"'{t}'" for t in words)
@@ -281,9 +286,10 @@ class HybridRanker:
             terms = self.shared_terms(slot, scoring.query_tokens)
             if not terms:
                 return ""
-            expertise_words = set(tokenize(rec.expertise_text))
-            in_exp = [t for t in terms if t in expertise_words]
-            quoted = ", ".join(f"'{t}'" for t in terms)
+            surface = surface_forms(ask.text)
+            expertise_terms = set(analyze(rec.expertise_text))
+            in_exp = [t for t in terms if t in expertise_terms]
+            quoted = ", ".join(f"'{surface.get(t, t)}'" for t in terms)
             if in_exp and len(in_exp) == len(terms):
                 return f"expertise mentions {quoted}"
             return f"past asks mention {quoted}"

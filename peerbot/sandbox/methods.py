@@ -324,18 +324,66 @@ def _conversations_info(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     return {"channel": conv.to_api(ctx.ws.bot_user_id, num_members=num)}
 
 
+def _history_cursor(offset: int) -> str:
+    return base64.b64encode(f"next_offset:{offset}".encode()).decode()
+
+
+def _history_offset(cursor: str) -> int:
+    try:
+        raw = base64.b64decode(cursor.encode(), validate=True).decode()
+        prefix, _, num = raw.partition(":")
+        if prefix != "next_offset":
+            raise ValueError(raw)
+        return int(num)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SlackError("invalid_cursor") from exc
+
+
+def _ts_value(raw: str | None, name: str) -> float | None:
+    if raw is None:
+        return None
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise SlackError("invalid_ts_" + name) from exc
+
+
 def _conversations_history(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
+    """Newest first; ``oldest``/``latest`` bound the range (exclusive unless ``inclusive``);
+    ``metadata`` only with ``include_all_metadata``; cursor pagination with ``has_more``."""
     conv = _conversation(ctx, str(args["channel"]))
     if not conv.bot_is_member:
         raise SlackError("not_in_channel")
     limit_raw = _str(args, "limit")
     limit = int(limit_raw) if limit_raw and limit_raw.isdigit() else 100
-    msgs = [m.to_api(ctx.ws.team_id, ctx.ws.app_id) for m in reversed(conv.messages)]
+    limit = min(max(limit, 1), 999)
+    oldest = _ts_value(_str(args, "oldest"), "oldest")
+    latest = _ts_value(_str(args, "latest"), "latest")
+    inclusive = _bool(args.get("inclusive"))
+    with_metadata = _bool(args.get("include_all_metadata"))
+
+    def in_range(ts: float) -> bool:
+        if oldest is not None and (ts < oldest or (ts == oldest and not inclusive)):
+            return False
+        return not (latest is not None and (ts > latest or (ts == latest and not inclusive)))
+
+    msgs = []
+    for m in reversed(conv.messages):
+        if not in_range(float(m.ts)):
+            continue
+        item = m.to_api(ctx.ws.team_id, ctx.ws.app_id)
+        if not with_metadata:
+            item.pop("metadata", None)
+        msgs.append(item)
+    cursor = _str(args, "cursor")
+    start = _history_offset(cursor) if cursor else 0
+    page = msgs[start : start + limit]
+    more = start + limit < len(msgs)
     return {
-        "messages": msgs[: max(limit, 1)],
-        "has_more": len(msgs) > limit,
+        "messages": page,
+        "has_more": more,
         "pin_count": 0,
-        "response_metadata": {"next_cursor": ""},
+        "response_metadata": {"next_cursor": _history_cursor(start + limit) if more else ""},
     }
 
 
@@ -398,6 +446,14 @@ def _chat_post_message(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     conv = _resolve_target(ctx, str(args["channel"]))
     _check_postable(ctx, conv)
     text, blocks, attachments = _content(args)
+    metadata = args.get("metadata")
+    if metadata is not None and not (
+        isinstance(metadata, dict)
+        and isinstance(metadata.get("event_type"), str)
+        and metadata["event_type"]
+        and isinstance(metadata.get("event_payload"), dict)
+    ):
+        raise SlackError("invalid_metadata_schema")
     msg = Message(
         channel=conv.id,
         ts=ws.next_ts(ctx.now),
@@ -407,7 +463,7 @@ def _chat_post_message(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
         blocks=blocks,
         attachments=attachments,
         thread_ts=_str(args, "thread_ts"),
-        metadata=args.get("metadata") if isinstance(args.get("metadata"), dict) else None,
+        metadata=metadata,
     )
     conv.messages.append(msg)
     return {"channel": conv.id, "ts": msg.ts, "message": msg.to_api(ws.team_id, ws.app_id)}

@@ -1,11 +1,25 @@
 """The tick: everything that is due at 'now', read from the tables. Run by APScheduler once a
-minute in `peerbot run`/`serve`, or by cron through `peerbot jobs run-due`."""
+minute in `peerbot run`/`serve`, or by cron through `peerbot jobs run-due`.
+
+Several processes may tick at once on PostgreSQL: every due row is claimed with
+``FOR UPDATE SKIP LOCKED``, so each is handled by exactly one of them. On SQLite one process
+runs the tick: :func:`tick_lock` takes an exclusive lock on a file beside the database, and a
+tick that finds it taken (another process, or a cron run overlapping the scheduler) is skipped.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from sqlalchemy.engine import Engine
+
+from peerbot.store.db import is_sqlite_memory
 
 if TYPE_CHECKING:
     from peerbot.app import Container
@@ -22,23 +36,68 @@ class TickReport:
     sent: int = 0
     retried: int = 0
     dead: int = 0
+    recovered: int = 0
+    #: Another process holds the SQLite tick lock; this tick did nothing.
+    skipped: bool = False
 
     def summary(self) -> str:
         """One line for logs and the CLI."""
+        if self.skipped:
+            return "tick skipped: another process is running one on this SQLite database"
         return (
             f"offers expired {self.offers_expired}, check-ins {self.checkins_sent}, "
             f"messages sent {self.sent}, "
             f"retried {self.retried}, dead {self.dead}"
+            + (f", confirmed after a crash {self.recovered}" if self.recovered else "")
         )
 
 
+def tick_lock_path(engine: Engine) -> str | None:
+    """The lock file that makes the tick single-process on a SQLite file (None otherwise)."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or is_sqlite_memory(url):
+        return None
+    assert url.database is not None
+    return os.path.abspath(os.path.expanduser(url.database)) + ".tick.lock"
+
+
+@contextmanager
+def tick_lock(engine: Engine) -> Iterator[bool]:
+    """Yield True when this tick may run: always on PostgreSQL and in-memory SQLite; on a
+    SQLite file when the exclusive, non-blocking ``flock`` on :func:`tick_lock_path` is ours.
+    The lock goes with the process, so a crashed tick never leaves it behind."""
+    path = tick_lock_path(engine)
+    if path is None:
+        yield True
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
 def run_due(container: Container) -> TickReport:
-    """Run one tick."""
-    report = TickReport()
-    report.offers_expired = container.asks.expire_due()
-    report.checkins_sent = container.pairs.run_due()
-    sent = container.sender.drain()
-    report.sent, report.retried, report.dead = sent.sent, sent.retried, sent.dead
-    if report.offers_expired or report.dead:
+    """Run one tick (or skip it when another process is running one on this SQLite file)."""
+    with tick_lock(container.engine) as ours:
+        if not ours:
+            report = TickReport(skipped=True)
+            log.info("%s", report.summary())
+            return report
+        report = TickReport()
+        report.offers_expired = container.asks.expire_due()
+        report.checkins_sent = container.pairs.run_due()
+        sent = container.sender.drain()
+        report.sent, report.retried, report.dead = sent.sent, sent.retried, sent.dead
+        report.recovered = sent.recovered
+    if report.offers_expired or report.dead or report.recovered:
         log.info("tick: %s", report.summary())
     return report

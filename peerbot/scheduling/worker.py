@@ -11,7 +11,12 @@ log = logging.getLogger(__name__)
 
 
 class OutboxWorker:
-    """Drains the outbox when kicked, and every ``idle_seconds`` for retries that came due."""
+    """Drains the outbox when kicked, and every ``idle_seconds`` for retries that came due.
+
+    After a 429 the sender pauses the workspace for ``Retry-After``; the worker then sleeps
+    until the pause ends (or a kick, or ``idle_seconds``, whichever comes first) instead of
+    polling Slack, so a rate limit costs one refused call, not a loop of them.
+    """
 
     def __init__(self, sender: OutboxSender, idle_seconds: float = 1.0) -> None:
         self._sender = sender
@@ -38,10 +43,18 @@ class OutboxWorker:
         if self._thread is not None:
             self._thread.join(timeout=10)
 
+    def _timeout(self) -> float:
+        resume = self._sender.resume_in()
+        if resume is None:
+            return self._idle
+        return max(0.01, min(self._idle, resume))
+
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(self._idle)
+            self._wake.wait(self._timeout())
             self._wake.clear()
+            if self._stop.is_set():
+                break
             try:
                 with self._busy:
                     self._sender.drain()

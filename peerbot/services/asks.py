@@ -230,8 +230,8 @@ class AskService:
         slots = min(self._policy.parallel - pending, self._policy.max_offers - used)
         made: list[Offer] = []
         if slots > 0:
-            candidates = eligible_candidates(session, ask, asker, now, self._embedder.model_name)
-            ranked = self._ranker.rank(vector, ask.challenge, candidates)
+            candidates = eligible_candidates(session, ask, asker, now)
+            ranked = self._ranker.rank(session, ask, vector, candidates, asker.tz, now)
             position = session.scalar(select(func.count()).where(Offer.ask_id == ask.id)) or 0
             for r in ranked[:slots]:
                 position += 1

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -15,8 +14,6 @@ from peerbot.domain.ports import Vector
 from peerbot.domain.rules import AskFacts, HelperFacts, why_ineligible
 from peerbot.store.models import (
     Ask,
-    Embedding,
-    EmbeddingOwner,
     HelperNeverMatch,
     HelperProfile,
     Offer,
@@ -24,23 +21,15 @@ from peerbot.store.models import (
     PairStatus,
     Person,
 )
-from peerbot.store.types import vector_from_bytes
 
 
 @dataclass
 class Candidate:
-    """A helper who passed every hard rule, with what the ranker may use."""
+    """A helper who passed every hard rule."""
 
     person_id: int
     user_id: str
     tz: str | None
-    expertise: str
-    topics: list[str]
-    years_managing: int | None
-    capacity_left: int
-    expertise_vector: Vector | None = None
-    past_vectors: list[Vector] = field(default_factory=list)
-    past_texts: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -53,57 +42,25 @@ class Ranked:
 
 
 class Ranker(Protocol):
-    """Orders eligible candidates for an ask (the matching issue makes this much better)."""
+    """Orders eligible candidates for an ask, best first (see ``peerbot.services.ranking``)."""
 
     def rank(
-        self, ask_vector: Vector, ask_text: str, candidates: Sequence[Candidate]
+        self,
+        session: Session,
+        ask: Ask,
+        vector: Vector,
+        candidates: Sequence[Candidate],
+        asker_tz: str | None,
+        now: datetime,
     ) -> list[Ranked]:
-        """Best first."""
+        """Best first, each with a true explanation."""
         ...
 
 
-class SemanticRanker:
-    """Similarity of the ask to the helper's expertise and to asks they helped on before."""
-
-    def rank(
-        self, ask_vector: Vector, ask_text: str, candidates: Sequence[Candidate]
-    ) -> list[Ranked]:
-        """Score = the larger of expertise similarity and the best past-ask similarity."""
-        out: list[Ranked] = []
-        for c in candidates:
-            exp = float(c.expertise_vector @ ask_vector) if c.expertise_vector is not None else 0.0
-            past = [float(v @ ask_vector) for v in c.past_vectors]
-            best_past = max(past, default=-1.0)
-            if past and best_past > exp:
-                i = int(np.argmax(past))
-                why = f"Has helped on a similar ask before: “{c.past_texts[i][:80]}”"
-            else:
-                why = "Their experience as a manager is close to your challenge"
-            out.append(Ranked(c, max(exp, best_past), why))
-        out.sort(key=lambda r: (-r.score, r.candidate.person_id))
-        return out
-
-
-def _vectors(
-    session: Session, team_id: str, kind: EmbeddingOwner, ids: Sequence[int], model: str
-) -> dict[int, Vector]:
-    if not ids:
-        return {}
-    rows = session.execute(
-        select(Embedding.owner_id, Embedding.vector, Embedding.dim).where(
-            Embedding.team_id == team_id,
-            Embedding.owner_kind == kind,
-            Embedding.model_name == model,
-            Embedding.owner_id.in_(list(ids)),
-        )
-    )
-    return {owner: vector_from_bytes(vec, dim) for owner, vec, dim in rows}
-
-
 def eligible_candidates(
-    session: Session, ask: Ask, asker: Person, now: datetime, model_name: str
+    session: Session, ask: Ask, asker: Person, now: datetime
 ) -> list[Candidate]:
-    """Every helper the hard rules allow for ``ask``, with their vectors loaded."""
+    """Every helper the hard rules allow for ``ask``."""
     team = ask.team_id
     rows = session.execute(
         select(HelperProfile, Person)
@@ -156,33 +113,7 @@ def eligible_candidates(
         )
         if why_ineligible(helper, facts, managers, now) is None:
             allowed.append((profile, person))
-    ids = [p.id for _, p in allowed]
-    expertise = _vectors(session, team, EmbeddingOwner.HELPER_EXPERTISE, ids, model_name)
-    past: dict[int, list[tuple[Vector, str]]] = {}
-    helped = session.execute(
-        select(Pair.helper_id, Pair.ask_id, Ask.challenge)
-        .join(Ask, Ask.id == Pair.ask_id)
-        .where(Pair.team_id == team, Pair.helper_id.in_(ids))
-    ).all()
-    ask_vecs = _vectors(session, team, EmbeddingOwner.ASK, [a for _, a, _ in helped], model_name)
-    for hid, aid, text in helped:
-        if aid in ask_vecs:
-            past.setdefault(hid, []).append((ask_vecs[aid], text))
-    out = []
-    for profile, person in allowed:
-        pv = past.get(person.id, [])
-        out.append(
-            Candidate(
-                person_id=person.id,
-                user_id=person.slack_user_id,
-                tz=person.tz,
-                expertise=profile.expertise,
-                topics=list(profile.topics or []),
-                years_managing=profile.years_managing,
-                capacity_left=profile.capacity - int(active.get(person.id, 0)),
-                expertise_vector=expertise.get(person.id),
-                past_vectors=[v for v, _ in pv],
-                past_texts=[t for _, t in pv],
-            )
-        )
-    return out
+    return [
+        Candidate(person_id=person.id, user_id=person.slack_user_id, tz=person.tz)
+        for _, person in allowed
+    ]

@@ -26,6 +26,7 @@ READ_METHODS = frozenset(
         "users.lookupByEmail",
         "users.list",
         "conversations.info",
+        "conversations.history",
         "auth.test",
         "team.info",
     }
@@ -48,7 +49,11 @@ def _user_info(user: dict[str, Any]) -> UserInfo:
 class SlackGateway:
     """Makes Web API calls for a workspace, translating failures into :class:`DeliveryError`.
 
-    ``client_for`` returns the WebClient for a team (one bot token per workspace).
+    ``client_for`` returns the WebClient for a team (one bot token per workspace). HTTP 429
+    becomes ``DeliveryError("ratelimited", retry_after=...)``; Slack's transient errors (5xx,
+    ``internal_error``, ``fatal_error``, ...) and network failures are not permanent. A
+    transient failure of a write may still have taken effect in Slack (``fatal_error``: "it's
+    possible some aspect of the operation succeeded"); the outbox settles that for posts.
     """
 
     def __init__(self, client_for: Callable[[str], WebClient]) -> None:

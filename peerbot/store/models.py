@@ -483,6 +483,10 @@ class OutboxMessage(Base):
     #: Worker holding the message while sending, and until when the claim holds.
     claimed_by: Mapped[str | None] = mapped_column(String(128))
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Start of the earliest ``chat.postMessage`` attempt whose outcome is not known (set before
+    #: the call, cleared once Slack's answer is recorded). While set, the message may already be
+    #: in Slack: the sender looks for it in the channel's history before posting again.
+    unconfirmed_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class ProcessedSlackId(Base):

@@ -108,7 +108,10 @@ def test_ask_from_app_home(harness: Harness) -> None:
     harness.driver.view_submission(
         asker,
         modal["id"],
-        {("challenge", "challenge_input"): "We are hiring five engineers and I never hired."},
+        {
+            ("challenge", "challenge_input"): "I have to hire five people and have never run "
+            "interviews or a hiring pipeline."
+        },
     )
     harness.settle()
     assert len(harness.dms(harness.users["harry"])) == 1
