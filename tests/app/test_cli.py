@@ -26,6 +26,19 @@ def _subcommands(
     return out
 
 
+def peerbot(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m peerbot.cli ARGS`` in a clean environment (no .env, no tokens)."""
+    base = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "peerbot.cli", *args],
+        cwd=tmp_path,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 COMMANDS = _subcommands(build_parser())
 
 
@@ -53,20 +66,7 @@ def test_readme_documents_command(words: tuple[str, ...]) -> None:
 
 def test_run_without_tokens_says_what_to_set(tmp_path: Path) -> None:
     """The README's run command on a machine with no Slack tokens names the variable to set."""
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "DATABASE_URL": f"sqlite:///{tmp_path}/p.db",
-        "HF_HUB_OFFLINE": "1",
-    }
-    proc = subprocess.run(
-        [sys.executable, "-m", "peerbot.cli", "run"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = peerbot(tmp_path, "run", DATABASE_URL=f"sqlite:///{tmp_path}/p.db")
     assert proc.returncode == 2
     line = proc.stderr.strip().splitlines()[-1]
     assert line.startswith("peerbot: SLACK_BOT_TOKEN is not set")
@@ -74,39 +74,20 @@ def test_run_without_tokens_says_what_to_set(tmp_path: Path) -> None:
 
 
 def test_serve_without_signing_secret_says_what_to_set(tmp_path: Path) -> None:
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "SLACK_BOT_TOKEN": "xoxb-1",
-        "DATABASE_URL": f"sqlite:///{tmp_path}/p.db",
-    }
-    proc = subprocess.run(
-        [sys.executable, "-m", "peerbot.cli", "serve"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    proc = peerbot(
+        tmp_path, "serve", SLACK_BOT_TOKEN="xoxb-1", DATABASE_URL=f"sqlite:///{tmp_path}/p.db"
     )
     assert proc.returncode == 2
     assert "SLACK_SIGNING_SECRET is not set" in proc.stderr
 
 
 def test_run_on_an_unmigrated_database_says_what_to_run(tmp_path: Path) -> None:
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "SLACK_BOT_TOKEN": "xoxb-1",
-        "SLACK_APP_TOKEN": "xapp-1",
-        "DATABASE_URL": f"sqlite:///{tmp_path}/empty.db",
-    }
-    proc = subprocess.run(
-        [sys.executable, "-m", "peerbot.cli", "run"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    proc = peerbot(
+        tmp_path,
+        "run",
+        SLACK_BOT_TOKEN="xoxb-1",
+        SLACK_APP_TOKEN="xapp-1",
+        DATABASE_URL=f"sqlite:///{tmp_path}/empty.db",
     )
     assert proc.returncode == 2
     assert "not migrated" in proc.stderr
@@ -114,18 +95,6 @@ def test_run_on_an_unmigrated_database_says_what_to_run(tmp_path: Path) -> None:
 
 
 def test_migrate_then_version(tmp_path: Path) -> None:
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "DATABASE_URL": f"sqlite:///{tmp_path}/p.db",
-    }
-    proc = subprocess.run(
-        [sys.executable, "-m", "peerbot.cli", "migrate"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = peerbot(tmp_path, "migrate", DATABASE_URL=f"sqlite:///{tmp_path}/p.db")
     assert proc.returncode == 0, proc.stderr
     assert "database migrated to" in proc.stdout
