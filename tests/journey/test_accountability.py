@@ -125,3 +125,50 @@ def test_whole_loop(harness: Harness) -> None:
     n = len(h.dms(asker))
     h.advance(timedelta(days=21))
     assert len(h.dms(asker)) == n
+
+
+def test_helper_closes_first_and_commitment_done_button(harness: Harness) -> None:
+    h = harness
+    asker, helper = paired(h)
+    add_commitment(h, asker, h.group_messages(asker, helper)[0], "Book a call with my skip level")
+    for _ in range(8):
+        h.advance(timedelta(days=1))
+    checkin = last_with(h.dms(asker), "Time for a quick check-in")
+    # The helper cannot mark the asker's commitment done; the asker can.
+    with unit_of_work(h.container.sessions) as s:
+        commitment_id = s.scalars(select(Commitment)).one().id
+    assert h.container.pairs.commitment_done(h.team, commitment_id, helper) == "not_yours"
+    h.click(asker, checkin, "commitment_done")
+    with unit_of_work(h.container.sessions) as s:
+        assert s.scalars(select(Commitment)).one().status == CommitmentStatus.DONE
+    # The helper closes with a reflection; the asker is asked how it went.
+    h.click(helper, h.group_messages(asker, helper)[0], "pair_close")
+    modal = h.emulator.top_modal(helper)
+    assert modal is not None
+    blocks = {b.get("block_id") for b in modal["blocks"]}
+    assert "close_reflection" in blocks and "close_rating" not in blocks
+    h.driver.view_submission(
+        helper, modal["id"], {("close_reflection", "close_reflection_input"): "Good pairing."}
+    )
+    h.settle()
+    request = last_with(h.dms(asker), "How did it go?")
+    h.click(asker, request, "pair_feedback_open")
+    modal = h.emulator.top_modal(asker)
+    assert modal is not None
+    h.driver.view_submission(
+        asker,
+        modal["id"],
+        {
+            ("close_outcome", "close_outcome_radio"): "partly",
+            ("close_rating", "close_rating_select"): "4",
+        },
+    )
+    h.settle()
+    with unit_of_work(h.container.sessions) as s:
+        pair = s.scalars(select(Pair)).one()
+        assert pair.status == PairStatus.CLOSED
+        assert pair.closed_by == helper
+        ratings = {f.role: f.rating for f in s.scalars(select(Feedback))}
+        assert ratings == {FeedbackRole.HELPER: None, FeedbackRole.ASKER: 4}
+    # No thanks was given, so none is delivered.
+    assert not any("says thank you" in text_of(m) for m in h.dms(helper))
