@@ -22,7 +22,7 @@ from peerbot.domain.asks import AskInput
 from peerbot.domain.ports import Clock, Directory, Embedder, Vector
 from peerbot.domain.schedule import add_working_hours, zone
 from peerbot.domain.topics import TOPICS
-from peerbot.services import outbox
+from peerbot.services import messages, outbox
 from peerbot.services.matching import Ranker, eligible_candidates
 from peerbot.services.pairs import schedule_new_pair
 from peerbot.services.people import find_person, mark_unreachable, upsert_person
@@ -253,44 +253,38 @@ class AskService:
                 session.add(offer)
                 session.flush()
                 made.append(offer)
-                outbox.enqueue(
+                messages.post(
                     session,
                     team_id=ask.team_id,
                     key=_key("offer", offer.id, "request"),
-                    method="chat.postMessage",
-                    payload={
-                        "user": r.candidate.user_id,
-                        "template": notices.OFFER_REQUEST,
-                        "data": {
-                            **self._ask_data(ask, asker, reveal=False),
-                            "offer_id": offer.id,
-                            "why": r.explanation,
-                            "expires_at": offer.expires_at.isoformat() if offer.expires_at else "",
-                            "helper_tz": r.candidate.tz or "UTC",
-                        },
-                        "on_fail": {"offer_id": offer.id},
+                    to=r.candidate.user_id,
+                    template=notices.OFFER_REQUEST,
+                    data={
+                        **self._ask_data(ask, asker, reveal=False),
+                        "offer_id": offer.id,
+                        "why": r.explanation,
+                        "expires_at": offer.expires_at.isoformat() if offer.expires_at else "",
+                        "helper_tz": r.candidate.tz or "UTC",
                     },
                     now=now,
+                    on_fail={"offer_id": offer.id},
                 )
         if made or pending > 0:
             ask.status = AskStatus.OFFERED
             ask.updated_at = now
             if first:
                 latest = max((o.expires_at for o in made if o.expires_at), default=now)
-                outbox.enqueue(
+                messages.post(
                     session,
                     team_id=ask.team_id,
                     key=_key("ask", ask.id, "received"),
-                    method="chat.postMessage",
-                    payload={
-                        "user": asker.slack_user_id,
-                        "template": notices.ASK_RECEIVED,
-                        "data": {
-                            **self._ask_data(ask, asker, reveal=True),
-                            "answer_by": latest.isoformat(),
-                            "asker_tz": asker.tz or "UTC",
-                            "max_offers": self._policy.max_offers,
-                        },
+                    to=asker.slack_user_id,
+                    template=notices.ASK_RECEIVED,
+                    data={
+                        **self._ask_data(ask, asker, reveal=True),
+                        "answer_by": latest.isoformat(),
+                        "asker_tz": asker.tz or "UTC",
+                        "max_offers": self._policy.max_offers,
                     },
                     now=now,
                 )
@@ -310,32 +304,26 @@ class AskService:
             or 0
         )
         log.info("ask %s unmet after %d offer(s); topic %s", ask.id, tried, ask.topic)
-        outbox.enqueue(
+        messages.post(
             session,
             team_id=ask.team_id,
             key=_key("ask", ask.id, "unmet"),
-            method="chat.postMessage",
-            payload={
-                "user": asker.slack_user_id,
-                "template": notices.ASK_UNMET,
-                "data": {**self._ask_data(ask, asker, reveal=True), "tried": tried},
-            },
+            to=asker.slack_user_id,
+            template=notices.ASK_UNMET,
+            data={**self._ask_data(ask, asker, reveal=True), "tried": tried},
             now=now,
         )
 
     def _close_offer_message(
         self, session: Session, offer: Offer, state: str, now: datetime
     ) -> None:
-        outbox.enqueue(
+        messages.update(
             session,
             team_id=offer.team_id,
             key=_key("offer", offer.id, "closed"),
-            method="chat.update",
-            payload={
-                "ref": _key("offer", offer.id, "request"),
-                "template": notices.OFFER_CLOSED,
-                "data": {"offer_id": offer.id, "state": state},
-            },
+            ref=_key("offer", offer.id, "request"),
+            template=notices.OFFER_CLOSED,
+            data={"offer_id": offer.id, "state": state},
             now=now,
         )
 
@@ -418,29 +406,27 @@ class AskService:
             "pair_id": pair.id,
             "helper": helper.slack_user_id,
         }
-        outbox.enqueue(
+        messages.post(
             session,
             team_id=team_id,
             key=_key("pair", pair.id, "intro"),
-            method="chat.postMessage",
-            payload={
-                "users": [asker.slack_user_id, helper.slack_user_id],
-                "template": notices.INTRO,
-                "data": data,
-                "on_sent": {"pair_id": pair.id},
-            },
+            to=[asker.slack_user_id, helper.slack_user_id],
+            template=notices.INTRO,
+            data=data,
             now=now,
+            on_sent={"pair_id": pair.id},
         )
         received = _key("ask", ask.id, "received")
         if session.scalar(
             select(OutboxMessage.id).where(OutboxMessage.idempotency_key == received)
         ):
-            outbox.enqueue(
+            messages.update(
                 session,
                 team_id=team_id,
                 key=_key("ask", ask.id, "matched"),
-                method="chat.update",
-                payload={"ref": received, "template": notices.ASK_MATCHED, "data": data},
+                ref=received,
+                template=notices.ASK_MATCHED,
+                data=data,
                 now=now,
             )
         return AcceptOutcome.PAIRED

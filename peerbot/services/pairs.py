@@ -28,7 +28,7 @@ from peerbot.domain.checkins import (
     next_helper_check,
 )
 from peerbot.domain.ports import Clock
-from peerbot.services import outbox
+from peerbot.services import messages, outbox
 from peerbot.store.db import unit_of_work
 from peerbot.store.models import (
     Ask,
@@ -178,38 +178,15 @@ class PairService:
         user: str | None = None,
         group: bool = False,
     ) -> None:
-        payload: dict[str, Any] = {"template": template, "data": data}
+        to: str | list[str]
         if group:
             asker, helper = self._people(session, pair)
-            payload["users"] = [asker.slack_user_id, helper.slack_user_id]
+            to = [asker.slack_user_id, helper.slack_user_id]
         else:
-            payload["user"] = user
-        outbox.enqueue(
-            session,
-            team_id=pair.team_id,
-            key=key,
-            method="chat.postMessage",
-            payload=payload,
-            now=now,
-        )
-
-    def _update(
-        self,
-        session: Session,
-        team_id: str,
-        ref: str,
-        key: str,
-        template: str,
-        data: dict[str, Any],
-        now: datetime,
-    ) -> None:
-        outbox.enqueue(
-            session,
-            team_id=team_id,
-            key=key,
-            method="chat.update",
-            payload={"ref": ref, "template": template, "data": data},
-            now=now,
+            assert user is not None
+            to = user
+        messages.post(
+            session, team_id=pair.team_id, key=key, template=template, data=data, now=now, to=to
         )
 
     # ------------------------------------------------------------------ the tick
@@ -399,14 +376,14 @@ class PairService:
                 if expected == Role.HELPER
                 else notices.CHECKIN_ANSWERED
             )
-            self._update(
+            messages.update(
                 session,
-                team_id,
-                _key("checkin", checkin.id),
-                _key("checkin", checkin.id, "answered"),
-                template,
-                data,
-                now,
+                team_id=team_id,
+                key=_key("checkin", checkin.id, "answered"),
+                ref=_key("checkin", checkin.id),
+                template=template,
+                data=data,
+                now=now,
             )
         self._kick()
         return Result.OK
