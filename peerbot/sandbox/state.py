@@ -292,6 +292,8 @@ class Workspace:
     modal_stacks: dict[str, list[str]] = field(default_factory=dict)
     triggers: dict[str, Trigger] = field(default_factory=dict)
     _ts_counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    #: user id -> id of the bot's DM with them (DMs are only made by :meth:`open_im`).
+    _ims: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.users[self.bot_user_id] = User(
@@ -327,9 +329,9 @@ class Workspace:
 
     def im_with(self, user_id: str) -> Conversation | None:
         """The bot's DM with ``user_id`` if it exists."""
-        for c in self.conversations.values():
-            if c.is_im and user_id in c.members:
-                return c
+        known = self.conversations.get(self._ims.get(user_id, ""))
+        if known is not None and known.is_im and user_id in known.members:
+            return known
         return None
 
     def mpim_with(self, user_ids: set[str]) -> Conversation | None:
@@ -355,6 +357,7 @@ class Workspace:
             creator=self.bot_user_id,
         )
         self.conversations[conv.id] = conv
+        self._ims[user_id] = conv.id
         return conv, False
 
     def open_mpim(self, user_ids: list[str]) -> tuple[Conversation, bool]:

@@ -44,20 +44,16 @@ class TickScheduler:
     ) -> None:
         self._tick = tick
         self.interval_seconds = interval_seconds
-        self.scheduler = BackgroundScheduler(
-            timezone=UTC,
-            job_defaults={
-                "coalesce": True,
-                "max_instances": 1,
-                "misfire_grace_time": MISFIRE_GRACE_SECONDS,
-            },
-        )
+        self.scheduler = BackgroundScheduler(timezone=UTC)
         self.job: Job = self.scheduler.add_job(
             self.run_tick,
             "interval",
             seconds=interval_seconds,
             id=TICK_JOB_ID,
             name="peerbot tick (run_due)",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=MISFIRE_GRACE_SECONDS,
             next_run_time=datetime.now(UTC) + timedelta(seconds=first_run_in),
             replace_existing=True,
         )

@@ -458,7 +458,8 @@ class OutboxMessage(Base):
 
     __tablename__ = "outbox"
     __table_args__ = (
-        Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+        # The sender's claim: WHERE status = ... ORDER BY next_attempt_at, id LIMIT 1.
+        Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at", "id"),
         CheckConstraint("attempts >= 0", name="attempts_non_negative"),
     )
 

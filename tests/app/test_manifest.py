@@ -62,7 +62,8 @@ def test_socket_mode_home_and_interactivity_on(manifest: dict[str, Any]) -> None
 
 
 def test_bot_scopes_are_least_privilege(manifest: dict[str, Any]) -> None:
-    """Only the scopes peerbot's calls need; reading history or channels is never asked for."""
+    """Only the scopes peerbot's calls need. History only of the bot's own DMs and group DMs
+    (the outbox confirms a post there after a crash); never of channels, never channels:*."""
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert scopes == {
         "commands",
@@ -71,5 +72,8 @@ def test_bot_scopes_are_least_privilege(manifest: dict[str, Any]) -> None:
         "mpim:write",
         "users:read",
         "users:read.email",
+        "im:history",
+        "mpim:history",
     }
-    assert not any(s.endswith(":history") or s.startswith("channels:") for s in scopes)
+    assert {s for s in scopes if s.endswith(":history")} == {"im:history", "mpim:history"}
+    assert not any(s.startswith(("channels:", "groups:")) for s in scopes)

@@ -1,4 +1,6 @@
-"""A sending process for the crash test: ``python -m tests.outbox.sender_proc DB_URL API_URL TOKEN``.
+"""A sending process for the crash test.
+
+``python -m tests.outbox.sender_proc DB_URL API_URL TOKEN [options]``
 
 It builds the production :class:`~peerbot.services.outbox.OutboxSender` on the production
 :class:`~peerbot.slack.gateway.SlackGateway` and drains the outbox until nothing is pending, then

@@ -38,12 +38,11 @@ CLAIM_SECONDS = 60
 
 
 def _start(db_url: str, emulator: SlackEmulator, *extra: str) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "tests.outbox.sender_proc"]
+    command += [db_url, emulator.api_url, emulator.bot_token]
+    command += ["--claim-seconds", str(CLAIM_SECONDS), *extra]
     return subprocess.Popen(
-        [
-            sys.executable, "-m", "tests.outbox.sender_proc",
-            db_url, emulator.api_url, emulator.bot_token,
-            "--claim-seconds", str(CLAIM_SECONDS), *extra,
-        ],  # fmt: skip
+        command,
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -145,16 +144,15 @@ def test_killed_sender_restarted_sends_every_checkin_exactly_once(
             in_doubt[0].idempotency_key
         )
         with Session(engine) as session:
-            row = session.scalar(
-                select(OutboxMessage).where(OutboxMessage.id == in_doubt[0].id)
-            )
+            row = session.scalar(select(OutboxMessage).where(OutboxMessage.id == in_doubt[0].id))
             assert row is not None
-            assert row.result == {"channel": held_call.response["channel"], "ts": held_call.response["ts"]}
+            answer = held_call.response
+            assert row.result == {"channel": answer["channel"], "ts": answer["ts"]}
             assert row.unconfirmed_since is None
         history = slack_emulator.calls_to("conversations.history")
-        assert any(
-            c.ok and c.args["channel"] == held_call.response["channel"] for c in history
-        ), "the recovery path (history check) was not exercised"
+        assert any(c.ok and c.args["channel"] == held_call.response["channel"] for c in history), (
+            "the recovery path (history check) was not exercised"
+        )
         # Only messages in doubt were checked (one per kill at most), not every message.
         assert 1 <= len(history) <= 2
     finally:
