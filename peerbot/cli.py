@@ -249,8 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _extra_command_modules() -> list[Callable[[Any], None]]:
-    """Subcommands that live beside the features they operate (eval, bench, jobs, sandbox)."""
+def _extra_command_modules() -> list[Callable[[Any], object]]:
+    """Subcommands that live beside the features they operate (eval, bench)."""
     from peerbot.eval import bench, routing
 
     return [routing.add_cli, bench.add_cli]

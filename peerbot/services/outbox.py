@@ -437,7 +437,7 @@ class OutboxSender:
             args["channel"] = self._open(job.team_id, payload.get("users") or [payload["user"]])
         if posting:
             args.setdefault("metadata", message_metadata(job.key))
-            if False and job.unconfirmed_since is not None:
+            if job.unconfirmed_since is not None:
                 found = self._find_posted(job, args)
                 if found is not None:
                     out.recovered = True
