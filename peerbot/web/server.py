@@ -90,7 +90,17 @@ class HttpServer:
         return self
 
     def stop(self) -> None:
-        """Close the listening socket and stop serving."""
-        self._server.close()
-        if self._thread is not None:
+        """Stop serving: close every socket from inside the server's own loop, then its workers.
+
+        Closing from another thread races the loop (``Bad file descriptor``); the trigger runs the
+        close in the loop thread, after which the loop finds nothing left and returns.
+        """
+        from waitress import wasyncore
+
+        server = self._server
+        if self._thread is not None and self._thread.is_alive():
+            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
             self._thread.join(timeout=5)
+        else:
+            wasyncore.close_all(server._map)
+        server.task_dispatcher.shutdown()
