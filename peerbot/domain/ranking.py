@@ -158,8 +158,30 @@ class Scored:
         return head[:limit]
 
 
-def standardise(values: FloatArray) -> FloatArray | None:
-    """Z-score ``values``; ``NaN`` takes the lowest known value. ``None`` when uninformative."""
+#: The smallest spread of each signal that counts as a real difference. Over many candidates the
+#: standard deviation is larger and these do nothing; over two or three, they stop a trivial
+#: difference (helped 5 days ago rather than 6) from being blown up to a whole standard deviation.
+MIN_SCALE: dict[str, float] = {
+    "semantic_history": 1.0,  # about 0.05 of cosine at the default temperature
+    "semantic_expertise": 0.05,  # cosine
+    "lexical": 1.0,  # about one matching term
+    "experience": 0.5,  # log1p(helps)
+    "rating": 0.5,  # stars
+    "tenure": 0.5,  # log1p(years)
+    "recency": 0.5,  # log of decayed activity
+    "capacity": 0.25,  # share of capacity free
+    "timezone": 2.0,  # shared working hours
+    "acceptance": 0.15,  # share of offers accepted
+    "responsiveness": 0.5,  # log1p(hours to accept)
+    "fairness": 0.5,  # log1p(recent offers)
+}
+
+
+def standardise(values: FloatArray, min_scale: float = 0.0) -> FloatArray | None:
+    """Z-score ``values``; ``NaN`` takes the lowest known value. ``None`` when uninformative.
+
+    The divisor is at least ``min_scale`` (see :data:`MIN_SCALE`).
+    """
     v = np.asarray(values, dtype=np.float64)
     known = ~np.isnan(v)
     if not known.any():
@@ -169,7 +191,7 @@ def standardise(values: FloatArray) -> FloatArray | None:
     sd = float(filled.std())
     if not math.isfinite(sd) or sd < 1e-12:
         return None
-    return (filled - float(filled.mean())) / sd
+    return (filled - float(filled.mean())) / max(sd, min_scale)
 
 
 def weighted_z(
@@ -184,7 +206,7 @@ def weighted_z(
             continue
         if len(raw) != n:
             raise ValueError(f"signal {name!r} has {len(raw)} values for {n} candidates")
-        z = standardise(np.asarray(raw, dtype=np.float64))
+        z = standardise(np.asarray(raw, dtype=np.float64), MIN_SCALE.get(name, 0.0))
         if z is not None:
             out[name] = w * z
     return out
