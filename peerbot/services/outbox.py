@@ -7,8 +7,8 @@ the same key twice records it once, so a retried request never sends twice.
 
 Payload conventions (beyond the Web API method's own arguments):
 
-- ``{"user": U}`` or ``{"users": [A, B]}`` on ``chat.postMessage``: open the DM or group DM
-  first (``conversations.open``) and post there.
+- ``{"user": U}`` on ``chat.postMessage``: post to the bot's DM with U (Slack takes the user id
+  as ``channel``); ``{"users": [A, B]}``: open the group DM first (``conversations.open``).
 - ``{"ref": KEY}`` on ``chat.update``/``chat.delete``: the channel and ``ts`` of the message sent
   under idempotency key ``KEY``; the update waits until that message is sent.
 - ``{"template": NAME, "data": {...}}``: the message's text and blocks, rendered at send time by
@@ -433,11 +433,17 @@ class OutboxSender:
             args.update(self._renderer(payload["template"], payload.get("data") or {}))
         args.update(job.ref_args)
         posting = job.method == "chat.postMessage"
-        if posting and ("user" in payload or "users" in payload):
-            args["channel"] = self._open(job.team_id, payload.get("users") or [payload["user"]])
+        if posting and "users" in payload:
+            args["channel"] = self._open(job.team_id, payload["users"])
+        elif posting and "user" in payload:
+            # A user id as channel posts to the bot's DM with them: no conversations.open
+            # (Tier 3) per message, which would bound throughput at Slack's real limits.
+            args["channel"] = payload["user"]
         if posting:
             args.setdefault("metadata", message_metadata(job.key))
             if job.unconfirmed_since is not None:
+                if "user" in payload:  # the history check needs the DM's channel id
+                    args["channel"] = self._open(job.team_id, [payload["user"]])
                 found = self._find_posted(job, args)
                 if found is not None:
                     out.recovered = True
