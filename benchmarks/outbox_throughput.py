@@ -2,9 +2,9 @@
 
 Run: .venv/bin/python benchmarks/outbox_throughput.py [--n 10000] [--scale 100] [--db URL]
 
-Each check-in is a ``chat.postMessage`` to one person (``{"user": U}``), so the sender makes two
-calls per message: ``conversations.open``, then ``chat.postMessage``. Slack's limits per
-workspace, per method:
+Each check-in is a ``chat.postMessage`` to one person (``{"user": U}``), posted with the user id
+as channel, so the sender makes one call per message (``conversations.open`` is needed only for
+group DMs and for the history check after a crash). Slack's limits per workspace, per method:
 
 * ``conversations.open``: Tier 3, 50+ calls a minute;
 * ``chat.postMessage``: "special": about 1 message a second per channel, and "several hundred"
@@ -13,8 +13,8 @@ workspace, per method:
 The emulator enforces per-method limits in a sliding 60-second window (a call beyond the limit
 gets HTTP 429 with ``Retry-After``); it has no per-channel limit, and each person here gets one
 message, so Slack's 1-a-second-per-channel rule would not bind anyway. At Slack's real numbers
-10,000 opens take more than three hours, so every limit is multiplied by ``--scale`` (default
-100: 5,000 opens and 30,000 posts a minute), and the output says so.
+10,000 posts take over half an hour, so every limit is multiplied by ``--scale`` (default 20:
+1,000 opens and 6,000 posts a minute), and the output says so.
 
 The lower bound: with at most L calls in any 60 s window, call k can come no sooner than 60 s
 after call k-L, so N calls need at least floor((N-1)/L) minutes; the bound is the largest over
@@ -97,7 +97,7 @@ def main() -> None:
     """Seed, start the emulator, send everything, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000, help="due check-ins (default 10000)")
-    parser.add_argument("--scale", type=float, default=100.0, help="limit multiplier (100)")
+    parser.add_argument("--scale", type=float, default=20.0, help="limit multiplier (20)")
     parser.add_argument("--db", help="database URL (default: SQLite in a temp directory)")
     args = parser.parse_args()
 
