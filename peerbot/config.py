@@ -158,6 +158,12 @@ def env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def force_offline_models() -> None:
+    """Make Hugging Face libraries refuse any download: model weights come from disk only."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
 def project_root() -> Path:
     """The checkout's top level (where `migrations/` and `models/` live)."""
     return Path(__file__).resolve().parent.parent

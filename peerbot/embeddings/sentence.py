@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from peerbot.config import project_root
+from peerbot.config import force_offline_models, project_root
 from peerbot.domain.ports import Matrix
 
 log = logging.getLogger(__name__)
@@ -57,8 +56,7 @@ class SentenceTransformerEmbedder:
 
     def __init__(self, model_dir: Path, model_name: str, device: str = "cpu") -> None:
         # Never reach a hub: the weights are on disk or start-up fails.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        force_offline_models()
         from sentence_transformers import SentenceTransformer
 
         self._model: Any = SentenceTransformer(str(model_dir), device=device, local_files_only=True)
