@@ -44,7 +44,7 @@ def test_local_model_directory(tmp_path: Path, real_embedder: Embedder) -> None:
 
 
 def test_missing_model_directory_says_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(ModelNotFoundError, match="models/README.md"):
+    with pytest.raises(ModelNotFoundError, match=r"models/README\.md"):
         resolve_model_path(str(tmp_path / "nope"))
 
 
