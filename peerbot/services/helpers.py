@@ -14,7 +14,7 @@ from peerbot.domain.ports import Clock, Directory, Embedder, UserInfo
 from peerbot.domain.profiles import ProfileInput
 from peerbot.domain.schedule import zone
 from peerbot.domain.topics import normalise_topic
-from peerbot.services.people import find_person, upsert_person
+from peerbot.services.people import find_person, refresh_known_person, upsert_person
 from peerbot.services.vectors import upsert_vector
 from peerbot.store.db import unit_of_work
 from peerbot.store.models import (
@@ -174,6 +174,11 @@ class HelperService:
                 now=now,
             )
         return changed
+
+    def profile_changed(self, team_id: str, info: UserInfo) -> bool:
+        """Slack says a member's profile changed (time zone, name, deactivation)."""
+        with unit_of_work(self._sessions) as session:
+            return refresh_known_person(session, team_id, info, self._clock.now())
 
     def opt_out(self, team_id: str, user_id: str) -> None:
         """Stop being offered asks (existing pairs go on)."""

@@ -66,3 +66,20 @@ def mark_unreachable(session: Session, person: Person, reason: str, now: datetim
     person.last_dm_failure_at = now
     if reason in ("user_disabled", "account_inactive", "user_not_found"):
         person.deleted = True
+
+
+def refresh_known_person(session: Session, team_id: str, info: UserInfo, now: datetime) -> bool:
+    """Apply a Slack profile change (``user_change``) to a person peerbot already knows.
+
+    Returns False for people peerbot has never seen (nothing is stored about them). A deactivated
+    account is marked so that nobody offers them an ask; a reactivated one can be messaged again.
+    """
+    person = find_person(session, team_id, info.user_id)
+    if person is None:
+        return False
+    was_deleted = person.deleted
+    upsert_person(session, team_id, info.user_id, now, info)
+    if was_deleted and not info.deleted:
+        person.can_be_messaged = True
+        person.last_dm_failure = None
+    return True

@@ -33,7 +33,7 @@ READ_METHODS = frozenset(
 )
 
 
-def _user_info(user: dict[str, Any]) -> UserInfo:
+def user_info(user: dict[str, Any]) -> UserInfo:
     profile = user.get("profile") or {}
     return UserInfo(
         user_id=user["id"],
@@ -87,7 +87,7 @@ class SlackGateway:
             if err.code in ("user_not_found", "users_not_found"):
                 return None
             raise
-        return _user_info(data["user"])
+        return user_info(data["user"])
 
     def lookup_by_email(self, team_id: str, email: str) -> UserInfo | None:
         """``users.lookupByEmail``; None when nobody has this email."""
@@ -97,4 +97,4 @@ class SlackGateway:
             if err.code in ("users_not_found", "user_not_found"):
                 return None
             raise
-        return _user_info(data["user"])
+        return user_info(data["user"])

@@ -121,3 +121,34 @@ def test_opt_out_stops_offers(harness: Harness) -> None:
     h.settle()
     h.ask(h.add_user("alex"), ASK)
     assert h.dms(helper) == []
+
+
+def test_user_change_keeps_people_current(harness: Harness) -> None:
+    """A helper deactivated in Slack is never offered an ask; a new time zone is picked up."""
+    h = harness
+    gone = h.add_helper("fiona", EXPERTISE)
+    other = h.add_helper("gus", EXPERTISE + " Also coached new managers.")
+    h.emulator.delete_user(gone)
+    r = h.driver.event({"type": "user_change", "user": h.emulator.user(gone)})
+    assert r.status == 200
+    h.emulator.set_tz(other, "Asia/Kolkata")
+    h.driver.event({"type": "user_change", "user": h.emulator.user(other)})
+    # Somebody peerbot never saw: nothing is stored about them.
+    stranger = h.add_user("zed")
+    h.driver.event({"type": "user_change", "user": h.emulator.user(stranger)})
+    h.settle()
+    h.ask(h.add_user("alex"), ASK)
+    assert h.dms(gone) == []
+    assert len(h.dms(other)) == 1
+    from sqlalchemy import select
+
+    from peerbot.store.db import unit_of_work
+    from peerbot.store.models import Person
+
+    with unit_of_work(h.container.sessions) as s:
+        people = {p.slack_user_id: p for p in s.scalars(select(Person))}
+    assert people[gone].deleted is True
+    assert people[other].tz == "Asia/Kolkata"
+    assert stranger not in people
+    # No conversations.open was wasted on the deactivated helper.
+    assert not any(gone in str(c.args) for c in h.emulator.calls_to("chat.postMessage"))
