@@ -60,6 +60,7 @@ class Container:
     asks: AskService
     helpers: HelperService
     pairs: PairService
+    deduper: Deduper
     extras: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -142,6 +143,7 @@ def build_container(
         asks=asks,
         helpers=helpers,
         pairs=pairs,
+        deduper=Deduper(sessions, clock),
     )
 
 
@@ -189,6 +191,6 @@ def create_bolt_app(
             log.warning("could not tell the user about the error", exc_info=True)
         return BoltResponse(status=500, body="")
 
-    app.middleware(skip_redelivered_events(Deduper(container.sessions, container.clock)))
+    app.middleware(skip_redelivered_events(container.deduper))
     register_listeners(app, deps)
     return app

@@ -95,6 +95,7 @@ def run_due(container: Container) -> TickReport:
         report = TickReport()
         report.offers_expired = container.asks.expire_due()
         report.checkins_sent = container.pairs.run_due()
+        container.deduper.forget_old()
         sent = container.sender.drain()
         report.sent, report.retried, report.dead = sent.sent, sent.retried, sent.dead
         report.recovered = sent.recovered

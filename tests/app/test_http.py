@@ -65,3 +65,17 @@ def test_redelivered_event_is_handled_once(harness: Harness) -> None:
     assert harness.driver.event(event, event_id="Ev0002").status == 200
     harness.settle()
     assert len(harness.emulator.calls_to("views.publish")) == 2
+
+
+def test_processed_event_ids_are_forgotten_after_three_days(harness: Harness) -> None:
+    from datetime import timedelta
+
+    user = harness.add_user("alex")
+    event = {"type": "app_home_opened", "user": user, "channel": "D1", "tab": "home"}
+    envelope = harness.driver.event_envelope(event, "EvOld")
+    harness.driver.send_envelope(envelope)
+    harness.settle()
+    harness.advance(timedelta(days=3, minutes=1))  # the tick forgets old ids
+    harness.driver.send_envelope(envelope, retry_num=1)
+    harness.settle()
+    assert len(harness.emulator.calls_to("views.publish")) == 2
