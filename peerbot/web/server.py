@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+METRICS_PATH = "/metrics"
 
 
 class PeerbotWSGI:
@@ -39,9 +40,48 @@ class PeerbotWSGI:
             return 503, {"status": "unavailable", "database": "unreachable"}
         return 200, {"status": "ok", "database": "ok"}
 
+    def metrics(self) -> str:
+        """Prometheus text: outbox messages by status and asks, offers, pairs by status.
+
+        Read from the database, so every worker reports the same, whole-deployment numbers.
+        """
+        from sqlalchemy import func, select
+
+        from peerbot.store.models import Ask, Offer, OutboxMessage, Pair
+
+        lines: list[str] = []
+        with self._engine.connect() as conn:
+            for name, model, help_text in (
+                (
+                    "peerbot_outbox_messages",
+                    OutboxMessage,
+                    "Outbox messages by status (dead = dead letters).",
+                ),
+                ("peerbot_asks", Ask, "Asks by status (unmet = supply gap)."),
+                ("peerbot_offers", Offer, "Offers by status."),
+                ("peerbot_pairs", Pair, "Pairs by status."),
+            ):
+                lines.append(f"# HELP {name} {help_text}")
+                lines.append(f"# TYPE {name} gauge")
+                rows = conn.execute(select(model.status, func.count()).group_by(model.status))
+                for status, count in sorted(rows, key=lambda r: str(r[0])):
+                    value = getattr(status, "value", status)
+                    lines.append(f'{name}{{status="{value}"}} {count}')
+        return "\n".join(lines) + "\n"
+
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """WSGI entry point."""
         path = environ.get("PATH_INFO", "")
+        if path == METRICS_PATH and environ.get("REQUEST_METHOD") == "GET":
+            text = self.metrics().encode()
+            start_response(
+                "200 OK",
+                [
+                    ("Content-Type", "text/plain; version=0.0.4"),
+                    ("Content-Length", str(len(text))),
+                ],
+            )
+            return [text]
         if path == HEALTH_PATH and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
             status, body = self.health()
             payload = json.dumps(body).encode()

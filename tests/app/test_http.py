@@ -79,3 +79,19 @@ def test_processed_event_ids_are_forgotten_after_three_days(harness: Harness) ->
     harness.driver.send_envelope(envelope, retry_num=1)
     harness.settle()
     assert len(harness.emulator.calls_to("views.publish")) == 2
+
+
+def test_metrics_count_from_the_database(harness: Harness) -> None:
+    import urllib.request
+
+    helper = harness.add_helper("fiona", "Gave hard feedback to senior engineers many times.")
+    harness.emulator.delete_user(helper)  # its offer DM will fail: a dead letter
+    harness.ask(harness.add_user("alex"), "How do I give hard feedback about behaviour at work?")
+    url = harness.driver.url.rsplit("/slack/events", 1)[0] + "/metrics"
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        text = resp.read().decode()
+    assert resp.status == 200
+    assert 'peerbot_asks{status="unmet"} 1' in text
+    assert 'peerbot_offers{status="skipped"} 1' in text
+    assert 'peerbot_outbox_messages{status="dead"} 1' in text
+    assert "# TYPE peerbot_pairs gauge" in text
