@@ -258,16 +258,7 @@ class PairService:
                 )
             log.info("pair %s paused after unanswered check-ins", pair.id)
             return
-        checkin.sent_at = now
-        self._send(
-            session,
-            pair,
-            _key("checkin", checkin.id),
-            notices.CHECKIN,
-            {**self._pair_data(session, pair), "checkin_id": checkin.id, "bump": False},
-            now,
-            user=asker.slack_user_id,
-        )
+        self._send_checkin(session, pair, checkin, asker, now, bump=False)
         following = next_checkin(now, pair.cadence.value, asker.tz)
         session.add(
             Checkin(team_id=pair.team_id, pair_id=pair.id, kind=CheckinKind.ASKER, due_at=following)
@@ -284,6 +275,27 @@ class PairService:
                 )
             )
 
+    def _send_checkin(
+        self,
+        session: Session,
+        pair: Pair,
+        checkin: Checkin,
+        asker: Person,
+        now: datetime,
+        *,
+        bump: bool,
+    ) -> None:
+        checkin.sent_at = now
+        self._send(
+            session,
+            pair,
+            _key("checkin", checkin.id),
+            notices.CHECKIN,
+            {**self._pair_data(session, pair), "checkin_id": checkin.id, "bump": bump},
+            now,
+            user=asker.slack_user_id,
+        )
+
     def _bump(self, session: Session, pair: Pair, checkin: Checkin, now: datetime) -> None:
         latest = self._last_sent(session, pair, CheckinKind.ASKER)
         if latest is None or latest.answered_at is not None or pair.next_checkin_at is None:
@@ -291,16 +303,7 @@ class PairService:
             return
         asker, _ = self._people(session, pair)
         pair.missed_checkins = BUMP_AT_MISSED
-        checkin.sent_at = now
-        self._send(
-            session,
-            pair,
-            _key("checkin", checkin.id),
-            notices.CHECKIN,
-            {**self._pair_data(session, pair), "checkin_id": checkin.id, "bump": True},
-            now,
-            user=asker.slack_user_id,
-        )
+        self._send_checkin(session, pair, checkin, asker, now, bump=True)
 
     def _helper_check(self, session: Session, pair: Pair, checkin: Checkin, now: datetime) -> None:
         _, helper = self._people(session, pair)
