@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from peerbot.domain.schedule import next_working_slot, zone
 
@@ -33,3 +33,18 @@ def next_helper_check(after: datetime, tz: str | None) -> datetime:
 def after_snooze(until: datetime, tz: str | None) -> datetime:
     """The first check-in slot once a snooze ends."""
     return next_working_slot(until, zone(tz), CHECKIN_AT)
+
+
+MAX_COMMITMENT = 500
+
+
+def validate_commitment(text: str, due: date | None, *, today: date) -> dict[str, str]:
+    """Field errors for a new commitment (``text``, ``due``); empty when valid."""
+    errors: dict[str, str] = {}
+    if len(text.split()) < 2:
+        errors["text"] = "A few words, please: what will you do?"
+    elif len(text) > MAX_COMMITMENT:
+        errors["text"] = f"Please keep it under {MAX_COMMITMENT} characters."
+    if due is not None and due < today:
+        errors["due"] = "Pick today or a later date."
+    return errors

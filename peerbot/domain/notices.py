@@ -9,9 +9,6 @@ ASK_UNMET = "ask_unmet"  # to the asker: nobody could take it, honestly
 OFFER_REQUEST = "offer_request"  # to a helper: the challenge, why them, Accept / Pass
 OFFER_CLOSED = "offer_closed"  # the offer DM, updated: accepted / passed / expired / taken
 INTRO = "intro"  # group DM: asker + helper + bot
-HOME = "home"  # App Home
-
-ALL = (ASK_RECEIVED, ASK_MATCHED, ASK_UNMET, OFFER_REQUEST, OFFER_CLOSED, INTRO, HOME)
 
 CHECKIN = "checkin"  # to the asker: open commitments, Done / In progress / Stuck / Close
 CHECKIN_ANSWERED = "checkin_answered"  # the check-in, updated with the answer

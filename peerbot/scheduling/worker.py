@@ -60,10 +60,3 @@ class OutboxWorker:
                     self._sender.drain()
             except Exception:  # keep the worker alive; the message stays queued
                 log.exception("outbox pass failed")
-
-    def idle(self) -> bool:
-        """True when no pass is running right now."""
-        if self._busy.acquire(blocking=False):
-            self._busy.release()
-            return not self._wake.is_set()
-        return False

@@ -25,13 +25,14 @@ from peerbot.domain.topics import TOPICS
 from peerbot.services import messages, outbox
 from peerbot.services.matching import Ranker, eligible_candidates
 from peerbot.services.pairs import schedule_new_pair
-from peerbot.services.people import find_person, mark_unreachable, upsert_person
+from peerbot.services.people import mark_unreachable, upsert_person
 from peerbot.services.vectors import upsert_vector
 from peerbot.store.db import unit_of_work
 from peerbot.store.models import (
     Ask,
     AskStatus,
     Cadence,
+    Embedding,
     EmbeddingOwner,
     Offer,
     OfferStatus,
@@ -170,8 +171,6 @@ class AskService:
     # ------------------------------------------------------------------ offers
 
     def _ask_vector(self, session: Session, ask: Ask) -> Vector:
-        from peerbot.store.models import Embedding
-
         row = session.scalar(
             select(Embedding).where(
                 Embedding.owner_kind == EmbeddingOwner.ASK,
@@ -510,20 +509,3 @@ class AskService:
             pair = session.get(Pair, pair_id)
             if pair is not None:
                 pair.channel_id = msg.result.get("channel")
-
-    # ------------------------------------------------------------------ queries
-
-    def offer_for(self, team_id: str, offer_id: int) -> tuple[Offer, Ask] | None:
-        """The offer and its ask (for rendering a pass dialog)."""
-        with unit_of_work(self._sessions) as session:
-            offer = self._load(session, offer_id, team_id, lock=False)
-            if offer is None:
-                return None
-            ask = session.get(Ask, offer.ask_id)
-            assert ask is not None
-            return offer, ask
-
-    def person(self, team_id: str, user_id: str) -> Person | None:
-        """The person, if known."""
-        with unit_of_work(self._sessions) as session:
-            return find_person(session, team_id, user_id)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from peerbot.domain import notices
 from peerbot.domain.checkins import (
     BUMP_AT_MISSED,
+    MAX_COMMITMENT,
     after_snooze,
     bump_time,
     next_checkin,
@@ -32,6 +33,7 @@ from peerbot.services import messages, outbox
 from peerbot.store.db import unit_of_work
 from peerbot.store.models import (
     Ask,
+    AskStatus,
     Cadence,
     Checkin,
     CheckinAnswer,
@@ -49,7 +51,6 @@ from peerbot.store.models import (
 log = logging.getLogger(__name__)
 
 MAX_LISTED = 10
-MAX_COMMITMENT = 500
 
 
 class Role(StrEnum):
@@ -590,8 +591,6 @@ class PairService:
             )
             ask = session.get(Ask, pair.ask_id)
             if ask is not None:
-                from peerbot.store.models import AskStatus
-
                 ask.status = AskStatus.CLOSED
                 ask.closed_at = now
             self._send(

@@ -169,25 +169,7 @@ def intro(d: Data) -> Data:
             *_ask_blocks(d, heading="The challenge"),
             {"type": "divider"},
             _section(PRIMER),
-            {
-                "type": "actions",
-                "block_id": f"pair_{d['pair_id']}",
-                "elements": [
-                    {
-                        "type": "button",
-                        "action_id": ids.PAIR_ADD_COMMITMENT,
-                        "style": "primary",
-                        "text": {"type": "plain_text", "text": "Add a commitment"},
-                        "value": str(d["pair_id"]),
-                    },
-                    {
-                        "type": "button",
-                        "action_id": ids.PAIR_CLOSE,
-                        "text": {"type": "plain_text", "text": "Close this pairing"},
-                        "value": str(d["pair_id"]),
-                    },
-                ],
-            },
+            _pair_actions(d["pair_id"], block_id=f"pair_{d['pair_id']}"),
         ],
     }
 
@@ -202,6 +184,20 @@ def _button(text: str, action_id: str, value: object, style: str | None = None) 
     if style:
         b["style"] = style
     return b
+
+
+def _pair_actions(pair_id: object, block_id: str | None = None) -> dict[str, Any]:
+    """The pair's two standing buttons: add a commitment, close the pairing."""
+    block: dict[str, Any] = {
+        "type": "actions",
+        "elements": [
+            _button("Add a commitment", ids.PAIR_ADD_COMMITMENT, pair_id, "primary"),
+            _button("Close this pairing", ids.PAIR_CLOSE, pair_id),
+        ],
+    }
+    if block_id:
+        block["block_id"] = block_id
+    return block
 
 
 def _commitment_line(c: Data) -> str:
@@ -345,13 +341,7 @@ def pair_paused(d: Data) -> Data:
         "text": text,
         "blocks": [
             _section(text),
-            {
-                "type": "actions",
-                "elements": [
-                    _button("Add a commitment", ids.PAIR_ADD_COMMITMENT, d["pair_id"]),
-                    _button("Close this pairing", ids.PAIR_CLOSE, d["pair_id"]),
-                ],
-            },
+            _pair_actions(d["pair_id"]),
         ],
     }
 

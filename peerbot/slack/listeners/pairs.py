@@ -10,6 +10,7 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from peerbot.domain.asks import clean_text
+from peerbot.domain.checkins import validate_commitment
 from peerbot.services.pairs import CloseInput, PairService, Result, Role
 from peerbot.slack import blocks, ids
 from peerbot.slack.deps import Deps
@@ -55,17 +56,12 @@ def register(app: App, deps: Deps) -> None:
         text = clean_text(state_value(view, ids.COMMITMENT_TEXT))
         due_raw = state_value(view, ids.COMMITMENT_DUE)
         due = date.fromisoformat(due_raw) if due_raw else None
-        today = deps.clock.now().date()
-        if len(text.split()) < 2:
+        errors = validate_commitment(text, due, today=deps.clock.now().date())
+        if errors:
+            fields = {"text": ids.COMMITMENT_TEXT[0], "due": ids.COMMITMENT_DUE[0]}
             ack(
                 response_action="errors",
-                errors={ids.COMMITMENT_TEXT[0]: "A few words, please: what will you do?"},
-            )
-            return
-        if due is not None and due < today:
-            ack(
-                response_action="errors",
-                errors={ids.COMMITMENT_DUE[0]: "Pick today or a later date."},
+                errors={fields[f]: message for f, message in errors.items()},
             )
             return
         ack()
