@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import App, BoltResponse
@@ -19,22 +19,25 @@ from sqlalchemy.orm import Session, sessionmaker
 from peerbot.clock import SystemClock
 from peerbot.config import Settings
 from peerbot.domain.ports import Clock, Embedder
+from peerbot.scheduling.scheduler import TickScheduler
 from peerbot.scheduling.worker import OutboxWorker
 from peerbot.services.asks import AskService, MatchPolicy
 from peerbot.services.dedupe import Deduper
 from peerbot.services.helpers import HelperService
 from peerbot.services.matching import Ranker
-from peerbot.services.outbox import OutboxSender
+from peerbot.services.outbox import FailureHandler, OutboxSender, SentHandler
 from peerbot.services.pairs import PairService
 from peerbot.services.ranking import IndexedRanker
+from peerbot.slack.delivery import SlackDeliverer
 from peerbot.slack.deps import Deps
 from peerbot.slack.gateway import SlackGateway
 from peerbot.slack.listeners import register_listeners
 from peerbot.slack.middleware import skip_redelivered_events
 from peerbot.slack.parse import user_of
-from peerbot.slack.render import render
 from peerbot.store.db import create_engine_for, session_factory
 from peerbot.store.migrate import ensure_migrated
+from peerbot.store.notice_facts import facts_reader
+from peerbot.store.outbox import wake_on_commit
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +64,13 @@ class Container:
     helpers: HelperService
     pairs: PairService
     deduper: Deduper
-    extras: dict[str, Any] = field(default_factory=dict)
+    #: The one-a-minute tick, when this process runs it (``peerbot run``/``serve``).
+    scheduler: TickScheduler | None = None
 
     def close(self) -> None:
-        """Stop background work and release connections."""
+        """Stop background work (the tick, then the outbox worker) and release connections."""
+        if self.scheduler is not None:
+            self.scheduler.stop()
         self.worker.stop()
         self.engine.dispose()
 
@@ -78,6 +84,23 @@ def build_web_client(settings: Settings) -> WebClient:
     )
     client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
     return client
+
+
+def build_sender(
+    sessions: sessionmaker[Session],
+    gateway: SlackGateway,
+    clock: Clock,
+    *,
+    on_failure: FailureHandler | None = None,
+    on_sent: SentHandler | None = None,
+    **options: Any,
+) -> OutboxSender:
+    """The outbox sender delivering through Slack: notices rendered from ``sessions``' tables at
+    send time, sent through ``gateway``. ``options`` go to :class:`OutboxSender`."""
+    deliverer = SlackDeliverer(gateway, facts_reader(sessions))
+    return OutboxSender(
+        sessions, deliverer, clock, on_failure=on_failure, on_sent=on_sent, **options
+    )
 
 
 def build_container(
@@ -103,7 +126,6 @@ def build_container(
         token=settings.secret("SLACK_BOT_TOKEN"), base_url=settings.slack_api_url, timeout=15
     )
     gateway = SlackGateway(lambda team_id: send_client)
-    worker_box: list[OutboxWorker] = []
     asks = AskService(
         sessions,
         clock,
@@ -116,20 +138,15 @@ def build_container(
             max_offers=settings.max_offers_per_ask,
             parallel=settings.parallel_offers,
         ),
-        kick=lambda: worker_box[0].kick() if worker_box else None,
     )
-    sender = OutboxSender(
-        sessions,
-        gateway,
-        clock,
-        renderer=render,
-        on_failure=asks.on_undeliverable,
-        on_sent=asks.on_sent,
+    sender = build_sender(
+        sessions, gateway, clock, on_failure=asks.on_undeliverable, on_sent=asks.on_sent
     )
     helpers = HelperService(sessions, clock, embedder, gateway)
-    pairs = PairService(sessions, clock, kick=lambda: worker_box[0].kick() if worker_box else None)
+    pairs = PairService(sessions, clock)
     worker = OutboxWorker(sender)
-    worker_box.append(worker)
+    # Every commit that recorded a message wakes the worker: no hand-written kick per use-case.
+    wake_on_commit(sessions, worker.kick)
     return Container(
         settings=settings,
         engine=engine,

@@ -42,7 +42,7 @@ def _start(settings: Settings, *, http_mode: bool) -> Any:
     container = build_container(settings)
     container.worker.start()
     if settings.scheduler_enabled:
-        container.extras["scheduler"] = build_scheduler(container).start()
+        container.scheduler = build_scheduler(container).start()
     else:
         log.info("scheduler off (SCHEDULER_ENABLED=false): run `peerbot jobs run-due` from cron")
     return container, create_bolt_app(container, http_mode=http_mode)
@@ -50,9 +50,6 @@ def _start(settings: Settings, *, http_mode: bool) -> Any:
 
 def _stop(container: Any) -> None:
     """Stop the tick and the outbox worker (letting a running pass finish), then disconnect."""
-    scheduler = container.extras.get("scheduler")
-    if scheduler is not None:
-        scheduler.stop()
     container.close()
 
 

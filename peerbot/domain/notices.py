@@ -1,22 +1,389 @@
-"""Names of the messages peerbot sends. Services record a name and JSON data in the outbox; the
-Slack surface renders each name into Block Kit at send time (``peerbot.slack.render``)."""
+"""Every message peerbot sends, as a typed notice.
+
+A use-case records a notice (a frozen dataclass naming asks, offers, pairs, check-ins and
+commitments by id) and who it is for (:data:`Audience`) in the outbox, in the same transaction as
+the state change behind it. The Slack surface renders the notice at send time from the tables
+(``peerbot.slack.render``), so the outbox never holds a copy of what people typed: redacting a
+question redacts every message about it.
+
+Notices are stored as JSON through :func:`encode` and read back through :func:`decode`, which is
+strict: an unknown kind, a missing or an extra field is an error, never a silent default.
+"""
 
 from __future__ import annotations
 
-ASK_RECEIVED = "ask_received"  # to the asker: what happens next and by when
-ASK_MATCHED = "ask_matched"  # the same DM, updated: who accepted
-ASK_UNMET = "ask_unmet"  # to the asker: nobody could take it, honestly
-OFFER_REQUEST = "offer_request"  # to a helper: the challenge, why them, Accept / Pass
-OFFER_CLOSED = "offer_closed"  # the offer DM, updated: accepted / passed / expired / taken
-INTRO = "intro"  # group DM: asker + helper + bot
+import dataclasses
+import typing
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any, ClassVar
 
-CHECKIN = "checkin"  # to the asker: open commitments, Done / In progress / Stuck / Close
-CHECKIN_ANSWERED = "checkin_answered"  # the check-in, updated with the answer
-HELPER_CHECK = "helper_check"  # to the helper, monthly: how is the pair going
-HELPER_CHECK_ANSWERED = "helper_check_answered"
-STUCK_NUDGE = "stuck_nudge"  # to the helper: the asker is stuck, reach out
-PAIR_PAUSED = "pair_paused"  # to both: no answers, check-ins paused
-COMMITMENT_ADDED = "commitment_added"  # group DM: the asker's new commitment
-PAIR_CLOSED = "pair_closed"  # group DM: closed, thank you both
-FEEDBACK_REQUEST = "feedback_request"  # to the other side after a close
-THANKS = "thanks"  # to the helper: the asker's thank-you
+# --------------------------------------------------------------------------- notices
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Base of every notice; subclasses set :attr:`kind`, their stored name."""
+
+    kind: ClassVar[str] = ""
+    _registry: ClassVar[dict[str, type[Notice]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.kind:
+            raise TypeError(f"{cls.__name__} must set a kind")
+        if cls.kind in Notice._registry:
+            raise TypeError(f"two notices are called {cls.kind!r}")
+        Notice._registry[cls.kind] = cls
+
+
+class OfferState(StrEnum):
+    """How an offer ended, as its DM says once the buttons are gone."""
+
+    ACCEPTED = "accepted"
+    PASSED = "passed"
+    EXPIRED = "expired"
+    TAKEN = "taken"
+
+
+class Side(StrEnum):
+    """A person's side of a pair."""
+
+    ASKER = "asker"
+    HELPER = "helper"
+
+
+@dataclass(frozen=True)
+class AskReceived(Notice):
+    """To the asker after submitting: what happens next and by when."""
+
+    kind: ClassVar[str] = "ask_received"
+    ask_id: int
+    answer_by: datetime
+    max_offers: int
+
+
+@dataclass(frozen=True)
+class AskMatched(Notice):
+    """The asker's receipt, updated once a helper accepted."""
+
+    kind: ClassVar[str] = "ask_matched"
+    ask_id: int
+    pair_id: int
+
+
+@dataclass(frozen=True)
+class AskUnmet(Notice):
+    """To the asker when nobody could take the ask."""
+
+    kind: ClassVar[str] = "ask_unmet"
+    ask_id: int
+    tried: int
+
+
+@dataclass(frozen=True)
+class OfferRequest(Notice):
+    """To a helper: the challenge (anonymous if asked), why them, Accept / Pass."""
+
+    kind: ClassVar[str] = "offer_request"
+    offer_id: int
+
+
+@dataclass(frozen=True)
+class OfferClosed(Notice):
+    """The offer DM, updated: accepted, passed, expired or taken."""
+
+    kind: ClassVar[str] = "offer_closed"
+    offer_id: int
+    state: OfferState
+
+
+@dataclass(frozen=True)
+class Intro(Notice):
+    """The group DM of asker, helper and bot."""
+
+    kind: ClassVar[str] = "intro"
+    pair_id: int
+
+
+@dataclass(frozen=True)
+class CheckinDue(Notice):
+    """To the asker: open commitments, Done / In progress / Stuck / Close."""
+
+    kind: ClassVar[str] = "checkin"
+    checkin_id: int
+    bump: bool
+
+
+@dataclass(frozen=True)
+class CheckinAnswered(Notice):
+    """The check-in, updated with the answer."""
+
+    kind: ClassVar[str] = "checkin_answered"
+    checkin_id: int
+
+
+@dataclass(frozen=True)
+class HelperCheck(Notice):
+    """To the helper, monthly: how is the pair going."""
+
+    kind: ClassVar[str] = "helper_check"
+    checkin_id: int
+
+
+@dataclass(frozen=True)
+class HelperCheckAnswered(Notice):
+    """The monthly check, updated once answered."""
+
+    kind: ClassVar[str] = "helper_check_answered"
+    checkin_id: int
+
+
+@dataclass(frozen=True)
+class StuckNudge(Notice):
+    """To the helper: the asker answered a check-in with Stuck."""
+
+    kind: ClassVar[str] = "stuck_nudge"
+    checkin_id: int
+
+
+@dataclass(frozen=True)
+class PairPaused(Notice):
+    """To each of the two: no answers, check-ins paused."""
+
+    kind: ClassVar[str] = "pair_paused"
+    pair_id: int
+
+
+@dataclass(frozen=True)
+class CommitmentAdded(Notice):
+    """Group DM: the asker's new commitment."""
+
+    kind: ClassVar[str] = "commitment_added"
+    commitment_id: int
+
+
+@dataclass(frozen=True)
+class PairClosed(Notice):
+    """Group DM: the pairing is closed, thank you both."""
+
+    kind: ClassVar[str] = "pair_closed"
+    pair_id: int
+
+
+@dataclass(frozen=True)
+class FeedbackRequest(Notice):
+    """To the side that did not close: ``to`` is the recipient's side."""
+
+    kind: ClassVar[str] = "feedback_request"
+    pair_id: int
+    to: Side
+
+
+@dataclass(frozen=True)
+class Thanks(Notice):
+    """To the helper: the asker's thank-you, read from their feedback."""
+
+    kind: ClassVar[str] = "thanks"
+    pair_id: int
+
+
+# --------------------------------------------------------------------------- audiences
+
+
+@dataclass(frozen=True)
+class ToPerson:
+    """A new message in the app's DM with one person (a Slack user id)."""
+
+    user_id: str
+
+
+@dataclass(frozen=True)
+class ToGroup:
+    """A new message in the group DM of these people and the app."""
+
+    user_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Replacing:
+    """An update of the message sent earlier under outbox key ``key``."""
+
+    key: str
+
+
+Audience = ToPerson | ToGroup | Replacing
+
+
+# --------------------------------------------------------------------------- storage
+
+
+def notice_types() -> dict[str, type[Notice]]:
+    """Every notice kind and its class."""
+    return dict(Notice._registry)
+
+
+def _to_json(value: object) -> object:
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("notices hold aware datetimes only")
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return [_to_json(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    raise TypeError(f"a notice cannot hold {type(value).__name__}")
+
+
+def _from_json(kind: Any, value: object) -> object:
+    origin = typing.get_origin(kind)
+    if origin is tuple:
+        (item, _ellipsis) = typing.get_args(kind)
+        if not isinstance(value, list):
+            raise ValueError(f"expected a list, got {value!r}")
+        return tuple(_from_json(item, v) for v in value)
+    if kind is datetime:
+        parsed = datetime.fromisoformat(str(value))
+        if parsed.tzinfo is None:
+            raise ValueError("notices hold aware datetimes only")
+        return parsed
+    if kind is date:
+        return date.fromisoformat(str(value))
+    if isinstance(kind, type) and issubclass(kind, StrEnum):
+        return kind(str(value))
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"expected a boolean, got {value!r}")
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"expected an integer, got {value!r}")
+        return value
+    if kind is str:
+        if not isinstance(value, str):
+            raise ValueError(f"expected a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported field type {kind!r}")
+
+
+def _encode_fields(obj: object) -> dict[str, object]:
+    return {f.name: _to_json(getattr(obj, f.name)) for f in dataclasses.fields(obj)}  # type: ignore[arg-type]
+
+
+def _decode_fields(cls: type[Any], data: dict[str, object]) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    extra = set(data) - set(names)
+    missing = set(names) - set(data)
+    if extra or missing:
+        raise ValueError(
+            f"{cls.__name__}: unexpected {sorted(extra)} / missing {sorted(missing)} fields"
+        )
+    return cls(**{n: _from_json(hints[n], data[n]) for n in names})
+
+
+def encode(notice: Notice) -> dict[str, object]:
+    """The JSON form of a notice: ``{"kind": ..., <fields>}``."""
+    if type(notice).kind not in Notice._registry:
+        raise TypeError(f"{type(notice).__name__} is not a registered notice")
+    return {"kind": notice.kind, **_encode_fields(notice)}
+
+
+def decode(data: dict[str, object]) -> Notice:
+    """The notice stored as ``data`` (strict: unknown kinds and fields are errors)."""
+    fields = dict(data)
+    kind = fields.pop("kind", None)
+    cls = Notice._registry.get(str(kind))
+    if cls is None:
+        raise ValueError(f"unknown notice kind {kind!r}")
+    notice: Notice = _decode_fields(cls, fields)
+    return notice
+
+
+_AUDIENCES: dict[str, type[Any]] = {"person": ToPerson, "group": ToGroup, "replacing": Replacing}
+
+
+def encode_audience(audience: Audience) -> dict[str, object]:
+    """The JSON form of an audience: ``{"type": "person" | "group" | "replacing", ...}``."""
+    for name, cls in _AUDIENCES.items():
+        if type(audience) is cls:
+            return {"type": name, **_encode_fields(audience)}
+    raise TypeError(f"not an audience: {audience!r}")
+
+
+def decode_audience(data: dict[str, object]) -> Audience:
+    """The audience stored as ``data``."""
+    fields = dict(data)
+    cls = _AUDIENCES.get(str(fields.pop("type", None)))
+    if cls is None:
+        raise ValueError(f"unknown audience {data!r}")
+    audience: Audience = _decode_fields(cls, fields)
+    return audience
+
+
+# --------------------------------------------------------------------------- what renderers read
+
+
+class NoticeGone(LookupError):
+    """What a notice refers to no longer exists (withdrawn, deleted, redacted)."""
+
+
+@dataclass(frozen=True)
+class AskView:
+    """An ask as its messages show it. ``asker`` is the asker's Slack user id."""
+
+    ask_id: int
+    asker: str
+    asker_tz: str | None
+    anonymous: bool
+    challenge: str
+    desired_result: str
+    obstacles: str
+    urgency: str
+
+
+@dataclass(frozen=True)
+class OfferView:
+    """An offer to one helper."""
+
+    offer_id: int
+    ask: AskView
+    helper: str
+    helper_tz: str | None
+    explanation: str
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CommitmentView:
+    """One commitment of the asker."""
+
+    commitment_id: int
+    text: str
+    due: date | None
+
+
+@dataclass(frozen=True)
+class PairView:
+    """A pair with its ask and (up to a few) open commitments."""
+
+    pair_id: int
+    ask: AskView
+    asker: str
+    helper: str
+    closed_by: str | None
+    open_commitments: tuple[CommitmentView, ...]
+
+
+@dataclass(frozen=True)
+class CheckinView:
+    """A check-in of a pair, with its answer once given (``None`` until then)."""
+
+    checkin_id: int
+    pair: PairView
+    answer: str | None

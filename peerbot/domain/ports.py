@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
+
+from peerbot.domain.notices import (
+    AskView,
+    Audience,
+    CheckinView,
+    CommitmentView,
+    Notice,
+    OfferView,
+    PairView,
+)
 
 Vector = npt.NDArray[np.float32]
 Matrix = npt.NDArray[np.float32]
@@ -41,45 +53,117 @@ class Clock(Protocol):
         ...
 
 
-class DeliveryError(Exception):
-    """A Slack call failed. ``permanent`` failures are not retried."""
+class DirectoryError(Exception):
+    """Looking someone up failed for a reason other than "no such person" (``reason`` says why)."""
 
-    def __init__(self, code: str, *, permanent: bool, retry_after: float | None = None) -> None:
-        super().__init__(code)
-        self.code = code
-        self.permanent = permanent
-        self.retry_after = retry_after
-
-    @property
-    def rate_limited(self) -> bool:
-        """True for HTTP 429 (``retry_after`` then says how long to wait)."""
-        return self.retry_after is not None
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
-#: Slack error codes that mean "this person cannot be reached": skip them, never retry.
-UNREACHABLE_CODES = frozenset(
-    {
-        "user_not_found",
-        "user_disabled",
-        "users_not_found",
-        "cannot_dm_bot",
-        "user_not_visible",
-        "not_allowed_token_type",
-        "account_inactive",
-        "is_archived",
-        "messages_tab_disabled",
-        "restricted_action",
-        "channel_not_found",
-    }
-)
+@dataclass(frozen=True)
+class SentRef:
+    """Where a delivered message is, so that it can be updated later."""
+
+    channel: str
+    ts: str | None
 
 
-class Messenger(Protocol):
-    """Makes one Slack Web API call for a workspace."""
+@dataclass(frozen=True)
+class OutboxJob:
+    """One claimed outbox message, handed to the :class:`Deliverer`.
 
-    def call(self, team_id: str, method: str, args: dict[str, object]) -> dict[str, object]:
-        """Call ``method`` with ``args``; return Slack's answer or raise :class:`DeliveryError`."""
+    ``replace`` is set for a :class:`~peerbot.domain.notices.Replacing` audience (the message to
+    update). ``unconfirmed_since`` is when an earlier attempt whose outcome is unknown began: the
+    message may already be in Slack and must be looked for before posting again. ``last_chance``:
+    the message crashed its senders too often; settle it from history, but do not post again.
+    """
+
+    team_id: str
+    key: str
+    notice: Notice
+    audience: Audience
+    replace: SentRef | None = None
+    unconfirmed_since: datetime | None = None
+    last_chance: bool = False
+
+
+class Failure(StrEnum):
+    """Why a delivery failed, which decides what happens next."""
+
+    #: Slack or the network failed; the same call may work later.
+    TRANSIENT = "transient"
+    #: Slack asked to wait (``retry_after`` seconds).
+    RATE_LIMITED = "rate_limited"
+    #: This one recipient cannot be messaged (DMs closed, not visible to the app, ...).
+    RECIPIENT = "recipient"
+    #: The recipient's account is deactivated or unknown.
+    DEACTIVATED = "deactivated"
+    #: Nothing can be sent in this workspace until an operator acts (token, scopes).
+    WORKSPACE = "workspace"
+    #: Slack refused this message itself (its content), whoever it was for.
+    REJECTED = "rejected"
+    #: What the notice is about no longer exists; there is nothing to say.
+    GONE = "gone"
+    #: The message crashed its senders too many times and was not found in Slack.
+    ABANDONED = "abandoned"
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    """What one delivery attempt did: ``sent`` on success, else ``failure`` and ``code``."""
+
+    sent: SentRef | None = None
+    #: Found already in Slack after an earlier attempt with an unknown outcome (not re-posted).
+    recovered: bool = False
+    failure: Failure | None = None
+    #: Slack's error code (or a short reason) for logs and ``last_error``.
+    code: str = ""
+    retry_after: float | None = None
+    #: This attempt may have posted although it failed (no clear answer from Slack).
+    maybe_posted: bool = False
+    #: Earlier attempts with an unknown outcome are settled (none, or not found in Slack).
+    prior_settled: bool = True
+
+
+class Deliverer(Protocol):
+    """Delivers one outbox message to Slack: renders the notice at send time and posts it."""
+
+    def deliver(self, job: OutboxJob) -> DeliveryOutcome:
+        """Deliver ``job``; never raises for Slack's or the network's failures."""
         ...
+
+
+class NoticeFacts(Protocol):
+    """Reads what a notice refers to, at send time (raises ``NoticeGone`` when it is gone)."""
+
+    def ask(self, ask_id: int) -> AskView:
+        """The ask."""
+        ...
+
+    def offer(self, offer_id: int) -> OfferView:
+        """The offer with its ask."""
+        ...
+
+    def pair(self, pair_id: int) -> PairView:
+        """The pair with its ask and open commitments."""
+        ...
+
+    def checkin(self, checkin_id: int) -> CheckinView:
+        """The check-in with its pair."""
+        ...
+
+    def commitment(self, commitment_id: int) -> tuple[CommitmentView, PairView]:
+        """The commitment and its pair."""
+        ...
+
+    def thanks(self, pair_id: int) -> str:
+        """The asker's thank-you to the helper ("" when none)."""
+        ...
+
+
+#: Opens a short read of one workspace's notice facts: ``with read(team_id) as facts: ...``.
+FactsReader = Callable[[str], AbstractContextManager[NoticeFacts]]
 
 
 @dataclass(frozen=True)
@@ -99,7 +183,7 @@ class Directory(Protocol):
     """Looks people up in Slack."""
 
     def user(self, team_id: str, user_id: str) -> UserInfo | None:
-        """The user, or None when Slack does not know them."""
+        """The user, or None when Slack does not know them (:class:`DirectoryError` otherwise)."""
         ...
 
     def lookup_by_email(self, team_id: str, email: str) -> UserInfo | None:

@@ -7,22 +7,37 @@ outbox) commit together or not at all. Methods are idempotent where Slack may de
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from peerbot.domain import notices
 from peerbot.domain.asks import AskInput
-from peerbot.domain.ports import Clock, Directory, Embedder, Vector
+from peerbot.domain.notices import (
+    AskMatched,
+    AskReceived,
+    AskUnmet,
+    Intro,
+    Notice,
+    OfferClosed,
+    OfferRequest,
+    OfferState,
+)
+from peerbot.domain.ports import (
+    Clock,
+    DeliveryOutcome,
+    Directory,
+    Embedder,
+    Failure,
+    SentRef,
+    Vector,
+)
 from peerbot.domain.schedule import add_working_hours, zone
 from peerbot.domain.topics import TOPICS
-from peerbot.services import messages, outbox
+from peerbot.services import messages
 from peerbot.services.matching import Ranker, eligible_candidates
 from peerbot.services.pairs import schedule_new_pair
 from peerbot.services.people import mark_unreachable, upsert_person
@@ -36,7 +51,6 @@ from peerbot.store.models import (
     EmbeddingOwner,
     Offer,
     OfferStatus,
-    OutboxMessage,
     Pair,
     PairStatus,
     Person,
@@ -93,7 +107,6 @@ class AskService:
         directory: Directory,
         ranker: Ranker,
         policy: MatchPolicy = MatchPolicy(),
-        kick: Callable[[], None] = lambda: None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
@@ -101,7 +114,6 @@ class AskService:
         self._directory = directory
         self._ranker = ranker
         self._policy = policy
-        self._kick = kick
         self._topic_vectors: Vector | None = None
 
     # ------------------------------------------------------------------ submit
@@ -165,7 +177,6 @@ class AskService:
             if ask_id is None:
                 raise
             return SubmitResult(ask_id, duplicate=True)
-        self._kick()
         return result
 
     # ------------------------------------------------------------------ offers
@@ -190,16 +201,6 @@ class AskService:
             embedder=self._embedder,
             now=self._clock.now(),
         )
-
-    def _ask_data(self, ask: Ask, asker: Person, *, reveal: bool) -> dict[str, Any]:
-        return {
-            "ask_id": ask.id,
-            "challenge": ask.challenge,
-            "desired_result": ask.desired_result or "",
-            "obstacles": ask.obstacles or "",
-            "urgency": ask.urgency.value,
-            "asker": asker.slack_user_id if reveal or not ask.anonymous else None,
-        }
 
     def _advance(
         self,
@@ -257,16 +258,8 @@ class AskService:
                     team_id=ask.team_id,
                     key=_key("offer", offer.id, "request"),
                     to=r.candidate.user_id,
-                    template=notices.OFFER_REQUEST,
-                    data={
-                        **self._ask_data(ask, asker, reveal=False),
-                        "offer_id": offer.id,
-                        "why": r.explanation,
-                        "expires_at": offer.expires_at.isoformat() if offer.expires_at else "",
-                        "helper_tz": r.candidate.tz or "UTC",
-                    },
+                    notice=OfferRequest(offer_id=offer.id),
                     now=now,
-                    on_fail={"offer_id": offer.id},
                 )
         if made or pending > 0:
             ask.status = AskStatus.OFFERED
@@ -278,13 +271,9 @@ class AskService:
                     team_id=ask.team_id,
                     key=_key("ask", ask.id, "received"),
                     to=asker.slack_user_id,
-                    template=notices.ASK_RECEIVED,
-                    data={
-                        **self._ask_data(ask, asker, reveal=True),
-                        "answer_by": latest.isoformat(),
-                        "asker_tz": asker.tz or "UTC",
-                        "max_offers": self._policy.max_offers,
-                    },
+                    notice=AskReceived(
+                        ask_id=ask.id, answer_by=latest, max_offers=self._policy.max_offers
+                    ),
                     now=now,
                 )
             return
@@ -308,21 +297,19 @@ class AskService:
             team_id=ask.team_id,
             key=_key("ask", ask.id, "unmet"),
             to=asker.slack_user_id,
-            template=notices.ASK_UNMET,
-            data={**self._ask_data(ask, asker, reveal=True), "tried": tried},
+            notice=AskUnmet(ask_id=ask.id, tried=tried),
             now=now,
         )
 
     def _close_offer_message(
-        self, session: Session, offer: Offer, state: str, now: datetime
+        self, session: Session, offer: Offer, state: OfferState, now: datetime
     ) -> None:
         messages.update(
             session,
             team_id=offer.team_id,
             key=_key("offer", offer.id, "closed"),
-            ref=_key("offer", offer.id, "request"),
-            template=notices.OFFER_CLOSED,
-            data={"offer_id": offer.id, "state": state},
+            replaces=_key("offer", offer.id, "request"),
+            notice=OfferClosed(offer_id=offer.id, state=state),
             now=now,
         )
 
@@ -343,7 +330,6 @@ class AskService:
         except IntegrityError:
             # Another accept for the same ask committed first (the pair is unique per ask).
             return AcceptOutcome.TAKEN
-        self._kick()
         return outcome
 
     def _accept(
@@ -390,7 +376,7 @@ class AskService:
         ask.status = AskStatus.PAIRED
         ask.matched_at = now
         ask.updated_at = now
-        self._close_offer_message(session, offer, "accepted", now)
+        self._close_offer_message(session, offer, OfferState.ACCEPTED, now)
         others = session.scalars(
             select(Offer).where(
                 Offer.ask_id == ask.id, Offer.id != offer.id, Offer.status == OfferStatus.PENDING
@@ -399,33 +385,23 @@ class AskService:
         for other in others:
             other.status = OfferStatus.WITHDRAWN
             other.responded_at = now
-            self._close_offer_message(session, other, "taken", now)
-        data = {
-            **self._ask_data(ask, asker, reveal=True),
-            "pair_id": pair.id,
-            "helper": helper.slack_user_id,
-        }
+            self._close_offer_message(session, other, OfferState.TAKEN, now)
         messages.post(
             session,
             team_id=team_id,
             key=_key("pair", pair.id, "intro"),
             to=[asker.slack_user_id, helper.slack_user_id],
-            template=notices.INTRO,
-            data=data,
+            notice=Intro(pair_id=pair.id),
             now=now,
-            on_sent={"pair_id": pair.id},
         )
         received = _key("ask", ask.id, "received")
-        if session.scalar(
-            select(OutboxMessage.id).where(OutboxMessage.idempotency_key == received)
-        ):
+        if not messages.key_free(session, received):
             messages.update(
                 session,
                 team_id=team_id,
                 key=_key("ask", ask.id, "matched"),
-                ref=received,
-                template=notices.ASK_MATCHED,
-                data=data,
+                replaces=received,
+                notice=AskMatched(ask_id=ask.id, pair_id=pair.id),
                 now=now,
             )
         return AcceptOutcome.PAIRED
@@ -448,9 +424,8 @@ class AskService:
             offer.status = OfferStatus.PASSED
             offer.pass_reason = reason[:1000] or None
             offer.responded_at = now
-            self._close_offer_message(session, offer, "passed", now)
+            self._close_offer_message(session, offer, OfferState.PASSED, now)
             self._move_on(session, offer, now)
-        self._kick()
         return True
 
     def _move_on(self, session: Session, offer: Offer, now: datetime) -> None:
@@ -478,34 +453,36 @@ class AskService:
             for offer in due:
                 offer.status = OfferStatus.EXPIRED
                 offer.responded_at = now
-                self._close_offer_message(session, offer, "expired", now)
+                self._close_offer_message(session, offer, OfferState.EXPIRED, now)
                 self._move_on(session, offer, now)
-        if due:
-            self._kick()
         return len(due)
 
-    def on_undeliverable(self, session: Session, msg: OutboxMessage, code: str) -> None:
-        """Outbox failure hook: a helper who cannot be messaged is skipped for the next one."""
-        info = msg.payload.get("on_fail") or {}
-        offer_id = info.get("offer_id")
-        if offer_id is None:
+    def on_undeliverable(self, session: Session, notice: Notice, outcome: DeliveryOutcome) -> None:
+        """Outbox failure hook: a helper whose offer cannot be delivered is skipped for the next
+        one (and marked unreachable when Slack says they cannot be messaged)."""
+        if not isinstance(notice, OfferRequest):
             return
-        offer = session.get(Offer, offer_id)
+        offer = session.get(Offer, notice.offer_id)
         if offer is None or offer.status != OfferStatus.PENDING:
             return
         now = self._clock.now()
         helper = session.get(Person, offer.helper_id)
-        if helper is not None and outbox.is_unreachable(code):
-            mark_unreachable(session, helper, code, now)
+        if helper is not None and outcome.failure in (Failure.RECIPIENT, Failure.DEACTIVATED):
+            mark_unreachable(
+                session,
+                helper,
+                outcome.code,
+                now,
+                deactivated=outcome.failure == Failure.DEACTIVATED,
+            )
         offer.status = OfferStatus.SKIPPED
         offer.responded_at = now
-        log.info("offer %s skipped: helper unreachable (%s)", offer.id, code)
+        log.info("offer %s skipped: not delivered (%s)", offer.id, outcome.code)
         self._move_on(session, offer, now)
 
-    def on_sent(self, session: Session, msg: OutboxMessage) -> None:
+    def on_sent(self, session: Session, notice: Notice, where: SentRef) -> None:
         """Outbox success hook: remember the group DM of a new pair."""
-        pair_id = (msg.payload.get("on_sent") or {}).get("pair_id")
-        if pair_id is not None and msg.result:
-            pair = session.get(Pair, pair_id)
+        if isinstance(notice, Intro):
+            pair = session.get(Pair, notice.pair_id)
             if pair is not None:
-                pair.channel_id = msg.result.get("channel")
+                pair.channel_id = where.channel

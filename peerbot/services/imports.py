@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session, sessionmaker
 
 from peerbot.domain.asks import clean_text
-from peerbot.domain.ports import Clock, DeliveryError, Directory, UserInfo
+from peerbot.domain.ports import Clock, Directory, DirectoryError, UserInfo
 from peerbot.domain.profiles import ProfileInput, validate_profile
 from peerbot.services.helpers import HelperService
 from peerbot.store.db import unit_of_work
@@ -148,8 +148,8 @@ class HelperImporter:
             return
         try:
             info = self._lookup(team_id, who)
-        except DeliveryError as err:
-            report.problems.append(RowProblem(line, who, f"Slack error: {err.code}"))
+        except DirectoryError as err:
+            report.problems.append(RowProblem(line, who, f"Slack error: {err.reason}"))
             return
         if info is None:
             report.problems.append(
@@ -170,8 +170,8 @@ class HelperImporter:
         if row.get("manager_email"):
             try:
                 manager = self._lookup(team_id, row["manager_email"])
-            except DeliveryError as err:
-                report.problems.append(RowProblem(line, who, f"Slack error: {err.code}"))
+            except DirectoryError as err:
+                report.problems.append(RowProblem(line, who, f"Slack error: {err.reason}"))
                 return
             if manager is None:
                 report.problems.append(

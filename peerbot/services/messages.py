@@ -1,15 +1,18 @@
-"""Shorthands for the two kinds of message services send: a templated post to people, and a
-templated update of a message sent before. Both go through the outbox."""
+"""How services send: a notice posted to people, or a notice replacing a message sent before.
+
+Both record the notice in the outbox inside the caller's unit of work; it is delivered once the
+transaction commits (the commit wakes the sender).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.orm import Session
 
-from peerbot.services import outbox
+from peerbot.domain.notices import Notice, Replacing, ToGroup, ToPerson
+from peerbot.store import outbox
 
 
 def post(
@@ -17,43 +20,24 @@ def post(
     *,
     team_id: str,
     key: str,
-    template: str,
-    data: dict[str, Any],
-    now: datetime,
+    notice: Notice,
     to: str | Sequence[str],
-    **meta: Any,
+    now: datetime,
 ) -> None:
-    """Post ``template`` to one person's DM (``to`` a user id) or a group DM (a list of ids).
-
-    ``meta`` holds outbox hooks such as ``on_fail`` or ``on_sent``.
-    """
-    target: dict[str, Any] = {"user": to} if isinstance(to, str) else {"users": list(to)}
-    outbox.enqueue(
-        session,
-        team_id=team_id,
-        key=key,
-        method="chat.postMessage",
-        payload={**target, "template": template, "data": data, **meta},
-        now=now,
-    )
+    """Post ``notice`` to one person's DM (``to`` a Slack user id) or a group DM (a list)."""
+    audience = ToPerson(to) if isinstance(to, str) else ToGroup(tuple(to))
+    outbox.enqueue(session, team_id=team_id, key=key, notice=notice, to=audience, now=now)
 
 
 def update(
-    session: Session,
-    *,
-    team_id: str,
-    key: str,
-    ref: str,
-    template: str,
-    data: dict[str, Any],
-    now: datetime,
+    session: Session, *, team_id: str, key: str, replaces: str, notice: Notice, now: datetime
 ) -> None:
-    """Replace the message sent under idempotency key ``ref`` with ``template``."""
+    """Replace the message sent under outbox key ``replaces`` with ``notice``."""
     outbox.enqueue(
-        session,
-        team_id=team_id,
-        key=key,
-        method="chat.update",
-        payload={"ref": ref, "template": template, "data": data},
-        now=now,
+        session, team_id=team_id, key=key, notice=notice, to=Replacing(replaces), now=now
     )
+
+
+def key_free(session: Session, key: str) -> bool:
+    """True when nothing has been sent under ``key`` yet."""
+    return outbox.key_free(session, key)

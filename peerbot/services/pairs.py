@@ -9,17 +9,14 @@ the outbox messages, so a restart loses nothing and nothing is sent twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from peerbot.domain import notices
 from peerbot.domain.checkins import (
     BUMP_AT_MISSED,
     MAX_COMMITMENT,
@@ -28,8 +25,22 @@ from peerbot.domain.checkins import (
     next_checkin,
     next_helper_check,
 )
+from peerbot.domain.notices import (
+    CheckinAnswered,
+    CheckinDue,
+    CommitmentAdded,
+    FeedbackRequest,
+    HelperCheck,
+    HelperCheckAnswered,
+    Notice,
+    PairClosed,
+    PairPaused,
+    Side,
+    StuckNudge,
+    Thanks,
+)
 from peerbot.domain.ports import Clock
-from peerbot.services import messages, outbox
+from peerbot.services import messages
 from peerbot.store.db import unit_of_work
 from peerbot.store.models import (
     Ask,
@@ -49,8 +60,6 @@ from peerbot.store.models import (
 )
 
 log = logging.getLogger(__name__)
-
-MAX_LISTED = 10
 
 
 class Role(StrEnum):
@@ -107,12 +116,9 @@ def schedule_new_pair(
 class PairService:
     """Everything that happens to a pair after the introduction."""
 
-    def __init__(
-        self, sessions: sessionmaker[Session], clock: Clock, kick: Callable[[], None] = lambda: None
-    ) -> None:
+    def __init__(self, sessions: sessionmaker[Session], clock: Clock) -> None:
         self._sessions = sessions
         self._clock = clock
-        self._kick = kick
 
     # ------------------------------------------------------------------ helpers
 
@@ -148,32 +154,12 @@ class PairService:
             )
         )
 
-    def _pair_data(self, session: Session, pair: Pair) -> dict[str, Any]:
-        asker, helper = self._people(session, pair)
-        ask = session.get(Ask, pair.ask_id)
-        assert ask is not None
-        return {
-            "pair_id": pair.id,
-            "asker": asker.slack_user_id,
-            "helper": helper.slack_user_id,
-            "challenge": ask.challenge,
-            "commitments": [
-                {
-                    "id": c.id,
-                    "text": c.text,
-                    "due": c.due_date.isoformat() if c.due_date else "",
-                }
-                for c in self._open_commitments(session, pair)[:MAX_LISTED]
-            ],
-        }
-
     def _send(
         self,
         session: Session,
         pair: Pair,
         key: str,
-        template: str,
-        data: dict[str, Any],
+        notice: Notice,
         now: datetime,
         *,
         user: str | None = None,
@@ -186,9 +172,7 @@ class PairService:
         else:
             assert user is not None
             to = user
-        messages.post(
-            session, team_id=pair.team_id, key=key, template=template, data=data, now=now, to=to
-        )
+        messages.post(session, team_id=pair.team_id, key=key, notice=notice, to=to, now=now)
 
     # ------------------------------------------------------------------ the tick
 
@@ -217,8 +201,6 @@ class PairService:
                 else:
                     self._asker_checkin(session, pair, checkin, now)
                 handled += 1
-        if handled:
-            self._kick()
         return handled
 
     def _last_sent(self, session: Session, pair: Pair, kind: CheckinKind) -> Checkin | None:
@@ -246,14 +228,12 @@ class PairService:
             session.delete(checkin)
             pair.status = PairStatus.PAUSED
             pair.next_checkin_at = None
-            data = self._pair_data(session, pair)
             for who in (asker, helper):
                 self._send(
                     session,
                     pair,
                     _key("pair", pair.id, "paused", who.slack_user_id),
-                    notices.PAIR_PAUSED,
-                    {**data, "to": who.slack_user_id},
+                    PairPaused(pair_id=pair.id),
                     now,
                     user=who.slack_user_id,
                 )
@@ -291,8 +271,7 @@ class PairService:
             session,
             pair,
             _key("checkin", checkin.id),
-            notices.CHECKIN,
-            {**self._pair_data(session, pair), "checkin_id": checkin.id, "bump": bump},
+            CheckinDue(checkin_id=checkin.id, bump=bump),
             now,
             user=asker.slack_user_id,
         )
@@ -313,8 +292,7 @@ class PairService:
             session,
             pair,
             _key("checkin", checkin.id),
-            notices.HELPER_CHECK,
-            {**self._pair_data(session, pair), "checkin_id": checkin.id},
+            HelperCheck(checkin_id=checkin.id),
             now,
             user=helper.slack_user_id,
         )
@@ -355,11 +333,6 @@ class PairService:
             checkin.answer = parsed
             if expected == Role.ASKER:
                 pair.missed_checkins = 0
-            data = {
-                **self._pair_data(session, pair),
-                "checkin_id": checkin.id,
-                "answer": parsed.value,
-            }
             if parsed == CheckinAnswer.DONE and expected == Role.ASKER:
                 for c in self._open_commitments(session, pair):
                     c.status = CommitmentStatus.DONE
@@ -370,26 +343,23 @@ class PairService:
                     session,
                     pair,
                     _key("checkin", checkin.id, "stuck"),
-                    notices.STUCK_NUDGE,
-                    data,
+                    StuckNudge(checkin_id=checkin.id),
                     now,
                     user=helper.slack_user_id,
                 )
-            template = (
-                notices.HELPER_CHECK_ANSWERED
+            answered: Notice = (
+                HelperCheckAnswered(checkin_id=checkin.id)
                 if expected == Role.HELPER
-                else notices.CHECKIN_ANSWERED
+                else CheckinAnswered(checkin_id=checkin.id)
             )
             messages.update(
                 session,
                 team_id=team_id,
                 key=_key("checkin", checkin.id, "answered"),
-                ref=_key("checkin", checkin.id),
-                template=template,
-                data=data,
+                replaces=_key("checkin", checkin.id),
+                notice=answered,
                 now=now,
             )
-        self._kick()
         return Result.OK
 
     def snooze(self, team_id: str, pair_id: int, user_id: str, weeks: int) -> Result:
@@ -458,7 +428,7 @@ class PairService:
             if pair.status == PairStatus.CLOSED:
                 return Result.CLOSED
             key = _key("commitment", pair.id, client_key)
-            if not outbox.key_free(session, key):
+            if not messages.key_free(session, key):
                 return Result.ALREADY
             c = Commitment(
                 team_id=team_id,
@@ -476,16 +446,10 @@ class PairService:
                 session,
                 pair,
                 key,
-                notices.COMMITMENT_ADDED,
-                {
-                    **self._pair_data(session, pair),
-                    "text": text,
-                    "due": due.isoformat() if due else "",
-                },
+                CommitmentAdded(commitment_id=c.id),
                 now,
                 group=True,
             )
-        self._kick()
         return Result.OK
 
     def _resume(self, session: Session, pair: Pair, now: datetime) -> None:
@@ -540,7 +504,6 @@ class PairService:
                 result = self._close(session, team_id, pair_id, user_id, answers, now)
         except IntegrityError:
             return Result.ALREADY  # the same feedback delivered twice at once
-        self._kick()
         return result
 
     def _close(
@@ -580,7 +543,6 @@ class PairService:
                 created_at=now,
             )
         )
-        data = self._pair_data(session, pair)
         if pair.status != PairStatus.CLOSED:
             pair.status = PairStatus.CLOSED
             pair.closed_at = now
@@ -597,8 +559,7 @@ class PairService:
                 session,
                 pair,
                 _key("pair", pair.id, "closed"),
-                notices.PAIR_CLOSED,
-                {**data, "closed_by": user_id},
+                PairClosed(pair_id=pair.id),
                 now,
                 group=True,
             )
@@ -607,12 +568,9 @@ class PairService:
                 session,
                 pair,
                 _key("pair", pair.id, "feedback", other.slack_user_id),
-                notices.FEEDBACK_REQUEST,
-                {
-                    **data,
-                    "to": other.slack_user_id,
-                    "role": "helper" if role == Role.ASKER else "asker",
-                },
+                FeedbackRequest(
+                    pair_id=pair.id, to=Side.HELPER if role == Role.ASKER else Side.ASKER
+                ),
                 now,
                 user=other.slack_user_id,
             )
@@ -621,8 +579,7 @@ class PairService:
                 session,
                 pair,
                 _key("pair", pair.id, "thanks"),
-                notices.THANKS,
-                {**data, "thanks": answers.thanks},
+                Thanks(pair_id=pair.id),
                 now,
                 user=helper.slack_user_id,
             )

@@ -59,12 +59,15 @@ def upsert_person(
     return person
 
 
-def mark_unreachable(session: Session, person: Person, reason: str, now: datetime) -> None:
-    """Record that Slack refused to let us message ``person`` (deleted, DMs closed, ...)."""
+def mark_unreachable(
+    session: Session, person: Person, reason: str, now: datetime, *, deactivated: bool = False
+) -> None:
+    """Record that ``person`` cannot be messaged (DMs closed, ...; ``deactivated``: their account
+    is gone); ``reason`` is kept for operators."""
     person.can_be_messaged = False
     person.last_dm_failure = reason[:255]
     person.last_dm_failure_at = now
-    if reason in ("user_disabled", "account_inactive", "user_not_found"):
+    if deactivated:
         person.deleted = True
 
 

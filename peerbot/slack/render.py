@@ -1,23 +1,53 @@
-"""Renders the outbox's message templates (``peerbot.domain.notices``) into Block Kit.
+"""Renders notices (``peerbot.domain.notices``) into Slack messages, at send time.
 
-The outbox sender calls :func:`render` at send time; every builder is pure and escapes user text.
+:func:`render` reads what the notice refers to through ``NoticeFacts`` (the tables, now) and
+returns the Web API arguments ``text`` and ``blocks``. Every builder is pure given its facts,
+escapes user text, and fits Slack's limits by the *escaped* length, so the longest question
+made of ``&``, ``<`` and ``>`` still renders to a message Slack accepts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import date, datetime
+from datetime import datetime
+from functools import singledispatch
 from typing import Any
 
-from peerbot.domain import notices
+from peerbot.domain.notices import (
+    AskMatched,
+    AskReceived,
+    AskUnmet,
+    AskView,
+    CheckinAnswered,
+    CheckinDue,
+    CommitmentAdded,
+    CommitmentView,
+    FeedbackRequest,
+    HelperCheck,
+    HelperCheckAnswered,
+    Intro,
+    Notice,
+    OfferClosed,
+    OfferRequest,
+    OfferState,
+    PairClosed,
+    PairPaused,
+    Side,
+    StuckNudge,
+    Thanks,
+)
+from peerbot.domain.ports import NoticeFacts
 from peerbot.domain.schedule import zone
 from peerbot.slack import ids
-from peerbot.slack.blocks import URGENCY_OPTIONS, quote
-from peerbot.slack.text import escape_mrkdwn, truncate
+from peerbot.slack.blocks import SECTION_LIMIT, URGENCY_OPTIONS
+from peerbot.slack.text import block_quote, escaped, one_line
 
-Data = dict[str, Any]
+Message = dict[str, Any]
+Block = dict[str, Any]
 
 URGENCY_LABEL = dict(URGENCY_OPTIONS)
+
+#: Longest fallback ``text`` of a message (Slack truncates beyond 4,000 characters).
+TEXT_LIMIT = 4000
 
 PRIMER = (
     "*How to make the most of this (about 30 minutes is plenty):*\n"
@@ -29,153 +59,55 @@ PRIMER = (
 )
 
 
-def _section(text: str) -> dict[str, Any]:
+@singledispatch
+def render(notice: Notice, facts: NoticeFacts) -> Message:
+    """Web API arguments (``text`` and ``blocks``) for ``notice``, read from ``facts`` now.
+
+    Raises :class:`~peerbot.domain.notices.NoticeGone` when what it refers to is gone.
+    """
+    raise TypeError(f"no renderer for notice {type(notice).__name__}")
+
+
+# --------------------------------------------------------------------------- pieces
+
+
+def _section(text: str) -> Block:
+    assert len(text) <= SECTION_LIMIT, "a section was built past Slack's limit"
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
-def _context(text: str) -> dict[str, Any]:
+def _context(text: str) -> Block:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
 
 
-def _when(iso: str, tz_name: str) -> str:
+def _message(text: str, blocks: list[Block]) -> Message:
+    return {"text": text[:TEXT_LIMIT], "blocks": blocks}
+
+
+def _headed(heading: str, text: str, limit: int = SECTION_LIMIT) -> Block:
+    """A section: a bold heading, then ``text`` as a block quote, within ``limit``."""
+    head = f"*{heading}*\n"
+    return _section(head + block_quote(text, limit - len(head)))
+
+
+def _when(when: datetime | None, tz_name: str | None) -> str:
     """A human time in the reader's zone, e.g. 'Tue 24 Nov, 13:00'."""
-    if not iso:
+    if when is None:
         return "soon"
-    when = datetime.fromisoformat(iso).astimezone(zone(tz_name))
-    return when.strftime("%a %d %b, %H:%M")
+    return when.astimezone(zone(tz_name)).strftime("%a %d %b, %H:%M")
 
 
-def _who(user: str | None) -> str:
-    return f"<@{user}>" if user else "A fellow manager (name shown once you accept)"
-
-
-def _ask_blocks(d: Data, *, heading: str) -> list[dict[str, Any]]:
-    blocks = [_section(f"*{heading}*\n{quote(d['challenge'])}")]
-    if d.get("desired_result"):
-        blocks.append(_section("*The result they want*\n" + quote(d["desired_result"], 1400)))
-    if d.get("obstacles"):
-        blocks.append(_section("*What is in the way*\n" + quote(d["obstacles"], 1400)))
+def _ask_blocks(ask: AskView, *, heading: str) -> list[Block]:
+    blocks = [_headed(heading, ask.challenge)]
+    if ask.desired_result:
+        blocks.append(_headed("The result they want", ask.desired_result))
+    if ask.obstacles:
+        blocks.append(_headed("What is in the way", ask.obstacles))
     return blocks
 
 
-def offer_request(d: Data) -> Data:
-    """To a helper: the challenge (anonymous if asked), why them, Accept / Pass."""
-    urgency = URGENCY_LABEL.get(d.get("urgency", "normal"), "This week")
-    blocks: list[dict[str, Any]] = [
-        _section(
-            f"{_who(d.get('asker'))} is looking for a peer who has faced something similar. "
-            "Would you be up for a conversation?"
-        ),
-        *_ask_blocks(d, heading="Their challenge"),
-        _context(
-            f"*Why you:* {escape_mrkdwn(d.get('why', ''))}  ·  *Timing:* {urgency}  ·  "
-            f"Please answer by {_when(d.get('expires_at', ''), d.get('helper_tz', 'UTC'))}; "
-            "after that we ask someone else."
-        ),
-        {
-            "type": "actions",
-            "block_id": f"offer_{d['offer_id']}",
-            "elements": [
-                {
-                    "type": "button",
-                    "action_id": ids.OFFER_ACCEPT,
-                    "style": "primary",
-                    "text": {"type": "plain_text", "text": "Accept"},
-                    "value": str(d["offer_id"]),
-                },
-                {
-                    "type": "button",
-                    "action_id": ids.OFFER_PASS,
-                    "text": {"type": "plain_text", "text": "Pass"},
-                    "value": str(d["offer_id"]),
-                },
-            ],
-        },
-    ]
-    return {"text": "A peer manager would value your help", "blocks": blocks}
-
-
-_CLOSED_TEXT = {
-    "accepted": ":white_check_mark: You accepted. Thank you! We have introduced you in a group DM.",
-    "passed": "You passed on this one. No problem, thank you for answering; we asked someone else.",
-    "expired": "This request has moved on to another peer, as there was no answer in time. "
-    "No worries!",
-    "taken": "Another peer took this one. Thank you for being willing to help!",
-}
-
-
-def offer_closed(d: Data) -> Data:
-    """The offer DM once answered: no buttons, and a line saying what happened."""
-    text = _CLOSED_TEXT.get(d.get("state", ""), "This request is closed.")
-    return {"text": text, "blocks": [_section(text)]}
-
-
-def ask_received(d: Data) -> Data:
-    """To the asker after submitting: what happens next and by when."""
-    by = _when(d.get("answer_by", ""), d.get("asker_tz", "UTC"))
-    anonymous = d.get("asker") is None
-    text = (
-        "Thanks, we have your request. We are asking the best-matched peer first, in private. "
-        f"They have until {by} to answer; if they cannot help, we ask up to "
-        f"{d.get('max_offers', 3)} peers in turn, and we tell you either way."
-    )
-    privacy = (
-        "Your name is shown only after a helper accepts."
-        if anonymous
-        else "Only the peers we ask see your request."
-    )
-    return {
-        "text": text,
-        "blocks": [_section(text), *_ask_blocks(d, heading="Your request"), _context(privacy)],
-    }
-
-
-def ask_matched(d: Data) -> Data:
-    """The asker's DM once a helper accepted."""
-    text = (
-        f":tada: <@{d['helper']}> accepted and you are both in a new group DM. "
-        "Say hello and find a time to talk."
-    )
-    return {"text": text, "blocks": [_section(text), *_ask_blocks(d, heading="Your request")]}
-
-
-def ask_unmet(d: Data) -> Data:
-    """To the asker when nobody could take the ask: honest, with what to do next."""
-    tried = int(d.get("tried", 0))
-    if tried:
-        lead = (
-            f"We are sorry: the {tried} peer{'s' if tried != 1 else ''} we asked could not take "
-            "this on right now."
-        )
-    else:
-        lead = "We are sorry: right now no helper who matches your request is available."
-    text = (
-        f"{lead} We have recorded the topic so the programme team can find more helpers for it. "
-        "You can ask again with `/peerhelp` at any time, perhaps with more detail."
-    )
-    return {"text": text, "blocks": [_section(text), *_ask_blocks(d, heading="Your request")]}
-
-
-def intro(d: Data) -> Data:
-    """The group DM: who is who, the ask, a peer-coaching primer, commitment and close buttons."""
-    text = (
-        f":wave: <@{d['asker']}>, meet <@{d['helper']}>, an experienced manager who has agreed "
-        "to be your sounding board on this."
-    )
-    return {
-        "text": text,
-        "blocks": [
-            _section(text),
-            *_ask_blocks(d, heading="The challenge"),
-            {"type": "divider"},
-            _section(PRIMER),
-            _pair_actions(d["pair_id"], block_id=f"pair_{d['pair_id']}"),
-        ],
-    }
-
-
-def _button(text: str, action_id: str, value: object, style: str | None = None) -> dict[str, Any]:
-    b: dict[str, Any] = {
+def _button(text: str, action_id: str, value: object, style: str | None = None) -> Block:
+    b: Block = {
         "type": "button",
         "action_id": action_id,
         "text": {"type": "plain_text", "text": text},
@@ -186,9 +118,9 @@ def _button(text: str, action_id: str, value: object, style: str | None = None) 
     return b
 
 
-def _pair_actions(pair_id: object, block_id: str | None = None) -> dict[str, Any]:
+def _pair_actions(pair_id: int, block_id: str | None = None) -> Block:
     """The pair's two standing buttons: add a commitment, close the pairing."""
-    block: dict[str, Any] = {
+    block: Block = {
         "type": "actions",
         "elements": [
             _button("Add a commitment", ids.PAIR_ADD_COMMITMENT, pair_id, "primary"),
@@ -200,14 +132,136 @@ def _pair_actions(pair_id: object, block_id: str | None = None) -> dict[str, Any
     return block
 
 
-def _commitment_line(c: Data) -> str:
-    due = f" _(by {date.fromisoformat(c['due']):%a %d %b})_" if c.get("due") else ""
-    return f"• {escape_mrkdwn(truncate(c['text'], 500))}{due}"
+def _commitment_line(c: CommitmentView, limit: int = 600) -> str:
+    due = f" _(by {c.due:%a %d %b})_" if c.due else ""
+    return f"• {escaped(c.text, limit - len(due) - 2)}{due}"
 
 
 def _short(text: str, limit: int = 120) -> str:
-    return escape_mrkdwn(truncate(" ".join(text.split()), limit))
+    return one_line(text, limit)
 
+
+# --------------------------------------------------------------------------- asks and offers
+
+
+@render.register
+def _offer_request(notice: OfferRequest, facts: NoticeFacts) -> Message:
+    """To a helper: the challenge (anonymous if asked), why them, Accept / Pass."""
+    offer = facts.offer(notice.offer_id)
+    ask = offer.ask
+    who = "A fellow manager (name shown once you accept)" if ask.anonymous else f"<@{ask.asker}>"
+    urgency = URGENCY_LABEL.get(ask.urgency, "This week")
+    blocks: list[Block] = [
+        _section(
+            f"{who} is looking for a peer who has faced something similar. "
+            "Would you be up for a conversation?"
+        ),
+        *_ask_blocks(ask, heading="Their challenge"),
+        _context(
+            f"*Why you:* {escaped(offer.explanation, 1500)}  ·  *Timing:* {urgency}  ·  "
+            f"Please answer by {_when(offer.expires_at, offer.helper_tz)}; "
+            "after that we ask someone else."
+        ),
+        {
+            "type": "actions",
+            "block_id": f"offer_{offer.offer_id}",
+            "elements": [
+                _button("Accept", ids.OFFER_ACCEPT, offer.offer_id, "primary"),
+                _button("Pass", ids.OFFER_PASS, offer.offer_id),
+            ],
+        },
+    ]
+    return _message("A peer manager would value your help", blocks)
+
+
+_CLOSED_TEXT = {
+    OfferState.ACCEPTED: ":white_check_mark: You accepted. Thank you! We have introduced you in "
+    "a group DM.",
+    OfferState.PASSED: "You passed on this one. No problem, thank you for answering; we asked "
+    "someone else.",
+    OfferState.EXPIRED: "This request has moved on to another peer, as there was no answer in "
+    "time. No worries!",
+    OfferState.TAKEN: "Another peer took this one. Thank you for being willing to help!",
+}
+
+
+@render.register
+def _offer_closed(notice: OfferClosed, facts: NoticeFacts) -> Message:
+    """The offer DM once answered: no buttons, and a line saying what happened."""
+    text = _CLOSED_TEXT[notice.state]
+    return _message(text, [_section(text)])
+
+
+@render.register
+def _ask_received(notice: AskReceived, facts: NoticeFacts) -> Message:
+    """To the asker after submitting: what happens next and by when."""
+    ask = facts.ask(notice.ask_id)
+    text = (
+        "Thanks, we have your request. We are asking the best-matched peer first, in private. "
+        f"They have until {_when(notice.answer_by, ask.asker_tz)} to answer; if they cannot "
+        f"help, we ask up to {notice.max_offers} peers in turn, and we tell you either way."
+    )
+    privacy = (
+        "Your name is shown only after a helper accepts."
+        if ask.anonymous
+        else "Only the peers we ask see your request."
+    )
+    return _message(
+        text, [_section(text), *_ask_blocks(ask, heading="Your request"), _context(privacy)]
+    )
+
+
+@render.register
+def _ask_matched(notice: AskMatched, facts: NoticeFacts) -> Message:
+    """The asker's receipt once a helper accepted."""
+    pair = facts.pair(notice.pair_id)
+    text = (
+        f":tada: <@{pair.helper}> accepted and you are both in a new group DM. "
+        "Say hello and find a time to talk."
+    )
+    return _message(text, [_section(text), *_ask_blocks(pair.ask, heading="Your request")])
+
+
+@render.register
+def _ask_unmet(notice: AskUnmet, facts: NoticeFacts) -> Message:
+    """To the asker when nobody could take the ask: honest, with what to do next."""
+    ask = facts.ask(notice.ask_id)
+    tried = notice.tried
+    if tried:
+        lead = (
+            f"We are sorry: the {tried} peer{'s' if tried != 1 else ''} we asked could not take "
+            "this on right now."
+        )
+    else:
+        lead = "We are sorry: right now no helper who matches your request is available."
+    text = (
+        f"{lead} We have recorded the topic so the programme team can find more helpers for it. "
+        "You can ask again with `/peerhelp` at any time, perhaps with more detail."
+    )
+    return _message(text, [_section(text), *_ask_blocks(ask, heading="Your request")])
+
+
+@render.register
+def _intro(notice: Intro, facts: NoticeFacts) -> Message:
+    """The group DM: who is who, the ask, a peer-coaching primer, commitment and close."""
+    pair = facts.pair(notice.pair_id)
+    text = (
+        f":wave: <@{pair.asker}>, meet <@{pair.helper}>, an experienced manager who has agreed "
+        "to be your sounding board on this."
+    )
+    return _message(
+        text,
+        [
+            _section(text),
+            *_ask_blocks(pair.ask, heading="The challenge"),
+            {"type": "divider"},
+            _section(PRIMER),
+            _pair_actions(pair.pair_id, block_id=f"pair_{pair.pair_id}"),
+        ],
+    )
+
+
+# --------------------------------------------------------------------------- check-ins
 
 _SNOOZE_OPTIONS = (
     ("snooze_1", "Snooze check-ins 1 week"),
@@ -218,25 +272,27 @@ _SNOOZE_OPTIONS = (
 )
 
 
-def checkin(d: Data) -> Data:
+@render.register
+def _checkin(notice: CheckinDue, facts: NoticeFacts) -> Message:
     """The asker's check-in: open commitments (each with Done), the answers, snooze and stop."""
+    checkin = facts.checkin(notice.checkin_id)
+    pair = checkin.pair
     lead = (
         "Just a gentle nudge, as we have not heard back:"
-        if d.get("bump")
+        if notice.bump
         else "Time for a quick check-in."
     )
-    text = f"{lead} How is it going with “{_short(d['challenge'])}”?"
-    blocks: list[dict[str, Any]] = [_section(text)]
-    commitments = d.get("commitments") or []
-    if commitments:
+    text = f"{lead} How is it going with “{_short(pair.ask.challenge)}”?"
+    blocks: list[Block] = [_section(text)]
+    if pair.open_commitments:
         blocks.append(_section("*Your open commitments*"))
-        for c in commitments:
+        for c in pair.open_commitments:
             block = _section(_commitment_line(c))
-            block["accessory"] = _button("Done", ids.COMMITMENT_DONE, c["id"])
+            block["accessory"] = _button("Done", ids.COMMITMENT_DONE, c.commitment_id)
             blocks.append(block)
     else:
         blocks.append(_context("No open commitments. Adding one next step helps a lot."))
-    cid, pid = d["checkin_id"], d["pair_id"]
+    cid, pid = checkin.checkin_id, pair.pair_id
     blocks.append(
         {
             "type": "actions",
@@ -258,7 +314,7 @@ def checkin(d: Data) -> Data:
             ],
         }
     )
-    return {"text": text, "blocks": blocks}
+    return _message(text, blocks)
 
 
 _ANSWER_TEXT = {
@@ -269,146 +325,138 @@ _ANSWER_TEXT = {
 }
 
 
-def checkin_answered(d: Data) -> Data:
+@render.register
+def _checkin_answered(notice: CheckinAnswered, facts: NoticeFacts) -> Message:
     """The check-in once answered."""
-    text = f"You answered: {_ANSWER_TEXT.get(d.get('answer', ''), d.get('answer', ''))}"
-    return {
-        "text": text,
-        "blocks": [
+    checkin = facts.checkin(notice.checkin_id)
+    answer = checkin.answer or ""
+    text = f"You answered: {_ANSWER_TEXT.get(answer, answer)}"
+    return _message(
+        text,
+        [
             _section(text),
             {
                 "type": "actions",
-                "elements": [_button("Add a commitment", ids.PAIR_ADD_COMMITMENT, d["pair_id"])],
-            },
-        ],
-    }
-
-
-def helper_check(d: Data) -> Data:
-    """The helper's monthly check on the pair."""
-    text = (
-        f"A quick monthly check on your pairing with <@{d['asker']}> about "
-        f"“{_short(d['challenge'])}”. How is it going?"
-    )
-    return {
-        "text": text,
-        "blocks": [
-            _section(text),
-            {
-                "type": "actions",
-                "block_id": f"helper_check_{d['checkin_id']}",
                 "elements": [
-                    _button("Going well", f"{ids.CHECKIN_ACTION}_in_progress", d["checkin_id"]),
-                    _button("Close this pairing", ids.CHECKIN_CLOSE, d["pair_id"]),
+                    _button("Add a commitment", ids.PAIR_ADD_COMMITMENT, checkin.pair.pair_id)
                 ],
             },
         ],
-    }
+    )
 
 
-def helper_check_answered(d: Data) -> Data:
+@render.register
+def _helper_check(notice: HelperCheck, facts: NoticeFacts) -> Message:
+    """The helper's monthly check on the pair."""
+    checkin = facts.checkin(notice.checkin_id)
+    pair = checkin.pair
+    text = (
+        f"A quick monthly check on your pairing with <@{pair.asker}> about "
+        f"“{_short(pair.ask.challenge)}”. How is it going?"
+    )
+    return _message(
+        text,
+        [
+            _section(text),
+            {
+                "type": "actions",
+                "block_id": f"helper_check_{checkin.checkin_id}",
+                "elements": [
+                    _button("Going well", f"{ids.CHECKIN_ACTION}_in_progress", checkin.checkin_id),
+                    _button("Close this pairing", ids.CHECKIN_CLOSE, pair.pair_id),
+                ],
+            },
+        ],
+    )
+
+
+@render.register
+def _helper_check_answered(notice: HelperCheckAnswered, facts: NoticeFacts) -> Message:
     """The monthly check once answered."""
     text = "Thanks for checking in, and for helping!"
-    return {"text": text, "blocks": [_section(text)]}
+    return _message(text, [_section(text)])
 
 
-def stuck_nudge(d: Data) -> Data:
+def _commitments_section(heading: str, commitments: tuple[CommitmentView, ...]) -> Block:
+    """A heading and one line per commitment, shortened to fit one section."""
+    per_line = max(80, (SECTION_LIMIT - len(heading) - 2) // max(1, len(commitments)) - 1)
+    return _section(heading + "\n" + "\n".join(_commitment_line(c, per_line) for c in commitments))
+
+
+@render.register
+def _stuck_nudge(notice: StuckNudge, facts: NoticeFacts) -> Message:
     """To the helper: the asker is stuck; context and a prompt to reach out."""
+    pair = facts.checkin(notice.checkin_id).pair
     lines = [
-        f"<@{d['asker']}> told us they are stuck on “{_short(d['challenge'], 300)}”.",
+        f"<@{pair.asker}> told us they are stuck on “{_short(pair.ask.challenge, 300)}”.",
         "Could you reach out in your group DM? A short message or a 15-minute call often "
         "unblocks things. Ask what is in the way before suggesting what to do.",
     ]
-    commitments = d.get("commitments") or []
     blocks = [_section("\n".join(lines))]
-    if commitments:
-        blocks.append(
-            _section(
-                "*Their open commitments*\n" + "\n".join(_commitment_line(c) for c in commitments)
-            )
-        )
-    return {"text": lines[0], "blocks": blocks}
+    if pair.open_commitments:
+        blocks.append(_commitments_section("*Their open commitments*", pair.open_commitments))
+    return _message(lines[0], blocks)
 
 
-def pair_paused(d: Data) -> Data:
+@render.register
+def _pair_paused(notice: PairPaused, facts: NoticeFacts) -> Message:
     """To both: check-ins paused after no answers."""
+    pair = facts.pair(notice.pair_id)
     text = (
-        f"We have not heard back on the check-ins for “{_short(d['challenge'])}”, so we have "
+        f"We have not heard back on the check-ins for “{_short(pair.ask.challenge)}”, so we have "
         "paused them. No problem at all. The asker can pick them up again by adding a "
         "commitment, and either of you can close the pairing."
     )
-    return {
-        "text": text,
-        "blocks": [
-            _section(text),
-            _pair_actions(d["pair_id"]),
-        ],
-    }
+    return _message(text, [_section(text), _pair_actions(pair.pair_id)])
 
 
-def commitment_added(d: Data) -> Data:
+@render.register
+def _commitment_added(notice: CommitmentAdded, facts: NoticeFacts) -> Message:
     """Group DM: the asker's new commitment, visible to both."""
-    line = _commitment_line({"text": d["text"], "due": d.get("due", "")}).lstrip("• ")
-    text = f":pushpin: <@{d['asker']}> commits: {line}"
-    return {"text": text, "blocks": [_section(text)]}
+    commitment, pair = facts.commitment(notice.commitment_id)
+    line = _commitment_line(commitment).removeprefix("• ")
+    text = f":pushpin: <@{pair.asker}> commits: {line}"
+    return _message(text, [_section(text)])
 
 
-def pair_closed(d: Data) -> Data:
+# --------------------------------------------------------------------------- close-out
+
+
+@render.register
+def _pair_closed(notice: PairClosed, facts: NoticeFacts) -> Message:
     """Group DM: the pairing is closed."""
-    text = f"<@{d['closed_by']}> closed this pairing. Thank you both for making time for it!"
-    return {"text": text, "blocks": [_section(text)]}
+    pair = facts.pair(notice.pair_id)
+    closer = f"<@{pair.closed_by}>" if pair.closed_by else "One of you"
+    text = f"{closer} closed this pairing. Thank you both for making time for it!"
+    return _message(text, [_section(text)])
 
 
-def feedback_request(d: Data) -> Data:
+@render.register
+def _feedback_request(notice: FeedbackRequest, facts: NoticeFacts) -> Message:
     """To the side that did not close: ask for their feedback."""
-    if d.get("role") == "helper":
+    pair = facts.pair(notice.pair_id)
+    if notice.to == Side.HELPER:
         text = (
-            f"<@{d['asker']}> closed your pairing. Thank you for helping! Would you add a "
+            f"<@{pair.asker}> closed your pairing. Thank you for helping! Would you add a "
             "one-line reflection? It helps the programme team."
         )
         button = "Add a reflection"
     else:
-        text = f"<@{d['helper']}> closed your pairing. How did it go?"
+        text = f"<@{pair.helper}> closed your pairing. How did it go?"
         button = "Give feedback"
-    return {
-        "text": text,
-        "blocks": [
+    return _message(
+        text,
+        [
             _section(text),
-            {"type": "actions", "elements": [_button(button, ids.FEEDBACK_OPEN, d["pair_id"])]},
+            {"type": "actions", "elements": [_button(button, ids.FEEDBACK_OPEN, pair.pair_id)]},
         ],
-    }
+    )
 
 
-def thanks(d: Data) -> Data:
+@render.register
+def _thanks(notice: Thanks, facts: NoticeFacts) -> Message:
     """To the helper: the asker's thank-you, word for word (escaped)."""
-    text = f":sparkles: <@{d['asker']}> says thank you for your help:"
-    return {"text": text, "blocks": [_section(text + "\n" + quote(d["thanks"], 1500))]}
-
-
-RENDERERS: dict[str, Callable[[Data], Data]] = {
-    notices.CHECKIN: checkin,
-    notices.CHECKIN_ANSWERED: checkin_answered,
-    notices.HELPER_CHECK: helper_check,
-    notices.HELPER_CHECK_ANSWERED: helper_check_answered,
-    notices.STUCK_NUDGE: stuck_nudge,
-    notices.PAIR_PAUSED: pair_paused,
-    notices.COMMITMENT_ADDED: commitment_added,
-    notices.PAIR_CLOSED: pair_closed,
-    notices.FEEDBACK_REQUEST: feedback_request,
-    notices.THANKS: thanks,
-    notices.OFFER_REQUEST: offer_request,
-    notices.OFFER_CLOSED: offer_closed,
-    notices.ASK_RECEIVED: ask_received,
-    notices.ASK_MATCHED: ask_matched,
-    notices.ASK_UNMET: ask_unmet,
-    notices.INTRO: intro,
-}
-
-
-def render(template: str, data: Data) -> Data:
-    """Web API arguments (``text`` and ``blocks``) for a template and its data."""
-    try:
-        builder = RENDERERS[template]
-    except KeyError as exc:
-        raise ValueError(f"no renderer for message template {template!r}") from exc
-    return builder(data)
+    pair = facts.pair(notice.pair_id)
+    text = f":sparkles: <@{pair.asker}> says thank you for your help:"
+    body = text + "\n" + block_quote(facts.thanks(pair.pair_id), SECTION_LIMIT - len(text) - 1)
+    return _message(text, [_section(body)])

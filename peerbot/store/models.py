@@ -170,7 +170,7 @@ class Outcome(StrEnum):
 
 
 class OutboxKind(StrEnum):
-    """What an outbox message does in Slack (``method`` holds the exact Web API method)."""
+    """What an outbox message does: a new post, or an update of an earlier one."""
 
     POST = "post"
     UPDATE = "update"
@@ -468,8 +468,10 @@ class OutboxMessage(Base):
     #: Unique across the table: a second insert with the same key is a duplicate send.
     idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
     kind: Mapped[OutboxKind] = mapped_column(_enum(OutboxKind, "kind"))
-    #: Slack Web API method, e.g. "chat.postMessage".
-    method: Mapped[str] = mapped_column(String(64))
+    #: The notice's kind (``peerbot.domain.notices``), e.g. "offer_request", for operators.
+    notice: Mapped[str] = mapped_column(String(64))
+    #: ``{"notice": <encoded notice>, "to": <encoded audience>}``: ids only, never what people
+    #: typed (the text is read from its own table when the message is rendered).
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
     status: Mapped[OutboxStatus] = mapped_column(
         _enum(OutboxStatus, "status"), default=OutboxStatus.PENDING

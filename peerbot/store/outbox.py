@@ -1,0 +1,210 @@
+"""The outbox queue's SQL: enqueue a notice, claim the next due message, record the outcome.
+
+The delivery policy (backoff, pauses on 429, dead letters) is the sender's
+(``peerbot.services.outbox``); what a message looks like in Slack is the Slack surface's. Here
+only rows move: each claim is one short transaction that takes one row (``FOR UPDATE SKIP
+LOCKED`` on PostgreSQL; SQLite's write lock serialises claims), so several senders never take
+the same message.
+
+A unit of work that enqueues marks its session; :func:`wake_on_commit` turns that mark into a
+call once the transaction has committed, so the sender is woken by the commit itself and never
+before the message is visible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, event, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from peerbot.domain.notices import (
+    Audience,
+    Notice,
+    Replacing,
+    decode,
+    decode_audience,
+    encode,
+    encode_audience,
+)
+from peerbot.domain.ports import SentRef
+from peerbot.store.models import OutboxKind, OutboxMessage, OutboxStatus
+
+#: ``Session.info`` flag: this transaction enqueued at least one message.
+_ENQUEUED = "peerbot.outbox.enqueued"
+
+
+def enqueue(
+    session: Session,
+    *,
+    team_id: str,
+    key: str,
+    notice: Notice,
+    to: Audience,
+    now: datetime,
+    not_before: datetime | None = None,
+) -> OutboxMessage | None:
+    """Record ``notice`` for ``to``, to deliver once the transaction commits.
+
+    ``key`` is the message's idempotency key: a second enqueue under the same key records
+    nothing and returns None, so a retried request never sends twice.
+    """
+    if not key_free(session, key):
+        return None
+    msg = OutboxMessage(
+        team_id=team_id,
+        idempotency_key=key,
+        kind=OutboxKind.UPDATE if isinstance(to, Replacing) else OutboxKind.POST,
+        notice=notice.kind,
+        payload={"notice": encode(notice), "to": encode_audience(to)},
+        status=OutboxStatus.PENDING,
+        attempts=0,
+        next_attempt_at=not_before or now,
+        created_at=now,
+    )
+    session.add(msg)
+    session.info[_ENQUEUED] = True
+    return msg
+
+
+def key_free(session: Session, key: str) -> bool:
+    """True when no message has been recorded under ``key`` yet."""
+    return (
+        session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)) is None
+    )
+
+
+def wake_on_commit(sessions: sessionmaker[Session], wake: Callable[[], None]) -> None:
+    """Call ``wake()`` after every commit of a ``sessions`` transaction that enqueued."""
+
+    def after_commit(session: Session) -> None:
+        if session.info.pop(_ENQUEUED, False):
+            wake()
+
+    def after_rollback(session: Session) -> None:
+        session.info.pop(_ENQUEUED, None)
+
+    event.listen(sessions, "after_commit", after_commit)
+    event.listen(sessions, "after_soft_rollback", lambda session, _tx: after_rollback(session))
+
+
+def notice_of(msg: OutboxMessage) -> Notice:
+    """The notice a message carries."""
+    return decode(msg.payload["notice"])
+
+
+def audience_of(msg: OutboxMessage) -> Audience:
+    """Who a message is for."""
+    return decode_audience(msg.payload["to"])
+
+
+def sent_ref(msg: OutboxMessage) -> SentRef | None:
+    """Where a sent message is in Slack (None until sent)."""
+    if not msg.result or not msg.result.get("channel"):
+        return None
+    ts = msg.result.get("ts")
+    return SentRef(channel=str(msg.result["channel"]), ts=str(ts) if ts else None)
+
+
+def by_key(session: Session, key: str) -> OutboxMessage | None:
+    """The message recorded under ``key``."""
+    return session.scalar(select(OutboxMessage).where(OutboxMessage.idempotency_key == key))
+
+
+@dataclass
+class ClaimFilter:
+    """Which rows a claim may take."""
+
+    now: datetime
+    #: Workspaces whose sending is paused.
+    paused: Collection[str] = ()
+    #: Messages already taken in this pass.
+    skip: Collection[int] = ()
+
+
+def _first(session: Session, flt: ClaimFilter, *where: ColumnElement[bool]) -> OutboxMessage | None:
+    stmt = select(OutboxMessage).where(*where)
+    if flt.paused:
+        stmt = stmt.where(OutboxMessage.team_id.not_in(list(flt.paused)))
+    if flt.skip:
+        stmt = stmt.where(OutboxMessage.id.not_in(list(flt.skip)))
+    stmt = stmt.order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(1)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return session.scalar(stmt)
+
+
+def next_in_doubt(session: Session, flt: ClaimFilter) -> OutboxMessage | None:
+    """A message whose sender's claim expired (it crashed or hung), locked for this claim."""
+    return _first(
+        session,
+        flt,
+        OutboxMessage.status == OutboxStatus.SENDING,
+        OutboxMessage.claimed_until < flt.now,
+    )
+
+
+def next_due(session: Session, flt: ClaimFilter) -> OutboxMessage | None:
+    """The next pending message due at ``flt.now``, locked for this claim.
+
+    An index range scan on (status, next_attempt_at, id) that stops at the first row.
+    """
+    return _first(
+        session,
+        flt,
+        OutboxMessage.status == OutboxStatus.PENDING,
+        OutboxMessage.next_attempt_at <= flt.now,
+    )
+
+
+def take(msg: OutboxMessage, worker_id: str, until: datetime, now: datetime) -> None:
+    """Mark ``msg`` as being sent by ``worker_id`` until ``until``.
+
+    A post's ``unconfirmed_since`` is set before the call, so a crash leaves it in doubt.
+    """
+    msg.status = OutboxStatus.SENDING
+    msg.claimed_by = worker_id
+    msg.claimed_until = until
+    if msg.kind == OutboxKind.POST and msg.unconfirmed_since is None:
+        msg.unconfirmed_since = now
+
+
+def release(msg: OutboxMessage, next_attempt_at: datetime | None = None) -> None:
+    """Back to the queue, due at ``next_attempt_at`` (unchanged when None)."""
+    msg.status = OutboxStatus.PENDING
+    msg.claimed_by = None
+    msg.claimed_until = None
+    if next_attempt_at is not None:
+        msg.next_attempt_at = next_attempt_at
+
+
+def for_record(session: Session, message_id: int) -> OutboxMessage | None:
+    """The message, locked, to record an attempt's outcome."""
+    pg = session.get_bind().dialect.name == "postgresql"
+    return session.get(OutboxMessage, message_id, with_for_update=pg or None)
+
+
+def mark_sent(msg: OutboxMessage, ref: SentRef, now: datetime, *, counted: bool) -> None:
+    """Record a delivery; ``counted``: this sender made the call (not found after a crash)."""
+    result: dict[str, Any] = {"channel": ref.channel}
+    if ref.ts:
+        result["ts"] = ref.ts
+    msg.result = result
+    msg.status = OutboxStatus.SENT
+    msg.sent_at = now
+    if counted:
+        msg.attempts += 1
+    msg.claimed_by = None
+    msg.claimed_until = None
+    msg.unconfirmed_since = None
+
+
+def mark_dead(msg: OutboxMessage, code: str) -> None:
+    """Give up on ``msg`` (a dead letter, counted in ``/metrics``)."""
+    msg.last_error = code[:2000]
+    msg.status = OutboxStatus.DEAD
+    msg.claimed_by = None
+    msg.claimed_until = None
