@@ -30,7 +30,7 @@ from peerbot.services.pairs import PairService
 from peerbot.services.ranking import IndexedRanker
 from peerbot.slack.delivery import SlackDeliverer
 from peerbot.slack.deps import Deps
-from peerbot.slack.gateway import SlackGateway
+from peerbot.slack.gateway import SlackGateway, WebApi
 from peerbot.slack.listeners import register_listeners
 from peerbot.slack.middleware import skip_redelivered_events
 from peerbot.slack.parse import user_of
@@ -88,7 +88,7 @@ def build_web_client(settings: Settings) -> WebClient:
 
 def build_sender(
     sessions: sessionmaker[Session],
-    gateway: SlackGateway,
+    gateway: WebApi,
     clock: Clock,
     *,
     on_failure: FailureHandler | None = None,

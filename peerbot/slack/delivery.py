@@ -32,7 +32,7 @@ from peerbot.domain.ports import (
     OutboxJob,
     SentRef,
 )
-from peerbot.slack.gateway import SlackCallError, SlackGateway
+from peerbot.slack.gateway import SlackCallError, WebApi
 from peerbot.slack.render import render
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class _Attempt:
 class SlackDeliverer:
     """Renders and delivers outbox jobs through a :class:`SlackGateway`."""
 
-    def __init__(self, gateway: SlackGateway, read_facts: FactsReader) -> None:
+    def __init__(self, gateway: WebApi, read_facts: FactsReader) -> None:
         self._gateway = gateway
         self._read_facts = read_facts
 

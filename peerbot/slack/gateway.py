@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -116,6 +116,14 @@ def user_info(user: dict[str, Any]) -> UserInfo:
         deleted=bool(user.get("deleted")),
         is_bot=bool(user.get("is_bot")),
     )
+
+
+class WebApi(Protocol):
+    """Makes one Web API call for a workspace (what the deliverer needs of the gateway)."""
+
+    def call(self, team_id: str, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Call ``method`` with ``args``; Slack's answer, or :class:`SlackCallError`."""
+        ...
 
 
 class SlackGateway:

@@ -13,6 +13,7 @@ before the message is visible.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
@@ -77,18 +78,29 @@ def key_free(session: Session, key: str) -> bool:
     )
 
 
+_WAKERS: weakref.WeakKeyDictionary[sessionmaker[Session], list[Callable[[], None]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def wake_on_commit(sessions: sessionmaker[Session], wake: Callable[[], None]) -> None:
     """Call ``wake()`` after every commit of a ``sessions`` transaction that enqueued."""
+    wakers = _WAKERS.get(sessions)
+    if wakers is not None:
+        wakers.append(wake)
+        return
+    wakers = _WAKERS[sessions] = [wake]
 
     def after_commit(session: Session) -> None:
         if session.info.pop(_ENQUEUED, False):
-            wake()
+            for each in list(wakers):
+                each()
 
-    def after_rollback(session: Session) -> None:
+    def after_rollback(session: Session, _transaction: object) -> None:
         session.info.pop(_ENQUEUED, None)
 
     event.listen(sessions, "after_commit", after_commit)
-    event.listen(sessions, "after_soft_rollback", lambda session, _tx: after_rollback(session))
+    event.listen(sessions, "after_soft_rollback", after_rollback)
 
 
 def notice_of(msg: OutboxMessage) -> Notice:

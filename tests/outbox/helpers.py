@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -13,34 +14,110 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from peerbot.app import build_sender
 from peerbot.clock import FrozenClock
-from peerbot.domain.ports import Clock, Messenger
+from peerbot.domain.notices import CheckinDue, ToPerson
+from peerbot.domain.ports import Clock
 from peerbot.sandbox import SlackEmulator
-from peerbot.services.outbox import OutboxSender, enqueue
-from peerbot.slack.gateway import SlackGateway
+from peerbot.services.outbox import OutboxSender
+from peerbot.slack.gateway import SlackGateway, WebApi
 from peerbot.store.db import session_factory, unit_of_work
-from peerbot.store.models import OutboxMessage, OutboxStatus
+from peerbot.store.models import (
+    Ask,
+    AskStatus,
+    Checkin,
+    CheckinKind,
+    OutboxMessage,
+    OutboxStatus,
+    Pair,
+    PairStatus,
+    Person,
+    Workspace,
+)
+from peerbot.store.outbox import enqueue
 
 
 def checkin_text(n: int) -> str:
-    """The text of seeded check-in ``n`` (unique, so Slack's side can be counted per key)."""
+    """The challenge of seeded check-in ``n`` (unique, so Slack's side can be counted per key)."""
     return f"Weekly check-in #{n}: how are your commitments going?"
 
 
 def seed_checkins(
-    sessions: sessionmaker[Session], team_id: str, users: list[str], count: int, now: datetime
+    sessions: sessionmaker[Session],
+    team_id: str,
+    users: list[str],
+    count: int,
+    now: datetime,
+    *,
+    key: Callable[[int], str] = lambda n: f"checkin:{n}",
 ) -> None:
-    """Enqueue ``count`` due check-in DMs (``checkin:{n}``), round-robin over ``users``."""
+    """Enqueue ``count`` due check-in DMs (keys ``key(n)``), round-robin over ``users``.
+
+    Real rows behind each one (asker, helper, ask, pair, check-in): the sender renders the real
+    check-in notice from the tables, whose text quotes the challenge :func:`checkin_text` (n).
+    """
     with unit_of_work(sessions) as session:
-        for n in range(count):
+        if session.get(Workspace, team_id) is None:
+            session.add(Workspace(team_id=team_id, name=team_id, installed_at=now))
+            session.flush()
+        people: dict[str, Person] = {}
+        for uid in [*users, "U0SEEDHELPER"]:
+            person = Person(team_id=team_id, slack_user_id=uid, tz="Europe/Berlin", created_at=now)
+            session.add(person)
+            people[uid] = person
+        session.flush()
+        helper = people["U0SEEDHELPER"]
+        asks = [
+            Ask(
+                team_id=team_id,
+                asker_id=people[users[n % len(users)]].id,
+                challenge=checkin_text(n),
+                status=AskStatus.PAIRED,
+                created_at=now,
+            )
+            for n in range(count)
+        ]
+        session.add_all(asks)
+        session.flush()
+        pairs = [
+            Pair(
+                team_id=team_id,
+                ask_id=ask.id,
+                helper_id=helper.id,
+                asker_id=ask.asker_id,
+                status=PairStatus.ACTIVE,
+                created_at=now,
+            )
+            for ask in asks
+        ]
+        session.add_all(pairs)
+        session.flush()
+        checkins = [
+            Checkin(
+                team_id=team_id, pair_id=pair.id, kind=CheckinKind.ASKER, due_at=now, sent_at=now
+            )
+            for pair in pairs
+        ]
+        session.add_all(checkins)
+        session.flush()
+        for n, checkin in enumerate(checkins):
             enqueue(
                 session,
                 team_id=team_id,
-                key=f"checkin:{n}",
-                method="chat.postMessage",
-                payload={"user": users[n % len(users)], "text": checkin_text(n)},
+                key=key(n),
+                notice=CheckinDue(checkin_id=checkin.id, bump=False),
+                to=ToPerson(users[n % len(users)]),
                 now=now,
             )
+
+
+_QUOTED = re.compile(r"“(.*?)”")
+
+
+def challenge_in(text: str) -> str:
+    """The challenge a rendered check-in quotes (its whole text when it quotes none)."""
+    found = _QUOTED.search(text)
+    return found.group(1) if found else text
 
 
 def add_users(emulator: SlackEmulator, count: int) -> list[str]:
@@ -54,26 +131,23 @@ def gateway_for(emulator: SlackEmulator) -> SlackGateway:
     return SlackGateway(lambda _team: client)
 
 
-def make_sender(
-    engine: Engine,
-    messenger: Messenger,
-    clock: Clock,
-    **kwargs: Any,
-) -> OutboxSender:
-    """An :class:`OutboxSender` on ``engine``."""
-    return OutboxSender(session_factory(engine), messenger, clock, **kwargs)
+def make_sender(engine: Engine, gateway: WebApi, clock: Clock, **kwargs: Any) -> OutboxSender:
+    """The production sender (Slack deliverer, notices rendered from ``engine``'s tables)."""
+    return build_sender(session_factory(engine), gateway, clock, **kwargs)
 
 
 def posted_texts(emulator: SlackEmulator) -> Counter[str]:
-    """How many times each text was posted successfully (answered ``ok``) by chat.postMessage."""
-    return Counter(str(c.args.get("text")) for c in emulator.calls_to("chat.postMessage") if c.ok)
+    """How many times each check-in was posted successfully (answered ``ok``), by challenge."""
+    return Counter(
+        challenge_in(str(c.args.get("text"))) for c in emulator.calls_to("chat.postMessage") if c.ok
+    )
 
 
 def stored_texts(emulator: SlackEmulator, users: list[str]) -> Counter[str]:
     """How many times each text is in the bot's DMs with ``users`` (Slack's state, not calls)."""
     out: Counter[str] = Counter()
     for u in users:
-        out.update(str(m["text"]) for m in emulator.messages_to(u))
+        out.update(challenge_in(str(m["text"])) for m in emulator.messages_to(u))
     return out
 
 

@@ -2,9 +2,10 @@
 
 ``python -m tests.outbox.sender_proc DB_URL API_URL TOKEN [options]``
 
-It builds the production :class:`~peerbot.services.outbox.OutboxSender` on the production
-:class:`~peerbot.slack.gateway.SlackGateway` and drains the outbox until nothing is pending, then
-prints a JSON summary and exits 0. Test-only hooks, read here and never in ``peerbot/``:
+It builds the production :class:`~peerbot.services.outbox.OutboxSender` (``build_sender``) on
+the production :class:`~peerbot.slack.gateway.SlackGateway` and drains the outbox until nothing is
+pending, then prints a JSON summary and exits 0. Test-only hooks, read here and never in
+``peerbot/``:
 
 ``--offset-seconds S``
     the process's clock runs S seconds ahead of real time (a restart "after" the claims of a
@@ -32,7 +33,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 
-from peerbot.services.outbox import OutboxSender
+from peerbot.app import build_sender
 from peerbot.slack.gateway import SlackGateway
 from peerbot.store.db import create_engine_for, session_factory
 
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     gateway = WindowedGateway(
         SlackGateway(lambda _team: client), args.window_ms / 1000, args.hold_after, args.hold_file
     )
-    sender = OutboxSender(
+    sender = build_sender(
         session_factory(engine),
         gateway,
         OffsetClock(timedelta(seconds=args.offset_seconds)),

@@ -18,11 +18,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from peerbot.sandbox import SlackEmulator
-from peerbot.services.outbox import outbox_tag
+from peerbot.slack.delivery import outbox_tag
 from peerbot.store.db import create_engine_for, session_factory
 from peerbot.store.models import OutboxMessage, OutboxStatus
 from tests.outbox.helpers import (
     add_users,
+    challenge_in,
     checkin_text,
     posted_texts,
     seed_checkins,
@@ -101,7 +102,9 @@ def test_killed_sender_restarted_sends_every_checkin_exactly_once(
                 select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.SENDING)
             ).all()
         # Claimed one at a time: the crash leaves exactly the one in-flight message in doubt.
-        assert [m.payload["text"] for m in in_doubt] == [held_text]
+        assert len(in_doubt) == 1
+        held_n = int(challenge_in(held_text).split("#")[1].split(":")[0])
+        assert in_doubt[0].idempotency_key == f"checkin:{held_n}"
         assert in_doubt[0].unconfirmed_since is not None
         assert statuses(engine)["sent"] == FIRST_KILL_AT - 1
 

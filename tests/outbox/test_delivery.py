@@ -13,14 +13,18 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from peerbot.clock import FrozenClock
-from peerbot.domain.ports import DeliveryError
+from peerbot.clock import FrozenClock, SystemClock
+from peerbot.domain.notices import CheckinAnswered, CheckinDue, Notice
+from peerbot.domain.ports import DeliveryOutcome, Failure
 from peerbot.sandbox import SlackEmulator
 from peerbot.scheduling.worker import OutboxWorker
-from peerbot.services.outbox import CLAIM_FOR, OutboxSender, backoff, enqueue, outbox_tag
-from peerbot.slack.gateway import SlackGateway
+from peerbot.services import messages
+from peerbot.services.outbox import CLAIM_FOR, OutboxSender, backoff
+from peerbot.slack.delivery import outbox_tag
+from peerbot.slack.gateway import SlackCallError, SlackGateway
 from peerbot.store.db import session_factory, unit_of_work
-from peerbot.store.models import OutboxMessage, OutboxStatus
+from peerbot.store.models import Checkin, CheckinAnswer, OutboxMessage, OutboxStatus
+from peerbot.store.outbox import wake_on_commit
 from tests.outbox.helpers import (
     add_users,
     checkin_text,
@@ -110,12 +114,12 @@ def test_a_permanent_error_is_dead_after_one_attempt_logged_and_counted(
     clock = FrozenClock(START)
     seed_checkins(session_factory(engine), slack_emulator.team_id, users, 1, START)
     slack_emulator.inject_error("chat.postMessage", "msg_too_long", status=200)
-    failed: list[tuple[str, str]] = []
+    failed: list[tuple[Notice, DeliveryOutcome]] = []
     sender = make_sender(
         engine,
         gateway_for(slack_emulator),
         clock,
-        on_failure=lambda _s, msg, code: failed.append((msg.idempotency_key, code)),
+        on_failure=lambda _s, notice, outcome: failed.append((notice, outcome)),
     )
 
     with caplog.at_level(logging.WARNING, logger="peerbot.services.outbox"):
@@ -126,7 +130,9 @@ def test_a_permanent_error_is_dead_after_one_attempt_logged_and_counted(
     assert (row.status, row.attempts, row.last_error) == (OutboxStatus.DEAD, 1, "msg_too_long")
     assert row.unconfirmed_since is None  # Slack answered: nothing was posted
     assert sender.dead_letters == 1
-    assert failed == [("checkin:0", "msg_too_long")]
+    assert [(type(n), o.failure, o.code) for n, o in failed] == [
+        (CheckinDue, Failure.REJECTED, "msg_too_long")
+    ]
     assert "outbox checkin:0 dead after 1 attempt(s): msg_too_long" in caplog.text
     clock.advance(timedelta(days=1))
     assert sender.drain().handled == 0  # a dead letter is never tried again
@@ -180,7 +186,7 @@ class _PostsThenFails:
         answer = self._inner.call(team_id, method, args)
         if method == "chat.postMessage" and not self.tripped:
             self.tripped = True
-            raise DeliveryError("fatal_error", permanent=False)
+            raise SlackCallError("fatal_error", Failure.TRANSIENT)
         return answer
 
 
@@ -284,16 +290,14 @@ def test_every_post_is_tagged_with_its_key_in_message_metadata(
 ) -> None:
     users = add_users(slack_emulator, 1)
     clock = FrozenClock(START)
-    sessions = session_factory(engine)
-    with unit_of_work(sessions) as session:
-        enqueue(
-            session,
-            team_id=slack_emulator.team_id,
-            key="pair:7:checkin:2026-W48",
-            method="chat.postMessage",
-            payload={"user": users[0], "text": "How did the feedback talk go?"},
-            now=START,
-        )
+    seed_checkins(
+        session_factory(engine),
+        slack_emulator.team_id,
+        users,
+        1,
+        START,
+        key=lambda _n: "pair:7:checkin:2026-W48",
+    )
     make_sender(engine, gateway_for(slack_emulator), clock).drain()
     (post,) = slack_emulator.calls_to("chat.postMessage")
     assert post.args["metadata"] == {
@@ -313,12 +317,14 @@ def test_a_chat_update_is_repeated_safely_after_a_crash(
     seed_checkins(sessions, slack_emulator.team_id, users, 1, START)
     make_sender(engine, gateway_for(slack_emulator), clock).drain()
     with unit_of_work(sessions) as session:
-        enqueue(
+        checkin = session.scalars(select(Checkin)).one()
+        checkin.answer = CheckinAnswer.IN_PROGRESS
+        messages.update(
             session,
             team_id=slack_emulator.team_id,
             key="checkin:0:answered",
-            method="chat.update",
-            payload={"ref": "checkin:0", "text": "Thanks, noted."},
+            replaces="checkin:0",
+            notice=CheckinAnswered(checkin_id=checkin.id),
             now=START,
         )
 
@@ -331,7 +337,9 @@ def test_a_chat_update_is_repeated_safely_after_a_crash(
         make_sender(engine, _CrashAfterUpdate(gateway_for(slack_emulator)), clock).drain()
     clock.advance(CLAIM_FOR + timedelta(seconds=1))
     assert make_sender(engine, gateway_for(slack_emulator), clock).drain().sent == 1
-    assert [m["text"] for m in slack_emulator.messages_to(users[0])] == ["Thanks, noted."]
+    assert [m["text"] for m in slack_emulator.messages_to(users[0])] == [
+        "You answered: In progress. Thanks, we will check in again next time."
+    ]
     assert len(slack_emulator.calls_to("chat.update")) == 2
     assert not slack_emulator.calls_to("conversations.history")
 
@@ -349,19 +357,17 @@ def test_a_429_pauses_only_its_workspace(engine: Engine, slack_emulator: SlackEm
 
         def call(self, team_id: str, method: str, args: dict[str, Any]) -> dict[str, Any]:
             if team_id == "T0LIMITED":
-                raise DeliveryError("ratelimited", permanent=False, retry_after=60)
+                raise SlackCallError("ratelimited", Failure.RATE_LIMITED, retry_after=60)
             return self._inner.call(team_id, method, args)
 
-    with unit_of_work(sessions) as session:
-        for n in range(3):
-            enqueue(
-                session,
-                team_id="T0LIMITED",
-                key=f"other:{n}",
-                method="chat.postMessage",
-                payload={"channel": "C0OTHER", "text": f"other {n}"},
-                now=START - timedelta(minutes=1),  # due first
-            )
+    seed_checkins(
+        sessions,
+        "T0LIMITED",
+        ["U0OTHER"],
+        3,
+        START - timedelta(minutes=1),  # due first
+        key=lambda n: f"other:{n}",
+    )
     sender: OutboxSender = make_sender(
         engine, _OtherTeamLimited(gateway_for(slack_emulator)), clock
     )
@@ -376,7 +382,7 @@ def test_the_worker_sleeps_until_the_pause_ends_instead_of_polling(engine: Engin
 
     class _Limited:
         def call(self, team_id: str, method: str, args: dict[str, Any]) -> dict[str, Any]:
-            raise DeliveryError("ratelimited", permanent=False, retry_after=3)
+            raise SlackCallError("ratelimited", Failure.RATE_LIMITED, retry_after=3)
 
     sender = make_sender(engine, _Limited(), clock)
     worker = OutboxWorker(sender, idle_seconds=10.0)
@@ -386,3 +392,46 @@ def test_the_worker_sleeps_until_the_pause_ends_instead_of_polling(engine: Engin
     assert worker._timeout() == 3.0  # wakes when Slack allows calls again, not before
     clock.advance(timedelta(seconds=2.5))
     assert worker._timeout() == 0.5
+
+
+# --------------------------------------------------------------------------- wake on commit
+
+
+def test_a_commit_that_records_a_message_wakes_the_worker_and_a_rollback_does_not(
+    engine: Engine, slack_emulator: SlackEmulator
+) -> None:
+    """No hand-written kick after a use-case: the commit itself wakes the sender."""
+    users = add_users(slack_emulator, 1)
+    sessions = session_factory(engine)
+    wakes: list[int] = []
+    wake_on_commit(sessions, lambda: wakes.append(1))
+
+    def failing_use_case() -> None:
+        with unit_of_work(sessions) as session:
+            messages.post(
+                session,
+                team_id=slack_emulator.team_id,
+                key="rolled-back",
+                notice=CheckinDue(checkin_id=1, bump=False),
+                to=users[0],
+                now=START,
+            )
+            raise RuntimeError("the use-case failed")
+
+    with pytest.raises(RuntimeError):
+        failing_use_case()
+    with unit_of_work(sessions) as session:
+        session.execute(select(OutboxMessage.id))  # a commit that recorded nothing
+    assert wakes == []
+
+    sender = make_sender(engine, gateway_for(slack_emulator), SystemClock())
+    worker = OutboxWorker(sender, idle_seconds=600.0)  # only a wake can make it send
+    wake_on_commit(sessions, worker.kick)
+    worker.start()
+    try:
+        seed_checkins(sessions, slack_emulator.team_id, users, 1, datetime.now(UTC))
+        slack_emulator.wait_for_call("chat.postMessage", timeout=10)
+    finally:
+        worker.stop()
+    assert wakes == [1]
+    assert dict(posted_texts(slack_emulator)) == {checkin_text(0): 1}

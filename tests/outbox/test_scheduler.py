@@ -131,16 +131,15 @@ def test_run_and_serve_start_the_worker_and_the_tick_and_stop_them(
     try:
         assert started is container
         assert any(t.name == "peerbot-outbox" for t in threading.enumerate())
-        scheduler = container.extras.get("scheduler")
+        scheduler = container.scheduler
         if enabled:
             assert isinstance(scheduler, TickScheduler)
             assert scheduler.running
         else:
             assert scheduler is None
-        # The started worker delivers what a service enqueues and kicks.
+        # The started worker delivers what a unit of work records (its commit wakes the worker).
         user = slack_emulator.add_user("ada")
         seed_checkins(container.sessions, slack_emulator.team_id, [user], 1, START)
-        container.worker.kick()
         slack_emulator.wait_for_call("chat.postMessage", timeout=10)
     finally:
         cli._stop(container)

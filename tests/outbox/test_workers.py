@@ -12,9 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from peerbot.app import build_sender
 from peerbot.clock import SystemClock
 from peerbot.sandbox import SlackEmulator
-from peerbot.services.outbox import OutboxSender, SendReport
+from peerbot.services.outbox import SendReport
 from peerbot.store.db import session_factory
 from peerbot.store.models import OutboxMessage
 from tests.outbox.helpers import (
@@ -37,7 +38,7 @@ def test_three_senders_drain_500_messages_each_sent_exactly_once(
     users = add_users(slack_emulator, 50)
     seed_checkins(session_factory(engine), slack_emulator.team_id, users, TOTAL, datetime.now(UTC))
     senders = [
-        OutboxSender(
+        build_sender(
             session_factory(engine),
             gateway_for(slack_emulator),
             SystemClock(),
