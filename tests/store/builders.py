@@ -53,13 +53,16 @@ def add_pair(session: Session, ask: Ask, helper: Person) -> Pair:
 
 
 def outbox_message(key: str, team_id: str = "T001") -> OutboxMessage:
-    """An unsaved pending chat.postMessage."""
+    """An unsaved pending post (an offer notice to U1)."""
     return OutboxMessage(
         team_id=team_id,
         idempotency_key=key,
         kind=OutboxKind.POST,
-        method="chat.postMessage",
-        payload={"channel": "C1", "text": "hi"},
+        notice="offer_request",
+        payload={
+            "notice": {"kind": "offer_request", "offer_id": 1},
+            "to": {"type": "person", "user_id": "U1"},
+        },
         next_attempt_at=NOW,
     )
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import MetaData, Table, inspect, select
 from sqlalchemy.engine import make_url
 
 from peerbot.config import project_root
+from peerbot.domain.notices import decode, decode_audience
 from peerbot.store import migrate
 from peerbot.store.db import create_engine_for
 from peerbot.store.models import Base
@@ -40,7 +42,7 @@ def test_upgrade_downgrade_upgrade(empty_db_url: str) -> None:
         assert _tables(empty_db_url) == set()
 
         migrate.upgrade(empty_db_url)
-        assert migrate.current_revision(engine) == migrate.head_revision() == "0002"
+        assert migrate.current_revision(engine) == migrate.head_revision() == "0003"
         assert _tables(empty_db_url) == ALL_TABLES | {"alembic_version"}
 
         migrate.downgrade(empty_db_url, "base")
@@ -52,6 +54,72 @@ def test_upgrade_downgrade_upgrade(empty_db_url: str) -> None:
         assert _tables(empty_db_url) == ALL_TABLES | {"alembic_version"}
     finally:
         engine.dispose()
+
+
+def test_0003_rewrites_old_outbox_payloads_as_notices_without_what_people_typed(
+    empty_db_url: str,
+) -> None:
+    """Old payloads held copies of questions and thanks; after the upgrade none is left, the
+    messages still to send carry ids, and one that cannot be expressed is retired."""
+    secret = "My report cries in 1:1s"
+    old = [
+        ("offer:1:request", "chat.postMessage", "pending", {
+            "user": "U1", "template": "offer_request", "on_fail": {"offer_id": 1},
+            "data": {"offer_id": 1, "challenge": secret, "why": "x", "asker": None},
+        }),
+        ("pair:2:intro", "chat.postMessage", "sent", {
+            "users": ["U1", "U2"], "template": "intro", "on_sent": {"pair_id": 2},
+            "data": {"pair_id": 2, "challenge": secret, "helper": "U2", "asker": "U1"},
+        }),
+        ("offer:1:closed", "chat.update", "pending", {
+            "ref": "offer:1:request", "template": "offer_closed",
+            "data": {"offer_id": 1, "state": "passed"},
+        }),
+        ("commitment:2:v1", "chat.postMessage", "pending", {
+            "users": ["U1", "U2"], "template": "commitment_added",
+            "data": {"pair_id": 2, "text": "Talk to " + secret, "challenge": secret},
+        }),
+    ]  # fmt: skip
+    engine = create_engine_for(empty_db_url)
+    try:
+        migrate.upgrade(empty_db_url, "0002")
+        outbox = Table("outbox", MetaData(), autoload_with=engine)
+        with engine.begin() as conn:
+            for key, method, status, payload in old:
+                conn.execute(
+                    outbox.insert().values(
+                        team_id="T1", idempotency_key=key, kind="post", method=method,
+                        payload=payload, status=status, attempts=0,
+                        next_attempt_at=datetime(2026, 11, 30, tzinfo=UTC),
+                        created_at=datetime(2026, 11, 30, tzinfo=UTC),
+                    )
+                )  # fmt: skip
+        migrate.upgrade(empty_db_url)
+        outbox = Table("outbox", MetaData(), autoload_with=engine)
+        with engine.connect() as conn:
+            rows = {
+                r.idempotency_key: r
+                for r in conn.execute(select(outbox).order_by(outbox.c.id)).mappings()
+            }
+    finally:
+        engine.dispose()
+    assert secret not in str([dict(r) for r in rows.values()])
+    assert rows["offer:1:request"]["payload"] == {
+        "notice": {"kind": "offer_request", "offer_id": 1},
+        "to": {"type": "person", "user_id": "U1"},
+    }
+    assert rows["pair:2:intro"]["payload"]["to"] == {"type": "group", "user_ids": ["U1", "U2"]}
+    assert rows["pair:2:intro"]["status"] == "sent"
+    assert rows["offer:1:closed"]["payload"]["notice"] == {
+        "kind": "offer_closed", "offer_id": 1, "state": "passed"
+    }  # fmt: skip
+    assert rows["offer:1:closed"]["notice"] == "offer_closed"
+    retired = rows["commitment:2:v1"]
+    assert (retired["status"], retired["last_error"]) == ("dead", "retired_by_upgrade")
+    # Every rewritten payload decodes as a notice and an audience.
+    for key in ("offer:1:request", "pair:2:intro", "offer:1:closed"):
+        decode(rows[key]["payload"]["notice"])
+        decode_audience(rows[key]["payload"]["to"])
 
 
 def test_models_and_migrations_agree(empty_db_url: str) -> None:
@@ -124,7 +192,7 @@ def test_ensure_migrated_refuses_an_empty_database(empty_db_url: str, db_backend
         engine.dispose()
     message = str(info.value)
     assert "run `peerbot migrate`" in message
-    assert "(at empty, code needs 0002)" in message
+    assert "(at empty, code needs 0003)" in message
     assert "s3cret-pw" not in message
     assert (url.database or "") in message
 
