@@ -3,6 +3,7 @@ nudge, done, close-out with rating and thanks (on both databases)."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,6 +17,7 @@ from peerbot.store.models import (
     CommitmentStatus,
     Feedback,
     FeedbackRole,
+    OutboxMessage,
     Outcome,
     Pair,
     PairStatus,
@@ -125,6 +127,20 @@ def test_whole_loop(harness: Harness) -> None:
     n = len(h.dms(asker))
     h.advance(timedelta(days=21))
     assert len(h.dms(asker)) == n
+
+    # The outbox carries ids, never what people typed: the question, the commitment and the
+    # thanks were shown above, rendered from their own tables at send time.
+    with unit_of_work(h.container.sessions) as s:
+        rows = s.scalars(select(OutboxMessage)).all()
+        stored = json.dumps([r.payload for r in rows]) + " ".join(r.notice for r in rows)
+        kinds = {r.notice for r in rows}
+    assert {
+        "offer_request", "ask_received", "intro", "ask_matched", "offer_closed",
+        "commitment_added", "checkin", "stuck_nudge", "checkin_answered", "pair_closed",
+        "feedback_request", "thanks",
+    } <= kinds  # fmt: skip
+    for typed in ("senior engineer", "Talk to Sam", "changed my week", "Listen first"):
+        assert typed not in stored
 
 
 def test_helper_closes_first_and_commitment_done_button(harness: Harness) -> None:

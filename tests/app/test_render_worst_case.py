@@ -1,0 +1,165 @@
+"""Every notice renders to a message Slack accepts, at its worst case: the longest text each field
+allows, made of ``&``, ``<`` and ``>`` (which escaping makes longer), emoji and combining marks,
+and the most commitments a message lists. Checked with slack_sdk's models and with the emulator's
+Block Kit rules (the same ones that answer ``invalid_blocks``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from slack_sdk.models.blocks import Block
+
+from peerbot.domain import notices as n
+from peerbot.domain.limits import MAX_CHALLENGE, MAX_FIELD
+from peerbot.domain.notices import (
+    AskView,
+    CheckinView,
+    CommitmentView,
+    NoticeGone,
+    OfferView,
+    PairView,
+)
+from peerbot.sandbox.blockkit import validate_message_blocks
+from peerbot.slack.render import render
+from peerbot.store.notice_facts import MAX_LISTED
+
+#: Escaping turns each of these into 4 or 5 characters; emoji and a combining accent follow.
+NASTY = "&<>&<>👩🏽‍💻é\u0301 "
+WHEN = datetime(2026, 11, 24, 17, 0, tzinfo=UTC)
+
+
+def nasty(length: int) -> str:
+    """``length`` characters of the worst text a person can type."""
+    return (NASTY * (length // len(NASTY) + 1))[:length]
+
+
+ASK = AskView(
+    ask_id=1,
+    asker="U0ASKER",
+    asker_tz="Pacific/Auckland",
+    anonymous=False,
+    challenge=nasty(MAX_CHALLENGE),
+    desired_result=nasty(MAX_FIELD),
+    obstacles=nasty(MAX_FIELD),
+    urgency="high",
+)
+COMMITMENTS = tuple(
+    CommitmentView(commitment_id=i, text=nasty(500), due=date(2026, 12, 24))
+    for i in range(MAX_LISTED)
+)
+PAIR = PairView(
+    pair_id=7,
+    ask=ASK,
+    asker="U0ASKER",
+    helper="U0HELPER",
+    closed_by="U0ASKER",
+    open_commitments=COMMITMENTS,
+)
+
+
+class WorstFacts:
+    """Every fact at its longest."""
+
+    def ask(self, ask_id: int) -> AskView:
+        return ASK
+
+    def offer(self, offer_id: int) -> OfferView:
+        return OfferView(
+            offer_id=offer_id,
+            ask=ASK,
+            helper="U0HELPER",
+            helper_tz="America/Los_Angeles",
+            explanation=nasty(2000),
+            expires_at=WHEN,
+        )
+
+    def pair(self, pair_id: int) -> PairView:
+        return PAIR
+
+    def checkin(self, checkin_id: int) -> CheckinView:
+        return CheckinView(checkin_id=checkin_id, pair=PAIR, answer="stuck")
+
+    def commitment(self, commitment_id: int) -> tuple[CommitmentView, PairView]:
+        return COMMITMENTS[0], PAIR
+
+    def thanks(self, pair_id: int) -> str:
+        return nasty(MAX_FIELD)
+
+
+def worst_notices() -> list[n.Notice]:
+    """One notice of every kind (the test below fails when a kind is missing here)."""
+    return [
+        n.AskReceived(ask_id=1, answer_by=WHEN, max_offers=3),
+        n.AskMatched(ask_id=1, pair_id=7),
+        n.AskUnmet(ask_id=1, tried=3),
+        n.OfferRequest(offer_id=5),
+        *(n.OfferClosed(offer_id=5, state=s) for s in n.OfferState),
+        n.Intro(pair_id=7),
+        n.CheckinDue(checkin_id=9, bump=True),
+        n.CheckinAnswered(checkin_id=9),
+        n.HelperCheck(checkin_id=9),
+        n.HelperCheckAnswered(checkin_id=9),
+        n.StuckNudge(checkin_id=9),
+        n.PairPaused(pair_id=7),
+        n.CommitmentAdded(commitment_id=0),
+        n.PairClosed(pair_id=7),
+        *(n.FeedbackRequest(pair_id=7, to=side) for side in n.Side),
+        n.Thanks(pair_id=7),
+    ]
+
+
+def test_every_notice_kind_is_covered() -> None:
+    assert {type(x).kind for x in worst_notices()} == set(n.notice_types())
+
+
+@pytest.mark.parametrize("notice", worst_notices(), ids=lambda x: f"{type(x).kind}")
+def test_the_worst_case_renders_to_a_message_slack_accepts(notice: n.Notice) -> None:
+    message = render(notice, WorstFacts())
+    blocks = message["blocks"]
+    assert 0 < len(blocks) <= 50
+    assert 0 < len(message["text"]) <= 4000
+    assert validate_message_blocks(blocks) == []
+    for raw in blocks:
+        parsed = Block.parse(raw)
+        assert parsed is not None
+        parsed.validate_json()  # slack_sdk's own limits (raises on a breach)
+        if raw["type"] == "section":
+            assert len(raw["text"]["text"]) <= 3000
+    # User text is escaped: no raw "<" from the person reaches Slack (only our own mentions).
+    mrkdwn = " ".join(
+        str(b.get("text", {}).get("text", "")) for b in blocks if b["type"] == "section"
+    )
+    assert "<>" not in mrkdwn and "<&" not in mrkdwn
+
+
+def test_a_long_question_is_cut_by_its_escaped_length_and_says_so() -> None:
+    """2,500 characters with 121 ``&`` rendered to a 3,004-character section before; with
+    312 it must be cut, by its escaped length, and say so."""
+    challenge = (("a" * 7 + "&") * 313)[:MAX_CHALLENGE]
+    facts = WorstFacts()
+    ask = AskView(**{**ASK.__dict__, "challenge": challenge, "desired_result": ""})
+    facts.ask = lambda _id: ask  # type: ignore[method-assign]
+    message = render(n.AskReceived(ask_id=1, answer_by=WHEN, max_offers=3), facts)
+    section = next(b for b in message["blocks"] if "Your request" in b["text"]["text"])
+    text = section["text"]["text"]
+    assert len(text) <= 3000
+    assert text.endswith("…")  # cut, and marked as cut
+    assert "&amp;" in text and "&amp" not in text.replace("&amp;", "")  # no half entity
+
+
+def test_a_short_question_is_quoted_whole() -> None:
+    facts = WorstFacts()
+    ask = AskView(**{**ASK.__dict__, "challenge": "Tom & Ann <fight>", "desired_result": ""})
+    facts.ask = lambda _id: ask  # type: ignore[method-assign]
+    message = render(n.AskUnmet(ask_id=1, tried=0), facts)
+    assert "> Tom &amp; Ann &lt;fight&gt;" in str(message["blocks"])
+
+
+def test_a_notice_about_something_gone_says_so() -> None:
+    class Gone(WorstFacts):
+        def pair(self, pair_id: int) -> PairView:
+            raise NoticeGone(f"pairs {pair_id}")
+
+    with pytest.raises(NoticeGone):
+        render(n.Intro(pair_id=7), Gone())
