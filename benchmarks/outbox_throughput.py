@@ -42,12 +42,13 @@ from slack_sdk import WebClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from peerbot.app import build_sender
 from peerbot.clock import SystemClock
+from peerbot.demo_data import seed_due_checkins
 from peerbot.sandbox import SlackEmulator
 from peerbot.scheduling.worker import OutboxWorker
-from peerbot.services.outbox import OutboxSender, enqueue
 from peerbot.slack.gateway import SlackGateway
-from peerbot.store.db import create_engine_for, session_factory, unit_of_work
+from peerbot.store.db import create_engine_for, session_factory
 from peerbot.store.migrate import upgrade
 from peerbot.store.models import OutboxMessage, OutboxStatus
 
@@ -114,20 +115,18 @@ def main() -> None:
     proc.start()
     info: dict[str, Any] = parent.recv()
 
-    now = datetime.now(UTC)
-    with unit_of_work(sessions) as session:
-        for n in range(args.n):
-            enqueue(
-                session,
-                team_id=info["team"],
-                key=f"bench:checkin:{n}",
-                method="chat.postMessage",
-                payload={"user": info["ids"][n], "text": f"Check-in {n}: how is it going?"},
-                now=now,
-            )
+    seed_due_checkins(
+        sessions,
+        info["team"],
+        info["ids"][: args.n],
+        args.n,
+        datetime.now(UTC),
+        challenge=lambda n: f"Check-in {n}: how is it going?",
+        key=lambda n: f"bench:checkin:{n}",
+    )
 
     client = WebClient(token=info["token"], base_url=info["api_url"], timeout=15)
-    sender = OutboxSender(sessions, SlackGateway(lambda _team: client), SystemClock())
+    sender = build_sender(sessions, SlackGateway(lambda _team: client), SystemClock())
     worker = OutboxWorker(sender, idle_seconds=1.0)
 
     def left() -> int:

@@ -3,7 +3,25 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from peerbot.domain.notices import CheckinDue, ToPerson
+from peerbot.store.db import unit_of_work
+from peerbot.store.models import (
+    Ask,
+    AskStatus,
+    Checkin,
+    CheckinKind,
+    Pair,
+    PairStatus,
+    Person,
+    Workspace,
+)
+from peerbot.store.outbox import enqueue
 
 TIME_ZONES = (
     "America/Los_Angeles",
@@ -130,3 +148,74 @@ def demo_helpers(seed: int = 7) -> list[DemoHelper]:
             )
         )
     return out
+
+
+def seed_due_checkins(
+    sessions: sessionmaker[Session],
+    team_id: str,
+    users: list[str],
+    count: int,
+    now: datetime,
+    *,
+    challenge: Callable[[int], str],
+    key: Callable[[int], str],
+) -> None:
+    """Record ``count`` due check-in DMs (outbox keys ``key(n)``), round-robin over ``users``,
+    for load tests and benchmarks.
+
+    Real rows behind each one (asker, helper, ask, pair, check-in): the sender renders the real
+    check-in notice from the tables, and its text quotes ``challenge(n)``.
+    """
+    with unit_of_work(sessions) as session:
+        if session.get(Workspace, team_id) is None:
+            session.add(Workspace(team_id=team_id, name=team_id, installed_at=now))
+            session.flush()
+        people: dict[str, Person] = {}
+        for uid in [*users, "U0SEEDHELPER"]:
+            person = Person(team_id=team_id, slack_user_id=uid, tz="Europe/Berlin", created_at=now)
+            session.add(person)
+            people[uid] = person
+        session.flush()
+        helper = people["U0SEEDHELPER"]
+        asks = [
+            Ask(
+                team_id=team_id,
+                asker_id=people[users[n % len(users)]].id,
+                challenge=challenge(n),
+                status=AskStatus.PAIRED,
+                created_at=now,
+            )
+            for n in range(count)
+        ]
+        session.add_all(asks)
+        session.flush()
+        pairs = [
+            Pair(
+                team_id=team_id,
+                ask_id=ask.id,
+                helper_id=helper.id,
+                asker_id=ask.asker_id,
+                status=PairStatus.ACTIVE,
+                created_at=now,
+            )
+            for ask in asks
+        ]
+        session.add_all(pairs)
+        session.flush()
+        checkins = [
+            Checkin(
+                team_id=team_id, pair_id=pair.id, kind=CheckinKind.ASKER, due_at=now, sent_at=now
+            )
+            for pair in pairs
+        ]
+        session.add_all(checkins)
+        session.flush()
+        for n, checkin in enumerate(checkins):
+            enqueue(
+                session,
+                team_id=team_id,
+                key=key(n),
+                notice=CheckinDue(checkin_id=checkin.id, bump=False),
+                to=ToPerson(users[n % len(users)]),
+                now=now,
+            )

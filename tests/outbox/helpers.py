@@ -16,25 +16,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from peerbot.app import build_sender
 from peerbot.clock import FrozenClock
-from peerbot.domain.notices import CheckinDue, ToPerson
+from peerbot.demo_data import seed_due_checkins
 from peerbot.domain.ports import Clock
 from peerbot.sandbox import SlackEmulator
 from peerbot.services.outbox import OutboxSender
 from peerbot.slack.gateway import SlackGateway, WebApi
-from peerbot.store.db import session_factory, unit_of_work
+from peerbot.store.db import session_factory
 from peerbot.store.models import (
-    Ask,
-    AskStatus,
-    Checkin,
-    CheckinKind,
     OutboxMessage,
     OutboxStatus,
-    Pair,
-    PairStatus,
-    Person,
-    Workspace,
 )
-from peerbot.store.outbox import enqueue
 
 
 def checkin_text(n: int) -> str:
@@ -51,64 +42,8 @@ def seed_checkins(
     *,
     key: Callable[[int], str] = lambda n: f"checkin:{n}",
 ) -> None:
-    """Enqueue ``count`` due check-in DMs (keys ``key(n)``), round-robin over ``users``.
-
-    Real rows behind each one (asker, helper, ask, pair, check-in): the sender renders the real
-    check-in notice from the tables, whose text quotes the challenge :func:`checkin_text` (n).
-    """
-    with unit_of_work(sessions) as session:
-        if session.get(Workspace, team_id) is None:
-            session.add(Workspace(team_id=team_id, name=team_id, installed_at=now))
-            session.flush()
-        people: dict[str, Person] = {}
-        for uid in [*users, "U0SEEDHELPER"]:
-            person = Person(team_id=team_id, slack_user_id=uid, tz="Europe/Berlin", created_at=now)
-            session.add(person)
-            people[uid] = person
-        session.flush()
-        helper = people["U0SEEDHELPER"]
-        asks = [
-            Ask(
-                team_id=team_id,
-                asker_id=people[users[n % len(users)]].id,
-                challenge=checkin_text(n),
-                status=AskStatus.PAIRED,
-                created_at=now,
-            )
-            for n in range(count)
-        ]
-        session.add_all(asks)
-        session.flush()
-        pairs = [
-            Pair(
-                team_id=team_id,
-                ask_id=ask.id,
-                helper_id=helper.id,
-                asker_id=ask.asker_id,
-                status=PairStatus.ACTIVE,
-                created_at=now,
-            )
-            for ask in asks
-        ]
-        session.add_all(pairs)
-        session.flush()
-        checkins = [
-            Checkin(
-                team_id=team_id, pair_id=pair.id, kind=CheckinKind.ASKER, due_at=now, sent_at=now
-            )
-            for pair in pairs
-        ]
-        session.add_all(checkins)
-        session.flush()
-        for n, checkin in enumerate(checkins):
-            enqueue(
-                session,
-                team_id=team_id,
-                key=key(n),
-                notice=CheckinDue(checkin_id=checkin.id, bump=False),
-                to=ToPerson(users[n % len(users)]),
-                now=now,
-            )
+    """``count`` due check-in DMs whose challenges are :func:`checkin_text` (n), keys ``key(n)``."""
+    seed_due_checkins(sessions, team_id, users, count, now, challenge=checkin_text, key=key)
 
 
 _QUOTED = re.compile(r"“(.*?)”")
