@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from peerbot.clock import SystemClock
 from peerbot.config import Settings
 from peerbot.domain.ports import Clock, Embedder
+from peerbot.scheduling.jobs import Tick
 from peerbot.scheduling.worker import OutboxWorker
 from peerbot.services.asks import AskService, MatchPolicy
 from peerbot.services.dedupe import Deduper
@@ -62,6 +63,11 @@ class Container:
     pairs: PairService
     deduper: Deduper
     extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tick(self) -> Tick:
+        """The services the one-a-minute tick uses (for ``run_due`` and the scheduler)."""
+        return Tick(self.engine, self.asks, self.pairs, self.deduper, self.sender)
 
     def close(self) -> None:
         """Stop background work and release connections."""
