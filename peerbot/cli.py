@@ -38,9 +38,7 @@ def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _start(
-    settings: Settings, *, http_mode: bool
-) -> tuple[Container, App, TickScheduler | None]:
+def _start(settings: Settings, *, http_mode: bool) -> tuple[Container, App, TickScheduler | None]:
     """Build the container and the Bolt app; start the outbox worker and, unless
     ``SCHEDULER_ENABLED=false`` (cron runs `peerbot jobs run-due`), the one-a-minute tick.
 
