@@ -6,9 +6,8 @@ from typing import Any
 
 from peerbot.domain.limits import MAX_CHALLENGE, MAX_FIELD
 from peerbot.slack import ids
-from peerbot.slack.text import escape_mrkdwn, truncate
-
-SECTION_LIMIT = 3000
+from peerbot.slack.limits import MAX_SECTION_TEXT, SECTION_HEADROOM
+from peerbot.slack.text import escape_mrkdwn, fit, truncate
 
 URGENCY_OPTIONS = (
     ("low", "Within a couple of weeks"),
@@ -129,10 +128,18 @@ def build_intake_modal(initial_challenge: str = "", private_metadata: str = "") 
     }
 
 
-def quote(text: str, limit: int = SECTION_LIMIT - 100) -> str:
-    """User text as an escaped mrkdwn block quote, cut to fit a section."""
-    escaped = escape_mrkdwn(truncate(text.strip(), limit))
+def _block_quote(text: str) -> str:
+    escaped = escape_mrkdwn(text)
     return "\n".join("> " + line for line in escaped.splitlines() or [""])
+
+
+def quote(text: str, limit: int = MAX_SECTION_TEXT - SECTION_HEADROOM) -> str:
+    """User text as an escaped mrkdwn block quote of at most ``limit`` characters in all.
+
+    The cut is made by the quoted length (``&`` becomes ``&amp;``, every line gains ``> ``), so
+    a challenge of ``&`` or of empty lines still fits a section.
+    """
+    return fit(text.strip(), limit, _block_quote)
 
 
 def build_pass_modal(offer_id: int) -> dict[str, Any]:
