@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from peerbot.clock import SystemClock
 from peerbot.config import Settings
 from peerbot.domain.ports import Clock, Embedder
-from peerbot.scheduling.scheduler import TickScheduler
+from peerbot.scheduling.jobs import Tick
 from peerbot.scheduling.worker import OutboxWorker
 from peerbot.services.asks import AskService, MatchPolicy
 from peerbot.services.dedupe import Deduper
@@ -64,13 +64,14 @@ class Container:
     helpers: HelperService
     pairs: PairService
     deduper: Deduper
-    #: The one-a-minute tick, when this process runs it (``peerbot run``/``serve``).
-    scheduler: TickScheduler | None = None
+
+    @property
+    def tick(self) -> Tick:
+        """The services the one-a-minute tick uses (for ``run_due`` and the scheduler)."""
+        return Tick(self.engine, self.asks, self.pairs, self.deduper, self.sender)
 
     def close(self) -> None:
-        """Stop background work (the tick, then the outbox worker) and release connections."""
-        if self.scheduler is not None:
-            self.scheduler.stop()
+        """Stop the outbox worker and release connections."""
         self.worker.stop()
         self.engine.dispose()
 

@@ -8,11 +8,17 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from peerbot import __version__
 from peerbot.config import ConfigError, Settings, load_settings
 from peerbot.logs import configure_logging
+
+if TYPE_CHECKING:
+    from slack_bolt import App
+
+    from peerbot.app import Container
+    from peerbot.scheduling.scheduler import TickScheduler
 
 log = logging.getLogger("peerbot")
 
@@ -32,45 +38,51 @@ def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _start(settings: Settings, *, http_mode: bool) -> Any:
+def _start(settings: Settings, *, http_mode: bool) -> tuple[Container, App, TickScheduler | None]:
     """Build the container and the Bolt app; start the outbox worker and, unless
-    ``SCHEDULER_ENABLED=false`` (cron runs `peerbot jobs run-due`), the one-a-minute tick."""
+    ``SCHEDULER_ENABLED=false`` (cron runs `peerbot jobs run-due`), the one-a-minute tick.
+
+    Returns ``(container, bolt_app, scheduler or None)``; :func:`_stop` takes the container and
+    the scheduler."""
     from peerbot.app import build_container, create_bolt_app
     from peerbot.scheduling.scheduler import build_scheduler
 
     settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET" if http_mode else "SLACK_APP_TOKEN")
     container = build_container(settings)
     container.worker.start()
+    scheduler: TickScheduler | None = None
     if settings.scheduler_enabled:
-        container.scheduler = build_scheduler(container).start()
+        scheduler = build_scheduler(container.tick).start()
     else:
         log.info("scheduler off (SCHEDULER_ENABLED=false): run `peerbot jobs run-due` from cron")
-    return container, create_bolt_app(container, http_mode=http_mode)
+    return container, create_bolt_app(container, http_mode=http_mode), scheduler
 
 
-def _stop(container: Any) -> None:
+def _stop(container: Container, scheduler: TickScheduler | None = None) -> None:
     """Stop the tick and the outbox worker (letting a running pass finish), then disconnect."""
+    if scheduler is not None:
+        scheduler.stop()
     container.close()
 
 
 def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    container, app = _start(settings, http_mode=False)
+    container, app, scheduler = _start(settings, http_mode=False)
     log.info("peerbot %s starting in Socket Mode", __version__)
     try:
         SocketModeHandler(app, settings.secret("SLACK_APP_TOKEN")).start()
     except KeyboardInterrupt:
         pass
     finally:
-        _stop(container)
+        _stop(container, scheduler)
     return 0
 
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from peerbot.web.server import HttpServer, PeerbotWSGI
 
-    container, app = _start(settings, http_mode=True)
+    container, app, scheduler = _start(settings, http_mode=True)
     server = HttpServer(PeerbotWSGI(app, container.engine), args.host, args.port, args.threads)
     log.info("peerbot %s serving Slack at %s/slack/events", __version__, server.url)
 
@@ -83,7 +95,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     except KeyboardInterrupt:
         server.stop()
     finally:
-        _stop(container)
+        _stop(container, scheduler)
     return 0
 
 
@@ -146,7 +158,7 @@ def _cmd_jobs_run_due(args: argparse.Namespace, settings: Settings) -> int:
         clock = FrozenClock(at)
     container = build_container(settings, clock=clock)
     try:
-        report = run_due(container)
+        report = run_due(container.tick)
     finally:
         container.close()
     print(report.summary())

@@ -5,6 +5,9 @@ Several processes may tick at once on PostgreSQL: every due row is claimed with
 ``FOR UPDATE SKIP LOCKED``, so each is handled by exactly one of them. On SQLite one process
 runs the tick: :func:`tick_lock` takes an exclusive lock on a file beside the database, and a
 tick that finds it taken (another process, or a cron run overlapping the scheduler) is skipped.
+
+The tick needs no composition root: :class:`Tick` names the few services it calls, each by the
+one method it uses (Protocols), and ``peerbot.app`` builds one from its services.
 """
 
 from __future__ import annotations
@@ -15,16 +18,80 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from sqlalchemy.engine import Engine
 
 from peerbot.store.db import is_sqlite_memory
 
-if TYPE_CHECKING:
-    from peerbot.app import Container
-
 log = logging.getLogger(__name__)
+
+
+class OfferExpirer(Protocol):
+    """Expires offers nobody answered in time (the ask service)."""
+
+    def expire_due(self) -> int:
+        """Expire what is due; return how many."""
+        ...
+
+
+class CheckinRunner(Protocol):
+    """Sends the check-ins that are due (the pair service)."""
+
+    def run_due(self) -> int:
+        """Send what is due; return how many."""
+        ...
+
+
+class EventForgetter(Protocol):
+    """Forgets processed Slack event ids after a while (the deduper)."""
+
+    def forget_old(self) -> int:
+        """Delete old ids; return how many."""
+        ...
+
+
+class DrainReport(Protocol):
+    """What one delivery pass did (read-only counts)."""
+
+    @property
+    def sent(self) -> int:
+        """Messages delivered."""
+        ...
+
+    @property
+    def retried(self) -> int:
+        """Messages left for a later retry."""
+        ...
+
+    @property
+    def dead(self) -> int:
+        """Messages given up on (dead letters)."""
+        ...
+
+    @property
+    def recovered(self) -> int:
+        """Messages found already posted after a crash."""
+        ...
+
+
+class OutboxDrainer(Protocol):
+    """Delivers the due outbox messages (the outbox sender)."""
+
+    def drain(self) -> DrainReport:
+        """Deliver until nothing is due now."""
+        ...
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Everything one tick uses: the engine (for the SQLite tick lock) and four services."""
+
+    engine: Engine
+    asks: OfferExpirer
+    pairs: CheckinRunner
+    deduper: EventForgetter
+    sender: OutboxDrainer
 
 
 @dataclass
@@ -85,18 +152,18 @@ def tick_lock(engine: Engine) -> Iterator[bool]:
         os.close(fd)
 
 
-def run_due(container: Container) -> TickReport:
+def run_due(tick: Tick) -> TickReport:
     """Run one tick (or skip it when another process is running one on this SQLite file)."""
-    with tick_lock(container.engine) as ours:
+    with tick_lock(tick.engine) as ours:
         if not ours:
             report = TickReport(skipped=True)
             log.info("%s", report.summary())
             return report
         report = TickReport()
-        report.offers_expired = container.asks.expire_due()
-        report.checkins_sent = container.pairs.run_due()
-        container.deduper.forget_old()
-        sent = container.sender.drain()
+        report.offers_expired = tick.asks.expire_due()
+        report.checkins_sent = tick.pairs.run_due()
+        tick.deduper.forget_old()
+        sent = tick.sender.drain()
         report.sent, report.retried, report.dead = sent.sent, sent.retried, sent.dead
         report.recovered = sent.recovered
     if report.offers_expired or report.dead or report.recovered:

@@ -14,15 +14,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 from apscheduler.job import Job
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from peerbot.scheduling.jobs import run_due
-
-if TYPE_CHECKING:
-    from peerbot.app import Container
+from peerbot.scheduling.jobs import Tick, run_due
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +78,6 @@ class TickScheduler:
         return bool(self.scheduler.running)
 
 
-def build_scheduler(container: Container, **kwargs: float) -> TickScheduler:
-    """A :class:`TickScheduler` running :func:`run_due` on ``container`` (not yet started)."""
-    return TickScheduler(lambda: run_due(container), **kwargs)
+def build_scheduler(tick: Tick, **kwargs: float) -> TickScheduler:
+    """A :class:`TickScheduler` running :func:`run_due` on ``tick`` (not yet started)."""
+    return TickScheduler(lambda: run_due(tick), **kwargs)

@@ -6,9 +6,7 @@ from typing import Any
 
 from peerbot.domain.limits import MAX_CHALLENGE, MAX_FIELD
 from peerbot.slack import ids
-from peerbot.slack.text import escape_mrkdwn, truncate
-
-SECTION_LIMIT = 3000
+from peerbot.slack.text import truncate
 
 URGENCY_OPTIONS = (
     ("low", "Within a couple of weeks"),
@@ -127,12 +125,6 @@ def build_intake_modal(initial_challenge: str = "", private_metadata: str = "") 
             },
         ],
     }
-
-
-def quote(text: str, limit: int = SECTION_LIMIT - 100) -> str:
-    """User text as an escaped mrkdwn block quote, cut to fit a section."""
-    escaped = escape_mrkdwn(truncate(text.strip(), limit))
-    return "\n".join("> " + line for line in escaped.splitlines() or [""])
 
 
 def build_pass_modal(offer_id: int) -> dict[str, Any]:

@@ -10,13 +10,21 @@ from peerbot.domain.topics import TOPICS, topic_label
 from peerbot.services.helpers import HomeData, ProfileView
 from peerbot.slack import ids
 from peerbot.slack.blocks import _input, _plain
-from peerbot.slack.text import escape_mrkdwn, truncate
+from peerbot.slack.limits import MAX_OPTION_TEXT, MAX_OPTION_VALUE
+from peerbot.slack.text import truncate, truncate_escaped
 
 _STATUS = {"matching": "finding a peer", "offered": "asked a peer, waiting", "open": "received"}
 
+#: App Home lists at most this many open asks and this many pairs (then "and N more"), so that
+#: the home's own blocks, around both lists, always fit Slack's 100 (``MAX_VIEW_BLOCKS``).
+HOME_LIST_MAX = 40
+
 
 def _option(value: str, label: str) -> dict[str, Any]:
-    return {"text": _plain(truncate(label, 75)), "value": value[:150]}
+    return {
+        "text": _plain(truncate(label, MAX_OPTION_TEXT)),
+        "value": value[:MAX_OPTION_VALUE],
+    }
 
 
 def build_profile_modal(p: ProfileView | None) -> dict[str, Any]:
@@ -157,32 +165,34 @@ def build_home(data: HomeData) -> dict[str, Any]:
         {"type": "section", "text": {"type": "mrkdwn", "text": "*Your open requests*"}},
     ]
     if data.open_asks:
-        for _ask_id, challenge, status in data.open_asks:
+        for _ask_id, challenge, status in data.open_asks[:HOME_LIST_MAX]:
             blocks.append(
                 {
                     "type": "section",
                     "text": {
                         "type": "mrkdwn",
-                        "text": f"• {escape_mrkdwn(truncate(challenge, 200))}\n"
+                        "text": f"• {truncate_escaped(challenge, 200)}\n"
                         f"_{_STATUS.get(status, status)}_",
                     },
                 }
             )
+        _more(blocks, len(data.open_asks))
     else:
         blocks.append(_context("None right now."))
     blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "*Your pairs*"}})
     if data.pairs:
-        for _pair_id, other, challenge, helping in data.pairs:
+        for _pair_id, other, challenge, helping in data.pairs[:HOME_LIST_MAX]:
             role = f"helping <@{other}>" if helping else f"with <@{other}>"
             blocks.append(
                 {
                     "type": "section",
                     "text": {
                         "type": "mrkdwn",
-                        "text": f"• {role}: {escape_mrkdwn(truncate(challenge, 200))}",
+                        "text": f"• {role}: {truncate_escaped(challenge, 200)}",
                     },
                 }
             )
+        _more(blocks, len(data.pairs))
     else:
         blocks.append(_context("None right now."))
     blocks.append({"type": "divider"})
@@ -200,7 +210,7 @@ def build_home(data: HomeData) -> dict[str, Any]:
             else f"available, helping {p.active_pairs} of {p.capacity}"
         )
         topics = ", ".join(topic_label(t) for t in p.topics) or "no topics yet"
-        helper_text = f"*Your helper profile*: {state}\n{escape_mrkdwn(truncate(topics, 500))}"
+        helper_text = f"*Your helper profile*: {state}\n{truncate_escaped(topics, 500)}"
         button = "Edit profile"
     blocks.append(
         {
@@ -213,8 +223,14 @@ def build_home(data: HomeData) -> dict[str, Any]:
             },
         }
     )
-    return {"type": "home", "blocks": blocks[:100]}
+    return {"type": "home", "blocks": blocks}
 
 
 def _context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
+def _more(blocks: list[dict[str, Any]], total: int) -> None:
+    """Note the items of a list past :data:`HOME_LIST_MAX` that App Home does not show."""
+    if total > HOME_LIST_MAX:
+        blocks.append(_context(f"…and {total - HOME_LIST_MAX} more."))

@@ -38,8 +38,9 @@ from peerbot.domain.notices import (
 from peerbot.domain.ports import NoticeFacts
 from peerbot.domain.schedule import zone
 from peerbot.slack import ids
-from peerbot.slack.blocks import SECTION_LIMIT, URGENCY_OPTIONS
-from peerbot.slack.text import block_quote, escaped, one_line
+from peerbot.slack.blocks import URGENCY_OPTIONS
+from peerbot.slack.limits import MAX_SECTION_TEXT as SECTION_LIMIT
+from peerbot.slack.text import block_quote, one_line, truncate_escaped
 
 Message = dict[str, Any]
 Block = dict[str, Any]
@@ -134,7 +135,7 @@ def _pair_actions(pair_id: int, block_id: str | None = None) -> Block:
 
 def _commitment_line(c: CommitmentView, limit: int = 600) -> str:
     due = f" _(by {c.due:%a %d %b})_" if c.due else ""
-    return f"• {escaped(c.text, limit - len(due) - 2)}{due}"
+    return f"• {truncate_escaped(c.text, limit - len(due) - 2)}{due}"
 
 
 def _short(text: str, limit: int = 120) -> str:
@@ -158,7 +159,7 @@ def _offer_request(notice: OfferRequest, facts: NoticeFacts) -> Message:
         ),
         *_ask_blocks(ask, heading="Their challenge"),
         _context(
-            f"*Why you:* {escaped(offer.explanation, 1500)}  ·  *Timing:* {urgency}  ·  "
+            f"*Why you:* {truncate_escaped(offer.explanation, 1500)}  ·  *Timing:* {urgency}  ·  "
             f"Please answer by {_when(offer.expires_at, offer.helper_tz)}; "
             "after that we ask someone else."
         ),

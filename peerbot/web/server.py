@@ -13,6 +13,8 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from peerbot.services.metrics import DeploymentCounts, MetricsService, StatusCounts
+
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
 
@@ -23,12 +25,35 @@ HEALTH_PATH = "/healthz"
 METRICS_PATH = "/metrics"
 
 
+def prometheus_text(counts: DeploymentCounts) -> str:
+    """The counts as Prometheus text exposition: one gauge per table, one sample per status."""
+    gauges: tuple[tuple[str, StatusCounts, str], ...] = (
+        (
+            "peerbot_outbox_messages",
+            counts.outbox,
+            "Outbox messages by status (dead = dead letters).",
+        ),
+        ("peerbot_asks", counts.asks, "Asks by status (unmet = supply gap)."),
+        ("peerbot_offers", counts.offers, "Offers by status."),
+        ("peerbot_pairs", counts.pairs, "Pairs by status."),
+    )
+    lines: list[str] = []
+    for name, by_status, help_text in gauges:
+        lines.append(f"# HELP {name} {help_text}")
+        lines.append(f"# TYPE {name} gauge")
+        lines.extend(f'{name}{{status="{status}"}} {n}' for status, n in by_status.items())
+    return "\n".join(lines) + "\n"
+
+
 class PeerbotWSGI:
     """Routes Slack's requests to Bolt and answers health checks."""
 
-    def __init__(self, bolt_app: App, engine: Engine) -> None:
+    def __init__(
+        self, bolt_app: App, engine: Engine, metrics: MetricsService | None = None
+    ) -> None:
         self._slack = SlackRequestHandler(bolt_app, path=EVENTS_PATH)
         self._engine = engine
+        self._metrics = metrics or MetricsService(engine)
 
     def health(self) -> tuple[int, dict[str, str]]:
         """(HTTP status, body): 200 when the database answers, 503 when it does not."""
@@ -41,33 +66,8 @@ class PeerbotWSGI:
         return 200, {"status": "ok", "database": "ok"}
 
     def metrics(self) -> str:
-        """Prometheus text: outbox messages by status and asks, offers, pairs by status.
-
-        Read from the database, so every worker reports the same, whole-deployment numbers.
-        """
-        from sqlalchemy import func, select
-
-        from peerbot.store.models import Ask, Offer, OutboxMessage, Pair
-
-        lines: list[str] = []
-        with self._engine.connect() as conn:
-            for name, model, help_text in (
-                (
-                    "peerbot_outbox_messages",
-                    OutboxMessage,
-                    "Outbox messages by status (dead = dead letters).",
-                ),
-                ("peerbot_asks", Ask, "Asks by status (unmet = supply gap)."),
-                ("peerbot_offers", Offer, "Offers by status."),
-                ("peerbot_pairs", Pair, "Pairs by status."),
-            ):
-                lines.append(f"# HELP {name} {help_text}")
-                lines.append(f"# TYPE {name} gauge")
-                rows = conn.execute(select(model.status, func.count()).group_by(model.status))
-                for status, count in sorted(rows, key=lambda r: str(r[0])):
-                    value = getattr(status, "value", status)
-                    lines.append(f'{name}{{status="{value}"}} {count}')
-        return "\n".join(lines) + "\n"
+        """Prometheus text: outbox messages by status and asks, offers, pairs by status."""
+        return prometheus_text(self._metrics.counts())
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """WSGI entry point."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from peerbot.services.metrics import MetricsService
 from tests.fixtures.app import Harness
 
 
@@ -95,3 +96,51 @@ def test_metrics_count_from_the_database(harness: Harness) -> None:
     assert 'peerbot_offers{status="skipped"} 1' in text
     assert 'peerbot_outbox_messages{status="dead"} 1' in text
     assert "# TYPE peerbot_pairs gauge" in text
+    assert text == (
+        "# HELP peerbot_outbox_messages Outbox messages by status (dead = dead letters).\n"
+        "# TYPE peerbot_outbox_messages gauge\n"
+        'peerbot_outbox_messages{status="dead"} 1\n'
+        'peerbot_outbox_messages{status="sent"} 2\n'
+        "# HELP peerbot_asks Asks by status (unmet = supply gap).\n"
+        "# TYPE peerbot_asks gauge\n"
+        'peerbot_asks{status="unmet"} 1\n'
+        "# HELP peerbot_offers Offers by status.\n"
+        "# TYPE peerbot_offers gauge\n"
+        'peerbot_offers{status="skipped"} 1\n'
+        "# HELP peerbot_pairs Pairs by status.\n"
+        "# TYPE peerbot_pairs gauge\n"
+    )
+    # The service counts by status value in status order, as the query in the web layer did.
+    counts = MetricsService(harness.container.engine).counts()
+    assert counts.asks == {"unmet": 1}
+    assert counts.offers == {"skipped": 1}
+    assert counts.pairs == {}
+    assert counts.outbox == {"dead": 1, "sent": 2}
+
+
+def test_metrics_text_is_prometheus_exposition() -> None:
+    """The web layer only formats: HELP and TYPE per gauge, one sample per status, in order."""
+    from peerbot.services.metrics import DeploymentCounts
+    from peerbot.web.server import prometheus_text
+
+    counts = DeploymentCounts(
+        outbox={"dead": 1, "sent": 4},
+        asks={"unmet": 1},
+        offers={},
+        pairs={"active": 2, "closed": 3},
+    )
+    assert prometheus_text(counts) == (
+        "# HELP peerbot_outbox_messages Outbox messages by status (dead = dead letters).\n"
+        "# TYPE peerbot_outbox_messages gauge\n"
+        'peerbot_outbox_messages{status="dead"} 1\n'
+        'peerbot_outbox_messages{status="sent"} 4\n'
+        "# HELP peerbot_asks Asks by status (unmet = supply gap).\n"
+        "# TYPE peerbot_asks gauge\n"
+        'peerbot_asks{status="unmet"} 1\n'
+        "# HELP peerbot_offers Offers by status.\n"
+        "# TYPE peerbot_offers gauge\n"
+        "# HELP peerbot_pairs Pairs by status.\n"
+        "# TYPE peerbot_pairs gauge\n"
+        'peerbot_pairs{status="active"} 2\n'
+        'peerbot_pairs{status="closed"} 3\n'
+    )

@@ -17,7 +17,7 @@ from peerbot.clock import FrozenClock
 from peerbot.config import Settings
 from peerbot.embeddings import HashingEmbedder
 from peerbot.sandbox import SlackEmulator
-from peerbot.scheduling.jobs import run_due, tick_lock
+from peerbot.scheduling.jobs import Tick, run_due, tick_lock
 from peerbot.scheduling.scheduler import (
     MISFIRE_GRACE_SECONDS,
     TICK_JOB_ID,
@@ -56,7 +56,7 @@ def test_the_tick_is_registered_once_a_minute_and_runs_run_due(
 ) -> None:
     user = slack_emulator.add_user("ada")
     seed_checkins(container.sessions, slack_emulator.team_id, [user], 3, START)
-    scheduler = build_scheduler(container)
+    scheduler = build_scheduler(container.tick)
 
     job = scheduler.scheduler.get_job(TICK_JOB_ID)
     assert job is not None
@@ -69,6 +69,44 @@ def test_the_tick_is_registered_once_a_minute_and_runs_run_due(
 
     assert dict(posted_texts(slack_emulator)) == {checkin_text(n): 1 for n in range(3)}
     assert statuses(container.engine) == {"sent": 3}
+
+
+def test_the_tick_needs_only_its_services_not_the_composition_root(engine: Engine) -> None:
+    """run_due calls exactly the four services it is given, in order, and reports their counts."""
+    from dataclasses import dataclass
+
+    calls: list[str] = []
+
+    @dataclass
+    class Drained:
+        sent: int = 5
+        retried: int = 1
+        dead: int = 2
+        recovered: int = 3
+
+    class Fake:
+        def expire_due(self) -> int:
+            calls.append("expire")
+            return 4
+
+        def run_due(self) -> int:
+            calls.append("checkins")
+            return 6
+
+        def forget_old(self) -> int:
+            calls.append("forget")
+            return 0
+
+        def drain(self) -> Drained:
+            calls.append("drain")
+            return Drained()
+
+    fake = Fake()
+    report = run_due(Tick(engine, asks=fake, pairs=fake, deduper=fake, sender=fake))
+    assert calls == ["expire", "checkins", "forget", "drain"]
+    assert (report.offers_expired, report.checkins_sent) == (4, 6)
+    assert (report.sent, report.retried, report.dead, report.recovered) == (5, 1, 2, 3)
+    assert not report.skipped
 
 
 def test_a_started_scheduler_ticks_and_stops_cleanly() -> None:
@@ -107,11 +145,11 @@ def test_on_sqlite_one_process_runs_the_tick(container: Container, db_backend: s
         assert first
         with tick_lock(container.engine) as second:
             assert second is (db_backend == "postgresql")
-        report = run_due(container)
+        report = run_due(container.tick)
         assert report.skipped is (db_backend == "sqlite")
         if report.skipped:
             assert "skipped" in report.summary()
-    assert not run_due(container).skipped  # the lock went with the first tick
+    assert not run_due(container.tick).skipped  # the lock went with the first tick
 
 
 @pytest.mark.parametrize("enabled", [True, False], ids=["scheduler-on", "scheduler-off"])
@@ -127,11 +165,10 @@ def test_run_and_serve_start_the_worker_and_the_tick_and_stop_them(
     monkeypatch.setattr(peerbot.app, "build_container", lambda settings: container)
     settings = _settings(slack_emulator, db_url, scheduler_enabled=enabled)
 
-    started, _app = cli._start(settings, http_mode=True)
+    started, _app, scheduler = cli._start(settings, http_mode=True)
     try:
         assert started is container
         assert any(t.name == "peerbot-outbox" for t in threading.enumerate())
-        scheduler = container.scheduler
         if enabled:
             assert isinstance(scheduler, TickScheduler)
             assert scheduler.running
@@ -142,7 +179,8 @@ def test_run_and_serve_start_the_worker_and_the_tick_and_stop_them(
         seed_checkins(container.sessions, slack_emulator.team_id, [user], 1, START)
         slack_emulator.wait_for_call("chat.postMessage", timeout=10)
     finally:
-        cli._stop(container)
+        cli._stop(container, scheduler)
     if enabled:
+        assert scheduler is not None
         assert not scheduler.running
     assert not any(t.name == "peerbot-outbox" for t in threading.enumerate())
