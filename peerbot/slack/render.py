@@ -11,7 +11,7 @@ from typing import Any
 
 from peerbot.domain import notices
 from peerbot.domain.schedule import zone
-from peerbot.slack import ids
+from peerbot.slack import codec, ids
 from peerbot.slack.blocks import URGENCY_OPTIONS, quote
 from peerbot.slack.text import escape_mrkdwn, truncate
 
@@ -81,13 +81,13 @@ def offer_request(d: Data) -> Data:
                     "action_id": ids.OFFER_ACCEPT,
                     "style": "primary",
                     "text": {"type": "plain_text", "text": "Accept"},
-                    "value": str(d["offer_id"]),
+                    "value": codec.OFFER.encode(d["offer_id"]),
                 },
                 {
                     "type": "button",
                     "action_id": ids.OFFER_PASS,
                     "text": {"type": "plain_text", "text": "Pass"},
-                    "value": str(d["offer_id"]),
+                    "value": codec.OFFER.encode(d["offer_id"]),
                 },
             ],
         },
@@ -186,13 +186,15 @@ def _button(text: str, action_id: str, value: object, style: str | None = None) 
     return b
 
 
-def _pair_actions(pair_id: object, block_id: str | None = None) -> dict[str, Any]:
+def _pair_actions(pair_id: int, block_id: str | None = None) -> dict[str, Any]:
     """The pair's two standing buttons: add a commitment, close the pairing."""
     block: dict[str, Any] = {
         "type": "actions",
         "elements": [
-            _button("Add a commitment", ids.PAIR_ADD_COMMITMENT, pair_id, "primary"),
-            _button("Close this pairing", ids.PAIR_CLOSE, pair_id),
+            _button(
+                "Add a commitment", ids.PAIR_ADD_COMMITMENT, codec.PAIR.encode(pair_id), "primary"
+            ),
+            _button("Close this pairing", ids.PAIR_CLOSE, codec.PAIR.encode(pair_id)),
         ],
     }
     if block_id:
@@ -232,7 +234,9 @@ def checkin(d: Data) -> Data:
         blocks.append(_section("*Your open commitments*"))
         for c in commitments:
             block = _section(_commitment_line(c))
-            block["accessory"] = _button("Done", ids.COMMITMENT_DONE, c["id"])
+            block["accessory"] = _button(
+                "Done", ids.COMMITMENT_DONE, codec.COMMITMENT.encode(c["id"])
+            )
             blocks.append(block)
     else:
         blocks.append(_context("No open commitments. Adding one next step helps a lot."))
@@ -242,16 +246,23 @@ def checkin(d: Data) -> Data:
             "type": "actions",
             "block_id": f"checkin_{cid}",
             "elements": [
-                _button("Done", f"{ids.CHECKIN_ACTION}_done", cid, "primary"),
-                _button("In progress", f"{ids.CHECKIN_ACTION}_in_progress", cid),
-                _button("Stuck", f"{ids.CHECKIN_ACTION}_stuck", cid, "danger"),
-                _button("Add a commitment", ids.PAIR_ADD_COMMITMENT, pid),
-                _button("Close", ids.CHECKIN_CLOSE, pid),
+                _button("Done", f"{ids.CHECKIN_ACTION}_done", codec.CHECKIN.encode(cid), "primary"),
+                _button(
+                    "In progress", f"{ids.CHECKIN_ACTION}_in_progress", codec.CHECKIN.encode(cid)
+                ),
+                _button(
+                    "Stuck", f"{ids.CHECKIN_ACTION}_stuck", codec.CHECKIN.encode(cid), "danger"
+                ),
+                _button("Add a commitment", ids.PAIR_ADD_COMMITMENT, codec.PAIR.encode(pid)),
+                _button("Close", ids.CHECKIN_CLOSE, codec.PAIR.encode(pid)),
                 {
                     "type": "overflow",
                     "action_id": ids.PAIR_SNOOZE,
                     "options": [
-                        {"text": {"type": "plain_text", "text": label}, "value": f"{pid}:{v}"}
+                        {
+                            "text": {"type": "plain_text", "text": label},
+                            "value": codec.SNOOZE.encode(pid, v),
+                        }
                         for v, label in _SNOOZE_OPTIONS
                     ],
                 },
@@ -278,7 +289,11 @@ def checkin_answered(d: Data) -> Data:
             _section(text),
             {
                 "type": "actions",
-                "elements": [_button("Add a commitment", ids.PAIR_ADD_COMMITMENT, d["pair_id"])],
+                "elements": [
+                    _button(
+                        "Add a commitment", ids.PAIR_ADD_COMMITMENT, codec.PAIR.encode(d["pair_id"])
+                    )
+                ],
             },
         ],
     }
@@ -298,8 +313,14 @@ def helper_check(d: Data) -> Data:
                 "type": "actions",
                 "block_id": f"helper_check_{d['checkin_id']}",
                 "elements": [
-                    _button("Going well", f"{ids.CHECKIN_ACTION}_in_progress", d["checkin_id"]),
-                    _button("Close this pairing", ids.CHECKIN_CLOSE, d["pair_id"]),
+                    _button(
+                        "Going well",
+                        f"{ids.CHECKIN_ACTION}_in_progress",
+                        codec.CHECKIN.encode(d["checkin_id"]),
+                    ),
+                    _button(
+                        "Close this pairing", ids.CHECKIN_CLOSE, codec.PAIR.encode(d["pair_id"])
+                    ),
                 ],
             },
         ],
@@ -374,7 +395,10 @@ def feedback_request(d: Data) -> Data:
         "text": text,
         "blocks": [
             _section(text),
-            {"type": "actions", "elements": [_button(button, ids.FEEDBACK_OPEN, d["pair_id"])]},
+            {
+                "type": "actions",
+                "elements": [_button(button, ids.FEEDBACK_OPEN, codec.PAIR.encode(d["pair_id"]))],
+            },
         ],
     }
 
