@@ -10,7 +10,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import App, BoltContext, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from sqlalchemy.engine import Engine
@@ -33,7 +33,6 @@ from peerbot.slack.deps import Deps
 from peerbot.slack.gateway import SlackGateway, WebApi
 from peerbot.slack.listeners import register_listeners
 from peerbot.slack.middleware import skip_redelivered_events
-from peerbot.slack.parse import user_of
 from peerbot.store.db import create_engine_for, session_factory
 from peerbot.store.migrate import ensure_migrated
 from peerbot.store.notice_facts import facts_reader
@@ -191,18 +190,18 @@ def create_bolt_app(
     deps = Deps(
         settings=settings,
         clock=container.clock,
-        services={
-            "asks": container.asks,
-            "helpers": container.helpers,
-            "pairs": container.pairs,
-        },
+        asks=container.asks,
+        helpers=container.helpers,
+        pairs=container.pairs,
     )
 
     @app.error
-    def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
+    def on_error(error: Exception, context: BoltContext) -> BoltResponse:
         log.exception("unhandled error in a listener", exc_info=error)
         try:
-            user = user_of(body)
+            user = context.user_id
+            if not user:
+                raise ValueError("no user id in the request")
             channel = container.client.conversations_open(users=user)["channel"]["id"]
             container.client.chat_postMessage(channel=channel, text=USER_ERROR_TEXT)
         except Exception:  # telling the user is best effort

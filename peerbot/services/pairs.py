@@ -81,6 +81,14 @@ class Result(StrEnum):
 
 
 @dataclass(frozen=True)
+class CloseForm:
+    """May someone open the close-out form: ``result`` OK with their ``role``, or why not."""
+
+    result: Result
+    role: Role | None = None
+
+
+@dataclass(frozen=True)
 class CloseInput:
     """Close-out answers: the asker's outcome, rating and thanks; the helper's reflection."""
 
@@ -485,13 +493,27 @@ class PairService:
 
     # ------------------------------------------------------------------ close-out
 
-    def role_of(self, team_id: str, pair_id: int, user_id: str) -> tuple[Role | None, bool]:
-        """(the user's role in the pair or None, whether the pair is already closed)."""
+    def may_add_commitment(self, team_id: str, pair_id: int, user_id: str) -> Result:
+        """Whether ``user_id`` may open the commitment form: OK for the asker of an open pair;
+        CLOSED once the pair is closed; NOT_YOURS for anyone else (or no such pair)."""
         with unit_of_work(self._sessions) as session:
             pair = self._pair(session, team_id, pair_id)
             if pair is None:
-                return None, False
-            return self._role(session, pair, user_id), pair.status == PairStatus.CLOSED
+                return Result.NOT_YOURS
+            if pair.status == PairStatus.CLOSED:
+                return Result.CLOSED
+            if self._role(session, pair, user_id) != Role.ASKER:
+                return Result.NOT_YOURS
+            return Result.OK
+
+    def close_form(self, team_id: str, pair_id: int, user_id: str) -> CloseForm:
+        """Whether ``user_id`` may open the close-out form, and as whom (asker or helper)."""
+        with unit_of_work(self._sessions) as session:
+            pair = self._pair(session, team_id, pair_id)
+            role = None if pair is None else self._role(session, pair, user_id)
+            if role is None:
+                return CloseForm(Result.NOT_YOURS)
+            return CloseForm(Result.OK, role)
 
     def close(self, team_id: str, pair_id: int, user_id: str, answers: CloseInput) -> Result:
         """Close the pair (if open) and record this side's feedback, once.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from peerbot.domain.limits import MAX_CHALLENGE, MAX_FIELD
-from peerbot.slack import ids
+from peerbot.slack import codec, ids
 from peerbot.slack.text import truncate
 
 URGENCY_OPTIONS = (
@@ -132,7 +132,7 @@ def build_pass_modal(offer_id: int) -> dict[str, Any]:
     return {
         "type": "modal",
         "callback_id": ids.PASS_CALLBACK,
-        "private_metadata": str(offer_id),
+        "private_metadata": codec.OFFER.encode(offer_id),
         "title": _plain("Pass on this request"),
         "submit": _plain("Pass"),
         "close": _plain("Back"),
@@ -161,7 +161,7 @@ def build_commitment_modal(pair_id: int) -> dict[str, Any]:
     return {
         "type": "modal",
         "callback_id": ids.COMMITMENT_CALLBACK,
-        "private_metadata": str(pair_id),
+        "private_metadata": codec.PAIR.encode(pair_id),
         "title": _plain("Add a commitment"),
         "submit": _plain("Commit"),
         "close": _plain("Cancel"),
@@ -247,7 +247,7 @@ def build_close_modal(pair_id: int, *, asker: bool) -> dict[str, Any]:
     return {
         "type": "modal",
         "callback_id": ids.CLOSE_CALLBACK,
-        "private_metadata": str(pair_id),
+        "private_metadata": codec.PAIR.encode(pair_id),
         "title": _plain("Close the pairing"),
         "submit": _plain("Close"),
         "close": _plain("Back"),

@@ -1,18 +1,35 @@
-"""What listeners are handed: services and the clock, never a database session."""
+"""What listeners are handed: services and the clock, never a database session.
+
+A global middleware (:func:`peerbot.slack.middleware.provide_deps`) puts one :class:`Deps` into
+Bolt's ``context`` under :data:`DEPS_KEY`; Bolt then injects it into any listener that takes an
+argument named ``deps``, beside ``ack``, ``context``, ``respond`` and the rest.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from peerbot.config import Settings
 from peerbot.domain.ports import Clock
+from peerbot.services.asks import AskService
+from peerbot.services.helpers import HelperService
+from peerbot.services.pairs import PairService
+
+#: The ``context`` key (and so the listener argument name) that carries :class:`Deps`.
+DEPS_KEY = "deps"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Deps:
     """Everything a listener may call. Built by the composition root (``peerbot.app``)."""
 
     settings: Settings
     clock: Clock
-    services: dict[str, Any] = field(default_factory=dict)
+    asks: AskService
+    helpers: HelperService
+    pairs: PairService
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Deps:
+        """The same long-lived services: Bolt deep-copies ``context`` for lazy listeners, and a
+        copy of an engine or a model is never wanted."""
+        return self

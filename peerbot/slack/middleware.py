@@ -6,9 +6,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import BoltResponse
+from slack_bolt import BoltContext, BoltResponse
 
 from peerbot.services.dedupe import Deduper
+from peerbot.slack.deps import DEPS_KEY, Deps
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,18 @@ def skip_redelivered_events(deduper: Deduper) -> Callable[..., Any]:
             if not deduper.first_time(team, "event", str(body["event_id"])):
                 log.info("dropping redelivered event %s", body["event_id"])
                 return BoltResponse(status=200, body="")
+        return next()
+
+    return middleware
+
+
+def provide_deps(deps: Deps) -> Callable[..., Any]:
+    """Middleware: put the listeners' typed dependencies into Bolt's ``context``, so a listener
+    declares ``deps: Deps`` as it declares ``ack`` or ``respond`` (Bolt injects context keys by
+    argument name)."""
+
+    def middleware(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:
+        context[DEPS_KEY] = deps
         return next()
 
     return middleware

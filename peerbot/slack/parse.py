@@ -51,30 +51,6 @@ def parse_intake(view: dict[str, Any]) -> AskInput:
     )
 
 
-def team_of(body: dict[str, Any]) -> str:
-    """The workspace id of any Slack request body."""
-    team = body.get("team")
-    if isinstance(team, dict) and team.get("id"):
-        return str(team["id"])
-    for key in ("team_id",):
-        if body.get(key):
-            return str(body[key])
-    user = body.get("user")
-    if isinstance(user, dict) and user.get("team_id"):
-        return str(user["team_id"])
-    raise ValueError("no team id in the request")
-
-
-def user_of(body: dict[str, Any]) -> str:
-    """The acting user's id of any Slack request body."""
-    user = body.get("user")
-    if isinstance(user, dict):
-        return str(user["id"])
-    if body.get("user_id"):
-        return str(body["user_id"])
-    raise ValueError("no user id in the request")
-
-
 #: Profile field → block id, for answering errors at the field.
 PROFILE_FIELD_BLOCKS = {
     "expertise": ids.PROFILE_EXPERTISE[0],

@@ -37,7 +37,7 @@ from peerbot.domain.notices import (
 )
 from peerbot.domain.ports import NoticeFacts
 from peerbot.domain.schedule import zone
-from peerbot.slack import ids
+from peerbot.slack import codec, ids
 from peerbot.slack.blocks import URGENCY_OPTIONS
 from peerbot.slack.limits import MAX_SECTION_TEXT as SECTION_LIMIT
 from peerbot.slack.text import block_quote, one_line, truncate_escaped
@@ -107,12 +107,12 @@ def _ask_blocks(ask: AskView, *, heading: str) -> list[Block]:
     return blocks
 
 
-def _button(text: str, action_id: str, value: object, style: str | None = None) -> Block:
+def _button(text: str, action_id: str, value: str, style: str | None = None) -> Block:
     b: Block = {
         "type": "button",
         "action_id": action_id,
         "text": {"type": "plain_text", "text": text},
-        "value": str(value),
+        "value": value,
     }
     if style:
         b["style"] = style
@@ -124,8 +124,10 @@ def _pair_actions(pair_id: int, block_id: str | None = None) -> Block:
     block: Block = {
         "type": "actions",
         "elements": [
-            _button("Add a commitment", ids.PAIR_ADD_COMMITMENT, pair_id, "primary"),
-            _button("Close this pairing", ids.PAIR_CLOSE, pair_id),
+            _button(
+                "Add a commitment", ids.PAIR_ADD_COMMITMENT, codec.PAIR.encode(pair_id), "primary"
+            ),
+            _button("Close this pairing", ids.PAIR_CLOSE, codec.PAIR.encode(pair_id)),
         ],
     }
     if block_id:
@@ -167,8 +169,8 @@ def _offer_request(notice: OfferRequest, facts: NoticeFacts) -> Message:
             "type": "actions",
             "block_id": f"offer_{offer.offer_id}",
             "elements": [
-                _button("Accept", ids.OFFER_ACCEPT, offer.offer_id, "primary"),
-                _button("Pass", ids.OFFER_PASS, offer.offer_id),
+                _button("Accept", ids.OFFER_ACCEPT, codec.OFFER.encode(offer.offer_id), "primary"),
+                _button("Pass", ids.OFFER_PASS, codec.OFFER.encode(offer.offer_id)),
             ],
         },
     ]
@@ -289,7 +291,9 @@ def _checkin(notice: CheckinDue, facts: NoticeFacts) -> Message:
         blocks.append(_section("*Your open commitments*"))
         for c in pair.open_commitments:
             block = _section(_commitment_line(c))
-            block["accessory"] = _button("Done", ids.COMMITMENT_DONE, c.commitment_id)
+            block["accessory"] = _button(
+                "Done", ids.COMMITMENT_DONE, codec.COMMITMENT.encode(c.commitment_id)
+            )
             blocks.append(block)
     else:
         blocks.append(_context("No open commitments. Adding one next step helps a lot."))
@@ -299,16 +303,23 @@ def _checkin(notice: CheckinDue, facts: NoticeFacts) -> Message:
             "type": "actions",
             "block_id": f"checkin_{cid}",
             "elements": [
-                _button("Done", f"{ids.CHECKIN_ACTION}_done", cid, "primary"),
-                _button("In progress", f"{ids.CHECKIN_ACTION}_in_progress", cid),
-                _button("Stuck", f"{ids.CHECKIN_ACTION}_stuck", cid, "danger"),
-                _button("Add a commitment", ids.PAIR_ADD_COMMITMENT, pid),
-                _button("Close", ids.CHECKIN_CLOSE, pid),
+                _button("Done", f"{ids.CHECKIN_ACTION}_done", codec.CHECKIN.encode(cid), "primary"),
+                _button(
+                    "In progress", f"{ids.CHECKIN_ACTION}_in_progress", codec.CHECKIN.encode(cid)
+                ),
+                _button(
+                    "Stuck", f"{ids.CHECKIN_ACTION}_stuck", codec.CHECKIN.encode(cid), "danger"
+                ),
+                _button("Add a commitment", ids.PAIR_ADD_COMMITMENT, codec.PAIR.encode(pid)),
+                _button("Close", ids.CHECKIN_CLOSE, codec.PAIR.encode(pid)),
                 {
                     "type": "overflow",
                     "action_id": ids.PAIR_SNOOZE,
                     "options": [
-                        {"text": {"type": "plain_text", "text": label}, "value": f"{pid}:{v}"}
+                        {
+                            "text": {"type": "plain_text", "text": label},
+                            "value": codec.SNOOZE.encode(pid, v),
+                        }
                         for v, label in _SNOOZE_OPTIONS
                     ],
                 },
@@ -339,7 +350,11 @@ def _checkin_answered(notice: CheckinAnswered, facts: NoticeFacts) -> Message:
             {
                 "type": "actions",
                 "elements": [
-                    _button("Add a commitment", ids.PAIR_ADD_COMMITMENT, checkin.pair.pair_id)
+                    _button(
+                        "Add a commitment",
+                        ids.PAIR_ADD_COMMITMENT,
+                        codec.PAIR.encode(checkin.pair.pair_id),
+                    )
                 ],
             },
         ],
@@ -363,8 +378,14 @@ def _helper_check(notice: HelperCheck, facts: NoticeFacts) -> Message:
                 "type": "actions",
                 "block_id": f"helper_check_{checkin.checkin_id}",
                 "elements": [
-                    _button("Going well", f"{ids.CHECKIN_ACTION}_in_progress", checkin.checkin_id),
-                    _button("Close this pairing", ids.CHECKIN_CLOSE, pair.pair_id),
+                    _button(
+                        "Going well",
+                        f"{ids.CHECKIN_ACTION}_in_progress",
+                        codec.CHECKIN.encode(checkin.checkin_id),
+                    ),
+                    _button(
+                        "Close this pairing", ids.CHECKIN_CLOSE, codec.PAIR.encode(pair.pair_id)
+                    ),
                 ],
             },
         ],
@@ -449,7 +470,10 @@ def _feedback_request(notice: FeedbackRequest, facts: NoticeFacts) -> Message:
         text,
         [
             _section(text),
-            {"type": "actions", "elements": [_button(button, ids.FEEDBACK_OPEN, pair.pair_id)]},
+            {
+                "type": "actions",
+                "elements": [_button(button, ids.FEEDBACK_OPEN, codec.PAIR.encode(pair.pair_id))],
+            },
         ],
     )
 

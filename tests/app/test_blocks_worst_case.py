@@ -25,7 +25,7 @@ from peerbot.domain.profiles import MAX_CAPACITY, MAX_TOPICS
 from peerbot.domain.topics import TOPICS
 from peerbot.sandbox import blockkit
 from peerbot.services.helpers import HomeData, ProfileView
-from peerbot.slack import blocks, ids, limits
+from peerbot.slack import blocks, codec, ids, limits
 from peerbot.slack.profile_blocks import HOME_LIST_MAX, build_home, build_profile_modal
 from peerbot.slack.text import block_quote, escape_mrkdwn, fit, truncate_escaped
 
@@ -184,10 +184,10 @@ MODALS = {
         initial_challenge=worst(MAX_CHALLENGE * 4), private_metadata="C" + "9" * 20
     ),
     "intake-ampersands": lambda: blocks.build_intake_modal(initial_challenge=amps(MAX_CHALLENGE)),
-    "pass": lambda: blocks.build_pass_modal(2**63 - 1),
-    "commitment": lambda: blocks.build_commitment_modal(2**63 - 1),
-    "close-asker": lambda: blocks.build_close_modal(2**63 - 1, asker=True),
-    "close-helper": lambda: blocks.build_close_modal(2**63 - 1, asker=False),
+    "pass": lambda: blocks.build_pass_modal(codec.MAX_ID),
+    "commitment": lambda: blocks.build_commitment_modal(codec.MAX_ID),
+    "close-asker": lambda: blocks.build_close_modal(codec.MAX_ID, asker=True),
+    "close-helper": lambda: blocks.build_close_modal(codec.MAX_ID, asker=False),
     "profile-new": lambda: build_profile_modal(None),
     "profile-worst": lambda: build_profile_modal(worst_profile()),
     "profile-paused-opted-out": lambda: build_profile_modal(

@@ -45,7 +45,7 @@ ASK = AskView(
     urgency="high",
 )
 COMMITMENTS = tuple(
-    CommitmentView(commitment_id=i, text=nasty(500), due=date(2026, 12, 24))
+    CommitmentView(commitment_id=2**31 - 1 - i, text=nasty(500), due=date(2026, 12, 24))
     for i in range(MAX_LISTED)
 )
 PAIR = PairView(
@@ -102,7 +102,7 @@ def worst_notices() -> list[n.Notice]:
         n.HelperCheckAnswered(checkin_id=9),
         n.StuckNudge(checkin_id=9),
         n.PairPaused(pair_id=7),
-        n.CommitmentAdded(commitment_id=0),
+        n.CommitmentAdded(commitment_id=1),
         n.PairClosed(pair_id=7),
         *(n.FeedbackRequest(pair_id=7, to=side) for side in n.Side),
         n.Thanks(pair_id=7),

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import select
+
+from peerbot.store.db import unit_of_work
+from peerbot.store.models import Offer, Person
 from tests.fixtures.app import Harness
 from tests.journey.test_ask_accept import text_of
 
@@ -112,8 +116,10 @@ def test_never_match_and_reporting_line(harness: Harness) -> None:
 
 
 def test_opt_out_stops_offers(harness: Harness) -> None:
+    """The opted-out helper (the best match) hears nothing; the ask goes to the next helper."""
     h = harness
     helper = h.add_helper("fiona", EXPERTISE)
+    other = h.add_helper("gus", "Coached new managers through their first difficult conversations.")
     view_id = open_profile(h, helper)
     values = profile_values()
     values[("profile_opt_in", "profile_opt_in_input")] = []
@@ -121,6 +127,23 @@ def test_opt_out_stops_offers(harness: Harness) -> None:
     h.settle()
     h.ask(h.add_user("alex"), ASK)
     assert h.dms(helper) == []
+    offers = h.dms(other)
+    assert len(offers) == 1
+    assert "looking for a peer" in text_of(offers[0])
+    with unit_of_work(h.container.sessions) as s:
+        offered = [o.helper_id for o in s.scalars(select(Offer))]
+        gus = s.scalars(select(Person).where(Person.slack_user_id == other)).one()
+    assert offered == [gus.id]
+
+
+def test_opt_out_control_the_best_match_is_asked_first(harness: Harness) -> None:
+    """The control for the test above: opted in, fiona is the one asked, not gus."""
+    h = harness
+    helper = h.add_helper("fiona", EXPERTISE)
+    other = h.add_helper("gus", "Coached new managers through their first difficult conversations.")
+    h.ask(h.add_user("alex"), ASK)
+    assert len(h.dms(helper)) == 1
+    assert h.dms(other) == []
 
 
 def test_user_change_keeps_people_current(harness: Harness) -> None:

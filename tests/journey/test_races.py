@@ -10,8 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from peerbot.domain.ports import Embedder
+from peerbot.services.asks import AcceptOutcome
+from peerbot.slack.listeners.asks import ACCEPT_REPLIES
 from peerbot.store.db import unit_of_work
-from peerbot.store.models import Offer, OfferStatus, Pair
+from peerbot.store.models import Offer, OfferStatus, Pair, Person
 from tests.fixtures.app import Harness, make_harness
 from tests.journey.test_ask_accept import text_of
 
@@ -51,10 +53,25 @@ def test_two_simultaneous_accepts_make_one_pair(parallel_harness: Harness) -> No
         assert len(pairs) == 1
         states = sorted(o.status for o in s.scalars(select(Offer)))
         assert states == sorted([OfferStatus.ACCEPTED, OfferStatus.WITHDRAWN])
-        winner_id = pairs[0].helper_id
-    winner, loser = (a, b) if h.group_messages(asker, a) else (b, a)
+        winner_person = s.get(Person, pairs[0].helper_id)
+        assert winner_person is not None
+        winner = winner_person.slack_user_id
+        accepted = s.scalars(select(Offer).where(Offer.status == OfferStatus.ACCEPTED)).one()
+        assert accepted.helper_id == pairs[0].helper_id
+    assert winner in (a, b)
+    loser = b if winner == a else a
+    # The intro went to a group DM of exactly the asker, the winner and the bot.
+    channel = h.emulator.group_dm([asker, winner])
+    assert channel is not None
+    assert sorted(h.emulator.conversation(channel)["members"]) == sorted(
+        [asker, winner, h.emulator.bot_user_id]
+    )
     assert len(h.group_messages(asker, winner)) == 1
     assert h.group_messages(asker, loser) == []
+    assert h.emulator.group_dm([asker, a, b]) is None
     assert "You accepted" in text_of(h.dms(winner)[0])
     assert "Another peer took this one" in text_of(h.dms(loser)[0])
-    assert winner_id  # the pair points at a real person
+    # The loser's own click was answered, privately, with "taken"; the winner heard no such thing.
+    taken = ACCEPT_REPLIES[AcceptOutcome.TAKEN]
+    assert [e["text"] for e in h.emulator.ephemerals_to(loser)] == [taken]
+    assert h.emulator.ephemerals_to(winner) == []

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from peerbot.domain.asks import clean_text, validate_ask
-from peerbot.services.asks import AcceptOutcome, AskService
-from peerbot.slack import blocks, ids
+from peerbot.services.asks import AcceptOutcome
+from peerbot.slack import blocks, codec, ids
+from peerbot.slack.codec import BadValue
 from peerbot.slack.deps import Deps
-from peerbot.slack.parse import ASK_FIELD_BLOCKS, parse_intake, state_value, team_of, user_of
+from peerbot.slack.listeners.common import actor, bad_value, tell
+from peerbot.slack.parse import ASK_FIELD_BLOCKS, parse_intake, state_value
 
-log = logging.getLogger(__name__)
-
-_ACCEPT_REPLIES = {
+ACCEPT_REPLIES = {
     AcceptOutcome.TAKEN: "Thank you! Another peer accepted just before you, so this one is taken.",
     AcceptOutcome.CLOSED: "This request has already moved on, so there is nothing to accept.",
     AcceptOutcome.NOT_YOURS: "This request was offered to someone else.",
@@ -24,53 +23,79 @@ _ACCEPT_REPLIES = {
 }
 
 
-def register(app: App, deps: Deps) -> None:
-    """Register the intake submission, Accept, Pass and the pass-reason dialog."""
-    service: AskService = deps.services["asks"]
-
-    @app.view(ids.INTAKE_CALLBACK)
-    def intake_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        inp = parse_intake(view)
-        errors = validate_ask(inp)
-        if errors:
-            ack(
-                response_action="errors",
-                errors={ASK_FIELD_BLOCKS[f]: msg for f, msg in errors.items()},
-            )
-            return
-        ack()
-        service.submit(team_of(body), user_of(body), inp, client_key=view["id"])
-
-    @app.action(ids.OFFER_ACCEPT)
-    def accept(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
-        ack()
-        user = user_of(body)
-        outcome = service.accept(team_of(body), int(action["value"]), user)
-        reply = _ACCEPT_REPLIES.get(outcome)
-        if reply:
-            _tell(client, body, user, reply)
-
-    @app.action(ids.OFFER_PASS)
-    def pass_clicked(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient
-    ) -> None:
-        ack()
-        client.views_open(
-            trigger_id=body["trigger_id"],
-            view=blocks.build_pass_modal(int(action["value"])),
+def intake_submitted(ack: Ack, view: dict[str, Any], context: BoltContext, deps: Deps) -> None:
+    """The intake modal: field errors at the field, else the ask is submitted."""
+    inp = parse_intake(view)
+    errors = validate_ask(inp)
+    if errors:
+        ack(
+            response_action="errors",
+            errors={ASK_FIELD_BLOCKS[f]: msg for f, msg in errors.items()},
         )
-
-    @app.view(ids.PASS_CALLBACK)
-    def pass_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        ack()
-        reason = clean_text(state_value(view, ids.PASS_REASON))
-        service.decline(team_of(body), int(view["private_metadata"]), user_of(body), reason)
+        return
+    ack()
+    who = actor(context)
+    deps.asks.submit(who.team_id, who.user_id, inp, client_key=view["id"])
 
 
-def _tell(client: WebClient, body: dict[str, Any], user: str, text: str) -> None:
-    """A short private reply where the click happened."""
-    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
-        "channel_id"
-    )
-    if channel:
-        client.chat_postEphemeral(channel=channel, user=user, text=text)
+def accept(
+    ack: Ack,
+    action: dict[str, Any],
+    context: BoltContext,
+    respond: Respond | None,
+    client: WebClient,
+    deps: Deps,
+) -> None:
+    """Accept on an offer: pair (once); anyone who cannot is told why, privately."""
+    ack()
+    try:
+        offer_id = codec.OFFER.decode(action.get("value"))
+    except BadValue as e:
+        bad_value(e, respond, client, context)
+        return
+    who = actor(context)
+    outcome = deps.asks.accept(who.team_id, offer_id, who.user_id)
+    reply = ACCEPT_REPLIES.get(outcome)
+    if reply:
+        tell(respond, client, context, reply)
+
+
+def pass_clicked(
+    ack: Ack,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    context: BoltContext,
+    respond: Respond | None,
+    client: WebClient,
+) -> None:
+    """Pass on an offer: open the dialog that asks (optionally) why."""
+    ack()
+    try:
+        offer_id = codec.OFFER.decode(action.get("value"))
+    except BadValue as e:
+        bad_value(e, respond, client, context)
+        return
+    client.views_open(trigger_id=body["trigger_id"], view=blocks.build_pass_modal(offer_id))
+
+
+def pass_submitted(
+    ack: Ack, view: dict[str, Any], context: BoltContext, client: WebClient, deps: Deps
+) -> None:
+    """The pass dialog: record the reason and ask the next candidate."""
+    ack()
+    try:
+        offer_id = codec.OFFER.decode(view.get("private_metadata"))
+    except BadValue as e:
+        bad_value(e, None, client, context, reply=False)
+        return
+    reason = clean_text(state_value(view, ids.PASS_REASON))
+    who = actor(context)
+    deps.asks.decline(who.team_id, offer_id, who.user_id, reason)
+
+
+def register(app: App) -> None:
+    """Register the intake submission, Accept, Pass and the pass-reason dialog."""
+    app.view(ids.INTAKE_CALLBACK)(intake_submitted)
+    app.action(ids.OFFER_ACCEPT)(accept)
+    app.action(ids.OFFER_PASS)(pass_clicked)
+    app.view(ids.PASS_CALLBACK)(pass_submitted)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
-from peerbot.services.helpers import HelperService
 from peerbot.slack import blocks, ids
 from peerbot.slack.deps import Deps
-from peerbot.slack.parse import team_of, user_of
+from peerbot.slack.listeners.common import actor
 from peerbot.slack.profile_blocks import build_profile_modal
 
 COMMANDS: tuple[str, ...] = (ids.COMMAND,)
@@ -21,34 +20,45 @@ HELP_TEXT = (
 )
 
 
-def register(app: App, deps: Deps) -> None:
+def peerhelp(
+    ack: Ack, command: dict[str, Any], context: BoltContext, client: WebClient, deps: Deps
+) -> None:
+    """`/peerhelp` opens the intake (pre-filled with any text); `helper` opens the profile."""
+    text = (command.get("text") or "").strip()
+    word = text.lower()
+    if word in ("help", "?"):
+        ack(response_type="ephemeral", text=HELP_TEXT)
+        return
+    ack()
+    if word in ("helper", "profile", "help others"):
+        who = actor(context)
+        profile = deps.helpers.profile(who.team_id, who.user_id)
+        client.views_open(trigger_id=command["trigger_id"], view=build_profile_modal(profile))
+        return
+    client.views_open(
+        trigger_id=command["trigger_id"],
+        view=blocks.build_intake_modal(initial_challenge=text),
+    )
+
+
+def home_ask(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    """App Home's "Ask for help": the intake modal."""
+    ack()
+    client.views_open(trigger_id=body["trigger_id"], view=blocks.build_intake_modal())
+
+
+def home_profile(
+    ack: Ack, body: dict[str, Any], context: BoltContext, client: WebClient, deps: Deps
+) -> None:
+    """App Home's profile button: the helper profile modal."""
+    ack()
+    who = actor(context)
+    profile = deps.helpers.profile(who.team_id, who.user_id)
+    client.views_open(trigger_id=body["trigger_id"], view=build_profile_modal(profile))
+
+
+def register(app: App) -> None:
     """Register `/peerhelp` and the App Home buttons that open the same dialogs."""
-    helpers: HelperService = deps.services["helpers"]
-
-    @app.command(ids.COMMAND)
-    def peerhelp(ack: Ack, command: dict[str, Any], client: WebClient) -> None:
-        text = (command.get("text") or "").strip()
-        word = text.lower()
-        if word in ("help", "?"):
-            ack(response_type="ephemeral", text=HELP_TEXT)
-            return
-        ack()
-        if word in ("helper", "profile", "help others"):
-            profile = helpers.profile(team_of(command), user_of(command))
-            client.views_open(trigger_id=command["trigger_id"], view=build_profile_modal(profile))
-            return
-        client.views_open(
-            trigger_id=command["trigger_id"],
-            view=blocks.build_intake_modal(initial_challenge=text),
-        )
-
-    @app.action(ids.HOME_ASK)
-    def home_ask(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
-        client.views_open(trigger_id=body["trigger_id"], view=blocks.build_intake_modal())
-
-    @app.action(ids.HOME_EDIT_PROFILE)
-    def home_profile(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
-        profile = helpers.profile(team_of(body), user_of(body))
-        client.views_open(trigger_id=body["trigger_id"], view=build_profile_modal(profile))
+    app.command(ids.COMMAND)(peerhelp)
+    app.action(ids.HOME_ASK)(home_ask)
+    app.action(ids.HOME_EDIT_PROFILE)(home_profile)

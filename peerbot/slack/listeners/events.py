@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
 from peerbot.services.helpers import HelperService
 from peerbot.slack.deps import Deps
 from peerbot.slack.gateway import user_info
-from peerbot.slack.parse import team_of
+from peerbot.slack.listeners.common import actor
 from peerbot.slack.profile_blocks import build_home
 
 EVENTS: tuple[str, ...] = ("app_home_opened", "user_change")
@@ -21,18 +21,21 @@ def publish_home(client: WebClient, helpers: HelperService, team_id: str, user_i
     client.views_publish(user_id=user_id, view=build_home(helpers.home(team_id, user_id)))
 
 
-def register(app: App, deps: Deps) -> None:
-    """Register App Home rendering."""
-    helpers: HelperService = deps.services["helpers"]
+def home_opened(event: dict[str, Any], context: BoltContext, client: WebClient, deps: Deps) -> None:
+    """The Home tab was opened: publish it, fresh."""
+    if event.get("tab") not in (None, "home"):
+        return
+    publish_home(client, deps.helpers, actor(context).team_id, event["user"])
 
-    @app.event("app_home_opened")
-    def home_opened(body: dict[str, Any], event: dict[str, Any], client: WebClient) -> None:
-        if event.get("tab") not in (None, "home"):
-            return
-        publish_home(client, helpers, team_of(body), event["user"])
 
-    @app.event("user_change")
-    def user_changed(body: dict[str, Any], event: dict[str, Any]) -> None:
-        user = event.get("user") or {}
-        if user.get("id"):
-            helpers.profile_changed(team_of(body), user_info(user))
+def user_changed(event: dict[str, Any], context: BoltContext, deps: Deps) -> None:
+    """A profile changed in Slack: keep time zone and deactivation current."""
+    user = event.get("user") or {}
+    if user.get("id"):
+        deps.helpers.profile_changed(actor(context).team_id, user_info(user))
+
+
+def register(app: App) -> None:
+    """Register App Home rendering and profile changes."""
+    app.event("app_home_opened")(home_opened)
+    app.event("user_change")(user_changed)

@@ -4,37 +4,43 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
 from peerbot.domain.profiles import validate_profile
 from peerbot.domain.schedule import zone
-from peerbot.services.helpers import HelperService
 from peerbot.slack import ids
 from peerbot.slack.deps import Deps
+from peerbot.slack.listeners.common import actor
 from peerbot.slack.listeners.events import publish_home
-from peerbot.slack.parse import PROFILE_FIELD_BLOCKS, parse_profile, team_of, user_of
+from peerbot.slack.parse import PROFILE_FIELD_BLOCKS, parse_profile
 
 
-def register(app: App, deps: Deps) -> None:
+def profile_submitted(
+    ack: Ack,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    context: BoltContext,
+    client: WebClient,
+    deps: Deps,
+) -> None:
+    """The profile modal: field errors at the field, else save and refresh App Home."""
+    profile, errors = parse_profile(view)
+    tz = (body.get("user") or {}).get("tz")  # not sent by Slack; UTC is the safe side
+    today = deps.clock.now().astimezone(zone(tz)).date()
+    errors = {**validate_profile(profile, today=today), **errors}
+    if errors:
+        ack(
+            response_action="errors",
+            errors={PROFILE_FIELD_BLOCKS[f]: msg for f, msg in errors.items()},
+        )
+        return
+    ack()
+    who = actor(context)
+    deps.helpers.save(who.team_id, who.user_id, profile)
+    publish_home(client, deps.helpers, who.team_id, who.user_id)
+
+
+def register(app: App) -> None:
     """Register the profile submission."""
-    helpers: HelperService = deps.services["helpers"]
-
-    @app.view(ids.PROFILE_CALLBACK)
-    def profile_submitted(
-        ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient
-    ) -> None:
-        profile, errors = parse_profile(view)
-        tz = (body.get("user") or {}).get("tz")  # not sent by Slack; UTC is the safe side
-        today = deps.clock.now().astimezone(zone(tz)).date()
-        errors = {**validate_profile(profile, today=today), **errors}
-        if errors:
-            ack(
-                response_action="errors",
-                errors={PROFILE_FIELD_BLOCKS[f]: msg for f, msg in errors.items()},
-            )
-            return
-        ack()
-        team, user = team_of(body), user_of(body)
-        helpers.save(team, user, profile)
-        publish_home(client, helpers, team, user)
+    app.view(ids.PROFILE_CALLBACK)(profile_submitted)

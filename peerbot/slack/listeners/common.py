@@ -1,0 +1,59 @@
+"""What every listener shares: who is acting (from Bolt's ``context``), short private replies to
+the person who clicked, and what to do with a value that does not decode."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from slack_bolt import BoltContext, Respond
+from slack_sdk import WebClient
+
+from peerbot.slack.codec import BadValue
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting, as Bolt read it from the request (``context.team_id`` and friends)."""
+
+    team_id: str
+    user_id: str
+    enterprise_id: str | None = None
+
+
+def actor(context: BoltContext) -> Actor:
+    """The workspace, user and (for Enterprise Grid) organisation of this request."""
+    if not context.team_id or not context.user_id:
+        raise ValueError("the request names no workspace or no user")
+    return Actor(context.team_id, context.user_id, context.enterprise_id)
+
+
+BAD_VALUE_TEXT = (
+    "That did not work: this button is out of date. Please try again from a new message."
+)
+
+
+def tell(respond: Respond | None, client: WebClient, context: BoltContext, text: str) -> None:
+    """A private reply where the click happened: through the request's ``response_url`` when
+    Slack gave one (messages), else ``chat.postEphemeral`` in the click's channel."""
+    if respond is not None:
+        respond(text=text, response_type="ephemeral", replace_original=False)
+        return
+    if context.channel_id and context.user_id:
+        client.chat_postEphemeral(channel=context.channel_id, user=context.user_id, text=text)
+
+
+def bad_value(
+    error: BadValue,
+    respond: Respond | None,
+    client: WebClient,
+    context: BoltContext,
+    *,
+    reply: bool = True,
+) -> None:
+    """A button value or modal metadata that did not decode: one log line, a clear reply."""
+    log.warning("ignoring a bad value from %s: %s", context.user_id, error)
+    if reply:
+        tell(respond, client, context, BAD_VALUE_TEXT)
