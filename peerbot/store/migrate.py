@@ -48,13 +48,30 @@ def alembic_config(url: str | URL | None = None) -> Config:
 
 
 def _run(target: str | URL | Engine, fn: Any, *args: Any) -> None:
-    """Run an Alembic command inside one transaction on ``target``."""
+    """Run an Alembic command inside one transaction on ``target``.
+
+    On SQLite, foreign keys are off while it runs: a migration that rebuilds a table (batch mode
+    copies it, drops the old one and renames the copy) would otherwise cascade the drop into the
+    rows that refer to it. The keys are checked before the transaction commits.
+    """
     engine = target if isinstance(target, Engine) else create_engine_for(target)
     try:
-        with engine.begin() as connection:
-            cfg = alembic_config()
-            cfg.attributes["connection"] = connection
-            fn(cfg, *args)
+        with engine.connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:  # outside any transaction, where SQLite honours it
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+            try:
+                with connection.begin():
+                    cfg = alembic_config()
+                    cfg.attributes["connection"] = connection
+                    fn(cfg, *args)
+                    if sqlite:
+                        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                        if broken:
+                            raise RuntimeError(f"the migration broke foreign keys: {broken[:5]}")
+            finally:
+                if sqlite:
+                    connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
     finally:
         if engine is not target:
             engine.dispose()

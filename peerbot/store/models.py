@@ -34,6 +34,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -119,6 +120,8 @@ class PairStatus(StrEnum):
     ACTIVE = "active"
     PAUSED = "paused"
     CLOSED = "closed"
+    #: The introduction could not be delivered; the ask went back to matching.
+    FAILED = "failed"
 
 
 class Cadence(StrEnum):
@@ -222,6 +225,10 @@ class Workspace(Base):
     bot_user_id: Mapped[str | None] = mapped_column(String(SLACK_ID))
     installed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    #: Slack refused the app's token or scopes for the whole workspace: nothing is sent here
+    #: until then (a probe retries), and ``sending_paused_reason`` says what to fix.
+    sending_paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sending_paused_reason: Mapped[str | None] = mapped_column(String(255))
 
 
 class Person(Base):
@@ -358,17 +365,25 @@ class Offer(Base):
 
 
 class Pair(Base):
-    """An asker and a helper working on one ask (at most one pair per ask)."""
+    """An asker and a helper working on one ask (at most one live pair per ask: a pair whose
+    introduction failed does not count)."""
 
     __tablename__ = "pairs"
     __table_args__ = (
         Index("ix_pairs_status_next_checkin_at", "status", "next_checkin_at"),
         Index("ix_pairs_team_id_status", "team_id", "status"),
+        Index(
+            "uq_pairs_ask_id_live",
+            "ask_id",
+            unique=True,
+            sqlite_where=text("status <> 'failed'"),
+            postgresql_where=text("status <> 'failed'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     team_id: Mapped[str] = mapped_column(String(SLACK_ID))
-    ask_id: Mapped[int] = mapped_column(ForeignKey("asks.id", ondelete="CASCADE"), unique=True)
+    ask_id: Mapped[int] = mapped_column(ForeignKey("asks.id", ondelete="CASCADE"))
     helper_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
     asker_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
     #: The group DM (asker + helper + bot).
@@ -490,6 +505,8 @@ class OutboxMessage(Base):
     #: the call, cleared once Slack's answer is recorded). While set, the message may already be
     #: in Slack: the sender looks for it in the channel's history before posting again.
     unconfirmed_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Times a sender died holding this message; past a few, the message is given up on.
+    lost_claims: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ProcessedSlackId(Base):

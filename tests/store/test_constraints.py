@@ -19,6 +19,7 @@ from peerbot.store.models import (
     Offer,
     OutboxMessage,
     Pair,
+    PairStatus,
     Person,
     ProcessedSlackId,
     SlackIdKind,
@@ -45,6 +46,20 @@ def test_one_pair_per_ask(db_session: Session) -> None:
         flush_in_savepoint(db_session, second)
     # A different ask may have its own pair.
     add_pair(db_session, add_ask(db_session, asker), helper)
+
+
+def test_a_failed_pair_leaves_room_for_another_on_the_same_ask(db_session: Session) -> None:
+    asker, helper, ask = graph(db_session)
+    first = add_pair(db_session, ask, helper)
+    first.status = PairStatus.FAILED
+    db_session.flush()
+    other = add_person(db_session, "T001", "U_OTHER")
+    flush_in_savepoint(
+        db_session, Pair(team_id="T001", ask_id=ask.id, helper_id=other.id, asker_id=asker.id)
+    )
+    third = Pair(team_id="T001", ask_id=ask.id, helper_id=helper.id, asker_id=asker.id)
+    with pytest.raises(IntegrityError):  # but only one live pair
+        flush_in_savepoint(db_session, third)
 
 
 def test_outbox_idempotency_key_is_unique(db_session: Session) -> None:

@@ -42,7 +42,7 @@ def test_upgrade_downgrade_upgrade(empty_db_url: str) -> None:
         assert _tables(empty_db_url) == set()
 
         migrate.upgrade(empty_db_url)
-        assert migrate.current_revision(engine) == migrate.head_revision() == "0003"
+        assert migrate.current_revision(engine) == migrate.head_revision() == "0004"
         assert _tables(empty_db_url) == ALL_TABLES | {"alembic_version"}
 
         migrate.downgrade(empty_db_url, "base")
@@ -122,6 +122,52 @@ def test_0003_rewrites_old_outbox_payloads_as_notices_without_what_people_typed(
         decode_audience(rows[key]["payload"]["to"])
 
 
+def test_0004_rebuilds_pairs_without_losing_the_rows_that_refer_to_them(
+    empty_db_url: str,
+) -> None:
+    """SQLite rebuilds ``pairs`` to change its constraints; with foreign keys on, dropping the
+    old table would cascade into check-ins and commitments."""
+    engine = create_engine_for(empty_db_url)
+    at = datetime(2026, 11, 30, tzinfo=UTC)
+    try:
+        migrate.upgrade(empty_db_url, "0003")
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO workspaces (team_id, installed_at, settings) VALUES ('T1', ?, '{}')"
+                if conn.dialect.name == "sqlite"
+                else "INSERT INTO workspaces (team_id, installed_at, settings) "
+                "VALUES ('T1', %s, '{}')",
+                (at,),
+            )
+        meta = MetaData()
+        people, asks, pairs, checkins = (
+            Table(t, meta, autoload_with=engine) for t in ("people", "asks", "pairs", "checkins")
+        )
+        with engine.begin() as conn:
+            for pid, uid in ((1, "U1"), (2, "U2")):
+                conn.execute(people.insert().values(
+                    id=pid, team_id="T1", slack_user_id=uid, deleted=False,
+                    can_be_messaged=True, created_at=at, updated_at=at,
+                ))  # fmt: skip
+            conn.execute(asks.insert().values(
+                id=1, team_id="T1", asker_id=1, challenge="c", urgency="normal",
+                anonymous=False, status="paired", created_at=at, updated_at=at,
+            ))  # fmt: skip
+            conn.execute(pairs.insert().values(
+                id=1, team_id="T1", ask_id=1, helper_id=2, asker_id=1, status="active",
+                cadence="weekly", missed_checkins=0, created_at=at,
+            ))  # fmt: skip
+            conn.execute(checkins.insert().values(
+                id=1, team_id="T1", pair_id=1, kind="asker", due_at=at, answer="none"
+            ))  # fmt: skip
+        migrate.upgrade(empty_db_url)
+        with engine.connect() as conn:
+            assert conn.execute(select(checkins.c.id)).scalars().all() == [1]
+            assert conn.execute(select(pairs.c.status)).scalars().all() == ["active"]
+    finally:
+        engine.dispose()
+
+
 def test_models_and_migrations_agree(empty_db_url: str) -> None:
     assert migrate.check_drift(empty_db_url) == []
 
@@ -157,7 +203,7 @@ def test_migrated_schema_has_the_same_constraint_names_as_the_models(
         migrate.upgrade(migrated_engine)
         assert _constraint_names(migrated_engine) == _constraint_names(models_engine)
         names = _constraint_names(migrated_engine)
-        assert "uq_pairs_ask_id" in names["pairs"]
+        assert "uq_pairs_ask_id_live" in names["pairs"]
         assert "ck_feedback_rating_1_to_5" in names["feedback"]
         assert "ck_asks_status" in names["asks"]
         assert "ix_outbox_status_next_attempt_at" in names["outbox"]
@@ -192,7 +238,7 @@ def test_ensure_migrated_refuses_an_empty_database(empty_db_url: str, db_backend
         engine.dispose()
     message = str(info.value)
     assert "run `peerbot migrate`" in message
-    assert "(at empty, code needs 0003)" in message
+    assert "(at empty, code needs 0004)" in message
     assert "s3cret-pw" not in message
     assert (url.database or "") in message
 
