@@ -11,10 +11,10 @@ from types import SimpleNamespace
 import pytest
 
 from peerbot.domain.ports import Embedder
-from peerbot.domain.ranking import RankerWeights, weights_from_settings
 from peerbot.embeddings import HashingEmbedder
 from peerbot.eval import bench, routing
 from peerbot.eval.metrics import METRICS
+from peerbot.matching.scoring import RankerWeights, weights_from_settings
 from tests.fixtures.shared import shared_path
 
 TINY = [

@@ -8,9 +8,9 @@ import re
 import numpy as np
 import pytest
 
-from peerbot.domain.ranking import SIGNALS, RankerWeights, combine, top_reasons
 from peerbot.matching import Ask, HelperFacts, HelperIndex, HybridRanker
 from peerbot.matching.index import KIND_PAST
+from peerbot.matching.scoring import SIGNALS, RankerWeights, combine, top_reasons
 from tests.matching.helpers import EMB, NOW, helper
 
 ASK = "how do I handle a low performer who keeps missing deadlines"
