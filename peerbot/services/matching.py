@@ -101,7 +101,7 @@ def _helper_facts(
     ):
         never.setdefault(hid, set()).add(blocked)
     ratings: dict[int, tuple[int, int]] = {
-        hid: (int(total), int(n))
+        hid: (int(total or 0), int(n))
         for hid, total, n in session.execute(
             select(Pair.helper_id, func.sum(Feedback.rating), func.count(Feedback.rating))
             .join(Feedback, Feedback.pair_id == Pair.id)
@@ -140,12 +140,14 @@ def _helper_facts(
             Offer.responded_at.is_not(None),
         )
     ):
-        accept_hours.setdefault(hid, []).append((responded - sent).total_seconds() / 3600)
+        if sent is not None and responded is not None:
+            hours = (responded - sent).total_seconds() / 3600
+            accept_hours.setdefault(hid, []).append(hours)
     out: dict[int, HelperFacts] = {}
     for profile, person in rows:
         pid = person.id
         total, n = ratings.get(pid, (0, 0))
-        hours = accept_hours.get(pid)
+        accepted_in = accept_hours.get(pid)
         out[pid] = HelperFacts(
             opted_in=profile.opted_in,
             reachable=person.can_be_messaged and not person.deleted,
@@ -162,7 +164,7 @@ def _helper_facts(
             utc_offset_minutes=utc_offset_minutes(person.tz, now),
             offers_received=received.get(pid, 0),
             offers_accepted=accepted.get(pid, 0),
-            median_accept_hours=statistics.median(hours) if hours else None,
+            median_accept_hours=statistics.median(accepted_in) if accepted_in else None,
             recent_offers=int(recent.get(pid, 0)),
         )
     return out

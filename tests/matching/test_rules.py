@@ -56,9 +56,7 @@ def test_each_rule() -> None:
 
 
 def test_pause_in_the_past_has_ended() -> None:
-    assert (
-        why_ineligible(helper(paused_until=NOW - timedelta(seconds=1)), ASK, MANAGERS) is None
-    )
+    assert why_ineligible(helper(paused_until=NOW - timedelta(seconds=1)), ASK, MANAGERS) is None
 
 
 def test_reporting_line_either_way() -> None:
