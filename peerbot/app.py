@@ -24,10 +24,9 @@ from peerbot.scheduling.worker import OutboxWorker
 from peerbot.services.asks import AskService, MatchPolicy
 from peerbot.services.dedupe import Deduper
 from peerbot.services.helpers import HelperService
-from peerbot.services.matching import Ranker
+from peerbot.services.matching import IndexedMatcher, Matcher
 from peerbot.services.outbox import FailureHandler, OutboxSender, SentHandler
 from peerbot.services.pairs import PairService
-from peerbot.services.ranking import IndexedRanker
 from peerbot.slack.delivery import SlackDeliverer
 from peerbot.slack.deps import Deps
 from peerbot.slack.gateway import SlackGateway, WebApi
@@ -109,7 +108,7 @@ def build_container(
     clock: Clock | None = None,
     embedder: Embedder | None = None,
     engine: Engine | None = None,
-    ranker: Ranker | None = None,
+    ranker: Matcher | None = None,
 ) -> Container:
     """Wire everything; checks the schema is migrated and loads the model unless one is given."""
     engine = engine or create_engine_for(settings.database_url)
@@ -132,7 +131,9 @@ def build_container(
         embedder,
         gateway,
         ranker
-        or IndexedRanker(embedder.model_name, embedder.dimension, settings.ranker_weights_parsed()),
+        or IndexedMatcher(
+            embedder.model_name, embedder.dimension, settings.ranker_weights_parsed()
+        ),
         MatchPolicy(
             offer_timeout_working_hours=settings.offer_timeout_working_hours,
             max_offers=settings.max_offers_per_ask,

@@ -16,7 +16,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
-    from peerbot.domain.ranking import RankerWeights
+    from peerbot.matching.scoring import RankerWeights
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
@@ -108,14 +108,14 @@ class Settings(BaseSettings):
     @field_validator("ranker_weights")
     @classmethod
     def _weights(cls, v: dict[str, float]) -> dict[str, float]:
-        from peerbot.domain.ranking import RankerWeights
+        from peerbot.matching.scoring import RankerWeights
 
         RankerWeights.from_mapping(v)  # raises ValueError naming unknown weights
         return v
 
     def ranker_weights_parsed(self) -> RankerWeights:
         """The ranker's weights: defaults chosen by measurement, with RANKER_WEIGHTS on top."""
-        from peerbot.domain.ranking import RankerWeights
+        from peerbot.matching.scoring import RankerWeights
 
         return RankerWeights.from_mapping(self.ranker_weights)
 

@@ -21,8 +21,15 @@ class AskInput:
     anonymous: bool = False
 
     def text_for_matching(self) -> str:
-        """The text embedded and matched: challenge first, then result and obstacles."""
-        return "\n".join(p for p in (self.challenge, self.desired_result, self.obstacles) if p)
+        """The text embedded and matched (see :func:`text_for_matching`)."""
+        return text_for_matching(self.challenge, self.desired_result, self.obstacles)
+
+
+def text_for_matching(
+    challenge: str, desired_result: str | None = "", obstacles: str | None = ""
+) -> str:
+    """The one join of an ask's text to embed and match: challenge, then result and obstacles."""
+    return "\n".join(p for p in (challenge, desired_result, obstacles) if p)
 
 
 def clean_text(raw: str | None) -> str:

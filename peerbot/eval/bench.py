@@ -20,9 +20,15 @@ from typing import Any, TextIO
 import numpy as np
 
 from peerbot.domain.ports import Embedder
-from peerbot.domain.ranking import RankerWeights
-from peerbot.matching.index import HelperFacts, HelperIndex, HelperRecord, PastHelp
-from peerbot.matching.ranker import Ask, HybridRanker
+from peerbot.matching import (
+    Ask,
+    HelperFacts,
+    HelperIndex,
+    HelperRecord,
+    HybridRanker,
+    PastHelp,
+    RankerWeights,
+)
 
 SIZES: tuple[int, ...] = (1_000, 10_000, 100_000)
 _WORDS = [

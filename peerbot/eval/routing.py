@@ -22,16 +22,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
 from peerbot.domain.ports import Embedder
-from peerbot.domain.ranking import RankerWeights, gini, weights_from_settings
 from peerbot.eval.metrics import METRICS, all_metrics, mean_metrics
-from peerbot.matching.bm25 import BM25Index, tokenize
-from peerbot.matching.index import HelperFacts, HelperIndex, HelperRecord, PastHelp
-from peerbot.matching.ranker import Ask, HybridRanker
+from peerbot.matching import (
+    Ask,
+    BM25Index,
+    HelperFacts,
+    HelperIndex,
+    HelperRecord,
+    HybridRanker,
+    PastHelp,
+    RankerWeights,
+    tokenize,
+)
+from peerbot.matching.scoring import gini
+
+if TYPE_CHECKING:
+    from peerbot.config import Settings
 
 RANKERS: tuple[str, ...] = ("peerbot", "bm25", "popularity")
 HISTORY_SHARE = 0.8
@@ -227,12 +238,13 @@ def _run(
     return 0
 
 
-def _handle(args: argparse.Namespace, settings: Any) -> int:
-    """``peerbot`` handler: model path and ranker weights from the settings."""
+def _handle(args: argparse.Namespace, settings: Settings) -> int:
+    """``peerbot`` handler: the model path and the ranker weights (``RANKER_WEIGHTS``) of the
+    settings, read exactly as production reads them."""
     return _run(
         args,
-        model_path=getattr(settings, "embedding_model_path", None),
-        weights=weights_from_settings(settings),
+        model_path=settings.embedding_model_path,
+        weights=settings.ranker_weights_parsed(),
     )
 
 

@@ -27,7 +27,7 @@ embedding model is a rebuild, never an ``apply``: :meth:`HelperIndex.apply` refu
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from peerbot.matching.bm25 import BM25Index, analyze
+from peerbot.matching.facts import HelperFacts
 
 try:  # Optional: multi-threaded OpenBLAS stalls on many small matrix-vector products.
     from threadpoolctl import ThreadpoolController
@@ -66,23 +67,6 @@ class PastHelp:
     vector: npt.NDArray[np.float32]
     text: str
     helped_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class HelperFacts:
-    """What the database knows about a helper beyond text; ``None`` means unknown."""
-
-    helps_given: int | None = None
-    rating_mean: float | None = None
-    rating_count: int = 0
-    years_managing: float | None = None
-    capacity_total: int | None = None
-    capacity_used: int | None = None
-    utc_offset_minutes: int | None = None
-    offers_received: int | None = None
-    offers_accepted: int | None = None
-    median_accept_hours: float | None = None
-    recent_offers: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,6 +401,31 @@ class HelperIndex:
             rec.helper_id, rec.expertise_vector, rec.expertise_text, (), facts
         )
         self._invalidate()
+
+    def facts(self, helper_id: str) -> HelperFacts:
+        """The facts held for ``helper_id``."""
+        return self._records[self._slot_of[helper_id]].facts
+
+    def sync_facts(self, facts: Mapping[str, HelperFacts]) -> int:
+        """Replace the facts of the indexed helpers in ``facts`` that differ; returns how many.
+
+        Helpers absent from the index are ignored. Caches are dropped once, and only when
+        something changed, so syncing unchanged facts before every ranking costs nothing.
+        """
+        changed = 0
+        for helper_id, new in facts.items():
+            slot = self._slot_of.get(helper_id)
+            if slot is None:
+                continue
+            rec = self._records[slot]
+            if rec.facts != new:
+                self._records[slot] = HelperRecord(
+                    rec.helper_id, rec.expertise_vector, rec.expertise_text, (), new
+                )
+                changed += 1
+        if changed:
+            self._invalidate()
+        return changed
 
     def add_past_help(self, helper_id: str, help_: PastHelp) -> None:
         """Append a past help to an existing helper (its vector, text and time)."""

@@ -1,17 +1,19 @@
-"""The production ranker: signals from a :class:`HelperIndex`, combined by the domain rules."""
+"""The hybrid ranker: signals from a :class:`HelperIndex`, combined by :mod:`.scoring`."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import overload
 
 import numpy as np
 import numpy.typing as npt
 
-from peerbot.domain.ranking import (
+from peerbot.matching.bm25 import analyze, surface_forms
+from peerbot.matching.facts import Ask
+from peerbot.matching.index import KIND_EXPERTISE, KIND_PAST, HelperIndex, Hits
+from peerbot.matching.scoring import (
     RankerWeights,
     Scored,
     assemble,
@@ -21,21 +23,8 @@ from peerbot.domain.ranking import (
     weighted_z,
     working_hours_overlap,
 )
-from peerbot.matching.bm25 import analyze, surface_forms
-from peerbot.matching.index import KIND_EXPERTISE, KIND_PAST, HelperIndex, Hits
 
 _EXAMPLE_CHARS = 60
-
-
-@dataclass(frozen=True, slots=True)
-class Ask:
-    """A question to route: its text and vector, who asks, from which UTC offset, and when."""
-
-    text: str
-    vector: npt.NDArray[np.float32]
-    now: datetime
-    asker_id: str | None = None
-    asker_utc_offset_minutes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from peerbot.domain.asks import AskInput
+from peerbot.domain.asks import AskInput, text_for_matching
 from peerbot.domain.notices import (
     AskMatched,
     AskReceived,
@@ -38,7 +38,7 @@ from peerbot.domain.ports import (
 from peerbot.domain.schedule import add_working_hours, zone
 from peerbot.domain.topics import TOPICS
 from peerbot.services import messages
-from peerbot.services.matching import Ranker, eligible_candidates
+from peerbot.services.matching import Matcher
 from peerbot.services.pairs import schedule_new_pair
 from peerbot.services.people import mark_unreachable, upsert_person
 from peerbot.services.vectors import upsert_vector
@@ -105,7 +105,7 @@ class AskService:
         clock: Clock,
         embedder: Embedder,
         directory: Directory,
-        ranker: Ranker,
+        ranker: Matcher,
         policy: MatchPolicy = MatchPolicy(),
     ) -> None:
         self._sessions = sessions
@@ -191,7 +191,7 @@ class AskService:
         )
         if row is not None:
             return vector_from_bytes(row.vector, row.dim)
-        text = "\n".join(p for p in (ask.challenge, ask.desired_result, ask.obstacles) if p)
+        text = text_for_matching(ask.challenge, ask.desired_result, ask.obstacles)
         return upsert_vector(
             session,
             team_id=ask.team_id,
@@ -230,8 +230,7 @@ class AskService:
         slots = min(self._policy.parallel - pending, self._policy.max_offers - used)
         made: list[Offer] = []
         if slots > 0:
-            candidates = eligible_candidates(session, ask, asker, now)
-            ranked = self._ranker.rank(session, ask, vector, candidates, asker.tz, now)
+            ranked = self._ranker.candidates_for(session, ask, asker, vector, now)
             position = session.scalar(select(func.count()).where(Offer.ask_id == ask.id)) or 0
             for r in ranked[:slots]:
                 position += 1

@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from peerbot.domain.ports import Clock, Directory, Embedder, UserInfo
 from peerbot.domain.profiles import ProfileInput
 from peerbot.domain.schedule import zone
 from peerbot.domain.topics import normalise_topic
+from peerbot.services.matching import active_pair_counts
 from peerbot.services.people import find_person, refresh_known_person, upsert_person
 from peerbot.services.vectors import upsert_vector
 from peerbot.store.db import unit_of_work
@@ -194,11 +195,7 @@ class HelperService:
         profile = session.get(HelperProfile, person.id)
         if profile is None:
             return None
-        active = session.scalar(
-            select(func.count()).where(
-                Pair.helper_id == person.id, Pair.status == PairStatus.ACTIVE
-            )
-        )
+        active = active_pair_counts(session, person.team_id, [person.id]).get(person.id, 0)
         never = session.scalars(
             select(HelperNeverMatch.blocked_slack_user_id).where(
                 HelperNeverMatch.helper_person_id == person.id

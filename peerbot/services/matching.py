@@ -1,119 +1,262 @@
-"""Finding candidates for an ask: the hard rules from the database, then the ranker."""
+"""Finding candidates for an ask: load one snapshot of facts, keep the index current, rank.
+
+The SQL lives here (the snapshot loader and, in :mod:`peerbot.services.ranking`, the index
+keeping); the rules and the ranking are the pure :mod:`peerbot.matching` package.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+import statistics
+import threading
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from peerbot.domain.asks import text_for_matching
 from peerbot.domain.ports import Vector
-from peerbot.domain.rules import AskFacts, HelperFacts, why_ineligible
+from peerbot.domain.schedule import zone
+from peerbot.matching import (
+    Ask as MatchAsk,
+)
+from peerbot.matching import (
+    Candidate,
+    HelperFacts,
+    Ranked,
+    Ranker,
+    RankerWeights,
+    RulesThenHybrid,
+    Snapshot,
+)
+from peerbot.services.ranking import HelperIndexes
 from peerbot.store.models import (
     Ask,
+    Feedback,
+    FeedbackRole,
     HelperNeverMatch,
     HelperProfile,
     Offer,
+    OfferStatus,
     Pair,
     PairStatus,
     Person,
 )
 
+__all__ = [
+    "FAIRNESS_WINDOW",
+    "Candidate",
+    "IndexedMatcher",
+    "Matcher",
+    "Ranked",
+    "active_pair_counts",
+    "load_snapshot",
+    "utc_offset_minutes",
+]
 
-@dataclass
-class Candidate:
-    """A helper who passed every hard rule."""
-
-    person_id: int
-    user_id: str
-    tz: str | None
-
-
-@dataclass(frozen=True)
-class Ranked:
-    """A candidate's place in the ranking, with a short true reason."""
-
-    candidate: Candidate
-    score: float
-    explanation: str
+#: Offers sent within this window count against a helper's fairness signal.
+FAIRNESS_WINDOW = timedelta(days=30)
 
 
-class Ranker(Protocol):
-    """Orders eligible candidates for an ask, best first (see ``peerbot.services.ranking``)."""
-
-    def rank(
-        self,
-        session: Session,
-        ask: Ask,
-        vector: Vector,
-        candidates: Sequence[Candidate],
-        asker_tz: str | None,
-        now: datetime,
-    ) -> list[Ranked]:
-        """Best first, each with a true explanation."""
-        ...
+def utc_offset_minutes(tz: str | None, when: datetime) -> int | None:
+    """The UTC offset of ``tz`` at ``when`` in minutes (None for an unknown zone)."""
+    if not tz:
+        return None
+    offset = when.astimezone(zone(tz)).utcoffset()
+    return int(offset.total_seconds() // 60) if offset is not None else None
 
 
-def eligible_candidates(
-    session: Session, ask: Ask, asker: Person, now: datetime
-) -> list[Candidate]:
-    """Every helper the hard rules allow for ``ask``."""
-    team = ask.team_id
-    rows = session.execute(
-        select(HelperProfile, Person)
-        .join(Person, Person.id == HelperProfile.person_id)
-        .where(HelperProfile.team_id == team, HelperProfile.opted_in.is_(True))
-    ).all()
-    if not rows:
-        return []
-    active = dict(
+def active_pair_counts(
+    session: Session, team_id: str, helper_ids: Iterable[int] | None = None
+) -> dict[int, int]:
+    """Active pairs per helper person id (helpers with none are absent): capacity in use."""
+    stmt = (
+        select(Pair.helper_id, func.count())
+        .where(Pair.team_id == team_id, Pair.status == PairStatus.ACTIVE)
+        .group_by(Pair.helper_id)
+    )
+    if helper_ids is not None:
+        stmt = stmt.where(Pair.helper_id.in_(list(helper_ids)))
+    return {int(h): int(n) for h, n in session.execute(stmt).all()}
+
+
+def _helper_facts(
+    session: Session, team_id: str, rows: list[tuple[HelperProfile, Person]], now: datetime
+) -> dict[int, HelperFacts]:
+    """Facts of each helper in ``rows``, by person id: a few grouped queries for all of them."""
+    active = active_pair_counts(session, team_id)
+    helps = dict(
         session.execute(
             select(Pair.helper_id, func.count())
-            .where(Pair.team_id == team, Pair.status == PairStatus.ACTIVE)
+            .where(Pair.team_id == team_id)
             .group_by(Pair.helper_id)
         ).all()
     )
     never: dict[int, set[str]] = {}
     for hid, blocked in session.execute(
         select(HelperNeverMatch.helper_person_id, HelperNeverMatch.blocked_slack_user_id).where(
-            HelperNeverMatch.team_id == team
+            HelperNeverMatch.team_id == team_id
         )
     ):
         never.setdefault(hid, set()).add(blocked)
-    offered = set(
+    ratings: dict[int, tuple[int, int]] = {
+        hid: (int(total or 0), int(n))
+        for hid, total, n in session.execute(
+            select(Pair.helper_id, func.sum(Feedback.rating), func.count(Feedback.rating))
+            .join(Feedback, Feedback.pair_id == Pair.id)
+            .where(
+                Pair.team_id == team_id,
+                Feedback.role == FeedbackRole.ASKER,
+                Feedback.rating.is_not(None),
+            )
+            .group_by(Pair.helper_id)
+        )
+    }
+    received: dict[int, int] = {}
+    accepted: dict[int, int] = {}
+    for hid, status, n in session.execute(
+        select(Offer.helper_id, Offer.status, func.count())
+        .where(Offer.team_id == team_id)
+        .group_by(Offer.helper_id, Offer.status)
+    ):
+        if status != OfferStatus.PENDING:
+            received[hid] = received.get(hid, 0) + int(n)
+        if status == OfferStatus.ACCEPTED:
+            accepted[hid] = accepted.get(hid, 0) + int(n)
+    recent = dict(
+        session.execute(
+            select(Offer.helper_id, func.count())
+            .where(Offer.team_id == team_id, Offer.sent_at >= now - FAIRNESS_WINDOW)
+            .group_by(Offer.helper_id)
+        ).all()
+    )
+    accept_hours: dict[int, list[float]] = {}
+    for hid, sent, responded in session.execute(
+        select(Offer.helper_id, Offer.sent_at, Offer.responded_at).where(
+            Offer.team_id == team_id,
+            Offer.status == OfferStatus.ACCEPTED,
+            Offer.sent_at.is_not(None),
+            Offer.responded_at.is_not(None),
+        )
+    ):
+        if sent is not None and responded is not None:
+            hours = (responded - sent).total_seconds() / 3600
+            accept_hours.setdefault(hid, []).append(hours)
+    out: dict[int, HelperFacts] = {}
+    for profile, person in rows:
+        pid = person.id
+        total, n = ratings.get(pid, (0, 0))
+        accepted_in = accept_hours.get(pid)
+        out[pid] = HelperFacts(
+            opted_in=profile.opted_in,
+            reachable=person.can_be_messaged and not person.deleted,
+            paused_until=profile.paused_until,
+            never_match=frozenset(never.get(pid, set())),
+            capacity_total=profile.capacity,
+            capacity_used=active.get(pid, 0),
+            helps_given=int(helps.get(pid, 0)),
+            rating_mean=total / n if n else None,
+            rating_count=n,
+            years_managing=float(profile.years_managing)
+            if profile.years_managing is not None
+            else None,
+            utc_offset_minutes=utc_offset_minutes(person.tz, now),
+            offers_received=received.get(pid, 0),
+            offers_accepted=accepted.get(pid, 0),
+            median_accept_hours=statistics.median(accepted_in) if accepted_in else None,
+            recent_offers=int(recent.get(pid, 0)),
+        )
+    return out
+
+
+def load_snapshot(
+    session: Session, ask: Ask, asker: Person, vector: Vector, now: datetime
+) -> Snapshot:
+    """Everything one ranking of ``ask`` needs beyond the index, loaded once, as plain types."""
+    team = ask.team_id
+    rows = [
+        (profile, person)
+        for profile, person in session.execute(
+            select(HelperProfile, Person)
+            .join(Person, Person.id == HelperProfile.person_id)
+            .where(HelperProfile.team_id == team, HelperProfile.opted_in.is_(True))
+        ).all()
+    ]
+    facts = _helper_facts(session, team, rows, now) if rows else {}
+    asker_never = frozenset(
+        session.scalars(
+            select(HelperNeverMatch.blocked_slack_user_id).where(
+                HelperNeverMatch.team_id == team, HelperNeverMatch.helper_person_id == asker.id
+            )
+        )
+    )
+    offered = frozenset(
         session.scalars(
             select(Person.slack_user_id)
             .join(Offer, Offer.helper_id == Person.id)
             .where(Offer.ask_id == ask.id)
         )
     )
-    managers = dict(
-        session.execute(
-            select(Person.slack_user_id, Person.manager_slack_user_id).where(Person.team_id == team)
-        ).all()
-    )
-    facts = AskFacts(
-        asker_id=asker.slack_user_id,
-        asker_never_match=frozenset(never.get(asker.id, set())),
-        already_offered=frozenset(offered),
-    )
-    allowed: list[tuple[HelperProfile, Person]] = []
-    for profile, person in rows:
-        helper = HelperFacts(
-            user_id=person.slack_user_id,
-            opted_in=profile.opted_in,
-            paused_until=profile.paused_until,
-            capacity=profile.capacity,
-            active_pairs=int(active.get(person.id, 0)),
-            never_match=frozenset(never.get(person.id, set())),
-            reachable=person.can_be_messaged and not person.deleted,
+    managers = (
+        dict(
+            session.execute(
+                select(Person.slack_user_id, Person.manager_slack_user_id).where(
+                    Person.team_id == team
+                )
+            ).all()
         )
-        if why_ineligible(helper, facts, managers, now) is None:
-            allowed.append((profile, person))
-    return [
-        Candidate(person_id=person.id, user_id=person.slack_user_id, tz=person.tz)
-        for _, person in allowed
+        if rows
+        else {}
+    )
+    query = MatchAsk(
+        text=text_for_matching(ask.challenge, ask.desired_result, ask.obstacles),
+        vector=vector,
+        now=now,
+        asker_id=asker.slack_user_id,
+        asker_utc_offset_minutes=utc_offset_minutes(asker.tz, now),
+        asker_never_match=asker_never,
+        already_offered=offered,
+    )
+    helpers = [
+        Candidate(person.id, person.slack_user_id, person.tz, facts[person.id])
+        for _, person in rows
     ]
+    return Snapshot(ask=query, helpers=helpers, managers=managers)
+
+
+class Matcher(Protocol):
+    """What the ask service needs: the ranked candidates for an ask, best first."""
+
+    def candidates_for(
+        self, session: Session, ask: Ask, asker: Person, vector: Vector, now: datetime
+    ) -> list[Ranked]:
+        """Helpers who pass every hard rule, best first, each with a true explanation."""
+        ...
+
+
+class IndexedMatcher:
+    """:class:`Matcher`: one snapshot per ranking, an index per workspace, a pure ranker."""
+
+    def __init__(
+        self,
+        model_name: str,
+        dimension: int,
+        weights: RankerWeights | None = None,
+        *,
+        ranker: Ranker | None = None,
+    ) -> None:
+        self._indexes = HelperIndexes(model_name, dimension)
+        self._ranker = ranker or RulesThenHybrid(weights)
+        self._lock = threading.Lock()
+
+    def candidates_for(
+        self, session: Session, ask: Ask, asker: Person, vector: Vector, now: datetime
+    ) -> list[Ranked]:
+        """Load the snapshot, bring the workspace's index up to date, rank (:class:`Matcher`)."""
+        snapshot = load_snapshot(session, ask, asker, vector, now)
+        if not snapshot.helpers:
+            return []
+        with self._lock:
+            index = self._indexes.refresh(session, ask.team_id, now)
+            return self._ranker.rank(index, snapshot)

@@ -10,9 +10,8 @@ from peerbot.clock import FrozenClock
 from peerbot.domain.ports import Embedder, UserInfo
 from peerbot.domain.profiles import ProfileInput
 from peerbot.services.helpers import HelperService
-from peerbot.services.matching import eligible_candidates
+from peerbot.services.matching import IndexedMatcher
 from peerbot.services.people import upsert_person
-from peerbot.services.ranking import IndexedRanker
 from peerbot.store.db import session_factory, unit_of_work
 from peerbot.store.models import Ask, AskStatus, Urgency
 
@@ -34,14 +33,14 @@ def test_two_processes_see_each_others_profile_changes(
     clock = FrozenClock(datetime(2026, 11, 23, 12, tzinfo=UTC))
     helpers = HelperService(sessions, clock, real_embedder, NoDirectory())
     # Two "worker processes": each has its own in-memory index.
-    worker_a = IndexedRanker(real_embedder.model_name, real_embedder.dimension)
-    worker_b = IndexedRanker(real_embedder.model_name, real_embedder.dimension)
+    worker_a = IndexedMatcher(real_embedder.model_name, real_embedder.dimension)
+    worker_b = IndexedMatcher(real_embedder.model_name, real_embedder.dimension)
     helpers.save(TEAM, "UH1", ProfileInput(True, "Hired and onboarded many engineers quickly."))
     helpers.save(TEAM, "UH2", ProfileInput(True, "Ran budgets and vendor contracts for years."))
     text = "How do I give difficult feedback about behaviour to a senior person?"
     vector = real_embedder.embed([text])[0]
 
-    def top(worker: IndexedRanker) -> str:
+    def top(worker: IndexedMatcher) -> str:
         with unit_of_work(sessions) as s:
             asker = upsert_person(s, TEAM, "UASK", clock.now())
             ask = Ask(
@@ -56,8 +55,7 @@ def test_two_processes_see_each_others_profile_changes(
             )
             s.add(ask)
             s.flush()
-            candidates = eligible_candidates(s, ask, asker, clock.now())
-            ranked = worker.rank(s, ask, vector, candidates, "Europe/London", clock.now())
+            ranked = worker.candidates_for(s, ask, asker, vector, clock.now())
             s.rollback()
             return ranked[0].candidate.user_id
 

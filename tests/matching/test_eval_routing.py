@@ -5,16 +5,20 @@ from __future__ import annotations
 import argparse
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from types import SimpleNamespace
+from typing import Any
 
+import numpy as np
 import pytest
 
+from peerbot import cli
+from peerbot.config import ConfigError, Settings, load_settings
 from peerbot.domain.ports import Embedder
-from peerbot.domain.ranking import RankerWeights, weights_from_settings
 from peerbot.embeddings import HashingEmbedder
 from peerbot.eval import bench, routing
 from peerbot.eval.metrics import METRICS
+from peerbot.matching.scoring import SIGNALS, RankerWeights
 from tests.fixtures.shared import shared_path
 
 TINY = [
@@ -46,6 +50,48 @@ TINY = [
 ]
 
 
+#: Every signal off but ``experience`` (log of past helps): the popularity baseline's order.
+ALL_OFF = dict.fromkeys(SIGNALS, 0.0)
+POPULARITY_ONLY = {**ALL_OFF, "experience": 1.0}
+
+
+class CachingEmbedder:
+    """The real model, each text embedded once per test module."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self._inner = inner
+        self.model_name = inner.model_name
+        self.dimension = inner.dimension
+        self._memo: dict[str, np.ndarray] = {}
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors of ``texts``, from the memo where already embedded."""
+        todo = list(dict.fromkeys(t for t in texts if t not in self._memo))
+        if todo:
+            for t, v in zip(todo, self._inner.embed(todo), strict=True):
+                self._memo[t] = v
+        return np.stack([self._memo[t] for t in texts]) if texts else self._inner.embed([])
+
+
+@pytest.fixture(scope="module")
+def cached_embedder(real_embedder: Embedder) -> Embedder:
+    """``real_embedder`` behind a memo, shared by the tests that read the routing data."""
+    return CachingEmbedder(real_embedder)  # type: ignore[return-value]
+
+
+def _figures(result: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps({k: result[k] for k in (*routing.RANKERS, "info")}))
+
+
+def _handled(
+    args: argparse.Namespace, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> dict[str, Any]:
+    capsys.readouterr()
+    assert args.handler(args, settings) == 0
+    doc: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return doc
+
+
 @pytest.fixture
 def tiny_file(tmp_path: Path) -> Path:
     p = tmp_path / "tiny.jsonl"
@@ -70,7 +116,9 @@ def test_eval_runs_through_production_ranker(tiny_file: Path) -> None:
     assert 0.0 <= result["info"]["first_offer_gini"]["peerbot"] <= 1.0
 
 
-def test_cli_json_and_table(tiny_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_json_and_table(
+    tiny_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import peerbot.embeddings
 
     monkeypatch.setattr(peerbot.embeddings, "load_embedder", lambda *_: HashingEmbedder(64))
@@ -89,9 +137,22 @@ def test_cli_json_and_table(tiny_file: Path, monkeypatch: pytest.MonkeyPatch) ->
     routing._run(args, out)
     assert "peerbot" in out.getvalue()
     assert "Gini" in out.getvalue()
+    # The ``peerbot`` handler reads the weights from the real Settings (RANKER_WEIGHTS).
     args = parser.parse_args(["eval", "routing", "--data", str(tiny_file), "--json"])
-    settings = SimpleNamespace(embedding_model_path=None, ranker_recency=0.0)
-    assert args.handler(args, settings) == 0
+    direct = routing.run_routing_eval(tiny_file, HashingEmbedder(64), RankerWeights())
+    assert _handled(args, Settings(), capsys) == _figures(direct)
+    # Against popularity, C (3 answers) is put before A (4): MRR 1.0 where the default has 0.75.
+    anti_popular = {**ALL_OFF, "experience": -1.0}
+    direct = routing.run_routing_eval(
+        tiny_file, HashingEmbedder(64), RankerWeights.from_mapping(anti_popular)
+    )
+    doc = _handled(args, Settings(ranker_weights=anti_popular), capsys)
+    assert doc == _figures(direct)
+    assert doc["peerbot"]["MRR"] == 1.0
+    assert _handled(args, Settings(), capsys)["peerbot"]["MRR"] == 0.75
+    only_popularity = Settings(ranker_weights=POPULARITY_ONLY)
+    doc = _handled(args, only_popularity, capsys)
+    assert doc["peerbot"] == doc["popularity"]
     args = parser.parse_args(["bench", "match", "--sizes", "50", "--runs", "3"])
     out = io.StringIO()
     assert bench._run(args, out) == 0
@@ -99,17 +160,50 @@ def test_cli_json_and_table(tiny_file: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert "embed one ask" in out.getvalue()
 
 
-def test_weights_from_settings() -> None:
-    w = weights_from_settings(SimpleNamespace(ranker_lexical=0.5, ranker_fairness=None))
+def test_ranker_weights_come_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RANKER_WEIGHTS", json.dumps({"lexical": 0.5}))
+    w = load_settings().ranker_weights_parsed()
     assert w.lexical == 0.5
     assert w.fairness == RankerWeights().fairness
+    monkeypatch.setenv("RANKER_WEIGHTS", json.dumps({"lexicon": 0.5}))
+    with pytest.raises(ConfigError, match="RANKER_WEIGHTS"):
+        load_settings()
 
 
 @pytest.mark.model
 @pytest.mark.shared
 @pytest.mark.parametrize(("site", "factor"), [("dba", 1.15), ("android", 1.0)])
-def test_quality_gate(real_embedder: Embedder, site: str, factor: float) -> None:
+def test_quality_gate(cached_embedder: Embedder, site: str, factor: float) -> None:
     path = shared_path("data", "routing", f"{site}.jsonl")
-    result = routing.run_routing_eval(path, real_embedder, RankerWeights())
+    result = routing.run_routing_eval(path, cached_embedder, RankerWeights())
     best_baseline = max(result["bm25"]["MRR"], result["popularity"]["MRR"])
     assert result["peerbot"]["MRR"] >= factor * best_baseline, result
+
+
+@pytest.mark.model
+@pytest.mark.shared
+@pytest.mark.parametrize(("site", "check_default"), [("dba", True), ("android", False)])
+def test_cli_measures_the_ranker_weights_it_is_given(
+    cached_embedder: Embedder,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    site: str,
+    check_default: bool,
+) -> None:
+    """RANKER_WEIGHTS that keep only the popularity signal make ``peerbot eval routing`` report
+    the popularity baseline's MRR; the default weights do not."""
+    import peerbot.embeddings
+
+    path = shared_path("data", "routing", f"{site}.jsonl")
+    monkeypatch.setattr(peerbot.embeddings, "load_embedder", lambda *_: cached_embedder)
+    argv = ["eval", "routing", "--data", str(path), "--json"]
+    monkeypatch.setenv("RANKER_WEIGHTS", json.dumps(POPULARITY_ONLY))
+    assert cli.main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["peerbot"]["MRR"] == pytest.approx(doc["popularity"]["MRR"], abs=0.005)
+    if check_default:
+        monkeypatch.delenv("RANKER_WEIGHTS")
+        assert cli.main(argv) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert abs(doc["peerbot"]["MRR"] - doc["popularity"]["MRR"]) > 0.005
+        assert doc["peerbot"]["MRR"] == pytest.approx(0.345, abs=0.001)  # the measured figure

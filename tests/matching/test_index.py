@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from peerbot.domain.ranking import RankerWeights
 from peerbot.matching import (
     AddPastHelp,
     Ask,
@@ -17,6 +16,7 @@ from peerbot.matching import (
     UpdateFacts,
     UpsertHelper,
 )
+from peerbot.matching.scoring import RankerWeights
 from tests.matching.helpers import EMB, NOW, helper, past
 
 TOPICS = [

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from peerbot.domain.ranking import gini
 from peerbot.eval.metrics import all_metrics, mean_metrics, ndcg_at, recall_at
+from peerbot.matching.scoring import gini
 
 
 def test_metrics_hand_example() -> None:

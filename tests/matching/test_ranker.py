@@ -8,9 +8,9 @@ import re
 import numpy as np
 import pytest
 
-from peerbot.domain.ranking import SIGNALS, RankerWeights, combine, top_reasons
 from peerbot.matching import Ask, HelperFacts, HelperIndex, HybridRanker
 from peerbot.matching.index import KIND_PAST
+from peerbot.matching.scoring import RankerWeights, Scored, combine, top_reasons
 from tests.matching.helpers import EMB, NOW, helper
 
 ASK = "how do I handle a low performer who keeps missing deadlines"
@@ -70,11 +70,14 @@ def _check_truth(ranker: HybridRanker, ask: Ask) -> None:
     ranked = ranker.rank(ask, limit=None)
     hits = ranker.index.search(ask.vector)
     for r in ranked:
-        positive = sorted(
-            ((v, k) for k, v in r.contributions.items() if v > 0),
-            key=lambda p: (-p[0], SIGNALS.index(p[1])),
-        )
-        assert list(r.reasons) == [k for _, k in positive[:2]]
+        # Properties of "the two largest positive contributions", not a re-implementation.
+        positive = {k for k, v in r.contributions.items() if v > 0}
+        assert set(r.reasons) <= positive
+        assert len(r.reasons) == min(2, len(positive))
+        shares = [r.contributions[k] for k in r.reasons]
+        assert shares == sorted(shares, reverse=True)
+        for k in positive - set(r.reasons):
+            assert r.contributions[k] <= shares[-1]
         slot = ranker.index.slot(r.helper_id)
         assert slot is not None
         rec = ranker.index.record(r.helper_id)
@@ -148,11 +151,54 @@ def test_reasons_are_top_contributors_in_domain() -> None:
         "fairness": np.array([0.0, -2.0, -1.0]),
     }
     scored = combine(["a", "b", "c"], signals, RankerWeights())
-    for pos in range(3):
-        pos_contrib = {k: v[pos] for k, v in scored.contributions.items() if v[pos] > 0}
-        expected = sorted(pos_contrib, key=lambda k: -pos_contrib[k])[:2]
-        assert top_reasons(scored, pos) == expected
-    assert top_reasons(scored, 1)[0] == "capacity"
+    # By hand: z-scores (population sd, above each MIN_SCALE) times the default weights.
+    # semantic_history: sd 1.2472, z = (1.3363, -1.0690, -0.2673), weight 1.0
+    # capacity: sd 0.3266, z = (-1.2247, 1.2247, 0), weight 0.25
+    # fairness: sd 0.8165, z = (1.2247, -1.2247, 0), weight 0.3
+    expected = {
+        "semantic_history": [1.33631, -1.06904, -0.26726],
+        "capacity": [-0.30619, 0.30619, 0.0],
+        "fairness": [0.36742, -0.36742, 0.0],
+    }
+    for name, values in expected.items():
+        assert scored.contributions[name] == pytest.approx(values, abs=1e-4)
+    assert top_reasons(scored, 0) == ["semantic_history", "fairness"]
+    assert top_reasons(scored, 1) == ["capacity"]
+    assert top_reasons(scored, 2) == []  # nothing pulled "c" up
+
+
+def test_top_reasons_limit_and_ties() -> None:
+    contributions = {
+        "lexical": np.array([0.5]),
+        "experience": np.array([0.5]),
+        "rating": np.array([0.7]),
+        "fairness": np.array([-1.0]),
+    }
+    scored = Scored(["a"], np.array([0.7]), contributions)
+    assert top_reasons(scored, 0) == ["rating", "lexical"]  # a tie goes to the earlier signal
+    assert top_reasons(scored, 0, limit=3) == ["rating", "lexical", "experience"]
+    assert top_reasons(scored, 0, limit=10) == ["rating", "lexical", "experience"]
+
+
+def test_capacity_and_timezone_explained_by_hand() -> None:
+    twin = ["handling a low performer on my team"]
+    near = helper(
+        "NEAR", twin, "", HelperFacts(capacity_total=4, capacity_used=1, utc_offset_minutes=0)
+    )
+    far = helper(
+        "FAR", twin, "", HelperFacts(capacity_total=4, capacity_used=3, utc_offset_minutes=540)
+    )
+    index = HelperIndex.build([near, far], EMB.dimension)
+    ranked = HybridRanker(index, RankerWeights()).rank(_ask(offset=0), limit=None)
+    # Free share 0.75 against 0.25 (sd 0.25) and 8 against 0 shared hours (sd 4): z = +-1 each,
+    # times weights 0.25 and 0.25; everything else is the same for both.
+    assert [r.helper_id for r in ranked] == ["NEAR", "FAR"]
+    assert ranked[0].score == pytest.approx(0.5)
+    assert ranked[1].score == pytest.approx(-0.5)
+    assert ranked[0].reasons == ("capacity", "timezone")
+    assert ranked[0].explanation == "Has room for 3 more asks; shares 8 working hours with you"
+    assert ranked[1].reasons == ()
+    assert ranked[1].explanation == "Available and opted in to help"
 
 
 def test_fairness_term_spreads_offers() -> None:
@@ -162,6 +208,11 @@ def test_fairness_term_spreads_offers() -> None:
     index = HelperIndex.build([busy, idle], EMB.dimension)
     fair = HybridRanker(index, RankerWeights()).rank(_ask(), limit=None)
     assert [r.helper_id for r in fair] == ["IDLE", "BUSY"]
+    # Only fairness differs: -log1p(0) against -log1p(6), z = +-1, weight 0.3.
+    assert fair[0].score == pytest.approx(0.3)
+    assert fair[1].score == pytest.approx(-0.3)
+    assert fair[0].reasons == ("fairness",)
+    assert fair[1].reasons == ()
     assert fair[0].contributions["fairness"] > 0 > fair[1].contributions["fairness"]
     assert "fairness" in fair[0].reasons
     assert "not been asked lately" in fair[0].explanation

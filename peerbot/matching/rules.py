@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
 from enum import StrEnum
+
+from peerbot.matching.facts import Ask, Candidate
 
 
 class Ineligible(StrEnum):
@@ -19,28 +19,6 @@ class Ineligible(StrEnum):
     NEVER_MATCH = "on a never-match list"
     ALREADY_OFFERED = "already offered this ask"
     UNREACHABLE = "deleted or cannot be messaged"
-
-
-@dataclass(frozen=True)
-class HelperFacts:
-    """What the rules need to know about one helper."""
-
-    user_id: str
-    opted_in: bool
-    paused_until: datetime | None
-    capacity: int
-    active_pairs: int
-    never_match: frozenset[str] = field(default_factory=frozenset)
-    reachable: bool = True
-
-
-@dataclass(frozen=True)
-class AskFacts:
-    """What the rules need to know about the ask and its asker."""
-
-    asker_id: str
-    asker_never_match: frozenset[str] = field(default_factory=frozenset)
-    already_offered: frozenset[str] = field(default_factory=frozenset)
 
 
 def management_chain(
@@ -63,33 +41,34 @@ def in_reporting_line(a: str, b: str, managers: Mapping[str, str | None]) -> boo
 
 
 def why_ineligible(
-    helper: HelperFacts, ask: AskFacts, managers: Mapping[str, str | None], now: datetime
+    helper: Candidate, ask: Ask, managers: Mapping[str, str | None]
 ) -> Ineligible | None:
-    """The first rule that excludes ``helper`` from ``ask``, or None when they may be asked."""
-    if not helper.opted_in:
+    """The first rule that excludes ``helper`` from ``ask`` (at ``ask.now``), or None."""
+    facts = helper.facts
+    uid = helper.user_id
+    if not facts.opted_in:
         return Ineligible.NOT_OPTED_IN
-    if helper.user_id == ask.asker_id:
+    if uid == ask.asker_id:
         return Ineligible.IS_ASKER
-    if not helper.reachable:
+    if not facts.reachable:
         return Ineligible.UNREACHABLE
-    if helper.paused_until is not None and helper.paused_until > now:
+    if facts.paused_until is not None and facts.paused_until > ask.now:
         return Ineligible.PAUSED
-    if helper.active_pairs >= helper.capacity:
+    if facts.capacity_total is not None and (facts.capacity_used or 0) >= facts.capacity_total:
         return Ineligible.NO_CAPACITY
-    if helper.user_id in ask.already_offered:
+    if uid in ask.already_offered:
         return Ineligible.ALREADY_OFFERED
-    if ask.asker_id in helper.never_match or helper.user_id in ask.asker_never_match:
+    if (ask.asker_id is not None and ask.asker_id in facts.never_match) or (
+        uid in ask.asker_never_match
+    ):
         return Ineligible.NEVER_MATCH
-    if in_reporting_line(helper.user_id, ask.asker_id, managers):
+    if ask.asker_id is not None and in_reporting_line(uid, ask.asker_id, managers):
         return Ineligible.REPORTING_LINE
     return None
 
 
 def eligible(
-    helpers: Iterable[HelperFacts],
-    ask: AskFacts,
-    managers: Mapping[str, str | None],
-    now: datetime,
-) -> list[HelperFacts]:
+    helpers: Iterable[Candidate], ask: Ask, managers: Mapping[str, str | None]
+) -> list[Candidate]:
     """The helpers no rule excludes, in the given order."""
-    return [h for h in helpers if why_ineligible(h, ask, managers, now) is None]
+    return [h for h in helpers if why_ineligible(h, ask, managers) is None]

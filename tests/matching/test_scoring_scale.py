@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from peerbot.domain.ranking import RankerWeights, combine, standardise
+from peerbot.matching.scoring import RankerWeights, combine, standardise
 
 
 def test_trivial_recency_difference_does_not_beat_a_clear_topical_match() -> None:

@@ -1,4 +1,4 @@
-"""Hybrid ranking of helpers: signals in, one score and a true explanation out.
+"""Scoring of helpers: signals in, one score per candidate and the reasons for it out.
 
 Pure: no I/O, no clock (``now`` is passed in), numpy only.
 
@@ -113,23 +113,6 @@ class RankerWeights:
         if unknown:
             raise ValueError(f"unknown ranker weight(s): {', '.join(sorted(unknown))}")
         return cls(**{k: float(v) for k, v in values.items()})
-
-
-SETTINGS_PREFIX = "ranker_"
-
-
-def weights_from_settings(settings: object) -> RankerWeights:
-    """Weights from a settings object's ``ranker_<field>`` attributes (defaults where absent).
-
-    Duck-typed so that the domain does not import the configuration module; ``None`` values
-    keep the default.
-    """
-    values: dict[str, float] = {}
-    for f in fields(RankerWeights):
-        v = getattr(settings, SETTINGS_PREFIX + f.name, None)
-        if v is not None:
-            values[f.name] = float(v)
-    return RankerWeights.from_mapping(values)
 
 
 @dataclass(frozen=True, slots=True)
