@@ -66,7 +66,7 @@ class Container:
     @property
     def tick(self) -> Tick:
         """The services the one-a-minute tick uses (for ``run_due`` and the scheduler)."""
-        return Tick(self.engine, self.asks, self.pairs, self.deduper, self.sender)
+        return Tick(self.engine, self.asks, self.pairs, self.deduper, self.sender, self.helpers)
 
     def close(self) -> None:
         """Stop the outbox worker and release connections."""

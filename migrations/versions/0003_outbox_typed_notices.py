@@ -64,7 +64,7 @@ def _convert(payload: dict[str, Any]) -> dict[str, Any] | None:
         else:
             notice[field] = value
     if "ref" in payload:
-        to: dict[str, Any] = {"type": "replacing", "key": payload["ref"]}
+        to: dict[str, Any] = {"type": "replacing", "key": payload["ref"], "fallback": None}
     elif "users" in payload:
         to = {"type": "group", "user_ids": list(payload["users"])}
     elif "user" in payload:

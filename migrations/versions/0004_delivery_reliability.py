@@ -4,7 +4,8 @@ retries, and pairs whose introduction failed (so the ask can be paired again).
 - ``workspaces.sending_paused_until`` / ``sending_paused_reason``: Slack refused the app's token
   or scopes for the whole workspace; nothing is sent there until an operator fixes it.
 - ``outbox.lost_claims``: how many times a sender died holding the message (a message that
-  crashes its senders is given up on; transient failures retry on a time budget instead).
+  crashes its senders is given up on); ``outbox.failing_since``: when the current run of
+  transient failures began (they retry on a time budget, not a count).
 - ``pairs.status`` may be ``failed``; at most one live (not failed) pair per ask.
 
 Revision ID: 0004
@@ -39,6 +40,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("sending_paused_reason", sa.String(length=255)))
     with op.batch_alter_table("outbox") as batch:
         batch.add_column(sa.Column("lost_claims", sa.Integer(), nullable=False, server_default="0"))
+        batch.add_column(sa.Column("failing_since", sa.DateTime(timezone=True)))
     if context.is_offline_mode() and op.get_context().dialect.name == "sqlite":
         # SQLite rebuilds the table to change constraints, which needs the live schema.
         op.execute("-- pairs: run this revision against the database to rebuild its constraints")
@@ -68,6 +70,7 @@ def downgrade() -> None:
         batch.create_check_constraint("status", _status_check("active", "paused", "closed"))
         batch.create_unique_constraint(op.f("uq_pairs_ask_id"), ["ask_id"])
     with op.batch_alter_table("outbox") as batch:
+        batch.drop_column("failing_since")
         batch.drop_column("lost_claims")
     with op.batch_alter_table("workspaces") as batch:
         batch.drop_column("sending_paused_reason")

@@ -13,6 +13,7 @@ strict: an unknown kind, a missing or an extra field is an error, never a silent
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -45,6 +46,8 @@ class OfferState(StrEnum):
     PASSED = "passed"
     EXPIRED = "expired"
     TAKEN = "taken"
+    #: Accepted, but the introduction could not be made; the helper is released.
+    RELEASED = "released"
 
 
 class Side(StrEnum):
@@ -83,6 +86,14 @@ class AskUnmet(Notice):
 
 
 @dataclass(frozen=True)
+class AskNotSent(Notice):
+    """To the asker when Slack refused to carry their request to a peer at all."""
+
+    kind: ClassVar[str] = "ask_not_sent"
+    ask_id: int
+
+
+@dataclass(frozen=True)
 class OfferRequest(Notice):
     """To a helper: the challenge (anonymous if asked), why them, Accept / Pass."""
 
@@ -105,6 +116,15 @@ class Intro(Notice):
 
     kind: ClassVar[str] = "intro"
     pair_id: int
+
+
+@dataclass(frozen=True)
+class IntroFailed(Notice):
+    """To one of the two, in their own DM: the group DM could not be made; ``to`` is their side."""
+
+    kind: ClassVar[str] = "intro_failed"
+    pair_id: int
+    to: Side
 
 
 @dataclass(frozen=True)
@@ -208,9 +228,11 @@ class ToGroup:
 
 @dataclass(frozen=True)
 class Replacing:
-    """An update of the message sent earlier under outbox key ``key``."""
+    """An update of the message sent earlier under outbox key ``key``; when that message could
+    never be delivered, a new message to ``fallback`` (a Slack user id) instead, if given."""
 
     key: str
+    fallback: str | None = None
 
 
 Audience = ToPerson | ToGroup | Replacing
@@ -242,6 +264,12 @@ def _to_json(value: object) -> object:
 
 def _from_json(kind: Any, value: object) -> object:
     origin = typing.get_origin(kind)
+    if origin in (types.UnionType, typing.Union):
+        options = [k for k in typing.get_args(kind) if k is not type(None)]
+        if value is None and len(options) < len(typing.get_args(kind)):
+            return None
+        (only,) = options
+        return _from_json(only, value)
     if origin is tuple:
         (item, _ellipsis) = typing.get_args(kind)
         if not isinstance(value, list):

@@ -51,6 +51,14 @@ class EventForgetter(Protocol):
         ...
 
 
+class ReachabilityChecker(Protocol):
+    """Looks up again the people who could not be messaged (the helper service)."""
+
+    def recheck_unreachable(self) -> int:
+        """Re-check who is due; return how many."""
+        ...
+
+
 class DrainReport(Protocol):
     """What one delivery pass did (read-only counts)."""
 
@@ -85,13 +93,14 @@ class OutboxDrainer(Protocol):
 
 @dataclass(frozen=True)
 class Tick:
-    """Everything one tick uses: the engine (for the SQLite tick lock) and four services."""
+    """Everything one tick uses: the engine (for the SQLite tick lock) and five services."""
 
     engine: Engine
     asks: OfferExpirer
     pairs: CheckinRunner
     deduper: EventForgetter
     sender: OutboxDrainer
+    people: ReachabilityChecker
 
 
 @dataclass
@@ -163,6 +172,7 @@ def run_due(tick: Tick) -> TickReport:
         report.offers_expired = tick.asks.expire_due()
         report.checkins_sent = tick.pairs.run_due()
         tick.deduper.forget_old()
+        tick.people.recheck_unreachable()
         sent = tick.sender.drain()
         report.sent, report.retried, report.dead = sent.sent, sent.retried, sent.dead
         report.recovered = sent.recovered

@@ -11,20 +11,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from peerbot.domain.asks import AskInput, text_for_matching
 from peerbot.domain.notices import (
     AskMatched,
+    AskNotSent,
     AskReceived,
     AskUnmet,
     Intro,
+    IntroFailed,
     Notice,
     OfferClosed,
     OfferRequest,
     OfferState,
+    Side,
 )
 from peerbot.domain.ports import (
     Clock,
@@ -47,6 +50,7 @@ from peerbot.store.models import (
     Ask,
     AskStatus,
     Cadence,
+    Checkin,
     Embedding,
     EmbeddingOwner,
     Offer,
@@ -71,6 +75,8 @@ class MatchPolicy:
     offer_timeout_working_hours: float = 4.0
     max_offers: int = 3
     parallel: int = 1
+    #: Offers skipped because they could not be delivered, at most, before the asker is told.
+    max_skips: int = 5
 
 
 class AcceptOutcome(StrEnum):
@@ -202,6 +208,17 @@ class AskService:
             now=self._clock.now(),
         )
 
+    @staticmethod
+    def _skipped(session: Session, ask: Ask) -> int:
+        return (
+            session.scalar(
+                select(func.count()).where(
+                    Offer.ask_id == ask.id, Offer.status == OfferStatus.SKIPPED
+                )
+            )
+            or 0
+        )
+
     def _advance(
         self,
         session: Session,
@@ -228,6 +245,8 @@ class AskService:
             or 0
         )
         slots = min(self._policy.parallel - pending, self._policy.max_offers - used)
+        if self._skipped(session, ask) >= self._policy.max_skips:
+            slots = 0  # helpers who could not be messaged do not count as tries, but are bounded
         made: list[Offer] = []
         if slots > 0:
             ranked = self._ranker.candidates_for(session, ask, asker, vector, now)
@@ -350,7 +369,9 @@ class AskService:
         session.refresh(offer)
         if offer.status == OfferStatus.ACCEPTED:
             return AcceptOutcome.ALREADY_PAIRED
-        existing = session.scalar(select(Pair).where(Pair.ask_id == ask.id))
+        existing = session.scalar(
+            select(Pair).where(Pair.ask_id == ask.id, Pair.status != PairStatus.FAILED)
+        )
         if existing is not None:
             return AcceptOutcome.TAKEN
         if offer.status != OfferStatus.PENDING:
@@ -370,12 +391,11 @@ class AskService:
             created_at=now,
         )
         session.add(pair)
-        session.flush()  # the unique ask_id makes a racing second pair fail here
+        session.flush()  # one live pair per ask: a racing second pair fails here
         schedule_new_pair(session, pair, asker, helper, now)
         ask.status = AskStatus.PAIRED
         ask.matched_at = now
         ask.updated_at = now
-        self._close_offer_message(session, offer, OfferState.ACCEPTED, now)
         others = session.scalars(
             select(Offer).where(
                 Offer.ask_id == ask.id, Offer.id != offer.id, Offer.status == OfferStatus.PENDING
@@ -385,6 +405,8 @@ class AskService:
             other.status = OfferStatus.WITHDRAWN
             other.responded_at = now
             self._close_offer_message(session, other, OfferState.TAKEN, now)
+        # Only the introduction now: the helper's offer and the asker's receipt say "you are
+        # introduced" once the group DM exists (``on_sent``), never before.
         messages.post(
             session,
             team_id=team_id,
@@ -393,16 +415,6 @@ class AskService:
             notice=Intro(pair_id=pair.id),
             now=now,
         )
-        received = _key("ask", ask.id, "received")
-        if not messages.key_free(session, received):
-            messages.update(
-                session,
-                team_id=team_id,
-                key=_key("ask", ask.id, "matched"),
-                replaces=received,
-                notice=AskMatched(ask_id=ask.id, pair_id=pair.id),
-                now=now,
-            )
         return AcceptOutcome.PAIRED
 
     # ------------------------------------------------------------------ pass / expire / skip
@@ -457,31 +469,142 @@ class AskService:
         return len(due)
 
     def on_undeliverable(self, session: Session, notice: Notice, outcome: DeliveryOutcome) -> None:
-        """Outbox failure hook: a helper whose offer cannot be delivered is skipped for the next
-        one (and marked unreachable when Slack says they cannot be messaged)."""
-        if not isinstance(notice, OfferRequest):
-            return
-        offer = session.get(Offer, notice.offer_id)
+        """Outbox failure hook: what an undeliverable offer or introduction means for the ask.
+
+        - An offer the helper cannot receive (their DMs, their account) skips them, and marks
+          them unreachable until they are re-checked; one that failed for any other reason that
+          is not about the message skips them without blame. Skips are bounded.
+        - An offer Slack refused for its content ends the ask: the same message would fail for
+          every helper, so the asker is told, in words that do not repeat it.
+        - An introduction that could not be made fails the pair: both are told in their own DMs,
+          the helper is released and the ask goes back to matching.
+        """
+        if outcome.failure == Failure.GONE:
+            return  # what it was about is gone: nothing left to say
+        if isinstance(notice, OfferRequest):
+            self._offer_undeliverable(session, notice.offer_id, outcome)
+        elif isinstance(notice, Intro):
+            self._intro_failed(session, notice.pair_id, outcome)
+
+    def _offer_undeliverable(
+        self, session: Session, offer_id: int, outcome: DeliveryOutcome
+    ) -> None:
+        offer = session.get(Offer, offer_id)
         if offer is None or offer.status != OfferStatus.PENDING:
             return
         now = self._clock.now()
-        helper = session.get(Person, offer.helper_id)
-        if helper is not None and outcome.failure in (Failure.RECIPIENT, Failure.DEACTIVATED):
-            mark_unreachable(
-                session,
-                helper,
-                outcome.code,
-                now,
-                deactivated=outcome.failure == Failure.DEACTIVATED,
-            )
         offer.status = OfferStatus.SKIPPED
         offer.responded_at = now
+        helper = session.get(Person, offer.helper_id)
+        if helper is not None and outcome.failure in (Failure.RECIPIENT, Failure.DEACTIVATED):
+            gone = outcome.failure == Failure.DEACTIVATED
+            mark_unreachable(session, helper, outcome.code, now, deactivated=gone)
         log.info("offer %s skipped: not delivered (%s)", offer.id, outcome.code)
+        ask = session.get(Ask, offer.ask_id)
+        if ask is None or ask.status != AskStatus.OFFERED:
+            return
+        if outcome.failure == Failure.REJECTED:
+            self._not_sent(session, ask, now)
+            return
         self._move_on(session, offer, now)
 
+    def _not_sent(self, session: Session, ask: Ask, now: datetime) -> None:
+        """Slack refused to carry the ask: close it and tell the asker."""
+        for other in session.scalars(
+            select(Offer).where(Offer.ask_id == ask.id, Offer.status == OfferStatus.PENDING)
+        ):
+            other.status = OfferStatus.WITHDRAWN
+            other.responded_at = now
+            self._close_offer_message(session, other, OfferState.TAKEN, now)
+        ask.status = AskStatus.UNMET
+        ask.updated_at = now
+        ask.closed_at = now
+        asker = session.get(Person, ask.asker_id)
+        assert asker is not None
+        log.warning("ask %s: Slack refused the offer message itself; the asker is told", ask.id)
+        messages.post(
+            session,
+            team_id=ask.team_id,
+            key=_key("ask", ask.id, "not_sent"),
+            to=asker.slack_user_id,
+            notice=AskNotSent(ask_id=ask.id),
+            now=now,
+        )
+
+    def _intro_failed(self, session: Session, pair_id: int, outcome: DeliveryOutcome) -> None:
+        pair = session.get(Pair, pair_id)
+        if pair is None or pair.status != PairStatus.ACTIVE or pair.channel_id:
+            return
+        now = self._clock.now()
+        log.warning(
+            "pair %s: the introduction could not be delivered (%s); the pair failed, both are "
+            "told and the ask goes back to matching",
+            pair.id,
+            outcome.code,
+        )
+        pair.status = PairStatus.FAILED
+        pair.closed_at = now
+        pair.next_checkin_at = None
+        session.execute(delete(Checkin).where(Checkin.pair_id == pair.id))
+        asker = session.get(Person, pair.asker_id)
+        helper = session.get(Person, pair.helper_id)
+        assert asker is not None
+        assert helper is not None
+        for person, side in ((asker, Side.ASKER), (helper, Side.HELPER)):
+            messages.post(
+                session,
+                team_id=pair.team_id,
+                key=_key("pair", pair.id, "intro_failed", side.value),
+                to=person.slack_user_id,
+                notice=IntroFailed(pair_id=pair.id, to=side),
+                now=now,
+            )
+        accepted = session.scalar(
+            select(Offer).where(
+                Offer.ask_id == pair.ask_id,
+                Offer.helper_id == pair.helper_id,
+                Offer.status == OfferStatus.ACCEPTED,
+            )
+        )
+        if accepted is not None:
+            self._close_offer_message(session, accepted, OfferState.RELEASED, now)
+        ask = session.get(Ask, pair.ask_id)
+        if ask is None or ask.status != AskStatus.PAIRED:
+            return
+        ask.status = AskStatus.OFFERED
+        ask.matched_at = None
+        ask.updated_at = now
+        self._advance(session, ask, asker, self._ask_vector(session, ask), now)
+
     def on_sent(self, session: Session, notice: Notice, where: SentRef) -> None:
-        """Outbox success hook: remember the group DM of a new pair."""
-        if isinstance(notice, Intro):
-            pair = session.get(Pair, notice.pair_id)
-            if pair is not None:
-                pair.channel_id = where.channel
+        """Outbox success hook: once the group DM exists, remember it, and only now tell the
+        helper (their offer) and the asker (their receipt) that they are introduced."""
+        if not isinstance(notice, Intro):
+            return
+        pair = session.get(Pair, notice.pair_id)
+        if pair is None or pair.status == PairStatus.FAILED:
+            return
+        pair.channel_id = where.channel
+        now = self._clock.now()
+        accepted = session.scalar(
+            select(Offer).where(
+                Offer.ask_id == pair.ask_id,
+                Offer.helper_id == pair.helper_id,
+                Offer.status == OfferStatus.ACCEPTED,
+            )
+        )
+        if accepted is not None:
+            self._close_offer_message(session, accepted, OfferState.ACCEPTED, now)
+        asker = session.get(Person, pair.asker_id)
+        assert asker is not None
+        received = _key("ask", pair.ask_id, "received")
+        if not messages.key_free(session, received):
+            messages.update(
+                session,
+                team_id=pair.team_id,
+                key=_key("ask", pair.ask_id, "matched", pair.id),
+                replaces=received,
+                notice=AskMatched(ask_id=pair.ask_id, pair_id=pair.id),
+                now=now,
+                or_else_to=asker.slack_user_id,
+            )

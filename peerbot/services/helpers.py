@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
@@ -10,12 +11,18 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from peerbot.domain.ports import Clock, Directory, Embedder, UserInfo
+from peerbot.domain.ports import Clock, Directory, DirectoryError, Embedder, UserInfo
 from peerbot.domain.profiles import ProfileInput
 from peerbot.domain.schedule import zone
 from peerbot.domain.topics import normalise_topic
 from peerbot.services.matching import active_pair_counts
-from peerbot.services.people import find_person, refresh_known_person, upsert_person
+from peerbot.services.people import (
+    due_for_recheck,
+    find_person,
+    mark_reachable,
+    refresh_known_person,
+    upsert_person,
+)
 from peerbot.services.vectors import upsert_vector
 from peerbot.store.db import unit_of_work
 from peerbot.store.models import (
@@ -28,6 +35,8 @@ from peerbot.store.models import (
     PairStatus,
     Person,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,34 @@ class HelperService:
         self._embedder = embedder
         self._directory = directory
         self._on_change = on_change
+
+    def recheck_unreachable(self, limit: int = 100) -> int:
+        """Look up again (``users.info``) people marked unreachable a day or more ago: an active
+        account may be messaged again. Returns how many were looked up."""
+        now = self._clock.now()
+        with unit_of_work(self._sessions) as session:
+            due = [(p.id, p.team_id, p.slack_user_id) for p in due_for_recheck(session, now, limit)]
+        for person_id, team_id, user_id in due:
+            try:
+                info = self._directory.user(team_id, user_id)
+            except DirectoryError as err:
+                log.info("re-check of %s postponed: %s", user_id, err.reason)
+                info = None
+                found = False
+            else:
+                found = True
+            with unit_of_work(self._sessions) as session:
+                person = session.get(Person, person_id)
+                if person is None:
+                    continue
+                if info is not None and not info.deleted:
+                    mark_reachable(person)
+                    log.info("%s can be messaged again (re-checked in Slack)", user_id)
+                else:
+                    person.last_dm_failure_at = now  # look again in a day
+                    if found:
+                        person.deleted = True
+        return len(due)
 
     def save(
         self,

@@ -30,12 +30,19 @@ def post(
 
 
 def update(
-    session: Session, *, team_id: str, key: str, replaces: str, notice: Notice, now: datetime
+    session: Session,
+    *,
+    team_id: str,
+    key: str,
+    replaces: str,
+    notice: Notice,
+    now: datetime,
+    or_else_to: str | None = None,
 ) -> None:
-    """Replace the message sent under outbox key ``replaces`` with ``notice``."""
-    outbox.enqueue(
-        session, team_id=team_id, key=key, notice=notice, to=Replacing(replaces), now=now
-    )
+    """Replace the message sent under outbox key ``replaces`` with ``notice``; when that message
+    could never be delivered, post ``notice`` to ``or_else_to`` (a Slack user id) if given."""
+    to = Replacing(replaces, fallback=or_else_to)
+    outbox.enqueue(session, team_id=team_id, key=key, notice=notice, to=to, now=now)
 
 
 def key_free(session: Session, key: str) -> bool:

@@ -3,11 +3,19 @@
 A service records a notice in its unit of work (``peerbot.store.outbox.enqueue``, through
 ``peerbot.services.messages``); :class:`OutboxSender` claims what is due, one message at a time,
 hands each to the :class:`~peerbot.domain.ports.Deliverer` (the Slack surface renders and posts
-it) and records the outcome. The policy lives here: a 429 pauses the workspace for
-``Retry-After``; a transient failure is retried with backoff, and after a bounded number of
-attempts the message is a dead letter (logged and counted); a failure about the recipient, the
-workspace or the message itself is a dead letter at once and handed to the failure handler, so
-the use-case can react (skip a helper who cannot be messaged).
+it) and records the outcome. The policy lives here, one rule per kind of failure
+(``peerbot.domain.ports.Failure``, classified by the Slack surface):
+
+- a 429 pauses the workspace in this sender for ``Retry-After`` (no attempt counted);
+- a workspace-wide refusal (the token or scopes) pauses sending there for every sender, logs one
+  ERROR saying what to fix, shows in ``/metrics``, and probes again every :data:`WORKSPACE_PROBE`
+  (no attempt counted, nobody is blamed);
+- a transient failure (5xx, timeout, connection) is retried with backoff (capped at
+  :data:`MAX_BACKOFF`) until :data:`RETRY_BUDGET` has passed since the failures began;
+- anything else (the recipient cannot be messaged, Slack refused the message itself, what it is
+  about is gone) and a spent budget end the message as a dead letter (logged and counted) and
+  hand it to the failure handler, so the use-case can react: skip a helper, fail an
+  introduction and tell both people, reach the asker by another route.
 
 Exactly once
 ------------
@@ -32,7 +40,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from peerbot.domain.notices import Notice, Replacing
+from peerbot.domain.notices import Audience, Notice, Replacing, ToPerson
 from peerbot.domain.ports import Clock, Deliverer, DeliveryOutcome, Failure, OutboxJob, SentRef
 from peerbot.store import outbox as queue
 from peerbot.store.db import unit_of_work
@@ -40,7 +48,14 @@ from peerbot.store.models import OutboxMessage, OutboxStatus
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 8
+#: Transient failures (5xx, timeouts, connection errors) are retried for this long.
+RETRY_BUDGET = timedelta(hours=24)
+#: Longest wait between two retries.
+MAX_BACKOFF = timedelta(minutes=10)
+#: A message whose senders died holding it this many times is given up on (a poison message).
+MAX_LOST_CLAIMS = 5
+#: While Slack refuses the app's token for a workspace, one message probes it this often.
+WORKSPACE_PROBE = timedelta(minutes=5)
 CLAIM_FOR = timedelta(minutes=2)
 
 #: Called in the recording transaction when a message is given up on.
@@ -50,8 +65,9 @@ SentHandler = Callable[[Session, Notice, SentRef], None]
 
 
 def backoff(attempts: int) -> timedelta:
-    """Delay before the next attempt after ``attempts`` failures: 2 s doubling, capped at 10 min."""
-    return timedelta(seconds=min(600, 2 ** max(1, attempts)))
+    """Delay before the next attempt after ``attempts`` failures: 2 s doubling, capped at
+    :data:`MAX_BACKOFF`."""
+    return min(MAX_BACKOFF, timedelta(seconds=2 ** min(max(1, attempts), 20)))
 
 
 @dataclass
@@ -66,12 +82,14 @@ class SendReport:
     recovered: int = 0
     #: Of ``retried``: answered 429 (not counted as attempts).
     rate_limited: int = 0
+    #: Put back because Slack refused the app's token for their workspace.
+    paused: int = 0
     errors: list[str] = field(default_factory=list)
 
     @property
     def handled(self) -> int:
         """Messages taken from the queue in this pass."""
-        return self.sent + self.retried + self.dead + self.deferred
+        return self.sent + self.retried + self.dead + self.deferred + self.paused
 
     def add(self, other: SendReport) -> None:
         """Fold another pass into this one."""
@@ -81,6 +99,7 @@ class SendReport:
         self.deferred += other.deferred
         self.recovered += other.recovered
         self.rate_limited += other.rate_limited
+        self.paused += other.paused
         self.errors += other.errors
 
 
@@ -129,7 +148,8 @@ class OutboxSender:
         *,
         worker_id: str | None = None,
         batch_size: int = 50,
-        max_attempts: int = MAX_ATTEMPTS,
+        retry_budget: timedelta = RETRY_BUDGET,
+        max_lost_claims: int = MAX_LOST_CLAIMS,
         claim_for: timedelta = CLAIM_FOR,
         on_failure: FailureHandler | None = None,
         on_sent: SentHandler | None = None,
@@ -139,7 +159,8 @@ class OutboxSender:
         self._clock = clock
         self.worker_id = worker_id or f"sender-{uuid.uuid4().hex[:8]}"
         self._batch = batch_size
-        self._max_attempts = max_attempts
+        self._budget = retry_budget
+        self._max_lost_claims = max_lost_claims
         self._claim_for = claim_for
         self._on_failure = on_failure
         self._on_sent = on_sent
@@ -156,9 +177,11 @@ class OutboxSender:
         if current is None or until > current:
             self._paused[team_id] = until
 
-    def _paused_teams(self, now: datetime) -> list[str]:
+    def _paused_teams(self, session: Session, now: datetime) -> list[str]:
+        """Workspaces not to send to now: paused by a 429 in this sender, or paused for every
+        sender because Slack refused the app's token there."""
         self._paused = {t: u for t, u in self._paused.items() if u > now}
-        return sorted(self._paused)
+        return sorted(set(self._paused) | set(queue.paused_workspaces(session, now)))
 
     def resume_in(self) -> float | None:
         """Seconds until the first workspace paused by a 429 may be called again, if any."""
@@ -172,8 +195,10 @@ class OutboxSender:
         """Claim the next due message: a claim, True when one was handled without Slack
         (deferred on the message it updates, or undeliverable), False when nothing is due."""
         now = self._clock.now()
-        flt = queue.ClaimFilter(now=now, paused=self._paused_teams(now), skip=pass_.skip)
         with unit_of_work(self._sessions) as session:
+            flt = queue.ClaimFilter(
+                now=now, paused=self._paused_teams(session, now), skip=pass_.skip
+            )
             # Messages in doubt (their sender's claim expired) first, then the next due one.
             # Doubts are rare: once none is found, the rest of the pass looks no more.
             msg = None
@@ -188,6 +213,7 @@ class OutboxSender:
             lost = msg.status == OutboxStatus.SENDING
             if lost:
                 msg.attempts += 1
+                msg.lost_claims += 1
                 log.warning(
                     "outbox %s: the claim of %s expired; its attempt's outcome is unknown",
                     msg.idempotency_key,
@@ -196,8 +222,7 @@ class OutboxSender:
                 )
             try:
                 notice = queue.notice_of(msg)
-                audience = queue.audience_of(msg)
-                replace = self._resolve_ref(session, audience)
+                audience, replace = self._resolve_ref(session, queue.audience_of(msg))
             except _Defer as wait:
                 queue.release(msg, max(now, wait.until))
                 report.deferred += 1
@@ -216,24 +241,31 @@ class OutboxSender:
                 audience=audience,
                 replace=replace,
                 unconfirmed_since=msg.unconfirmed_since,
-                last_chance=lost and msg.attempts >= self._max_attempts,
+                last_chance=lost and msg.lost_claims >= self._max_lost_claims,
             )
-            queue.take(msg, self.worker_id, now + self._claim_for, now)
+            posting = not isinstance(audience, Replacing)
+            queue.take(msg, self.worker_id, now + self._claim_for, now, posting=posting)
             return _Claimed(id=msg.id, job=job, lost_claim=lost)
 
-    def _resolve_ref(self, session: Session, audience: object) -> SentRef | None:
-        """Where the message that ``audience`` replaces is (None for a new post)."""
+    def _resolve_ref(self, session: Session, audience: Audience) -> tuple[Audience, SentRef | None]:
+        """Who gets the message and, for an update, where the message it replaces is.
+
+        An update of a message that was never delivered goes to its fallback recipient as a new
+        message (so an asker whose receipt failed still hears the answer), or nowhere.
+        """
         if not isinstance(audience, Replacing):
-            return None
+            return audience, None
         ref = queue.by_key(session, audience.key)
         if ref is None:
             raise KeyError(f"ref_not_found: {audience.key}")
         if ref.status == OutboxStatus.DEAD:
+            if audience.fallback:
+                return ToPerson(audience.fallback), None
             raise ValueError(f"ref_dead: {audience.key}")
         where = queue.sent_ref(ref)
         if ref.status != OutboxStatus.SENT or where is None:
             raise _Defer(ref.next_attempt_at)
-        return where
+        return audience, where
 
     # ----------------------------------------------------------------- sending
 
@@ -290,6 +322,13 @@ class OutboxSender:
                 if not mine:
                     log.warning("outbox %s: claim lost while sending; recording it", key)
                 queue.mark_sent(msg, out.sent, now, counted=not out.recovered)
+                was = queue.resume_workspace(session, msg.team_id)
+                if was is not None:
+                    log.info(
+                        "workspace %s: Slack accepts messages again (%s); sending resumed",
+                        msg.team_id,
+                        was,
+                    )
                 report.sent += 1
                 if out.recovered:
                     report.recovered += 1
@@ -323,11 +362,35 @@ class OutboxSender:
             report.rate_limited += 1
             report.retried += 1
             return
-        msg.attempts += 1
-        if out.failure == Failure.TRANSIENT and msg.attempts < self._max_attempts:
-            queue.release(msg, now + backoff(msg.attempts))
-            report.retried += 1
+        if out.failure == Failure.WORKSPACE:
+            # The app's token or scopes: nobody in the workspace can be messaged until an
+            # operator acts. Not the message's fault nor the person's: it waits, and one message
+            # probes the workspace every WORKSPACE_PROBE.
+            until = now + WORKSPACE_PROBE
+            queue.release(msg, until)
+            self._pause(msg.team_id, until)
+            if queue.pause_workspace(session, msg.team_id, until, out.code):
+                log.error(
+                    "workspace %s: Slack refuses peerbot's token (%s); nothing is sent there "
+                    "until it is fixed: check SLACK_BOT_TOKEN and the app's scopes, or reinstall "
+                    "the app. Messages wait and are sent once Slack accepts them.",
+                    msg.team_id,
+                    out.code,
+                    extra={"slack_error": out.code, "team_id": msg.team_id},
+                )
+            report.paused += 1
             return
+        msg.attempts += 1
+        if out.failure == Failure.TRANSIENT:
+            msg.failing_since = msg.failing_since or now
+            if now - msg.failing_since < self._budget:
+                queue.release(msg, now + backoff(msg.attempts))
+                report.retried += 1
+                return
+            out = DeliveryOutcome(
+                failure=Failure.TRANSIENT,
+                code=f"{out.code} (still failing after {self._budget})",
+            )
         self._give_up(session, msg, out, report)
 
     def _give_up(

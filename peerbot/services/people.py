@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -75,14 +75,39 @@ def refresh_known_person(session: Session, team_id: str, info: UserInfo, now: da
     """Apply a Slack profile change (``user_change``) to a person peerbot already knows.
 
     Returns False for people peerbot has never seen (nothing is stored about them). A deactivated
-    account is marked so that nobody offers them an ask; a reactivated one can be messaged again.
+    account is marked so that nobody offers them an ask; an active one that could not be messaged
+    before is given another chance (a change in Slack may have fixed it).
     """
     person = find_person(session, team_id, info.user_id)
     if person is None:
         return False
-    was_deleted = person.deleted
     upsert_person(session, team_id, info.user_id, now, info)
-    if was_deleted and not info.deleted:
-        person.can_be_messaged = True
-        person.last_dm_failure = None
+    if not info.deleted:
+        mark_reachable(person)
     return True
+
+
+def mark_reachable(person: Person) -> None:
+    """``person`` may be messaged again (their account is active in Slack)."""
+    person.can_be_messaged = True
+    person.last_dm_failure = None
+    person.last_dm_failure_at = None
+
+
+#: A person who could not be messaged is looked up again after this long.
+RECHECK_AFTER = timedelta(days=1)
+
+
+def due_for_recheck(session: Session, now: datetime, limit: int) -> list[Person]:
+    """People marked unreachable at least :data:`RECHECK_AFTER` ago (oldest first)."""
+    return list(
+        session.scalars(
+            select(Person)
+            .where(
+                Person.can_be_messaged.is_(False),
+                Person.last_dm_failure_at <= now - RECHECK_AFTER,
+            )
+            .order_by(Person.last_dm_failure_at, Person.id)
+            .limit(limit)
+        )
+    )

@@ -14,6 +14,7 @@ from typing import Any
 
 from peerbot.domain.notices import (
     AskMatched,
+    AskNotSent,
     AskReceived,
     AskUnmet,
     AskView,
@@ -25,6 +26,7 @@ from peerbot.domain.notices import (
     HelperCheck,
     HelperCheckAnswered,
     Intro,
+    IntroFailed,
     Notice,
     OfferClosed,
     OfferRequest,
@@ -185,6 +187,8 @@ _CLOSED_TEXT = {
     OfferState.EXPIRED: "This request has moved on to another peer, as there was no answer in "
     "time. No worries!",
     OfferState.TAKEN: "Another peer took this one. Thank you for being willing to help!",
+    OfferState.RELEASED: "You accepted, thank you! We could not set up the group DM, so we "
+    "have released you from this request; there is nothing more for you to do.",
 }
 
 
@@ -242,6 +246,36 @@ def _ask_unmet(notice: AskUnmet, facts: NoticeFacts) -> Message:
         "You can ask again with `/peerhelp` at any time, perhaps with more detail."
     )
     return _message(text, [_section(text), *_ask_blocks(ask, heading="Your request")])
+
+
+@render.register
+def _ask_not_sent(notice: AskNotSent, facts: NoticeFacts) -> Message:
+    """To the asker when Slack refused to carry the request: no copy of it (it may be the cause)."""
+    ask = facts.ask(notice.ask_id)
+    text = (
+        f"We are sorry: Slack would not let us send your request “{_short(ask.challenge, 80)}” "
+        "to a peer, so nobody has seen it. Please ask again with `/peerhelp`, perhaps in "
+        "shorter or plainer words; if it happens again, tell the people who run the programme."
+    )
+    return _message(text, [_section(text)])
+
+
+@render.register
+def _intro_failed(notice: IntroFailed, facts: NoticeFacts) -> Message:
+    """To one of the two, in their own DM: the group DM could not be made."""
+    pair = facts.pair(notice.pair_id)
+    if notice.to == Side.ASKER:
+        text = (
+            f"We are sorry: we could not set up the group DM with <@{pair.helper}>, who had "
+            "accepted your request. We are asking another peer now and will tell you how it goes."
+        )
+    else:
+        text = (
+            f"We could not set up the group DM with <@{pair.asker}> for the request you "
+            "accepted, so we have released you from it; there is nothing more for you to do. "
+            "Thank you for offering to help!"
+        )
+    return _message(text, [_section(text)])
 
 
 @render.register

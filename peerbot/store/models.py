@@ -507,6 +507,9 @@ class OutboxMessage(Base):
     unconfirmed_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: Times a sender died holding this message; past a few, the message is given up on.
     lost_claims: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: When the current run of transient failures began (None while none): they are retried
+    #: until the retry budget has passed since then.
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class ProcessedSlackId(Base):

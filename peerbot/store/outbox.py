@@ -32,7 +32,7 @@ from peerbot.domain.notices import (
     encode_audience,
 )
 from peerbot.domain.ports import SentRef
-from peerbot.store.models import OutboxKind, OutboxMessage, OutboxStatus
+from peerbot.store.models import OutboxKind, OutboxMessage, OutboxStatus, Workspace
 
 #: ``Session.info`` flag: this transaction enqueued at least one message.
 _ENQUEUED = "peerbot.outbox.enqueued"
@@ -172,15 +172,18 @@ def next_due(session: Session, flt: ClaimFilter) -> OutboxMessage | None:
     )
 
 
-def take(msg: OutboxMessage, worker_id: str, until: datetime, now: datetime) -> None:
+def take(
+    msg: OutboxMessage, worker_id: str, until: datetime, now: datetime, *, posting: bool
+) -> None:
     """Mark ``msg`` as being sent by ``worker_id`` until ``until``.
 
-    A post's ``unconfirmed_since`` is set before the call, so a crash leaves it in doubt.
+    When it will post a new message, ``unconfirmed_since`` is set before the call, so that a
+    crash leaves it in doubt (and it is looked for in Slack before being posted again).
     """
     msg.status = OutboxStatus.SENDING
     msg.claimed_by = worker_id
     msg.claimed_until = until
-    if msg.kind == OutboxKind.POST and msg.unconfirmed_since is None:
+    if posting and msg.unconfirmed_since is None:
         msg.unconfirmed_since = now
 
 
@@ -212,6 +215,7 @@ def mark_sent(msg: OutboxMessage, ref: SentRef, now: datetime, *, counted: bool)
     msg.claimed_by = None
     msg.claimed_until = None
     msg.unconfirmed_since = None
+    msg.failing_since = None
 
 
 def mark_dead(msg: OutboxMessage, code: str) -> None:
@@ -220,3 +224,34 @@ def mark_dead(msg: OutboxMessage, code: str) -> None:
     msg.status = OutboxStatus.DEAD
     msg.claimed_by = None
     msg.claimed_until = None
+
+
+def paused_workspaces(session: Session, now: datetime) -> list[str]:
+    """Workspaces whose sending is paused at ``now`` (Slack refused the app's token there)."""
+    return list(
+        session.scalars(select(Workspace.team_id).where(Workspace.sending_paused_until > now))
+    )
+
+
+def pause_workspace(session: Session, team_id: str, until: datetime, reason: str) -> bool:
+    """Pause sending in ``team_id`` until ``until``; True when it was not paused for ``reason``
+    already (a new outage, worth telling operators about)."""
+    ws = session.get(Workspace, team_id)
+    if ws is None:
+        ws = Workspace(team_id=team_id, installed_at=until, settings={})
+        session.add(ws)
+    new = ws.sending_paused_reason != reason
+    ws.sending_paused_until = until
+    ws.sending_paused_reason = reason[:255]
+    return new
+
+
+def resume_workspace(session: Session, team_id: str) -> str | None:
+    """Lift a workspace's pause; the reason it had, or None when it was not paused."""
+    ws = session.get(Workspace, team_id)
+    if ws is None or ws.sending_paused_reason is None:
+        return None
+    reason = ws.sending_paused_reason
+    ws.sending_paused_until = None
+    ws.sending_paused_reason = None
+    return reason

@@ -93,6 +93,8 @@ def worst_notices() -> list[n.Notice]:
         n.AskReceived(ask_id=1, answer_by=WHEN, max_offers=3),
         n.AskMatched(ask_id=1, pair_id=7),
         n.AskUnmet(ask_id=1, tried=3),
+        n.AskNotSent(ask_id=1),
+        *(n.IntroFailed(pair_id=7, to=side) for side in n.Side),
         n.OfferRequest(offer_id=5),
         *(n.OfferClosed(offer_id=5, state=s) for s in n.OfferState),
         n.Intro(pair_id=7),

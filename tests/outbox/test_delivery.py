@@ -138,6 +138,31 @@ def test_a_permanent_error_is_dead_after_one_attempt_logged_and_counted(
     assert sender.drain().handled == 0  # a dead letter is never tried again
 
 
+def test_transient_errors_retry_on_a_time_budget_not_a_count(
+    engine: Engine, slack_emulator: SlackEmulator
+) -> None:
+    """A day of 5xx answers: retried every 10 minutes at most, never given up within 24 h,
+    delivered once Slack is back."""
+    users = add_users(slack_emulator, 1)
+    clock = FrozenClock(START)
+    seed_checkins(session_factory(engine), slack_emulator.team_id, users, 1, START)
+    slack_emulator.inject_error("chat.postMessage", "internal_error", status=500, times=None)
+    slack_emulator.inject_error("conversations.open", "internal_error", status=500, times=None)
+    sender = make_sender(engine, gateway_for(slack_emulator), clock)
+    gaps: list[timedelta] = []
+    while clock.now() < START + timedelta(hours=23):
+        sender.drain()
+        row = _one(engine)
+        assert row.status == OutboxStatus.PENDING
+        gaps.append(row.next_attempt_at - clock.now())
+        clock.advance(gaps[-1])
+    assert len(gaps) > 100  # far more tries than any count-based limit allowed
+    assert max(gaps) == backoff(99) == timedelta(minutes=10)
+    slack_emulator.clear_faults()
+    assert sender.drain().sent == 1
+    assert dict(posted_texts(slack_emulator)) == {checkin_text(0): 1}
+
+
 def test_a_transient_error_is_retried_with_backoff_then_dead(
     engine: Engine, slack_emulator: SlackEmulator, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -145,7 +170,10 @@ def test_a_transient_error_is_retried_with_backoff_then_dead(
     clock = FrozenClock(START)
     seed_checkins(session_factory(engine), slack_emulator.team_id, users, 1, START)
     slack_emulator.inject_error("chat.postMessage", "internal_error", status=500, times=None)
-    sender = make_sender(engine, gateway_for(slack_emulator), clock, max_attempts=4)
+    # The budget runs out between the third retry (at +6 s) and the fourth (at +14 s).
+    sender = make_sender(
+        engine, gateway_for(slack_emulator), clock, retry_budget=timedelta(seconds=13)
+    )
 
     waits: list[timedelta] = []
     with caplog.at_level(logging.WARNING, logger="peerbot.services.outbox"):
