@@ -33,6 +33,7 @@ from peerbot.domain.ports import (
     Clock,
     DeliveryOutcome,
     Directory,
+    DirectoryError,
     Embedder,
     Failure,
     SentRef,
@@ -135,7 +136,11 @@ class AskService:
         ``client_key`` identifies the submission (Slack's view id): a redelivered submission
         returns the existing ask and sends nothing new.
         """
-        info = self._directory.user(team_id, user_id)
+        try:
+            info = self._directory.user(team_id, user_id)
+        except DirectoryError as err:  # Slack's profile is a nicety here, not a need
+            log.warning("ask by %s: profile not read (%s); going on without it", user_id, err)
+            info = None
         vector = self._embedder.embed([inp.text_for_matching()])[0]
         now = self._clock.now()
         try:

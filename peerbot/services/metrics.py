@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 
-from peerbot.store.models import Ask, Offer, OutboxMessage, Pair
+from peerbot.store.models import Ask, Offer, OutboxMessage, Pair, Workspace
 
 #: Counts by status value, ordered by status value.
 StatusCounts = dict[str, int]
@@ -25,12 +25,23 @@ class DeploymentCounts:
     asks: StatusCounts
     offers: StatusCounts
     pairs: StatusCounts
+    #: Workspaces where Slack refuses the app's token, by the error it gave.
+    paused_workspaces: StatusCounts
 
 
 def _by_status(conn: Connection, model: type[Ask | Offer | OutboxMessage | Pair]) -> StatusCounts:
     rows = conn.execute(select(model.status, func.count()).group_by(model.status))
     ordered = sorted(((str(status), int(count)) for status, count in rows), key=lambda r: r[0])
     return dict(ordered)
+
+
+def _paused(conn: Connection) -> StatusCounts:
+    rows = conn.execute(
+        select(Workspace.sending_paused_reason, func.count())
+        .where(Workspace.sending_paused_reason.is_not(None))
+        .group_by(Workspace.sending_paused_reason)
+    )
+    return dict(sorted((str(reason), int(count)) for reason, count in rows))
 
 
 class MetricsService:
@@ -47,4 +58,5 @@ class MetricsService:
                 asks=_by_status(conn, Ask),
                 offers=_by_status(conn, Offer),
                 pairs=_by_status(conn, Pair),
+                paused_workspaces=_paused(conn),
             )

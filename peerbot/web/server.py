@@ -42,6 +42,13 @@ def prometheus_text(counts: DeploymentCounts) -> str:
         lines.append(f"# HELP {name} {help_text}")
         lines.append(f"# TYPE {name} gauge")
         lines.extend(f'{name}{{status="{status}"}} {n}' for status, n in by_status.items())
+    name = "peerbot_workspaces_sending_paused"
+    lines.append(
+        f"# HELP {name} Workspaces where Slack refuses the app's token, by Slack's error "
+        "(nothing is sent there until it is fixed)."
+    )
+    lines.append(f"# TYPE {name} gauge")
+    lines.extend(f'{name}{{reason="{r}"}} {n}' for r, n in counts.paused_workspaces.items())
     return "\n".join(lines) + "\n"
 
 

@@ -109,6 +109,9 @@ def test_metrics_count_from_the_database(harness: Harness) -> None:
         'peerbot_offers{status="skipped"} 1\n'
         "# HELP peerbot_pairs Pairs by status.\n"
         "# TYPE peerbot_pairs gauge\n"
+        "# HELP peerbot_workspaces_sending_paused Workspaces where Slack refuses the app's "
+        "token, by Slack's error (nothing is sent there until it is fixed).\n"
+        "# TYPE peerbot_workspaces_sending_paused gauge\n"
     )
     # The service counts by status value in status order, as the query in the web layer did.
     counts = MetricsService(harness.container.engine).counts()
@@ -128,6 +131,7 @@ def test_metrics_text_is_prometheus_exposition() -> None:
         asks={"unmet": 1},
         offers={},
         pairs={"active": 2, "closed": 3},
+        paused_workspaces={"invalid_auth": 1},
     )
     assert prometheus_text(counts) == (
         "# HELP peerbot_outbox_messages Outbox messages by status (dead = dead letters).\n"
@@ -143,4 +147,8 @@ def test_metrics_text_is_prometheus_exposition() -> None:
         "# TYPE peerbot_pairs gauge\n"
         'peerbot_pairs{status="active"} 2\n'
         'peerbot_pairs{status="closed"} 3\n'
+        "# HELP peerbot_workspaces_sending_paused Workspaces where Slack refuses the app's "
+        "token, by Slack's error (nothing is sent there until it is fixed).\n"
+        "# TYPE peerbot_workspaces_sending_paused gauge\n"
+        'peerbot_workspaces_sending_paused{reason="invalid_auth"} 1\n'
     )

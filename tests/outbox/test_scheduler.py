@@ -106,9 +106,7 @@ def test_the_tick_needs_only_its_services_not_the_composition_root(engine: Engin
             return Drained()
 
     fake = Fake()
-    report = run_due(
-        Tick(engine, asks=fake, pairs=fake, deduper=fake, sender=fake, people=fake)
-    )
+    report = run_due(Tick(engine, asks=fake, pairs=fake, deduper=fake, sender=fake, people=fake))
     assert calls == ["expire", "checkins", "forget", "recheck", "drain"]
     assert (report.offers_expired, report.checkins_sent) == (4, 6)
     assert (report.sent, report.retried, report.dead, report.recovered) == (5, 1, 2, 3)
