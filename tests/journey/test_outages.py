@@ -187,3 +187,24 @@ def test_someone_marked_unreachable_is_looked_up_again_after_a_day(harness: Harn
         assert s.scalars(select(Person.can_be_messaged).where(Person.slack_user_id == fiona)).one()
     looked_up = [c for c in h.emulator.calls_to("users.info") if c.args.get("user") == fiona]
     assert looked_up
+
+
+def test_an_asker_whose_receipt_never_arrived_still_hears_who_accepted(harness: Harness) -> None:
+    h = harness
+    helper = h.add_helper("fiona", "Gave hard feedback to senior engineers about behaviour.")
+    asker = h.add_user("alex")
+    view_id = h.open_intake(asker)
+    h.driver.view_submission(asker, view_id, {("challenge", "challenge_input"): CHALLENGE})
+    h.wait_for_listeners()
+    with unit_of_work(h.container.sessions) as s:  # the receipt could never be delivered
+        receipt = s.scalars(
+            select(OutboxMessage).where(OutboxMessage.notice == "ask_received")
+        ).one()
+        receipt.status = OutboxStatus.DEAD
+    h.settle()
+    assert h.dms(asker) == []
+
+    h.click(helper, h.dms(helper)[0], "offer_accept")
+
+    told = h_texts(h, asker)
+    assert len(told) == 1 and "accepted and you are both in a new group DM" in told[0]
