@@ -15,20 +15,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from peerbot.domain import notices
 from peerbot.domain.asks import AskInput, text_for_matching
-from peerbot.domain.notices import (
-    AskMatched,
-    AskNotSent,
-    AskReceived,
-    AskUnmet,
-    Intro,
-    IntroFailed,
-    Notice,
-    OfferClosed,
-    OfferRequest,
-    OfferState,
-    Side,
-)
 from peerbot.domain.ports import (
     Clock,
     DeliveryOutcome,
@@ -281,7 +269,7 @@ class AskService:
                     team_id=ask.team_id,
                     key=_key("offer", offer.id, "request"),
                     to=r.candidate.user_id,
-                    notice=OfferRequest(offer_id=offer.id),
+                    notice=notices.OfferRequest(offer_id=offer.id),
                     now=now,
                 )
         if made or pending > 0:
@@ -294,7 +282,7 @@ class AskService:
                     team_id=ask.team_id,
                     key=_key("ask", ask.id, "received"),
                     to=asker.slack_user_id,
-                    notice=AskReceived(
+                    notice=notices.AskReceived(
                         ask_id=ask.id, answer_by=latest, max_offers=self._policy.max_offers
                     ),
                     now=now,
@@ -320,19 +308,19 @@ class AskService:
             team_id=ask.team_id,
             key=_key("ask", ask.id, "unmet"),
             to=asker.slack_user_id,
-            notice=AskUnmet(ask_id=ask.id, tried=tried),
+            notice=notices.AskUnmet(ask_id=ask.id, tried=tried),
             now=now,
         )
 
     def _close_offer_message(
-        self, session: Session, offer: Offer, state: OfferState, now: datetime
+        self, session: Session, offer: Offer, state: notices.OfferState, now: datetime
     ) -> None:
         messages.update(
             session,
             team_id=offer.team_id,
             key=_key("offer", offer.id, "closed"),
             replaces=_key("offer", offer.id, "request"),
-            notice=OfferClosed(offer_id=offer.id, state=state),
+            notice=notices.OfferClosed(offer_id=offer.id, state=state),
             now=now,
         )
 
@@ -409,7 +397,7 @@ class AskService:
         for other in others:
             other.status = OfferStatus.WITHDRAWN
             other.responded_at = now
-            self._close_offer_message(session, other, OfferState.TAKEN, now)
+            self._close_offer_message(session, other, notices.OfferState.TAKEN, now)
         # Only the introduction now: the helper's offer and the asker's receipt say "you are
         # introduced" once the group DM exists (``on_sent``), never before.
         messages.post(
@@ -417,7 +405,7 @@ class AskService:
             team_id=team_id,
             key=_key("pair", pair.id, "intro"),
             to=[asker.slack_user_id, helper.slack_user_id],
-            notice=Intro(pair_id=pair.id),
+            notice=notices.Intro(pair_id=pair.id),
             now=now,
         )
         return AcceptOutcome.PAIRED
@@ -440,7 +428,7 @@ class AskService:
             offer.status = OfferStatus.PASSED
             offer.pass_reason = reason[:1000] or None
             offer.responded_at = now
-            self._close_offer_message(session, offer, OfferState.PASSED, now)
+            self._close_offer_message(session, offer, notices.OfferState.PASSED, now)
             self._move_on(session, offer, now)
         return True
 
@@ -469,11 +457,13 @@ class AskService:
             for offer in due:
                 offer.status = OfferStatus.EXPIRED
                 offer.responded_at = now
-                self._close_offer_message(session, offer, OfferState.EXPIRED, now)
+                self._close_offer_message(session, offer, notices.OfferState.EXPIRED, now)
                 self._move_on(session, offer, now)
         return len(due)
 
-    def on_undeliverable(self, session: Session, notice: Notice, outcome: DeliveryOutcome) -> None:
+    def on_undeliverable(
+        self, session: Session, notice: notices.Notice, outcome: DeliveryOutcome
+    ) -> None:
         """Outbox failure hook: what an undeliverable offer or introduction means for the ask.
 
         - An offer the helper cannot receive (their DMs, their account) skips them, and marks
@@ -486,9 +476,9 @@ class AskService:
         """
         if outcome.failure == Failure.GONE:
             return  # what it was about is gone: nothing left to say
-        if isinstance(notice, OfferRequest):
+        if isinstance(notice, notices.OfferRequest):
             self._offer_undeliverable(session, notice.offer_id, outcome)
-        elif isinstance(notice, Intro):
+        elif isinstance(notice, notices.Intro):
             self._intro_failed(session, notice.pair_id, outcome)
 
     def _offer_undeliverable(
@@ -520,7 +510,7 @@ class AskService:
         ):
             other.status = OfferStatus.WITHDRAWN
             other.responded_at = now
-            self._close_offer_message(session, other, OfferState.TAKEN, now)
+            self._close_offer_message(session, other, notices.OfferState.TAKEN, now)
         ask.status = AskStatus.UNMET
         ask.updated_at = now
         ask.closed_at = now
@@ -532,8 +522,19 @@ class AskService:
             team_id=ask.team_id,
             key=_key("ask", ask.id, "not_sent"),
             to=asker.slack_user_id,
-            notice=AskNotSent(ask_id=ask.id),
+            notice=notices.AskNotSent(ask_id=ask.id),
             now=now,
+        )
+
+    @staticmethod
+    def _accepted_offer(session: Session, pair: Pair) -> Offer | None:
+        """The offer whose acceptance made ``pair``."""
+        return session.scalar(
+            select(Offer).where(
+                Offer.ask_id == pair.ask_id,
+                Offer.helper_id == pair.helper_id,
+                Offer.status == OfferStatus.ACCEPTED,
+            )
         )
 
     def _intro_failed(self, session: Session, pair_id: int, outcome: DeliveryOutcome) -> None:
@@ -555,24 +556,18 @@ class AskService:
         helper = session.get(Person, pair.helper_id)
         assert asker is not None
         assert helper is not None
-        for person, side in ((asker, Side.ASKER), (helper, Side.HELPER)):
+        for person, side in ((asker, notices.Side.ASKER), (helper, notices.Side.HELPER)):
             messages.post(
                 session,
                 team_id=pair.team_id,
                 key=_key("pair", pair.id, "intro_failed", side.value),
                 to=person.slack_user_id,
-                notice=IntroFailed(pair_id=pair.id, to=side),
+                notice=notices.IntroFailed(pair_id=pair.id, to=side),
                 now=now,
             )
-        accepted = session.scalar(
-            select(Offer).where(
-                Offer.ask_id == pair.ask_id,
-                Offer.helper_id == pair.helper_id,
-                Offer.status == OfferStatus.ACCEPTED,
-            )
-        )
+        accepted = self._accepted_offer(session, pair)
         if accepted is not None:
-            self._close_offer_message(session, accepted, OfferState.RELEASED, now)
+            self._close_offer_message(session, accepted, notices.OfferState.RELEASED, now)
         ask = session.get(Ask, pair.ask_id)
         if ask is None or ask.status != AskStatus.PAIRED:
             return
@@ -581,25 +576,19 @@ class AskService:
         ask.updated_at = now
         self._advance(session, ask, asker, self._ask_vector(session, ask), now)
 
-    def on_sent(self, session: Session, notice: Notice, where: SentRef) -> None:
+    def on_sent(self, session: Session, notice: notices.Notice, where: SentRef) -> None:
         """Outbox success hook: once the group DM exists, remember it, and only now tell the
         helper (their offer) and the asker (their receipt) that they are introduced."""
-        if not isinstance(notice, Intro):
+        if not isinstance(notice, notices.Intro):
             return
         pair = session.get(Pair, notice.pair_id)
         if pair is None or pair.status == PairStatus.FAILED:
             return
         pair.channel_id = where.channel
         now = self._clock.now()
-        accepted = session.scalar(
-            select(Offer).where(
-                Offer.ask_id == pair.ask_id,
-                Offer.helper_id == pair.helper_id,
-                Offer.status == OfferStatus.ACCEPTED,
-            )
-        )
+        accepted = self._accepted_offer(session, pair)
         if accepted is not None:
-            self._close_offer_message(session, accepted, OfferState.ACCEPTED, now)
+            self._close_offer_message(session, accepted, notices.OfferState.ACCEPTED, now)
         asker = session.get(Person, pair.asker_id)
         assert asker is not None
         received = _key("ask", pair.ask_id, "received")
@@ -609,7 +598,7 @@ class AskService:
                 team_id=pair.team_id,
                 key=_key("ask", pair.ask_id, "matched", pair.id),
                 replaces=received,
-                notice=AskMatched(ask_id=pair.ask_id, pair_id=pair.id),
+                notice=notices.AskMatched(ask_id=pair.ask_id, pair_id=pair.id),
                 now=now,
                 or_else_to=asker.slack_user_id,
             )

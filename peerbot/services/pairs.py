@@ -162,25 +162,22 @@ class PairService:
             )
         )
 
-    def _send(
+    def _post(
         self,
         session: Session,
         pair: Pair,
         key: str,
         notice: Notice,
         now: datetime,
-        *,
-        user: str | None = None,
-        group: bool = False,
+        to: Person | None = None,
     ) -> None:
-        to: str | list[str]
-        if group:
+        """Post ``notice`` to ``to``'s DM, or (``to`` None) the pair's group DM."""
+        if to is None:
             asker, helper = self._people(session, pair)
-            to = [asker.slack_user_id, helper.slack_user_id]
+            audience: str | list[str] = [asker.slack_user_id, helper.slack_user_id]
         else:
-            assert user is not None
-            to = user
-        messages.post(session, team_id=pair.team_id, key=key, notice=notice, to=to, now=now)
+            audience = to.slack_user_id
+        messages.post(session, team_id=pair.team_id, key=key, notice=notice, to=audience, now=now)
 
     # ------------------------------------------------------------------ the tick
 
@@ -237,13 +234,13 @@ class PairService:
             pair.status = PairStatus.PAUSED
             pair.next_checkin_at = None
             for who in (asker, helper):
-                self._send(
+                self._post(
                     session,
                     pair,
                     _key("pair", pair.id, "paused", who.slack_user_id),
                     PairPaused(pair_id=pair.id),
                     now,
-                    user=who.slack_user_id,
+                    to=who,
                 )
             log.info("pair %s paused after unanswered check-ins", pair.id)
             return
@@ -275,13 +272,13 @@ class PairService:
         bump: bool,
     ) -> None:
         checkin.sent_at = now
-        self._send(
+        self._post(
             session,
             pair,
             _key("checkin", checkin.id),
             CheckinDue(checkin_id=checkin.id, bump=bump),
             now,
-            user=asker.slack_user_id,
+            to=asker,
         )
 
     def _bump(self, session: Session, pair: Pair, checkin: Checkin, now: datetime) -> None:
@@ -296,13 +293,13 @@ class PairService:
     def _helper_check(self, session: Session, pair: Pair, checkin: Checkin, now: datetime) -> None:
         _, helper = self._people(session, pair)
         checkin.sent_at = now
-        self._send(
+        self._post(
             session,
             pair,
             _key("checkin", checkin.id),
             HelperCheck(checkin_id=checkin.id),
             now,
-            user=helper.slack_user_id,
+            to=helper,
         )
         session.add(
             Checkin(
@@ -347,13 +344,13 @@ class PairService:
                     c.done_at = now
             if parsed == CheckinAnswer.STUCK and pair.status == PairStatus.ACTIVE:
                 _, helper = self._people(session, pair)
-                self._send(
+                self._post(
                     session,
                     pair,
                     _key("checkin", checkin.id, "stuck"),
                     StuckNudge(checkin_id=checkin.id),
                     now,
-                    user=helper.slack_user_id,
+                    to=helper,
                 )
             answered: Notice = (
                 HelperCheckAnswered(checkin_id=checkin.id)
@@ -450,14 +447,7 @@ class PairService:
             session.flush()
             if pair.status == PairStatus.PAUSED:
                 self._resume(session, pair, now)
-            self._send(
-                session,
-                pair,
-                key,
-                CommitmentAdded(commitment_id=c.id),
-                now,
-                group=True,
-            )
+            self._post(session, pair, key, CommitmentAdded(commitment_id=c.id), now)
         return Result.OK
 
     def _resume(self, session: Session, pair: Pair, now: datetime) -> None:
@@ -577,16 +567,11 @@ class PairService:
             if ask is not None:
                 ask.status = AskStatus.CLOSED
                 ask.closed_at = now
-            self._send(
-                session,
-                pair,
-                _key("pair", pair.id, "closed"),
-                PairClosed(pair_id=pair.id),
-                now,
-                group=True,
+            self._post(
+                session, pair, _key("pair", pair.id, "closed"), PairClosed(pair_id=pair.id), now
             )
             other = helper if role == Role.ASKER else asker
-            self._send(
+            self._post(
                 session,
                 pair,
                 _key("pair", pair.id, "feedback", other.slack_user_id),
@@ -594,15 +579,15 @@ class PairService:
                     pair_id=pair.id, to=Side.HELPER if role == Role.ASKER else Side.ASKER
                 ),
                 now,
-                user=other.slack_user_id,
+                to=other,
             )
         if role == Role.ASKER and answers.thanks:
-            self._send(
+            self._post(
                 session,
                 pair,
                 _key("pair", pair.id, "thanks"),
                 Thanks(pair_id=pair.id),
                 now,
-                user=helper.slack_user_id,
+                to=helper,
             )
         return Result.OK

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from peerbot.domain.ports import Vector
 from peerbot.matching import HelperIndex, HelperRecord, PastHelp
 from peerbot.store.models import Ask, Embedding, EmbeddingOwner, HelperProfile, Pair, Person
 from peerbot.store.types import vector_from_bytes
@@ -87,6 +88,23 @@ def _changed_helpers(session: Session, team_id: str, since: datetime) -> set[int
     return ids
 
 
+def _vectors(
+    session: Session, team_id: str, kind: EmbeddingOwner, model: str, owners: list[int]
+) -> dict[int, Vector]:
+    """The ``model``'s vectors of ``owners`` of one kind, by owner id."""
+    if not owners:
+        return {}
+    rows = session.execute(
+        select(Embedding.owner_id, Embedding.vector, Embedding.dim).where(
+            Embedding.team_id == team_id,
+            Embedding.owner_kind == kind,
+            Embedding.model_name == model,
+            Embedding.owner_id.in_(owners),
+        )
+    )
+    return {owner: vector_from_bytes(vec, dim) for owner, vec, dim in rows}
+
+
 def load_records(
     session: Session, team_id: str, model: str, only: Iterable[int] | None = None
 ) -> tuple[list[HelperRecord], list[str]]:
@@ -113,33 +131,15 @@ def load_records(
     ids = [p.person_id for p, _ in live]
     if not ids:
         return [], removed
-    expertise = {
-        owner: vector_from_bytes(vec, dim)
-        for owner, vec, dim in session.execute(
-            select(Embedding.owner_id, Embedding.vector, Embedding.dim).where(
-                Embedding.team_id == team_id,
-                Embedding.owner_kind == EmbeddingOwner.HELPER_EXPERTISE,
-                Embedding.model_name == model,
-                Embedding.owner_id.in_(ids),
-            )
-        )
-    }
+    expertise = _vectors(session, team_id, EmbeddingOwner.HELPER_EXPERTISE, model, ids)
     helped = session.execute(
         select(Pair.helper_id, Pair.ask_id, Pair.created_at, Ask.challenge)
         .join(Ask, Ask.id == Pair.ask_id)
         .where(Pair.team_id == team_id, Pair.helper_id.in_(ids))
     ).all()
-    ask_vectors = {
-        owner: vector_from_bytes(vec, dim)
-        for owner, vec, dim in session.execute(
-            select(Embedding.owner_id, Embedding.vector, Embedding.dim).where(
-                Embedding.team_id == team_id,
-                Embedding.owner_kind == EmbeddingOwner.ASK,
-                Embedding.model_name == model,
-                Embedding.owner_id.in_([a for _, a, _, _ in helped] or [-1]),
-            )
-        )
-    }
+    ask_vectors = _vectors(
+        session, team_id, EmbeddingOwner.ASK, model, [a for _, a, _, _ in helped]
+    )
     past: dict[int, list[PastHelp]] = {}
     for hid, aid, created, text in helped:
         if aid in ask_vectors:

@@ -87,6 +87,11 @@ def _message(text: str, blocks: list[Block]) -> Message:
     return {"text": text[:TEXT_LIMIT], "blocks": blocks}
 
 
+def _plain(text: str) -> Message:
+    """A message of one section."""
+    return _message(text, [_section(text)])
+
+
 def _headed(heading: str, text: str, limit: int = SECTION_LIMIT) -> Block:
     """A section: a bold heading, then ``text`` as a block quote, within ``limit``."""
     head = f"*{heading}*\n"
@@ -196,7 +201,7 @@ _CLOSED_TEXT = {
 def _offer_closed(notice: OfferClosed, facts: NoticeFacts) -> Message:
     """The offer DM once answered: no buttons, and a line saying what happened."""
     text = _CLOSED_TEXT[notice.state]
-    return _message(text, [_section(text)])
+    return _plain(text)
 
 
 @render.register
@@ -257,7 +262,7 @@ def _ask_not_sent(notice: AskNotSent, facts: NoticeFacts) -> Message:
         "to a peer, so nobody has seen it. Please ask again with `/peerhelp`, perhaps in "
         "shorter or plainer words; if it happens again, tell the people who run the programme."
     )
-    return _message(text, [_section(text)])
+    return _plain(text)
 
 
 @render.register
@@ -275,7 +280,7 @@ def _intro_failed(notice: IntroFailed, facts: NoticeFacts) -> Message:
             "accepted, so we have released you from it; there is nothing more for you to do. "
             "Thank you for offering to help!"
         )
-    return _message(text, [_section(text)])
+    return _plain(text)
 
 
 @render.register
@@ -430,7 +435,7 @@ def _helper_check(notice: HelperCheck, facts: NoticeFacts) -> Message:
 def _helper_check_answered(notice: HelperCheckAnswered, facts: NoticeFacts) -> Message:
     """The monthly check once answered."""
     text = "Thanks for checking in, and for helping!"
-    return _message(text, [_section(text)])
+    return _plain(text)
 
 
 def _commitments_section(heading: str, commitments: tuple[CommitmentView, ...]) -> Block:
@@ -472,7 +477,7 @@ def _commitment_added(notice: CommitmentAdded, facts: NoticeFacts) -> Message:
     commitment, pair = facts.commitment(notice.commitment_id)
     line = _commitment_line(commitment).removeprefix("• ")
     text = f":pushpin: <@{pair.asker}> commits: {line}"
-    return _message(text, [_section(text)])
+    return _plain(text)
 
 
 # --------------------------------------------------------------------------- close-out
@@ -484,7 +489,7 @@ def _pair_closed(notice: PairClosed, facts: NoticeFacts) -> Message:
     pair = facts.pair(notice.pair_id)
     closer = f"<@{pair.closed_by}>" if pair.closed_by else "One of you"
     text = f"{closer} closed this pairing. Thank you both for making time for it!"
-    return _message(text, [_section(text)])
+    return _plain(text)
 
 
 @render.register

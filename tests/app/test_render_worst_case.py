@@ -12,14 +12,6 @@ from slack_sdk.models.blocks import Block
 
 from peerbot.domain import notices as n
 from peerbot.domain.limits import MAX_CHALLENGE, MAX_FIELD
-from peerbot.domain.notices import (
-    AskView,
-    CheckinView,
-    CommitmentView,
-    NoticeGone,
-    OfferView,
-    PairView,
-)
 from peerbot.sandbox.blockkit import validate_message_blocks
 from peerbot.slack.render import render
 from peerbot.store.notice_facts import MAX_LISTED
@@ -34,7 +26,7 @@ def nasty(length: int) -> str:
     return (NASTY * (length // len(NASTY) + 1))[:length]
 
 
-ASK = AskView(
+ASK = n.AskView(
     ask_id=1,
     asker="U0ASKER",
     asker_tz="Pacific/Auckland",
@@ -45,10 +37,10 @@ ASK = AskView(
     urgency="high",
 )
 COMMITMENTS = tuple(
-    CommitmentView(commitment_id=2**31 - 1 - i, text=nasty(500), due=date(2026, 12, 24))
+    n.CommitmentView(commitment_id=2**31 - 1 - i, text=nasty(500), due=date(2026, 12, 24))
     for i in range(MAX_LISTED)
 )
-PAIR = PairView(
+PAIR = n.PairView(
     pair_id=7,
     ask=ASK,
     asker="U0ASKER",
@@ -61,11 +53,11 @@ PAIR = PairView(
 class WorstFacts:
     """Every fact at its longest."""
 
-    def ask(self, ask_id: int) -> AskView:
+    def ask(self, ask_id: int) -> n.AskView:
         return ASK
 
-    def offer(self, offer_id: int) -> OfferView:
-        return OfferView(
+    def offer(self, offer_id: int) -> n.OfferView:
+        return n.OfferView(
             offer_id=offer_id,
             ask=ASK,
             helper="U0HELPER",
@@ -74,13 +66,13 @@ class WorstFacts:
             expires_at=WHEN,
         )
 
-    def pair(self, pair_id: int) -> PairView:
+    def pair(self, pair_id: int) -> n.PairView:
         return PAIR
 
-    def checkin(self, checkin_id: int) -> CheckinView:
-        return CheckinView(checkin_id=checkin_id, pair=PAIR, answer="stuck")
+    def checkin(self, checkin_id: int) -> n.CheckinView:
+        return n.CheckinView(checkin_id=checkin_id, pair=PAIR, answer="stuck")
 
-    def commitment(self, commitment_id: int) -> tuple[CommitmentView, PairView]:
+    def commitment(self, commitment_id: int) -> tuple[n.CommitmentView, n.PairView]:
         return COMMITMENTS[0], PAIR
 
     def thanks(self, pair_id: int) -> str:
@@ -140,7 +132,7 @@ def test_a_long_question_is_cut_by_its_escaped_length_and_says_so() -> None:
     312 it must be cut, by its escaped length, and say so."""
     challenge = (("a" * 7 + "&") * 313)[:MAX_CHALLENGE]
     facts = WorstFacts()
-    ask = AskView(**{**ASK.__dict__, "challenge": challenge, "desired_result": ""})
+    ask = n.AskView(**{**ASK.__dict__, "challenge": challenge, "desired_result": ""})
     facts.ask = lambda _id: ask  # type: ignore[method-assign]
     message = render(n.AskReceived(ask_id=1, answer_by=WHEN, max_offers=3), facts)
     section = next(b for b in message["blocks"] if "Your request" in b["text"]["text"])
@@ -152,7 +144,7 @@ def test_a_long_question_is_cut_by_its_escaped_length_and_says_so() -> None:
 
 def test_a_short_question_is_quoted_whole() -> None:
     facts = WorstFacts()
-    ask = AskView(**{**ASK.__dict__, "challenge": "Tom & Ann <fight>", "desired_result": ""})
+    ask = n.AskView(**{**ASK.__dict__, "challenge": "Tom & Ann <fight>", "desired_result": ""})
     facts.ask = lambda _id: ask  # type: ignore[method-assign]
     message = render(n.AskUnmet(ask_id=1, tried=0), facts)
     assert "> Tom &amp; Ann &lt;fight&gt;" in str(message["blocks"])
@@ -160,8 +152,8 @@ def test_a_short_question_is_quoted_whole() -> None:
 
 def test_a_notice_about_something_gone_says_so() -> None:
     class Gone(WorstFacts):
-        def pair(self, pair_id: int) -> PairView:
-            raise NoticeGone(f"pairs {pair_id}")
+        def pair(self, pair_id: int) -> n.PairView:
+            raise n.NoticeGone(f"pairs {pair_id}")
 
-    with pytest.raises(NoticeGone):
+    with pytest.raises(n.NoticeGone):
         render(n.Intro(pair_id=7), Gone())

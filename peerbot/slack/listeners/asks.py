@@ -10,9 +10,8 @@ from slack_sdk import WebClient
 from peerbot.domain.asks import clean_text, validate_ask
 from peerbot.services.asks import AcceptOutcome
 from peerbot.slack import blocks, codec, ids
-from peerbot.slack.codec import BadValue
 from peerbot.slack.deps import Deps
-from peerbot.slack.listeners.common import actor, bad_value, tell
+from peerbot.slack.listeners.common import actor, decoded, tell
 from peerbot.slack.parse import ASK_FIELD_BLOCKS, parse_intake, state_value
 
 ACCEPT_REPLIES = {
@@ -48,10 +47,8 @@ def accept(
 ) -> None:
     """Accept on an offer: pair (once); anyone who cannot is told why, privately."""
     ack()
-    try:
-        offer_id = codec.OFFER.decode(action.get("value"))
-    except BadValue as e:
-        bad_value(e, respond, client, context)
+    offer_id = decoded(codec.OFFER, action.get("value"), respond, client, context)
+    if offer_id is None:
         return
     who = actor(context)
     outcome = deps.asks.accept(who.team_id, offer_id, who.user_id)
@@ -70,10 +67,8 @@ def pass_clicked(
 ) -> None:
     """Pass on an offer: open the dialog that asks (optionally) why."""
     ack()
-    try:
-        offer_id = codec.OFFER.decode(action.get("value"))
-    except BadValue as e:
-        bad_value(e, respond, client, context)
+    offer_id = decoded(codec.OFFER, action.get("value"), respond, client, context)
+    if offer_id is None:
         return
     client.views_open(trigger_id=body["trigger_id"], view=blocks.build_pass_modal(offer_id))
 
@@ -83,10 +78,10 @@ def pass_submitted(
 ) -> None:
     """The pass dialog: record the reason and ask the next candidate."""
     ack()
-    try:
-        offer_id = codec.OFFER.decode(view.get("private_metadata"))
-    except BadValue as e:
-        bad_value(e, None, client, context, reply=False)
+    offer_id = decoded(
+        codec.OFFER, view.get("private_metadata"), None, client, context, reply=False
+    )
+    if offer_id is None:
         return
     reason = clean_text(state_value(view, ids.PASS_REASON))
     who = actor(context)

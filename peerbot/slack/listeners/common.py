@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from slack_bolt import BoltContext, Respond
 from slack_sdk import WebClient
@@ -57,3 +58,31 @@ def bad_value(
     log.warning("ignoring a bad value from %s: %s", context.user_id, error)
     if reply:
         tell(respond, client, context, BAD_VALUE_TEXT)
+
+
+_T_co = TypeVar("_T_co", covariant=True)
+
+
+class Decoder(Protocol[_T_co]):
+    """One of the codecs in ``peerbot.slack.codec``."""
+
+    def decode(self, value: object) -> _T_co:
+        """The typed value, or :class:`BadValue`."""
+        ...
+
+
+def decoded(
+    decoder: Decoder[_T_co],
+    value: object,
+    respond: Respond | None,
+    client: WebClient,
+    context: BoltContext,
+    *,
+    reply: bool = True,
+) -> _T_co | None:
+    """``value`` decoded, or None once a bad one was logged (and, with ``reply``, answered)."""
+    try:
+        return decoder.decode(value)
+    except BadValue as e:
+        bad_value(e, respond, client, context, reply=reply)
+        return None

@@ -18,9 +18,9 @@ from peerbot.domain.asks import clean_text
 from peerbot.domain.checkins import validate_commitment
 from peerbot.services.pairs import CloseInput, Result, Role
 from peerbot.slack import blocks, codec, ids
-from peerbot.slack.codec import BadValue, SnoozeChoice
+from peerbot.slack.codec import SnoozeChoice
 from peerbot.slack.deps import Deps
-from peerbot.slack.listeners.common import actor, bad_value, tell
+from peerbot.slack.listeners.common import actor, decoded, tell
 from peerbot.slack.parse import state_value
 
 REPLIES = {
@@ -58,10 +58,8 @@ def add_commitment_clicked(
 ) -> None:
     """ "Add a commitment": the form, for the asker of an open pair."""
     ack()
-    try:
-        pair_id = codec.PAIR.decode(action.get("value"))
-    except BadValue as e:
-        bad_value(e, respond, client, context)
+    pair_id = decoded(codec.PAIR, action.get("value"), respond, client, context)
+    if pair_id is None:
         return
     who = actor(context)
     result = deps.pairs.may_add_commitment(who.team_id, pair_id, who.user_id)
@@ -87,10 +85,8 @@ def commitment_submitted(
         )
         return
     ack()
-    try:
-        pair_id = codec.PAIR.decode(view.get("private_metadata"))
-    except BadValue as e:
-        bad_value(e, None, client, context, reply=False)
+    pair_id = decoded(codec.PAIR, view.get("private_metadata"), None, client, context, reply=False)
+    if pair_id is None:
         return
     who = actor(context)
     deps.pairs.add_commitment(who.team_id, pair_id, who.user_id, text, due, view["id"])
@@ -106,10 +102,8 @@ def checkin_answer(
 ) -> None:
     """Done / In progress / Stuck on a check-in (and the helper's "Going well")."""
     ack()
-    try:
-        checkin_id = codec.CHECKIN.decode(action.get("value"))
-    except BadValue as e:
-        bad_value(e, respond, client, context)
+    checkin_id = decoded(codec.CHECKIN, action.get("value"), respond, client, context)
+    if checkin_id is None:
         return
     answer = action["action_id"].removeprefix(ids.CHECKIN_ACTION + "_")
     who = actor(context)
@@ -127,10 +121,8 @@ def commitment_done(
 ) -> None:
     """A commitment's Done button."""
     ack()
-    try:
-        commitment_id = codec.COMMITMENT.decode(action.get("value"))
-    except BadValue as e:
-        bad_value(e, respond, client, context)
+    commitment_id = decoded(codec.COMMITMENT, action.get("value"), respond, client, context)
+    if commitment_id is None:
         return
     who = actor(context)
     result = deps.pairs.commitment_done(who.team_id, commitment_id, who.user_id)
@@ -150,10 +142,10 @@ def snooze(
 ) -> None:
     """The check-in's overflow: snooze one or two weeks, stop, or change the cadence."""
     ack()
-    try:
-        picked = codec.SNOOZE.decode((action.get("selected_option") or {}).get("value"))
-    except BadValue as e:
-        bad_value(e, respond, client, context)
+    picked = decoded(
+        codec.SNOOZE, (action.get("selected_option") or {}).get("value"), respond, client, context
+    )
+    if picked is None:
         return
     who = actor(context)
     choice = picked.choice
@@ -187,10 +179,8 @@ def close_clicked(
 ) -> None:
     """Close / feedback buttons: the close-out form, the asker's or the helper's."""
     ack()
-    try:
-        pair_id = codec.PAIR.decode(action.get("value"))
-    except BadValue as e:
-        bad_value(e, respond, client, context)
+    pair_id = decoded(codec.PAIR, action.get("value"), respond, client, context)
+    if pair_id is None:
         return
     who = actor(context)
     form = deps.pairs.close_form(who.team_id, pair_id, who.user_id)
@@ -208,10 +198,8 @@ def close_submitted(
 ) -> None:
     """The close-out form: close the pair (once) and record this side's feedback."""
     ack()
-    try:
-        pair_id = codec.PAIR.decode(view.get("private_metadata"))
-    except BadValue as e:
-        bad_value(e, None, client, context, reply=False)
+    pair_id = decoded(codec.PAIR, view.get("private_metadata"), None, client, context, reply=False)
+    if pair_id is None:
         return
     rating = state_value(view, ids.CLOSE_RATING)
     answers = CloseInput(
