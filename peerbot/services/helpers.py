@@ -89,7 +89,7 @@ class HelperService:
         self._on_change = on_change
 
     def recheck_unreachable(self, limit: int = 100) -> int:
-        """Look up again (``users.info``) people marked unreachable a day or more ago: an active
+        """Look up again in Slack people marked unreachable a day or more ago: an active
         account may be messaged again. Returns how many were looked up."""
         now = self._clock.now()
         with unit_of_work(self._sessions) as session:

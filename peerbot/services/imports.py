@@ -2,7 +2,7 @@
 
 Columns: ``email`` or ``slack_user_id`` (one is required), ``expertise``, ``topics`` (separated by
 ``;`` or ``,``), ``years_managing``, ``function``, ``manager_email``, ``capacity``. Users are
-resolved through ``users.lookupByEmail``; rows are upserted, so importing the same file twice
+resolved in Slack by email; rows are upserted, so importing the same file twice
 changes nothing. Every row that cannot be imported is reported with its reason.
 """
 

@@ -257,11 +257,11 @@ class OutboxSender:
             return audience, None
         ref = queue.by_key(session, audience.key)
         if ref is None:
-            raise KeyError(f"ref_not_found: {audience.key}")
+            raise KeyError(f"replaced message never recorded: {audience.key}")
         if ref.status == OutboxStatus.DEAD:
             if audience.fallback:
                 return ToPerson(audience.fallback), None
-            raise ValueError(f"ref_dead: {audience.key}")
+            raise ValueError(f"replaced message never delivered: {audience.key}")
         where = queue.sent_ref(ref)
         if ref.status != OutboxStatus.SENT or where is None:
             raise _Defer(ref.next_attempt_at)

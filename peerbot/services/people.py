@@ -35,7 +35,7 @@ def upsert_person(
     now: datetime,
     info: UserInfo | None = None,
 ) -> Person:
-    """Create or refresh a person; ``info`` (users.info) updates name, email, tz, deleted."""
+    """Create or refresh a person; ``info`` (their Slack profile) updates name, email, tz."""
     ensure_workspace(session, team_id, now)
     person = find_person(session, team_id, user_id)
     if person is None:
