@@ -117,8 +117,6 @@ class _Claimed:
 
     id: int
     job: OutboxJob
-    #: The previous holder's claim expired (it crashed or hung) rather than being released.
-    lost_claim: bool
 
 
 @dataclass
@@ -245,7 +243,7 @@ class OutboxSender:
             )
             posting = not isinstance(audience, Replacing)
             queue.take(msg, self.worker_id, now + self._claim_for, now, posting=posting)
-            return _Claimed(id=msg.id, job=job, lost_claim=lost)
+            return _Claimed(id=msg.id, job=job)
 
     def _resolve_ref(self, session: Session, audience: Audience) -> tuple[Audience, SentRef | None]:
         """Who gets the message and, for an update, where the message it replaces is.
