@@ -15,26 +15,26 @@ from peerbot.domain.schedule import is_working_time, next_working_moment
     ("tz", "local_now", "local_expected"),
     [
         # Friday 23:00 after an outage: Monday 09:00.
-        ("America/Los_Angeles", datetime(2026, 11, 27, 23, 0), datetime(2026, 11, 30, 9, 0)),
+        ("America/Los_Angeles", (2026, 11, 27, 23), (2026, 11, 30, 9)),
         # Tuesday 03:00: the same day at 09:00.
-        ("Europe/Berlin", datetime(2026, 11, 24, 3, 0), datetime(2026, 11, 24, 9, 0)),
+        ("Europe/Berlin", (2026, 11, 24, 3), (2026, 11, 24, 9)),
         # 17:00 sharp is after hours; Saturday noon waits for Monday.
-        ("Asia/Tokyo", datetime(2026, 11, 24, 17, 0), datetime(2026, 11, 25, 9, 0)),
-        ("Asia/Tokyo", datetime(2026, 11, 28, 12, 0), datetime(2026, 11, 30, 9, 0)),
+        ("Asia/Tokyo", (2026, 11, 24, 17), (2026, 11, 25, 9)),
+        ("Asia/Tokyo", (2026, 11, 28, 12), (2026, 11, 30, 9)),
         # Friday night before the US spring-forward: Monday 09:00 PDT (16:00 UTC, not 17:00).
-        ("America/Los_Angeles", datetime(2026, 3, 6, 23, 0), datetime(2026, 3, 9, 9, 0)),
+        ("America/Los_Angeles", (2026, 3, 6, 23), (2026, 3, 9, 9)),
         # Saturday before Berlin's autumn change: Monday 09:00 CET.
-        ("Europe/Berlin", datetime(2026, 10, 24, 22, 0), datetime(2026, 10, 26, 9, 0)),
+        ("Europe/Berlin", (2026, 10, 24, 22), (2026, 10, 26, 9)),
     ],
 )
 def test_outside_working_hours_waits_for_the_next_working_hour(
-    tz: str, local_now: datetime, local_expected: datetime
+    tz: str, local_now: tuple[int, int, int, int], local_expected: tuple[int, int, int, int]
 ) -> None:
     zone = ZoneInfo(tz)
-    now = local_now.replace(tzinfo=zone).astimezone(UTC)
+    now = datetime(*local_now, tzinfo=zone).astimezone(UTC)
     moved = next_working_moment(now, zone)
     assert moved.tzinfo == UTC
-    assert moved.astimezone(zone).replace(tzinfo=None) == local_expected
+    assert moved.astimezone(zone) == datetime(*local_expected, tzinfo=zone)
     assert is_working_time(moved, zone)
 
 

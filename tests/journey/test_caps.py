@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from datetime import datetime
@@ -74,10 +75,8 @@ class _AllSnapshotsFirst:
         self, session: Session, ask: Ask, asker: Person, vector: Vector, now: datetime
     ) -> list[Ranked]:
         ranked = self._inner.candidates_for(session, ask, asker, vector, now)
-        try:
-            self._barrier.wait(self._timeout)  # SQLite writers are serial: never both here
-        except threading.BrokenBarrierError:
-            pass
+        with contextlib.suppress(threading.BrokenBarrierError):  # SQLite: one writer at a time
+            self._barrier.wait(self._timeout)
         return ranked
 
 
