@@ -132,12 +132,17 @@ def build_container(
         gateway,
         ranker
         or IndexedMatcher(
-            embedder.model_name, embedder.dimension, settings.ranker_weights_parsed()
+            embedder.model_name,
+            embedder.dimension,
+            settings.ranker_weights_parsed(),
+            max_pending_offers=settings.max_pending_offers_per_helper,
         ),
         MatchPolicy(
             offer_timeout_working_hours=settings.offer_timeout_working_hours,
             max_offers=settings.max_offers_per_ask,
             parallel=settings.parallel_offers,
+            max_open_asks=settings.max_open_asks_per_asker,
+            max_pending_offers=settings.max_pending_offers_per_helper,
         ),
     )
     sender = build_sender(

@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     parallel_offers: int = Field(
         default=1, ge=1, le=2, description="helpers asked at once (first accept wins)"
     )
+    max_open_asks_per_asker: int = Field(
+        default=3, ge=1, le=50, description="asks one person may have waiting for a helper at once"
+    )
+    max_pending_offers_per_helper: int = Field(
+        default=2, ge=1, le=20, description="offers that may wait for one helper's answer at once"
+    )
     ranker_weights: dict[str, float] = Field(
         default_factory=dict,
         description='JSON object overriding ranker weights, e.g. {"lexical": 0.8}',

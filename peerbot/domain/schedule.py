@@ -79,6 +79,14 @@ def add_working_hours(
     raise ValueError("amount of working hours too large")
 
 
+def next_working_moment(
+    when: datetime, tz: ZoneInfo, hours: WorkingHours = WorkingHours()
+) -> datetime:
+    """``when`` itself (in UTC) when it falls in working hours in ``tz``, else the start of the
+    next working period there: 23:00 on a Friday becomes 09:00 on Monday, their time."""
+    return add_working_hours(when, 0, tz, hours)
+
+
 def next_working_slot(
     after: datetime, tz: ZoneInfo, at: time = time(10, 0), hours: WorkingHours = WorkingHours()
 ) -> datetime:

@@ -30,6 +30,9 @@ class HelperFacts:
     #: Capacity (asks at a time) and how much of it active pairs use.
     capacity_total: int | None = None
     capacity_used: int | None = None
+    #: Offers waiting for this helper's answer, and how many may wait at once.
+    pending_offers: int | None = None
+    pending_offers_max: int | None = None
     #: Signals of the ranker.
     helps_given: int | None = None
     rating_mean: float | None = None

@@ -14,6 +14,7 @@ class Ineligible(StrEnum):
     NOT_OPTED_IN = "not opted in"
     PAUSED = "paused"
     NO_CAPACITY = "no capacity left"
+    OFFERS_WAITING = "has as many offers waiting as allowed"
     IS_ASKER = "is the asker"
     REPORTING_LINE = "in the asker's reporting line"
     NEVER_MATCH = "on a never-match list"
@@ -56,6 +57,10 @@ def why_ineligible(
         return Ineligible.PAUSED
     if facts.capacity_total is not None and (facts.capacity_used or 0) >= facts.capacity_total:
         return Ineligible.NO_CAPACITY
+    if facts.pending_offers_max is not None and (
+        (facts.pending_offers or 0) >= facts.pending_offers_max
+    ):
+        return Ineligible.OFFERS_WAITING
     if uid in ask.already_offered:
         return Ineligible.ALREADY_OFFERED
     if (ask.asker_id is not None and ask.asker_id in facts.never_match) or (

@@ -28,10 +28,15 @@ log = logging.getLogger(__name__)
 
 
 class OfferExpirer(Protocol):
-    """Expires offers nobody answered in time (the ask service)."""
+    """Expires offers nobody answered in time, and takes on asks saved but never matched (the
+    ask service)."""
 
     def expire_due(self) -> int:
         """Expire what is due; return how many."""
+        ...
+
+    def match_stranded(self) -> int:
+        """Match asks left saved but unmatched (a crash or an outage in between); how many."""
         ...
 
 
@@ -108,6 +113,7 @@ class TickReport:
     """What one tick did."""
 
     offers_expired: int = 0
+    asks_matched: int = 0
     checkins_sent: int = 0
     sent: int = 0
     retried: int = 0
@@ -122,7 +128,8 @@ class TickReport:
             return "tick skipped: another process is running one on this SQLite database"
         return (
             f"offers expired {self.offers_expired}, check-ins {self.checkins_sent}, "
-            f"messages sent {self.sent}, "
+            + (f"stranded asks matched {self.asks_matched}, " if self.asks_matched else "")
+            + f"messages sent {self.sent}, "
             f"retried {self.retried}, dead {self.dead}"
             + (f", confirmed after a crash {self.recovered}" if self.recovered else "")
         )
@@ -169,6 +176,7 @@ def run_due(tick: Tick) -> TickReport:
             log.info("%s", report.summary())
             return report
         report = TickReport()
+        report.asks_matched = tick.asks.match_stranded()
         report.offers_expired = tick.asks.expire_due()
         report.checkins_sent = tick.pairs.run_due()
         tick.deduper.forget_old()
@@ -176,6 +184,6 @@ def run_due(tick: Tick) -> TickReport:
         sent = tick.sender.drain()
         report.sent, report.retried, report.dead = sent.sent, sent.retried, sent.dead
         report.recovered = sent.recovered
-    if report.offers_expired or report.dead or report.recovered:
+    if report.offers_expired or report.dead or report.recovered or report.asks_matched:
         log.info("tick: %s", report.summary())
     return report

@@ -19,6 +19,8 @@ from apscheduler.job import Job
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from peerbot.scheduling.jobs import Tick, run_due
+from peerbot.scheduling.worker import OutageLog
+from peerbot.services.errors import is_outage
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,7 @@ class TickScheduler:
         first_run_in: float = 1.0,
     ) -> None:
         self._tick = tick
+        self._outage = OutageLog(log, "scheduled tick")
         self.interval_seconds = interval_seconds
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self.job: Job = self.scheduler.add_job(
@@ -55,11 +58,17 @@ class TickScheduler:
         )
 
     def run_tick(self) -> None:
-        """One tick; an error is logged and the next tick runs as planned."""
+        """One tick; an error is logged and the next tick runs as planned. A database outage is
+        logged once when it starts and once when it ends, not on every tick."""
         try:
             self._tick()
-        except Exception:
+        except Exception as exc:
+            if is_outage(exc):
+                self._outage.failed(exc)
+                return
             log.exception("scheduled tick failed; the next one runs as planned")
+        else:
+            self._outage.succeeded()
 
     def start(self) -> TickScheduler:
         """Start the scheduler thread."""

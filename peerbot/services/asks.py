@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import delete, func, select
@@ -30,9 +30,10 @@ from peerbot.domain.ports import (
 from peerbot.domain.schedule import add_working_hours, zone
 from peerbot.domain.topics import TOPICS
 from peerbot.services import messages
+from peerbot.services.errors import StoreUnavailable, is_outage
 from peerbot.services.matching import Matcher
 from peerbot.services.pairs import schedule_new_pair
-from peerbot.services.people import mark_unreachable, upsert_person
+from peerbot.services.people import find_person, mark_unreachable, upsert_person
 from peerbot.services.vectors import upsert_vector
 from peerbot.store.db import unit_of_work
 from peerbot.store.models import (
@@ -66,6 +67,10 @@ class MatchPolicy:
     parallel: int = 1
     #: Offers skipped because they could not be delivered, at most, before the asker is told.
     max_skips: int = 5
+    #: Asks of one person waiting for a helper at once (``MAX_OPEN_ASKS_PER_ASKER``).
+    max_open_asks: int = 3
+    #: Offers waiting for one helper's answer at once (``MAX_PENDING_OFFERS_PER_HELPER``).
+    max_pending_offers: int = 2
 
 
 class AcceptOutcome(StrEnum):
@@ -87,8 +92,39 @@ class SubmitResult:
     duplicate: bool
 
 
+#: Asks in these states are waiting for a helper: they count against the asker's cap.
+WAITING = (AskStatus.OPEN, AskStatus.MATCHING, AskStatus.OFFERED)
+
+
+@dataclass(frozen=True)
+class OpenAsk:
+    """One of a person's asks still waiting for a helper (for telling them which)."""
+
+    ask_id: int
+    challenge: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TooManyOpen:
+    """A new ask was refused: the asker already has ``limit`` asks waiting (``open_asks``)."""
+
+    limit: int
+    open_asks: tuple[OpenAsk, ...]
+
+
 def _key(*parts: object) -> str:
     return ":".join(str(p) for p in parts)
+
+
+#: An ask still ``matching`` this long after it was saved was left by a stopped process.
+STRANDED_AFTER = timedelta(minutes=2)
+
+
+def _lock_person(session: Session, person_id: int) -> None:
+    """Lock a person row until commit on PostgreSQL (SQLite writers are serial already)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(Person.id).where(Person.id == person_id).with_for_update())
 
 
 class AskService:
@@ -118,65 +154,162 @@ class AskService:
             self._topic_vectors = self._embedder.embed([label for _, label in TOPICS])
         return TOPICS[int((self._topic_vectors @ vector).argmax())][0]
 
-    def submit(self, team_id: str, user_id: str, inp: AskInput, client_key: str) -> SubmitResult:
-        """Record the ask, tell the asker what happens next, and offer it to the best peer.
+    def submit(
+        self, team_id: str, user_id: str, inp: AskInput, client_key: str
+    ) -> SubmitResult | TooManyOpen:
+        """:meth:`record` the ask, then :meth:`match` it (tell the asker, offer it to the best
+        peer). A redelivered submission returns the existing ask and sends nothing new."""
+        result = self.record(team_id, user_id, inp, client_key)
+        if isinstance(result, SubmitResult) and not result.duplicate:
+            self.match(result.ask_id)
+        return result
 
-        ``client_key`` identifies the submission (Slack's view id): a redelivered submission
-        returns the existing ask and sends nothing new.
+    def record(
+        self, team_id: str, user_id: str, inp: AskInput, client_key: str
+    ) -> SubmitResult | TooManyOpen:
+        """Save the ask (status ``matching``), nothing else: quick enough to finish before the
+        modal is acknowledged, so a submission is either saved or answered with an error.
+
+        ``client_key`` identifies the submission (Slack's view id): a redelivered or repeated
+        submission returns the existing ask. An asker who already has
+        ``MatchPolicy.max_open_asks`` asks waiting gets :class:`TooManyOpen` and nothing is
+        saved. Raises :class:`~peerbot.services.errors.StoreUnavailable` when the database
+        cannot be reached. :meth:`match` (or the tick's :meth:`match_stranded`) takes it on.
         """
-        try:
-            info = self._directory.user(team_id, user_id)
-        except DirectoryError as err:  # Slack's profile is a nicety here, not a need
-            log.warning("ask by %s: profile not read (%s); going on without it", user_id, err)
-            info = None
         vector = self._embedder.embed([inp.text_for_matching()])[0]
+        topic = self._topic(vector)
         now = self._clock.now()
         try:
+            try:
+                with unit_of_work(self._sessions) as session:
+                    existing = session.scalar(
+                        select(Ask.id).where(Ask.team_id == team_id, Ask.client_key == client_key)
+                    )
+                    if existing is not None:
+                        return SubmitResult(existing, duplicate=True)
+                    asker = upsert_person(session, team_id, user_id, now)
+                    _lock_person(session, asker.id)  # one asker's submissions one at a time
+                    waiting = self._waiting(session, asker.id)
+                    if len(waiting) >= self._policy.max_open_asks:
+                        return TooManyOpen(self._policy.max_open_asks, waiting)
+                    ask = Ask(
+                        team_id=team_id,
+                        asker_id=asker.id,
+                        challenge=inp.challenge,
+                        desired_result=inp.desired_result or None,
+                        obstacles=inp.obstacles or None,
+                        urgency=Urgency(inp.urgency),
+                        anonymous=inp.anonymous,
+                        status=AskStatus.MATCHING,
+                        topic=topic,
+                        client_key=client_key,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    session.add(ask)
+                    session.flush()
+                    upsert_vector(
+                        session,
+                        team_id=team_id,
+                        kind=EmbeddingOwner.ASK,
+                        owner_id=ask.id,
+                        text=inp.text_for_matching(),
+                        embedder=self._embedder,
+                        now=now,
+                        vector=vector,
+                    )
+                    return SubmitResult(ask.id, duplicate=False)
+            except IntegrityError:
+                # Two deliveries of the same submission raced; the other one recorded it.
+                with unit_of_work(self._sessions) as session:
+                    ask_id = session.scalar(
+                        select(Ask.id).where(Ask.team_id == team_id, Ask.client_key == client_key)
+                    )
+                if ask_id is None:
+                    raise
+                return SubmitResult(ask_id, duplicate=True)
+        except Exception as exc:
+            if is_outage(exc):
+                raise StoreUnavailable(str(exc).splitlines()[0] if str(exc) else "") from exc
+            raise
+
+    def _waiting(self, session: Session, asker_id: int) -> tuple[OpenAsk, ...]:
+        rows = session.execute(
+            select(Ask.id, Ask.challenge, Ask.created_at)
+            .where(Ask.asker_id == asker_id, Ask.status.in_(WAITING))
+            .order_by(Ask.created_at, Ask.id)
+        ).all()
+        return tuple(OpenAsk(i, c, t) for i, c, t in rows)
+
+    def cap_reached(self, team_id: str, user_id: str) -> TooManyOpen | None:
+        """:class:`TooManyOpen` when ``user_id`` may not ask again now (their waiting asks), else
+        None: for telling them before they type, when the intake would be opened. With the
+        database unavailable it says None: the submission checks again."""
+        try:
             with unit_of_work(self._sessions) as session:
-                existing = session.scalar(
-                    select(Ask.id).where(Ask.team_id == team_id, Ask.client_key == client_key)
-                )
-                if existing is not None:
-                    return SubmitResult(existing, duplicate=True)
-                asker = upsert_person(session, team_id, user_id, now, info)
-                ask = Ask(
-                    team_id=team_id,
-                    asker_id=asker.id,
-                    challenge=inp.challenge,
-                    desired_result=inp.desired_result or None,
-                    obstacles=inp.obstacles or None,
-                    urgency=Urgency(inp.urgency),
-                    anonymous=inp.anonymous,
-                    status=AskStatus.MATCHING,
-                    topic=self._topic(vector),
-                    client_key=client_key,
-                    created_at=now,
-                    updated_at=now,
-                )
-                session.add(ask)
-                session.flush()
-                upsert_vector(
-                    session,
-                    team_id=team_id,
-                    kind=EmbeddingOwner.ASK,
-                    owner_id=ask.id,
-                    text=inp.text_for_matching(),
-                    embedder=self._embedder,
-                    now=now,
-                    vector=vector,
-                )
-                self._advance(session, ask, asker, vector, now, first=True)
-                result = SubmitResult(ask.id, duplicate=False)
-        except IntegrityError:
-            # Two deliveries of the same submission raced; the other one recorded it.
-            with unit_of_work(self._sessions) as session:
-                ask_id = session.scalar(
-                    select(Ask.id).where(Ask.team_id == team_id, Ask.client_key == client_key)
-                )
-            if ask_id is None:
+                person = find_person(session, team_id, user_id)
+                if person is None:
+                    return None
+                waiting = self._waiting(session, person.id)
+        except Exception as exc:
+            if not is_outage(exc):
                 raise
-            return SubmitResult(ask_id, duplicate=True)
-        return result
+            log.warning("could not check %s's open asks: the database is unavailable", user_id)
+            return None
+        if len(waiting) >= self._policy.max_open_asks:
+            return TooManyOpen(self._policy.max_open_asks, waiting)
+        return None
+
+    def match(self, ask_id: int) -> bool:
+        """Take a recorded ask on: refresh the asker from Slack, tell them what happens next and
+        offer the ask to the best peer(s), or tell them nobody is free. Runs once per ask (a
+        second call, or one racing the tick, finds it no longer ``matching`` and returns False).
+        """
+        with unit_of_work(self._sessions) as session:
+            row = session.execute(
+                select(Ask.team_id, Person.slack_user_id, Ask.status)
+                .join(Person, Person.id == Ask.asker_id)
+                .where(Ask.id == ask_id)
+            ).first()
+        if row is None or row.status != AskStatus.MATCHING:
+            return False
+        team_id, user_id = row.team_id, row.slack_user_id
+        try:
+            info = self._directory.user(team_id, user_id)
+        except DirectoryError as err:  # match on what is known; the profile refreshes later
+            log.warning("ask %s: could not refresh the asker from Slack (%s)", ask_id, err)
+            info = None
+        now = self._clock.now()
+        with unit_of_work(self._sessions) as session:
+            stmt = select(Ask).where(Ask.id == ask_id)
+            if session.get_bind().dialect.name == "postgresql":
+                stmt = stmt.with_for_update()
+            ask = session.scalar(stmt)
+            if ask is None or ask.status != AskStatus.MATCHING:
+                return False
+            asker = upsert_person(session, team_id, user_id, now, info)
+            self._advance(session, ask, asker, self._ask_vector(session, ask), now, first=True)
+        return True
+
+    def match_stranded(self, grace: timedelta = STRANDED_AFTER) -> int:
+        """Match asks recorded at least ``grace`` ago and never matched (the process stopped
+        between saving and matching, or the database went away in between). Returns how many."""
+        before = self._clock.now() - grace
+        with unit_of_work(self._sessions) as session:
+            ids = list(
+                session.scalars(
+                    select(Ask.id)
+                    .where(Ask.status == AskStatus.MATCHING, Ask.created_at <= before)
+                    .order_by(Ask.created_at, Ask.id)
+                    .limit(50)
+                )
+            )
+        done = 0
+        for ask_id in ids:
+            if self.match(ask_id):
+                log.info("ask %s matched by the tick (it was saved but not matched)", ask_id)
+                done += 1
+        return done
 
     # ------------------------------------------------------------------ offers
 
@@ -244,7 +377,11 @@ class AskService:
         if slots > 0:
             ranked = self._ranker.candidates_for(session, ask, asker, vector, now)
             position = session.scalar(select(func.count()).where(Offer.ask_id == ask.id)) or 0
-            for r in ranked[:slots]:
+            for r in ranked:
+                if len(made) >= slots:
+                    break
+                if not self._helper_has_room(session, r.candidate.person_id):
+                    continue  # another ask's offer reached this helper since the snapshot
                 position += 1
                 helper_tz = zone(r.candidate.tz)
                 offer = Offer(
@@ -289,6 +426,20 @@ class AskService:
                 )
             return
         self._unmet(session, ask, asker, now, first=first)
+
+    def _helper_has_room(self, session: Session, helper_id: int) -> bool:
+        """Re-check the pending-offer cap under a lock on the helper's person row (PostgreSQL;
+        SQLite transactions are serial), so two asks at the same moment cannot both pass it."""
+        _lock_person(session, helper_id)
+        pending = (
+            session.scalar(
+                select(func.count()).where(
+                    Offer.helper_id == helper_id, Offer.status == OfferStatus.PENDING
+                )
+            )
+            or 0
+        )
+        return pending < self._policy.max_pending_offers
 
     def _unmet(
         self, session: Session, ask: Ask, asker: Person, now: datetime, *, first: bool

@@ -82,7 +82,11 @@ def active_pair_counts(
 
 
 def _helper_facts(
-    session: Session, team_id: str, rows: list[tuple[HelperProfile, Person]], now: datetime
+    session: Session,
+    team_id: str,
+    rows: list[tuple[HelperProfile, Person]],
+    now: datetime,
+    max_pending_offers: int | None = None,
 ) -> dict[int, HelperFacts]:
     """Facts of each helper in ``rows``, by person id: a few grouped queries for all of them."""
     active = active_pair_counts(session, team_id)
@@ -115,6 +119,7 @@ def _helper_facts(
     }
     received: dict[int, int] = {}
     accepted: dict[int, int] = {}
+    pending: dict[int, int] = {}
     for hid, status, n in session.execute(
         select(Offer.helper_id, Offer.status, func.count())
         .where(Offer.team_id == team_id)
@@ -122,6 +127,8 @@ def _helper_facts(
     ):
         if status != OfferStatus.PENDING:
             received[hid] = received.get(hid, 0) + int(n)
+        else:
+            pending[hid] = pending.get(hid, 0) + int(n)
         if status == OfferStatus.ACCEPTED:
             accepted[hid] = accepted.get(hid, 0) + int(n)
     recent = dict(
@@ -155,6 +162,8 @@ def _helper_facts(
             never_match=frozenset(never.get(pid, set())),
             capacity_total=profile.capacity,
             capacity_used=active.get(pid, 0),
+            pending_offers=pending.get(pid, 0),
+            pending_offers_max=max_pending_offers,
             helps_given=int(helps.get(pid, 0)),
             rating_mean=total / n if n else None,
             rating_count=n,
@@ -171,9 +180,19 @@ def _helper_facts(
 
 
 def load_snapshot(
-    session: Session, ask: Ask, asker: Person, vector: Vector, now: datetime
+    session: Session,
+    ask: Ask,
+    asker: Person,
+    vector: Vector,
+    now: datetime,
+    *,
+    max_pending_offers: int | None = None,
 ) -> Snapshot:
-    """Everything one ranking of ``ask`` needs beyond the index, loaded once, as plain types."""
+    """Everything one ranking of ``ask`` needs beyond the index, loaded once, as plain types.
+
+    ``max_pending_offers`` (``MAX_PENDING_OFFERS_PER_HELPER``) goes into every helper's facts,
+    beside the count of offers waiting for them, for the rule that enforces it.
+    """
     team = ask.team_id
     rows = [
         (profile, person)
@@ -183,7 +202,7 @@ def load_snapshot(
             .where(HelperProfile.team_id == team, HelperProfile.opted_in.is_(True))
         ).all()
     ]
-    facts = _helper_facts(session, team, rows, now) if rows else {}
+    facts = _helper_facts(session, team, rows, now, max_pending_offers) if rows else {}
     asker_never = frozenset(
         session.scalars(
             select(HelperNeverMatch.blocked_slack_user_id).where(
@@ -245,8 +264,10 @@ class IndexedMatcher:
         weights: RankerWeights | None = None,
         *,
         ranker: Ranker | None = None,
+        max_pending_offers: int | None = None,
     ) -> None:
         self._indexes = HelperIndexes(model_name, dimension)
+        self._max_pending_offers = max_pending_offers
         self._ranker = ranker or RulesThenHybrid(weights)
         self._lock = threading.Lock()
 
@@ -254,7 +275,9 @@ class IndexedMatcher:
         self, session: Session, ask: Ask, asker: Person, vector: Vector, now: datetime
     ) -> list[Ranked]:
         """Load the snapshot, bring the workspace's index up to date, rank (:class:`Matcher`)."""
-        snapshot = load_snapshot(session, ask, asker, vector, now)
+        snapshot = load_snapshot(
+            session, ask, asker, vector, now, max_pending_offers=self._max_pending_offers
+        )
         if not snapshot.helpers:
             return []
         with self._lock:

@@ -1,5 +1,7 @@
 """Accountability for a pair: commitments, check-ins in the asker's working hours, the helper's
 monthly check, nudges when the asker is stuck, and the close-out with thanks and feedback.
+Scheduled nudges go out only in their recipient's working hours; one that comes due outside them
+(after a night the server was down) waits for the next working hour in that person's time zone.
 
 Schedules live in the ``checkins`` table: each row is one message due at ``due_at``. The tick
 (:meth:`PairService.run_due`) sends what is due and writes the next row, in one transaction with
@@ -40,6 +42,7 @@ from peerbot.domain.notices import (
     Thanks,
 )
 from peerbot.domain.ports import Clock
+from peerbot.domain.schedule import next_working_moment, zone
 from peerbot.services import messages
 from peerbot.store.db import unit_of_work
 from peerbot.store.models import (
@@ -199,6 +202,8 @@ class PairService:
                 if pair is None or pair.status != PairStatus.ACTIVE:
                     session.delete(checkin)
                     continue
+                if self._wait_for_working_hours(session, pair, checkin, now):
+                    continue
                 if checkin.kind == CheckinKind.HELPER_MONTHLY:
                     self._helper_check(session, pair, checkin, now)
                 elif checkin.kind == CheckinKind.BUMP:
@@ -207,6 +212,22 @@ class PairService:
                     self._asker_checkin(session, pair, checkin, now)
                 handled += 1
         return handled
+
+    def _wait_for_working_hours(
+        self, session: Session, pair: Pair, checkin: Checkin, now: datetime
+    ) -> bool:
+        """Move a nudge that came due outside its recipient's working hours (say the server
+        was down overnight) to their next working hour; True when it was moved."""
+        asker, helper = self._people(session, pair)
+        recipient = helper if checkin.kind == CheckinKind.HELPER_MONTHLY else asker
+        later = next_working_moment(now, zone(recipient.tz))
+        if later <= now:
+            return False
+        checkin.due_at = later
+        if checkin.kind == CheckinKind.ASKER and pair.next_checkin_at is not None:
+            pair.next_checkin_at = later
+        log.debug("check-in %s waits for working hours: %s", checkin.id, later.isoformat())
+        return True
 
     def _last_sent(self, session: Session, pair: Pair, kind: CheckinKind) -> Checkin | None:
         return session.scalar(

@@ -9,6 +9,7 @@ from typing import Any
 from slack_bolt import BoltContext, BoltResponse
 
 from peerbot.services.dedupe import Deduper
+from peerbot.services.errors import is_outage
 from peerbot.slack.deps import DEPS_KEY, Deps
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,17 @@ def skip_redelivered_events(deduper: Deduper) -> Callable[..., Any]:
     def middleware(body: dict[str, Any], next: Callable[[], BoltResponse]) -> BoltResponse | None:
         if body.get("type") == "event_callback" and body.get("event_id"):
             team = str(body.get("team_id") or "")
-            if not deduper.first_time(team, "event", str(body["event_id"])):
+            try:
+                first = deduper.first_time(team, "event", str(body["event_id"]))
+            except Exception as e:
+                if not is_outage(e):
+                    raise
+                # Cannot tell; let the listener run (and ride the outage out itself).
+                log.warning(
+                    "event %s not checked for redelivery: database unavailable", body["event_id"]
+                )
+                first = True
+            if not first:
                 log.info("dropping redelivered event %s", body["event_id"])
                 return BoltResponse(status=200, body="")
         return next()

@@ -50,9 +50,15 @@ def test_each_rule() -> None:
         (helper(), ask_facts("A", already_offered=frozenset({"H"})), Ineligible.ALREADY_OFFERED),
         (helper("M2"), ASK, Ineligible.REPORTING_LINE),
         (helper(reachable=False), ASK, Ineligible.UNREACHABLE),
+        (helper(pending_offers=2, pending_offers_max=2), ASK, Ineligible.OFFERS_WAITING),
     ]
     for h, ask, expected in cases:
         assert why_ineligible(h, ask, MANAGERS) is expected
+
+
+def test_offers_waiting_below_the_cap_or_without_one_rule_out_nobody() -> None:
+    assert why_ineligible(helper(pending_offers=1, pending_offers_max=2), ASK, MANAGERS) is None
+    assert why_ineligible(helper(pending_offers=9), ASK, MANAGERS) is None  # no cap set
 
 
 def test_pause_in_the_past_has_ended() -> None:

@@ -85,6 +85,10 @@ def test_the_tick_needs_only_its_services_not_the_composition_root(engine: Engin
         recovered: int = 3
 
     class Fake:
+        def match_stranded(self) -> int:
+            calls.append("stranded")
+            return 1
+
         def expire_due(self) -> int:
             calls.append("expire")
             return 4
@@ -107,8 +111,9 @@ def test_the_tick_needs_only_its_services_not_the_composition_root(engine: Engin
 
     fake = Fake()
     report = run_due(Tick(engine, asks=fake, pairs=fake, deduper=fake, sender=fake, people=fake))
-    assert calls == ["expire", "checkins", "forget", "recheck", "drain"]
+    assert calls == ["stranded", "expire", "checkins", "forget", "recheck", "drain"]
     assert (report.offers_expired, report.checkins_sent) == (4, 6)
+    assert report.asks_matched == 1
     assert (report.sent, report.retried, report.dead, report.recovered) == (5, 1, 2, 3)
     assert not report.skipped
 

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from peerbot.domain.asks import clean_text, validate_ask
-from peerbot.services.asks import AcceptOutcome
+from peerbot.services.asks import AcceptOutcome, TooManyOpen
+from peerbot.services.errors import StoreUnavailable, is_outage
 from peerbot.slack import blocks, codec, ids
 from peerbot.slack.deps import Deps
 from peerbot.slack.listeners.common import actor, decoded, tell
 from peerbot.slack.parse import ASK_FIELD_BLOCKS, parse_intake, state_value
+from peerbot.slack.text import escape_mrkdwn, truncate
+
+log = logging.getLogger(__name__)
+
+#: The intake's answer when the ask could not be saved: the dialog stays open with the text.
+NOT_SAVED_TEXT = (
+    "We could not save this just now — nothing is lost, press Submit again in a moment."
+)
 
 ACCEPT_REPLIES = {
     AcceptOutcome.TAKEN: "Thank you! Another peer accepted just before you, so this one is taken.",
@@ -32,9 +42,43 @@ def intake_submitted(ack: Ack, view: dict[str, Any], context: BoltContext, deps:
             errors={ASK_FIELD_BLOCKS[f]: msg for f, msg in errors.items()},
         )
         return
-    ack()
     who = actor(context)
-    deps.asks.submit(who.team_id, who.user_id, inp, client_key=view["id"])
+    challenge_block = ASK_FIELD_BLOCKS["challenge"]
+    try:
+        # Saved before the answer (an embedding and one INSERT fit well in Slack's 3 seconds):
+        # the dialog closes only once the ask is safe.
+        result = deps.asks.record(who.team_id, who.user_id, inp, client_key=view["id"])
+    except StoreUnavailable as e:
+        log.warning("intake from %s not saved, the dialog stays open: %s", who.user_id, e)
+        ack(response_action="errors", errors={challenge_block: NOT_SAVED_TEXT})
+        return
+    if isinstance(result, TooManyOpen):
+        ack(response_action="errors", errors={challenge_block: too_many_text(result)})
+        return
+    ack()
+    # Offering happens after the answer. The ask is saved: if the database goes away now, the
+    # tick takes it on later, and nobody is told "nothing was saved".
+    try:
+        deps.asks.match(result.ask_id)
+    except Exception as e:
+        if not is_outage(e):
+            raise
+        log.warning("ask %s saved; matching it waits for the database (the tick)", result.ask_id)
+
+
+def too_many_text(full: TooManyOpen, *, mrkdwn: bool = False) -> str:
+    """Why a new ask is refused, naming the asks that are waiting (plain text for a field
+    error; ``mrkdwn`` escapes the asker's own words for a message)."""
+    shown = []
+    for a in full.open_asks[:5]:
+        words = truncate(" ".join(a.challenge.split()), 50)
+        shown.append(f"“{escape_mrkdwn(words) if mrkdwn else words}”")
+    n = len(full.open_asks)
+    return (
+        f"You already have {n} request{'s' if n != 1 else ''} waiting for a peer "
+        f"(at most {full.limit} at a time): {', '.join(shown)}. "
+        "You can ask again as soon as one of them is answered."
+    )
 
 
 def accept(

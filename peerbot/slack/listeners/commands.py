@@ -9,6 +9,7 @@ from slack_sdk import WebClient
 
 from peerbot.slack import blocks, ids
 from peerbot.slack.deps import Deps
+from peerbot.slack.listeners.asks import too_many_text
 from peerbot.slack.listeners.common import actor
 from peerbot.slack.profile_blocks import build_profile_modal
 
@@ -23,12 +24,19 @@ HELP_TEXT = (
 def peerhelp(
     ack: Ack, command: dict[str, Any], context: BoltContext, client: WebClient, deps: Deps
 ) -> None:
-    """`/peerhelp` opens the intake (pre-filled with any text); `helper` opens the profile."""
+    """`/peerhelp` opens the intake (pre-filled with any text), or says at once that the
+    person already has as many asks waiting as allowed; `helper` opens the profile."""
     text = (command.get("text") or "").strip()
     word = text.lower()
     if word in ("help", "?"):
         ack(response_type="ephemeral", text=HELP_TEXT)
         return
+    if word not in ("helper", "profile", "help others"):
+        who = actor(context)
+        full = deps.asks.cap_reached(who.team_id, who.user_id)
+        if full is not None:  # say so now, before they type it all
+            ack(response_type="ephemeral", text=too_many_text(full, mrkdwn=True))
+            return
     ack()
     if word in ("helper", "profile", "help others"):
         who = actor(context)
