@@ -8,10 +8,12 @@ stranger could make it parse 200 MB, or a malformed body could end in a 500 and 
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -27,7 +29,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from peerbot.services.metrics import DeploymentCounts, MetricsService, StatusCounts
-from peerbot.store.db import NO_WRITE_LOCK
+from peerbot.web.payloads import malformed
+
+#: peerbot.store.db.NO_WRITE_LOCK (the web layer does not import the store): SQLite health probes
+#: begin with a deferred BEGIN and never wait for the write lock.
+_NO_WRITE_LOCK = "peerbot_no_write_lock"
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
@@ -123,6 +129,7 @@ class PeerbotWSGI:
         self._bolt = bolt_app
         self._slack = SlackRequestHandler(bolt_app, path=EVENTS_PATH)
         self._verifier = SignatureVerifier(signing_secret)
+        self._secret = signing_secret.encode()
         self._engine = engine
         self._metrics = metrics or MetricsService(engine)
         self._metrics_token = metrics_token or None
@@ -135,7 +142,7 @@ class PeerbotWSGI:
         """
         try:
             with self._engine.connect() as conn:
-                conn.execution_options(**{NO_WRITE_LOCK: True})
+                conn.execution_options(**{_NO_WRITE_LOCK: True})
                 conn.execute(text("SELECT 1"))
         except Exception as exc:  # the probe must answer, whatever failed
             log.warning("health check: database unavailable: %s", exc)
@@ -152,6 +159,17 @@ class PeerbotWSGI:
             return False
         expected = f"Bearer {self._metrics_token}".encode()
         return hmac.compare_digest(authorization.encode("latin-1", "replace"), expected)
+
+    def _signed_bytes(self, body: bytes, timestamp: str, signature: str) -> bool:
+        """Slack's signature check over raw bytes (SignatureVerifier wants UTF-8 text)."""
+        try:
+            if abs(time.time() - int(timestamp)) > 5 * 60:
+                return False
+        except ValueError:
+            return False
+        base = b"v0:" + timestamp.encode("latin-1") + b":" + body
+        expected = "v0=" + hmac.new(self._secret, base, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(expected.encode(), signature.encode("latin-1", "replace"))
 
     def read_slack_request(self, environ: WSGIEnvironment) -> BoltRequest:
         """Read, verify and parse one request from Slack; :class:`Refused` when it is not one.
@@ -181,8 +199,9 @@ class PeerbotWSGI:
             raise Refused(401, "no Slack signature")
         try:
             decoded = body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise Refused(400, "body is not UTF-8") from None
+        except UnicodeDecodeError:  # Slack signs UTF-8; only a valid signature makes this a 400
+            status = 400 if self._signed_bytes(body, timestamp, signature) else 401
+            raise Refused(status, "body is not UTF-8") from None
         try:
             valid = self._verifier.is_valid(decoded, timestamp, signature)
         except (TypeError, ValueError):  # a timestamp that is not a number, a non-ASCII signature
@@ -196,6 +215,9 @@ class PeerbotWSGI:
             raise Refused(400, f"signed body does not parse ({type(exc).__name__})") from None
         if not isinstance(request.body, dict):
             raise Refused(400, "signed body is not an object")
+        problem = malformed(request.body)
+        if problem:
+            raise Refused(400, f"signed body is malformed: {problem}")
         return request
 
     def slack(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
