@@ -43,7 +43,8 @@ def tell(respond: Respond | None, client: WebClient, context: BoltContext, text:
     Best effort: a reply that Slack refuses (a stale response_url, a channel the bot cannot post
     in) is one log line, not a traceback."""
     try:
-        if respond is not None and respond.response_url:
+        # Bolt's Respond has response_url None when Slack gave none (e.g. a click in a modal).
+        if respond is not None and getattr(respond, "response_url", True):
             respond(text=text, response_type="ephemeral", replace_original=False)
             return
         if context.channel_id and context.user_id:
