@@ -62,7 +62,7 @@ def main() -> None:
     container.worker.start()
     executor = CountingExecutor()
     bolt = create_bolt_app(container, http_mode=True, listener_executor=executor)
-    server = HttpServer(PeerbotWSGI(bolt, container.engine)).start()
+    server = HttpServer(PeerbotWSGI(bolt, container.engine, signing_secret="bench")).start()
     driver = SlackDriver(server.url + "/slack/events", "bench", emu)
     helper_ids = []
     for h in demo_helpers():

@@ -80,22 +80,48 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from peerbot.web.server import HttpServer, PeerbotWSGI
+    """Serve HTTP until SIGTERM or SIGINT; then stop the server, the tick and the worker, exit 0.
+
+    waitress runs in a background thread and the main thread only waits for the signal: closing
+    waitress's sockets from a signal handler in its own loop thread ended in ``Bad file
+    descriptor``; :meth:`HttpServer.stop` closes them from inside the loop instead.
+    """
+    import threading
+
+    from peerbot.web.server import HttpLimits, HttpServer, PeerbotWSGI
 
     container, app, scheduler = _start(settings, http_mode=True)
-    server = HttpServer(PeerbotWSGI(app, container.engine), args.host, args.port, args.threads)
-    log.info("peerbot %s serving Slack at %s/slack/events", __version__, server.url)
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    limits = HttpLimits.from_settings(settings)
+    wsgi = PeerbotWSGI(
+        app,
+        container.engine,
+        signing_secret=settings.secret("SLACK_SIGNING_SECRET"),
+        metrics_token=token,
+        max_body_bytes=limits.max_body_bytes,
+    )
+    stopping = threading.Event()
 
-    def _on_sigterm(signum: int, frame: object) -> None:
-        server.stop()
+    def _on_signal(signum: int, frame: object) -> None:
+        log.info("peerbot stopping (%s)", signal.Signals(signum).name)
+        stopping.set()
 
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    server: HttpServer | None = None
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        server.stop()
+        server = HttpServer(wsgi, args.host, args.port, args.threads, limits).start()
+        log.info("peerbot %s serving Slack at %s/slack/events", __version__, server.url)
+        while not stopping.wait(0.5):
+            if not server.running:
+                log.error("the HTTP server stopped on its own; shutting down")
+                return 1
     finally:
+        if server is not None:
+            server.stop()
         _stop(container, scheduler)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    log.info("peerbot stopped")
     return 0
 
 

@@ -95,6 +95,22 @@ class Settings(BaseSettings):
         default=True,
         description="tick once a minute inside run/serve; false when cron runs `jobs run-due`",
     )
+    http_max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="largest request body `serve` accepts; larger ones get 413 unread",
+    )
+    http_connection_limit: int = Field(
+        default=500, ge=10, le=10_000, description="open connections `serve` accepts at once"
+    )
+    http_idle_timeout: int = Field(
+        default=10, ge=1, le=15, description="seconds before `serve` cuts an idle connection"
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token for GET /metrics; unset: /metrics answers 404",
+    )
     log_level: str = Field(default="INFO")
     log_format: LogFormat = Field(default=LogFormat.TEXT)
 

@@ -149,7 +149,7 @@ def run_demo(out: TextIO, embedder: Embedder | None = None, workdir: Path | None
     container = build_container(settings, clock=FrozenClock(DEMO_START), embedder=embedder)
     executor = CountingExecutor()
     bolt = create_bolt_app(container, http_mode=True, listener_executor=executor)
-    server = HttpServer(PeerbotWSGI(bolt, container.engine)).start()
+    server = HttpServer(PeerbotWSGI(bolt, container.engine, signing_secret=secret)).start()
     driver = SlackDriver(server.url + "/slack/events", secret, emu)
     t = Transcript(emu, out)
     try:

@@ -32,9 +32,11 @@ def text_for_matching(
     return "\n".join(p for p in (challenge, desired_result, obstacles) if p)
 
 
-def clean_text(raw: str | None) -> str:
-    """Normalise user text: NFC, no control characters except newlines/tabs, trimmed."""
-    if not raw:
+def clean_text(raw: object) -> str:
+    """Normalise user text: NFC, no control characters except newlines/tabs, trimmed.
+
+    Anything that is not text (a list from a mismatched element state) counts as empty."""
+    if not raw or not isinstance(raw, str):
         return ""
     text = unicodedata.normalize("NFC", raw)
     text = "".join(

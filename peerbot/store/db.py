@@ -19,6 +19,11 @@ from sqlalchemy.pool import StaticPool
 #: Milliseconds a SQLite connection waits for a lock before "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
+#: Execution option for read-only probes (health checks): on SQLite the transaction begins with
+#: a plain deferred ``BEGIN`` instead of ``BEGIN IMMEDIATE``, so it never waits for the write lock.
+#: ``conn.execution_options(**{NO_WRITE_LOCK: True})``; other backends ignore it.
+NO_WRITE_LOCK = "peerbot_no_write_lock"
+
 
 def normalize_url(url: str | URL) -> URL:
     """Parse a database URL and pick peerbot's drivers.
@@ -52,11 +57,16 @@ def create_engine_for(url: str | URL, **kwargs: Any) -> Engine:
         taken up front, so concurrent writers wait for ``busy_timeout`` instead of failing on a
         lock upgrade) and SAVEPOINTs work as on other databases. In-memory databases share one
         connection across threads.
+        A connection with the :data:`NO_WRITE_LOCK` execution option begins with a deferred
+        ``BEGIN`` instead (health probes).
     PostgreSQL
         ``postgresql://`` means psycopg 3; connections are pinged before use.
 
+    Both backends hide SQL parameters in log lines and exception texts
+    (``hide_parameters=True``): a failed INSERT must not write an anonymous ask into the log.
     Extra keyword arguments go to :func:`sqlalchemy.create_engine`.
     """
+    kwargs.setdefault("hide_parameters", True)
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, **kwargs)
@@ -91,7 +101,10 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(NO_WRITE_LOCK):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

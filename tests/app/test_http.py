@@ -2,10 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
+from sqlalchemy.engine import Engine
+
+from peerbot.domain.ports import Embedder
 from peerbot.services.metrics import MetricsService
-from tests.fixtures.app import Harness
+from tests.fixtures.app import Harness, make_harness
+
+METRICS_TOKEN = "metrics-token-for-tests"
+
+
+@pytest.fixture
+def metrics_harness(engine: Engine, db_url: str, real_embedder: Embedder) -> Iterator[Harness]:
+    """The app with ``METRICS_TOKEN`` set, so that ``/metrics`` answers a bearer of the token."""
+    yield from make_harness(engine, db_url, real_embedder, metrics_token=METRICS_TOKEN)
+
+
+def _get(url: str, token: str | None = None) -> tuple[int, str]:
+    import urllib.error
+    import urllib.request
+
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    req = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return int(resp.status), resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return int(err.code), err.read().decode()
 
 
 def test_wrong_signature_is_refused(harness: Harness) -> None:
@@ -82,16 +108,31 @@ def test_processed_event_ids_are_forgotten_after_three_days(harness: Harness) ->
     assert len(harness.emulator.calls_to("views.publish")) == 2
 
 
-def test_metrics_count_from_the_database(harness: Harness) -> None:
-    import urllib.request
+def test_metrics_are_not_served_without_a_token_configured(harness: Harness) -> None:
+    """Off by default: the Slack port does not show counts to anyone who asks."""
+    url = harness.driver.url.rsplit("/slack/events", 1)[0] + "/metrics"
+    assert _get(url)[0] == 404
+    assert _get(url, "anything")[0] == 404
 
+
+def test_metrics_need_the_bearer_token(metrics_harness: Harness) -> None:
+    url = metrics_harness.driver.url.rsplit("/slack/events", 1)[0] + "/metrics"
+    assert _get(url)[0] == 401
+    assert _get(url, "wrong-token")[0] == 401
+    assert _get(url, METRICS_TOKEN[:-1])[0] == 401
+    status, text = _get(url, METRICS_TOKEN)
+    assert status == 200
+    assert "# TYPE peerbot_asks gauge" in text
+
+
+def test_metrics_count_from_the_database(metrics_harness: Harness) -> None:
+    harness = metrics_harness
     helper = harness.add_helper("fiona", "Gave hard feedback to senior engineers many times.")
     harness.emulator.delete_user(helper)  # its offer DM will fail: a dead letter
     harness.ask(harness.add_user("alex"), "How do I give hard feedback about behaviour at work?")
     url = harness.driver.url.rsplit("/slack/events", 1)[0] + "/metrics"
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        text = resp.read().decode()
-    assert resp.status == 200
+    status, text = _get(url, METRICS_TOKEN)
+    assert status == 200
     assert 'peerbot_asks{status="unmet"} 1' in text
     assert 'peerbot_offers{status="skipped"} 1' in text
     assert 'peerbot_outbox_messages{status="dead"} 1' in text

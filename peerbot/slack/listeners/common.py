@@ -9,6 +9,7 @@ from typing import Protocol, TypeVar
 
 from slack_bolt import BoltContext, Respond
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from peerbot.slack.codec import BadValue
 
@@ -38,12 +39,19 @@ BAD_VALUE_TEXT = (
 
 def tell(respond: Respond | None, client: WebClient, context: BoltContext, text: str) -> None:
     """A private reply where the click happened: through the request's ``response_url`` when
-    Slack gave one (messages), else ``chat.postEphemeral`` in the click's channel."""
-    if respond is not None:
-        respond(text=text, response_type="ephemeral", replace_original=False)
-        return
-    if context.channel_id and context.user_id:
-        client.chat_postEphemeral(channel=context.channel_id, user=context.user_id, text=text)
+    Slack gave one (messages), else ``chat.postEphemeral`` in the click's channel.
+
+    Best effort: a reply that Slack refuses (a stale response_url, a channel the bot cannot post
+    in) is one log line, not a traceback."""
+    try:
+        # Bolt's Respond has response_url None when Slack gave none (e.g. a click in a modal).
+        if respond is not None and getattr(respond, "response_url", True):
+            respond(text=text, response_type="ephemeral", replace_original=False)
+            return
+        if context.channel_id and context.user_id:
+            client.chat_postEphemeral(channel=context.channel_id, user=context.user_id, text=text)
+    except (SlackApiError, SlackRequestError, OSError) as exc:
+        log.warning("could not reply privately to %s: %s", context.user_id, str(exc)[:200])
 
 
 def bad_value(
