@@ -208,3 +208,25 @@ def test_an_asker_whose_receipt_never_arrived_still_hears_who_accepted(harness: 
 
     told = h_texts(h, asker)
     assert len(told) == 1 and "accepted and you are both in a new group DM" in told[0]
+
+
+def test_an_offer_slack_refuses_for_its_content_ends_the_ask_and_skips_nobody(
+    harness: Harness,
+) -> None:
+    """The same message would be refused for every helper: no walk through all of them."""
+    h = harness
+    helpers = [
+        h.add_helper(name, f"{name} gave hard feedback to senior engineers.")
+        for name in ("fiona", "gus", "hana")
+    ]
+    asker = h.add_user("alex")
+    h.emulator.inject_error("chat.postMessage", "invalid_blocks", status=200, times=1)
+
+    h.ask(asker, CHALLENGE)
+
+    assert all(h.dms(u) == [] for u in helpers)
+    with unit_of_work(h.container.sessions) as s:
+        assert [o.status for o in s.scalars(select(Offer))] == [OfferStatus.SKIPPED]
+        assert all(p.can_be_messaged for p in s.scalars(select(Person)))
+    told = h_texts(h, asker)
+    assert any("Slack would not let us send your request" in t for t in told)
