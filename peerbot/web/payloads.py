@@ -22,6 +22,17 @@ _INTERACTIONS = frozenset(
 )
 
 
+def _has_nul(value: Any) -> bool:
+    """Whether a NUL character stands anywhere in ``value`` (keys and strings, nested)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def _is_str(value: Any) -> bool:
     return isinstance(value, str) and value != ""
 
@@ -185,6 +196,9 @@ def malformed(body: dict[str, Any]) -> str | None:
     Kinds peerbot does not know pass (Bolt answers them 404); url_verification needs its
     challenge.
     """
+    if _has_nul(body):
+        # Slack never sends a NUL character; PostgreSQL cannot store one in text.
+        return "a NUL character in a value"
     problem = _enterprise(body)
     if problem:
         return problem

@@ -151,6 +151,12 @@ MALFORMED: list[tuple[bytes, str]] = [
     (b"\xff\xfe\x00garbage", "application/x-www-form-urlencoded"),
     (b'{"enterprise": 5, "type": "event_callback"}', "application/json"),
     (b'{"team": [1], "user": 7, "type": "block_actions"}', "application/json"),
+    # A NUL character (Slack never sends one; PostgreSQL cannot store one): found by the fuzzer.
+    (
+        b'{"type": "event_callback", "team_id": "T0PEERBOT", "event": {"type": "message"}, '
+        b'"event_id": "Ev\\u0000x", "event_time": 1}',
+        "application/json",
+    ),
 ]
 
 
