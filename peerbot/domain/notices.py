@@ -13,6 +13,7 @@ strict: an unknown kind, a missing or an extra field is an error, never a silent
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass
@@ -303,9 +304,17 @@ def _encode_fields(obj: object) -> dict[str, object]:
     return {f.name: _to_json(getattr(obj, f.name)) for f in dataclasses.fields(obj)}  # type: ignore[arg-type]
 
 
-def _decode_fields(cls: type[Any], data: dict[str, object]) -> Any:
+@functools.cache
+def _field_types(cls: type) -> tuple[tuple[str, Any], ...]:
+    """Each field's name and resolved type (resolved once per class: it is slow)."""
     hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
+    return tuple((f.name, hints[f.name]) for f in dataclasses.fields(cls))
+
+
+def _decode_fields(cls: type[Any], data: dict[str, object]) -> Any:
+    types_ = _field_types(cls)
+    hints = dict(types_)
+    names = [name for name, _ in types_]
     extra = set(data) - set(names)
     missing = set(names) - set(data)
     if extra or missing:

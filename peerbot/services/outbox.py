@@ -127,6 +127,8 @@ class _Pass:
     skip: set[int] = field(default_factory=set)
     #: Whether to look for messages whose sender's claim expired.
     doubts: bool = True
+    #: Workspaces marked paused for every sender, read once per pass: until when.
+    marked: dict[str, datetime | None] | None = None
 
 
 class OutboxSender:
@@ -175,11 +177,14 @@ class OutboxSender:
         if current is None or until > current:
             self._paused[team_id] = until
 
-    def _paused_teams(self, session: Session, now: datetime) -> list[str]:
+    def _paused_teams(self, session: Session, pass_: _Pass, now: datetime) -> list[str]:
         """Workspaces not to send to now: paused by a 429 in this sender, or paused for every
-        sender because Slack refused the app's token there."""
+        sender because Slack refused the app's token there (read once per pass)."""
+        if pass_.marked is None:
+            pass_.marked = queue.paused_workspaces(session)
         self._paused = {t: u for t, u in self._paused.items() if u > now}
-        return sorted(set(self._paused) | set(queue.paused_workspaces(session, now)))
+        marked = {t for t, u in pass_.marked.items() if u is not None and u > now}
+        return sorted(set(self._paused) | marked)
 
     def resume_in(self) -> float | None:
         """Seconds until the first workspace paused by a 429 may be called again, if any."""
@@ -195,7 +200,7 @@ class OutboxSender:
         now = self._clock.now()
         with unit_of_work(self._sessions) as session:
             flt = queue.ClaimFilter(
-                now=now, paused=self._paused_teams(session, now), skip=pass_.skip
+                now=now, paused=self._paused_teams(session, pass_, now), skip=pass_.skip
             )
             # Messages in doubt (their sender's claim expired) first, then the next due one.
             # Doubts are rare: once none is found, the rest of the pass looks no more.
@@ -277,7 +282,7 @@ class OutboxSender:
                 if claimed is False:
                     break
                 if isinstance(claimed, _Claimed):
-                    self._record(claimed, self._attempt(claimed.job), report)
+                    self._record(claimed, self._attempt(claimed.job), report, pass_)
         return report
 
     def drain(self, max_passes: int = 1000) -> SendReport:
@@ -304,7 +309,9 @@ class OutboxSender:
 
     # ----------------------------------------------------------------- recording
 
-    def _record(self, claimed: _Claimed, out: DeliveryOutcome, report: SendReport) -> None:
+    def _record(
+        self, claimed: _Claimed, out: DeliveryOutcome, report: SendReport, pass_: _Pass
+    ) -> None:
         """Write the outcome in a transaction of its own."""
         now = self._clock.now()
         key = claimed.job.key
@@ -320,7 +327,10 @@ class OutboxSender:
                 if not mine:
                     log.warning("outbox %s: claim lost while sending; recording it", key)
                 queue.mark_sent(msg, out.sent, now, counted=not out.recovered)
-                was = queue.resume_workspace(session, msg.team_id)
+                marked = pass_.marked or {}
+                was = (
+                    queue.resume_workspace(session, msg.team_id) if msg.team_id in marked else None
+                )
                 if was is not None:
                     log.info(
                         "workspace %s: Slack accepts messages again (%s); sending resumed",

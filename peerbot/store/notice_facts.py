@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from peerbot.domain.notices import (
     AskView,
@@ -22,6 +22,7 @@ from peerbot.domain.notices import (
     PairView,
 )
 from peerbot.domain.ports import FactsReader, NoticeFacts
+from peerbot.store.db import NO_WRITE_LOCK
 from peerbot.store.models import (
     Ask,
     Checkin,
@@ -41,6 +42,39 @@ MAX_LISTED = 10
 _Row = TypeVar("_Row", Ask, Offer, Pair, Checkin, Commitment, Person)
 
 
+_ASKER, _HELPER = aliased(Person, name="asker"), aliased(Person, name="helper")
+#: A pair with its ask and both people, in one query (built once: statements are cached).
+_PAIR = (
+    select(Pair, Ask, _ASKER, _HELPER)
+    .join(Ask, Ask.id == Pair.ask_id)
+    .join(_ASKER, _ASKER.id == Pair.asker_id)
+    .join(_HELPER, _HELPER.id == Pair.helper_id)
+    .where(Pair.id == bindparam("id"), Pair.team_id == bindparam("team"))
+)
+#: A check-in with its pair, ask and both people, in one query.
+_CHECKIN = (
+    select(Checkin, Pair, Ask, _ASKER, _HELPER)
+    .join(Pair, Pair.id == Checkin.pair_id)
+    .join(Ask, Ask.id == Pair.ask_id)
+    .join(_ASKER, _ASKER.id == Pair.asker_id)
+    .join(_HELPER, _HELPER.id == Pair.helper_id)
+    .where(Checkin.id == bindparam("id"), Checkin.team_id == bindparam("team"))
+)
+
+
+def _ask_view(ask: Ask, asker: Person) -> AskView:
+    return AskView(
+        ask_id=ask.id,
+        asker=asker.slack_user_id,
+        asker_tz=asker.tz,
+        anonymous=ask.anonymous,
+        challenge=ask.challenge,
+        desired_result=ask.desired_result or "",
+        obstacles=ask.obstacles or "",
+        urgency=ask.urgency.value,
+    )
+
+
 class StoreNoticeFacts:
     """:class:`~peerbot.domain.ports.NoticeFacts` over a session, for one workspace."""
 
@@ -57,22 +91,10 @@ class StoreNoticeFacts:
     def _user(self, person_id: int) -> Person:
         return self._get(Person, person_id)
 
-    def _ask(self, ask: Ask) -> AskView:
-        asker = self._user(ask.asker_id)
-        return AskView(
-            ask_id=ask.id,
-            asker=asker.slack_user_id,
-            asker_tz=asker.tz,
-            anonymous=ask.anonymous,
-            challenge=ask.challenge,
-            desired_result=ask.desired_result or "",
-            obstacles=ask.obstacles or "",
-            urgency=ask.urgency.value,
-        )
-
     def ask(self, ask_id: int) -> AskView:
         """The ask."""
-        return self._ask(self._get(Ask, ask_id))
+        ask = self._get(Ask, ask_id)
+        return _ask_view(ask, self._user(ask.asker_id))
 
     def offer(self, offer_id: int) -> OfferView:
         """The offer with its ask."""
@@ -87,7 +109,7 @@ class StoreNoticeFacts:
             expires_at=offer.expires_at,
         )
 
-    def _pair(self, pair: Pair) -> PairView:
+    def _pair_view(self, pair: Pair, ask: Ask, asker: Person, helper: Person) -> PairView:
         commitments = self._session.scalars(
             select(Commitment)
             .where(Commitment.pair_id == pair.id, Commitment.status == CommitmentStatus.OPEN)
@@ -96,9 +118,9 @@ class StoreNoticeFacts:
         )
         return PairView(
             pair_id=pair.id,
-            ask=self.ask(pair.ask_id),
-            asker=self._user(pair.asker_id).slack_user_id,
-            helper=self._user(pair.helper_id).slack_user_id,
+            ask=_ask_view(ask, asker),
+            asker=asker.slack_user_id,
+            helper=helper.slack_user_id,
             closed_by=pair.closed_by,
             open_commitments=tuple(
                 CommitmentView(commitment_id=c.id, text=c.text, due=c.due_date) for c in commitments
@@ -106,16 +128,25 @@ class StoreNoticeFacts:
         )
 
     def pair(self, pair_id: int) -> PairView:
-        """The pair with its ask and open commitments."""
-        return self._pair(self._get(Pair, pair_id))
+        """The pair with its ask and open commitments (two queries)."""
+        params = {"id": pair_id, "team": self._team}
+        row = self._session.execute(_PAIR, params).one_or_none()
+        if row is None:
+            raise NoticeGone(f"pairs {pair_id}")
+        pair, ask, asker, helper = row
+        return self._pair_view(pair, ask, asker, helper)
 
     def checkin(self, checkin_id: int) -> CheckinView:
-        """The check-in with its pair."""
-        checkin = self._get(Checkin, checkin_id)
+        """The check-in with its pair (two queries: a check-in is the most frequent notice)."""
+        params = {"id": checkin_id, "team": self._team}
+        row = self._session.execute(_CHECKIN, params).one_or_none()
+        if row is None:
+            raise NoticeGone(f"checkins {checkin_id}")
+        checkin, pair, ask, asker, helper = row
         answer = checkin.answer
         return CheckinView(
             checkin_id=checkin.id,
-            pair=self.pair(checkin.pair_id),
+            pair=self._pair_view(pair, ask, asker, helper),
             answer=None if answer in (None, CheckinAnswer.NONE) else answer.value,
         )
 
@@ -142,6 +173,8 @@ def facts_reader(sessions: sessionmaker[Session]) -> FactsReader:
     @contextmanager
     def read(team_id: str) -> Iterator[NoticeFacts]:
         with sessions() as session:
+            # A read: on SQLite, a deferred BEGIN that never waits for the write lock.
+            session.connection(execution_options={NO_WRITE_LOCK: True})
             try:
                 yield StoreNoticeFacts(session, team_id)
             finally:

@@ -226,11 +226,14 @@ def mark_dead(msg: OutboxMessage, code: str) -> None:
     msg.claimed_until = None
 
 
-def paused_workspaces(session: Session, now: datetime) -> list[str]:
-    """Workspaces whose sending is paused at ``now`` (Slack refused the app's token there)."""
-    return list(
-        session.scalars(select(Workspace.team_id).where(Workspace.sending_paused_until > now))
+def paused_workspaces(session: Session) -> dict[str, datetime | None]:
+    """Workspaces marked paused (Slack refused the app's token there): until when, by team."""
+    rows = session.execute(
+        select(Workspace.team_id, Workspace.sending_paused_until).where(
+            Workspace.sending_paused_reason.is_not(None)
+        )
     )
+    return {team: until for team, until in rows}
 
 
 def pause_workspace(session: Session, team_id: str, until: datetime, reason: str) -> bool:
