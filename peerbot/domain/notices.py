@@ -311,7 +311,7 @@ def _field_types(cls: type) -> tuple[tuple[str, Any], ...]:
     return tuple((f.name, hints[f.name]) for f in dataclasses.fields(cls))
 
 
-def _decode_fields(cls: type[Any], data: dict[str, object]) -> Any:
+def _decode_fields(cls: type, data: dict[str, object]) -> Any:
     types_ = _field_types(cls)
     hints = dict(types_)
     names = [name for name, _ in types_]
