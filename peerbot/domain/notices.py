@@ -48,6 +48,8 @@ class OfferState(StrEnum):
     TAKEN = "taken"
     #: Accepted, but the introduction could not be made; the helper is released.
     RELEASED = "released"
+    #: The asker withdrew the request (or asked peerbot to delete their data).
+    WITHDRAWN = "withdrawn"
 
 
 class Side(StrEnum):
@@ -207,6 +209,17 @@ class Thanks(Notice):
 
     kind: ClassVar[str] = "thanks"
     pair_id: int
+
+
+@dataclass(frozen=True)
+class PairEnded(Notice):
+    """To the one left in a pair that peerbot ended (the other person asked for their data to
+    be deleted, or left): it names neither the other person nor the reason, only when the
+    pairing began, so it renders without reading anything of the person who left."""
+
+    kind: ClassVar[str] = "pair_ended"
+    pair_id: int
+    started: date
 
 
 # --------------------------------------------------------------------------- audiences

@@ -583,6 +583,13 @@ class AskService:
             self._move_on(session, offer, now)
         return True
 
+    def release_offer(self, session: Session, offer: Offer, now: datetime) -> None:
+        """A pending offer whose helper is gone (their data deleted): skip them and move the
+        ask on to the next candidate, in the caller's unit of work."""
+        offer.status = OfferStatus.SKIPPED
+        offer.responded_at = now
+        self._move_on(session, offer, now)
+
     def _move_on(self, session: Session, offer: Offer, now: datetime) -> None:
         ask = session.get(Ask, offer.ask_id)
         assert ask is not None

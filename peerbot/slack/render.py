@@ -32,6 +32,7 @@ from peerbot.domain.notices import (
     OfferRequest,
     OfferState,
     PairClosed,
+    PairEnded,
     PairPaused,
     Side,
     StuckNudge,
@@ -194,6 +195,8 @@ _CLOSED_TEXT = {
     OfferState.TAKEN: "Another peer took this one. Thank you for being willing to help!",
     OfferState.RELEASED: "You accepted, thank you! We could not set up the group DM, so we "
     "have released you from this request; there is nothing more for you to do.",
+    OfferState.WITHDRAWN: "This request was withdrawn, so there is nothing more for you to do. "
+    "Thank you for being willing to help!",
 }
 
 
@@ -489,6 +492,18 @@ def _pair_closed(notice: PairClosed, facts: NoticeFacts) -> Message:
     pair = facts.pair(notice.pair_id)
     closer = f"<@{pair.closed_by}>" if pair.closed_by else "One of you"
     text = f"{closer} closed this pairing. Thank you both for making time for it!"
+    return _plain(text)
+
+
+@render.register
+def _pair_ended(notice: PairEnded, facts: NoticeFacts) -> Message:
+    """To the one left in a pair peerbot ended: no name, no reason, nothing read from the
+    tables (the other person's rows may be redacted by now)."""
+    started = notice.started.strftime("%-d %B %Y")
+    text = (
+        f"The peer pairing you began on {started} has ended, and check-ins for it have "
+        "stopped. Thank you for the time you gave it; there is nothing more for you to do."
+    )
     return _plain(text)
 
 

@@ -22,6 +22,7 @@ from peerbot.domain.notices import (
     PairView,
 )
 from peerbot.domain.ports import FactsReader, NoticeFacts
+from peerbot.domain.privacy import is_forgotten, is_redacted
 from peerbot.store.models import (
     Ask,
     Checkin,
@@ -55,9 +56,14 @@ class StoreNoticeFacts:
         return row
 
     def _user(self, person_id: int) -> Person:
-        return self._get(Person, person_id)
+        person = self._get(Person, person_id)
+        if is_forgotten(person.slack_user_id):
+            raise NoticeGone(f"person {person_id} was forgotten")
+        return person
 
     def _ask(self, ask: Ask) -> AskView:
+        if is_redacted(ask.challenge):
+            raise NoticeGone(f"ask {ask.id} was redacted")
         asker = self._user(ask.asker_id)
         return AskView(
             ask_id=ask.id,

@@ -89,6 +89,7 @@ def worst_notices() -> list[n.Notice]:
         *(n.IntroFailed(pair_id=7, to=side) for side in n.Side),
         n.OfferRequest(offer_id=5),
         *(n.OfferClosed(offer_id=5, state=s) for s in n.OfferState),
+        n.PairEnded(pair_id=5, started=date(2026, 12, 31)),
         n.Intro(pair_id=7),
         n.CheckinDue(checkin_id=9, bump=True),
         n.CheckinAnswered(checkin_id=9),
