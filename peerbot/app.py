@@ -182,6 +182,7 @@ def build_container(
             clock,
             release_offer=asks.release_offer,
             retention_days=settings.retention_days,
+            uninstall_grace_days=settings.uninstall_grace_days,
         ),
     )
 
@@ -215,6 +216,7 @@ def create_bolt_app(
         asks=container.asks,
         helpers=container.helpers,
         pairs=container.pairs,
+        privacy=container.privacy,
     )
 
     @app.error

@@ -37,12 +37,13 @@ from peerbot.domain.privacy import (
     is_redacted,
 )
 from peerbot.services import messages
-from peerbot.services.people import find_person
+from peerbot.services.people import ensure_workspace, find_person
 from peerbot.store import outbox as queue
 from peerbot.store.db import unit_of_work
 from peerbot.store.models import (
     Ask,
     AskStatus,
+    Base,
     Checkin,
     CheckinKind,
     Commitment,
@@ -59,6 +60,7 @@ from peerbot.store.models import (
     Pair,
     PairStatus,
     Person,
+    Workspace,
 )
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,11 @@ ENDED_ASKS = (AskStatus.CLOSED, AskStatus.UNMET, AskStatus.CANCELLED)
 LIVE_PAIRS = (PairStatus.ACTIVE, PairStatus.PAUSED)
 #: Characters of a past ask an offer's explanation may quote (``matching.ranker``: 60, cut).
 _QUOTE_PREFIX = 40
+
+#: Key in ``workspaces.settings``: when Slack said the app was removed (ISO-8601).
+REMOVED_AT = "removed_at"
+#: How long a removed workspace stays paused (until it is purged or reinstalled).
+FOREVER = timedelta(days=36500)
 
 #: Moves an ask on when its pending offer's helper is gone (``AskService.release_offer``).
 ReleaseOffer = Callable[[Session, Offer, datetime], None]
@@ -110,6 +117,7 @@ class RetentionReport:
 
     asks_redacted: int = 0
     outbox_pruned: int = 0
+    workspaces_purged: int = 0
 
 
 def _iso(value: object) -> object:
@@ -138,11 +146,13 @@ class PrivacyService:
         *,
         release_offer: ReleaseOffer | None = None,
         retention_days: int = 365,
+        uninstall_grace_days: int = 30,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._release = release_offer
         self._retention = timedelta(days=retention_days)
+        self._grace = timedelta(days=uninstall_grace_days)
 
     # ------------------------------------------------------------------ export
 
@@ -641,6 +651,60 @@ class PrivacyService:
     def _count_rows(session: Session, stmt: Any) -> int:
         return len(list(session.scalars(stmt)))
 
+    # ------------------------------------------------------------------ workspaces
+
+    def purge_workspace(self, team_id: str) -> dict[str, int]:
+        """Delete every row of ``team_id`` (the app was removed there); rows deleted per table."""
+        counts: dict[str, int] = {}
+        with unit_of_work(self._sessions) as session:
+            for table in reversed(Base.metadata.sorted_tables):
+                if "team_id" not in table.c:
+                    continue
+                n = self._count(session, delete(table).where(table.c.team_id == team_id))
+                if n:
+                    counts[table.name] = n
+        self._compact()
+        log.info("privacy: workspace %s purged (%s)", team_id, counts)
+        return counts
+
+    def workspace_removed(self, team_id: str, reason: str) -> None:
+        """Slack said the app was uninstalled or its tokens revoked: stop sending there at once
+        (for every worker), drop the messages waiting, and start the purge grace period."""
+        now = self._clock.now()
+        with unit_of_work(self._sessions) as session:
+            ws = ensure_workspace(session, team_id, now)
+            ws.sending_paused_until = now + FOREVER
+            ws.sending_paused_reason = reason
+            ws.settings = {**(ws.settings or {}), REMOVED_AT: now.isoformat()}
+            session.execute(
+                delete(OutboxMessage).where(
+                    OutboxMessage.team_id == team_id,
+                    OutboxMessage.status != OutboxStatus.SENT,
+                )
+            )
+        log.warning(
+            "workspace %s: %s; nothing more is sent there and its data is purged in %d days "
+            "(or now: `peerbot privacy purge-workspace --team %s`)",
+            team_id,
+            reason,
+            self._grace.days,
+            team_id,
+        )
+
+    def purge_removed(self) -> int:
+        """Purge the workspaces removed longer ago than the grace period; how many."""
+        now = self._clock.now()
+        with unit_of_work(self._sessions) as session:
+            due = [
+                ws.team_id
+                for ws in session.scalars(select(Workspace))
+                if (ws.settings or {}).get(REMOVED_AT)
+                and datetime.fromisoformat(ws.settings[REMOVED_AT]) + self._grace <= now
+            ]
+        for team_id in due:
+            self.purge_workspace(team_id)
+        return len(due)
+
     # ------------------------------------------------------------------ retention
 
     def apply_retention(self) -> RetentionReport:
@@ -648,6 +712,7 @@ class PrivacyService:
         outbox rows older than 30 days. Returns what it did."""
         now = self._clock.now()
         report = RetentionReport()
+        report.workspaces_purged = self.purge_removed()
         with unit_of_work(self._sessions) as session:
             old = list(
                 session.scalars(
