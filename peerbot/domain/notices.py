@@ -222,6 +222,15 @@ class PairEnded(Notice):
     started: date
 
 
+@dataclass(frozen=True)
+class DataExport(Notice):
+    """To a person who asked for their data: every row about them as JSON, read from the
+    tables when it is sent (the outbox holds no copy)."""
+
+    kind: ClassVar[str] = "data_export"
+    person_id: int
+
+
 # --------------------------------------------------------------------------- audiences
 
 

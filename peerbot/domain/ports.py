@@ -161,6 +161,10 @@ class NoticeFacts(Protocol):
         """The asker's thank-you to the helper ("" when none)."""
         ...
 
+    def export(self, person_id: int) -> str:
+        """Every row about the person, as indented JSON text."""
+        ...
+
 
 #: Opens a short read of one workspace's notice facts: ``with read(team_id) as facts: ...``.
 FactsReader = Callable[[str], AbstractContextManager[NoticeFacts]]

@@ -61,6 +61,8 @@ class HomeData:
     profile: ProfileView | None
     open_asks: list[tuple[int, str, str]]  # (ask id, challenge, status)
     pairs: list[tuple[int, str, str, bool]]  # (pair id, other person, challenge, i am helper)
+    #: Days an ended ask's text is kept (said in App Home's "Your data").
+    retention_days: int = 365
 
 
 def expertise_text(p: HelperProfile) -> str:

@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, or_, select, update
@@ -40,17 +39,16 @@ from peerbot.services import messages
 from peerbot.services.people import ensure_workspace, find_person
 from peerbot.store import outbox as queue
 from peerbot.store.db import unit_of_work
+from peerbot.store.export import messages_naming, person_export
 from peerbot.store.models import (
     Ask,
     AskStatus,
     Base,
     Checkin,
-    CheckinKind,
     Commitment,
     Embedding,
     EmbeddingOwner,
     Feedback,
-    FeedbackRole,
     HelperNeverMatch,
     HelperProfile,
     Offer,
@@ -120,18 +118,6 @@ class RetentionReport:
     workspaces_purged: int = 0
 
 
-def _iso(value: object) -> object:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if hasattr(value, "value"):
-        return value.value
-    return value
-
-
-def _row(obj: Any, *names: str) -> dict[str, object]:
-    return {n: _iso(getattr(obj, n)) for n in names}
-
-
 def _key(*parts: object) -> str:
     return ":".join(str(p) for p in parts)
 
@@ -161,205 +147,29 @@ class PrivacyService:
         only what they could already see (the other's Slack id, the ask, commitments, thanks
         to them). Nothing about anyone else."""
         with unit_of_work(self._sessions) as session:
-            return self._export(session, team_id, user_id)
+            return person_export(session, team_id, user_id, self._clock.now())
+
+    def send_export(self, team_id: str, user_id: str) -> bool:
+        """Queue the person's data as a DM to them (built from the tables when it is sent).
+        False when nothing is held about them."""
+        now = self._clock.now()
+        with unit_of_work(self._sessions) as session:
+            me = find_person(session, team_id, user_id)
+            if me is None:
+                return False
+            messages.post(
+                session,
+                team_id=team_id,
+                key=_key("export", me.id, now.isoformat()),
+                to=user_id,
+                notice=notices.DataExport(person_id=me.id),
+                now=now,
+            )
+        return True
 
     def export_json(self, team_id: str, user_id: str) -> str:
         """:meth:`export` as indented JSON text."""
         return json.dumps(self.export(team_id, user_id), indent=2, ensure_ascii=False)
-
-    def _export(self, session: Session, team_id: str, user_id: str) -> dict[str, Any]:
-        now = self._clock.now()
-        out: dict[str, Any] = {
-            "team_id": team_id,
-            "user_id": user_id,
-            "exported_at": now.isoformat(),
-        }
-        me = find_person(session, team_id, user_id)
-        if me is None:
-            out["person"] = None
-            return out
-        out["person"] = _row(
-            me,
-            "slack_user_id",
-            "display_name",
-            "real_name",
-            "email",
-            "tz",
-            "title",
-            "function",
-            "manager_slack_user_id",
-            "deleted",
-            "can_be_messaged",
-            "last_dm_failure",
-            "last_dm_failure_at",
-            "created_at",
-            "updated_at",
-        )
-        profile = session.get(HelperProfile, me.id)
-        out["helper_profile"] = (
-            None
-            if profile is None
-            else _row(
-                profile,
-                "opted_in",
-                "expertise",
-                "topics",
-                "years_managing",
-                "function",
-                "capacity",
-                "paused_until",
-                "created_at",
-                "updated_at",
-            )
-        )
-        out["never_match"] = sorted(
-            session.scalars(
-                select(HelperNeverMatch.blocked_slack_user_id).where(
-                    HelperNeverMatch.helper_person_id == me.id
-                )
-            )
-        )
-        ask_fields = (
-            "id",
-            "challenge",
-            "desired_result",
-            "obstacles",
-            "urgency",
-            "anonymous",
-            "status",
-            "topic",
-            "created_at",
-            "matched_at",
-            "closed_at",
-        )
-        asks = list(
-            session.scalars(
-                select(Ask).where(Ask.team_id == team_id, Ask.asker_id == me.id).order_by(Ask.id)
-            )
-        )
-        out["asks"] = [_row(a, *ask_fields) for a in asks]
-        offers = []
-        for offer, ask in session.execute(
-            select(Offer, Ask)
-            .join(Ask, Ask.id == Offer.ask_id)
-            .where(Offer.team_id == team_id, Offer.helper_id == me.id)
-            .order_by(Offer.id)
-        ):
-            row = _row(
-                offer,
-                "id",
-                "status",
-                "explanation",
-                "pass_reason",
-                "sent_at",
-                "expires_at",
-                "responded_at",
-            )
-            # The offer as the helper saw it: the ask's text, and its asker unless anonymous.
-            seen = _row(ask, "challenge", "desired_result", "obstacles", "urgency")
-            if not ask.anonymous or offer.status == OfferStatus.ACCEPTED:
-                asker = session.get(Person, ask.asker_id)
-                seen["asker"] = asker.slack_user_id if asker else None
-            row["ask"] = seen
-            offers.append(row)
-        out["offers_received"] = offers
-        pairs = []
-        for pair in session.scalars(
-            select(Pair)
-            .where(Pair.team_id == team_id, or_(Pair.asker_id == me.id, Pair.helper_id == me.id))
-            .order_by(Pair.id)
-        ):
-            role = "asker" if pair.asker_id == me.id else "helper"
-            other = session.get(Person, pair.helper_id if role == "asker" else pair.asker_id)
-            row = _row(pair, "id", "status", "cadence", "created_at", "closed_at", "channel_id")
-            row["role"] = role
-            row["with"] = other.slack_user_id if other else None
-            row["ask_id"] = pair.ask_id
-            if role == "helper":
-                helped = session.get(Ask, pair.ask_id)
-                row["ask"] = (
-                    _row(helped, "challenge", "desired_result", "obstacles") if helped else None
-                )
-            row["commitments"] = [
-                _row(c, "id", "text", "due_date", "status", "created_at", "done_at")
-                for c in session.scalars(
-                    select(Commitment).where(Commitment.pair_id == pair.id).order_by(Commitment.id)
-                )
-            ]
-            mine = (
-                (CheckinKind.ASKER, CheckinKind.BUMP)
-                if role == "asker"
-                else (CheckinKind.HELPER_MONTHLY,)
-            )
-            row["checkins"] = [
-                _row(c, "id", "kind", "due_at", "sent_at", "answered_at", "answer")
-                for c in session.scalars(
-                    select(Checkin)
-                    .where(Checkin.pair_id == pair.id, Checkin.kind.in_(mine))
-                    .order_by(Checkin.id)
-                )
-            ]
-            given = session.scalar(
-                select(Feedback).where(Feedback.pair_id == pair.id, Feedback.person_id == me.id)
-            )
-            row["feedback_given"] = (
-                None
-                if given is None
-                else _row(given, "role", "outcome", "rating", "thanks", "reflection", "created_at")
-            )
-            if role == "helper":
-                thanks = session.scalar(
-                    select(Feedback.thanks).where(
-                        Feedback.pair_id == pair.id, Feedback.role == FeedbackRole.ASKER
-                    )
-                )
-                row["thanks_received"] = thanks
-            pairs.append(row)
-        out["pairs"] = pairs
-        ask_ids = [a.id for a in asks]
-        out["embeddings"] = [
-            _row(e, "owner_kind", "owner_id", "model_name", "dim", "created_at")
-            for e in session.scalars(
-                select(Embedding)
-                .where(
-                    Embedding.team_id == team_id,
-                    or_(
-                        (Embedding.owner_kind == EmbeddingOwner.HELPER_EXPERTISE)
-                        & (Embedding.owner_id == me.id),
-                        (Embedding.owner_kind == EmbeddingOwner.ASK)
-                        & Embedding.owner_id.in_(ask_ids or [-1]),
-                    ),
-                )
-                .order_by(Embedding.id)
-            )
-        ]
-        out["messages"] = [
-            {**_row(m, "notice", "status", "created_at", "sent_at"), "kind": m.kind.value}
-            for m in self._messages_to(session, team_id, user_id)
-        ]
-        return out
-
-    @staticmethod
-    def _messages_to(session: Session, team_id: str, user_id: str) -> list[OutboxMessage]:
-        """Outbox rows that name ``user_id`` anywhere (audience, key, Slack's answer)."""
-        rows = session.scalars(
-            select(OutboxMessage).where(OutboxMessage.team_id == team_id).order_by(OutboxMessage.id)
-        )
-        names = re.compile(rf"(?<![A-Za-z0-9]){re.escape(user_id)}(?![A-Za-z0-9])")
-        return [
-            m
-            for m in rows
-            if names.search(
-                " ".join(
-                    (
-                        m.idempotency_key,
-                        json.dumps(m.payload),
-                        json.dumps(m.result),
-                        m.last_error or "",
-                    )
-                )
-            )
-        ]
 
     # ------------------------------------------------------------------ forget
 
@@ -628,7 +438,7 @@ class PrivacyService:
         )
 
     def _delete_messages(self, session: Session, team_id: str, user_id: str) -> int:
-        doomed = self._messages_to(session, team_id, user_id)
+        doomed = messages_naming(session, team_id, user_id)
         keys = {m.idempotency_key for m in doomed}
         for m in session.scalars(
             select(OutboxMessage).where(

@@ -56,3 +56,8 @@ CLOSE_THANKS = ("close_thanks", "close_thanks_input")
 CLOSE_REFLECTION = ("close_reflection", "close_reflection_input")
 FEEDBACK_OPEN = "pair_feedback_open"
 HELPER_CHECK_OK = "helper_check_ok"
+
+# Your data (/peerhelp privacy, App Home)
+PRIVACY_DOWNLOAD = "privacy_download"
+PRIVACY_DELETE = "privacy_delete"
+PRIVACY_DELETE_CALLBACK = "privacy_delete_confirm"

@@ -11,6 +11,7 @@ from peerbot.services.helpers import HomeData, ProfileView
 from peerbot.slack import ids
 from peerbot.slack.blocks import _input, _plain
 from peerbot.slack.limits import MAX_OPTION_TEXT, MAX_OPTION_VALUE
+from peerbot.slack.privacy_blocks import privacy_blocks
 from peerbot.slack.text import truncate, truncate_escaped
 
 _STATUS = {"matching": "finding a peer", "offered": "asked a peer, waiting", "open": "received"}
@@ -223,6 +224,8 @@ def build_home(data: HomeData) -> dict[str, Any]:
             },
         }
     )
+    blocks.append({"type": "divider"})
+    blocks.extend(privacy_blocks(data.retention_days))
     return {"type": "home", "blocks": blocks}
 
 

@@ -22,6 +22,7 @@ from peerbot.domain.notices import (
     CheckinDue,
     CommitmentAdded,
     CommitmentView,
+    DataExport,
     FeedbackRequest,
     HelperCheck,
     HelperCheckAnswered,
@@ -43,7 +44,7 @@ from peerbot.domain.schedule import zone
 from peerbot.slack import codec, ids
 from peerbot.slack.blocks import URGENCY_OPTIONS
 from peerbot.slack.limits import MAX_SECTION_TEXT as SECTION_LIMIT
-from peerbot.slack.text import block_quote, one_line, truncate_escaped
+from peerbot.slack.text import block_quote, escape_mrkdwn, one_line, truncate_escaped
 
 Message = dict[str, Any]
 Block = dict[str, Any]
@@ -539,3 +540,55 @@ def _thanks(notice: Thanks, facts: NoticeFacts) -> Message:
     text = f":sparkles: <@{pair.asker}> says thank you for your help:"
     body = text + "\n" + block_quote(facts.thanks(pair.pair_id), SECTION_LIMIT - len(text) - 1)
     return _message(text, [_section(body)])
+
+
+# --------------------------------------------------------------------------- privacy
+
+#: Code blocks of an export at most (Slack: 50 blocks a message; one intro, one closing line).
+EXPORT_BLOCKS = 48
+
+
+def _code_chunks(text: str, limit: int) -> list[str]:
+    """``text`` in pieces whose escaped form fits ``limit`` (cut at lines, long lines cut)."""
+    chunks: list[str] = []
+    current = ""
+    for line in text.splitlines(keepends=True):
+        while len(escape_mrkdwn(line)) > limit:
+            cut = limit
+            while len(escape_mrkdwn(line[:cut])) > limit:
+                cut = max(1, cut * 2 // 3)
+            if current:
+                chunks.append(current)
+                current = ""
+            chunks.append(line[:cut])
+            line = line[cut:]
+        if len(escape_mrkdwn(current + line)) > limit:
+            chunks.append(current)
+            current = ""
+        current += line
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+@render.register
+def _data_export(notice: DataExport, facts: NoticeFacts) -> Message:
+    """To the person: their data as JSON, in code blocks that fit Slack's limits."""
+    data = facts.export(notice.person_id)
+    fence = 8  # "```\n" + "\n```"
+    chunks = _code_chunks(data, SECTION_LIMIT - fence)
+    intro = (
+        "Here is everything peerbot holds about you, as JSON. Nothing in it is about anyone "
+        "else; of a pairing, it shows only what you could already see."
+    )
+    blocks = [_section(intro)]
+    for chunk in chunks[:EXPORT_BLOCKS]:
+        blocks.append(_section("```\n" + escape_mrkdwn(chunk.rstrip("\n")) + "\n```"))
+    if len(chunks) > EXPORT_BLOCKS:
+        blocks.append(
+            _context(
+                "This is too long for one message; the people who run the programme can "
+                "give you the whole file (`peerbot privacy export`)."
+            )
+        )
+    return _message("Your data from peerbot", blocks)

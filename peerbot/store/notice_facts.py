@@ -6,8 +6,10 @@ raises :class:`~peerbot.domain.notices.NoticeGone`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from sqlalchemy import select
@@ -23,6 +25,7 @@ from peerbot.domain.notices import (
 )
 from peerbot.domain.ports import FactsReader, NoticeFacts
 from peerbot.domain.privacy import is_forgotten, is_redacted
+from peerbot.store.export import person_export
 from peerbot.store.models import (
     Ask,
     Checkin,
@@ -140,6 +143,12 @@ class StoreNoticeFacts:
             )
         )
         return text or ""
+
+    def export(self, person_id: int) -> str:
+        """Every row about the person, as indented JSON text."""
+        person = self._user(person_id)
+        data = person_export(self._session, self._team, person.slack_user_id, datetime.now(UTC))
+        return json.dumps(data, indent=1, ensure_ascii=False)
 
 
 def facts_reader(sessions: sessionmaker[Session]) -> FactsReader:

@@ -240,3 +240,50 @@ def test_uninstall_stops_sending_at_once_and_purges_after_the_grace_period(
                 assert rows == [], table.name
     blob = database_bytes(h.container.engine, db_url)
     assert b"Quillfeather" not in blob and asker.encode() not in blob
+
+
+def test_peerhelp_privacy_says_what_is_stored_and_app_home_downloads_and_deletes(
+    harness: Harness,
+) -> None:
+    h = harness
+    helper = h.add_helper("fiona", "Coached managers through reorgs and missed deadlines.")
+    asker = h.add_user("alex")
+    h.ask(asker, CHALLENGE, DESIRED, OBSTACLES)
+
+    r = h.driver.slash_command("/peerhelp", asker, "privacy")
+    assert r.status == 200
+    said = json.dumps(r.body)
+    for words in ("Your questions", "seen by", "365 days", "Download my data", "Delete my data"):
+        assert words in said
+
+    # App Home has the same part; Download my data sends the JSON to the person's DM.
+    h.driver.app_home_opened(asker)
+    h.settle()
+    home = h.emulator.home_view(asker)
+    assert home is not None and "Your data" in json.dumps(home)
+    r = h.driver.block_action(asker, "privacy_download", view_id=home["id"])
+    assert r.status == 200
+    h.settle()
+    export = h.dms(asker)[-1]
+    shown = text_of(export)
+    assert "Here is everything peerbot holds about you" in shown
+    assert "Quillfeather reorg" in shown and "Coached managers" not in shown
+    with unit_of_work(h.container.sessions) as s:  # the outbox holds no copy
+        rows = s.scalars(select(OutboxMessage)).all()
+        assert "Quillfeather" not in json.dumps([m.payload for m in rows])
+
+    # Delete my data: a confirmation dialog first, then the data is gone.
+    r = h.driver.block_action(asker, "privacy_delete", view_id=home["id"])
+    h.settle()
+    modal = h.emulator.top_modal(asker)
+    assert modal is not None and modal["callback_id"] == "privacy_delete_confirm"
+    with unit_of_work(h.container.sessions) as s:
+        assert s.scalars(select(Ask)).one().challenge == CHALLENGE  # nothing before confirming
+    r = h.driver.view_submission(asker, modal["id"], {})
+    assert r.status == 200
+    assert "your data has been deleted" in json.dumps(r.body)
+    h.settle()
+    with unit_of_work(h.container.sessions) as s:
+        ask = s.scalars(select(Ask)).one()
+        assert ask.challenge == "" and ask.status == AskStatus.CANCELLED
+    assert "withdrawn" in text_of(h.dms(helper)[0])

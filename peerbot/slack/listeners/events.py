@@ -4,6 +4,7 @@ removal from a workspace (``app_uninstalled``, ``tokens_revoked``)."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt import App, BoltContext
@@ -21,9 +22,16 @@ log = logging.getLogger(__name__)
 EVENTS: tuple[str, ...] = ("app_home_opened", "user_change", "app_uninstalled", "tokens_revoked")
 
 
-def publish_home(client: WebClient, helpers: HelperService, team_id: str, user_id: str) -> None:
+def publish_home(
+    client: WebClient,
+    helpers: HelperService,
+    team_id: str,
+    user_id: str,
+    retention_days: int = 365,
+) -> None:
     """Render and publish ``user_id``'s App Home."""
-    client.views_publish(user_id=user_id, view=build_home(helpers.home(team_id, user_id)))
+    data = replace(helpers.home(team_id, user_id), retention_days=retention_days)
+    client.views_publish(user_id=user_id, view=build_home(data))
 
 
 def home_opened(event: dict[str, Any], context: BoltContext, client: WebClient, deps: Deps) -> None:
@@ -32,7 +40,13 @@ def home_opened(event: dict[str, Any], context: BoltContext, client: WebClient, 
     if event.get("tab") not in (None, "home"):
         return
     try:
-        publish_home(client, deps.helpers, actor(context).team_id, event["user"])
+        publish_home(
+            client,
+            deps.helpers,
+            actor(context).team_id,
+            event["user"],
+            deps.settings.retention_days,
+        )
     except Exception as e:
         if not is_outage(e):
             raise
