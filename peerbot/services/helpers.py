@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time
 from typing import Any
 
@@ -127,8 +127,14 @@ class HelperService:
         info: UserInfo | None = None,
         manager_user_id: str | None = None,
     ) -> bool:
-        """Create or update the profile. Returns True when anything changed."""
+        """Create or update the profile. Returns True when anything changed. Guests, bots and
+        app users are never helpers: their profile is saved opted out."""
         now = self._clock.now()
+        if p.opted_in and info is None:
+            try:
+                info = self._directory.user(team_id, user_id)
+            except DirectoryError:
+                info = None  # Slack did not answer: the profile is saved as asked
         with unit_of_work(self._sessions) as session:
             changed = self.save_in(session, team_id, user_id, p, now, info, manager_user_id)
             person = find_person(session, team_id, user_id)
@@ -148,6 +154,8 @@ class HelperService:
         manager_user_id: str | None = None,
     ) -> bool:
         """:meth:`save` inside the caller's unit of work (used by the CSV import)."""
+        if info is not None and not info.may_help and p.opted_in:
+            p = replace(p, opted_in=False)
         person = upsert_person(session, team_id, user_id, now, info)
         if manager_user_id is not None:
             person.manager_slack_user_id = manager_user_id or None
@@ -218,7 +226,14 @@ class HelperService:
     def profile_changed(self, team_id: str, info: UserInfo) -> bool:
         """Slack says a member's profile changed (time zone, name, deactivation)."""
         with unit_of_work(self._sessions) as session:
-            return refresh_known_person(session, team_id, info, self._clock.now())
+            known = refresh_known_person(session, team_id, info, self._clock.now())
+            if known and info.is_guest:  # became a guest: never a helper
+                person = find_person(session, team_id, info.user_id)
+                profile = session.get(HelperProfile, person.id) if person else None
+                if profile is not None and profile.opted_in:
+                    profile.opted_in = False
+                    profile.updated_at = self._clock.now()
+            return known
 
     def opt_out(self, team_id: str, user_id: str) -> None:
         """Stop being offered asks (existing pairs go on)."""

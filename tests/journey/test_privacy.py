@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import make_url, select, text
 from sqlalchemy.engine import Engine
 
+from peerbot.domain.profiles import ProfileInput
 from peerbot.store.db import unit_of_work
 from peerbot.store.models import (
     Ask,
@@ -19,12 +20,14 @@ from peerbot.store.models import (
     Base,
     Commitment,
     Feedback,
+    HelperProfile,
     Offer,
     OfferStatus,
     OutboxMessage,
     OutboxStatus,
     Pair,
     PairStatus,
+    Person,
 )
 from tests.fixtures.app import Harness
 from tests.journey.test_accountability import add_commitment, last_with
@@ -287,3 +290,28 @@ def test_peerhelp_privacy_says_what_is_stored_and_app_home_downloads_and_deletes
         ask = s.scalars(select(Ask)).one()
         assert ask.challenge == "" and ask.status == AskStatus.CANCELLED
     assert "withdrawn" in text_of(h.dms(helper)[0])
+
+
+def test_guests_bots_and_app_users_are_never_helpers(harness: Harness) -> None:
+    h = harness
+    guest = h.add_user("gus", can_be_messaged=False)  # the emulator's guest: is_restricted
+    bot = h.add_user("botty", is_bot=True)
+    h.add_helper("gus2", "Coached managers through reorgs and missed deadlines.")
+    for uid in (guest, bot):
+        h.container.helpers.save(
+            h.team,
+            uid,
+            ProfileInput(opted_in=True, expertise="Coached managers through reorgs and deadlines."),
+        )
+    with unit_of_work(h.container.sessions) as s:
+        opted = {
+            p.slack_user_id: prof.opted_in
+            for prof, p in s.execute(
+                select(HelperProfile, Person).join(Person, Person.id == HelperProfile.person_id)
+            )
+        }
+    assert opted[guest] is False and opted[bot] is False
+    assert opted[h.users["gus2"]] is True
+    asker = h.add_user("alex")
+    h.ask(asker, CHALLENGE)
+    assert h.dms(guest) == [] and h.dms(h.users["gus2"])
