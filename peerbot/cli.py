@@ -158,7 +158,9 @@ def _cmd_helpers_import(args: argparse.Namespace, settings: Settings) -> int:
         container.close()
     print(
         f"imported {report.created_or_updated}, unchanged {report.unchanged}, "
-        f"not imported {len(report.problems)} (of {report.total} rows)"
+        f"not imported {len(report.problems)} (of {report.total} rows); "
+        f"invited {report.invited}, already helping {report.helping}, "
+        f"declined {report.declined}, opted out {report.opted_out}"
     )
     for p in report.problems:
         print(f"  line {p.line} ({p.who}): {p.reason}")
@@ -271,7 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     hp = hsub.add_parser(
         "import",
         help="import or update helpers from a CSV file",
-        description="Upsert helper profiles from CSV. Columns: email or slack_user_id, "
+        description="Invite helpers from CSV: each new person gets a DM asking whether they "
+        "will help (nobody is offered an ask before yes); a re-import never overwrites what a "
+        "helper chose. Upsert helper profiles from CSV. Columns: email or slack_user_id, "
         "expertise, topics (separated by ; or ,), years_managing, function, manager_email, "
         "capacity. Users are resolved with users.lookupByEmail. Running it twice changes "
         "nothing. Rows that cannot be imported are listed with the reason (exit status 1).",

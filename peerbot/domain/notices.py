@@ -223,6 +223,26 @@ class PairEnded(Notice):
 
 
 @dataclass(frozen=True)
+class HelperInvite(Notice):
+    """To a person the programme team imported as a possible helper: who asked, what it
+    means, how often they may be asked; Yes, I'll help / Not now. Nobody is offered an ask
+    before yes."""
+
+    kind: ClassVar[str] = "helper_invite"
+    person_id: int
+    capacity: int
+
+
+@dataclass(frozen=True)
+class HelperInviteAnswered(Notice):
+    """The invitation, updated with the answer."""
+
+    kind: ClassVar[str] = "helper_invite_answered"
+    person_id: int
+    yes: bool
+
+
+@dataclass(frozen=True)
 class DataExport(Notice):
     """To a person who asked for their data: every row about them as JSON, read from the
     tables when it is sent (the outbox holds no copy)."""

@@ -11,10 +11,12 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from peerbot.domain.notices import HelperInvite, HelperInviteAnswered
 from peerbot.domain.ports import Clock, Directory, DirectoryError, Embedder, UserInfo
 from peerbot.domain.profiles import ProfileInput
 from peerbot.domain.schedule import zone
 from peerbot.domain.topics import normalise_topic
+from peerbot.services import messages
 from peerbot.services.matching import active_pair_counts
 from peerbot.services.people import (
     due_for_recheck,
@@ -139,6 +141,11 @@ class HelperService:
             changed = self.save_in(session, team_id, user_id, p, now, info, manager_user_id)
             person = find_person(session, team_id, user_id)
             person_id = person.id if person else 0
+            own = session.get(HelperProfile, person_id) if person else None
+            if own is not None:  # the helper's own choices: a re-import never overwrites them
+                own.edited_at = now
+                if own.consent in ("invited", "declined") and own.opted_in:
+                    own.consent = "yes"
         if changed:
             self._on_change(team_id, person_id)
         return changed
@@ -222,6 +229,104 @@ class HelperService:
                 now=now,
             )
         return changed
+
+    def import_in(
+        self,
+        session: Session,
+        team_id: str,
+        info: UserInfo,
+        p: ProfileInput,
+        now: datetime,
+        manager_user_id: str | None = None,
+    ) -> tuple[str, bool]:
+        """One CSV row, in the caller's unit of work: a new person is invited (a DM with Yes /
+        Not now), never enrolled; an existing profile keeps everything its helper chose
+        (opted out, pause, never-match list), and once the helper edited it themselves it is
+        not changed at all. Returns (consent state, whether anything changed)."""
+        person = find_person(session, team_id, info.user_id)
+        profile = session.get(HelperProfile, person.id) if person else None
+        if profile is None:
+            self.save_in(
+                session,
+                team_id,
+                info.user_id,
+                replace(p, opted_in=False),
+                now,
+                info,
+                manager_user_id,
+            )
+            person = find_person(session, team_id, info.user_id)
+            assert person is not None
+            profile = session.get(HelperProfile, person.id)
+            assert profile is not None
+            profile.consent = "invited"
+            messages.post(
+                session,
+                team_id=team_id,
+                key=f"invite:{person.id}",
+                to=info.user_id,
+                notice=HelperInvite(person_id=person.id, capacity=p.capacity),
+                now=now,
+            )
+            return "invited", True
+        assert person is not None
+        changed = False
+        upsert_person(session, team_id, info.user_id, now, info)
+        if manager_user_id and person.manager_slack_user_id != manager_user_id:
+            person.manager_slack_user_id = manager_user_id
+            changed = True
+        if profile.edited_at is None:
+            topics = sorted({normalise_topic(t) for t in p.topics if t.strip()})
+            new: dict[str, Any] = {
+                "expertise": p.expertise,
+                "topics": topics,
+                "years_managing": p.years_managing,
+                "function": p.function or None,
+                "capacity": p.capacity,
+            }
+            if any(getattr(profile, k) != v for k, v in new.items()):
+                changed = True
+                for k, v in new.items():
+                    setattr(profile, k, v)
+                profile.updated_at = now
+                session.flush()
+                upsert_vector(
+                    session,
+                    team_id=team_id,
+                    kind=EmbeddingOwner.HELPER_EXPERTISE,
+                    owner_id=person.id,
+                    text=expertise_text(profile),
+                    embedder=self._embedder,
+                    now=now,
+                )
+        state = profile.consent
+        if state in ("self", "yes"):
+            state = "helping" if profile.opted_in else "opted_out"
+        return state, changed
+
+    def answer_invite(self, team_id: str, user_id: str, yes: bool) -> bool:
+        """The invited person said Yes, I'll help (opted in) or Not now; the invitation is
+        updated. False when there was no open invitation."""
+        now = self._clock.now()
+        with unit_of_work(self._sessions) as session:
+            person = find_person(session, team_id, user_id)
+            profile = session.get(HelperProfile, person.id) if person else None
+            if person is None or profile is None or profile.consent != "invited":
+                return False
+            profile.consent = "yes" if yes else "declined"
+            profile.opted_in = yes
+            profile.updated_at = now
+            messages.update(
+                session,
+                team_id=team_id,
+                key=f"invite:{person.id}:answered",
+                replaces=f"invite:{person.id}",
+                notice=HelperInviteAnswered(person_id=person.id, yes=yes),
+                now=now,
+            )
+            person_id = person.id
+        self._on_change(team_id, person_id)
+        return True
 
     def profile_changed(self, team_id: str, info: UserInfo) -> bool:
         """Slack says a member's profile changed (time zone, name, deactivation)."""

@@ -61,3 +61,7 @@ HELPER_CHECK_OK = "helper_check_ok"
 PRIVACY_DOWNLOAD = "privacy_download"
 PRIVACY_DELETE = "privacy_delete"
 PRIVACY_DELETE_CALLBACK = "privacy_delete_confirm"
+
+# Helper invitations (CSV import)
+HELPER_INVITE_YES = "helper_invite_yes"
+HELPER_INVITE_NO = "helper_invite_no"

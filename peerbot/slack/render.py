@@ -26,6 +26,8 @@ from peerbot.domain.notices import (
     FeedbackRequest,
     HelperCheck,
     HelperCheckAnswered,
+    HelperInvite,
+    HelperInviteAnswered,
     Intro,
     IntroFailed,
     Notice,
@@ -592,3 +594,44 @@ def _data_export(notice: DataExport, facts: NoticeFacts) -> Message:
             )
         )
     return _message("Your data from peerbot", blocks)
+
+
+# --------------------------------------------------------------------------- invitations
+
+
+@render.register
+def _helper_invite(notice: HelperInvite, facts: NoticeFacts) -> Message:
+    """To an imported person: who asked, what it means, how often; Yes / Not now."""
+    n = notice.capacity
+    text = (
+        "The people who run the peer-help programme added you as someone other managers could "
+        "learn from. If you say yes, peerbot may now and then send you a manager's question "
+        "that matches your experience; you accept or pass each one, and you are never asked "
+        f"for more than {n} conversation{'s' if n != 1 else ''} at a time. You can pause or "
+        "stop any time in peerbot's Home tab. Nothing is sent your way until you say yes."
+    )
+    return _message(
+        "Would you help other managers?",
+        [
+            _section(text),
+            {
+                "type": "actions",
+                "block_id": "helper_invite",
+                "elements": [
+                    _button("Yes, I'll help", ids.HELPER_INVITE_YES, "yes", "primary"),
+                    _button("Not now", ids.HELPER_INVITE_NO, "no"),
+                ],
+            },
+        ],
+    )
+
+
+@render.register
+def _helper_invite_answered(notice: HelperInviteAnswered, facts: NoticeFacts) -> Message:
+    """The invitation once answered."""
+    if notice.yes:
+        return _plain(
+            ":white_check_mark: Thank you! You are now a helper. Add or edit your expertise, "
+            "capacity or a pause any time in peerbot's Home tab."
+        )
+    return _plain("No problem: you will not be asked. You can sign up any time in the Home tab.")

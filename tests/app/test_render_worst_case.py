@@ -95,6 +95,8 @@ def worst_notices() -> list[n.Notice]:
         *(n.OfferClosed(offer_id=5, state=s) for s in n.OfferState),
         n.PairEnded(pair_id=5, started=date(2026, 12, 31)),
         n.DataExport(person_id=5),
+        n.HelperInvite(person_id=5, capacity=20),
+        *(n.HelperInviteAnswered(person_id=5, yes=y) for y in (True, False)),
         n.Intro(pair_id=7),
         n.CheckinDue(checkin_id=9, bump=True),
         n.CheckinAnswered(checkin_id=9),

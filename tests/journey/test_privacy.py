@@ -13,6 +13,7 @@ from sqlalchemy import make_url, select, text
 from sqlalchemy.engine import Engine
 
 from peerbot.domain.profiles import ProfileInput
+from peerbot.services.imports import HelperImporter
 from peerbot.store.db import unit_of_work
 from peerbot.store.models import (
     Ask,
@@ -20,6 +21,7 @@ from peerbot.store.models import (
     Base,
     Commitment,
     Feedback,
+    HelperNeverMatch,
     HelperProfile,
     Offer,
     OfferStatus,
@@ -315,3 +317,67 @@ def test_guests_bots_and_app_users_are_never_helpers(harness: Harness) -> None:
     asker = h.add_user("alex")
     h.ask(asker, CHALLENGE)
     assert h.dms(guest) == [] and h.dms(h.users["gus2"])
+
+
+def test_an_import_invites_nobody_is_offered_before_yes_and_reimport_keeps_own_choices(
+    harness: Harness,
+) -> None:
+    h = harness
+    ann = h.add_user("ann")
+    bob = h.add_user("bob")
+    guest = h.add_user("gus", can_be_messaged=False)
+    csv_text = (
+        "slack_user_id,expertise,capacity\n"
+        f"{ann},Coached managers through reorgs and missed deadlines after mergers,3\n"
+        f"{bob},Coached managers through reorgs and missed deadlines in sales,2\n"
+        f"{guest},Coached managers through reorgs and missed deadlines as a guest,2\n"
+    )
+    importer = HelperImporter(
+        h.container.sessions, h.container.clock, h.container.gateway, h.container.helpers
+    )
+    report = importer.run(h.team, csv_text)
+    h.settle()
+    assert (report.invited, report.helping, report.declined) == (2, 0, 0)
+    assert "guests" in report.problems[0].reason
+    invite = h.dms(ann)[0]
+    said = text_of(invite)
+    assert "The people who run the peer-help programme" in said and "3 conversations" in said
+    assert h.dms(guest) == []
+
+    # Nobody is offered an ask before yes.
+    asker = h.add_user("alex")
+    h.ask(asker, CHALLENGE)
+    assert len(h.dms(ann)) == 1 and len(h.dms(bob)) == 1
+    with unit_of_work(h.container.sessions) as s:
+        assert s.scalars(select(Ask)).one().status == AskStatus.UNMET
+
+    # Ann says yes, Bob not now; then Ann pauses herself and adds a never-match.
+    h.click(ann, invite, "helper_invite_yes")
+    h.click(bob, h.dms(bob)[0], "helper_invite_no")
+    assert "You are now a helper" in text_of(h.dms(ann)[0])
+    h.container.helpers.save(
+        h.team,
+        ann,
+        ProfileInput(
+            opted_in=False,
+            expertise="My own words about reorgs, deadlines and mergers",
+            capacity=1,
+            never_match=(asker,),
+        ),
+    )
+    again = importer.run(h.team, csv_text)
+    h.settle()
+    assert (again.invited, again.helping, again.declined, again.opted_out) == (0, 0, 1, 1)
+    assert len(h.dms(bob)) == 1  # no second invitation
+    with unit_of_work(h.container.sessions) as s:
+        people = {p.slack_user_id: p for p in s.scalars(select(Person))}
+        mine = s.get(HelperProfile, people[ann].id)
+        assert mine is not None
+        assert not mine.opted_in and mine.capacity == 1
+        assert mine.expertise == "My own words about reorgs, deadlines and mergers"
+        never = s.scalars(
+            select(HelperNeverMatch).where(HelperNeverMatch.helper_person_id == people[ann].id)
+        ).all()
+        assert [n.blocked_slack_user_id for n in never] == [asker]
+        theirs = s.get(HelperProfile, people[bob].id)
+        assert theirs is not None and not theirs.opted_in and theirs.consent == "declined"

@@ -48,8 +48,29 @@ def delete_confirmed(ack: Ack, context: BoltContext, deps: Deps) -> None:
     ack(response_action="update", view=build_deleted_modal(summary))
 
 
+def invite_yes(ack: Ack, context: BoltContext, deps: Deps) -> None:
+    """Yes, I'll help: opted in, the invitation updated."""
+    ack()
+    who = actor(context)
+    deps.helpers.answer_invite(who.team_id, who.user_id, yes=True)
+
+
+def invite_no(ack: Ack, context: BoltContext, deps: Deps) -> None:
+    """Not now: not a helper, never asked; the invitation updated."""
+    ack()
+    who = actor(context)
+    deps.helpers.answer_invite(who.team_id, who.user_id, yes=False)
+
+
+def register_invites(app: App) -> None:
+    """Register the answers to a helper invitation."""
+    app.action(ids.HELPER_INVITE_YES)(invite_yes)
+    app.action(ids.HELPER_INVITE_NO)(invite_no)
+
+
 def register(app: App) -> None:
-    """Register the privacy buttons and the deletion dialog."""
+    """Register the privacy buttons, the deletion dialog and helper invitations."""
     app.action(ids.PRIVACY_DOWNLOAD)(download)
     app.action(ids.PRIVACY_DELETE)(delete_open)
     app.view(ids.PRIVACY_DELETE_CALLBACK)(delete_confirmed)
+    register_invites(app)
