@@ -11,15 +11,15 @@ from peerbot.slack.blocks import _plain
 #: What is stored, who sees it, how long (plain words; the README's Privacy table says the same).
 PRIVACY_TEXT = (
     "*Your data*\n"
-    "• *Your questions* (challenge, result wanted, what is in the way): seen by you and by "
+    "*Your questions* (challenge, result wanted, what is in the way): seen by you and by "
     "the helpers they are offered to, one at a time, and by the helper who accepts. Kept until "
     "{days} days after the request ended, then the text is deleted.\n"
-    "• *Commitments, thanks and reflections*: seen by the two of you in a pairing. Kept as "
+    "*Commitments, thanks and reflections*: seen by the two of you in a pairing. Kept as "
     "long as the question.\n"
-    "• *Your helper profile* (expertise, topics, capacity, pause, who you never want to be "
+    "*Your helper profile* (expertise, topics, capacity, pause, who you never want to be "
     "matched with): used for matching; the list of people is seen by nobody. Kept until you "
     "delete it.\n"
-    "• *Dates, statuses and ratings*: counted for the people who run the programme, without "
+    "*Dates, statuses and ratings*: counted for the people who run the programme, without "
     "any text."
 )
 

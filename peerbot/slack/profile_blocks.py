@@ -197,6 +197,8 @@ def build_home(data: HomeData) -> dict[str, Any]:
     else:
         blocks.append(_context("None right now."))
     blocks.append({"type": "divider"})
+    blocks.extend(privacy_blocks(data.retention_days))
+    blocks.append({"type": "divider"})
     p = data.profile
     if p is None or not p.opted_in:
         helper_text = (
@@ -224,8 +226,6 @@ def build_home(data: HomeData) -> dict[str, Any]:
             },
         }
     )
-    blocks.append({"type": "divider"})
-    blocks.extend(privacy_blocks(data.retention_days))
     return {"type": "home", "blocks": blocks}
 
 
