@@ -401,6 +401,7 @@ class PrivacyService:
             ask.desired_result = None
             ask.obstacles = None
             ask.client_key = None
+            ask.excluded_user_ids = None
         report.explanations_redacted += self._count(
             session,
             update(Offer)

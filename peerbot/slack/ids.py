@@ -13,6 +13,8 @@ DESIRED_RESULT = ("desired_result", "desired_result_input")
 OBSTACLES = ("obstacles", "obstacles_input")
 URGENCY = ("urgency", "urgency_select")
 ANONYMITY = ("anonymity", "anonymity_checkbox")
+EXCLUDED = ("excluded", "excluded_users")
+MANAGER = ("manager", "manager_user")
 
 # App Home actions
 HOME_ASK = "home_ask_for_help"

@@ -112,6 +112,7 @@ def person_export(session: Session, team_id: str, user_id: str, now: datetime) -
         "obstacles",
         "urgency",
         "anonymous",
+        "excluded_user_ids",
         "status",
         "topic",
         "created_at",

@@ -325,6 +325,8 @@ class Ask(Base):
     #: When true, the asker's name is shown to a helper only after they accept.
     anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[AskStatus] = mapped_column(_enum(AskStatus, "status"), default=AskStatus.OPEN)
+    #: Slack user ids the asker does not want this ask offered to ("Don't offer this to").
+    excluded_user_ids: Mapped[list[str] | None] = mapped_column(JSONType)
     #: A short topic label, for supply-gap analytics.
     topic: Mapped[str | None] = mapped_column(String(200))
     #: Client idempotency key (e.g. the Slack view id of the submission), unique per team.

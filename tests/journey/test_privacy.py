@@ -381,3 +381,56 @@ def test_an_import_invites_nobody_is_offered_before_yes_and_reimport_keeps_own_c
         assert [n.blocked_slack_user_id for n in never] == [asker]
         theirs = s.get(HelperProfile, people[bob].id)
         assert theirs is not None and not theirs.opted_in and theirs.consent == "declined"
+
+
+def test_dont_offer_this_to_and_the_askers_own_manager_are_never_offered(
+    harness: Harness,
+) -> None:
+    h = harness
+    best = h.add_helper("fiona", "Coached managers through reorgs and missed deadlines.")
+    boss = h.add_helper("gina", "Coached managers through reorgs and missed deadlines, twice.")
+    third = h.add_helper("hank", "Handled a merger where deadlines slipped for months.")
+    asker = h.add_user("alex")
+    view_id = h.open_intake(asker)
+    modal = h.emulator.top_modal(asker)
+    assert modal is not None
+    labels = json.dumps(modal["blocks"])
+    assert "Don't offer this to" in labels and "Your manager" in labels
+    r = h.driver.view_submission(
+        asker,
+        view_id,
+        {
+            ("challenge", "challenge_input"): CHALLENGE,
+            ("urgency", "urgency_select"): "normal",
+            ("excluded", "excluded_users"): [best],
+            ("manager", "manager_user"): boss,
+        },
+    )
+    assert r.status == 200
+    h.settle()
+    for _ in range(4):  # nobody answers: every candidate is tried in turn
+        h.advance(timedelta(hours=6))
+    assert h.dms(best) == [] and h.dms(boss) == []
+    assert h.dms(third)
+    with unit_of_work(h.container.sessions) as s:
+        me = s.scalars(select(Person).where(Person.slack_user_id == asker)).one()
+        assert me.manager_slack_user_id == boss
+
+
+def test_an_anonymous_asks_explanation_names_nothing_derived_from_the_asker(
+    harness: Harness,
+) -> None:
+    h = harness
+    for i, tz in enumerate(("America/Los_Angeles", "America/New_York", "Europe/Berlin")):
+        h.add_helper(f"helper{i}", "Coached managers through reorgs and missed deadlines.", tz=tz)
+    asker = h.add_user("alex", tz="America/Los_Angeles")
+    h.ask(asker, CHALLENGE, anonymous=True)
+    named = h.add_user("nina", tz="America/Los_Angeles")
+    h.ask(named, CHALLENGE.replace("Quillfeather", "Inkwell"))
+    with unit_of_work(h.container.sessions) as s:
+        rows = s.execute(select(Offer.explanation, Ask.anonymous).join(Ask)).all()
+    anonymous = [e for e, anon in rows if anon]
+    assert anonymous
+    for explanation in anonymous:
+        for derived in ("working hours with you", "your time zone", "your function", "with you"):
+            assert derived not in explanation, explanation
