@@ -27,6 +27,7 @@ from peerbot.services.helpers import HelperService
 from peerbot.services.matching import IndexedMatcher, Matcher
 from peerbot.services.outbox import FailureHandler, OutboxSender, SentHandler
 from peerbot.services.pairs import PairService
+from peerbot.services.privacy import PrivacyService
 from peerbot.slack.delivery import SlackDeliverer
 from peerbot.slack.deps import Deps
 from peerbot.slack.gateway import SlackGateway, WebApi
@@ -62,11 +63,20 @@ class Container:
     helpers: HelperService
     pairs: PairService
     deduper: Deduper
+    privacy: PrivacyService
 
     @property
     def tick(self) -> Tick:
         """The services the one-a-minute tick uses (for ``run_due`` and the scheduler)."""
-        return Tick(self.engine, self.asks, self.pairs, self.deduper, self.sender, self.helpers)
+        return Tick(
+            self.engine,
+            self.asks,
+            self.pairs,
+            self.deduper,
+            self.sender,
+            self.helpers,
+            retention=self.privacy,
+        )
 
     def close(self) -> None:
         """Stop the outbox worker and release connections."""
@@ -167,6 +177,13 @@ def build_container(
         helpers=helpers,
         pairs=pairs,
         deduper=Deduper(sessions, clock),
+        privacy=PrivacyService(
+            sessions,
+            clock,
+            release_offer=asks.release_offer,
+            retention_days=settings.retention_days,
+            uninstall_grace_days=settings.uninstall_grace_days,
+        ),
     )
 
 
@@ -199,6 +216,7 @@ def create_bolt_app(
         asks=container.asks,
         helpers=container.helpers,
         pairs=container.pairs,
+        privacy=container.privacy,
     )
 
     @app.error

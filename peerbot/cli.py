@@ -158,7 +158,9 @@ def _cmd_helpers_import(args: argparse.Namespace, settings: Settings) -> int:
         container.close()
     print(
         f"imported {report.created_or_updated}, unchanged {report.unchanged}, "
-        f"not imported {len(report.problems)} (of {report.total} rows)"
+        f"not imported {len(report.problems)} (of {report.total} rows); "
+        f"invited {report.invited}, already helping {report.helping}, "
+        f"declined {report.declined}, opted out {report.opted_out}"
     )
     for p in report.problems:
         print(f"  line {p.line} ({p.who}): {p.reason}")
@@ -188,6 +190,33 @@ def _cmd_jobs_run_due(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         container.close()
     print(report.summary())
+    return 0
+
+
+def _cmd_privacy(args: argparse.Namespace, settings: Settings) -> int:
+    from peerbot.app import build_container
+
+    settings.require("SLACK_BOT_TOKEN")
+    container = build_container(settings)
+    try:
+        privacy = container.privacy
+        if args.privacy_command == "export":
+            data = privacy.export_json(args.team, args.user)
+            if args.out:
+                args.out.write_text(data + "\n", encoding="utf-8")
+                print(f"wrote {args.out}")
+            else:
+                print(data)
+        elif args.privacy_command == "forget":
+            report = privacy.forget(args.team, args.user)
+            container.sender.drain()
+            print(report.summary())
+        else:
+            counts = privacy.purge_workspace(args.team)
+            total = sum(counts.values())
+            print(f"workspace {args.team} purged: {total} rows deleted")
+    finally:
+        container.close()
     return 0
 
 
@@ -244,7 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     hp = hsub.add_parser(
         "import",
         help="import or update helpers from a CSV file",
-        description="Upsert helper profiles from CSV. Columns: email or slack_user_id, "
+        description="Invite helpers from CSV: each new person gets a DM asking whether they "
+        "will help (nobody is offered an ask before yes); a re-import never overwrites what a "
+        "helper chose. Upsert helper profiles from CSV. Columns: email or slack_user_id, "
         "expertise, topics (separated by ; or ,), years_managing, function, manager_email, "
         "capacity. Users are resolved with users.lookupByEmail. Running it twice changes "
         "nothing. Rows that cannot be imported are listed with the reason (exit status 1).",
@@ -268,6 +299,47 @@ def build_parser() -> argparse.ArgumentParser:
     )
     jp.add_argument("--at", help="act as if it were this ISO-8601 instant (with offset)")
     jp.set_defaults(handler=_cmd_jobs_run_due)
+
+    p = sub.add_parser(
+        "privacy",
+        help="a person's data: export or delete it; purge a removed workspace",
+        description="Privacy operations for the people who run the programme. Each is also "
+        "available to the person themselves in Slack (/peerhelp privacy, App Home).",
+    )
+    psub = p.add_subparsers(dest="privacy_command", metavar="COMMAND", required=True)
+    pp = psub.add_parser(
+        "export",
+        help="print (or write) every row about one person as JSON",
+        description="Export, as JSON, every row peerbot holds about one person: profile, "
+        "asks, offers they received, pairs (with what they could see of them), commitments, "
+        "check-ins, feedback, embeddings (metadata) and messages sent to them. Nothing about "
+        "anyone else.",
+    )
+    pp.add_argument("--team", required=True, help="workspace id (T...)")
+    pp.add_argument("--user", required=True, help="Slack user id (U...)")
+    pp.add_argument("--out", type=Path, help="write the JSON to this file instead of stdout")
+    pp.set_defaults(handler=_cmd_privacy)
+    pp = psub.add_parser(
+        "forget",
+        help="delete one person's data (idempotent)",
+        description="Withdraw the person's open asks (pending offer messages are updated), "
+        "close their pairs (the other person is told, without the reason), redact the text "
+        "of their asks, profile, commitments, feedback, thanks and reflections, delete their "
+        "embeddings and the messages naming them, and replace their Slack id. What stays "
+        "(statuses, dates, ratings) is counted without their id. Running it again changes "
+        "nothing.",
+    )
+    pp.add_argument("--team", required=True, help="workspace id (T...)")
+    pp.add_argument("--user", required=True, help="Slack user id (U...)")
+    pp.set_defaults(handler=_cmd_privacy)
+    pp = psub.add_parser(
+        "purge-workspace",
+        help="delete every row of a workspace now",
+        description="Delete everything peerbot holds about a workspace (done by the tick "
+        "UNINSTALL_GRACE_DAYS after the app is uninstalled or its tokens revoked).",
+    )
+    pp.add_argument("--team", required=True, help="workspace id (T...)")
+    pp.set_defaults(handler=_cmd_privacy)
 
     p = sub.add_parser(
         "sandbox",

@@ -91,6 +91,18 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='JSON object overriding ranker weights, e.g. {"lexical": 0.8}',
     )
+    retention_days: int = Field(
+        default=365,
+        ge=1,
+        le=3650,
+        description="days after an ask ended before its text (and its pair's) is redacted",
+    )
+    uninstall_grace_days: int = Field(
+        default=30,
+        ge=0,
+        le=365,
+        description="days after the app is uninstalled before the workspace's data is purged",
+    )
     scheduler_enabled: bool = Field(
         default=True,
         description="tick once a minute inside run/serve; false when cron runs `jobs run-due`",

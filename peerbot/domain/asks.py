@@ -19,6 +19,10 @@ class AskInput:
     obstacles: str = ""
     urgency: str = "normal"
     anonymous: bool = False
+    #: Slack user ids not to offer this ask to ("Don't offer this to").
+    excluded: tuple[str, ...] = ()
+    #: The asker's manager, when they name one (never offered their questions).
+    manager: str | None = None
 
     def text_for_matching(self) -> str:
         """The text embedded and matched (see :func:`text_for_matching`)."""

@@ -49,6 +49,8 @@ class OfferState(StrEnum):
     TAKEN = "taken"
     #: Accepted, but the introduction could not be made; the helper is released.
     RELEASED = "released"
+    #: The asker withdrew the request (or asked peerbot to delete their data).
+    WITHDRAWN = "withdrawn"
 
 
 class Side(StrEnum):
@@ -208,6 +210,46 @@ class Thanks(Notice):
 
     kind: ClassVar[str] = "thanks"
     pair_id: int
+
+
+@dataclass(frozen=True)
+class PairEnded(Notice):
+    """To the one left in a pair that peerbot ended (the other person asked for their data to
+    be deleted, or left): it names neither the other person nor the reason, only when the
+    pairing began, so it renders without reading anything of the person who left."""
+
+    kind: ClassVar[str] = "pair_ended"
+    pair_id: int
+    started: date
+
+
+@dataclass(frozen=True)
+class HelperInvite(Notice):
+    """To a person the programme team imported as a possible helper: who asked, what it
+    means, how often they may be asked; Yes, I'll help / Not now. Nobody is offered an ask
+    before yes."""
+
+    kind: ClassVar[str] = "helper_invite"
+    person_id: int
+    capacity: int
+
+
+@dataclass(frozen=True)
+class HelperInviteAnswered(Notice):
+    """The invitation, updated with the answer."""
+
+    kind: ClassVar[str] = "helper_invite_answered"
+    person_id: int
+    yes: bool
+
+
+@dataclass(frozen=True)
+class DataExport(Notice):
+    """To a person who asked for their data: every row about them as JSON, read from the
+    tables when it is sent (the outbox holds no copy)."""
+
+    kind: ClassVar[str] = "data_export"
+    person_id: int
 
 
 # --------------------------------------------------------------------------- audiences

@@ -161,6 +161,10 @@ class NoticeFacts(Protocol):
         """The asker's thank-you to the helper ("" when none)."""
         ...
 
+    def export(self, person_id: int) -> str:
+        """Every row about the person, as indented JSON text."""
+        ...
+
 
 #: Opens a short read of one workspace's notice facts: ``with read(team_id) as facts: ...``.
 FactsReader = Callable[[str], AbstractContextManager[NoticeFacts]]
@@ -177,6 +181,14 @@ class UserInfo:
     tz: str | None = None
     deleted: bool = False
     is_bot: bool = False
+    #: A guest (``is_restricted`` or ``is_ultra_restricted``) or an app user.
+    is_guest: bool = False
+
+    @property
+    def may_help(self) -> bool:
+        """Whether this account may ever be a helper: not a guest, bot, app user or deactivated
+        account."""
+        return not (self.deleted or self.is_bot or self.is_guest)
 
 
 class Directory(Protocol):

@@ -64,6 +64,14 @@ class ReachabilityChecker(Protocol):
         ...
 
 
+class RetentionKeeper(Protocol):
+    """Redacts what is past its retention period (the privacy service)."""
+
+    def apply_retention(self) -> object:
+        """Redact and prune what is due; return a report."""
+        ...
+
+
 class DrainReport(Protocol):
     """What one delivery pass did (read-only counts)."""
 
@@ -98,7 +106,7 @@ class OutboxDrainer(Protocol):
 
 @dataclass(frozen=True)
 class Tick:
-    """Everything one tick uses: the engine (for the SQLite tick lock) and five services."""
+    """Everything one tick uses: the engine (for the SQLite tick lock) and the services."""
 
     engine: Engine
     asks: OfferExpirer
@@ -106,6 +114,8 @@ class Tick:
     deduper: EventForgetter
     sender: OutboxDrainer
     people: ReachabilityChecker
+    #: Retention (ended asks' text, old sent messages); None in tests that do not need it.
+    retention: RetentionKeeper | None = None
 
 
 @dataclass
@@ -181,6 +191,8 @@ def run_due(tick: Tick) -> TickReport:
         report.checkins_sent = tick.pairs.run_due()
         tick.deduper.forget_old()
         tick.people.recheck_unreachable()
+        if tick.retention is not None:
+            tick.retention.apply_retention()
         sent = tick.sender.drain()
         report.sent, report.retried, report.dead = sent.sent, sent.retried, sent.dead
         report.recovered = sent.recovered

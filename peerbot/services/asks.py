@@ -189,6 +189,8 @@ class AskService:
                         return SubmitResult(existing, duplicate=True)
                     asker = upsert_person(session, team_id, user_id, now)
                     _lock_person(session, asker.id)  # one asker's submissions one at a time
+                    if inp.manager and inp.manager != user_id:
+                        asker.manager_slack_user_id = inp.manager  # the reporting-line rule
                     waiting = self._waiting(session, asker.id)
                     if len(waiting) >= self._policy.max_open_asks:
                         return TooManyOpen(self._policy.max_open_asks, waiting)
@@ -200,6 +202,7 @@ class AskService:
                         obstacles=inp.obstacles or None,
                         urgency=Urgency(inp.urgency),
                         anonymous=inp.anonymous,
+                        excluded_user_ids=sorted(set(inp.excluded)) or None,
                         status=AskStatus.MATCHING,
                         topic=topic,
                         client_key=client_key,
@@ -582,6 +585,13 @@ class AskService:
             self._close_offer_message(session, offer, notices.OfferState.PASSED, now)
             self._move_on(session, offer, now)
         return True
+
+    def release_offer(self, session: Session, offer: Offer, now: datetime) -> None:
+        """A pending offer whose helper is gone (their data deleted): skip them and move the
+        ask on to the next candidate, in the caller's unit of work."""
+        offer.status = OfferStatus.SKIPPED
+        offer.responded_at = now
+        self._move_on(session, offer, now)
 
     def _move_on(self, session: Session, offer: Offer, now: datetime) -> None:
         ask = session.get(Ask, offer.ask_id)

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from peerbot.domain.notices import HelperInvite, HelperInviteAnswered
 from peerbot.domain.ports import Clock, Directory, DirectoryError, Embedder, UserInfo
 from peerbot.domain.profiles import ProfileInput
 from peerbot.domain.schedule import zone
 from peerbot.domain.topics import normalise_topic
+from peerbot.services import messages
 from peerbot.services.matching import active_pair_counts
 from peerbot.services.people import (
     due_for_recheck,
@@ -61,6 +63,8 @@ class HomeData:
     profile: ProfileView | None
     open_asks: list[tuple[int, str, str]]  # (ask id, challenge, status)
     pairs: list[tuple[int, str, str, bool]]  # (pair id, other person, challenge, i am helper)
+    #: Days an ended ask's text is kept (said in App Home's "Your data").
+    retention_days: int = 365
 
 
 def expertise_text(p: HelperProfile) -> str:
@@ -125,12 +129,23 @@ class HelperService:
         info: UserInfo | None = None,
         manager_user_id: str | None = None,
     ) -> bool:
-        """Create or update the profile. Returns True when anything changed."""
+        """Create or update the profile. Returns True when anything changed. Guests, bots and
+        app users are never helpers: their profile is saved opted out."""
         now = self._clock.now()
+        if p.opted_in and info is None:
+            try:
+                info = self._directory.user(team_id, user_id)
+            except DirectoryError:
+                info = None  # Slack did not answer: the profile is saved as asked
         with unit_of_work(self._sessions) as session:
             changed = self.save_in(session, team_id, user_id, p, now, info, manager_user_id)
             person = find_person(session, team_id, user_id)
             person_id = person.id if person else 0
+            own = session.get(HelperProfile, person_id) if person else None
+            if own is not None:  # the helper's own choices: a re-import never overwrites them
+                own.edited_at = now
+                if own.consent in ("invited", "declined") and own.opted_in:
+                    own.consent = "yes"
         if changed:
             self._on_change(team_id, person_id)
         return changed
@@ -146,6 +161,8 @@ class HelperService:
         manager_user_id: str | None = None,
     ) -> bool:
         """:meth:`save` inside the caller's unit of work (used by the CSV import)."""
+        if info is not None and not info.may_help and p.opted_in:
+            p = replace(p, opted_in=False)
         person = upsert_person(session, team_id, user_id, now, info)
         if manager_user_id is not None:
             person.manager_slack_user_id = manager_user_id or None
@@ -213,10 +230,115 @@ class HelperService:
             )
         return changed
 
+    def import_in(
+        self,
+        session: Session,
+        team_id: str,
+        info: UserInfo,
+        p: ProfileInput,
+        now: datetime,
+        manager_user_id: str | None = None,
+    ) -> tuple[str, bool]:
+        """One CSV row, in the caller's unit of work: a new person is invited (a DM with Yes /
+        Not now), never enrolled; an existing profile keeps everything its helper chose
+        (opted out, pause, never-match list), and once the helper edited it themselves it is
+        not changed at all. Returns (consent state, whether anything changed)."""
+        person = find_person(session, team_id, info.user_id)
+        profile = session.get(HelperProfile, person.id) if person else None
+        if profile is None:
+            self.save_in(
+                session,
+                team_id,
+                info.user_id,
+                replace(p, opted_in=False),
+                now,
+                info,
+                manager_user_id,
+            )
+            person = find_person(session, team_id, info.user_id)
+            assert person is not None
+            profile = session.get(HelperProfile, person.id)
+            assert profile is not None
+            profile.consent = "invited"
+            messages.post(
+                session,
+                team_id=team_id,
+                key=f"invite:{person.id}",
+                to=info.user_id,
+                notice=HelperInvite(person_id=person.id, capacity=p.capacity),
+                now=now,
+            )
+            return "invited", True
+        assert person is not None
+        changed = False
+        upsert_person(session, team_id, info.user_id, now, info)
+        if manager_user_id and person.manager_slack_user_id != manager_user_id:
+            person.manager_slack_user_id = manager_user_id
+            changed = True
+        if profile.edited_at is None:
+            topics = sorted({normalise_topic(t) for t in p.topics if t.strip()})
+            new: dict[str, Any] = {
+                "expertise": p.expertise,
+                "topics": topics,
+                "years_managing": p.years_managing,
+                "function": p.function or None,
+                "capacity": p.capacity,
+            }
+            if any(getattr(profile, k) != v for k, v in new.items()):
+                changed = True
+                for k, v in new.items():
+                    setattr(profile, k, v)
+                profile.updated_at = now
+                session.flush()
+                upsert_vector(
+                    session,
+                    team_id=team_id,
+                    kind=EmbeddingOwner.HELPER_EXPERTISE,
+                    owner_id=person.id,
+                    text=expertise_text(profile),
+                    embedder=self._embedder,
+                    now=now,
+                )
+        state = profile.consent
+        if state in ("self", "yes"):
+            state = "helping" if profile.opted_in else "opted_out"
+        return state, changed
+
+    def answer_invite(self, team_id: str, user_id: str, yes: bool) -> bool:
+        """The invited person said Yes, I'll help (opted in) or Not now; the invitation is
+        updated. False when there was no open invitation."""
+        now = self._clock.now()
+        with unit_of_work(self._sessions) as session:
+            person = find_person(session, team_id, user_id)
+            profile = session.get(HelperProfile, person.id) if person else None
+            if person is None or profile is None or profile.consent != "invited":
+                return False
+            profile.consent = "yes" if yes else "declined"
+            profile.opted_in = yes
+            profile.updated_at = now
+            messages.update(
+                session,
+                team_id=team_id,
+                key=f"invite:{person.id}:answered",
+                replaces=f"invite:{person.id}",
+                notice=HelperInviteAnswered(person_id=person.id, yes=yes),
+                now=now,
+            )
+            person_id = person.id
+        self._on_change(team_id, person_id)
+        return True
+
     def profile_changed(self, team_id: str, info: UserInfo) -> bool:
         """Slack says a member's profile changed (time zone, name, deactivation)."""
         with unit_of_work(self._sessions) as session:
-            return refresh_known_person(session, team_id, info, self._clock.now())
+            known = refresh_known_person(session, team_id, info, self._clock.now())
+            if known and info.is_guest:  # became a guest: never a helper
+                person = find_person(session, team_id, info.user_id)
+                profile = session.get(HelperProfile, person.id) if person else None
+                if profile is not None and profile.opted_in:
+                    profile.opted_in = False
+                    profile.updated_at = self._clock.now()
+            return known
 
     def opt_out(self, team_id: str, user_id: str) -> None:
         """Stop being offered asks (existing pairs go on)."""

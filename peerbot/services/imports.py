@@ -1,5 +1,8 @@
 """`peerbot helpers import FILE.csv`: bulk-load helper profiles for the programme team.
 
+An import invites, it does not enrol: each new person gets a DM with Yes, I'll help / Not now,
+and nobody is offered an ask before yes. A re-import never overwrites what a helper chose.
+
 Columns: ``email`` or ``slack_user_id`` (one is required), ``expertise``, ``topics`` (separated by
 ``;`` or ``,``), ``years_managing``, ``function``, ``manager_email``, ``capacity``. Users are
 resolved in Slack by email; rows are upserted, so importing the same file twice
@@ -53,6 +56,12 @@ class ImportReport:
     created_or_updated: int = 0
     unchanged: int = 0
     problems: list[RowProblem] = field(default_factory=list)
+    #: Rows by the person's answer: invited (no answer yet), already helping, declined, and
+    #: opted out (a helper who stopped; the import leaves them so).
+    invited: int = 0
+    helping: int = 0
+    declined: int = 0
+    opted_out: int = 0
 
     @property
     def total(self) -> int:
@@ -162,6 +171,9 @@ class HelperImporter:
         if info.is_bot:
             report.problems.append(RowProblem(line, who, "the user is a bot"))
             return
+        if info.is_guest:
+            report.problems.append(RowProblem(line, who, "guests and app users cannot be helpers"))
+            return
         if info.user_id in seen:
             report.problems.append(RowProblem(line, who, f"duplicate of line {seen[info.user_id]}"))
             return
@@ -180,9 +192,17 @@ class HelperImporter:
                 return
             manager_id = manager.user_id
         with unit_of_work(self._sessions) as session:
-            changed = self._helpers.save_in(
-                session, team_id, info.user_id, profile, self._clock.now(), info, manager_id
+            state, changed = self._helpers.import_in(
+                session, team_id, info, profile, self._clock.now(), manager_id
             )
+        if state == "invited":
+            report.invited += 1
+        elif state == "declined":
+            report.declined += 1
+        elif state == "helping":
+            report.helping += 1
+        else:
+            report.opted_out += 1
         if changed:
             report.created_or_updated += 1
         else:

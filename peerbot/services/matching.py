@@ -209,7 +209,7 @@ def load_snapshot(
                 HelperNeverMatch.team_id == team, HelperNeverMatch.helper_person_id == asker.id
             )
         )
-    )
+    ) | frozenset(ask.excluded_user_ids or ())  # "Don't offer this to" (issue 12)
     offered = frozenset(
         session.scalars(
             select(Person.slack_user_id)
@@ -233,7 +233,8 @@ def load_snapshot(
         vector=vector,
         now=now,
         asker_id=asker.slack_user_id,
-        asker_utc_offset_minutes=utc_offset_minutes(asker.tz, now),
+        # Anonymous: nothing derived from the asker may reach an explanation (issue 12).
+        asker_utc_offset_minutes=None if ask.anonymous else utc_offset_minutes(asker.tz, now),
         asker_never_match=asker_never,
         already_offered=offered,
     )

@@ -106,6 +106,10 @@ def due_for_recheck(session: Session, now: datetime, limit: int) -> list[Person]
             .where(
                 Person.can_be_messaged.is_(False),
                 Person.last_dm_failure_at <= now - RECHECK_AFTER,
+                # Not where sending is paused (a refused token, or the app was removed).
+                Person.team_id.not_in(
+                    select(Workspace.team_id).where(Workspace.sending_paused_until > now)
+                ),
             )
             .order_by(Person.last_dm_failure_at, Person.id)
             .limit(limit)

@@ -123,6 +123,22 @@ def build_intake_modal(initial_challenge: str = "", private_metadata: str = "") 
                     ],
                 },
             },
+            {
+                "type": "input",
+                "block_id": ids.EXCLUDED[0],
+                "optional": True,
+                "label": _plain("Don't offer this to"),
+                "hint": _plain("These people will never be shown this question."),
+                "element": {"type": "multi_users_select", "action_id": ids.EXCLUDED[1]},
+            },
+            {
+                "type": "input",
+                "block_id": ids.MANAGER[0],
+                "optional": True,
+                "label": _plain("Your manager"),
+                "hint": _plain("Never offered your questions, nor anyone in your reporting line."),
+                "element": {"type": "users_select", "action_id": ids.MANAGER[1]},
+            },
         ],
     }
 

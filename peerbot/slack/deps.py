@@ -14,6 +14,7 @@ from peerbot.domain.ports import Clock
 from peerbot.services.asks import AskService
 from peerbot.services.helpers import HelperService
 from peerbot.services.pairs import PairService
+from peerbot.services.privacy import PrivacyService
 
 #: The ``context`` key (and so the listener argument name) that carries :class:`Deps`.
 DEPS_KEY = "deps"
@@ -28,6 +29,8 @@ class Deps:
     asks: AskService
     helpers: HelperService
     pairs: PairService
+    #: Export and deletion of a person's data; the app's removal from a workspace.
+    privacy: PrivacyService | None = None
 
     def __deepcopy__(self, memo: dict[int, object]) -> Deps:
         """The same long-lived services: Bolt deep-copies ``context`` for lazy listeners, and a

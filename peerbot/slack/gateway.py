@@ -115,6 +115,9 @@ def user_info(user: dict[str, Any]) -> UserInfo:
         tz=user.get("tz"),
         deleted=bool(user.get("deleted")),
         is_bot=bool(user.get("is_bot")),
+        is_guest=bool(
+            user.get("is_restricted") or user.get("is_ultra_restricted") or user.get("is_app_user")
+        ),
     )
 
 

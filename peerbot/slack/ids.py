@@ -13,6 +13,8 @@ DESIRED_RESULT = ("desired_result", "desired_result_input")
 OBSTACLES = ("obstacles", "obstacles_input")
 URGENCY = ("urgency", "urgency_select")
 ANONYMITY = ("anonymity", "anonymity_checkbox")
+EXCLUDED = ("excluded", "excluded_users")
+MANAGER = ("manager", "manager_user")
 
 # App Home actions
 HOME_ASK = "home_ask_for_help"
@@ -56,3 +58,12 @@ CLOSE_THANKS = ("close_thanks", "close_thanks_input")
 CLOSE_REFLECTION = ("close_reflection", "close_reflection_input")
 FEEDBACK_OPEN = "pair_feedback_open"
 HELPER_CHECK_OK = "helper_check_ok"
+
+# Your data (/peerhelp privacy, App Home)
+PRIVACY_DOWNLOAD = "privacy_download"
+PRIVACY_DELETE = "privacy_delete"
+PRIVACY_DELETE_CALLBACK = "privacy_delete_confirm"
+
+# Helper invitations (CSV import)
+HELPER_INVITE_YES = "helper_invite_yes"
+HELPER_INVITE_NO = "helper_invite_no"

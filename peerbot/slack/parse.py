@@ -48,6 +48,8 @@ def parse_intake(view: dict[str, Any]) -> AskInput:
         obstacles=clean_text(state_value(view, ids.OBSTACLES)),
         urgency=state_value(view, ids.URGENCY) or "normal",
         anonymous="anonymous" in anonymity,
+        excluded=tuple(str(u) for u in (state_value(view, ids.EXCLUDED) or [])),
+        manager=state_value(view, ids.MANAGER) or None,
     )
 
 

@@ -11,6 +11,7 @@ from peerbot.services.helpers import HomeData, ProfileView
 from peerbot.slack import ids
 from peerbot.slack.blocks import _input, _plain
 from peerbot.slack.limits import MAX_OPTION_TEXT, MAX_OPTION_VALUE
+from peerbot.slack.privacy_blocks import privacy_blocks
 from peerbot.slack.text import truncate, truncate_escaped
 
 _STATUS = {"matching": "finding a peer", "offered": "asked a peer, waiting", "open": "received"}
@@ -195,6 +196,8 @@ def build_home(data: HomeData) -> dict[str, Any]:
         _more(blocks, len(data.pairs))
     else:
         blocks.append(_context("None right now."))
+    blocks.append({"type": "divider"})
+    blocks.extend(privacy_blocks(data.retention_days))
     blocks.append({"type": "divider"})
     p = data.profile
     if p is None or not p.opted_in:

@@ -22,9 +22,12 @@ from peerbot.domain.notices import (
     CheckinDue,
     CommitmentAdded,
     CommitmentView,
+    DataExport,
     FeedbackRequest,
     HelperCheck,
     HelperCheckAnswered,
+    HelperInvite,
+    HelperInviteAnswered,
     Intro,
     IntroFailed,
     Notice,
@@ -32,6 +35,7 @@ from peerbot.domain.notices import (
     OfferRequest,
     OfferState,
     PairClosed,
+    PairEnded,
     PairPaused,
     Side,
     StuckNudge,
@@ -42,7 +46,7 @@ from peerbot.domain.schedule import zone
 from peerbot.slack import codec, ids
 from peerbot.slack.blocks import URGENCY_OPTIONS
 from peerbot.slack.limits import MAX_SECTION_TEXT as SECTION_LIMIT
-from peerbot.slack.text import block_quote, one_line, truncate_escaped
+from peerbot.slack.text import block_quote, escape_mrkdwn, one_line, truncate_escaped
 
 Message = dict[str, Any]
 Block = dict[str, Any]
@@ -194,6 +198,8 @@ _CLOSED_TEXT = {
     OfferState.TAKEN: "Another peer took this one. Thank you for being willing to help!",
     OfferState.RELEASED: "You accepted, thank you! We could not set up the group DM, so we "
     "have released you from this request; there is nothing more for you to do.",
+    OfferState.WITHDRAWN: "This request was withdrawn, so there is nothing more for you to do. "
+    "Thank you for being willing to help!",
 }
 
 
@@ -493,6 +499,18 @@ def _pair_closed(notice: PairClosed, facts: NoticeFacts) -> Message:
 
 
 @render.register
+def _pair_ended(notice: PairEnded, facts: NoticeFacts) -> Message:
+    """To the one left in a pair peerbot ended: no name, no reason, nothing read from the
+    tables (the other person's rows may be redacted by now)."""
+    started = notice.started.strftime("%-d %B %Y")
+    text = (
+        f"The peer pairing you began on {started} has ended, and check-ins for it have "
+        "stopped. Thank you for the time you gave it; there is nothing more for you to do."
+    )
+    return _plain(text)
+
+
+@render.register
 def _feedback_request(notice: FeedbackRequest, facts: NoticeFacts) -> Message:
     """To the side that did not close: ask for their feedback."""
     pair = facts.pair(notice.pair_id)
@@ -524,3 +542,96 @@ def _thanks(notice: Thanks, facts: NoticeFacts) -> Message:
     text = f":sparkles: <@{pair.asker}> says thank you for your help:"
     body = text + "\n" + block_quote(facts.thanks(pair.pair_id), SECTION_LIMIT - len(text) - 1)
     return _message(text, [_section(body)])
+
+
+# --------------------------------------------------------------------------- privacy
+
+#: Code blocks of an export at most (Slack: 50 blocks a message; one intro, one closing line).
+EXPORT_BLOCKS = 48
+
+
+def _code_chunks(text: str, limit: int) -> list[str]:
+    """``text`` in pieces whose escaped form fits ``limit`` (cut at lines, long lines cut)."""
+    chunks: list[str] = []
+    current = ""
+    for line in text.splitlines(keepends=True):
+        while len(escape_mrkdwn(line)) > limit:
+            cut = limit
+            while len(escape_mrkdwn(line[:cut])) > limit:
+                cut = max(1, cut * 2 // 3)
+            if current:
+                chunks.append(current)
+                current = ""
+            chunks.append(line[:cut])
+            line = line[cut:]
+        if len(escape_mrkdwn(current + line)) > limit:
+            chunks.append(current)
+            current = ""
+        current += line
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+@render.register
+def _data_export(notice: DataExport, facts: NoticeFacts) -> Message:
+    """To the person: their data as JSON, in code blocks that fit Slack's limits."""
+    data = facts.export(notice.person_id)
+    fence = 8  # "```\n" + "\n```"
+    chunks = _code_chunks(data, SECTION_LIMIT - fence)
+    intro = (
+        "Here is everything peerbot holds about you, as JSON. Nothing in it is about anyone "
+        "else; of a pairing, it shows only what you could already see."
+    )
+    blocks = [_section(intro)]
+    for chunk in chunks[:EXPORT_BLOCKS]:
+        blocks.append(_section("```\n" + escape_mrkdwn(chunk.rstrip("\n")) + "\n```"))
+    if len(chunks) > EXPORT_BLOCKS:
+        blocks.append(
+            _context(
+                "This is too long for one message; the people who run the programme can "
+                "give you the whole file (`peerbot privacy export`)."
+            )
+        )
+    return _message("Your data from peerbot", blocks)
+
+
+# --------------------------------------------------------------------------- invitations
+
+
+@render.register
+def _helper_invite(notice: HelperInvite, facts: NoticeFacts) -> Message:
+    """To an imported person: who asked, what it means, how often; Yes / Not now."""
+    n = notice.capacity
+    text = (
+        "The people who run the peer-help programme added you as someone other managers could "
+        "learn from. If you say yes, peerbot may now and then send you a manager's question "
+        "that matches your experience; you accept or pass each one, and you are never asked "
+        f"for more than {n} conversation{'s' if n != 1 else ''} at a time. You can pause or "
+        "stop any time in peerbot's Home tab. Nothing is sent your way until you say yes."
+    )
+    return _message(
+        "Would you help other managers?",
+        [
+            _section(text),
+            {
+                "type": "actions",
+                "block_id": "helper_invite",
+                "elements": [
+                    _button("Yes, I'll help", ids.HELPER_INVITE_YES, "yes", "primary"),
+                    _button("Not now", ids.HELPER_INVITE_NO, "no"),
+                ],
+            },
+        ],
+    )
+
+
+@render.register
+def _helper_invite_answered(notice: HelperInviteAnswered, facts: NoticeFacts) -> Message:
+    """The invitation once answered."""
+    if notice.yes:
+        return _plain(
+            ":white_check_mark: Thank you! You are now a helper. Add or edit your expertise, "
+            "capacity or a pause any time in peerbot's Home tab."
+        )
+    return _plain("No problem: you will not be asked. You can sign up any time in the Home tab.")

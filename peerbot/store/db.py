@@ -52,11 +52,11 @@ def create_engine_for(url: str | URL, **kwargs: Any) -> Engine:
 
     SQLite
         Creates the file's parent directory; ``check_same_thread=False``; on every new
-        connection ``PRAGMA foreign_keys=ON``, ``busy_timeout=5000`` and, for files,
-        ``journal_mode=WAL``. Transactions start with ``BEGIN IMMEDIATE`` (the write lock is
-        taken up front, so concurrent writers wait for ``busy_timeout`` instead of failing on a
-        lock upgrade) and SAVEPOINTs work as on other databases. In-memory databases share one
-        connection across threads.
+        connection ``PRAGMA foreign_keys=ON``, ``busy_timeout=5000``, ``secure_delete=ON``
+        (deleted text is zeroed) and, for files, ``journal_mode=WAL``. Transactions start with
+        ``BEGIN IMMEDIATE`` (the write lock is taken up front, so concurrent writers wait for
+        ``busy_timeout`` instead of failing on a lock upgrade) and SAVEPOINTs work as on other
+        databases. In-memory databases share one connection across threads.
         A connection with the :data:`NO_WRITE_LOCK` execution option begins with a deferred
         ``BEGIN`` instead (health probes).
     PostgreSQL
@@ -93,6 +93,8 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
         try:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            # Deleted or overwritten text is zeroed, not left in free space (privacy: forget).
+            cursor.execute("PRAGMA secure_delete=ON")
             if not memory:
                 cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute("PRAGMA synchronous=NORMAL")

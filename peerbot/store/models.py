@@ -280,6 +280,11 @@ class HelperProfile(Base):
     #: How many active pairs the helper takes at once.
     capacity: Mapped[int] = mapped_column(Integer, default=2)
     paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: How they became a helper: "self" (signed up), "invited" (imported, no answer yet),
+    #: "yes" (imported, said yes), "declined" (imported, said not now).
+    consent: Mapped[str] = mapped_column(String(ENUM_LEN), default="self", server_default="self")
+    #: When the helper last saved their own profile: a re-import never changes it after that.
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -320,6 +325,8 @@ class Ask(Base):
     #: When true, the asker's name is shown to a helper only after they accept.
     anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[AskStatus] = mapped_column(_enum(AskStatus, "status"), default=AskStatus.OPEN)
+    #: Slack user ids the asker does not want this ask offered to ("Don't offer this to").
+    excluded_user_ids: Mapped[list[str] | None] = mapped_column(JSONType)
     #: A short topic label, for supply-gap analytics.
     topic: Mapped[str | None] = mapped_column(String(200))
     #: Client idempotency key (e.g. the Slack view id of the submission), unique per team.

@@ -6,8 +6,10 @@ raises :class:`~peerbot.domain.notices.NoticeGone`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from sqlalchemy import bindparam, select
@@ -22,7 +24,9 @@ from peerbot.domain.notices import (
     PairView,
 )
 from peerbot.domain.ports import FactsReader, NoticeFacts
+from peerbot.domain.privacy import is_forgotten, is_redacted
 from peerbot.store.db import NO_WRITE_LOCK
+from peerbot.store.export import person_export
 from peerbot.store.models import (
     Ask,
     Checkin,
@@ -63,6 +67,11 @@ _CHECKIN = (
 
 
 def _ask_view(ask: Ask, asker: Person) -> AskView:
+    """The ask as messages show it; gone once redacted or once its asker was forgotten."""
+    if is_redacted(ask.challenge):
+        raise NoticeGone(f"ask {ask.id} was redacted")
+    if is_forgotten(asker.slack_user_id):
+        raise NoticeGone(f"the asker of ask {ask.id} was forgotten")
     return AskView(
         ask_id=ask.id,
         asker=asker.slack_user_id,
@@ -89,7 +98,10 @@ class StoreNoticeFacts:
         return row
 
     def _user(self, person_id: int) -> Person:
-        return self._get(Person, person_id)
+        person = self._get(Person, person_id)
+        if is_forgotten(person.slack_user_id):
+            raise NoticeGone(f"person {person_id} was forgotten")
+        return person
 
     def ask(self, ask_id: int) -> AskView:
         """The ask."""
@@ -110,6 +122,8 @@ class StoreNoticeFacts:
         )
 
     def _pair_view(self, pair: Pair, ask: Ask, asker: Person, helper: Person) -> PairView:
+        if is_forgotten(helper.slack_user_id):
+            raise NoticeGone(f"the helper of pair {pair.id} was forgotten")
         commitments = self._session.scalars(
             select(Commitment)
             .where(Commitment.pair_id == pair.id, Commitment.status == CommitmentStatus.OPEN)
@@ -165,6 +179,12 @@ class StoreNoticeFacts:
             )
         )
         return text or ""
+
+    def export(self, person_id: int) -> str:
+        """Every row about the person, as indented JSON text."""
+        person = self._user(person_id)
+        data = person_export(self._session, self._team, person.slack_user_id, datetime.now(UTC))
+        return json.dumps(data, indent=1, ensure_ascii=False)
 
 
 def facts_reader(sessions: sessionmaker[Session]) -> FactsReader:

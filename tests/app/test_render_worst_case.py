@@ -78,6 +78,10 @@ class WorstFacts:
     def thanks(self, pair_id: int) -> str:
         return nasty(MAX_FIELD)
 
+    def export(self, person_id: int) -> str:
+        # Long lines of the nastiest characters, far more than one message holds.
+        return "\n".join(nasty(MAX_CHALLENGE) for _ in range(100))
+
 
 def worst_notices() -> list[n.Notice]:
     """One notice of every kind (the test below fails when a kind is missing here)."""
@@ -89,6 +93,10 @@ def worst_notices() -> list[n.Notice]:
         *(n.IntroFailed(pair_id=7, to=side) for side in n.Side),
         n.OfferRequest(offer_id=5),
         *(n.OfferClosed(offer_id=5, state=s) for s in n.OfferState),
+        n.PairEnded(pair_id=5, started=date(2026, 12, 31)),
+        n.DataExport(person_id=5),
+        n.HelperInvite(person_id=5, capacity=20),
+        *(n.HelperInviteAnswered(person_id=5, yes=y) for y in (True, False)),
         n.Intro(pair_id=7),
         n.CheckinDue(checkin_id=9, bump=True),
         n.CheckinAnswered(checkin_id=9),

@@ -48,6 +48,7 @@ def test_csv_import(
     assert main(["helpers", "import", str(csv_file)]) == 1
     out = capsys.readouterr()
     assert "imported 2, unchanged 0, not imported 6 (of 8 rows)" in out.out
+    assert "invited 2, already helping 0, declined 0" in out.out
     assert "8/8 rows" in out.err  # progress
     for line, reason in [
         (4, "duplicate of line 2"),
@@ -72,7 +73,9 @@ def test_csv_import(
             assert people[ann].tz == "Europe/Berlin"
             profile = s.get(HelperProfile, people[ann].id)
             assert profile is not None
-            assert profile.opted_in and profile.capacity == 3 and profile.years_managing == 8
+            # Invited, not enrolled: nobody is offered an ask before saying yes (issue 12).
+            assert not profile.opted_in and profile.consent == "invited"
+            assert profile.capacity == 3 and profile.years_managing == 8
             assert profile.topics == ["first-time-manager", "hiring"]
             assert len(s.scalars(select(HelperProfile)).all()) == 2
     finally:

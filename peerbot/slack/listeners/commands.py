@@ -11,13 +11,15 @@ from peerbot.slack import blocks, ids
 from peerbot.slack.deps import Deps
 from peerbot.slack.listeners.asks import too_many_text
 from peerbot.slack.listeners.common import actor
+from peerbot.slack.privacy_blocks import privacy_blocks, privacy_text
 from peerbot.slack.profile_blocks import build_profile_modal
 
 COMMANDS: tuple[str, ...] = (ids.COMMAND,)
 
 HELP_TEXT = (
     "*/peerhelp* — ask an experienced peer manager for help (you can type your challenge "
-    "right after the command).\n*/peerhelp helper* — sign up or edit your helper profile."
+    "right after the command).\n*/peerhelp helper* — sign up or edit your helper profile.\n"
+    "*/peerhelp privacy* — what peerbot stores about you; download or delete it."
 )
 
 
@@ -30,6 +32,10 @@ def peerhelp(
     word = text.lower()
     if word in ("help", "?"):
         ack(response_type="ephemeral", text=HELP_TEXT)
+        return
+    if word in ("privacy", "data", "my data"):
+        days = deps.settings.retention_days
+        ack(response_type="ephemeral", text=privacy_text(days), blocks=privacy_blocks(days))
         return
     if word not in ("helper", "profile", "help others"):
         who = actor(context)

@@ -1,8 +1,10 @@
-"""Events API listeners: App Home, and profile changes (time zone, deactivation)."""
+"""Events API listeners: App Home, profile changes (time zone, deactivation), and the app's
+removal from a workspace (``app_uninstalled``, ``tokens_revoked``)."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt import App, BoltContext
@@ -17,12 +19,19 @@ from peerbot.slack.profile_blocks import build_home
 
 log = logging.getLogger(__name__)
 
-EVENTS: tuple[str, ...] = ("app_home_opened", "user_change")
+EVENTS: tuple[str, ...] = ("app_home_opened", "user_change", "app_uninstalled", "tokens_revoked")
 
 
-def publish_home(client: WebClient, helpers: HelperService, team_id: str, user_id: str) -> None:
+def publish_home(
+    client: WebClient,
+    helpers: HelperService,
+    team_id: str,
+    user_id: str,
+    retention_days: int = 365,
+) -> None:
     """Render and publish ``user_id``'s App Home."""
-    client.views_publish(user_id=user_id, view=build_home(helpers.home(team_id, user_id)))
+    data = replace(helpers.home(team_id, user_id), retention_days=retention_days)
+    client.views_publish(user_id=user_id, view=build_home(data))
 
 
 def home_opened(event: dict[str, Any], context: BoltContext, client: WebClient, deps: Deps) -> None:
@@ -31,7 +40,13 @@ def home_opened(event: dict[str, Any], context: BoltContext, client: WebClient, 
     if event.get("tab") not in (None, "home"):
         return
     try:
-        publish_home(client, deps.helpers, actor(context).team_id, event["user"])
+        publish_home(
+            client,
+            deps.helpers,
+            actor(context).team_id,
+            event["user"],
+            deps.settings.retention_days,
+        )
     except Exception as e:
         if not is_outage(e):
             raise
@@ -50,7 +65,32 @@ def user_changed(event: dict[str, Any], context: BoltContext, deps: Deps) -> Non
             log.warning("profile change of %s not saved: the database is unavailable", user["id"])
 
 
+def _team(context: BoltContext) -> str:
+    """The workspace of an event that names no user (the app's removal)."""
+    team = context.team_id or context.get("team_id")
+    if not team:
+        raise ValueError("the event names no workspace")
+    return str(team)
+
+
+def app_uninstalled(context: BoltContext, deps: Deps) -> None:
+    """The app was removed from the workspace: stop sending there at once, purge later."""
+    if deps.privacy is not None:
+        deps.privacy.workspace_removed(_team(context), "app_uninstalled")
+
+
+def tokens_revoked(event: dict[str, Any], context: BoltContext, deps: Deps) -> None:
+    """Tokens were revoked; when the bot token is among them, nothing can be sent there any
+    more: the same as an uninstall (user tokens alone, which peerbot never holds, change
+    nothing)."""
+    bot = (event.get("tokens") or {}).get("bot") or []
+    if bot and deps.privacy is not None:
+        deps.privacy.workspace_removed(_team(context), "tokens_revoked")
+
+
 def register(app: App) -> None:
-    """Register App Home rendering and profile changes."""
+    """Register App Home rendering, profile changes and the app's removal."""
     app.event("app_home_opened")(home_opened)
     app.event("user_change")(user_changed)
+    app.event("app_uninstalled")(app_uninstalled)
+    app.event("tokens_revoked")(tokens_revoked)

@@ -75,7 +75,11 @@ def commitment_submitted(
     """The commitment form: field errors at the field, else the commitment is added."""
     text = clean_text(state_value(view, ids.COMMITMENT_TEXT))
     due_raw = state_value(view, ids.COMMITMENT_DUE)
-    due = date.fromisoformat(due_raw) if due_raw else None
+    try:
+        due = date.fromisoformat(due_raw) if due_raw else None
+    except ValueError:  # a date picker sends ISO dates; anything else is refused at the field
+        ack(response_action="errors", errors={ids.COMMITMENT_DUE[0]: "Pick a date."})
+        return
     errors = validate_commitment(text, due, today=deps.clock.now().date())
     if errors:
         fields = {"text": ids.COMMITMENT_TEXT[0], "due": ids.COMMITMENT_DUE[0]}

@@ -38,7 +38,7 @@ def profile_submitted(
     ack()
     who = actor(context)
     deps.helpers.save(who.team_id, who.user_id, profile)
-    publish_home(client, deps.helpers, who.team_id, who.user_id)
+    publish_home(client, deps.helpers, who.team_id, who.user_id, deps.settings.retention_days)
 
 
 def register(app: App) -> None:
