@@ -297,6 +297,11 @@ class SlackEmulator:
         with self._lock:
             self._user(user_id).deleted = True
 
+    def reactivate_user(self, user_id: str) -> None:
+        """Reactivate a deactivated member."""
+        with self._lock:
+            self._user(user_id).deleted = False
+
     def set_can_be_messaged(self, user_id: str, value: bool) -> None:
         """Allow or forbid the bot to open a DM with the member."""
         with self._lock:

@@ -173,6 +173,27 @@ class PrivacyService:
 
     # ------------------------------------------------------------------ forget
 
+    def person_left(self, team_id: str, user_id: str) -> ForgetReport:
+        """Someone was deactivated in Slack: what is in progress ends politely (as in
+        :meth:`forget`, but nothing is redacted), and they stop being a helper, so that a
+        reactivated account is not silently offered asks again (they opt in anew)."""
+        now = self._clock.now()
+        report = ForgetReport()
+        with unit_of_work(self._sessions) as session:
+            me = find_person(session, team_id, user_id)
+            if me is None:
+                return report
+            report.found = True
+            asks = list(
+                session.scalars(select(Ask).where(Ask.team_id == team_id, Ask.asker_id == me.id))
+            )
+            self._end_in_progress(session, team_id, me, asks, now, report)
+            profile = session.get(HelperProfile, me.id)
+            if profile is not None and profile.opted_in:
+                profile.opted_in = False
+                profile.updated_at = now
+        return report
+
     def forget(self, team_id: str, user_id: str) -> ForgetReport:
         """Delete ``user_id``'s data in ``team_id`` (idempotent); see the module docstring."""
         now = self._clock.now()
@@ -208,64 +229,7 @@ class PrivacyService:
         )
         ask_ids = [a.id for a in asks]
 
-        # 1. As a helper: pending offers move on to the next candidate.
-        for offer in session.scalars(
-            select(Offer).where(Offer.helper_id == me.id, Offer.status == OfferStatus.PENDING)
-        ):
-            if self._release is not None:
-                self._release(session, offer, now)
-            else:
-                offer.status = OfferStatus.SKIPPED
-                offer.responded_at = now
-            report.offers_released += 1
-
-        # 2. As an asker: open asks are withdrawn and their pending offer DMs updated.
-        for ask in asks:
-            if ask.status not in OPEN_ASKS:
-                continue
-            ask.status = AskStatus.CANCELLED
-            ask.closed_at = now
-            ask.updated_at = now
-            report.asks_withdrawn += 1
-            for offer in session.scalars(
-                select(Offer).where(Offer.ask_id == ask.id, Offer.status == OfferStatus.PENDING)
-            ):
-                offer.status = OfferStatus.WITHDRAWN
-                offer.responded_at = now
-                report.offers_withdrawn += 1
-                self._withdraw_offer_message(session, offer, now)
-
-        # 3. Running pairs are closed; the other person is told, without the reason.
-        for pair in session.scalars(
-            select(Pair).where(
-                Pair.team_id == team_id,
-                or_(Pair.asker_id == me.id, Pair.helper_id == me.id),
-                Pair.status.in_(LIVE_PAIRS),
-            )
-        ):
-            pair.status = PairStatus.CLOSED
-            pair.closed_at = now
-            pair.closed_by = "system"
-            pair.next_checkin_at = None
-            session.execute(
-                delete(Checkin).where(Checkin.pair_id == pair.id, Checkin.sent_at.is_(None))
-            )
-            paired_ask = session.get(Ask, pair.ask_id)
-            if paired_ask is not None and paired_ask.status == AskStatus.PAIRED:
-                paired_ask.status = AskStatus.CLOSED
-                paired_ask.closed_at = now
-            other = session.get(Person, pair.helper_id if pair.asker_id == me.id else pair.asker_id)
-            if other is not None:
-                messages.post(
-                    session,
-                    team_id=team_id,
-                    key=_key("pair", pair.id, "ended"),
-                    to=other.slack_user_id,
-                    notice=notices.PairEnded(pair_id=pair.id, started=pair.created_at.date()),
-                    now=now,
-                )
-            report.pairs_closed += 1
-        session.flush()
+        self._end_in_progress(session, team_id, me, asks, now, report)
 
         # 4. Redact their text everywhere it is stored.
         self._redact_asks(session, team_id, asks, report)
@@ -361,6 +325,76 @@ class PrivacyService:
             ),
         }
         return report
+
+    def _end_in_progress(
+        self,
+        session: Session,
+        team_id: str,
+        me: Person,
+        asks: list[Ask],
+        now: datetime,
+        report: ForgetReport,
+    ) -> None:
+        """End politely what is in progress for ``me``: offers waiting on them move on, their
+        open asks are withdrawn, their pairs close and the other person is told (no reason)."""
+        # 1. As a helper: pending offers move on to the next candidate.
+        for offer in session.scalars(
+            select(Offer).where(Offer.helper_id == me.id, Offer.status == OfferStatus.PENDING)
+        ):
+            if self._release is not None:
+                self._release(session, offer, now)
+            else:
+                offer.status = OfferStatus.SKIPPED
+                offer.responded_at = now
+            report.offers_released += 1
+
+        # 2. As an asker: open asks are withdrawn and their pending offer DMs updated.
+        for ask in asks:
+            if ask.status not in OPEN_ASKS:
+                continue
+            ask.status = AskStatus.CANCELLED
+            ask.closed_at = now
+            ask.updated_at = now
+            report.asks_withdrawn += 1
+            for offer in session.scalars(
+                select(Offer).where(Offer.ask_id == ask.id, Offer.status == OfferStatus.PENDING)
+            ):
+                offer.status = OfferStatus.WITHDRAWN
+                offer.responded_at = now
+                report.offers_withdrawn += 1
+                self._withdraw_offer_message(session, offer, now)
+
+        # 3. Running pairs are closed; the other person is told, without the reason.
+        for pair in session.scalars(
+            select(Pair).where(
+                Pair.team_id == team_id,
+                or_(Pair.asker_id == me.id, Pair.helper_id == me.id),
+                Pair.status.in_(LIVE_PAIRS),
+            )
+        ):
+            pair.status = PairStatus.CLOSED
+            pair.closed_at = now
+            pair.closed_by = "system"
+            pair.next_checkin_at = None
+            session.execute(
+                delete(Checkin).where(Checkin.pair_id == pair.id, Checkin.sent_at.is_(None))
+            )
+            paired_ask = session.get(Ask, pair.ask_id)
+            if paired_ask is not None and paired_ask.status == AskStatus.PAIRED:
+                paired_ask.status = AskStatus.CLOSED
+                paired_ask.closed_at = now
+            other = session.get(Person, pair.helper_id if pair.asker_id == me.id else pair.asker_id)
+            if other is not None:
+                messages.post(
+                    session,
+                    team_id=team_id,
+                    key=_key("pair", pair.id, "ended"),
+                    to=other.slack_user_id,
+                    notice=notices.PairEnded(pair_id=pair.id, started=pair.created_at.date()),
+                    now=now,
+                )
+            report.pairs_closed += 1
+        session.flush()
 
     def _withdraw_offer_message(self, session: Session, offer: Offer, now: datetime) -> None:
         """The helper's offer DM says the request was withdrawn; one never sent is dropped."""

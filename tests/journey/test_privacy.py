@@ -434,3 +434,56 @@ def test_an_anonymous_asks_explanation_names_nothing_derived_from_the_asker(
     for explanation in anonymous:
         for derived in ("working hours with you", "your time zone", "your function", "with you"):
             assert derived not in explanation, explanation
+
+
+def _texts(h: Harness, user: str) -> list[str]:
+    return [text_of(m) for m in h.dms(user)]
+
+
+def _deactivate(h: Harness, user: str) -> None:
+    h.emulator.delete_user(user)
+    assert h.driver.event({"type": "user_change", "user": h.emulator.user(user)}).status == 200
+    h.settle()
+
+
+def test_a_helper_deactivated_in_slack_is_moved_on_from_and_not_re_enrolled(
+    harness: Harness,
+) -> None:
+    h = harness
+    fiona = h.add_helper("fiona", "Helped a report who kept missing deadlines after a merge.")
+    gus = h.add_helper("gus", "Coached managers whose reports missed deadlines after a re-org.")
+    asker = h.add_user("alex")
+    h.ask(asker, CHALLENGE)
+    first, second = (fiona, gus) if h.dms(fiona) else (gus, fiona)
+    assert h.dms(second) == []
+
+    _deactivate(h, first)
+
+    # The offer waiting on them moved on to the next peer, consent first.
+    assert any("looking for a peer" in t for t in _texts(h, second))
+    # Back in Slack, they are not silently a helper again: a new ask does not reach them.
+    h.emulator.reactivate_user(first)
+    h.driver.event({"type": "user_change", "user": h.emulator.user(first)})
+    h.settle()
+    before = len(h.dms(first))
+    h.ask(h.add_user("bea"), CHALLENGE + " (a second team)")
+    assert len(h.dms(first)) == before
+
+
+def test_a_pair_whose_helper_is_deactivated_ends_and_the_asker_is_told_without_why(
+    harness: Harness,
+) -> None:
+    h = harness
+    fiona = h.add_helper("fiona", "Helped a report who kept missing deadlines after a merge.")
+    asker = h.add_user("alex")
+    h.ask(asker, CHALLENGE)
+    h.click(fiona, h.dms(fiona)[0], "offer_accept")
+    assert h.group_messages(asker, fiona)
+
+    _deactivate(h, fiona)
+
+    told = _texts(h, asker)[-1]
+    assert "has ended" in told
+    assert "fiona" not in told and "deactivat" not in told and f"<@{fiona}>" not in told
+    with unit_of_work(h.container.sessions) as s:
+        assert s.scalars(select(Pair.status)).one() == PairStatus.CLOSED

@@ -58,7 +58,10 @@ def user_changed(event: dict[str, Any], context: BoltContext, deps: Deps) -> Non
     user = event.get("user") or {}
     if user.get("id"):
         try:
-            deps.helpers.profile_changed(actor(context).team_id, user_info(user))
+            info = user_info(user)
+            team = actor(context).team_id
+            if deps.helpers.profile_changed(team, info) and info.deleted and deps.privacy:
+                deps.privacy.person_left(team, info.user_id)
         except Exception as e:
             if not is_outage(e):
                 raise
