@@ -299,7 +299,7 @@ def seed(engine: Engine, helpers: int, helps: int, model: str) -> float:
             for table in ("people", "asks", "pairs", "embeddings", "checkins"):
                 conn.execute(
                     text(
-                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
                         f"(SELECT max(id) FROM {table}))"
                     )
                 )
@@ -376,6 +376,8 @@ def main(argv: list[str] | None = None) -> int:
         engine.dispose()
         for i in range(args.helpers):
             emulator.add_user(f"helper{i}", tz="UTC", user_id=f"UH{i:07d}")
+        for j in range(max(1, args.helpers // 5)):
+            emulator.add_user(f"asker{j}", tz="UTC", user_id=f"UA{j:07d}")
         port = _free_port()
         url_http = f"http://127.0.0.1:{port}"
         log = open(tmp / "serve.log", "w")  # noqa: SIM115
