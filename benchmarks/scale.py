@@ -303,6 +303,9 @@ def seed(engine: Engine, helpers: int, helps: int, model: str) -> float:
                         f"(SELECT max(id) FROM {table}))"
                     )
                 )
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("ANALYZE"))
     return time.monotonic() - t0
 
 

@@ -7,6 +7,7 @@ IDF is Lucene's non-negative ``log(1 + (N - n + 0.5) / (n + 0.5))``.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -29,6 +30,7 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN.findall(text.casefold())
 
 
+@functools.lru_cache(maxsize=200_000)
 def stem(word: str) -> str:
     """A light English suffix stripper: hire, hired, hiring → 'hir'; interviews → 'interview'."""
     w = word

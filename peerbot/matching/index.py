@@ -182,7 +182,7 @@ def _unit(vec: npt.ArrayLike, dim: int) -> npt.NDArray[np.float32]:
     v = np.asarray(vec, dtype=np.float32).reshape(-1)
     if v.shape[0] != dim:
         raise ValueError(f"vector has dimension {v.shape[0]}, index expects {dim}")
-    n = float(np.linalg.norm(v))
+    n = math.sqrt(float(v @ v))
     return v / n if n > 0 else v
 
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import statistics
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Row, func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from peerbot.domain.asks import text_for_matching
 from peerbot.domain.ports import Vector
@@ -31,6 +31,7 @@ from peerbot.matching import (
     Snapshot,
 )
 from peerbot.services.ranking import HelperIndexes
+from peerbot.store.db import read_only
 from peerbot.store.models import (
     Ask,
     Feedback,
@@ -84,7 +85,7 @@ def active_pair_counts(
 def _helper_facts(
     session: Session,
     team_id: str,
-    rows: list[tuple[HelperProfile, Person]],
+    rows: Sequence[Row[*tuple[Any, ...]]],
     now: datetime,
     max_pending_offers: int | None = None,
 ) -> dict[int, HelperFacts]:
@@ -151,26 +152,27 @@ def _helper_facts(
             hours = (responded - sent).total_seconds() / 3600
             accept_hours.setdefault(hid, []).append(hours)
     out: dict[int, HelperFacts] = {}
-    for profile, person in rows:
-        pid = person.id
+    offsets: dict[str | None, int | None] = {}
+    for row in rows:
+        pid = row.person_id
         total, n = ratings.get(pid, (0, 0))
         accepted_in = accept_hours.get(pid)
+        if row.tz not in offsets:
+            offsets[row.tz] = utc_offset_minutes(row.tz, now)
         out[pid] = HelperFacts(
-            opted_in=profile.opted_in,
-            reachable=person.can_be_messaged and not person.deleted,
-            paused_until=profile.paused_until,
+            opted_in=row.opted_in,
+            reachable=row.can_be_messaged and not row.deleted,
+            paused_until=row.paused_until,
             never_match=frozenset(never.get(pid, set())),
-            capacity_total=profile.capacity,
+            capacity_total=row.capacity,
             capacity_used=active.get(pid, 0),
             pending_offers=pending.get(pid, 0),
             pending_offers_max=max_pending_offers,
             helps_given=int(helps.get(pid, 0)),
             rating_mean=total / n if n else None,
             rating_count=n,
-            years_managing=float(profile.years_managing)
-            if profile.years_managing is not None
-            else None,
-            utc_offset_minutes=utc_offset_minutes(person.tz, now),
+            years_managing=float(row.years_managing) if row.years_managing is not None else None,
+            utc_offset_minutes=offsets[row.tz],
             offers_received=received.get(pid, 0),
             offers_accepted=accepted.get(pid, 0),
             median_accept_hours=statistics.median(accepted_in) if accepted_in else None,
@@ -194,14 +196,22 @@ def load_snapshot(
     beside the count of offers waiting for them, for the rule that enforces it.
     """
     team = ask.team_id
-    rows = [
-        (profile, person)
-        for profile, person in session.execute(
-            select(HelperProfile, Person)
-            .join(Person, Person.id == HelperProfile.person_id)
-            .where(HelperProfile.team_id == team, HelperProfile.opted_in.is_(True))
-        ).all()
-    ]
+    # Plain columns, not ORM objects: a workspace may have 100,000 helpers.
+    rows = session.execute(
+        select(
+            HelperProfile.person_id,
+            HelperProfile.opted_in,
+            HelperProfile.paused_until,
+            HelperProfile.capacity,
+            HelperProfile.years_managing,
+            Person.slack_user_id,
+            Person.tz,
+            Person.can_be_messaged,
+            Person.deleted,
+        )
+        .join(Person, Person.id == HelperProfile.person_id)
+        .where(HelperProfile.team_id == team, HelperProfile.opted_in.is_(True))
+    ).all()
     facts = _helper_facts(session, team, rows, now, max_pending_offers) if rows else {}
     asker_never = frozenset(
         session.scalars(
@@ -238,8 +248,7 @@ def load_snapshot(
         already_offered=offered,
     )
     helpers = [
-        Candidate(person.id, person.slack_user_id, person.tz, facts[person.id])
-        for _, person in rows
+        Candidate(row.person_id, row.slack_user_id, row.tz, facts[row.person_id]) for row in rows
     ]
     return Snapshot(ask=query, helpers=helpers, managers=managers)
 
@@ -249,7 +258,7 @@ class Matcher(Protocol):
 
     def candidates_for(
         self, session: Session, ask: Ask, asker: Person, vector: Vector, now: datetime
-    ) -> list[Ranked]:
+    ) -> Sequence[Ranked]:
         """Helpers who pass every hard rule, best first, each with a true explanation."""
         ...
 
@@ -269,11 +278,22 @@ class IndexedMatcher:
         self._indexes = HelperIndexes(model_name, dimension)
         self._max_pending_offers = max_pending_offers
         self._ranker = ranker or RulesThenHybrid(weights)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+
+    def warm(self, sessions: sessionmaker[Session], now: datetime) -> int:
+        """Build the index of every workspace with helpers (at worker start-up, in a background
+        thread, so the first ask does not wait for it); reads only, never the write lock.
+        Returns how many workspaces were built."""
+        with read_only(sessions) as session:
+            teams = list(session.scalars(select(HelperProfile.team_id).distinct()))
+        for team in teams:
+            with read_only(sessions) as session, self._lock:
+                self._indexes.refresh(session, team, now)
+        return len(teams)
 
     def candidates_for(
         self, session: Session, ask: Ask, asker: Person, vector: Vector, now: datetime
-    ) -> list[Ranked]:
+    ) -> Sequence[Ranked]:
         """Load the snapshot, bring the workspace's index up to date, rank (:class:`Matcher`)."""
         snapshot = load_snapshot(
             session, ask, asker, vector, now, max_pending_offers=self._max_pending_offers
@@ -282,4 +302,6 @@ class IndexedMatcher:
             return []
         with self._lock:
             index = self._indexes.refresh(session, ask.team_id, now)
+            if isinstance(self._ranker, RulesThenHybrid):
+                return self._ranker.rank(index, snapshot, self._lock)
             return self._ranker.rank(index, snapshot)

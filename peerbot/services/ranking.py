@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVarTuple
 
 from sqlalchemy import Select, Subquery, and_, func, select, union
 from sqlalchemy.orm import Session
@@ -27,10 +27,14 @@ from peerbot.store.models import Ask, Embedding, EmbeddingOwner, HelperProfile, 
 from peerbot.store.types import vector_from_bytes
 
 log = logging.getLogger(__name__)
+_Ts = TypeVarTuple("_Ts")
 
 OVERLAP = timedelta(minutes=10)
 #: More changed helpers than this (and than a quarter of the index) rebuild it instead.
 REBUILD_AT = 1000
+#: Up to this many vectors the index scores every row (one matrix product: ~10 ms per 100k rows,
+#: recall 1.0, nothing to train at build time); above it, IVF partitions.
+EXACT_MAX_ROWS = 400_000
 
 
 @dataclass
@@ -77,7 +81,7 @@ def _changed_helpers(team_id: str, since: datetime) -> Subquery:
     ).subquery()
 
 
-def _live(stmt: Select[Any], person_id: Any) -> Select[Any]:
+def _live(stmt: Select[*_Ts], person_id: Any) -> Select[*_Ts]:
     """``stmt`` joined to the opted-in, not deleted helper whose person id is ``person_id``."""
     return (
         stmt.join(HelperProfile, HelperProfile.person_id == person_id)
@@ -159,9 +163,7 @@ def load_records(
         owner: vector_from_bytes(vec, dim) for owner, vec, dim in session.execute(exp_stmt)
     }
     past: dict[int, list[PastHelp]] = {}
-    for hid, aid, created, text, vec in session.execute(
-        help_stmt.execution_options(yield_per=20_000)
-    ):
+    for hid, aid, created, text, vec in session.execute(help_stmt):
         past.setdefault(hid, []).append(PastHelp(str(aid), vector_from_bytes(vec), text, created))
     records = []
     for r in live:
@@ -193,7 +195,9 @@ class HelperIndexes:
         current = self._teams.get(team_id)
         if current is None:
             records, _ = load_records(session, team_id, self._model)
-            index = HelperIndex.build(records, self._dim, self._model)
+            index = HelperIndex.build(
+                records, self._dim, self._model, exact_max_rows=EXACT_MAX_ROWS
+            )
             self._teams[team_id] = _TeamIndex(index, fp, now)
             log.info("built the helper index of %s: %d helpers", team_id, len(records))
             return index
@@ -204,7 +208,9 @@ class HelperIndexes:
             if n_changed > max(REBUILD_AT, len(current.index) // 4):
                 # Upserting means moving rows out of the partitions: past a few, rebuild.
                 records, _ = load_records(session, team_id, self._model)
-                index = HelperIndex.build(records, self._dim, self._model)
+                index = HelperIndex.build(
+                    records, self._dim, self._model, exact_max_rows=EXACT_MAX_ROWS
+                )
                 self._teams[team_id] = _TeamIndex(index, fp, now)
                 log.info("rebuilt the helper index of %s: %d helpers", team_id, len(records))
                 return index
