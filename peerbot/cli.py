@@ -6,6 +6,7 @@ import argparse
 import logging
 import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -110,6 +111,8 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     server: HttpServer | None = None
     try:
         server = HttpServer(wsgi, args.host, args.port, args.threads, limits).start()
+        # The matching index builds in the background: /healthz and asks are served meanwhile.
+        threading.Thread(target=_warm, args=(container,), name="warm", daemon=True).start()
         log.info("peerbot %s serving Slack at %s/slack/events", __version__, server.url)
         while not stopping.wait(0.5):
             if not server.running:
@@ -163,6 +166,17 @@ def _cmd_helpers_import(args: argparse.Namespace, settings: Settings) -> int:
     for p in report.problems:
         print(f"  line {p.line} ({p.who}): {p.reason}")
     return 1 if report.problems else 0
+
+
+def _warm(container: Container) -> None:
+    """Build the matching index (logged, never raised: asks build it on demand otherwise)."""
+    started = time.monotonic()
+    try:
+        teams = container.asks.warm_matcher()
+    except Exception:
+        log.exception("could not build the matching index at start-up")
+        return
+    log.info("matching index of %d workspace(s) built in %.1f s", teams, time.monotonic() - started)
 
 
 def _cmd_jobs_run_due(args: argparse.Namespace, settings: Settings) -> int:

@@ -306,6 +306,12 @@ class AskService:
             self._advance(session, ask, asker, vector, now, first=True, ranked=ranked)
         return True
 
+    def warm_matcher(self) -> int:
+        """Build the matching index now (at worker start-up, in a background thread) when the
+        matcher keeps one; returns how many workspaces were built."""
+        warm = getattr(self._ranker, "warm", None)
+        return int(warm(self._sessions, self._clock.now())) if warm is not None else 0
+
     def match_stranded(self, grace: timedelta = STRANDED_AFTER) -> int:
         """Match asks recorded at least ``grace`` ago and never matched (the process stopped
         between saving and matching, or the database went away in between). Returns how many."""
