@@ -196,7 +196,11 @@ def _cmd_jobs_run_due(args: argparse.Namespace, settings: Settings) -> int:
             )
             return 2
         clock = FrozenClock(at)
-    container = build_container(settings, clock=clock)
+    from peerbot.embeddings.sentence import LazyEmbedder
+
+    # The tick seldom embeds (an ask saved without its vector): load the model only then.
+    embedder = LazyEmbedder(settings.embedding_model_path)
+    container = build_container(settings, clock=clock, embedder=embedder)
     try:
         report = run_due(container.tick)
     finally:
