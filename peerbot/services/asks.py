@@ -309,6 +309,9 @@ class AskService:
     def warm_matcher(self) -> int:
         """Build the matching index now (at worker start-up, in a background thread) when the
         matcher keeps one; returns how many workspaces were built."""
+        # The first ask's embedding and topic vectors, ready before it comes (its ack waits
+        # for them).
+        self._topic(self._embedder.embed(["warm-up"])[0])
         warm = getattr(self._ranker, "warm", None)
         return int(warm(self._sessions, self._clock.now())) if warm is not None else 0
 

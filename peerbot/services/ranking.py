@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVarTuple
 
+import numpy as np
 from sqlalchemy import Select, Subquery, and_, func, select, union
 from sqlalchemy.orm import Session
 
 from peerbot.matching import HelperIndex, HelperRecord, PastHelp
 from peerbot.store.models import Ask, Embedding, EmbeddingOwner, HelperProfile, Pair, Person
-from peerbot.store.types import vector_from_bytes
+from peerbot.store.types import VECTOR_DTYPE, vector_from_bytes
 
 log = logging.getLogger(__name__)
 _Ts = TypeVarTuple("_Ts")
@@ -162,9 +163,18 @@ def load_records(
     expertise = {
         owner: vector_from_bytes(vec, dim) for owner, vec, dim in session.execute(exp_stmt)
     }
+    rows_h = session.execute(help_stmt).all()
+    # One buffer for all past-help vectors (each PastHelp holds a row view): no array per row.
+    mat = (
+        np.frombuffer(b"".join(r[4] for r in rows_h), dtype=VECTOR_DTYPE)
+        .astype(np.float32)
+        .reshape(len(rows_h), -1)
+        if rows_h
+        else np.zeros((0, 0), np.float32)
+    )
     past: dict[int, list[PastHelp]] = {}
-    for hid, aid, created, text, vec in session.execute(help_stmt):
-        past.setdefault(hid, []).append(PastHelp(str(aid), vector_from_bytes(vec), text, created))
+    for i, (hid, aid, created, text, _vec) in enumerate(rows_h):
+        past.setdefault(hid, []).append(PastHelp(str(aid), mat[i], text, created))
     records = []
     for r in live:
         text = r.expertise or ""
