@@ -167,7 +167,7 @@ def load_records(
     # One buffer for all past-help vectors (each PastHelp holds a row view): no array per row.
     mat = (
         np.frombuffer(b"".join(r[4] for r in rows_h), dtype=VECTOR_DTYPE)
-        .astype(np.float32)
+        .astype(np.float32, copy=False)
         .reshape(len(rows_h), -1)
         if rows_h
         else np.zeros((0, 0), np.float32)
