@@ -44,6 +44,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import Engine
 
 from peerbot.sandbox import SlackDriver, SlackEmulator
+from peerbot.slack.ids import OFFER_ACCEPT
 from peerbot.store.db import create_engine_for
 from peerbot.store.models import (
     Ask,
@@ -318,10 +319,10 @@ def _seeded_helpers(engine: Engine) -> int:
 
 
 def _offer_dm(emu: SlackEmulator, since: int, asker: str) -> bool:
-    asker_dm = emu.dm_channel(asker)
+    """True once a message with the offer's Accept button went out after call ``since`` (other
+    messages, say check-ins left in the outbox of a reused database, do not count)."""
     for call in emu.calls_to("chat.postMessage")[since:]:
-        channel = call.args.get("channel")
-        if channel not in (asker, asker_dm):
+        if OFFER_ACCEPT in json.dumps(call.args.get("blocks") or ""):
             return True
     return False
 
