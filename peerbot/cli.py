@@ -109,10 +109,12 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     server: HttpServer | None = None
+    warm: threading.Thread | None = None
     try:
         server = HttpServer(wsgi, args.host, args.port, args.threads, limits).start()
         # The matching index builds in the background: /healthz and asks are served meanwhile.
-        threading.Thread(target=_warm, args=(container,), name="warm", daemon=True).start()
+        warm = threading.Thread(target=_warm, args=(container,), name="warm", daemon=True)
+        warm.start()
         log.info("peerbot %s serving Slack at %s/slack/events", __version__, server.url)
         while not stopping.wait(0.5):
             if not server.running:
@@ -121,6 +123,8 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         if server is not None:
             server.stop()
+        if warm is not None:  # exiting while the model embeds in a thread aborts the process
+            warm.join(timeout=WARM_JOIN_S)
         _stop(container, scheduler)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -166,6 +170,10 @@ def _cmd_helpers_import(args: argparse.Namespace, settings: Settings) -> int:
     for p in report.problems:
         print(f"  line {p.line} ({p.who}): {p.reason}")
     return 1 if report.problems else 0
+
+
+#: How long a stopping `peerbot serve` waits for the start-up index build to finish.
+WARM_JOIN_S = 60.0
 
 
 def _warm(container: Container) -> None:
