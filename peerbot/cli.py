@@ -6,6 +6,7 @@ import argparse
 import logging
 import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -108,8 +109,12 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     server: HttpServer | None = None
+    warm: threading.Thread | None = None
     try:
         server = HttpServer(wsgi, args.host, args.port, args.threads, limits).start()
+        # The matching index builds in the background: /healthz and asks are served meanwhile.
+        warm = threading.Thread(target=_warm, args=(container,), name="warm", daemon=True)
+        warm.start()
         log.info("peerbot %s serving Slack at %s/slack/events", __version__, server.url)
         while not stopping.wait(0.5):
             if not server.running:
@@ -118,6 +123,8 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         if server is not None:
             server.stop()
+        if warm is not None:  # exiting while the model embeds in a thread aborts the process
+            warm.join(timeout=WARM_JOIN_S)
         _stop(container, scheduler)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -167,6 +174,21 @@ def _cmd_helpers_import(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if report.problems else 0
 
 
+#: How long a stopping `peerbot serve` waits for the start-up index build to finish.
+WARM_JOIN_S = 60.0
+
+
+def _warm(container: Container) -> None:
+    """Build the matching index (logged, never raised: asks build it on demand otherwise)."""
+    started = time.monotonic()
+    try:
+        teams = container.asks.warm_matcher()
+    except Exception:
+        log.exception("could not build the matching index at start-up")
+        return
+    log.info("matching index of %d workspace(s) built in %.1f s", teams, time.monotonic() - started)
+
+
 def _cmd_jobs_run_due(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import datetime
 
@@ -184,7 +206,11 @@ def _cmd_jobs_run_due(args: argparse.Namespace, settings: Settings) -> int:
             )
             return 2
         clock = FrozenClock(at)
-    container = build_container(settings, clock=clock)
+    from peerbot.embeddings.sentence import LazyEmbedder
+
+    # The tick seldom embeds (an ask saved without its vector): load the model only then.
+    embedder = LazyEmbedder(settings.embedding_model_path)
+    container = build_container(settings, clock=clock, embedder=embedder)
     try:
         report = run_due(container.tick)
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Sequence
@@ -108,3 +109,41 @@ def load_embedder(configured_path: str | None = None) -> SentenceTransformerEmbe
             emb = SentenceTransformerEmbedder(path, name)
             _cache[key] = emb
         return emb
+
+
+class LazyEmbedder:
+    """An :class:`~peerbot.domain.ports.Embedder` that loads the model on the first ``embed``.
+
+    For commands that seldom embed (``peerbot jobs run-due``): the model's name comes from its
+    path and its dimension from its pooling config, so building the services loads nothing.
+    """
+
+    def __init__(self, configured_path: str | None = None) -> None:
+        self._configured = configured_path
+        self._path, self._name = resolve_model_path(configured_path)
+        self._dim: int | None = None
+        pooling = self._path / "1_Pooling" / "config.json"
+        if pooling.is_file():
+            dim = json.loads(pooling.read_text()).get("word_embedding_dimension")
+            self._dim = int(dim) if dim else None
+
+    @property
+    def loaded(self) -> bool:
+        """True once the model was loaded."""
+        return str(self._path) in _cache
+
+    @property
+    def model_name(self) -> str:
+        """The name stored beside every vector this model makes."""
+        return self._name
+
+    @property
+    def dimension(self) -> int:
+        """Vector length (from the pooling config; loads the model when it has none)."""
+        if self._dim is None:
+            self._dim = load_embedder(self._configured).dimension
+        return self._dim
+
+    def embed(self, texts: Sequence[str]) -> Matrix:
+        """Load the model (once per process) and embed ``texts``."""
+        return load_embedder(self._configured).embed(texts)

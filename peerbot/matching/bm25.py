@@ -7,6 +7,7 @@ IDF is Lucene's non-negative ``log(1 + (N - n + 0.5) / (n + 0.5))``.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -29,6 +30,7 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN.findall(text.casefold())
 
 
+@functools.lru_cache(maxsize=200_000)
 def stem(word: str) -> str:
     """A light English suffix stripper: hire, hired, hiring → 'hir'; interviews → 'interview'."""
     w = word
@@ -83,14 +85,27 @@ class BM25Index:
 
     def add(self, slot: int, tokens: Iterable[str]) -> None:
         """Append ``tokens`` to the document in ``slot`` (creating it when new)."""
-        doc = self._docs.setdefault(slot, Counter())
         added = Counter(tokens)
-        for term, n in added.items():
-            doc[term] += n
-            self._postings.setdefault(term, {})[slot] = doc[term]
-            self._touch(term)
-        self._total_len += sum(added.values())
-        self._set_length(slot, sum(added.values()))
+        doc = self._docs.get(slot)
+        postings = self._postings
+        if doc is None:  # a new document (the bulk build): its counts are the postings
+            self._docs[slot] = added
+            for term, n in added.items():
+                posting = postings.get(term)
+                if posting is None:
+                    postings[term] = {slot: n}
+                else:
+                    posting[slot] = n
+        else:
+            for term, n in added.items():
+                doc[term] += n
+                postings.setdefault(term, {})[slot] = doc[term]
+        if self._cache:
+            for term in added:
+                self._touch(term)
+        total = sum(added.values())
+        self._total_len += total
+        self._set_length(slot, total)
 
     def remove(self, slot: int) -> None:
         """Drop the document in ``slot`` (no-op when absent)."""

@@ -182,7 +182,7 @@ def _unit(vec: npt.ArrayLike, dim: int) -> npt.NDArray[np.float32]:
     v = np.asarray(vec, dtype=np.float32).reshape(-1)
     if v.shape[0] != dim:
         raise ValueError(f"vector has dimension {v.shape[0]}, index expects {dim}")
-    n = float(np.linalg.norm(v))
+    n = math.sqrt(float(v @ v))
     return v / n if n > 0 else v
 
 
@@ -278,6 +278,11 @@ class HelperIndex:
         """
         records = list(records)
         rows = sum(len(r.past_helps) + (r.expertise_vector is not None) for r in records)
+        distinct = len({r.helper_id for r in records}) == len(records)
+        if centroids is None and rows <= exact_max_rows and distinct:
+            index = cls._build_exact(records, dimension, model_name, n_probe)
+            index.generation = generation
+            return index
         assignments: npt.NDArray[np.intp] | None = None
         if centroids is not None or rows > exact_max_rows:
             mat = np.vstack(
@@ -299,6 +304,68 @@ class HelperIndex:
         for r in records:
             index._upsert(r, it)
         index.generation = generation
+        return index
+
+    @classmethod
+    def _build_exact(
+        cls, records: list[HelperRecord], dimension: int, model_name: str, n_probe: int
+    ) -> HelperIndex:
+        """:meth:`build` in exact mode, in bulk: one matrix normalised at once, no row-by-row
+        appends (distinct helper ids; the result is the same as upserting one by one)."""
+        index = cls(dimension, model_name, n_probe=n_probe)
+        vecs: list[npt.ArrayLike] = []
+        owners: list[int] = []
+        kinds: list[int] = []
+        refs: list[int] = []
+        help_start: dict[int, int] = {}
+        for slot, r in enumerate(records):
+            index._ids.append(r.helper_id)
+            index._slot_of[r.helper_id] = slot
+            index._records[slot] = HelperRecord(
+                r.helper_id, r.expertise_vector, r.expertise_text, (), r.facts
+            )
+            helps = list(r.past_helps)
+            index._help_lists[slot] = helps
+            tokens = analyze(r.expertise_text)
+            if r.expertise_vector is not None:
+                vecs.append(r.expertise_vector)
+                owners.append(slot)
+                kinds.append(KIND_EXPERTISE)
+                refs.append(-1)
+            help_start[slot] = len(vecs)
+            for j, h in enumerate(helps):
+                vecs.append(h.vector)
+                owners.append(slot)
+                kinds.append(KIND_PAST)
+                refs.append(j)
+                tokens.extend(analyze(h.text))
+            index._parts_of[slot] = {0} if (helps or r.expertise_vector is not None) else set()
+            index.bm25.add(slot, tokens)
+        if vecs:
+            mat = np.empty((len(vecs), dimension), dtype=np.float32)
+            for i, v in enumerate(vecs):
+                a = np.asarray(v, dtype=np.float32).reshape(-1)
+                if a.shape[0] != dimension:
+                    raise ValueError(
+                        f"vector has dimension {a.shape[0]}, index expects {dimension}"
+                    )
+                mat[i] = a
+            norms = np.linalg.norm(mat, axis=1)
+            np.divide(mat, norms[:, None], out=mat, where=norms[:, None] > 0)
+            # Past helps keep a view of their row instead of their own copy (half the memory).
+            for slot, first in help_start.items():
+                helps = index._help_lists[slot]
+                helps[:] = [
+                    PastHelp(h.ask_id, mat[first + j], h.text, h.helped_at)
+                    for j, h in enumerate(helps)
+                ]
+            part = index._parts[0]
+            part.mat = mat
+            part.owners = np.asarray(owners, dtype=np.intp)
+            part.kinds = np.asarray(kinds, dtype=np.int8)
+            part.refs = np.asarray(refs, dtype=np.intp)
+            part.n = len(vecs)
+        index._invalidate()
         return index
 
     @property

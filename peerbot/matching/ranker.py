@@ -211,6 +211,10 @@ class HybridRanker:
         order = scoring.scored.order(limit)
         return [self._ranked(scoring, int(i), ask) for i in order]
 
+    def explain(self, scoring: Scoring, pos: int, ask: Ask) -> RankedHelper:
+        """The candidate at position ``pos`` of ``scoring``, with its reasons in words."""
+        return self._ranked(scoring, pos, ask)
+
     def _ranked(self, scoring: Scoring, pos: int, ask: Ask) -> RankedHelper:
         scored = scoring.scored
         reasons = top_reasons(scored, pos)

@@ -7,6 +7,7 @@ outbox) commit together or not at all. Methods are idempotent where Slack may de
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -31,11 +32,11 @@ from peerbot.domain.schedule import add_working_hours, zone
 from peerbot.domain.topics import TOPICS
 from peerbot.services import messages
 from peerbot.services.errors import StoreUnavailable, is_outage
-from peerbot.services.matching import Matcher
+from peerbot.services.matching import Matcher, Ranked
 from peerbot.services.pairs import schedule_new_pair
 from peerbot.services.people import find_person, mark_unreachable, upsert_person
 from peerbot.services.vectors import upsert_vector
-from peerbot.store.db import unit_of_work
+from peerbot.store.db import read_only, unit_of_work
 from peerbot.store.models import (
     Ask,
     AskStatus,
@@ -284,15 +285,38 @@ class AskService:
             info = None
         now = self._clock.now()
         with unit_of_work(self._sessions) as session:
+            asker_id = upsert_person(session, team_id, user_id, now, info).id
+        # Rank reading only: on SQLite no write lock is held while the index is brought up to
+        # date and the helpers are scored. The write below re-checks what may have moved.
+        ranked = None
+        with read_only(self._sessions) as session:
+            ask = session.get(Ask, ask_id)
+            asker = session.get(Person, asker_id)
+            if ask is None or asker is None or ask.status != AskStatus.MATCHING:
+                return False
+            vector = self._stored_vector(session, ask)
+            if vector is not None:
+                ranked = self._ranker.candidates_for(session, ask, asker, vector, now)
+        with unit_of_work(self._sessions) as session:
             stmt = select(Ask).where(Ask.id == ask_id)
             if session.get_bind().dialect.name == "postgresql":
                 stmt = stmt.with_for_update()
             ask = session.scalar(stmt)
             if ask is None or ask.status != AskStatus.MATCHING:
                 return False
-            asker = upsert_person(session, team_id, user_id, now, info)
-            self._advance(session, ask, asker, self._ask_vector(session, ask), now, first=True)
+            asker = session.get_one(Person, asker_id)
+            vector = self._ask_vector(session, ask)
+            self._advance(session, ask, asker, vector, now, first=True, ranked=ranked)
         return True
+
+    def warm_matcher(self) -> int:
+        """Build the matching index now (at worker start-up, in a background thread) when the
+        matcher keeps one; returns how many workspaces were built."""
+        # The first ask's embedding and topic vectors, ready before it comes (its ack waits
+        # for them).
+        self._topic(self._embedder.embed(["warm-up"])[0])
+        warm = getattr(self._ranker, "warm", None)
+        return int(warm(self._sessions, self._clock.now())) if warm is not None else 0
 
     def match_stranded(self, grace: timedelta = STRANDED_AFTER) -> int:
         """Match asks recorded at least ``grace`` ago and never matched (the process stopped
@@ -315,6 +339,16 @@ class AskService:
         return done
 
     # ------------------------------------------------------------------ offers
+
+    def _stored_vector(self, session: Session, ask: Ask) -> Vector | None:
+        row = session.scalar(
+            select(Embedding).where(
+                Embedding.owner_kind == EmbeddingOwner.ASK,
+                Embedding.owner_id == ask.id,
+                Embedding.model_name == self._embedder.model_name,
+            )
+        )
+        return None if row is None else vector_from_bytes(row.vector, row.dim)
 
     def _ask_vector(self, session: Session, ask: Ask) -> Vector:
         row = session.scalar(
@@ -357,8 +391,12 @@ class AskService:
         now: datetime,
         *,
         first: bool = False,
+        ranked: Sequence[Ranked] | None = None,
     ) -> None:
-        """Offer ``ask`` to the next best candidates, or tell the asker nobody is free."""
+        """Offer ``ask`` to the next best candidates, or tell the asker nobody is free.
+
+        ``ranked``: the candidates, ranked before this transaction began (outside the write
+        lock); each is re-checked here (room for an offer) before it is offered."""
         used = (
             session.scalar(
                 select(func.count()).where(Offer.ask_id == ask.id, Offer.status.in_(COUNTED))
@@ -378,7 +416,8 @@ class AskService:
             slots = 0  # helpers who could not be messaged do not count as tries, but are bounded
         made: list[Offer] = []
         if slots > 0:
-            ranked = self._ranker.candidates_for(session, ask, asker, vector, now)
+            if ranked is None:
+                ranked = self._ranker.candidates_for(session, ask, asker, vector, now)
             position = session.scalar(select(func.count()).where(Offer.ask_id == ask.id)) or 0
             for r in ranked:
                 if len(made) >= slots:

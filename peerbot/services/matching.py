@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import statistics
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Row, func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from peerbot.domain.asks import text_for_matching
 from peerbot.domain.ports import Vector
@@ -31,6 +32,7 @@ from peerbot.matching import (
     Snapshot,
 )
 from peerbot.services.ranking import HelperIndexes
+from peerbot.store.db import read_only
 from peerbot.store.models import (
     Ask,
     Feedback,
@@ -81,29 +83,111 @@ def active_pair_counts(
     return {int(h): int(n) for h, n in session.execute(stmt).all()}
 
 
-def _helper_facts(
-    session: Session,
-    team_id: str,
-    rows: list[tuple[HelperProfile, Person]],
-    now: datetime,
-    max_pending_offers: int | None = None,
-) -> dict[int, HelperFacts]:
-    """Facts of each helper in ``rows``, by person id: a few grouped queries for all of them."""
+_HELPER_COLUMNS = (
+    HelperProfile.person_id,
+    HelperProfile.opted_in,
+    HelperProfile.paused_until,
+    HelperProfile.capacity,
+    HelperProfile.years_managing,
+    Person.slack_user_id,
+    Person.tz,
+    Person.can_be_messaged,
+    Person.deleted,
+)
+
+#: Per helper: (offers received, accepted, pending, sent in the fairness window, median hours
+#: to accept) -- the facts that change with every ask.
+OfferFacts = tuple[int, int, int, int, float | None]
+
+
+@dataclass
+class _Base:
+    """The facts that change seldom (profiles, people, pairs, ratings, never-match lists)."""
+
+    key: tuple[Any, ...]
+    rows: dict[int, Row[*tuple[Any, ...]]]
+    managers: dict[str, str | None]
+    active: dict[int, int]
+    helps: dict[int, int]
+    never: dict[int, frozenset[str]]
+    ratings: dict[int, tuple[int, int]]
+    offsets: dict[str | None, int | None]
+    offers: dict[int, OfferFacts] = field(default_factory=dict)
+    facts: dict[int, HelperFacts] = field(default_factory=dict)
+    helpers: dict[int, Candidate] = field(default_factory=dict)
+
+
+def _base_key(session: Session, team_id: str) -> tuple[Any, ...]:
+    """A cheap fingerprint of everything :class:`_Base` holds (counts, latest changes, and a
+    checksum of who has active pairs)."""
+
+    def one(stmt: Any) -> tuple[Any, ...]:
+        return tuple(session.execute(stmt).one())
+
+    active = Pair.status == PairStatus.ACTIVE
+    return (
+        one(
+            select(func.count(), func.max(HelperProfile.updated_at)).where(
+                HelperProfile.team_id == team_id
+            )
+        )
+        + one(select(func.count(), func.max(Person.updated_at)).where(Person.team_id == team_id))
+        + one(
+            select(
+                func.count(),
+                func.max(Pair.created_at),
+                func.max(Pair.closed_at),
+                func.count().filter(active),
+                func.sum(Pair.helper_id).filter(active),
+                func.sum(Pair.id).filter(active),
+            ).where(Pair.team_id == team_id)
+        )
+        + one(select(func.count(), func.max(Feedback.id)).where(Feedback.team_id == team_id))
+        + one(
+            select(func.count(), func.max(HelperNeverMatch.created_at)).where(
+                HelperNeverMatch.team_id == team_id
+            )
+        )
+    )
+
+
+def _load_base(session: Session, team_id: str, key: tuple[Any, ...], now: datetime) -> _Base:
+    rows = {
+        r.person_id: r
+        for r in session.execute(
+            select(*_HELPER_COLUMNS)
+            .join(Person, Person.id == HelperProfile.person_id)
+            .where(HelperProfile.team_id == team_id, HelperProfile.opted_in.is_(True))
+        ).all()
+    }
+    managers: dict[str, str | None] = (
+        {
+            uid: mgr
+            for uid, mgr in session.execute(
+                select(Person.slack_user_id, Person.manager_slack_user_id).where(
+                    Person.team_id == team_id
+                )
+            )
+        }
+        if rows
+        else {}
+    )
     active = active_pair_counts(session, team_id)
-    helps = dict(
-        session.execute(
+    helps = {
+        int(h): int(n)
+        for h, n in session.execute(
             select(Pair.helper_id, func.count())
             .where(Pair.team_id == team_id)
             .group_by(Pair.helper_id)
-        ).all()
-    )
-    never: dict[int, set[str]] = {}
+        )
+    }
+    never_sets: dict[int, set[str]] = {}
     for hid, blocked in session.execute(
         select(HelperNeverMatch.helper_person_id, HelperNeverMatch.blocked_slack_user_id).where(
             HelperNeverMatch.team_id == team_id
         )
     ):
-        never.setdefault(hid, set()).add(blocked)
+        never_sets.setdefault(hid, set()).add(blocked)
     ratings: dict[int, tuple[int, int]] = {
         hid: (int(total or 0), int(n))
         for hid, total, n in session.execute(
@@ -117,6 +201,21 @@ def _helper_facts(
             .group_by(Pair.helper_id)
         )
     }
+    offsets = {tz: utc_offset_minutes(tz, now) for tz in {r.tz for r in rows.values()}}
+    return _Base(
+        key,
+        rows,
+        managers,
+        active,
+        helps,
+        {h: frozenset(v) for h, v in never_sets.items()},
+        ratings,
+        offsets,
+    )
+
+
+def _offer_facts(session: Session, team_id: str, now: datetime) -> dict[int, OfferFacts]:
+    """:data:`OfferFacts` of every helper who was ever offered an ask (grouped queries)."""
     received: dict[int, int] = {}
     accepted: dict[int, int] = {}
     pending: dict[int, int] = {}
@@ -131,13 +230,14 @@ def _helper_facts(
             pending[hid] = pending.get(hid, 0) + int(n)
         if status == OfferStatus.ACCEPTED:
             accepted[hid] = accepted.get(hid, 0) + int(n)
-    recent = dict(
-        session.execute(
+    recent = {
+        int(h): int(n)
+        for h, n in session.execute(
             select(Offer.helper_id, func.count())
             .where(Offer.team_id == team_id, Offer.sent_at >= now - FAIRNESS_WINDOW)
             .group_by(Offer.helper_id)
-        ).all()
-    )
+        )
+    }
     accept_hours: dict[int, list[float]] = {}
     for hid, sent, responded in session.execute(
         select(Offer.helper_id, Offer.sent_at, Offer.responded_at).where(
@@ -150,33 +250,88 @@ def _helper_facts(
         if sent is not None and responded is not None:
             hours = (responded - sent).total_seconds() / 3600
             accept_hours.setdefault(hid, []).append(hours)
-    out: dict[int, HelperFacts] = {}
-    for profile, person in rows:
-        pid = person.id
-        total, n = ratings.get(pid, (0, 0))
-        accepted_in = accept_hours.get(pid)
-        out[pid] = HelperFacts(
-            opted_in=profile.opted_in,
-            reachable=person.can_be_messaged and not person.deleted,
-            paused_until=profile.paused_until,
-            never_match=frozenset(never.get(pid, set())),
-            capacity_total=profile.capacity,
-            capacity_used=active.get(pid, 0),
-            pending_offers=pending.get(pid, 0),
-            pending_offers_max=max_pending_offers,
-            helps_given=int(helps.get(pid, 0)),
-            rating_mean=total / n if n else None,
-            rating_count=n,
-            years_managing=float(profile.years_managing)
-            if profile.years_managing is not None
-            else None,
-            utc_offset_minutes=utc_offset_minutes(person.tz, now),
-            offers_received=received.get(pid, 0),
-            offers_accepted=accepted.get(pid, 0),
-            median_accept_hours=statistics.median(accepted_in) if accepted_in else None,
-            recent_offers=int(recent.get(pid, 0)),
+    out: dict[int, OfferFacts] = {}
+    for hid in received.keys() | pending.keys() | recent.keys() | accept_hours.keys():
+        hours_in = accept_hours.get(hid)
+        out[hid] = (
+            received.get(hid, 0),
+            accepted.get(hid, 0),
+            pending.get(hid, 0),
+            recent.get(hid, 0),
+            statistics.median(hours_in) if hours_in else None,
         )
     return out
+
+
+_NO_OFFERS: OfferFacts = (0, 0, 0, 0, None)
+
+
+def _facts_of(base: _Base, pid: int, max_pending_offers: int | None) -> HelperFacts:
+    row = base.rows[pid]
+    total, n = base.ratings.get(pid, (0, 0))
+    received, accepted, pending, recent, median = base.offers.get(pid, _NO_OFFERS)
+    return HelperFacts(
+        opted_in=row.opted_in,
+        reachable=row.can_be_messaged and not row.deleted,
+        paused_until=row.paused_until,
+        never_match=base.never.get(pid, frozenset()),
+        capacity_total=row.capacity,
+        capacity_used=base.active.get(pid, 0),
+        pending_offers=pending,
+        pending_offers_max=max_pending_offers,
+        helps_given=base.helps.get(pid, 0),
+        rating_mean=total / n if n else None,
+        rating_count=n,
+        years_managing=float(row.years_managing) if row.years_managing is not None else None,
+        utc_offset_minutes=base.offsets[row.tz],
+        offers_received=received,
+        offers_accepted=accepted,
+        median_accept_hours=median,
+        recent_offers=recent,
+    )
+
+
+class HelperFactsCache:
+    """The helpers' facts of each workspace, kept current instead of reloaded per ask.
+
+    What changes seldom (profiles, people, pairs, ratings, never-match lists) is reloaded only
+    when its fingerprint moves; the offer counts, which move with every ask, are re-read each
+    time (a few grouped queries) and only the helpers whose counts changed get new facts.
+    """
+
+    def __init__(self) -> None:
+        self._teams: dict[str, _Base] = {}
+        self._lock = threading.Lock()
+
+    def helpers(
+        self, session: Session, team_id: str, now: datetime, max_pending_offers: int | None
+    ) -> tuple[list[Candidate], dict[str, str | None]]:
+        """The workspace's opted-in helpers with current facts, and the reporting lines."""
+        with self._lock:  # reads inside: an older read never lands after a newer one
+            key = (*_base_key(session, team_id), now.replace(minute=0, second=0, microsecond=0))
+            offers = _offer_facts(session, team_id, now)
+            base = self._teams.get(team_id)
+            if base is None or base.key != key:
+                base = _load_base(session, team_id, key, now)
+                self._teams[team_id] = base
+                base.offers = offers
+                changed: Iterable[int] = base.rows
+            else:
+                old = base.offers
+                base.offers = offers
+                changed = [
+                    pid
+                    for pid in old.keys() | offers.keys()
+                    if old.get(pid) != offers.get(pid) and pid in base.rows
+                ]
+            for pid in changed:
+                facts = _facts_of(base, pid, max_pending_offers)
+                if base.facts.get(pid) != facts:
+                    base.facts[pid] = facts
+                    row = base.rows[pid]
+                    base.helpers[pid] = Candidate(pid, row.slack_user_id, row.tz, facts)
+            helpers = [base.helpers[pid] for pid in base.rows]
+            return helpers, base.managers
 
 
 def load_snapshot(
@@ -187,22 +342,18 @@ def load_snapshot(
     now: datetime,
     *,
     max_pending_offers: int | None = None,
+    cache: HelperFactsCache | None = None,
 ) -> Snapshot:
-    """Everything one ranking of ``ask`` needs beyond the index, loaded once, as plain types.
+    """Everything one ranking of ``ask`` needs beyond the index, as plain types.
 
     ``max_pending_offers`` (``MAX_PENDING_OFFERS_PER_HELPER``) goes into every helper's facts,
-    beside the count of offers waiting for them, for the rule that enforces it.
+    beside the count of offers waiting for them, for the rule that enforces it. ``cache`` keeps
+    the helpers' facts between rankings (a new one, loading everything, when omitted).
     """
     team = ask.team_id
-    rows = [
-        (profile, person)
-        for profile, person in session.execute(
-            select(HelperProfile, Person)
-            .join(Person, Person.id == HelperProfile.person_id)
-            .where(HelperProfile.team_id == team, HelperProfile.opted_in.is_(True))
-        ).all()
-    ]
-    facts = _helper_facts(session, team, rows, now, max_pending_offers) if rows else {}
+    helpers, managers = (cache or HelperFactsCache()).helpers(
+        session, team, now, max_pending_offers
+    )
     asker_never = frozenset(
         session.scalars(
             select(HelperNeverMatch.blocked_slack_user_id).where(
@@ -217,17 +368,6 @@ def load_snapshot(
             .where(Offer.ask_id == ask.id)
         )
     )
-    managers = (
-        dict(
-            session.execute(
-                select(Person.slack_user_id, Person.manager_slack_user_id).where(
-                    Person.team_id == team
-                )
-            ).all()
-        )
-        if rows
-        else {}
-    )
     query = MatchAsk(
         text=text_for_matching(ask.challenge, ask.desired_result, ask.obstacles),
         vector=vector,
@@ -238,10 +378,6 @@ def load_snapshot(
         asker_never_match=asker_never,
         already_offered=offered,
     )
-    helpers = [
-        Candidate(person.id, person.slack_user_id, person.tz, facts[person.id])
-        for _, person in rows
-    ]
     return Snapshot(ask=query, helpers=helpers, managers=managers)
 
 
@@ -250,7 +386,7 @@ class Matcher(Protocol):
 
     def candidates_for(
         self, session: Session, ask: Ask, asker: Person, vector: Vector, now: datetime
-    ) -> list[Ranked]:
+    ) -> Sequence[Ranked]:
         """Helpers who pass every hard rule, best first, each with a true explanation."""
         ...
 
@@ -268,19 +404,39 @@ class IndexedMatcher:
         max_pending_offers: int | None = None,
     ) -> None:
         self._indexes = HelperIndexes(model_name, dimension)
+        self._facts = HelperFactsCache()
         self._max_pending_offers = max_pending_offers
         self._ranker = ranker or RulesThenHybrid(weights)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+
+    def warm(self, sessions: sessionmaker[Session], now: datetime) -> int:
+        """Build the index of every workspace with helpers (at worker start-up, in a background
+        thread, so the first ask does not wait for it); reads only, never the write lock.
+        Returns how many workspaces were built."""
+        with read_only(sessions) as session:
+            teams = list(session.scalars(select(HelperProfile.team_id).distinct()))
+        for team in teams:
+            with read_only(sessions) as session, self._lock:
+                self._indexes.refresh(session, team, now)
+        return len(teams)
 
     def candidates_for(
         self, session: Session, ask: Ask, asker: Person, vector: Vector, now: datetime
-    ) -> list[Ranked]:
+    ) -> Sequence[Ranked]:
         """Load the snapshot, bring the workspace's index up to date, rank (:class:`Matcher`)."""
         snapshot = load_snapshot(
-            session, ask, asker, vector, now, max_pending_offers=self._max_pending_offers
+            session,
+            ask,
+            asker,
+            vector,
+            now,
+            max_pending_offers=self._max_pending_offers,
+            cache=self._facts,
         )
         if not snapshot.helpers:
             return []
         with self._lock:
             index = self._indexes.refresh(session, ask.team_id, now)
+            if isinstance(self._ranker, RulesThenHybrid):
+                return self._ranker.rank(index, snapshot, self._lock)
             return self._ranker.rank(index, snapshot)

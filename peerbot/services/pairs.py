@@ -124,6 +124,10 @@ def schedule_new_pair(
     )
 
 
+#: Bound on :meth:`PairService.run_due`'s batches in one tick (the next tick goes on).
+MAX_DUE_BATCHES = 1000
+
+
 class PairService:
     """Everything that happens to a pair after the introduction."""
 
@@ -185,8 +189,19 @@ class PairService:
     # ------------------------------------------------------------------ the tick
 
     def run_due(self, limit: int = 500) -> int:
-        """Send every check-in due now and plan the next. Returns how many were handled."""
+        """Send every check-in due now and plan the next, ``limit`` per transaction (short
+        write locks) until none is left. Returns how many were handled."""
         now = self._clock.now()
+        handled = 0
+        for _ in range(MAX_DUE_BATCHES):
+            selected, done = self._run_due_batch(now, limit)
+            handled += done
+            if selected < limit:
+                break
+        return handled
+
+    def _run_due_batch(self, now: datetime, limit: int) -> tuple[int, int]:
+        """One transaction of :meth:`run_due`: (check-ins selected, check-ins handled)."""
         handled = 0
         with unit_of_work(self._sessions) as session:
             stmt = (
@@ -197,7 +212,8 @@ class PairService:
             )
             if session.get_bind().dialect.name == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True)
-            for checkin in list(session.scalars(stmt)):
+            batch = list(session.scalars(stmt))
+            for checkin in batch:
                 pair = session.get(Pair, checkin.pair_id)
                 if pair is None or pair.status != PairStatus.ACTIVE:
                     session.delete(checkin)
@@ -211,7 +227,7 @@ class PairService:
                 else:
                     self._asker_checkin(session, pair, checkin, now)
                 handled += 1
-        return handled
+        return len(batch), handled
 
     def _wait_for_working_hours(
         self, session: Session, pair: Pair, checkin: Checkin, now: datetime

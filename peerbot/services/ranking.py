@@ -15,22 +15,27 @@ worker is seen by the next ask on any worker.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVarTuple
 
-from sqlalchemy import func, select
+import numpy as np
+from sqlalchemy import Select, Subquery, and_, func, select, union
 from sqlalchemy.orm import Session
 
-from peerbot.domain.ports import Vector
 from peerbot.matching import HelperIndex, HelperRecord, PastHelp
 from peerbot.store.models import Ask, Embedding, EmbeddingOwner, HelperProfile, Pair, Person
-from peerbot.store.types import vector_from_bytes
+from peerbot.store.types import VECTOR_DTYPE, vector_from_bytes
 
 log = logging.getLogger(__name__)
+_Ts = TypeVarTuple("_Ts")
 
 OVERLAP = timedelta(minutes=10)
+#: More changed helpers than this (and than a quarter of the index) rebuild it instead.
+REBUILD_AT = 1000
+#: Up to this many vectors the index scores every row (one matrix product: ~10 ms per 100k rows,
+#: recall 1.0, nothing to train at build time); above it, IVF partitions.
+EXACT_MAX_ROWS = 400_000
 
 
 @dataclass
@@ -62,99 +67,125 @@ def _fingerprint(session: Session, team_id: str, model: str) -> tuple[Any, ...]:
     )
 
 
-def _changed_helpers(session: Session, team_id: str, since: datetime) -> set[int]:
-    ids: set[int] = set()
-    ids.update(
-        session.scalars(
-            select(HelperProfile.person_id).where(
-                HelperProfile.team_id == team_id, HelperProfile.updated_at >= since
-            )
-        )
-    )
-    ids.update(
-        session.scalars(
-            select(Embedding.owner_id).where(
-                Embedding.team_id == team_id,
-                Embedding.owner_kind == EmbeddingOwner.HELPER_EXPERTISE,
-                Embedding.created_at >= since,
-            )
-        )
-    )
-    ids.update(
-        session.scalars(
-            select(Pair.helper_id).where(Pair.team_id == team_id, Pair.created_at >= since)
-        )
-    )
-    return ids
-
-
-def _vectors(
-    session: Session, team_id: str, kind: EmbeddingOwner, model: str, owners: list[int]
-) -> dict[int, Vector]:
-    """The ``model``'s vectors of ``owners`` of one kind, by owner id."""
-    if not owners:
-        return {}
-    rows = session.execute(
-        select(Embedding.owner_id, Embedding.vector, Embedding.dim).where(
+def _changed_helpers(team_id: str, since: datetime) -> Subquery:
+    """Person ids of the helpers touched since ``since``, as a subquery (no bound id lists)."""
+    return union(
+        select(HelperProfile.person_id.label("pid")).where(
+            HelperProfile.team_id == team_id, HelperProfile.updated_at >= since
+        ),
+        select(Embedding.owner_id).where(
             Embedding.team_id == team_id,
-            Embedding.owner_kind == kind,
-            Embedding.model_name == model,
-            Embedding.owner_id.in_(owners),
-        )
+            Embedding.owner_kind == EmbeddingOwner.HELPER_EXPERTISE,
+            Embedding.created_at >= since,
+        ),
+        select(Pair.helper_id).where(Pair.team_id == team_id, Pair.created_at >= since),
+    ).subquery()
+
+
+def _live(stmt: Select[*_Ts], person_id: Any) -> Select[*_Ts]:
+    """``stmt`` joined to the opted-in, not deleted helper whose person id is ``person_id``."""
+    return (
+        stmt.join(HelperProfile, HelperProfile.person_id == person_id)
+        .join(Person, Person.id == HelperProfile.person_id)
+        .where(HelperProfile.opted_in.is_(True), Person.deleted.is_(False))
     )
-    return {owner: vector_from_bytes(vec, dim) for owner, vec, dim in rows}
 
 
 def load_records(
-    session: Session, team_id: str, model: str, only: Iterable[int] | None = None
+    session: Session, team_id: str, model: str, only: Subquery | None = None
 ) -> tuple[list[HelperRecord], list[str]]:
-    """Index records of the workspace's opted-in helpers (or of person ids ``only``), keyed by
-    Slack user id, and the user ids to remove. Facts are left empty (the snapshot brings them)."""
-    stmt = select(HelperProfile, Person).join(Person, Person.id == HelperProfile.person_id)
-    stmt = stmt.where(HelperProfile.team_id == team_id)
-    wanted = None if only is None else set(only)
-    if wanted is not None:
-        if not wanted:
-            return [], []
-        stmt = stmt.where(HelperProfile.person_id.in_(wanted))
+    """Index records of the workspace's opted-in helpers (or of the person ids the subquery
+    ``only`` selects), keyed by Slack user id, and the user ids to remove. Facts are left empty
+    (the snapshot brings them).
+
+    Every statement filters on the server (joins and subqueries): none binds a parameter per
+    helper or per past ask, so the workspace's size never meets a driver's parameter limit.
+    """
+    scope = None if only is None else select(only.c[0])
+    stmt = (
+        select(
+            HelperProfile.person_id,
+            HelperProfile.opted_in,
+            HelperProfile.expertise,
+            HelperProfile.topics,
+            Person.slack_user_id,
+            Person.deleted,
+        )
+        .join(Person, Person.id == HelperProfile.person_id)
+        .where(HelperProfile.team_id == team_id)
+    )
+    if scope is not None:
+        stmt = stmt.where(HelperProfile.person_id.in_(scope))
     rows = session.execute(stmt).all()
-    live = [(p, person) for p, person in rows if p.opted_in and not person.deleted]
-    removed = [
-        person.slack_user_id for p, person in rows if not (p.opted_in and not person.deleted)
-    ]
-    if wanted is not None:
-        missing = wanted - {p.person_id for p, _ in rows}
-        if missing:
-            removed += list(
-                session.scalars(select(Person.slack_user_id).where(Person.id.in_(missing)))
+    live = [r for r in rows if r.opted_in and not r.deleted]
+    removed = [r.slack_user_id for r in rows if not (r.opted_in and not r.deleted)]
+    if scope is not None:
+        removed += list(
+            session.scalars(
+                select(Person.slack_user_id).where(
+                    Person.id.in_(scope),
+                    ~select(HelperProfile.person_id)
+                    .where(HelperProfile.person_id == Person.id)
+                    .exists(),
+                )
             )
-    ids = [p.person_id for p, _ in live]
-    if not ids:
+        )
+    if not live:
         return [], removed
-    expertise = _vectors(session, team_id, EmbeddingOwner.HELPER_EXPERTISE, model, ids)
-    helped = session.execute(
-        select(Pair.helper_id, Pair.ask_id, Pair.created_at, Ask.challenge)
-        .join(Ask, Ask.id == Pair.ask_id)
-        .where(Pair.team_id == team_id, Pair.helper_id.in_(ids))
-    ).all()
-    ask_vectors = _vectors(
-        session, team_id, EmbeddingOwner.ASK, model, [a for _, a, _, _ in helped]
+    exp_stmt = _live(
+        select(Embedding.owner_id, Embedding.vector, Embedding.dim), Embedding.owner_id
+    ).where(
+        Embedding.team_id == team_id,
+        Embedding.owner_kind == EmbeddingOwner.HELPER_EXPERTISE,
+        Embedding.model_name == model,
+    )
+    help_stmt = (
+        _live(
+            select(Pair.helper_id, Pair.ask_id, Pair.created_at, Ask.challenge, Embedding.vector)
+            .select_from(Pair)
+            .join(Ask, Ask.id == Pair.ask_id)
+            .join(
+                Embedding,
+                and_(
+                    Embedding.owner_kind == EmbeddingOwner.ASK,
+                    Embedding.owner_id == Pair.ask_id,
+                    Embedding.model_name == model,
+                ),
+            ),
+            Pair.helper_id,
+        )
+        .where(Pair.team_id == team_id)
+        .order_by(Pair.helper_id, Pair.id)
+    )
+    if scope is not None:
+        exp_stmt = exp_stmt.where(Embedding.owner_id.in_(scope))
+        help_stmt = help_stmt.where(Pair.helper_id.in_(scope))
+    expertise = {
+        owner: vector_from_bytes(vec, dim) for owner, vec, dim in session.execute(exp_stmt)
+    }
+    rows_h = session.execute(help_stmt).all()
+    # One buffer for all past-help vectors (each PastHelp holds a row view): no array per row.
+    mat = (
+        np.frombuffer(b"".join(r[4] for r in rows_h), dtype=VECTOR_DTYPE)
+        .astype(np.float32, copy=False)
+        .reshape(len(rows_h), -1)
+        if rows_h
+        else np.zeros((0, 0), np.float32)
     )
     past: dict[int, list[PastHelp]] = {}
-    for hid, aid, created, text in helped:
-        if aid in ask_vectors:
-            past.setdefault(hid, []).append(PastHelp(str(aid), ask_vectors[aid], text, created))
+    for i, (hid, aid, created, text, _vec) in enumerate(rows_h):
+        past.setdefault(hid, []).append(PastHelp(str(aid), mat[i], text, created))
     records = []
-    for profile, person in live:
-        text = profile.expertise or ""
-        if profile.topics:
-            text += "\nTopics: " + ", ".join(profile.topics)
+    for r in live:
+        text = r.expertise or ""
+        if r.topics:
+            text += "\nTopics: " + ", ".join(r.topics)
         records.append(
             HelperRecord(
-                helper_id=person.slack_user_id,
-                expertise_vector=expertise.get(person.id),
+                helper_id=r.slack_user_id,
+                expertise_vector=expertise.get(r.person_id),
                 expertise_text=text,
-                past_helps=tuple(past.get(person.id, [])),
+                past_helps=tuple(past.get(r.person_id, [])),
             )
         )
     return records, removed
@@ -174,13 +205,25 @@ class HelperIndexes:
         current = self._teams.get(team_id)
         if current is None:
             records, _ = load_records(session, team_id, self._model)
-            index = HelperIndex.build(records, self._dim, self._model)
+            index = HelperIndex.build(
+                records, self._dim, self._model, exact_max_rows=EXACT_MAX_ROWS
+            )
             self._teams[team_id] = _TeamIndex(index, fp, now)
             log.info("built the helper index of %s: %d helpers", team_id, len(records))
             return index
         if current.fingerprint != fp:
             since = (current.watermark or now) - OVERLAP
-            changed = _changed_helpers(session, team_id, since)
+            changed = _changed_helpers(team_id, since)
+            n_changed = session.scalar(select(func.count()).select_from(changed)) or 0
+            if n_changed > max(REBUILD_AT, len(current.index) // 4):
+                # Upserting means moving rows out of the partitions: past a few, rebuild.
+                records, _ = load_records(session, team_id, self._model)
+                index = HelperIndex.build(
+                    records, self._dim, self._model, exact_max_rows=EXACT_MAX_ROWS
+                )
+                self._teams[team_id] = _TeamIndex(index, fp, now)
+                log.info("rebuilt the helper index of %s: %d helpers", team_id, len(records))
+                return index
             records, removed = load_records(session, team_id, self._model, changed)
             for helper_id in removed:
                 current.index.remove(helper_id)

@@ -139,3 +139,17 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def read_only(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A unit of work that only reads: on SQLite a deferred ``BEGIN`` (never the write lock, so
+    a long read such as ranking or building the matching index blocks no writer); always rolled
+    back and closed."""
+    session = factory()
+    try:
+        session.connection(execution_options={NO_WRITE_LOCK: True})
+        yield session
+    finally:
+        session.rollback()
+        session.close()
