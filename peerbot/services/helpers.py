@@ -150,6 +150,22 @@ class HelperService:
             self._on_change(team_id, person_id)
         return changed
 
+    def _reindex(
+        self, session: Session, team_id: str, person_id: int, profile: HelperProfile, now: datetime
+    ) -> None:
+        """A changed profile: stamp it and embed its expertise again."""
+        profile.updated_at = now
+        session.flush()
+        upsert_vector(
+            session,
+            team_id=team_id,
+            kind=EmbeddingOwner.HELPER_EXPERTISE,
+            owner_id=person_id,
+            text=expertise_text(profile),
+            embedder=self._embedder,
+            now=now,
+        )
+
     def save_in(
         self,
         session: Session,
@@ -217,17 +233,7 @@ class HelperService:
                     )
                 )
         if changed:
-            profile.updated_at = now
-            session.flush()
-            upsert_vector(
-                session,
-                team_id=team_id,
-                kind=EmbeddingOwner.HELPER_EXPERTISE,
-                owner_id=person.id,
-                text=expertise_text(profile),
-                embedder=self._embedder,
-                now=now,
-            )
+            self._reindex(session, team_id, person.id, profile, now)
         return changed
 
     def import_in(
@@ -288,17 +294,7 @@ class HelperService:
                 changed = True
                 for k, v in new.items():
                     setattr(profile, k, v)
-                profile.updated_at = now
-                session.flush()
-                upsert_vector(
-                    session,
-                    team_id=team_id,
-                    kind=EmbeddingOwner.HELPER_EXPERTISE,
-                    owner_id=person.id,
-                    text=expertise_text(profile),
-                    embedder=self._embedder,
-                    now=now,
-                )
+                self._reindex(session, team_id, person.id, profile, now)
         state = profile.consent
         if state in ("self", "yes"):
             state = "helping" if profile.opted_in else "opted_out"

@@ -122,6 +122,17 @@ def _key(*parts: object) -> str:
     return ":".join(str(p) for p in parts)
 
 
+def _person_and_asks(
+    session: Session, team_id: str, user_id: str
+) -> tuple[Person, list[Ask]] | None:
+    """The person and every ask they made, or None when peerbot does not know them."""
+    me = find_person(session, team_id, user_id)
+    if me is None:
+        return None
+    asks = session.scalars(select(Ask).where(Ask.team_id == team_id, Ask.asker_id == me.id))
+    return me, list(asks)
+
+
 class PrivacyService:
     """Export, forget and retention for one deployment."""
 
@@ -180,13 +191,11 @@ class PrivacyService:
         now = self._clock.now()
         report = ForgetReport()
         with unit_of_work(self._sessions) as session:
-            me = find_person(session, team_id, user_id)
-            if me is None:
+            found = _person_and_asks(session, team_id, user_id)
+            if found is None:
                 return report
             report.found = True
-            asks = list(
-                session.scalars(select(Ask).where(Ask.team_id == team_id, Ask.asker_id == me.id))
-            )
+            me, asks = found
             self._end_in_progress(session, team_id, me, asks, now, report)
             profile = session.get(HelperProfile, me.id)
             if profile is not None and profile.opted_in:
@@ -220,13 +229,11 @@ class PrivacyService:
 
     def _forget(self, session: Session, team_id: str, user_id: str, now: datetime) -> ForgetReport:
         report = ForgetReport()
-        me = find_person(session, team_id, user_id)
-        if me is None:
+        found = _person_and_asks(session, team_id, user_id)
+        if found is None:
             return report
         report.found = True
-        asks = list(
-            session.scalars(select(Ask).where(Ask.team_id == team_id, Ask.asker_id == me.id))
-        )
+        me, asks = found
         ask_ids = [a.id for a in asks]
 
         self._end_in_progress(session, team_id, me, asks, now, report)
