@@ -26,23 +26,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+from procstats import free_port, status_kb  # benchmarks/ is on the path
+
 from peerbot.sandbox import SlackDriver, SlackEmulator
 
 SECRET = "hostile-bench-secret"
 TIMEOUT = 10.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _kb(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise KeyError(field)
 
 
 def _health(url: str) -> float:
@@ -131,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     cli = [sys.executable, "-m", "peerbot.cli"]
     subprocess.run([*cli, "migrate"], env=env, cwd=tmp, check=True, capture_output=True)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
         [*cli, "serve", "--port", str(port)],
@@ -153,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(20):  # warm-up: the first requests load code paths
             driver.slash_command("/peerhelp", user, "")
         time.sleep(1)
-        base_rss = _kb(server.pid, "VmRSS")
+        base_rss = status_kb(server.pid, "VmRSS")
 
         stop = threading.Event()
         health: list[float] = []
@@ -206,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         stop.set()
         for w in workers:
             w.join(timeout=120)
-        peak_rss = _kb(server.pid, "VmHWM")
+        peak_rss = status_kb(server.pid, "VmHWM")
     finally:
         server.send_signal(signal.SIGTERM)
         try:

@@ -27,7 +27,6 @@ import json
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from procstats import free_port, status_kb  # benchmarks/ is on the path
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import Engine
 
@@ -124,19 +124,6 @@ ASK_TEXTS = [
     "A peer manager keeps escalating to my director instead of talking to me.",
     "How do I help an underperformer who is also going through burnout?",
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _kb(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise KeyError(field)
 
 
 def _health(url: str) -> tuple[float, bool]:
@@ -382,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
             emulator.add_user(f"helper{i}", tz="UTC", user_id=f"UH{i:07d}")
         for j in range(max(1, args.helpers // 5)):
             emulator.add_user(f"asker{j}", tz="UTC", user_id=f"UA{j:07d}")
-        port = _free_port()
+        port = free_port()
         url_http = f"http://127.0.0.1:{port}"
         log = open(tmp / "serve.log", "w")  # noqa: SIM115
         started = time.monotonic()
@@ -431,12 +418,12 @@ def main(argv: list[str] | None = None) -> int:
             return time.monotonic() - t0
 
         first = one_ask(0)
-        rss_mb = _kb(server.pid, "VmRSS") / 1024
+        rss_mb = status_kb(server.pid, "VmRSS") / 1024
         say(f"first ask -> offer DM {first:.2f} s")
         times = [one_ask(i + 1) for i in range(args.asks)]
         stop.set()
         poller.join()
-        peak_mb = _kb(server.pid, "VmHWM") / 1024
+        peak_mb = status_kb(server.pid, "VmHWM") / 1024
         t0 = time.monotonic()
         tick = subprocess.run(
             [*cli, "jobs", "run-due", "--at", TICK_AT],

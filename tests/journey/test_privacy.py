@@ -436,10 +436,6 @@ def test_an_anonymous_asks_explanation_names_nothing_derived_from_the_asker(
             assert derived not in explanation, explanation
 
 
-def _texts(h: Harness, user: str) -> list[str]:
-    return [text_of(m) for m in h.dms(user)]
-
-
 def _deactivate(h: Harness, user: str) -> None:
     h.emulator.delete_user(user)
     assert h.driver.event({"type": "user_change", "user": h.emulator.user(user)}).status == 200
@@ -454,13 +450,12 @@ def test_a_helper_deactivated_in_slack_is_moved_on_from_and_not_re_enrolled(
     gus = h.add_helper("gus", "Coached managers whose reports missed deadlines after a re-org.")
     asker = h.add_user("alex")
     h.ask(asker, CHALLENGE)
-    first, second = (fiona, gus) if h.dms(fiona) else (gus, fiona)
-    assert h.dms(second) == []
+    first, second = h.first_offered(fiona, gus)
 
     _deactivate(h, first)
 
     # The offer waiting on them moved on to the next peer, consent first.
-    assert any("looking for a peer" in t for t in _texts(h, second))
+    assert any("looking for a peer" in t for t in h.texts(second))
     # Back in Slack, they are not silently a helper again: a new ask does not reach them.
     h.emulator.reactivate_user(first)
     h.driver.event({"type": "user_change", "user": h.emulator.user(first)})
@@ -482,7 +477,7 @@ def test_a_pair_whose_helper_is_deactivated_ends_and_the_asker_is_told_without_w
 
     _deactivate(h, fiona)
 
-    told = _texts(h, asker)[-1]
+    told = h.texts(asker)[-1]
     assert "has ended" in told
     assert "fiona" not in told and "deactivat" not in told and f"<@{fiona}>" not in told
     with unit_of_work(h.container.sessions) as s:

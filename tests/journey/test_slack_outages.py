@@ -87,12 +87,7 @@ def test_an_outage_while_a_helper_accepts_delays_the_intro_and_nobody_is_told_ea
     ]
     assert len(told_at) == 2  # the helper's offer and the asker's receipt
     assert min(told_at) > intro_at
-    assert any("accepted and you are both in a new group DM" in t for t in h_texts(h, asker))
-
-
-def h_texts(h: Harness, user: str) -> list[str]:
-    """Every text in the person's DM with the bot."""
-    return [text_of(m) for m in h.dms(user)]
+    assert any("accepted and you are both in a new group DM" in t for t in h.texts(asker))
 
 
 def test_a_group_dm_slack_refuses_fails_the_pair_tells_both_and_asks_another_peer(
@@ -103,8 +98,7 @@ def test_a_group_dm_slack_refuses_fails_the_pair_tells_both_and_asks_another_pee
     gus = h.add_helper("gus", "Coached senior engineers through hard feedback on reviews.")
     asker = h.add_user("alex")
     h.ask(asker, CHALLENGE)
-    first, second = (fiona, gus) if h.dms(fiona) else (gus, fiona)
-    assert h.dms(second) == []
+    first, second = h.first_offered(fiona, gus)
     h.emulator.inject_error("conversations.open", "restricted_action", status=200, times=None)
 
     h.click(first, h.dms(first)[0], "offer_accept")
@@ -113,11 +107,11 @@ def test_a_group_dm_slack_refuses_fails_the_pair_tells_both_and_asks_another_pee
         pair = s.scalars(select(Pair)).one()
         assert pair.status == PairStatus.FAILED
     assert h.emulator.group_dm((asker, first)) is None
-    assert "could not set up the group DM" in h_texts(h, asker)[-1]
-    assert "released you" in h_texts(h, first)[-1]
-    assert _told_introduced(h, asker) == [h_texts(h, asker)[-1]]  # only the failure notice
+    assert "could not set up the group DM" in h.texts(asker)[-1]
+    assert "released you" in h.texts(first)[-1]
+    assert _told_introduced(h, asker) == [h.texts(asker)[-1]]  # only the failure notice
     # Back to matching: the next peer is asked, consent first.
-    assert any("looking for a peer" in t for t in h_texts(h, second))
+    assert any("looking for a peer" in t for t in h.texts(second))
 
     h.emulator.clear_faults()
     h.click(second, h.dms(second)[-1], "offer_accept")
@@ -126,7 +120,7 @@ def test_a_group_dm_slack_refuses_fails_the_pair_tells_both_and_asks_another_pee
     with unit_of_work(h.container.sessions) as s:
         statuses = sorted(p.status for p in s.scalars(select(Pair)))
         assert statuses == sorted([PairStatus.FAILED, PairStatus.ACTIVE])
-    assert any(f"<@{second}> accepted and you are both" in t for t in h_texts(h, asker))
+    assert any(f"<@{second}> accepted and you are both" in t for t in h.texts(asker))
     assert all(n == 1 for n in _ok_posts(h).values())
 
 
@@ -162,9 +156,9 @@ def test_a_refused_token_pauses_the_workspace_blames_nobody_and_loses_nothing(
 
     h.emulator.clear_faults()
     h.advance(timedelta(minutes=5))
-    offered = [u for u in helpers if any("looking for a peer" in t for t in h_texts(h, u))]
+    offered = [u for u in helpers if any("looking for a peer" in t for t in h.texts(u))]
     assert len(offered) == 1
-    assert any("we have your request" in t for t in h_texts(h, asker))
+    assert any("we have your request" in t for t in h.texts(asker))
     assert all(n == 1 for n in _ok_posts(h).values())
     assert MetricsService(h.container.engine).counts().paused_workspaces == {}
 
@@ -206,7 +200,7 @@ def test_an_asker_whose_receipt_never_arrived_still_hears_who_accepted(harness: 
 
     h.click(helper, h.dms(helper)[0], "offer_accept")
 
-    told = h_texts(h, asker)
+    told = h.texts(asker)
     assert len(told) == 1 and "accepted and you are both in a new group DM" in told[0]
 
 
@@ -228,5 +222,5 @@ def test_an_offer_slack_refuses_for_its_content_ends_the_ask_and_skips_nobody(
     with unit_of_work(h.container.sessions) as s:
         assert [o.status for o in s.scalars(select(Offer))] == [OfferStatus.SKIPPED]
         assert all(p.can_be_messaged for p in s.scalars(select(Person)))
-    told = h_texts(h, asker)
+    told = h.texts(asker)
     assert any("Slack would not let us send your request" in t for t in told)

@@ -1,0 +1,21 @@
+"""What the benchmarks that start a server process share: a free port and the process's memory."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def status_kb(pid: int, field: str) -> int:
+    """A ``/proc/<pid>/status`` memory field in kB (``VmRSS`` now, ``VmHWM`` the peak)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
