@@ -320,8 +320,10 @@ def build_parser() -> argparse.ArgumentParser:
     jp = jsub.add_parser(
         "run-due",
         help="run one tick: expire offers, send due messages",
-        description="Do everything that is due now (or at --at): expire unanswered offers and "
-        "move their asks on, then deliver due outbox messages.",
+        description="Do everything that is due now (or at --at): match asks saved but not yet "
+        "matched, expire unanswered offers and move their asks on, queue due check-ins, look "
+        "again at people who could not be messaged, apply retention, then deliver due outbox "
+        "messages.",
     )
     jp.add_argument("--at", help="act as if it were this ISO-8601 instant (with offset)")
     jp.set_defaults(handler=_cmd_jobs_run_due)
