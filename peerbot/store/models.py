@@ -553,3 +553,141 @@ class Embedding(Base):
     #: SHA-256 of the embedded text, to skip re-embedding unchanged text.
     text_sha256: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# --------------------------------------------------------------------------- peer circles
+
+
+class CircleStatus(StrEnum):
+    """Life cycle of a peer circle."""
+
+    ACTIVE = "active"
+    CLOSED = "closed"
+
+
+class CircleFeedbackKind(StrEnum):
+    """The midpoint pulse or the close-out."""
+
+    PULSE = "pulse"
+    CLOSEOUT = "closeout"
+
+
+class CirclePoolEntry(Base):
+    """A person waiting for the next round of circles, with what they want to work on."""
+
+    __tablename__ = "circle_pool"
+    __table_args__ = (UniqueConstraint("team_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(Text)
+    function: Mapped[str | None] = mapped_column(String(120))
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: Why the last round could not place them (None until a round tried).
+    last_reason: Mapped[str | None] = mapped_column(String(255))
+
+
+class CircleRound(Base):
+    """One formation of circles in a workspace."""
+
+    __tablename__ = "circle_rounds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID), index=True)
+    formed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    seed: Mapped[int] = mapped_column(Integer)
+    people: Mapped[int] = mapped_column(Integer)
+
+
+class Circle(Base):
+    """A peer circle: its theme, its conversation, its schedule."""
+
+    __tablename__ = "circles"
+    __table_args__ = (Index("ix_circles_status_next_prompt_at", "status", "next_prompt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID), index=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("circle_rounds.id", ondelete="CASCADE"))
+    theme: Mapped[str] = mapped_column(String(200))
+    facilitator_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    status: Mapped[CircleStatus] = mapped_column(
+        _enum(CircleStatus, "status"), default=CircleStatus.ACTIVE
+    )
+    #: Circles of 9 or 10 meet in a private channel (created by peerbot); smaller ones in a
+    #: group DM. Set once the conversation exists.
+    private: Mapped[bool] = mapped_column(Boolean, default=False)
+    channel_id: Mapped[str | None] = mapped_column(String(SLACK_ID))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    next_prompt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    prompts_sent: Mapped[int] = mapped_column(Integer, default=0)
+    pulse_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    pulse_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: "ended" (its weeks are over) or "too_small" (fewer than three left).
+    closed_reason: Mapped[str | None] = mapped_column(String(ENUM_LEN))
+
+
+class CircleMember(Base):
+    """A person in a circle (``left_at`` once they left); ``position`` orders presenters."""
+
+    __tablename__ = "circle_members"
+    __table_args__ = (UniqueConstraint("circle_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID), index=True)
+    circle_id: Mapped[int] = mapped_column(ForeignKey("circles.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    function: Mapped[str | None] = mapped_column(String(120))
+    position: Mapped[int] = mapped_column(Integer)
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class CirclePrompt(Base):
+    """The weekly prompt of a circle: its week number, when, and who presents."""
+
+    __tablename__ = "circle_prompts"
+    __table_args__ = (UniqueConstraint("circle_id", "week"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID), index=True)
+    circle_id: Mapped[int] = mapped_column(ForeignKey("circles.id", ondelete="CASCADE"))
+    week: Mapped[int] = mapped_column(Integer)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    presenter_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+
+
+class CircleAction(Base):
+    """One member's action for the week of a prompt."""
+
+    __tablename__ = "circle_actions"
+    __table_args__ = (UniqueConstraint("prompt_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID), index=True)
+    circle_id: Mapped[int] = mapped_column(ForeignKey("circles.id", ondelete="CASCADE"))
+    prompt_id: Mapped[int] = mapped_column(ForeignKey("circle_prompts.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CircleFeedback(Base):
+    """A member's pulse (midpoint) or close-out answer: a 1–5 rating and an optional note."""
+
+    __tablename__ = "circle_feedback"
+    __table_args__ = (
+        UniqueConstraint("circle_id", "person_id", "kind"),
+        CheckConstraint("rating IS NULL OR (rating >= 1 AND rating <= 5)", name="rating_1_to_5"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID), index=True)
+    circle_id: Mapped[int] = mapped_column(ForeignKey("circles.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    kind: Mapped[CircleFeedbackKind] = mapped_column(_enum(CircleFeedbackKind, "kind"))
+    rating: Mapped[int | None] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
