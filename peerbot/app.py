@@ -22,12 +22,14 @@ from peerbot.domain.ports import Clock, Embedder
 from peerbot.scheduling.jobs import Tick
 from peerbot.scheduling.worker import OutboxWorker
 from peerbot.services.asks import AskService, MatchPolicy
+from peerbot.services.circles import CirclePolicy, CircleService
 from peerbot.services.dedupe import Deduper
 from peerbot.services.helpers import HelperService
 from peerbot.services.matching import IndexedMatcher, Matcher
 from peerbot.services.outbox import FailureHandler, OutboxSender, SentHandler
 from peerbot.services.pairs import PairService
 from peerbot.services.privacy import PrivacyService
+from peerbot.slack.channels import SlackChannels
 from peerbot.slack.delivery import SlackDeliverer
 from peerbot.slack.deps import Deps
 from peerbot.slack.gateway import SlackGateway, WebApi
@@ -64,6 +66,7 @@ class Container:
     pairs: PairService
     deduper: Deduper
     privacy: PrivacyService
+    circles: CircleService | None = None
 
     @property
     def tick(self) -> Tick:
@@ -76,6 +79,7 @@ class Container:
             self.sender,
             self.helpers,
             retention=self.privacy,
+            circles=self.circles,
         )
 
     def close(self) -> None:
@@ -184,6 +188,19 @@ def build_container(
             retention_days=settings.retention_days,
             uninstall_grace_days=settings.uninstall_grace_days,
         ),
+        circles=CircleService(
+            sessions,
+            clock,
+            embedder,
+            gateway,
+            SlackChannels(gateway),
+            CirclePolicy(
+                every_weeks=settings.circle_every_weeks,
+                length_weeks=settings.circle_length_weeks,
+                target_size=settings.circle_target_size,
+                mix_functions=settings.circle_mix_functions,
+            ),
+        ),
     )
 
 
@@ -217,6 +234,7 @@ def create_bolt_app(
         helpers=container.helpers,
         pairs=container.pairs,
         privacy=container.privacy,
+        circles=container.circles,
     )
 
     @app.error

@@ -123,6 +123,18 @@ class Settings(BaseSettings):
         default=None,
         description="bearer token for GET /metrics; unset: /metrics answers 404",
     )
+    circle_every_weeks: int = Field(
+        default=4, ge=1, le=52, description="weeks between two rounds of peer circles"
+    )
+    circle_length_weeks: int = Field(
+        default=6, ge=2, le=26, description="weeks a peer circle runs (pulse at the midpoint)"
+    )
+    circle_target_size: int = Field(
+        default=6, ge=4, le=10, description="people per peer circle aimed at (never over 10)"
+    )
+    circle_mix_functions: bool = Field(
+        default=True, description="prefer circles mixed in function (false: don't care)"
+    )
     log_level: str = Field(default="INFO")
     log_format: LogFormat = Field(default=LogFormat.TEXT)
 

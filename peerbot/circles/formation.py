@@ -21,29 +21,22 @@ from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
 
 from peerbot.circles.hours import has_run, working_mask
 from peerbot.circles.theme import circle_theme
+from peerbot.domain.circle_notices import UnplacedReason
 from peerbot.matching.rules import management_chain
 
 #: Never more people in one circle than this, whatever the settings say.
 HARD_MAX = 10
 
 
-class Unplaced(StrEnum):
-    """Why a person waiting was not placed in a circle this round (they stay in the pool)."""
-
-    TOO_FEW = "fewer than 4 people could form a circle with you this round"
-    NO_SHARED_HOURS = "too few people share two weekday working hours with you"
-    CONFLICTS = (
-        "too few people were left once your reporting line, never-match list and recent "
-        "circle-mates were set aside"
-    )
-    NO_ROOM = "no circle had room for you within everyone's rules"
+#: Why a person was not placed (they stay in the pool); the text they are told is
+#: :data:`peerbot.domain.circle_notices.UNPLACED_TEXT`.
+Unplaced = UnplacedReason
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,45 @@ from peerbot.matching.bm25 import STOPWORDS, stem, tokenize
 MAX_THEME = 80
 #: Words too generic to name a theme on their own.
 _GENERIC = STOPWORDS | frozenset(
-    ["want", "work", "working", "team", "teams", "manager", "managers", "managing", "manage", "help", "how", "get", "make", "new", "more", "better", "way", "ways", "good", "like", "need", "needs", "people", "one", "also", "just", "really", "lot", "some", "about", "question", "questions", "someone", "something", "thing", "things", "time"]
+    [
+        "want",
+        "work",
+        "working",
+        "team",
+        "teams",
+        "manager",
+        "managers",
+        "managing",
+        "manage",
+        "help",
+        "how",
+        "get",
+        "make",
+        "new",
+        "more",
+        "better",
+        "way",
+        "ways",
+        "good",
+        "like",
+        "need",
+        "needs",
+        "people",
+        "one",
+        "also",
+        "just",
+        "really",
+        "lot",
+        "some",
+        "about",
+        "question",
+        "questions",
+        "someone",
+        "something",
+        "thing",
+        "things",
+        "time",
+    ]
 )
 #: Words of each text looked at (the start says what it is about).
 WORDS = 40

@@ -278,7 +278,14 @@ class Replacing:
     fallback: str | None = None
 
 
-Audience = ToPerson | ToGroup | Replacing
+@dataclass(frozen=True)
+class ToChannel:
+    """A new message in a channel the app is a member of (a circle's private channel)."""
+
+    channel_id: str
+
+
+Audience = ToPerson | ToGroup | Replacing | ToChannel
 
 
 # --------------------------------------------------------------------------- storage
@@ -384,7 +391,12 @@ def decode(data: dict[str, object]) -> Notice:
     return notice
 
 
-_AUDIENCES: dict[str, type[Any]] = {"person": ToPerson, "group": ToGroup, "replacing": Replacing}
+_AUDIENCES: dict[str, type[Any]] = {
+    "person": ToPerson,
+    "group": ToGroup,
+    "replacing": Replacing,
+    "channel": ToChannel,
+}
 
 
 def encode_audience(audience: Audience) -> dict[str, object]:
@@ -466,3 +478,8 @@ class CheckinView:
     checkin_id: int
     pair: PairView
     answer: str | None
+
+
+# Notices kept in their own modules register on import; importing them here means every reader
+# of the outbox (which decodes through this module) knows their kinds.
+from peerbot.domain import circle_notices as _circle_notices  # noqa: E402, F401

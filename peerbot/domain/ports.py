@@ -12,6 +12,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from peerbot.domain.circle_notices import CircleFacts
 from peerbot.domain.notices import (
     AskView,
     Audience,
@@ -134,7 +135,7 @@ class Deliverer(Protocol):
         ...
 
 
-class NoticeFacts(Protocol):
+class NoticeFacts(CircleFacts, Protocol):
     """Reads what a notice refers to, at send time (raises ``NoticeGone`` when it is gone)."""
 
     def ask(self, ask_id: int) -> AskView:

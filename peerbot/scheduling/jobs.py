@@ -72,6 +72,15 @@ class RetentionKeeper(Protocol):
         ...
 
 
+class CircleRunner(Protocol):
+    """Forms the rounds of peer circles that are due and sends their prompts, pulses and
+    close-outs (the circle service)."""
+
+    def run_due(self) -> int:
+        """Do what is due; return how many things were done."""
+        ...
+
+
 class DrainReport(Protocol):
     """What one delivery pass did (read-only counts)."""
 
@@ -116,6 +125,8 @@ class Tick:
     people: ReachabilityChecker
     #: Retention (ended asks' text, old sent messages); None in tests that do not need it.
     retention: RetentionKeeper | None = None
+    #: Peer circles; None in tests that do not need them.
+    circles: CircleRunner | None = None
 
 
 @dataclass
@@ -193,6 +204,8 @@ def run_due(tick: Tick) -> TickReport:
         tick.people.recheck_unreachable()
         if tick.retention is not None:
             tick.retention.apply_retention()
+        if tick.circles is not None:
+            tick.circles.run_due()
         sent = tick.sender.drain()
         report.sent, report.retried, report.dead = sent.sent, sent.retried, sent.dead
         report.recovered = sent.recovered

@@ -24,7 +24,7 @@ import hashlib
 import logging
 from typing import Any
 
-from peerbot.domain.notices import NoticeGone, Replacing, ToGroup, ToPerson
+from peerbot.domain.notices import NoticeGone, Replacing, ToChannel, ToGroup, ToPerson
 from peerbot.domain.ports import (
     DeliveryOutcome,
     FactsReader,
@@ -126,6 +126,8 @@ class SlackDeliverer:
             return SentRef(str(answer.get("channel") or job.replace.channel), job.replace.ts), False
         if isinstance(to, ToGroup):
             channel = self._open(job.team_id, to.user_ids)
+        elif isinstance(to, ToChannel):
+            channel = to.channel_id
         else:
             assert isinstance(to, ToPerson)
             # A user id as channel posts to the app's DM with them: no conversations.open

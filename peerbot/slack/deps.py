@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from peerbot.config import Settings
 from peerbot.domain.ports import Clock
 from peerbot.services.asks import AskService
+from peerbot.services.circles import CircleService
 from peerbot.services.helpers import HelperService
 from peerbot.services.pairs import PairService
 from peerbot.services.privacy import PrivacyService
@@ -31,6 +32,8 @@ class Deps:
     pairs: PairService
     #: Export and deletion of a person's data; the app's removal from a workspace.
     privacy: PrivacyService | None = None
+    #: Peer circles (the pool, forming, a circle's weeks).
+    circles: CircleService | None = None
 
     def __deepcopy__(self, memo: dict[int, object]) -> Deps:
         """The same long-lived services: Bolt deep-copies ``context`` for lazy listeners, and a

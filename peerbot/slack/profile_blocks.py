@@ -197,6 +197,23 @@ def build_home(data: HomeData) -> dict[str, Any]:
     else:
         blocks.append(_context("None right now."))
     blocks.append({"type": "divider"})
+    blocks.append(
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": "*Peer circles*\nA small group of managers working on similar things, "
+                "meeting weekly for six weeks: join the next round, see your place, or leave.",
+            },
+            "accessory": {
+                "type": "button",
+                "action_id": "circle_join_open",
+                "value": "home",
+                "text": _plain("Peer circles"),
+            },
+        }
+    )
+    blocks.append({"type": "divider"})
     blocks.extend(privacy_blocks(data.retention_days))
     blocks.append({"type": "divider"})
     p = data.profile

@@ -635,3 +635,7 @@ def _helper_invite_answered(notice: HelperInviteAnswered, facts: NoticeFacts) ->
             "capacity or a pause any time in peerbot's Home tab."
         )
     return _plain("No problem: you will not be asked. You can sign up any time in the Home tab.")
+
+
+# Renderers kept in their own modules register on ``render`` when imported.
+from peerbot.slack import circle_render as _circle_render  # noqa: E402, F401

@@ -25,6 +25,7 @@ from peerbot.domain.notices import (
 )
 from peerbot.domain.ports import FactsReader, NoticeFacts
 from peerbot.domain.privacy import is_forgotten, is_redacted
+from peerbot.store.circle_facts import StoreCircleFacts
 from peerbot.store.db import NO_WRITE_LOCK
 from peerbot.store.export import person_export
 from peerbot.store.models import (
@@ -84,7 +85,7 @@ def _ask_view(ask: Ask, asker: Person) -> AskView:
     )
 
 
-class StoreNoticeFacts:
+class StoreNoticeFacts(StoreCircleFacts):
     """:class:`~peerbot.domain.ports.NoticeFacts` over a session, for one workspace."""
 
     def __init__(self, session: Session, team_id: str) -> None:

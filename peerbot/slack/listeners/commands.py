@@ -9,6 +9,7 @@ from slack_sdk import WebClient
 
 from peerbot.slack import blocks, ids
 from peerbot.slack.deps import Deps
+from peerbot.slack.listeners import circles
 from peerbot.slack.listeners.asks import too_many_text
 from peerbot.slack.listeners.common import actor
 from peerbot.slack.privacy_blocks import privacy_blocks, privacy_text
@@ -19,7 +20,9 @@ COMMANDS: tuple[str, ...] = (ids.COMMAND,)
 HELP_TEXT = (
     "*/peerhelp* — ask an experienced peer manager for help (you can type your challenge "
     "right after the command).\n*/peerhelp helper* — sign up or edit your helper profile.\n"
-    "*/peerhelp privacy* — what peerbot stores about you; download or delete it."
+    "*/peerhelp privacy* — what peerbot stores about you; download or delete it.\n"
+    "*/peerhelp circle* — join a peer circle (a small group working on similar things), see "
+    "your place in the pool, or leave."
 )
 
 
@@ -32,6 +35,9 @@ def peerhelp(
     word = text.lower()
     if word in ("help", "?"):
         ack(response_type="ephemeral", text=HELP_TEXT)
+        return
+    if word in ("circle", "circles"):
+        circles.circle_command(ack, command, context, client, deps)
         return
     if word in ("privacy", "data", "my data"):
         days = deps.settings.retention_days
