@@ -122,13 +122,13 @@ def _member_lines(circle: CircleView, limit: int = 2600) -> str:
     for m in circle.members:
         fn = f" ({truncate_escaped(m.function, 40)})" if m.function else ""
         role = " · facilitator" if circle.facilitator == m.user_id else ""
-        lines.append(f"• <@{m.user_id}>{fn}{role}: {truncate_escaped(one_line(m.text, 400), each)}")
+        lines.append(f"• <@{m.user_id}>{fn}{role}: {one_line(m.text, each)}")
     text = "\n".join(lines)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _action_line(a: CircleActionView, limit: int = 250) -> str:
-    return f"• <@{a.user_id}>: {truncate_escaped(one_line(a.text, 600), limit)}"
+    return f"• <@{a.user_id}>: {one_line(a.text, limit)}"
 
 
 # --------------------------------------------------------------------------- renderers
@@ -234,7 +234,7 @@ def _prompt(notice: CirclePromptDue, facts: NoticeFacts) -> Message:
 @render.register
 def _action_added(notice: CircleActionAdded, facts: NoticeFacts) -> Message:
     action, _circle = facts.circle_action(notice.action_id)
-    text = f"<@{action.user_id}> commits to: {truncate_escaped(one_line(action.text, 600), 600)}"
+    text = f"<@{action.user_id}> commits to: {one_line(action.text, 600)}"
     return _message(text, [_section(text)])
 
 
