@@ -318,6 +318,61 @@ def _conversations_open(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     return _open_answer(ctx, conv, existed, return_im)
 
 
+#: Slack's channel names: lower-case letters, digits, hyphens and underscores, at most 80.
+_CHANNEL_NAME = re.compile(r"^[a-z0-9_\-]{1,80}$")
+
+
+def _conversations_create(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
+    """A new public or (``is_private``) private channel with the bot as its only member."""
+    name = str(args.get("name") or "")
+    if not name:
+        raise SlackError("invalid_name_required")
+    if len(name) > 80:
+        raise SlackError("invalid_name_maxlength")
+    if not _CHANNEL_NAME.match(name):
+        raise SlackError("invalid_name_specials")
+    if any(
+        c.name == name for c in ctx.ws.conversations.values() if c.kind in {"channel", "private"}
+    ):
+        raise SlackError("name_taken")
+    conv = Conversation(
+        id=make_id("C"),
+        kind="private" if _bool(args.get("is_private")) else "channel",
+        name=name,
+        members=[ctx.ws.bot_user_id],
+        creator=ctx.ws.bot_user_id,
+    )
+    ctx.ws.conversations[conv.id] = conv
+    return {"channel": conv.to_api(ctx.ws.bot_user_id)}
+
+
+def _conversations_invite(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
+    """Add users (up to 1,000) to a channel the bot is a member of."""
+    conv = _conversation(ctx, str(args["channel"]))
+    if conv.kind in {"im", "mpim"}:
+        raise SlackError("method_not_supported_for_channel_type")
+    if ctx.ws.bot_user_id not in conv.members:
+        raise SlackError("not_in_channel")
+    users = list(dict.fromkeys(_user_list(args.get("users"))))
+    if not users:
+        raise SlackError("no_user")
+    if len(users) > 1000:
+        raise SlackError("too_many_users")
+    for uid in users:
+        if uid == ctx.ws.bot_user_id:
+            raise SlackError("cant_invite_self")
+        user = ctx.ws.users.get(uid)
+        if user is None:
+            raise SlackError("user_not_found")
+        if user.deleted:
+            raise SlackError("user_is_deactivated")
+    new = [u for u in users if u not in conv.members]
+    if not new:
+        raise SlackError("already_in_channel")
+    conv.members.extend(new)
+    return {"channel": conv.to_api(ctx.ws.bot_user_id)}
+
+
 def _conversations_info(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     conv = _conversation(ctx, str(args["channel"]))
     num = _bool(args.get("include_num_members"))
@@ -756,6 +811,12 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("users.list", _users_list),
         MethodSpec("conversations.open", _conversations_open),
         MethodSpec("conversations.info", _conversations_info, {"channel": "channel_not_found"}),
+        MethodSpec("conversations.create", _conversations_create),
+        MethodSpec(
+            "conversations.invite",
+            _conversations_invite,
+            {"channel": "channel_not_found", "users": "no_user"},
+        ),
         MethodSpec(
             "conversations.history", _conversations_history, {"channel": "channel_not_found"}
         ),

@@ -11,7 +11,9 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.engine import Engine
 
+from peerbot.domain.ports import Embedder
 from peerbot.domain.schedule import is_working_time, zone
 from peerbot.store.db import unit_of_work
 from peerbot.store.models import (
@@ -25,7 +27,7 @@ from peerbot.store.models import (
     CircleStatus,
     Person,
 )
-from tests.fixtures.app import Harness
+from tests.fixtures.app import Harness, make_harness
 from tests.journey.test_ask_accept import text_of
 
 ZONES = ("Europe/London", "Europe/Berlin", "America/New_York")  # 14:00–16:00 UTC in common
@@ -280,3 +282,28 @@ def test_a_circle_below_three_closes_kindly(harness: Harness) -> None:
         assert s.scalars(select(Circle)).one().status == CircleStatus.CLOSED
     # Below four waiting, no round forms.
     assert h.container.circles.form_round(h.team).skipped  # type: ignore[union-attr]
+
+
+def test_a_circle_of_ten_meets_in_a_private_channel(
+    engine: Engine, db_url: str, real_embedder: Embedder
+) -> None:
+    for h in make_harness(engine, db_url, real_embedder, circle_target_size=10):
+        users = [h.add_user(f"t{i}", tz="Europe/Berlin") for i in range(10)]
+        for uid in users:
+            join(h, uid, "Leading a team through a reorganisation and layoffs", "Operations")
+        report = h.container.circles.form_round(h.team)  # type: ignore[union-attr]
+        h.settle()
+        assert report.sizes == [10]
+        (create,) = h.emulator.calls_to("conversations.create")
+        assert create.args["is_private"] in (True, "true", "1")
+        (invite,) = h.emulator.calls_to("conversations.invite")
+        assert sorted(str(invite.args["users"]).split(",")) == sorted(users)
+        channel = next(iter(c for c, _ in circles_now(h))).channel_id
+        assert channel is not None
+        posted = h.emulator.messages(channel)
+        assert len(posted) == 1 and "Welcome to your peer circle" in text_of(posted[0])
+        assert h.group_messages(*users) == []
+        # The weekly prompt goes to the same channel.
+        ((circle, _members),) = circles_now(h)
+        to_next_prompt(h, circle.id)
+        assert "Week 1" in text_of(h.emulator.messages(channel)[-1])
