@@ -203,3 +203,7 @@ class ChannelMaker(Protocol):
     def private_channel(self, team_id: str, name: str, user_ids: tuple[str, ...]) -> str:
         """The new channel's id (raises on failure; the tick tries again)."""
         ...
+
+    def remove(self, team_id: str, channel_id: str, user_id: str) -> None:
+        """Take someone who left the circle out of its channel (raises on failure)."""
+        ...

@@ -373,6 +373,24 @@ def _conversations_invite(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     return {"channel": conv.to_api(ctx.ws.bot_user_id)}
 
 
+def _conversations_kick(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
+    """Remove a user from a channel the bot is a member of."""
+    conv = _conversation(ctx, str(args["channel"]))
+    if conv.kind in {"im", "mpim"}:
+        raise SlackError("method_not_supported_for_channel_type")
+    user = str(args.get("user") or "")
+    if user == ctx.ws.bot_user_id:
+        raise SlackError("cant_kick_self")
+    if ctx.ws.bot_user_id not in conv.members:
+        raise SlackError("not_in_channel")
+    if user not in ctx.ws.users:
+        raise SlackError("user_not_found")
+    if user not in conv.members:
+        raise SlackError("not_in_channel")
+    conv.members.remove(user)
+    return {}
+
+
 def _conversations_info(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     conv = _conversation(ctx, str(args["channel"]))
     num = _bool(args.get("include_num_members"))
@@ -812,6 +830,11 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("conversations.open", _conversations_open),
         MethodSpec("conversations.info", _conversations_info, {"channel": "channel_not_found"}),
         MethodSpec("conversations.create", _conversations_create),
+        MethodSpec(
+            "conversations.kick",
+            _conversations_kick,
+            {"channel": "channel_not_found", "user": "user_not_found"},
+        ),
         MethodSpec(
             "conversations.invite",
             _conversations_invite,

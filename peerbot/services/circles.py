@@ -825,17 +825,37 @@ class CircleService:
         """Leave a circle. The others are told only that it is now smaller; below three it is
         closed and each of them is offered the next round. False when already left."""
         now = self._clock.now()
+        left_channel = self._leave(team_id, user_id, circle_id, now)
+        if left_channel is False:
+            return False
+        if isinstance(left_channel, str) and left_channel and self._channels is not None:
+            # Out of the private channel too, so that they no longer read it.
+            try:
+                self._channels.remove(team_id, left_channel, user_id)
+            except Exception:
+                log.warning(
+                    "circle %s: could not take a member out of %s",
+                    circle_id,
+                    left_channel,
+                    exc_info=True,
+                )
+        return True
+
+    def _leave(self, team_id: str, user_id: str, circle_id: int, now: datetime) -> str | bool:
+        """The leaving itself, in one transaction: False when not a member, else the private
+        channel to take them out of ("" for a group DM)."""
         with unit_of_work(self._sessions) as session:
             try:
                 circle, member, person = self._member_of(session, team_id, user_id, circle_id)
             except CircleError:
                 return False
+            channel = circle.channel_id if circle.private and circle.channel_id else ""
             member.left_at = now
             if circle.facilitator_id == person.id:
                 circle.facilitator_id = None
             session.flush()
             if circle.status != CircleStatus.ACTIVE:
-                return True
+                return channel
             left = self._active_members(session, circle.id)
             if len(left) < MIN_ACTIVE:
                 self._close(session, circle, now, too_small=True)
@@ -847,4 +867,4 @@ class CircleService:
                     now,
                     CircleSmaller(circle_id=circle.id, members=len(left)),
                 )
-            return True
+            return channel

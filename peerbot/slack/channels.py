@@ -41,3 +41,13 @@ class SlackChannels:
             team_id, "conversations.invite", {"channel": channel_id, "users": ",".join(user_ids)}
         )
         return channel_id
+
+    def remove(self, team_id: str, channel_id: str, user_id: str) -> None:
+        """``conversations.kick``; someone already gone from the channel is fine."""
+        try:
+            self._gateway.call(
+                team_id, "conversations.kick", {"channel": channel_id, "user": user_id}
+            )
+        except SlackCallError as err:
+            if err.code != "not_in_channel":
+                raise

@@ -63,7 +63,8 @@ def test_socket_mode_home_and_interactivity_on(manifest: dict[str, Any]) -> None
 
 def test_bot_scopes_are_least_privilege(manifest: dict[str, Any]) -> None:
     """Only the scopes peerbot's calls need. History only of the bot's own DMs and group DMs
-    (the outbox confirms a post there after a crash); never of channels, never channels:*."""
+    (the outbox confirms a post there after a crash); never of channels, never channels:*;
+    groups:write only to create a circle's private channel."""
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert scopes == {
         "commands",
@@ -74,6 +75,8 @@ def test_bot_scopes_are_least_privilege(manifest: dict[str, Any]) -> None:
         "users:read.email",
         "im:history",
         "mpim:history",
+        "groups:write",  # only peer circles of 9-10 (their private channel)
     }
     assert {s for s in scopes if s.endswith(":history")} == {"im:history", "mpim:history"}
-    assert not any(s.startswith(("channels:", "groups:")) for s in scopes)
+    assert not any(s.startswith("channels:") for s in scopes)
+    assert {s for s in scopes if s.startswith("groups:")} == {"groups:write"}
