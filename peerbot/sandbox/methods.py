@@ -829,11 +829,13 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("users.list", _users_list),
         MethodSpec("conversations.open", _conversations_open),
         MethodSpec("conversations.info", _conversations_info, {"channel": "channel_not_found"}),
-        MethodSpec("conversations.create", _conversations_create),
+        MethodSpec(
+            "conversations.create", _conversations_create, {"name": "invalid_name_required"}
+        ),
         MethodSpec(
             "conversations.kick",
             _conversations_kick,
-            {"channel": "channel_not_found", "user": "user_not_found"},
+            {"channel": "channel_not_found"},
         ),
         MethodSpec(
             "conversations.invite",

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 import pytest
 from slack_sdk.models.blocks import Block
 
+from peerbot.domain import circle_notices as cn
 from peerbot.domain import notices as n
 from peerbot.domain.limits import MAX_CHALLENGE, MAX_FIELD
 from peerbot.sandbox.blockkit import validate_message_blocks
@@ -50,6 +51,22 @@ PAIR = n.PairView(
 )
 
 
+CIRCLE = cn.CircleView(
+    circle_id=2**31 - 1,
+    theme=nasty(200),
+    members=tuple(
+        cn.CircleMemberView(i, f"U{i:09d}", "Pacific/Chatham", nasty(600), nasty(120))
+        for i in range(10)
+    ),
+    facilitator="U000000003",
+    starts_at=WHEN,
+    ends_at=WHEN,
+    next_prompt_at=WHEN,
+    private=True,
+    closed=False,
+)
+
+
 class WorstFacts:
     """Every fact at its longest."""
 
@@ -77,6 +94,25 @@ class WorstFacts:
 
     def thanks(self, pair_id: int) -> str:
         return nasty(MAX_FIELD)
+
+    def circle(self, circle_id: int) -> cn.CircleView:
+        return CIRCLE
+
+    def circle_prompt(self, prompt_id: int) -> cn.CirclePromptView:
+        return cn.CirclePromptView(
+            prompt_id=prompt_id,
+            circle=CIRCLE,
+            week=26,
+            presenter="U0PRESENTER",
+            sent_at=WHEN,
+            last_week=tuple(cn.CircleActionView(i, f"U{i:09d}", nasty(500), 25) for i in range(10)),
+        )
+
+    def circle_action(self, action_id: int) -> tuple[cn.CircleActionView, cn.CircleView]:
+        return cn.CircleActionView(action_id, "U0MEMBER", nasty(500), 3), CIRCLE
+
+    def circle_person(self, person_id: int) -> str:
+        return "U0MEMBER"
 
     def export(self, person_id: int) -> str:
         # Long lines of the nastiest characters, far more than one message holds.
@@ -108,6 +144,14 @@ def worst_notices() -> list[n.Notice]:
         n.PairClosed(pair_id=7),
         *(n.FeedbackRequest(pair_id=7, to=side) for side in n.Side),
         n.Thanks(pair_id=7),
+        *(cn.CircleNotPlaced(person_id=5, round_id=1, reason=r) for r in cn.UnplacedReason),
+        cn.CircleOpening(circle_id=1),
+        cn.CirclePromptDue(prompt_id=1),
+        cn.CircleActionAdded(action_id=1),
+        *(cn.CirclePulse(circle_id=1, person_id=5, stage=s) for s in cn.FeedbackKind),
+        *(cn.CirclePulseAnswered(circle_id=1, person_id=5, stage=s) for s in cn.FeedbackKind),
+        cn.CircleSmaller(circle_id=1, members=9),
+        cn.CircleClosed(circle_id=1, person_id=5, too_small=True),
     ]
 
 

@@ -308,7 +308,7 @@ def test_a_circle_of_ten_meets_in_a_private_channel(
         to_next_prompt(h, circle.id)
         assert "Week 1" in text_of(h.emulator.messages(channel)[-1])
         # Someone leaves: out of the channel, and the others read only that it is smaller.
-        h.click(users[4], posted[0], "circle_leave")
+        h.click(users[4], {**posted[0], "channel": channel}, "circle_leave")
         (kick,) = h.emulator.calls_to("conversations.kick")
         assert kick.args["user"] == users[4]
         assert users[4] not in h.emulator.conversation(channel)["members"]
