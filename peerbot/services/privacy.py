@@ -38,6 +38,7 @@ from peerbot.domain.privacy import (
 from peerbot.services import messages
 from peerbot.services.people import ensure_workspace, find_person
 from peerbot.store import outbox as queue
+from peerbot.store.circle_privacy import forget_circle_data
 from peerbot.store.db import unit_of_work
 from peerbot.store.export import messages_naming, person_export
 from peerbot.store.models import (
@@ -280,6 +281,7 @@ class PrivacyService:
             )
         )
         session.execute(delete(HelperProfile).where(HelperProfile.person_id == me.id))
+        forget_circle_data(session, me.id, now)
         session.execute(
             update(Person)
             .where(Person.team_id == team_id, Person.manager_slack_user_id == user_id)

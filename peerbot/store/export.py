@@ -224,6 +224,9 @@ def person_export(session: Session, team_id: str, user_id: str, now: datetime) -
         {**_row(m, "notice", "status", "created_at", "sent_at"), "kind": m.kind.value}
         for m in messages_naming(session, team_id, user_id)
     ]
+    from peerbot.store.circle_privacy import circle_export
+
+    out["peer_circles"] = circle_export(session, me.id)
     return out
 
 

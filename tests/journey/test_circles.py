@@ -7,6 +7,7 @@ close-out; the next round repeats no pair. The real embedding model groups the t
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -313,3 +314,36 @@ def test_a_circle_of_ten_meets_in_a_private_channel(
         assert kick.args["user"] == users[4]
         assert users[4] not in h.emulator.conversation(channel)["members"]
         assert "now 9" in text_of(h.emulator.messages(channel)[-1])
+
+
+def test_export_and_forget_cover_circles(harness: Harness) -> None:
+    h = harness
+    users = [h.add_user(f"p{i}", tz="Europe/London") for i in range(5)]
+    for uid in users:
+        join(h, uid, f"Coaching first-time managers on my team, secret {uid}", "Engineering")
+    h.container.circles.form_round(h.team)  # type: ignore[union-attr]
+    h.settle()
+    opening = h.group_messages(*users)[0]
+    prompt_circle = circles_now(h)[0][0]
+    to_next_prompt(h, prompt_circle.id)
+    prompt = h.group_messages(*users)[-1]
+    h.click(users[0], prompt, "circle_action_open")
+    modal = h.emulator.top_modal(users[0])
+    assert modal is not None
+    h.driver.view_submission(users[0], modal["id"], {("circle_action_text", "value"): "Call Bo"})
+    h.settle()
+    privacy = h.container.privacy
+    assert privacy is not None
+    data = privacy.export(h.team, users[0])["peer_circles"]
+    assert data["circles"][0]["text"].endswith(users[0])
+    assert [a["text"] for a in data["actions"]] == ["Call Bo"]
+    assert f"secret {users[1]}" not in json.dumps(data)
+    privacy.forget(h.team, users[0])
+    with unit_of_work(h.container.sessions) as s:
+        texts = [m.text for m in s.scalars(select(CircleMember))]
+        assert not any(users[0] in t for t in texts)
+        assert [a.text for a in s.scalars(select(CircleAction))] != ["Call Bo"]
+        gone = [m for m in s.scalars(select(CircleMember)) if m.left_at is not None]
+        assert len(gone) == 1
+    assert opening  # the others keep their circle of four
+    assert len(circles_now(h)[0][1]) == 4
