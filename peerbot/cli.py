@@ -386,9 +386,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_command_modules() -> list[Callable[[Any], object]]:
     """Subcommands that live beside the features they operate (eval, bench)."""
+    from peerbot import report_cli
     from peerbot.eval import bench, routing
 
-    return [routing.add_cli, bench.add_cli]
+    return [routing.add_cli, bench.add_cli, report_cli.add_cli]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
