@@ -17,9 +17,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, distinct, exists, func, inspect, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from peerbot.domain.ports import Clock
 from peerbot.domain.topics import topic_label
+from peerbot.store.db import read_only
 from peerbot.store.models import (
     Ask,
     AskStatus,
@@ -469,3 +471,35 @@ def circles_summary(session: Session, team_id: str) -> dict[str, int] | None:
         text("SELECT count(*) FROM circles WHERE team_id = :t"), {"t": team_id}
     ).scalar()
     return {"circles": int(total or 0)}
+
+
+class ProgrammeView:
+    """The programme view's figures for the surfaces (App Home, dashboard, digest)."""
+
+    def __init__(self, sessions: sessionmaker[Session], clock: Clock) -> None:
+        self._sessions = sessions
+        self._clock = clock
+
+    def now(self) -> datetime:
+        """The clock's time."""
+        return self._clock.now()
+
+    def figures(self, team_id: str, since: date | None = None) -> Figures:
+        """The figures from ``since`` (UTC midnight; None: from the start) until now."""
+        with read_only(self._sessions) as session:
+            return figures(session, team_id, Period.from_date(since, self._clock.now()))
+
+    def this_month(self, team_id: str) -> Figures:
+        """The figures of this calendar month (UTC)."""
+        with read_only(self._sessions) as session:
+            return figures(session, team_id, Period.month_of(self._clock.now()))
+
+    def helpers(self, team_id: str) -> list[HelperRow]:
+        """Every helper of the workspace with state and load."""
+        with read_only(self._sessions) as session:
+            return helpers(session, team_id, self._clock.now())
+
+    def circles(self, team_id: str) -> dict[str, int] | None:
+        """Circles of the workspace, or None when there are none yet."""
+        with read_only(self._sessions) as session:
+            return circles_summary(session, team_id)
