@@ -28,6 +28,7 @@ from peerbot.services.matching import IndexedMatcher, Matcher
 from peerbot.services.outbox import FailureHandler, OutboxSender, SentHandler
 from peerbot.services.pairs import PairService
 from peerbot.services.privacy import PrivacyService
+from peerbot.services.programme_settings import match_policy
 from peerbot.slack.delivery import SlackDeliverer
 from peerbot.slack.deps import Deps
 from peerbot.slack.gateway import SlackGateway, WebApi
@@ -155,6 +156,7 @@ def build_container(
             max_pending_offers=settings.max_pending_offers_per_helper,
         ),
     )
+    asks.policy_lookup = match_policy  # the workspace's programme settings, read per ask
     sender = build_sender(
         sessions, gateway, clock, on_failure=asks.on_undeliverable, on_sent=asks.on_sent
     )

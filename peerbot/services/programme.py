@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from peerbot.domain.ports import Clock
 from peerbot.domain.topics import topic_label
+from peerbot.services.programme_settings import AWAITING_APPROVAL
 from peerbot.store.db import read_only
 from peerbot.store.models import (
     Ask,
@@ -426,11 +427,6 @@ def helper_state(profile: HelperProfile, now: datetime | None = None) -> str:
     if profile.paused_until is not None and (now is None or profile.paused_until > now):
         return "paused"
     return "active"
-
-
-#: ``helper_profiles.consent`` of a helper who signed up while the workspace's helper approval
-#: is ``admin``: not offered anything until an admin approves.
-AWAITING_APPROVAL = "awaiting_approval"
 
 
 def helpers(session: Session, team_id: str, now: datetime | None = None) -> list[HelperRow]:
