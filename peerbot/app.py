@@ -28,7 +28,8 @@ from peerbot.services.matching import IndexedMatcher, Matcher
 from peerbot.services.outbox import FailureHandler, OutboxSender, SentHandler
 from peerbot.services.pairs import PairService
 from peerbot.services.privacy import PrivacyService
-from peerbot.services.programme_settings import match_policy
+from peerbot.services.programme_admin import ProgrammeAdmin
+from peerbot.services.programme_settings import defaults_from, match_policy
 from peerbot.slack.delivery import SlackDeliverer
 from peerbot.slack.deps import Deps
 from peerbot.slack.gateway import SlackGateway, WebApi
@@ -189,6 +190,24 @@ def build_container(
     )
 
 
+def build_programme_admin(container: Container, *, http_mode: bool) -> ProgrammeAdmin:
+    """The programme view's admin actions (dashboard links point where this mode serves it)."""
+    from peerbot.programme_app import admin_parts
+
+    parts = admin_parts(container, http_mode=http_mode)
+    return ProgrammeAdmin(
+        container.sessions,
+        container.clock,
+        container.gateway,
+        parts.policy,
+        parts.signin,
+        parts.view,
+        defaults_from(container.settings),
+        base_url=parts.base_url,
+        inviter=container.helpers.import_in,
+    )
+
+
 def create_bolt_app(
     container: Container, *, http_mode: bool, listener_executor: Executor | None = None
 ) -> App:
@@ -219,6 +238,7 @@ def create_bolt_app(
         helpers=container.helpers,
         pairs=container.pairs,
         privacy=container.privacy,
+        admin=build_programme_admin(container, http_mode=http_mode),
     )
 
     @app.error

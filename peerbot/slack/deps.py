@@ -15,6 +15,7 @@ from peerbot.services.asks import AskService
 from peerbot.services.helpers import HelperService
 from peerbot.services.pairs import PairService
 from peerbot.services.privacy import PrivacyService
+from peerbot.services.programme_admin import ProgrammeAdmin
 
 #: The ``context`` key (and so the listener argument name) that carries :class:`Deps`.
 DEPS_KEY = "deps"
@@ -31,6 +32,8 @@ class Deps:
     pairs: PairService
     #: Export and deletion of a person's data; the app's removal from a workspace.
     privacy: PrivacyService | None = None
+    #: The programme view's admin actions (admin role checked on every call).
+    admin: ProgrammeAdmin | None = None
 
     def __deepcopy__(self, memo: dict[int, object]) -> Deps:
         """The same long-lived services: Bolt deep-copies ``context`` for lazy listeners, and a

@@ -12,7 +12,9 @@ from slack_sdk.models.blocks import Block
 
 from peerbot.domain import notices as n
 from peerbot.domain.limits import MAX_CHALLENGE, MAX_FIELD
+from peerbot.domain.programme_notices import HelperStatusChanged
 from peerbot.sandbox.blockkit import validate_message_blocks
+from peerbot.services.programme_admin import HELPER_ACTIONS
 from peerbot.slack.render import render
 from peerbot.store.notice_facts import MAX_LISTED
 
@@ -108,6 +110,7 @@ def worst_notices() -> list[n.Notice]:
         n.PairClosed(pair_id=7),
         *(n.FeedbackRequest(pair_id=7, to=side) for side in n.Side),
         n.Thanks(pair_id=7),
+        *(HelperStatusChanged(person_id=5, change=c) for c in HELPER_ACTIONS),
     ]
 
 
