@@ -23,15 +23,18 @@ from peerbot.scheduling.jobs import Tick
 from peerbot.scheduling.worker import OutboxWorker
 from peerbot.services.asks import AskService, MatchPolicy
 from peerbot.services.dedupe import Deduper
+from peerbot.services.digest import DigestLedger
 from peerbot.services.helpers import HelperService
 from peerbot.services.matching import IndexedMatcher, Matcher
 from peerbot.services.outbox import FailureHandler, OutboxSender, SentHandler
 from peerbot.services.pairs import PairService
 from peerbot.services.privacy import PrivacyService
+from peerbot.services.programme import ProgrammeView
 from peerbot.services.programme_admin import ProgrammeAdmin
 from peerbot.services.programme_settings import defaults_from, match_policy
 from peerbot.slack.delivery import SlackDeliverer
 from peerbot.slack.deps import Deps
+from peerbot.slack.digest import DigestSender
 from peerbot.slack.gateway import SlackGateway, WebApi
 from peerbot.slack.listeners import register_listeners
 from peerbot.slack.middleware import skip_redelivered_events
@@ -66,6 +69,8 @@ class Container:
     pairs: PairService
     deduper: Deduper
     privacy: PrivacyService
+    #: The programme admins' weekly digest (None: not sent).
+    digest: DigestSender | None = None
 
     @property
     def tick(self) -> Tick:
@@ -78,6 +83,7 @@ class Container:
             self.sender,
             self.helpers,
             retention=self.privacy,
+            digest=self.digest,
         )
 
     def close(self) -> None:
@@ -166,7 +172,16 @@ def build_container(
     worker = OutboxWorker(sender)
     # Every commit that recorded a message wakes the worker: no hand-written kick per use-case.
     wake_on_commit(sessions, worker.kick)
+    digest = DigestSender(
+        client,
+        ProgrammeView(sessions, clock),
+        DigestLedger(sessions),
+        clock,
+        admins=settings.admin_ids(),
+        from_slack=settings.admins_from_slack,
+    )
     return Container(
+        digest=digest,
         settings=settings,
         engine=engine,
         sessions=sessions,

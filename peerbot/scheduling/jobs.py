@@ -72,6 +72,14 @@ class RetentionKeeper(Protocol):
         ...
 
 
+class DigestRunner(Protocol):
+    """Sends the admins' weekly digests that are due (Monday morning, their time)."""
+
+    def run_due(self) -> int:
+        """Send what is due; return how many."""
+        ...
+
+
 class DrainReport(Protocol):
     """What one delivery pass did (read-only counts)."""
 
@@ -116,6 +124,8 @@ class Tick:
     people: ReachabilityChecker
     #: Retention (ended asks' text, old sent messages); None in tests that do not need it.
     retention: RetentionKeeper | None = None
+    #: The programme admins' weekly digest; None where it is not wired.
+    digest: DigestRunner | None = None
 
 
 @dataclass
@@ -193,6 +203,11 @@ def run_due(tick: Tick) -> TickReport:
         tick.people.recheck_unreachable()
         if tick.retention is not None:
             tick.retention.apply_retention()
+        if tick.digest is not None:
+            try:
+                tick.digest.run_due()
+            except Exception:  # the digest never stops the tick's other work
+                log.exception("weekly digest failed")
         sent = tick.sender.drain()
         report.sent, report.retried, report.dead = sent.sent, sent.retried, sent.dead
         report.recovered = sent.recovered

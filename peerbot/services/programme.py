@@ -88,7 +88,7 @@ def _rate(part: int, whole: int) -> float | None:
 
 @dataclass(frozen=True)
 class Period:
-    """The period figures describe: ``[since, until)``; ``since`` None means from the start."""
+    """The period figures describe: ``[since, until]``; ``since`` None means from the start."""
 
     since: datetime | None
     until: datetime
@@ -107,8 +107,8 @@ class Period:
     def holds(self, column: Any) -> Any:
         """A SQL condition: ``column`` falls in the period."""
         if self.since is None:
-            return column < self.until
-        return and_(column >= self.since, column < self.until)
+            return column <= self.until
+        return and_(column >= self.since, column <= self.until)
 
 
 @dataclass
