@@ -74,6 +74,7 @@ def test_bot_scopes_are_least_privilege(manifest: dict[str, Any]) -> None:
         "users:read.email",
         "im:history",
         "mpim:history",
+        "files:write",
     }
     assert {s for s in scopes if s.endswith(":history")} == {"im:history", "mpim:history"}
     assert not any(s.startswith(("channels:", "groups:")) for s in scopes)
