@@ -109,3 +109,57 @@ def _programme_admin(h: Harness) -> Any:
     from peerbot.app import build_programme_admin
 
     return build_programme_admin(h.container, http_mode=True)
+
+
+def test_helper_approval_and_invitations(h: Harness) -> None:
+    from peerbot.domain.profiles import ProfileInput
+
+    ada = h.add_user("ada", is_admin=True)
+    sam = h.add_user("sam")
+    admin = _programme_admin(h)
+
+    # the admin asks for approval of new helpers
+    home = _home(h, ada)
+    h.driver.block_action(ada, ab.ADMIN_SETTINGS, view_id=home["id"])
+    h.settle()
+    modal = h.emulator.top_modal(ada)
+    assert modal is not None
+    r = h.driver.view_submission(ada, modal["id"], {("ps_helper_approval", "value"): "admin"})
+    assert r.status == 200
+    assert admin.settings(h.team)["helper_approval"] == "admin"
+
+    # a new sign-up waits: not offered anything until approved
+    nina = h.add_user("nina")
+    h.container.helpers.save(h.team, nina, ProfileInput(opted_in=True, expertise=FEEDBACK))
+    states = {row.user_id: row.state for row in admin.view.helpers(h.team)}
+    assert states[nina] == "awaiting approval"
+    h.ask(sam, "How do I give hard feedback to a senior engineer who keeps missing deadlines?")
+    assert not [m for m in h.dms(nina) if "Accept" in json.dumps(m)]
+
+    # the admin approves her; she is told, and the next ask may reach her
+    home = _home(h, ada)
+    r = h.driver.block_action(
+        ada, ab.ADMIN_HELPER, view_id=home["id"], block_id=f"helper_{nina}", value=f"approve:{nina}"
+    )
+    assert r.status == 200
+    h.settle()
+    assert any("approved you as a helper" in t for t in h.texts(nina))
+    states = {row.user_id: row.state for row in admin.view.helpers(h.team)}
+    assert states[nina] == "active"
+
+    # Invite helpers on a supply gap: the invited person gets the consent DM
+    home = _home(h, ada)
+    gap = next(
+        b for b in home["blocks"] if (b.get("accessory") or {}).get("action_id") == ab.ADMIN_INVITE
+    )
+    r = h.driver.block_action(ada, ab.ADMIN_INVITE, view_id=home["id"], block_id=gap["block_id"])
+    assert r.status == 200
+    h.settle()
+    invite = h.emulator.top_modal(ada)
+    assert invite is not None and invite["callback_id"] == ab.ADMIN_INVITE_CALLBACK
+    ivy = h.add_user("ivy")
+    r = h.driver.view_submission(ada, invite["id"], {ab.INVITE_USERS: [ivy]})
+    assert r.status == 200
+    assert r.body["response_action"] == "update"
+    h.settle()
+    assert any("Yes, I'll help" in json.dumps(m) for m in h.dms(ivy))
