@@ -215,3 +215,30 @@ def awaits_approval(session: Session, team_id: str, consent: str, first_save: bo
     if consent == AWAITING_APPROVAL:
         return True
     return first_save and consent == "self" and helper_approval(session, team_id) == "admin"
+
+
+def forget_admin(session: Session, team_id: str, user_id: str) -> None:
+    """A forgotten person's traces in the programme tables: sign-in links and digest records
+    deleted; the settings they changed keep their values, logged as changed by "forgotten"."""
+    from sqlalchemy import delete, update
+
+    from peerbot.store.models import AdminDigest, AdminLink
+
+    session.execute(
+        delete(AdminLink).where(AdminLink.team_id == team_id, AdminLink.user_id == user_id)
+    )
+    session.execute(
+        delete(AdminDigest).where(AdminDigest.team_id == team_id, AdminDigest.user_id == user_id)
+    )
+    session.execute(
+        update(ProgrammeSetting)
+        .where(ProgrammeSetting.team_id == team_id, ProgrammeSetting.updated_by == user_id)
+        .values(updated_by="forgotten")
+    )
+    session.execute(
+        update(ProgrammeSettingChange)
+        .where(
+            ProgrammeSettingChange.team_id == team_id, ProgrammeSettingChange.changed_by == user_id
+        )
+        .values(changed_by="forgotten")
+    )
