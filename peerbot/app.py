@@ -24,14 +24,19 @@ from peerbot.scheduling.worker import OutboxWorker
 from peerbot.services.asks import AskService, MatchPolicy
 from peerbot.services.circles import CirclePolicy, CircleService
 from peerbot.services.dedupe import Deduper
+from peerbot.services.digest import DigestLedger
 from peerbot.services.helpers import HelperService
 from peerbot.services.matching import IndexedMatcher, Matcher
 from peerbot.services.outbox import FailureHandler, OutboxSender, SentHandler
 from peerbot.services.pairs import PairService
 from peerbot.services.privacy import PrivacyService
+from peerbot.services.programme import ProgrammeView
+from peerbot.services.programme_admin import ProgrammeAdmin
+from peerbot.services.programme_settings import defaults_from, match_policy
 from peerbot.slack.channels import SlackChannels
 from peerbot.slack.delivery import SlackDeliverer
 from peerbot.slack.deps import Deps
+from peerbot.slack.digest import DigestSender
 from peerbot.slack.gateway import SlackGateway, WebApi
 from peerbot.slack.listeners import register_listeners
 from peerbot.slack.middleware import skip_redelivered_events
@@ -67,6 +72,8 @@ class Container:
     deduper: Deduper
     privacy: PrivacyService
     circles: CircleService | None = None
+    #: The programme admins' weekly digest (None: not sent).
+    digest: DigestSender | None = None
 
     @property
     def tick(self) -> Tick:
@@ -80,6 +87,7 @@ class Container:
             self.helpers,
             retention=self.privacy,
             circles=self.circles,
+            digest=self.digest,
         )
 
     def close(self) -> None:
@@ -159,6 +167,7 @@ def build_container(
             max_pending_offers=settings.max_pending_offers_per_helper,
         ),
     )
+    asks.policy_lookup = match_policy  # the workspace's programme settings, read per ask
     sender = build_sender(
         sessions, gateway, clock, on_failure=asks.on_undeliverable, on_sent=asks.on_sent
     )
@@ -167,7 +176,16 @@ def build_container(
     worker = OutboxWorker(sender)
     # Every commit that recorded a message wakes the worker: no hand-written kick per use-case.
     wake_on_commit(sessions, worker.kick)
+    digest = DigestSender(
+        client,
+        ProgrammeView(sessions, clock),
+        DigestLedger(sessions),
+        clock,
+        admins=settings.admin_ids(),
+        from_slack=settings.admins_from_slack,
+    )
     return Container(
+        digest=digest,
         settings=settings,
         engine=engine,
         sessions=sessions,
@@ -204,6 +222,24 @@ def build_container(
     )
 
 
+def build_programme_admin(container: Container, *, http_mode: bool) -> ProgrammeAdmin:
+    """The programme view's admin actions (dashboard links point where this mode serves it)."""
+    from peerbot.programme_app import admin_parts
+
+    parts = admin_parts(container, http_mode=http_mode)
+    return ProgrammeAdmin(
+        container.sessions,
+        container.clock,
+        container.gateway,
+        parts.policy,
+        parts.signin,
+        parts.view,
+        defaults_from(container.settings),
+        base_url=parts.base_url,
+        inviter=container.helpers.import_in,
+    )
+
+
 def create_bolt_app(
     container: Container, *, http_mode: bool, listener_executor: Executor | None = None
 ) -> App:
@@ -235,6 +271,7 @@ def create_bolt_app(
         pairs=container.pairs,
         privacy=container.privacy,
         circles=container.circles,
+        admin=build_programme_admin(container, http_mode=http_mode),
     )
 
     @app.error

@@ -69,13 +69,23 @@ def _stop(container: Container, scheduler: TickScheduler | None = None) -> None:
 def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
+    from peerbot.programme_app import admin_parts, admin_web
+    from peerbot.web.server import HttpServer
+
     container, app, scheduler = _start(settings, http_mode=False)
     log.info("peerbot %s starting in Socket Mode", __version__)
+    dashboard: HttpServer | None = None
     try:
+        if settings.admin_web_port:
+            web = admin_web(admin_parts(container, http_mode=False))
+            dashboard = HttpServer(web, settings.admin_web_host, settings.admin_web_port).start()
+            log.info("programme dashboard at %s/admin/", dashboard.url)
         SocketModeHandler(app, settings.secret("SLACK_APP_TOKEN")).start()
     except KeyboardInterrupt:
         pass
     finally:
+        if dashboard is not None:
+            dashboard.stop()
         _stop(container, scheduler)
     return 0
 
@@ -101,6 +111,10 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         metrics_token=token,
         max_body_bytes=limits.max_body_bytes,
     )
+    from peerbot.programme_app import admin_parts, admin_web
+    from peerbot.web.admin import mount
+
+    site = mount(wsgi, admin_web(admin_parts(container, http_mode=True)))
     stopping = threading.Event()
 
     def _on_signal(signum: int, frame: object) -> None:
@@ -111,7 +125,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     server: HttpServer | None = None
     warm: threading.Thread | None = None
     try:
-        server = HttpServer(wsgi, args.host, args.port, args.threads, limits).start()
+        server = HttpServer(site, args.host, args.port, args.threads, limits).start()
         # The matching index builds in the background: /healthz and asks are served meanwhile.
         warm = threading.Thread(target=_warm, args=(container,), name="warm", daemon=True)
         warm.start()
@@ -386,10 +400,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_command_modules() -> list[Callable[[Any], object]]:
     """Subcommands that live beside the features they operate (eval, bench)."""
+    from peerbot import report_cli
     from peerbot.circles import cli as circles
     from peerbot.eval import bench, routing
 
-    return [routing.add_cli, bench.add_cli, circles.add_cli]
+    return [routing.add_cli, bench.add_cli, circles.add_cli, report_cli.add_cli]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

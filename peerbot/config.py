@@ -135,6 +135,29 @@ class Settings(BaseSettings):
     circle_mix_functions: bool = Field(
         default=True, description="prefer circles mixed in function (false: don't care)"
     )
+    peerbot_admins: str = Field(
+        default="",
+        description="Slack user ids of programme admins, separated by commas or spaces",
+    )
+    admins_from_slack: bool = Field(
+        default=True, description="the workspace's owners and admins are programme admins too"
+    )
+    admin_web_host: str = Field(
+        default="127.0.0.1", description="Socket Mode: address the admin dashboard listens on"
+    )
+    admin_web_port: int = Field(
+        default=3030, ge=0, le=65535, description="Socket Mode: dashboard port (0: no dashboard)"
+    )
+    admin_base_url: str | None = Field(
+        default=None,
+        description="the dashboard's public address for sign-in links (HTTP mode: "
+        "https://YOUR-HOST; default in Socket Mode: http://ADMIN_WEB_HOST:ADMIN_WEB_PORT)",
+    )
+    admin_secret: SecretStr | None = Field(
+        default=None,
+        description="key that signs dashboard links and sessions (default: derived from the "
+        "signing secret or the bot token)",
+    )
     log_level: str = Field(default="INFO")
     log_format: LogFormat = Field(default=LogFormat.TEXT)
 
@@ -164,6 +187,21 @@ class Settings(BaseSettings):
         from peerbot.matching.scoring import RankerWeights
 
         return RankerWeights.from_mapping(self.ranker_weights)
+
+    def admin_ids(self) -> frozenset[str]:
+        """The Slack user ids in ``PEERBOT_ADMINS``."""
+        return frozenset(self.peerbot_admins.replace(",", " ").split())
+
+    def admin_key(self) -> bytes:
+        """The key that signs dashboard links and sessions."""
+        import hashlib
+
+        for secret in (self.admin_secret, self.slack_signing_secret, self.slack_bot_token):
+            if secret is not None and secret.get_secret_value():
+                return hashlib.sha256(
+                    b"peerbot-admin:" + secret.get_secret_value().encode()
+                ).digest()
+        raise ConfigError("ADMIN_SECRET is not set: set it to a long random string.")
 
     def require(self, *names: str) -> None:
         """Raise :class:`ConfigError` naming the first missing setting and where to get it."""

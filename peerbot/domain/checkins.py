@@ -14,10 +14,11 @@ HELPER_CHECK_EVERY = timedelta(days=30)
 BUMP_AT_MISSED = 2
 
 
-def next_checkin(after: datetime, cadence: str, tz: str | None) -> datetime:
-    """The next asker check-in: one cadence after ``after``, at 10:00 on a weekday, their time."""
+def next_checkin(after: datetime, cadence: str, tz: str | None, at: time = CHECKIN_AT) -> datetime:
+    """The next asker check-in: one cadence after ``after``, at ``at`` (10:00) on a weekday,
+    their time."""
     base = after + timedelta(days=CADENCE_DAYS.get(cadence, 7)) - timedelta(days=1)
-    return next_working_slot(base, zone(tz), CHECKIN_AT)
+    return next_working_slot(base, zone(tz), at)
 
 
 def bump_time(after: datetime, tz: str | None) -> datetime:

@@ -184,6 +184,8 @@ class UserInfo:
     is_bot: bool = False
     #: A guest (``is_restricted`` or ``is_ultra_restricted``) or an app user.
     is_guest: bool = False
+    #: A workspace owner or admin (``is_owner``, ``is_primary_owner`` or ``is_admin``).
+    is_workspace_admin: bool = False
 
     @property
     def may_help(self) -> bool:

@@ -97,6 +97,8 @@ class Context:
     now: float
     trigger_ttl: float | None
     deleted_users_not_found: bool = False
+    #: The emulator's address (``http://127.0.0.1:PORT/``), for upload URLs.
+    base_url: str = ""
 
 
 Handler = Callable[[Context, dict[str, Any]], dict[str, Any]]
@@ -819,6 +821,100 @@ def _views_publish(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
 
 # -- the table --------------------------------------------------------------------------------
 
+# -- files (the external upload flow) ------------------------------------------------------------
+
+#: Largest upload the emulator accepts (Slack allows 1 GB).
+MAX_UPLOAD = 50 * 1024 * 1024
+
+
+def _files_get_upload_url(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
+    """Reserve a file id and an upload URL; the bytes are POSTed there, then completed."""
+    try:
+        length = int(str(args["length"]))
+    except ValueError:
+        raise SlackError(
+            "invalid_arguments", messages=["[ERROR] length must be an integer"]
+        ) from None
+    if length <= 0 or length > MAX_UPLOAD:
+        raise SlackError("file_upload_size_restricted")
+    alt = _str(args, "alt_txt")
+    if alt is not None and len(alt) > 1000:
+        raise SlackError("alt_txt_too_large")
+    file_id = make_id("F")
+    ctx.ws.files[file_id] = {
+        "filename": str(args["filename"]),
+        "length": length,
+        "alt_txt": alt,
+        "content": None,
+        "shared": False,
+    }
+    return {"upload_url": f"{ctx.base_url}upload/{file_id}", "file_id": file_id}
+
+
+def receive_upload(ws: Workspace, file_id: str, raw: bytes) -> tuple[int, str]:
+    """The POST of a file's bytes to its upload URL: (HTTP status, body) as Slack answers."""
+    entry = ws.files.get(file_id)
+    if entry is None or entry["shared"]:
+        return 404, "not found"
+    if len(raw) != entry["length"]:
+        return 400, f"length {len(raw)} does not match the declared {entry['length']}"
+    entry["content"] = raw
+    return 200, f"OK - {len(raw)}"
+
+
+def _files_complete_upload(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
+    """Finish uploads and (with ``channel_id`` or ``channels``) share them in one message."""
+    raw = args["files"]
+    try:
+        files = json.loads(raw) if isinstance(raw, str) else raw
+    except json.JSONDecodeError:
+        raise SlackError("invalid_arguments", messages=["[ERROR] files is not JSON"]) from None
+    if not isinstance(files, list) or not files or not all(isinstance(f, dict) for f in files):
+        raise SlackError("invalid_arguments", messages=["[ERROR] files must be a list"])
+    entries = []
+    for f in files:
+        entry = ctx.ws.files.get(str(f.get("id")))
+        if entry is None or entry["content"] is None or entry["shared"]:
+            raise SlackError("file_not_found")
+        entries.append((str(f["id"]), str(f.get("title") or entry["filename"]), entry))
+    target = _str(args, "channel_id") or _str(args, "channels")
+    conv = None
+    if target:
+        if "," in target:
+            raise SlackError("invalid_channel")
+        conv = _resolve_target(ctx, target)
+        _check_postable(ctx, conv)
+    shared = []
+    for file_id, title, entry in entries:
+        entry["shared"] = True
+        entry["title"] = title
+        shared.append(
+            {
+                "id": file_id,
+                "title": title,
+                "name": entry["filename"],
+                "size": entry["length"],
+                "alt_txt": entry["alt_txt"],
+            }
+        )
+    if conv is not None:
+        comment = _str(args, "initial_comment") or ""
+        blocks = None if comment else args.get("blocks")
+        if isinstance(blocks, str):
+            blocks = json.loads(blocks)
+        msg = Message(
+            channel=conv.id,
+            ts=ctx.ws.next_ts(ctx.now),
+            text=comment,
+            user=ctx.ws.bot_user_id,
+            bot_id=ctx.ws.bot_id,
+            blocks=blocks,
+            files=shared,
+        )
+        conv.messages.append(msg)
+    return {"files": [{"id": s["id"], "title": s["title"]} for s in shared]}
+
+
 METHODS: dict[str, MethodSpec] = {
     spec.name: spec
     for spec in (
@@ -860,6 +956,14 @@ METHODS: dict[str, MethodSpec] = {
             "chat.postEphemeral",
             _chat_post_ephemeral,
             {"channel": "channel_not_found", "user": "user_not_in_channel"},
+        ),
+        MethodSpec(
+            "files.getUploadURLExternal",
+            _files_get_upload_url,
+            {"filename": "missing_argument", "length": "missing_argument"},
+        ),
+        MethodSpec(
+            "files.completeUploadExternal", _files_complete_upload, {"files": "invalid_arguments"}
         ),
         MethodSpec("views.open", _views_open, {"view": "invalid_arguments"}),
         MethodSpec("views.push", _views_push, {"view": "invalid_arguments"}),

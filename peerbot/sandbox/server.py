@@ -31,6 +31,7 @@ from peerbot.sandbox.methods import (
     assign_ids,
     check_required,
     decode_json_fields,
+    receive_upload,
 )
 from peerbot.sandbox.state import (
     Conversation,
@@ -405,6 +406,12 @@ class SlackEmulator:
             conv = self._conv(channel_id)
             return {**conv.to_api(self._ws.bot_user_id), "members": list(conv.members)}
 
+    def file(self, file_id: str) -> dict[str, Any] | None:
+        """An uploaded file: filename, length, alt_txt, content (bytes), shared, title."""
+        with self._lock:
+            entry = self._ws.files.get(file_id)
+            return dict(entry) if entry is not None else None
+
     def messages(self, channel_id: str) -> list[dict[str, Any]]:
         """Messages in a conversation, oldest first, as they stand now (after updates)."""
         with self._lock:
@@ -616,6 +623,11 @@ class SlackEmulator:
         lower = {k.lower(): v for k, v in headers.items()}
         if path.startswith("/response/") and verb == "POST":
             return self._handle_response_url(path.removeprefix("/response/"), raw)
+        if path.startswith("/upload/") and verb == "POST":
+            with self._changed:
+                status, text = receive_upload(self._ws, path.removeprefix("/upload/"), raw)
+                self._changed.notify_all()
+            return status, {}, {"ok": status == 200, "detail": text}
         if not path.startswith("/api/"):
             return 404, {}, {"ok": False, "error": "unknown_method"}
         method = path.removeprefix("/api/").strip("/")
@@ -763,6 +775,7 @@ class SlackEmulator:
             now=self._clock() if now is None else now,
             trigger_ttl=self.trigger_ttl,
             deleted_users_not_found=self.deleted_users_not_found,
+            base_url=self.base_url,
         )
 
     def _user(self, user_id: str) -> User:

@@ -114,6 +114,8 @@ class Message:
     thread_ts: str | None = None
     metadata: dict[str, Any] | None = None
     edited: bool = False
+    #: Files shared with the message (``files.completeUploadExternal``).
+    files: list[dict[str, Any]] | None = None
 
     def to_api(self, team_id: str, app_id: str) -> dict[str, Any]:
         """The message object as ``chat.postMessage`` answers it."""
@@ -137,6 +139,8 @@ class Message:
             out["metadata"] = self.metadata
         if self.edited:
             out["edited"] = {"user": self.user, "ts": self.ts}
+        if self.files is not None:
+            out["files"] = self.files
         return out
 
 
@@ -291,6 +295,8 @@ class Workspace:
     home_views: dict[str, str] = field(default_factory=dict)
     modal_stacks: dict[str, list[str]] = field(default_factory=dict)
     triggers: dict[str, Trigger] = field(default_factory=dict)
+    #: file id -> {"filename", "length", "alt_txt", "content" (bytes once uploaded), "shared"}.
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
     _ts_counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     #: user id -> id of the bot's DM with them (DMs are only made by :meth:`open_im`).
     _ims: dict[str, str] = field(default_factory=dict)

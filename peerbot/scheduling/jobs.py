@@ -78,6 +78,13 @@ class CircleRunner(Protocol):
 
     def run_due(self) -> int:
         """Do what is due; return how many things were done."""
+
+
+class DigestRunner(Protocol):
+    """Sends the admins' weekly digests that are due (Monday morning, their time)."""
+
+    def run_due(self) -> int:
+        """Send what is due; return how many."""
         ...
 
 
@@ -127,6 +134,8 @@ class Tick:
     retention: RetentionKeeper | None = None
     #: Peer circles; None in tests that do not need them.
     circles: CircleRunner | None = None
+    #: The programme admins' weekly digest; None where it is not wired.
+    digest: DigestRunner | None = None
 
 
 @dataclass
@@ -206,6 +215,11 @@ def run_due(tick: Tick) -> TickReport:
             tick.retention.apply_retention()
         if tick.circles is not None:
             tick.circles.run_due()
+        if tick.digest is not None:
+            try:
+                tick.digest.run_due()
+            except Exception:  # the digest never stops the tick's other work
+                log.exception("weekly digest failed")
         sent = tick.sender.drain()
         report.sent, report.retried, report.dead = sent.sent, sent.retried, sent.dead
         report.recovered = sent.recovered

@@ -7,7 +7,7 @@ outbox) commit together or not at all. Methods are idempotent where Slack may de
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -147,6 +147,14 @@ class AskService:
         self._ranker = ranker
         self._policy = policy
         self._topic_vectors: Vector | None = None
+        #: The workspace's programme settings over ``policy`` (set by the composition root).
+        self.policy_lookup: Callable[[Session, str, MatchPolicy], MatchPolicy] | None = None
+
+    def policy_for(self, session: Session, team_id: str) -> MatchPolicy:
+        """The offer policy of ``team_id`` now: its programme settings over the defaults."""
+        if self.policy_lookup is None:
+            return self._policy
+        return self.policy_lookup(session, team_id, self._policy)
 
     # ------------------------------------------------------------------ submit
 
@@ -397,6 +405,7 @@ class AskService:
 
         ``ranked``: the candidates, ranked before this transaction began (outside the write
         lock); each is re-checked here (room for an offer) before it is offered."""
+        policy = self.policy_for(session, ask.team_id)
         used = (
             session.scalar(
                 select(func.count()).where(Offer.ask_id == ask.id, Offer.status.in_(COUNTED))
@@ -411,8 +420,8 @@ class AskService:
             )
             or 0
         )
-        slots = min(self._policy.parallel - pending, self._policy.max_offers - used)
-        if self._skipped(session, ask) >= self._policy.max_skips:
+        slots = min(policy.parallel - pending, policy.max_offers - used)
+        if self._skipped(session, ask) >= policy.max_skips:
             slots = 0  # helpers who could not be messaged do not count as tries, but are bounded
         made: list[Offer] = []
         if slots > 0:
@@ -436,7 +445,7 @@ class AskService:
                     status=OfferStatus.PENDING,
                     sent_at=now,
                     expires_at=add_working_hours(
-                        now, self._policy.offer_timeout_working_hours, helper_tz
+                        now, policy.offer_timeout_working_hours, helper_tz
                     ),
                     created_at=now,
                 )
@@ -462,7 +471,7 @@ class AskService:
                     key=_key("ask", ask.id, "received"),
                     to=asker.slack_user_id,
                     notice=notices.AskReceived(
-                        ask_id=ask.id, answer_by=latest, max_offers=self._policy.max_offers
+                        ask_id=ask.id, answer_by=latest, max_offers=policy.max_offers
                     ),
                     now=now,
                 )

@@ -25,6 +25,7 @@ from peerbot.services.people import (
     refresh_known_person,
     upsert_person,
 )
+from peerbot.services.programme_settings import AWAITING_APPROVAL, awaits_approval
 from peerbot.services.vectors import upsert_vector
 from peerbot.store.db import unit_of_work
 from peerbot.store.models import (
@@ -143,9 +144,13 @@ class HelperService:
             person_id = person.id if person else 0
             own = session.get(HelperProfile, person_id) if person else None
             if own is not None:  # the helper's own choices: a re-import never overwrites them
+                first_save = own.edited_at is None
                 own.edited_at = now
                 if own.consent in ("invited", "declined") and own.opted_in:
                     own.consent = "yes"
+                if own.opted_in and awaits_approval(session, team_id, own.consent, first_save):
+                    own.opted_in = False  # an admin approves each new helper (programme setting)
+                    own.consent = AWAITING_APPROVAL
         if changed:
             self._on_change(team_id, person_id)
         return changed

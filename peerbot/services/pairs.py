@@ -44,6 +44,7 @@ from peerbot.domain.notices import (
 from peerbot.domain.ports import Clock
 from peerbot.domain.schedule import next_working_moment, zone
 from peerbot.services import messages
+from peerbot.services.programme_settings import checkin_plan
 from peerbot.store.db import unit_of_work
 from peerbot.store.models import (
     Ask,
@@ -108,8 +109,11 @@ def _key(*parts: object) -> str:
 def schedule_new_pair(
     session: Session, pair: Pair, asker: Person, helper: Person, now: datetime
 ) -> None:
-    """Plan the first asker check-in and the helper's first monthly check for a new pair."""
-    first = next_checkin(now, pair.cadence.value, asker.tz)
+    """Plan the first asker check-in and the helper's first monthly check for a new pair, at
+    the workspace's check-in cadence and hour (programme settings)."""
+    cadence, at = checkin_plan(session, pair.team_id)
+    pair.cadence = Cadence(cadence)
+    first = next_checkin(now, pair.cadence.value, asker.tz, at)
     pair.next_checkin_at = first
     session.add(
         Checkin(team_id=pair.team_id, pair_id=pair.id, kind=CheckinKind.ASKER, due_at=first)
@@ -282,7 +286,9 @@ class PairService:
             log.info("pair %s paused after unanswered check-ins", pair.id)
             return
         self._send_checkin(session, pair, checkin, asker, now, bump=False)
-        following = next_checkin(now, pair.cadence.value, asker.tz)
+        following = next_checkin(
+            now, pair.cadence.value, asker.tz, checkin_plan(session, pair.team_id)[1]
+        )
         session.add(
             Checkin(team_id=pair.team_id, pair_id=pair.id, kind=CheckinKind.ASKER, due_at=following)
         )

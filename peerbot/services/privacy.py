@@ -37,6 +37,7 @@ from peerbot.domain.privacy import (
 )
 from peerbot.services import messages
 from peerbot.services.people import ensure_workspace, find_person
+from peerbot.services.programme_settings import forget_admin
 from peerbot.store import outbox as queue
 from peerbot.store.circle_privacy import forget_circle_data
 from peerbot.store.db import unit_of_work
@@ -292,6 +293,7 @@ class PrivacyService:
             .where(Pair.team_id == team_id, Pair.closed_by == user_id)
             .values(closed_by="system")
         )
+        forget_admin(session, team_id, user_id)  # programme view: links, digests, settings log
         # Helpers who helped on these asks: their index entries are rebuilt without them.
         self._touch_helpers(session, team_id, ask_ids, now)
 

@@ -32,6 +32,7 @@ from peerbot.domain.ports import (
     OutboxJob,
     SentRef,
 )
+from peerbot.slack import programme_render  # noqa: F401  (registers its notices' renderers)
 from peerbot.slack.gateway import SlackCallError, WebApi
 from peerbot.slack.render import render
 

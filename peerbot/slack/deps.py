@@ -16,6 +16,7 @@ from peerbot.services.circles import CircleService
 from peerbot.services.helpers import HelperService
 from peerbot.services.pairs import PairService
 from peerbot.services.privacy import PrivacyService
+from peerbot.services.programme_admin import ProgrammeAdmin
 
 #: The ``context`` key (and so the listener argument name) that carries :class:`Deps`.
 DEPS_KEY = "deps"
@@ -34,6 +35,8 @@ class Deps:
     privacy: PrivacyService | None = None
     #: Peer circles (the pool, forming, a circle's weeks).
     circles: CircleService | None = None
+    #: The programme view's admin actions (admin role checked on every call).
+    admin: ProgrammeAdmin | None = None
 
     def __deepcopy__(self, memo: dict[int, object]) -> Deps:
         """The same long-lived services: Bolt deep-copies ``context`` for lazy listeners, and a

@@ -118,6 +118,9 @@ def user_info(user: dict[str, Any]) -> UserInfo:
         is_guest=bool(
             user.get("is_restricted") or user.get("is_ultra_restricted") or user.get("is_app_user")
         ),
+        is_workspace_admin=bool(
+            user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner")
+        ),
     )
 
 

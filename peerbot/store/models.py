@@ -691,3 +691,68 @@ class CircleFeedback(Base):
     rating: Mapped[int | None] = mapped_column(Integer)
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# --------------------------------------------------------------------------- the programme view
+
+
+class ProgrammeSetting(Base):
+    """One programme setting of a workspace, changed by an admin (environment values are the
+    defaults; see :mod:`peerbot.services.programme_settings`)."""
+
+    __tablename__ = "programme_settings"
+
+    team_id: Mapped[str] = mapped_column(
+        String(SLACK_ID), ForeignKey("workspaces.team_id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSONType)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: Slack user id of the admin who set it.
+    updated_by: Mapped[str] = mapped_column(String(SLACK_ID))
+
+
+class ProgrammeSettingChange(Base):
+    """The audit log of programme settings: who changed what, from what, to what, when."""
+
+    __tablename__ = "programme_setting_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(
+        String(SLACK_ID), ForeignKey("workspaces.team_id", ondelete="CASCADE"), index=True
+    )
+    key: Mapped[str] = mapped_column(String(64))
+    old_value: Mapped[Any | None] = mapped_column(JSONType)
+    new_value: Mapped[Any] = mapped_column(JSONType)
+    changed_by: Mapped[str] = mapped_column(String(SLACK_ID))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AdminLink(Base):
+    """A one-time sign-in link to the admin dashboard (signed, short-lived, single use)."""
+
+    __tablename__ = "admin_links"
+
+    #: The random part of the link (its signature is checked before this row is read).
+    token_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    team_id: Mapped[str] = mapped_column(
+        String(SLACK_ID), ForeignKey("workspaces.team_id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AdminDigest(Base):
+    """A weekly digest sent to one admin (one row per admin and week: never sent twice)."""
+
+    __tablename__ = "admin_digests"
+
+    team_id: Mapped[str] = mapped_column(
+        String(SLACK_ID), ForeignKey("workspaces.team_id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(String(SLACK_ID), primary_key=True)
+    #: The Monday (in the admin's time zone) of the week the digest belongs to.
+    week_start: Mapped[date] = mapped_column(Date, primary_key=True)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

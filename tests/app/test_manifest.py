@@ -76,6 +76,7 @@ def test_bot_scopes_are_least_privilege(manifest: dict[str, Any]) -> None:
         "im:history",
         "mpim:history",
         "groups:write",  # only peer circles of 9-10 (their private channel)
+        "files:write",
     }
     assert {s for s in scopes if s.endswith(":history")} == {"im:history", "mpim:history"}
     assert not any(s.startswith("channels:") for s in scopes)

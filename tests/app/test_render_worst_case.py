@@ -13,7 +13,9 @@ from slack_sdk.models.blocks import Block
 from peerbot.domain import circle_notices as cn
 from peerbot.domain import notices as n
 from peerbot.domain.limits import MAX_CHALLENGE, MAX_FIELD
+from peerbot.domain.programme_notices import HelperStatusChanged
 from peerbot.sandbox.blockkit import validate_message_blocks
+from peerbot.services.programme_admin import HELPER_ACTIONS
 from peerbot.slack.render import render
 from peerbot.store.notice_facts import MAX_LISTED
 
@@ -152,6 +154,7 @@ def worst_notices() -> list[n.Notice]:
         *(cn.CirclePulseAnswered(circle_id=1, person_id=5, stage=s) for s in cn.FeedbackKind),
         cn.CircleSmaller(circle_id=1, members=9),
         cn.CircleClosed(circle_id=1, person_id=5, too_small=True),
+        *(HelperStatusChanged(person_id=5, change=c) for c in HELPER_ACTIONS),
     ]
 
 

@@ -33,6 +33,8 @@ def test_the_schema_has_the_expected_tables() -> None:
         "pairs", "commitments", "checkins", "feedback", "outbox", "processed_slack_ids",
         "embeddings", "circle_pool", "circle_rounds", "circles", "circle_members",
         "circle_prompts", "circle_actions", "circle_feedback",
+        "programme_settings", "programme_setting_changes", "admin_links",
+        "admin_digests",
     } == ALL_TABLES  # fmt: skip
 
 
@@ -43,7 +45,7 @@ def test_upgrade_downgrade_upgrade(empty_db_url: str) -> None:
         assert _tables(empty_db_url) == set()
 
         migrate.upgrade(empty_db_url)
-        assert migrate.current_revision(engine) == migrate.head_revision() == "0008"
+        assert migrate.current_revision(engine) == migrate.head_revision() == "0009"
         assert _tables(empty_db_url) == ALL_TABLES | {"alembic_version"}
 
         migrate.downgrade(empty_db_url, "base")
@@ -239,7 +241,7 @@ def test_ensure_migrated_refuses_an_empty_database(empty_db_url: str, db_backend
         engine.dispose()
     message = str(info.value)
     assert "run `peerbot migrate`" in message
-    assert "(at empty, code needs 0008)" in message
+    assert "(at empty, code needs 0009)" in message
     assert "s3cret-pw" not in message
     assert (url.database or "") in message
 

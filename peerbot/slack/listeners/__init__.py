@@ -14,7 +14,16 @@ from __future__ import annotations
 from slack_bolt import App
 
 from peerbot.slack.deps import Deps
-from peerbot.slack.listeners import asks, circles, commands, events, pairs, privacy, profiles
+from peerbot.slack.listeners import (
+    admin,
+    asks,
+    circles,
+    commands,
+    events,
+    pairs,
+    privacy,
+    profiles,
+)
 from peerbot.slack.middleware import provide_deps
 
 COMMANDS: tuple[str, ...] = commands.COMMANDS
@@ -31,3 +40,4 @@ def register_listeners(app: App, deps: Deps) -> None:
     pairs.register(app)
     privacy.register(app)
     circles.register(app)
+    admin.register(app)

@@ -12,6 +12,8 @@ from slack_sdk import WebClient
 
 from peerbot.services.errors import is_outage
 from peerbot.services.helpers import HelperService
+from peerbot.services.programme_admin import ProgrammeAdmin
+from peerbot.slack.admin_blocks import admin_home_blocks
 from peerbot.slack.deps import Deps
 from peerbot.slack.gateway import user_info
 from peerbot.slack.listeners.common import actor
@@ -28,10 +30,15 @@ def publish_home(
     team_id: str,
     user_id: str,
     retention_days: int = 365,
+    *,
+    admin: ProgrammeAdmin | None = None,
 ) -> None:
-    """Render and publish ``user_id``'s App Home."""
+    """Render and publish ``user_id``'s App Home (with the programme section for admins)."""
     data = replace(helpers.home(team_id, user_id), retention_days=retention_days)
-    client.views_publish(user_id=user_id, view=build_home(data))
+    view = build_home(data)
+    if admin is not None and admin.is_admin(team_id, user_id):
+        view["blocks"] = [*view["blocks"], *admin_home_blocks(admin.home(team_id))]
+    client.views_publish(user_id=user_id, view=view)
 
 
 def home_opened(event: dict[str, Any], context: BoltContext, client: WebClient, deps: Deps) -> None:
@@ -46,6 +53,7 @@ def home_opened(event: dict[str, Any], context: BoltContext, client: WebClient, 
             actor(context).team_id,
             event["user"],
             deps.settings.retention_days,
+            admin=deps.admin,
         )
     except Exception as e:
         if not is_outage(e):

@@ -38,7 +38,14 @@ def profile_submitted(
     ack()
     who = actor(context)
     deps.helpers.save(who.team_id, who.user_id, profile)
-    publish_home(client, deps.helpers, who.team_id, who.user_id, deps.settings.retention_days)
+    publish_home(
+        client,
+        deps.helpers,
+        who.team_id,
+        who.user_id,
+        deps.settings.retention_days,
+        admin=deps.admin,
+    )
 
 
 def register(app: App) -> None:
