@@ -24,6 +24,7 @@ from peerbot.scheduling.worker import OutboxWorker
 from peerbot.services.asks import AskService, MatchPolicy
 from peerbot.services.dedupe import Deduper
 from peerbot.services.helpers import HelperService
+from peerbot.services.journey import JourneyService
 from peerbot.services.matching import IndexedMatcher, Matcher
 from peerbot.services.outbox import FailureHandler, OutboxSender, SentHandler
 from peerbot.services.pairs import PairService
@@ -217,6 +218,7 @@ def create_bolt_app(
         helpers=container.helpers,
         pairs=container.pairs,
         privacy=container.privacy,
+        journey=JourneyService(container.sessions, container.clock),
     )
 
     @app.error

@@ -466,3 +466,7 @@ class CheckinView:
     checkin_id: int
     pair: PairView
     answer: str | None
+
+
+# Notices kept in their own modules register themselves on import (they subclass Notice).
+from peerbot.domain import journey_notices as _journey_notices  # noqa: E402,F401

@@ -27,6 +27,7 @@ from peerbot.domain.checkins import (
     next_checkin,
     next_helper_check,
 )
+from peerbot.domain.journey_notices import PairPausedTo
 from peerbot.domain.notices import (
     CheckinAnswered,
     CheckinDue,
@@ -36,7 +37,6 @@ from peerbot.domain.notices import (
     HelperCheckAnswered,
     Notice,
     PairClosed,
-    PairPaused,
     Side,
     StuckNudge,
     Thanks,
@@ -89,6 +89,8 @@ class CloseForm:
 
     result: Result
     role: Role | None = None
+    #: The pair is closed already (the other side closed it): the form is for feedback.
+    closed: bool = False
 
 
 @dataclass(frozen=True)
@@ -275,7 +277,7 @@ class PairService:
                     session,
                     pair,
                     _key("pair", pair.id, "paused", who.slack_user_id),
-                    PairPaused(pair_id=pair.id),
+                    PairPausedTo(pair_id=pair.id, to=Side.ASKER if who is asker else Side.HELPER),
                     now,
                     to=who,
                 )
@@ -540,7 +542,8 @@ class PairService:
             role = None if pair is None else self._role(session, pair, user_id)
             if role is None:
                 return CloseForm(Result.NOT_YOURS)
-            return CloseForm(Result.OK, role)
+            assert pair is not None
+            return CloseForm(Result.OK, role, closed=pair.status == PairStatus.CLOSED)
 
     def close(self, team_id: str, pair_id: int, user_id: str, answers: CloseInput) -> Result:
         """Close the pair (if open) and record this side's feedback, once.

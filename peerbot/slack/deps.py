@@ -13,6 +13,7 @@ from peerbot.config import Settings
 from peerbot.domain.ports import Clock
 from peerbot.services.asks import AskService
 from peerbot.services.helpers import HelperService
+from peerbot.services.journey import JourneyService
 from peerbot.services.pairs import PairService
 from peerbot.services.privacy import PrivacyService
 
@@ -31,6 +32,8 @@ class Deps:
     pairs: PairService
     #: Export and deletion of a person's data; the app's removal from a workspace.
     privacy: PrivacyService | None = None
+    #: A person's own changes (withdraw, resume) and their history for App Home.
+    journey: JourneyService | None = None
 
     def __deepcopy__(self, memo: dict[int, object]) -> Deps:
         """The same long-lived services: Bolt deep-copies ``context`` for lazy listeners, and a

@@ -11,6 +11,7 @@ import pytest
 from slack_sdk.models.blocks import Block
 
 from peerbot.domain import notices as n
+from peerbot.domain.journey_notices import AskWithdrawn, HelperPaused, PairPausedTo
 from peerbot.domain.limits import MAX_CHALLENGE, MAX_FIELD
 from peerbot.sandbox.blockkit import validate_message_blocks
 from peerbot.slack.render import render
@@ -108,6 +109,9 @@ def worst_notices() -> list[n.Notice]:
         n.PairClosed(pair_id=7),
         *(n.FeedbackRequest(pair_id=7, to=side) for side in n.Side),
         n.Thanks(pair_id=7),
+        AskWithdrawn(ask_id=1),
+        *(PairPausedTo(pair_id=7, to=side) for side in n.Side),
+        HelperPaused(person_id=5, until=date(2026, 12, 31)),
     ]
 
 

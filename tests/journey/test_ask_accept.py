@@ -160,7 +160,7 @@ def test_timeout_then_next(harness: Harness) -> None:
     harness.advance(timedelta(hours=3, minutes=59))
     assert not any(harness.dms(u) for u in (helpers["hiring"], helpers["reorg"]))
     harness.advance(timedelta(minutes=2))
-    assert "moved on" in text_of(harness.dms(helpers["feedback"])[0])
+    assert "no answer in time" in text_of(harness.dms(helpers["feedback"])[0])
     assert sum(1 for u in (helpers["hiring"], helpers["reorg"]) if harness.dms(u)) == 1
 
 
