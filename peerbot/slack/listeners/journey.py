@@ -11,6 +11,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from peerbot.services.journey import Change
 from peerbot.slack import codec, ids
@@ -45,6 +46,20 @@ HELPING_AGAIN_TEXT = "Your pause is over: you may be asked to help again from no
 NOT_PAUSED_TEXT = "You are not paused, so there is nothing to resume."
 
 
+def _say(respond: Respond | None, client: WebClient, context: BoltContext, text: str) -> None:
+    """A private reply: where the click happened (a message), or, for a click in App Home
+    (no ``response_url``, no channel), in the person's DM with peerbot, seen only by them."""
+    if (respond is not None and getattr(respond, "response_url", None)) or context.channel_id:
+        tell(respond, client, context, text)
+        return
+    user = str(context.user_id)
+    try:
+        dm = client.conversations_open(users=user)["channel"]["id"]
+        client.chat_postEphemeral(channel=dm, user=user, text=text)
+    except (SlackApiError, SlackRequestError, OSError) as exc:
+        log.warning("could not reply privately to %s: %s", user, str(exc)[:200])
+
+
 def _refresh_home(client: WebClient, deps: Deps, team_id: str, user_id: str) -> None:
     """Publish the person's App Home again (best effort: the change is saved either way)."""
     try:
@@ -68,7 +83,7 @@ def withdraw(
         return
     who = actor(context)
     result = deps.journey.withdraw(who.team_id, ask_id, who.user_id)
-    tell(
+    _say(
         respond,
         client,
         context,
@@ -92,7 +107,7 @@ def resume_checkins(
         return
     who = actor(context)
     result = deps.journey.resume_checkins(who.team_id, pair_id, who.user_id)
-    tell(respond, client, context, RESUMED_TEXT if result == Change.OK else RESUME_REPLIES[result])
+    _say(respond, client, context, RESUMED_TEXT if result == Change.OK else RESUME_REPLIES[result])
     _refresh_home(client, deps, who.team_id, who.user_id)
 
 
@@ -105,7 +120,7 @@ def resume_helping(
         return
     who = actor(context)
     result = deps.journey.resume_helping(who.team_id, who.user_id)
-    tell(respond, client, context, HELPING_AGAIN_TEXT if result == Change.OK else NOT_PAUSED_TEXT)
+    _say(respond, client, context, HELPING_AGAIN_TEXT if result == Change.OK else NOT_PAUSED_TEXT)
     _refresh_home(client, deps, who.team_id, who.user_id)
 
 
