@@ -65,6 +65,15 @@ from peerbot.store.models import (
 log = logging.getLogger(__name__)
 
 
+#: Answers only the helper's monthly check takes.
+HELPER_ANSWERS = (
+    CheckinAnswer.WELL,
+    CheckinAnswer.NOT_MET,
+    CheckinAnswer.QUIET,
+    CheckinAnswer.NOT_FIT,
+)
+
+
 class Role(StrEnum):
     """Who someone is in a pair."""
 
@@ -357,6 +366,7 @@ class PairService:
             parsed = CheckinAnswer(answer)
         except ValueError:
             return Result.INVALID
+        helper_only = parsed in HELPER_ANSWERS
         now = self._clock.now()
         with unit_of_work(self._sessions) as session:
             checkin = session.scalar(
@@ -371,6 +381,8 @@ class PairService:
             expected = Role.HELPER if checkin.kind == CheckinKind.HELPER_MONTHLY else Role.ASKER
             if role != expected:
                 return Result.NOT_YOURS
+            if helper_only and expected != Role.HELPER:
+                return Result.INVALID
             if checkin.answered_at is not None:
                 return Result.ALREADY
             checkin.answered_at = now
@@ -405,6 +417,13 @@ class PairService:
                 now=now,
             )
         return Result.OK
+
+    def pair_of_checkin(self, team_id: str, checkin_id: int) -> int | None:
+        """The pair a check-in belongs to (None when there is no such check-in)."""
+        with unit_of_work(self._sessions) as session:
+            return session.scalar(
+                select(Checkin.pair_id).where(Checkin.id == checkin_id, Checkin.team_id == team_id)
+            )
 
     def snooze(self, team_id: str, pair_id: int, user_id: str, weeks: int) -> Result:
         """The asker snoozes check-ins for one or two weeks (0 stops them)."""

@@ -461,15 +461,37 @@ def _checkin_answered(notice: CheckinAnswered, facts: NoticeFacts) -> Message:
     )
 
 
+#: The helper's monthly check: each answer and its button.
+HELPER_CHECK_BUTTONS = (
+    ("well", "Going well"),
+    ("not_met", "Haven't met yet"),
+    ("quiet", "Asker has gone quiet"),
+    ("not_fit", "Not a fit"),
+)
+
+_HELPER_ANSWER_TEXT = {
+    "well": "Going well. Thanks for checking in, and for helping!",
+    "in_progress": "Going well. Thanks for checking in, and for helping!",
+    "not_met": "Haven't met yet. Thanks for saying so; a first conversation of about 30 "
+    "minutes is plenty, and your group DM is the place to find a time.",
+    "quiet": "The asker has gone quiet. Thanks for telling us: their check-ins carry on, and "
+    "if the pairing has run its course you can close it here.",
+    "not_fit": "Not a fit. Thanks for being honest: close the pairing with the button here; "
+    "the asker can ask again with `/peerhelp`.",
+}
+
+
 @render.register
 def _helper_check(notice: HelperCheck, facts: NoticeFacts) -> Message:
-    """The helper's monthly check on the pair."""
+    """The helper's monthly check on the pair: going well / haven't met yet / asker has gone
+    quiet / not a fit."""
     checkin = facts.checkin(notice.checkin_id)
     pair = checkin.pair
     text = (
         f"A quick monthly check on your pairing with <@{pair.asker}> about "
         f"“{_short(pair.ask.challenge)}”. How is it going?"
     )
+    value = codec.CHECKIN.encode(checkin.checkin_id)
     return _message(
         text,
         [
@@ -478,14 +500,8 @@ def _helper_check(notice: HelperCheck, facts: NoticeFacts) -> Message:
                 "type": "actions",
                 "block_id": f"helper_check_{checkin.checkin_id}",
                 "elements": [
-                    _button(
-                        "Going well",
-                        f"{ids.CHECKIN_ACTION}_in_progress",
-                        codec.CHECKIN.encode(checkin.checkin_id),
-                    ),
-                    _button(
-                        "Close this pairing", ids.CHECKIN_CLOSE, codec.PAIR.encode(pair.pair_id)
-                    ),
+                    _button(label, f"{ids.HELPER_CHECK_ACTION}_{answer}", value)
+                    for answer, label in HELPER_CHECK_BUTTONS
                 ],
             },
         ],
@@ -494,8 +510,12 @@ def _helper_check(notice: HelperCheck, facts: NoticeFacts) -> Message:
 
 @render.register
 def _helper_check_answered(notice: HelperCheckAnswered, facts: NoticeFacts) -> Message:
-    """The monthly check once answered."""
-    text = "Thanks for checking in, and for helping!"
+    """The monthly check once answered: what the helper said; Close for quiet or not a fit."""
+    checkin = facts.checkin(notice.checkin_id)
+    answer = checkin.answer or ""
+    text = _HELPER_ANSWER_TEXT.get(answer, "Thanks for checking in, and for helping!")
+    if answer in ("quiet", "not_fit"):
+        return _message(text, [_section(text), _close_actions(checkin.pair.pair_id)])
     return _plain(text)
 
 

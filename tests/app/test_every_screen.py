@@ -58,7 +58,7 @@ USABLE: dict[str, set[str]] = {
         ids.CHECKIN_CLOSE,
         ids.FEEDBACK_OPEN,
         ids.HELPER_RESUME_NOW,
-        f"{ids.CHECKIN_ACTION}_in_progress",  # the monthly check's "Going well"
+        *(f"{ids.HELPER_CHECK_ACTION}_{a}" for a in ids.HELPER_CHECK_ANSWERS),
     },
     PERSON: {ids.HELPER_INVITE_YES, ids.HELPER_INVITE_NO, ids.HELPER_RESUME_NOW},
 }

@@ -315,6 +315,55 @@ def test_the_feedback_dialog_after_the_other_side_closed_is_titled_as_feedback(
     assert "programme team" not in text_of(modal)
 
 
+def _monthly_check(h: Harness, asker: str, helper: str) -> dict[str, Any]:
+    h.container.pairs.snooze(h.team, _pair(h).id, asker, 0)  # asker check-ins off
+    for _ in range(33):
+        h.advance(timedelta(days=1))
+    return next(m for m in h.dms(helper) if "monthly check" in text_of(m))
+
+
+def test_the_helper_monthly_check_offers_four_answers_and_not_a_fit_opens_the_close_form(
+    harness: Harness,
+) -> None:
+    h = harness
+    asker, helper = paired(h)
+    check = _monthly_check(h, asker, helper)
+    labels = [
+        el["text"]["text"]
+        for b in check["blocks"]
+        for el in b.get("elements") or []
+        if el.get("type") == "button"
+    ]
+    assert labels == ["Going well", "Haven't met yet", "Asker has gone quiet", "Not a fit"]
+    h.click(helper, check, f"{ids.HELPER_CHECK_ACTION}_not_fit")
+    with unit_of_work(h.container.sessions) as s:
+        answer = s.scalars(
+            select(Checkin.answer).where(Checkin.kind == CheckinKind.HELPER_MONTHLY)
+        ).first()
+    assert answer is not None and answer.value == "not_fit"
+    modal = h.emulator.top_modal(helper)
+    assert modal is not None and modal["title"]["text"] == "Close the pairing"
+    updated = next(m for m in h.dms(helper) if m["ts"] == check["ts"])
+    assert "Not a fit" in text_of(updated)
+    assert buttons(updated) == {ids.PAIR_CLOSE}
+    # The asker cannot answer the helper's check, nor give a helper's answer to their own.
+    with unit_of_work(h.container.sessions) as s:
+        cid = s.scalars(select(Checkin.id).where(Checkin.sent_at.is_not(None))).first()
+    assert cid is not None
+    assert h.container.pairs.answer_checkin(h.team, cid, asker, "quiet") in ("not_yours", "invalid")
+
+
+def test_the_helper_says_the_asker_has_gone_quiet(harness: Harness) -> None:
+    h = harness
+    asker, helper = paired(h)
+    check = _monthly_check(h, asker, helper)
+    h.click(helper, check, f"{ids.HELPER_CHECK_ACTION}_quiet")
+    updated = next(m for m in h.dms(helper) if m["ts"] == check["ts"])
+    assert "gone quiet" in text_of(updated)
+    assert h.emulator.top_modal(helper) is None
+    assert _pair(h).status == PairStatus.ACTIVE  # nothing ends without the helper's say-so
+
+
 # --------------------------------------------------------------------------- helpers
 
 

@@ -122,6 +122,42 @@ def checkin_answer(
     _reply(respond, client, context, result)
 
 
+#: A helper-check button's action id → the answer.
+HELPER_CHECK_RE = re.compile(rf"^{ids.HELPER_CHECK_ACTION}_({'|'.join(ids.HELPER_CHECK_ANSWERS)})$")
+
+
+def helper_check_answer(
+    ack: Ack,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    context: BoltContext,
+    respond: Respond | None,
+    client: WebClient,
+    deps: Deps,
+) -> None:
+    """The helper's monthly check: going well / haven't met yet / asker has gone quiet / not a
+    fit. "Not a fit" also opens the close-out form, so the helper can end it there and then."""
+    ack()
+    checkin_id = decoded(codec.CHECKIN, action.get("value"), respond, client, context)
+    if checkin_id is None:
+        return
+    answer = action["action_id"].removeprefix(ids.HELPER_CHECK_ACTION + "_")
+    who = actor(context)
+    result = deps.pairs.answer_checkin(who.team_id, checkin_id, who.user_id, answer)
+    if result != Result.OK:
+        _reply(respond, client, context, result)
+        return
+    if answer == "not_fit":
+        pair_id = deps.pairs.pair_of_checkin(who.team_id, checkin_id)
+        if pair_id is not None:
+            form = deps.pairs.close_form(who.team_id, pair_id, who.user_id)
+            if form.result == Result.OK and not form.closed:
+                client.views_open(
+                    trigger_id=body["trigger_id"],
+                    view=blocks.build_close_modal(pair_id, asker=False),
+                )
+
+
 def commitment_done(
     ack: Ack,
     action: dict[str, Any],
@@ -262,6 +298,7 @@ def register(app: App) -> None:
     app.action(ids.PAIR_ADD_COMMITMENT)(add_commitment_clicked)
     app.view(ids.COMMITMENT_CALLBACK)(commitment_submitted)
     app.action(CHECKIN_ACTION_RE)(checkin_answer)
+    app.action(HELPER_CHECK_RE)(helper_check_answer)
     app.action(ids.COMMITMENT_DONE)(commitment_done)
     app.action(ids.PAIR_SNOOZE)(snooze)
     for action_id in (ids.PAIR_CLOSE, ids.CHECKIN_CLOSE, ids.FEEDBACK_OPEN):
