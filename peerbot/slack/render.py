@@ -227,17 +227,19 @@ def _ask_received(notice: AskReceived, facts: NoticeFacts) -> Message:
     """To the asker after submitting: what happens next and by when."""
     ask = facts.ask(notice.ask_id)
     n = notice.max_offers
+    # The receipt does not know whether peers are asked one or two at a time (the ask's
+    # settings decide): it says nothing it cannot know.
     text = (
-        "Thanks, we have your request. We are asking the best-matched peer first, in private. "
-        f"They have until {_when(notice.answer_by, ask.asker_tz)} to answer"
+        "Thanks, we have your request. We are asking the best-matched peers, in private. "
+        f"Whoever we ask has until {_when(notice.answer_by, ask.asker_tz)} to answer"
         + (
-            f"; if they cannot help, we ask the next one, up to {copy.peers(n)} in all, "
+            f"; if they cannot help, we ask the next, up to {copy.peers(n)} in all, "
             if n > 1
             else ", "
         )
         + "and we tell you either way."
     )
-    privacy = copy.who_sees(n) + (
+    privacy = copy.who_sees(n, at_once=None) + (
         " Your name is shown only after a helper accepts." if ask.anonymous else ""
     )
     withdraw = _button("Withdraw request", ids.ASK_WITHDRAW, codec.ASK.encode(ask.ask_id), "danger")

@@ -65,7 +65,8 @@ def test_accept_introduces_the_pair(harness: Harness) -> None:
     # The asker is told what happens next.
     received = harness.dms(asker)
     assert len(received) == 1
-    assert "asking the best-matched peer first" in text_of(received[0])
+    assert "asking the best-matched peers, in private" in text_of(received[0])
+    assert "Up to 3 experienced peers see it, each in a private DM" in text_of(received[0])
     # The best helper (feedback expertise) is asked first, and only they are asked.
     offer_msgs = harness.dms(helpers["feedback"])
     assert len(offer_msgs) == 1
