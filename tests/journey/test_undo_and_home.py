@@ -338,8 +338,10 @@ def test_the_helper_monthly_check_offers_four_answers_and_not_a_fit_opens_the_cl
     h.click(helper, check, f"{ids.HELPER_CHECK_ACTION}_not_fit")
     with unit_of_work(h.container.sessions) as s:
         answer = s.scalars(
-            select(Checkin.answer).where(Checkin.kind == CheckinKind.HELPER_MONTHLY)
-        ).first()
+            select(Checkin.answer).where(
+                Checkin.kind == CheckinKind.HELPER_MONTHLY, Checkin.answered_at.is_not(None)
+            )
+        ).one()
     assert answer is not None and answer.value == "not_fit"
     modal = h.emulator.top_modal(helper)
     assert modal is not None and modal["title"]["text"] == "Close the pairing"
