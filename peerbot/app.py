@@ -26,6 +26,7 @@ from peerbot.services.circles import CirclePolicy, CircleService
 from peerbot.services.dedupe import Deduper
 from peerbot.services.digest import DigestLedger
 from peerbot.services.helpers import HelperService
+from peerbot.services.journey import JourneyService
 from peerbot.services.matching import IndexedMatcher, Matcher
 from peerbot.services.outbox import FailureHandler, OutboxSender, SentHandler
 from peerbot.services.pairs import PairService
@@ -272,6 +273,7 @@ def create_bolt_app(
         privacy=container.privacy,
         circles=container.circles,
         admin=build_programme_admin(container, http_mode=http_mode),
+        journey=JourneyService(container.sessions, container.clock),
     )
 
     @app.error

@@ -66,12 +66,34 @@ def _stop(container: Container, scheduler: TickScheduler | None = None) -> None:
     container.close()
 
 
+def missing_tokens(settings: Settings, names: Sequence[str]) -> list[str]:
+    """The settings among ``names`` that are not set (empty counts as not set)."""
+    missing = []
+    for name in names:
+        try:
+            settings.require(name)
+        except ConfigError:
+            missing.append(name)
+    return missing
+
+
 def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     from peerbot.programme_app import admin_parts, admin_web
     from peerbot.web.server import HttpServer
 
+    if args.sandbox_without_tokens:
+        missing = missing_tokens(settings, ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN"))
+        if missing:
+            print(
+                f"peerbot: no Slack tokens ({' and '.join(missing)} not set; create the app at "
+                "api.slack.com/apps as README.md 'Create the Slack app' says and put them in "
+                ".env): running the offline sandbox instead.",
+                file=sys.stderr,
+                flush=True,
+            )
+            return _cmd_sandbox(args, settings)
     container, app, scheduler = _start(settings, http_mode=False)
     log.info("peerbot %s starting in Socket Mode", __version__)
     dashboard: HttpServer | None = None
@@ -281,6 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="run peerbot in Socket Mode (one workspace, no public URL needed)",
         description="Connect to Slack over Socket Mode and handle requests until stopped. "
         "Needs SLACK_BOT_TOKEN and SLACK_APP_TOKEN, and a migrated database.",
+    )
+    p.add_argument(
+        "--sandbox-without-tokens",
+        action="store_true",
+        help="when the Slack tokens are not set, say so in one line and run the offline "
+        "sandbox instead of stopping (what scripts/run does)",
     )
     p.set_defaults(handler=_cmd_run)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from datetime import UTC, datetime
 
 from peerbot.config import LogFormat
@@ -42,5 +43,14 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = LogFormat.TEXT) -> N
     root.setLevel(level)
     # Third-party chatter stays at WARNING unless we debug.
     if level != "DEBUG":
-        for noisy in ("urllib3", "sentence_transformers", "transformers", "apscheduler"):
+        # The model loader's "Loading weights" progress bar is not a log line; the flag is read
+        # when transformers is first imported (lazily, after this).
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        for noisy in (
+            "urllib3",
+            "sentence_transformers",
+            "transformers",
+            "apscheduler",
+            "alembic",  # a dozen plugin and context lines on every migrate and start-up
+        ):
             logging.getLogger(noisy).setLevel(logging.WARNING)

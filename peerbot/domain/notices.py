@@ -483,3 +483,6 @@ class CheckinView:
 # Notices kept in their own modules register on import; importing them here means every reader
 # of the outbox (which decodes through this module) knows their kinds.
 from peerbot.domain import circle_notices as _circle_notices  # noqa: E402, F401
+
+# Notices kept in their own modules register themselves on import (they subclass Notice).
+from peerbot.domain import journey_notices as _journey_notices  # noqa: E402,F401

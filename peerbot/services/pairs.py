@@ -27,6 +27,7 @@ from peerbot.domain.checkins import (
     next_checkin,
     next_helper_check,
 )
+from peerbot.domain.journey_notices import PairPausedTo
 from peerbot.domain.notices import (
     CheckinAnswered,
     CheckinDue,
@@ -36,7 +37,6 @@ from peerbot.domain.notices import (
     HelperCheckAnswered,
     Notice,
     PairClosed,
-    PairPaused,
     Side,
     StuckNudge,
     Thanks,
@@ -66,6 +66,15 @@ from peerbot.store.models import (
 log = logging.getLogger(__name__)
 
 
+#: Answers only the helper's monthly check takes.
+HELPER_ANSWERS = (
+    CheckinAnswer.WELL,
+    CheckinAnswer.NOT_MET,
+    CheckinAnswer.QUIET,
+    CheckinAnswer.NOT_FIT,
+)
+
+
 class Role(StrEnum):
     """Who someone is in a pair."""
 
@@ -90,6 +99,8 @@ class CloseForm:
 
     result: Result
     role: Role | None = None
+    #: The pair is closed already (the other side closed it): the form is for feedback.
+    closed: bool = False
 
 
 @dataclass(frozen=True)
@@ -279,7 +290,7 @@ class PairService:
                     session,
                     pair,
                     _key("pair", pair.id, "paused", who.slack_user_id),
-                    PairPaused(pair_id=pair.id),
+                    PairPausedTo(pair_id=pair.id, to=Side.ASKER if who is asker else Side.HELPER),
                     now,
                     to=who,
                 )
@@ -361,6 +372,7 @@ class PairService:
             parsed = CheckinAnswer(answer)
         except ValueError:
             return Result.INVALID
+        helper_only = parsed in HELPER_ANSWERS
         now = self._clock.now()
         with unit_of_work(self._sessions) as session:
             checkin = session.scalar(
@@ -375,6 +387,8 @@ class PairService:
             expected = Role.HELPER if checkin.kind == CheckinKind.HELPER_MONTHLY else Role.ASKER
             if role != expected:
                 return Result.NOT_YOURS
+            if helper_only and expected != Role.HELPER:
+                return Result.INVALID
             if checkin.answered_at is not None:
                 return Result.ALREADY
             checkin.answered_at = now
@@ -409,6 +423,13 @@ class PairService:
                 now=now,
             )
         return Result.OK
+
+    def pair_of_checkin(self, team_id: str, checkin_id: int) -> int | None:
+        """The pair a check-in belongs to (None when there is no such check-in)."""
+        with unit_of_work(self._sessions) as session:
+            return session.scalar(
+                select(Checkin.pair_id).where(Checkin.id == checkin_id, Checkin.team_id == team_id)
+            )
 
     def snooze(self, team_id: str, pair_id: int, user_id: str, weeks: int) -> Result:
         """The asker snoozes check-ins for one or two weeks (0 stops them)."""
@@ -546,7 +567,8 @@ class PairService:
             role = None if pair is None else self._role(session, pair, user_id)
             if role is None:
                 return CloseForm(Result.NOT_YOURS)
-            return CloseForm(Result.OK, role)
+            assert pair is not None
+            return CloseForm(Result.OK, role, closed=pair.status == PairStatus.CLOSED)
 
     def close(self, team_id: str, pair_id: int, user_id: str, answers: CloseInput) -> Result:
         """Close the pair (if open) and record this side's feedback, once.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from peerbot.domain.limits import MAX_CHALLENGE, MAX_FIELD
-from peerbot.slack import codec, ids
+from peerbot.slack import codec, copy, ids
 from peerbot.slack.text import truncate
 
 URGENCY_OPTIONS = (
@@ -53,8 +53,17 @@ def _input(
     return block
 
 
-def build_intake_modal(initial_challenge: str = "", private_metadata: str = "") -> dict[str, Any]:
-    """The `/peerhelp` intake modal, optionally pre-filled with the command's text."""
+def build_intake_modal(
+    initial_challenge: str = "",
+    private_metadata: str = "",
+    *,
+    max_offers: int = 3,
+    at_once: int = 1,
+) -> dict[str, Any]:
+    """The `/peerhelp` intake modal, optionally pre-filled with the command's text.
+
+    ``max_offers`` and ``at_once`` (``MAX_OFFERS_PER_ASK``, ``PARALLEL_OFFERS``) make the
+    sentence saying who will see the request true for this deployment."""
     urgency_options = [{"text": _plain(label), "value": value} for value, label in URGENCY_OPTIONS]
     return {
         "type": "modal",
@@ -69,8 +78,9 @@ def build_intake_modal(initial_challenge: str = "", private_metadata: str = "") 
                 "text": {
                     "type": "mrkdwn",
                     "text": (
-                        "Describe what you are stuck on. Only the peer we ask to help will see it, "
-                        "and only you decide whether your name is shown before they accept."
+                        "Describe what you are stuck on. "
+                        + copy.who_sees(max_offers, at_once)
+                        + " You decide whether your name is shown before one accepts."
                     ),
                 },
             },
@@ -144,7 +154,7 @@ def build_intake_modal(initial_challenge: str = "", private_metadata: str = "") 
 
 
 def build_pass_modal(offer_id: int) -> dict[str, Any]:
-    """Pass on an offer, with an optional reason (private to the programme team)."""
+    """Pass on an offer, with an optional reason (kept by peerbot, never shown to the asker)."""
     return {
         "type": "modal",
         "callback_id": ids.PASS_CALLBACK,
@@ -157,12 +167,13 @@ def build_pass_modal(offer_id: int) -> dict[str, Any]:
                 "type": "section",
                 "text": {
                     "type": "mrkdwn",
-                    "text": "Thanks for letting us know. We will ask the next peer right away.",
+                    "text": "Thanks for letting us know. The asker is not told who passed, "
+                    "and there is nothing more for you to do.",
                 },
             },
             _input(
                 *ids.PASS_REASON,
-                "Anything we should know? (optional)",
+                "Why not this one? (optional, not shown to the asker)",
                 multiline=True,
                 optional=True,
                 placeholder="e.g. too busy this month, not my area",
@@ -207,8 +218,11 @@ OUTCOMES = (
 )
 
 
-def build_close_modal(pair_id: int, *, asker: bool) -> dict[str, Any]:
-    """Close-out: the asker's outcome, rating and thanks; the helper's one-line reflection."""
+def build_close_modal(pair_id: int, *, asker: bool, feedback: bool = False) -> dict[str, Any]:
+    """Close-out: the asker's outcome, rating and thanks; the helper's one-line reflection.
+
+    ``feedback``: the other side closed the pairing already, so this is a feedback form
+    (titled and labelled so), not a way to close anything."""
     if asker:
         rating_options = [
             {"text": _plain(f"{n} – {label}"), "value": str(n)}
@@ -264,15 +278,22 @@ def build_close_modal(pair_id: int, *, asker: bool) -> dict[str, Any]:
         "type": "modal",
         "callback_id": ids.CLOSE_CALLBACK,
         "private_metadata": codec.PAIR.encode(pair_id),
-        "title": _plain("Close the pairing"),
-        "submit": _plain("Close"),
+        "title": _plain("Your feedback" if feedback else "Close the pairing"),
+        "submit": _plain("Send feedback" if feedback else "Close"),
         "close": _plain("Back"),
         "blocks": [
             {
                 "type": "section",
                 "text": {
                     "type": "mrkdwn",
-                    "text": "Thanks for taking part. Your answers go to the programme team only.",
+                    "text": ("The pairing is closed. " if feedback else "")
+                    + "Thanks for taking part. "
+                    + (
+                        "Your outcome and rating are not shown to your peer; a thank-you, if "
+                        "you write one, is delivered to them."
+                        if asker
+                        else "Your reflection is not shown to the person you helped."
+                    ),
                 },
             },
             *fields,

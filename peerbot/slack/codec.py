@@ -91,3 +91,5 @@ CHECKIN = IdCodec("check-in")
 COMMITMENT = IdCodec("commitment")
 #: The check-in overflow menu (snooze, cadence, stop).
 SNOOZE = SnoozeCodec(PAIR)
+#: A request's Withdraw button (the receipt DM, App Home).
+ASK = IdCodec("request")

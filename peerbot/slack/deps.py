@@ -14,6 +14,7 @@ from peerbot.domain.ports import Clock
 from peerbot.services.asks import AskService
 from peerbot.services.circles import CircleService
 from peerbot.services.helpers import HelperService
+from peerbot.services.journey import JourneyService
 from peerbot.services.pairs import PairService
 from peerbot.services.privacy import PrivacyService
 from peerbot.services.programme_admin import ProgrammeAdmin
@@ -37,6 +38,8 @@ class Deps:
     circles: CircleService | None = None
     #: The programme view's admin actions (admin role checked on every call).
     admin: ProgrammeAdmin | None = None
+    #: A person's own changes (withdraw, resume) and their history for App Home.
+    journey: JourneyService | None = None
 
     def __deepcopy__(self, memo: dict[int, object]) -> Deps:
         """The same long-lived services: Bolt deep-copies ``context`` for lazy listeners, and a

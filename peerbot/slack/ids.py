@@ -67,3 +67,12 @@ PRIVACY_DELETE_CALLBACK = "privacy_delete_confirm"
 # Helper invitations (CSV import)
 HELPER_INVITE_YES = "helper_invite_yes"
 HELPER_INVITE_NO = "helper_invite_no"
+
+# Undo and history (issue 13): withdraw a request, resume check-ins, end a helper pause
+ASK_WITHDRAW = "ask_withdraw"  # value: the ask id
+PAIR_RESUME_CHECKINS = "pair_resume_checkins"  # value: the pair id
+HELPER_RESUME_NOW = "helper_resume_now"
+HOME_HELP = "home_help"
+# The helper's monthly check: one action id per answer; the value is the check-in id
+HELPER_CHECK_ACTION = "helper_check"  # + "_" + one of HELPER_CHECK_ANSWERS
+HELPER_CHECK_ANSWERS = ("well", "not_met", "quiet", "not_fit")

@@ -6,9 +6,11 @@ from typing import Any
 
 from peerbot.domain.limits import MAX_EXPERTISE
 from peerbot.domain.profiles import MAX_CAPACITY
+from peerbot.domain.schedule import zone
 from peerbot.domain.topics import TOPICS, topic_label
 from peerbot.services.helpers import HomeData, ProfileView
-from peerbot.slack import ids
+from peerbot.services.journey import History, LivePair
+from peerbot.slack import codec, copy, ids
 from peerbot.slack.blocks import _input, _plain
 from peerbot.slack.limits import MAX_OPTION_TEXT, MAX_OPTION_VALUE
 from peerbot.slack.privacy_blocks import privacy_blocks
@@ -129,7 +131,7 @@ def build_profile_modal(p: ProfileView | None) -> dict[str, Any]:
                 "type": "input",
                 "block_id": ids.PROFILE_PAUSE[0],
                 "optional": True,
-                "label": _plain("Pause until (you resume by yourself)"),
+                "label": _plain("Pause until (then available again by itself)"),
                 "element": pause_el,
             },
             {
@@ -144,58 +146,156 @@ def build_profile_modal(p: ProfileView | None) -> dict[str, Any]:
     }
 
 
-def build_home(data: HomeData) -> dict[str, Any]:
-    """App Home: ask for help, my open asks, my pairs, and my helper profile."""
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": _plain("Peer help for managers")},
-        {
-            "type": "section",
-            "text": {
-                "type": "mrkdwn",
-                "text": "Stuck on a hard conversation, a hire or a re-org? Describe it and "
-                "we introduce you to an experienced manager who has faced the same thing.",
-            },
-            "accessory": {
-                "type": "button",
-                "action_id": ids.HOME_ASK,
-                "style": "primary",
-                "text": _plain("Ask for help"),
-            },
+#: App Home's history lists at most this many requests and pairs, and this many offers.
+HISTORY_MAX = 20
+OFFERS_MAX = 10
+
+_PAIR_STATUS = {"active": "active", "paused": "paused: no answers to the check-ins"}
+
+
+def _section(text: str, accessory: dict[str, Any] | None = None) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+    if accessory:
+        block["accessory"] = accessory
+    return block
+
+
+def _home_button(
+    text: str, action_id: str, value: str | None = None, style: str | None = None
+) -> dict[str, Any]:
+    button: dict[str, Any] = {"type": "button", "action_id": action_id, "text": _plain(text)}
+    if value is not None:
+        button["value"] = value
+    if style:
+        button["style"] = style
+    return button
+
+
+def _withdraw_button(ask_id: int) -> dict[str, Any]:
+    """Withdraw request, with Slack's own confirmation first (nothing irreversible by accident)."""
+    button = _home_button("Withdraw", ids.ASK_WITHDRAW, codec.ASK.encode(ask_id), "danger")
+    button["confirm"] = {
+        "title": _plain("Withdraw this request?"),
+        "text": {
+            "type": "mrkdwn",
+            "text": "Nobody else will be asked, and a peer who has it waiting is told it was "
+            "withdrawn. You can ask again any time.",
         },
-        {"type": "divider"},
-        {"type": "section", "text": {"type": "mrkdwn", "text": "*Your open requests*"}},
-    ]
-    if data.open_asks:
-        for _ask_id, challenge, status in data.open_asks[:HOME_LIST_MAX]:
-            blocks.append(
-                {
-                    "type": "section",
-                    "text": {
-                        "type": "mrkdwn",
-                        "text": f"• {truncate_escaped(challenge, 200)}\n"
-                        f"_{_STATUS.get(status, status)}_",
-                    },
-                }
-            )
-        _more(blocks, len(data.open_asks))
+        "confirm": _plain("Withdraw"),
+        "deny": _plain("Keep it"),
+    }
+    return button
+
+
+def welcome_text(max_offers: int = 3, at_once: int = 1) -> str:
+    """The first-contact welcome: what peerbot does, who sees what, how to ask, how to help."""
+    return (
+        "*Welcome!* peerbot finds you an experienced manager who has faced what you are facing, "
+        "and introduces you two for a short conversation.\n"
+        "• *Ask:* press *Ask for help* (or type `/peerhelp` anywhere) and describe the "
+        "situation.\n"
+        f"• *Who sees what:* {copy.who_sees(max_offers, at_once)} You can keep your name "
+        "hidden until one accepts.\n"
+        "• *Help others:* press *Become a helper* below; you choose how many conversations "
+        "at once, and can pause any time.\n"
+        "Type `/peerhelp help` for every command."
+    )
+
+
+UNREACHABLE_TEXT = (
+    ":warning: *We could not reach you by DM* when we last tried, so for now you are not "
+    "offered anyone's request. We check again by ourselves within a day; if your workspace "
+    "limits DMs from apps, ask its admins to allow peerbot."
+)
+
+
+def _pair_line(p: LivePair, tz_name: str | None) -> tuple[str, dict[str, Any] | None]:
+    """One pair: who with, about what, its status; the asker's Resume check-ins when they are
+    off (stopped, snoozed or paused)."""
+    role = f"helping <@{p.other}>" if p.helping else f"with <@{p.other}>"
+    if p.status == "paused":
+        status = _PAIR_STATUS["paused"]
+    elif p.checkins_stopped:
+        status = "active, check-ins stopped"
+    elif p.snoozed_until is not None:
+        day = p.snoozed_until.astimezone(zone(tz_name))
+        status = f"active, check-ins snoozed until {day:%a %d %b}"
     else:
-        blocks.append(_context("None right now."))
-    blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "*Your pairs*"}})
-    if data.pairs:
-        for _pair_id, other, challenge, helping in data.pairs[:HOME_LIST_MAX]:
-            role = f"helping <@{other}>" if helping else f"with <@{other}>"
-            blocks.append(
-                {
-                    "type": "section",
-                    "text": {
-                        "type": "mrkdwn",
-                        "text": f"• {role}: {truncate_escaped(challenge, 200)}",
-                    },
-                }
+        status = "active"
+    off = p.status == "paused" or p.checkins_stopped or p.snoozed_until is not None
+    button = (
+        _home_button("Resume check-ins", ids.PAIR_RESUME_CHECKINS, codec.PAIR.encode(p.pair_id))
+        if off and not p.helping
+        else None
+    )
+    return f"• {role}: {truncate_escaped(p.challenge, 200)}\n_{status}_", button
+
+
+def _history_blocks(h: History) -> list[dict[str, Any]]:
+    """Open requests (with Withdraw), live pairs with status, offers waiting, last closed."""
+    blocks: list[dict[str, Any]] = [_section("*Your open requests*")]
+    for r in h.open_requests[:HISTORY_MAX]:
+        blocks.append(
+            _section(
+                f"• {truncate_escaped(r.challenge, 200)}\n_{_STATUS.get(r.status, r.status)}_",
+                _withdraw_button(r.ask_id),
             )
-        _more(blocks, len(data.pairs))
-    else:
+        )
+    if not h.open_requests:
         blocks.append(_context("None right now."))
+    blocks.append(_section("*Your pairs*"))
+    for p in h.pairs[:HISTORY_MAX]:
+        text, button = _pair_line(p, h.tz)
+        blocks.append(_section(text, button))
+    if not h.pairs:
+        blocks.append(_context("None right now."))
+    if h.offers:
+        blocks.append(_section("*Waiting for your answer* (Accept or Pass in your DM)"))
+        for o in h.offers[:OFFERS_MAX]:
+            due = (
+                f"answer by {o.expires_at.astimezone(zone(h.tz)):%a %d %b, %H:%M}"
+                if o.expires_at
+                else "waiting"
+            )
+            blocks.append(_section(f"• {truncate_escaped(o.challenge, 200)}\n_{due}_"))
+    if h.closed:
+        lines = []
+        for c in h.closed:
+            role = f"helped <@{c.other}>" if c.helping else f"with <@{c.other}>"
+            when = f" ({c.closed_at.astimezone(zone(h.tz)):%d %b})" if c.closed_at else ""
+            lines.append(f"• {role}{when}: {truncate_escaped(c.challenge, 80)}")
+        blocks.append(_section("*Recently closed*\n" + "\n".join(lines)))
+    return blocks
+
+
+def build_home(
+    data: HomeData,
+    history: History | None = None,
+    *,
+    welcome: bool = False,
+    max_offers: int = 3,
+    at_once: int = 1,
+) -> dict[str, Any]:
+    """App Home: a welcome the first time, ask for help, the person's history (open requests
+    with Withdraw, pairs with their status, offers waiting, the last closed ones), their data
+    and their helper profile (with Resume now while paused)."""
+    blocks: list[dict[str, Any]] = [{"type": "header", "text": _plain("Peer help for managers")}]
+    if welcome:
+        blocks.append(_section(welcome_text(max_offers, at_once)))
+    blocks.append(
+        _section(
+            "Stuck on a hard conversation, a hire or a re-org? Describe it and "
+            "we introduce you to an experienced manager who has faced the same thing.",
+            _home_button("Ask for help", ids.HOME_ASK, style="primary"),
+        )
+    )
+    if history is not None and history.unreachable:
+        blocks.append(_section(UNREACHABLE_TEXT))
+    blocks.append({"type": "divider"})
+    if history is not None:
+        blocks.extend(_history_blocks(history))
+    else:
+        blocks.extend(_legacy_lists(data))
     blocks.append({"type": "divider"})
     blocks.append(
         {
@@ -217,6 +317,7 @@ def build_home(data: HomeData) -> dict[str, Any]:
     blocks.extend(privacy_blocks(data.retention_days))
     blocks.append({"type": "divider"})
     p = data.profile
+    paused = False
     if p is None or not p.opted_in:
         helper_text = (
             "*Help other managers*\nIf you have managed people for a while, sign up to be "
@@ -224,26 +325,47 @@ def build_home(data: HomeData) -> dict[str, Any]:
         )
         button = "Become a helper"
     else:
+        paused = p.paused_until is not None
         state = (
-            f"paused until {p.paused_until:%d %b}"
+            f"paused until {p.paused_until:%d %b}, then available again by itself"
             if p.paused_until
             else f"available, helping {p.active_pairs} of {p.capacity}"
         )
         topics = ", ".join(topic_label(t) for t in p.topics) or "no topics yet"
         helper_text = f"*Your helper profile*: {state}\n{truncate_escaped(topics, 500)}"
         button = "Edit profile"
-    blocks.append(
-        {
-            "type": "section",
-            "text": {"type": "mrkdwn", "text": helper_text},
-            "accessory": {
-                "type": "button",
-                "action_id": ids.HOME_EDIT_PROFILE,
-                "text": _plain(button),
-            },
-        }
-    )
+    blocks.append(_section(helper_text, _home_button(button, ids.HOME_EDIT_PROFILE)))
+    if paused:
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": "helper_pause",
+                "elements": [_home_button("Resume now", ids.HELPER_RESUME_NOW, "resume")],
+            }
+        )
     return {"type": "home", "blocks": blocks}
+
+
+def _legacy_lists(data: HomeData) -> list[dict[str, Any]]:
+    """Open asks and pairs from :class:`HomeData` alone (no history service)."""
+    blocks: list[dict[str, Any]] = [_section("*Your open requests*")]
+    if data.open_asks:
+        for _ask_id, challenge, status in data.open_asks[:HOME_LIST_MAX]:
+            blocks.append(
+                _section(f"• {truncate_escaped(challenge, 200)}\n_{_STATUS.get(status, status)}_")
+            )
+        _more(blocks, len(data.open_asks))
+    else:
+        blocks.append(_context("None right now."))
+    blocks.append(_section("*Your pairs*"))
+    if data.pairs:
+        for _pair_id, other, challenge, helping in data.pairs[:HOME_LIST_MAX]:
+            role = f"helping <@{other}>" if helping else f"with <@{other}>"
+            blocks.append(_section(f"• {role}: {truncate_escaped(challenge, 200)}"))
+        _more(blocks, len(data.pairs))
+    else:
+        blocks.append(_context("None right now."))
+    return blocks
 
 
 def _context(text: str) -> dict[str, Any]:

@@ -43,7 +43,7 @@ from peerbot.domain.notices import (
 )
 from peerbot.domain.ports import NoticeFacts
 from peerbot.domain.schedule import zone
-from peerbot.slack import codec, ids
+from peerbot.slack import codec, copy, ids
 from peerbot.slack.blocks import URGENCY_OPTIONS
 from peerbot.slack.limits import MAX_SECTION_TEXT as SECTION_LIMIT
 from peerbot.slack.text import block_quote, escape_mrkdwn, one_line, truncate_escaped
@@ -146,6 +146,17 @@ def _pair_actions(pair_id: int, block_id: str | None = None) -> Block:
     return block
 
 
+def _close_actions(pair_id: int, block_id: str | None = None) -> Block:
+    """The one pair button both sides may use: close the pairing."""
+    block: Block = {
+        "type": "actions",
+        "elements": [_button("Close this pairing", ids.PAIR_CLOSE, codec.PAIR.encode(pair_id))],
+    }
+    if block_id:
+        block["block_id"] = block_id
+    return block
+
+
 def _commitment_line(c: CommitmentView, limit: int = 600) -> str:
     due = f" _(by {c.due:%a %d %b})_" if c.due else ""
     return f"• {truncate_escaped(c.text, limit - len(due) - 2)}{due}"
@@ -174,7 +185,7 @@ def _offer_request(notice: OfferRequest, facts: NoticeFacts) -> Message:
         _context(
             f"*Why you:* {truncate_escaped(offer.explanation, 1500)}  ·  *Timing:* {urgency}  ·  "
             f"Please answer by {_when(offer.expires_at, offer.helper_tz)}; "
-            "after that we ask someone else."
+            "after that this offer closes by itself."
         ),
         {
             "type": "actions",
@@ -191,10 +202,11 @@ def _offer_request(notice: OfferRequest, facts: NoticeFacts) -> Message:
 _CLOSED_TEXT = {
     OfferState.ACCEPTED: ":white_check_mark: You accepted. Thank you! We have introduced you in "
     "a group DM.",
-    OfferState.PASSED: "You passed on this one. No problem, thank you for answering; we asked "
-    "someone else.",
-    OfferState.EXPIRED: "This request has moved on to another peer, as there was no answer in "
-    "time. No worries!",
+    # Never "we asked someone else": when this was the last peer, nobody else was asked.
+    OfferState.PASSED: "You passed on this one. No problem, thank you for answering; there is "
+    "nothing more for you to do.",
+    OfferState.EXPIRED: "This offer closed, as there was no answer in time. No worries, there "
+    "is nothing more for you to do.",
     OfferState.TAKEN: "Another peer took this one. Thank you for being willing to help!",
     OfferState.RELEASED: "You accepted, thank you! We could not set up the group DM, so we "
     "have released you from this request; there is nothing more for you to do.",
@@ -214,18 +226,41 @@ def _offer_closed(notice: OfferClosed, facts: NoticeFacts) -> Message:
 def _ask_received(notice: AskReceived, facts: NoticeFacts) -> Message:
     """To the asker after submitting: what happens next and by when."""
     ask = facts.ask(notice.ask_id)
+    n = notice.max_offers
+    # The receipt does not know whether peers are asked one or two at a time (the ask's
+    # settings decide): it says nothing it cannot know.
     text = (
-        "Thanks, we have your request. We are asking the best-matched peer first, in private. "
-        f"They have until {_when(notice.answer_by, ask.asker_tz)} to answer; if they cannot "
-        f"help, we ask up to {notice.max_offers} peers in turn, and we tell you either way."
+        "Thanks, we have your request. We are asking the best-matched peers, in private. "
+        f"Whoever we ask has until {_when(notice.answer_by, ask.asker_tz)} to answer"
+        + (
+            f"; if they cannot help, we ask the next, up to {copy.peers(n)} in all, "
+            if n > 1
+            else ", "
+        )
+        + "and we tell you either way."
     )
-    privacy = (
-        "Your name is shown only after a helper accepts."
-        if ask.anonymous
-        else "Only the peers we ask see your request."
+    privacy = copy.who_sees(n, at_once=None) + (
+        " Your name is shown only after a helper accepts." if ask.anonymous else ""
     )
+    withdraw = _button("Withdraw request", ids.ASK_WITHDRAW, codec.ASK.encode(ask.ask_id), "danger")
+    withdraw["confirm"] = {
+        "title": {"type": "plain_text", "text": "Withdraw this request?"},
+        "text": {
+            "type": "mrkdwn",
+            "text": "Nobody else will be asked, and a peer who has it waiting is told it "
+            "was withdrawn. You can ask again any time with `/peerhelp`.",
+        },
+        "confirm": {"type": "plain_text", "text": "Withdraw"},
+        "deny": {"type": "plain_text", "text": "Keep it"},
+    }
     return _message(
-        text, [_section(text), *_ask_blocks(ask, heading="Your request"), _context(privacy)]
+        text,
+        [
+            _section(text),
+            *_ask_blocks(ask, heading="Your request"),
+            _context(privacy),
+            {"type": "actions", "block_id": f"ask_{ask.ask_id}", "elements": [withdraw]},
+        ],
     )
 
 
@@ -235,9 +270,17 @@ def _ask_matched(notice: AskMatched, facts: NoticeFacts) -> Message:
     pair = facts.pair(notice.pair_id)
     text = (
         f":tada: <@{pair.helper}> accepted and you are both in a new group DM. "
-        "Say hello and find a time to talk."
+        "Say hello and find a time to talk. When you know your next step, add it here as a "
+        "commitment: we check in on it with you."
     )
-    return _message(text, [_section(text), *_ask_blocks(pair.ask, heading="Your request")])
+    return _message(
+        text,
+        [
+            _section(text),
+            *_ask_blocks(pair.ask, heading="Your request"),
+            _pair_actions(pair.pair_id),
+        ],
+    )
 
 
 @render.register
@@ -253,7 +296,7 @@ def _ask_unmet(notice: AskUnmet, facts: NoticeFacts) -> Message:
     else:
         lead = "We are sorry: right now no helper who matches your request is available."
     text = (
-        f"{lead} We have recorded the topic so the programme team can find more helpers for it. "
+        f"{lead} We have counted its topic (not your words) as one that needs more helpers. "
         "You can ask again with `/peerhelp` at any time, perhaps with more detail."
     )
     return _message(text, [_section(text), *_ask_blocks(ask, heading="Your request")])
@@ -297,6 +340,8 @@ def _intro(notice: Intro, facts: NoticeFacts) -> Message:
         f":wave: <@{pair.asker}>, meet <@{pair.helper}>, an experienced manager who has agreed "
         "to be your sounding board on this."
     )
+    # Both read this message: only buttons both can use. The asker adds commitments from
+    # their own DM (the receipt and the check-ins).
     return _message(
         text,
         [
@@ -304,7 +349,11 @@ def _intro(notice: Intro, facts: NoticeFacts) -> Message:
             *_ask_blocks(pair.ask, heading="The challenge"),
             {"type": "divider"},
             _section(PRIMER),
-            _pair_actions(pair.pair_id, block_id=f"pair_{pair.pair_id}"),
+            _context(
+                f"<@{pair.asker}>: add your next steps as commitments from your DM with "
+                "peerbot; either of you can close the pairing here when it has done its job."
+            ),
+            _close_actions(pair.pair_id, block_id=f"pair_{pair.pair_id}"),
         ],
     )
 
@@ -348,7 +397,14 @@ def _checkin(notice: CheckinDue, facts: NoticeFacts) -> Message:
             "type": "actions",
             "block_id": f"checkin_{cid}",
             "elements": [
-                _button("Done", f"{ids.CHECKIN_ACTION}_done", codec.CHECKIN.encode(cid), "primary"),
+                # One "Done" a message: each commitment's own when there are commitments
+                # (then this one says what it does to all of them), else this one.
+                _button(
+                    "All done" if pair.open_commitments else "Done",
+                    f"{ids.CHECKIN_ACTION}_done",
+                    codec.CHECKIN.encode(cid),
+                    "primary",
+                ),
                 _button(
                     "In progress", f"{ids.CHECKIN_ACTION}_in_progress", codec.CHECKIN.encode(cid)
                 ),
@@ -356,7 +412,7 @@ def _checkin(notice: CheckinDue, facts: NoticeFacts) -> Message:
                     "Stuck", f"{ids.CHECKIN_ACTION}_stuck", codec.CHECKIN.encode(cid), "danger"
                 ),
                 _button("Add a commitment", ids.PAIR_ADD_COMMITMENT, codec.PAIR.encode(pid)),
-                _button("Close", ids.CHECKIN_CLOSE, codec.PAIR.encode(pid)),
+                _button("Close this pairing", ids.CHECKIN_CLOSE, codec.PAIR.encode(pid)),
                 {
                     "type": "overflow",
                     "action_id": ids.PAIR_SNOOZE,
@@ -375,7 +431,8 @@ def _checkin(notice: CheckinDue, facts: NoticeFacts) -> Message:
 
 
 _ANSWER_TEXT = {
-    "done": "Done. Well done! What is your next step? You can add it as a commitment.",
+    "done": "Done (every open commitment is marked done). Well done! What is your next step? "
+    "You can add it as a commitment.",
     "in_progress": "In progress. Thanks, we will check in again next time.",
     "stuck": "Stuck. We have let your peer know, so expect them to reach out.",
     "close": "Closing.",
@@ -406,15 +463,37 @@ def _checkin_answered(notice: CheckinAnswered, facts: NoticeFacts) -> Message:
     )
 
 
+#: The helper's monthly check: each answer and its button.
+HELPER_CHECK_BUTTONS = (
+    ("well", "Going well"),
+    ("not_met", "Haven't met yet"),
+    ("quiet", "Asker has gone quiet"),
+    ("not_fit", "Not a fit"),
+)
+
+_HELPER_ANSWER_TEXT = {
+    "well": "Going well. Thanks for checking in, and for helping!",
+    "in_progress": "Going well. Thanks for checking in, and for helping!",
+    "not_met": "Haven't met yet. Thanks for saying so; a first conversation of about 30 "
+    "minutes is plenty, and your group DM is the place to find a time.",
+    "quiet": "The asker has gone quiet. Thanks for telling us: their check-ins carry on, and "
+    "if the pairing has run its course you can close it here.",
+    "not_fit": "Not a fit. Thanks for being honest: close the pairing with the button here; "
+    "the asker can ask again with `/peerhelp`.",
+}
+
+
 @render.register
 def _helper_check(notice: HelperCheck, facts: NoticeFacts) -> Message:
-    """The helper's monthly check on the pair."""
+    """The helper's monthly check on the pair: going well / haven't met yet / asker has gone
+    quiet / not a fit."""
     checkin = facts.checkin(notice.checkin_id)
     pair = checkin.pair
     text = (
         f"A quick monthly check on your pairing with <@{pair.asker}> about "
         f"“{_short(pair.ask.challenge)}”. How is it going?"
     )
+    value = codec.CHECKIN.encode(checkin.checkin_id)
     return _message(
         text,
         [
@@ -423,14 +502,8 @@ def _helper_check(notice: HelperCheck, facts: NoticeFacts) -> Message:
                 "type": "actions",
                 "block_id": f"helper_check_{checkin.checkin_id}",
                 "elements": [
-                    _button(
-                        "Going well",
-                        f"{ids.CHECKIN_ACTION}_in_progress",
-                        codec.CHECKIN.encode(checkin.checkin_id),
-                    ),
-                    _button(
-                        "Close this pairing", ids.CHECKIN_CLOSE, codec.PAIR.encode(pair.pair_id)
-                    ),
+                    _button(label, f"{ids.HELPER_CHECK_ACTION}_{answer}", value)
+                    for answer, label in HELPER_CHECK_BUTTONS
                 ],
             },
         ],
@@ -439,8 +512,12 @@ def _helper_check(notice: HelperCheck, facts: NoticeFacts) -> Message:
 
 @render.register
 def _helper_check_answered(notice: HelperCheckAnswered, facts: NoticeFacts) -> Message:
-    """The monthly check once answered."""
-    text = "Thanks for checking in, and for helping!"
+    """The monthly check once answered: what the helper said; Close for quiet or not a fit."""
+    checkin = facts.checkin(notice.checkin_id)
+    answer = checkin.answer or ""
+    text = _HELPER_ANSWER_TEXT.get(answer, "Thanks for checking in, and for helping!")
+    if answer in ("quiet", "not_fit"):
+        return _message(text, [_section(text), _close_actions(checkin.pair.pair_id)])
     return _plain(text)
 
 
@@ -471,10 +548,10 @@ def _pair_paused(notice: PairPaused, facts: NoticeFacts) -> Message:
     pair = facts.pair(notice.pair_id)
     text = (
         f"We have not heard back on the check-ins for “{_short(pair.ask.challenge)}”, so we have "
-        "paused them. No problem at all. The asker can pick them up again by adding a "
-        "commitment, and either of you can close the pairing."
+        "paused them. No problem at all. Either of you can close the pairing."
     )
-    return _message(text, [_section(text), _pair_actions(pair.pair_id)])
+    # Sent before the reader's side was recorded: only the button both sides can use.
+    return _message(text, [_section(text), _close_actions(pair.pair_id)])
 
 
 @render.register
@@ -517,7 +594,7 @@ def _feedback_request(notice: FeedbackRequest, facts: NoticeFacts) -> Message:
     if notice.to == Side.HELPER:
         text = (
             f"<@{pair.asker}> closed your pairing. Thank you for helping! Would you add a "
-            "one-line reflection? It helps the programme team."
+            "one-line reflection? It is not shown to them."
         )
         button = "Add a reflection"
     else:
@@ -639,3 +716,6 @@ def _helper_invite_answered(notice: HelperInviteAnswered, facts: NoticeFacts) ->
 
 # Renderers kept in their own modules register on ``render`` when imported.
 from peerbot.slack import circle_render as _circle_render  # noqa: E402, F401
+
+# Renderers kept in their own modules register themselves on import.
+from peerbot.slack import render_journey as _render_journey  # noqa: E402,F401

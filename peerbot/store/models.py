@@ -155,6 +155,12 @@ class CheckinAnswer(StrEnum):
     STUCK = "stuck"
     CLOSE = "close"
     NONE = "none"
+    # The helper's monthly check (issue 13): going well / haven't met yet / the asker has gone
+    # quiet / not a fit.
+    WELL = "well"
+    NOT_MET = "not_met"
+    QUIET = "quiet"
+    NOT_FIT = "not_fit"
 
 
 class FeedbackRole(StrEnum):

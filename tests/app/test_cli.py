@@ -98,3 +98,36 @@ def test_migrate_then_version(tmp_path: Path) -> None:
     proc = peerbot(tmp_path, "migrate", DATABASE_URL=f"sqlite:///{tmp_path}/p.db")
     assert proc.returncode == 0, proc.stderr
     assert "database migrated to" in proc.stdout
+
+
+def test_migrate_prints_one_line_at_the_default_log_level(tmp_path: Path) -> None:
+    """No Alembic plugin or context lines: start-up output is short at INFO."""
+    proc = peerbot(
+        tmp_path, "migrate", DATABASE_URL=f"sqlite:///{tmp_path}/p.db", PYTHONPATH=str(ROOT)
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "alembic" not in proc.stderr.lower(), proc.stderr
+    assert proc.stdout.strip().splitlines() == [proc.stdout.strip()]
+
+
+def test_the_first_command_without_tokens_says_so_in_one_line_and_runs_the_sandbox(
+    tmp_path: Path,
+) -> None:
+    """What ``scripts/run`` runs, on a fresh machine with no Slack tokens: one line naming the
+    variables and where to get them, then the offline sandbox, exit 0."""
+    assert "run --sandbox-without-tokens" in (ROOT / "scripts" / "run").read_text()
+    proc = peerbot(
+        tmp_path,
+        "run",
+        "--sandbox-without-tokens",
+        DATABASE_URL=f"sqlite:///{tmp_path}/p.db",
+        PYTHONPATH=str(ROOT),
+        TRANSFORMERS_OFFLINE="1",
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    first = proc.stderr.strip().splitlines()[0]
+    assert first.startswith("peerbot: no Slack tokens (SLACK_BOT_TOKEN and SLACK_APP_TOKEN")
+    assert "api.slack.com/apps" in first and "sandbox" in first
+    assert "Loading weights" not in proc.stderr and "alembic" not in proc.stderr.lower()
+    assert "peerbot sandbox: the real app" in proc.stdout
+    assert "group DM" in proc.stdout

@@ -48,6 +48,10 @@ ACTION_IDS: tuple[str, ...] = (
     ids.PAIR_SNOOZE,
     ids.FEEDBACK_OPEN,
     ids.HELPER_CHECK_OK,
+    ids.ASK_WITHDRAW,
+    ids.PAIR_RESUME_CHECKINS,
+    ids.HELPER_RESUME_NOW,
+    *(f"{ids.HELPER_CHECK_ACTION}_{a}" for a in ids.HELPER_CHECK_ANSWERS),
     "not_an_action_of_ours",
 )
 #: Every modal's callback id with its (block_id, action_id) inputs, from ids.py.

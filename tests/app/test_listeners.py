@@ -315,11 +315,16 @@ def test_tampered_pair_buttons_answer_200_and_change_nothing(harness: Harness) -
         seen += 1
 
 
+def asker_commitment_message(h: Harness, asker: str) -> dict[str, Any]:
+    """The asker's receipt once paired: in their own DM, with Add a commitment."""
+    return next(m for m in h.dms(asker) if "pair_add_commitment" in str(m.get("blocks")))
+
+
 def test_tampered_modal_metadata_is_ignored(harness: Harness) -> None:
     h = harness
-    asker, helper = paired(h)
-    intro = h.group_messages(asker, helper)[0]
-    h.click(asker, intro, "pair_add_commitment")
+    asker, _helper = paired(h)
+    receipt = asker_commitment_message(h, asker)
+    h.click(asker, receipt, "pair_add_commitment")
     modal = h.emulator.top_modal(asker)
     assert modal is not None
     tampered = blocks.build_commitment_modal(1)
@@ -341,9 +346,15 @@ def test_tampered_modal_metadata_is_ignored(harness: Harness) -> None:
 def test_only_the_asker_may_open_the_commitment_form(harness: Harness) -> None:
     h = harness
     asker, helper = paired(h)
-    intro = h.group_messages(asker, helper)[0]
+    # The helper has no such button anywhere (the intro has none); a hand-made click on the
+    # asker's is refused.
+    assert not any(
+        "pair_add_commitment" in str(m.get("blocks"))
+        for m in [*h.dms(helper), *h.group_messages(asker, helper)]
+    )
+    receipt = asker_commitment_message(h, asker)
     h.emulator.clear_calls()
-    h.click(helper, intro, "pair_add_commitment")
+    h.click(helper, receipt, "pair_add_commitment")
     assert h.emulator.calls_to("views.open") == []
     assert [e["text"] for e in h.emulator.ephemerals_to(helper)] == [
         pair_listeners.REPLIES[Result.NOT_YOURS]
@@ -359,7 +370,7 @@ def test_only_the_asker_may_open_the_commitment_form(harness: Harness) -> None:
     assert pairs.close_form(h.team, pair_id, helper) == CloseForm(Result.OK, Role.HELPER)
     assert pairs.close_form(h.team, pair_id, "UNOBODY") == CloseForm(Result.NOT_YOURS)
     # The helper opens the helper's close-out form.
-    h.click(helper, intro, "pair_close")
+    h.click(helper, h.group_messages(asker, helper)[0], "pair_close")
     modal = h.emulator.top_modal(helper)
     assert modal is not None
     assert modal["callback_id"] == "pair_close_feedback"

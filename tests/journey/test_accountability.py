@@ -40,6 +40,11 @@ def last_with(messages: list[dict[str, Any]], needle: str) -> dict[str, Any]:
     return next(m for m in reversed(messages) if needle in text_of(m))
 
 
+def receipt(h: Harness, asker: str) -> dict[str, Any]:
+    """The asker's receipt once paired (their own DM): it carries Add a commitment."""
+    return next(m for m in h.dms(asker) if "pair_add_commitment" in str(m.get("blocks")))
+
+
 def add_commitment(h: Harness, asker: str, message: dict[str, Any], text: str) -> None:
     h.click(asker, message, "pair_add_commitment")
     modal = h.emulator.top_modal(asker)
@@ -56,8 +61,11 @@ def test_whole_loop(harness: Harness) -> None:
     h = harness
     asker, helper = paired(h)
     intro = h.group_messages(asker, helper)[0]
-
-    add_commitment(h, asker, intro, "Talk to Sam about the review comments on Friday")
+    # The intro, read by both, has only the button both can use; the asker commits from the
+    # receipt in their own DM.
+    assert "pair_add_commitment" not in str(intro["blocks"])
+    assert "pair_close" in str(intro["blocks"])
+    add_commitment(h, asker, receipt(h, asker), "Talk to Sam about the review comments on Friday")
     group = h.group_messages(asker, helper)
     assert "commits: Talk to Sam about the review comments" in text_of(group[-1])
 
@@ -146,7 +154,7 @@ def test_whole_loop(harness: Harness) -> None:
 def test_helper_closes_first_and_commitment_done_button(harness: Harness) -> None:
     h = harness
     asker, helper = paired(h)
-    add_commitment(h, asker, h.group_messages(asker, helper)[0], "Book a call with my skip level")
+    add_commitment(h, asker, receipt(h, asker), "Book a call with my skip level")
     for _ in range(8):
         h.advance(timedelta(days=1))
     checkin = last_with(h.dms(asker), "Time for a quick check-in")

@@ -65,7 +65,8 @@ def test_accept_introduces_the_pair(harness: Harness) -> None:
     # The asker is told what happens next.
     received = harness.dms(asker)
     assert len(received) == 1
-    assert "asking the best-matched peer first" in text_of(received[0])
+    assert "asking the best-matched peers, in private" in text_of(received[0])
+    assert "Up to 3 experienced peers see it, each in a private DM" in text_of(received[0])
     # The best helper (feedback expertise) is asked first, and only they are asked.
     offer_msgs = harness.dms(helpers["feedback"])
     assert len(offer_msgs) == 1
@@ -160,7 +161,7 @@ def test_timeout_then_next(harness: Harness) -> None:
     harness.advance(timedelta(hours=3, minutes=59))
     assert not any(harness.dms(u) for u in (helpers["hiring"], helpers["reorg"]))
     harness.advance(timedelta(minutes=2))
-    assert "moved on" in text_of(harness.dms(helpers["feedback"])[0])
+    assert "no answer in time" in text_of(harness.dms(helpers["feedback"])[0])
     assert sum(1 for u in (helpers["hiring"], helpers["reorg"]) if harness.dms(u)) == 1
 
 

@@ -159,7 +159,7 @@ def test_helper_gets_a_monthly_check(harness: Harness) -> None:
     for _ in range(4):
         h.advance(timedelta(days=1))
     check = next(m for m in h.dms(helper) if "monthly check" in text_of(m))
-    h.click(helper, check, "checkin_answer_in_progress")
+    h.click(helper, check, "helper_check_well")
     assert "Thanks for checking in" in text_of(
         next(m for m in h.dms(helper) if m["ts"] == check["ts"])
     )

@@ -32,7 +32,7 @@ from peerbot.store.models import (
     Person,
 )
 from tests.fixtures.app import Harness
-from tests.journey.test_accountability import add_commitment, last_with
+from tests.journey.test_accountability import add_commitment, last_with, receipt
 from tests.journey.test_ask_accept import text_of
 
 CHALLENGE = "Quillfeather reorg: my report Zanzibar-Ofelia keeps missing deadlines after the merge"
@@ -69,8 +69,7 @@ def paired_with_checkin(h: Harness) -> tuple[str, str]:
     asker = h.add_user("alex")
     h.ask(asker, CHALLENGE, DESIRED, OBSTACLES)
     h.click(helper, h.dms(helper)[0], "offer_accept")
-    intro = h.group_messages(asker, helper)[0]
-    add_commitment(h, asker, intro, COMMITMENT)
+    add_commitment(h, asker, receipt(h, asker), COMMITMENT)
     h.advance(timedelta(days=8))
     checkin = last_with(h.dms(asker), "Time for a quick check-in")
     h.click(asker, checkin, "checkin_answer_in_progress")

@@ -90,14 +90,17 @@ def test_paused_helper_is_not_asked_until_the_pause_ends(harness: Harness) -> No
         helper, view_id, {**profile_values(), ("profile_pause", "profile_pause_date"): until}
     )
     h.settle()
+    # One DM: when the pause ends (by itself), with Resume now.
+    (told,) = h.dms(helper)
+    assert "You are paused as a helper" in text_of(told)
     asker = h.add_user("alex")
     h.ask(asker, ASK)
-    assert h.dms(helper) == []
+    assert h.dms(helper) == [told]  # no offer
     assert "no helper who matches your request is available" in text_of(h.dms(asker)[-1])
     h.clock.advance(timedelta(days=4))
     asker2 = h.add_user("bea")
     h.ask(asker2, ASK)
-    assert len(h.dms(helper)) == 1  # resumed by itself
+    assert len(h.dms(helper)) == 2  # resumed by itself: the offer
 
 
 def test_never_match_and_reporting_line(harness: Harness) -> None:

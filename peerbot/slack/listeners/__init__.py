@@ -20,6 +20,7 @@ from peerbot.slack.listeners import (
     circles,
     commands,
     events,
+    journey,
     pairs,
     privacy,
     profiles,
@@ -41,3 +42,4 @@ def register_listeners(app: App, deps: Deps) -> None:
     privacy.register(app)
     circles.register(app)
     admin.register(app)
+    journey.register(app)

@@ -23,9 +23,7 @@ NOT_ADMIN_TEXT = "This is for the people who run the peer-help programme (progra
 
 
 def _refresh(client: WebClient, deps: Deps, team_id: str, user_id: str) -> None:
-    publish_home(
-        client, deps.helpers, team_id, user_id, deps.settings.retention_days, admin=deps.admin
-    )
+    publish_home(client, deps, team_id, user_id)
 
 
 def _refuse(client: WebClient, body: dict[str, Any]) -> None:

@@ -25,11 +25,20 @@ NOT_SAVED_TEXT = (
 )
 
 ACCEPT_REPLIES = {
-    AcceptOutcome.TAKEN: "Thank you! Another peer accepted just before you, so this one is taken.",
-    AcceptOutcome.CLOSED: "This request has already moved on, so there is nothing to accept.",
-    AcceptOutcome.NOT_YOURS: "This request was offered to someone else.",
-    AcceptOutcome.NOT_FOUND: "We could not find this request any more.",
+    AcceptOutcome.TAKEN: "Thank you! Another peer accepted just before you, so this one is "
+    "taken; there is nothing more for you to do.",
+    AcceptOutcome.CLOSED: "This offer is no longer open (it closed without an answer in time, "
+    "or you passed), so there is nothing to accept and nothing more for you to do.",
+    AcceptOutcome.NOT_YOURS: "This request was offered to someone else, so only they can "
+    "answer it.",
+    AcceptOutcome.NOT_FOUND: "We could not find this request any more (it may have been "
+    "deleted), so there is nothing to do.",
 }
+#: Accept on a request the asker withdrew: refused politely.
+WITHDRAWN_REPLY = (
+    "Thank you for being willing to help! The asker withdrew this request, so there is "
+    "nothing to accept and nothing more for you to do."
+)
 
 
 def intake_submitted(ack: Ack, view: dict[str, Any], context: BoltContext, deps: Deps) -> None:
@@ -97,6 +106,12 @@ def accept(
     who = actor(context)
     outcome = deps.asks.accept(who.team_id, offer_id, who.user_id)
     reply = ACCEPT_REPLIES.get(outcome)
+    if (
+        outcome == AcceptOutcome.CLOSED
+        and deps.journey is not None
+        and deps.journey.offer_withdrawn(who.team_id, offer_id)
+    ):
+        reply = WITHDRAWN_REPLY
     if reply:
         tell(respond, client, context, reply)
 

@@ -14,16 +14,46 @@ from peerbot.slack.listeners.asks import too_many_text
 from peerbot.slack.listeners.common import actor
 from peerbot.slack.privacy_blocks import privacy_blocks, privacy_text
 from peerbot.slack.profile_blocks import build_profile_modal
+from peerbot.slack.text import escape_mrkdwn, truncate
 
 COMMANDS: tuple[str, ...] = (ids.COMMAND,)
 
 HELP_TEXT = (
-    "*/peerhelp* — ask an experienced peer manager for help (you can type your challenge "
-    "right after the command).\n*/peerhelp helper* — sign up or edit your helper profile.\n"
-    "*/peerhelp privacy* — what peerbot stores about you; download or delete it.\n"
+    "*/peerhelp* — ask an experienced peer manager for help; you can describe your challenge "
+    "right after the command (`/peerhelp my new lead and I disagree on …`).\n"
+    "*/peerhelp helper* — become a helper, or edit your helper profile (expertise, how many "
+    "at once, a pause).\n"
+    "*/peerhelp privacy* — what peerbot keeps about you; download or delete it.\n"
     "*/peerhelp circle* — join a peer circle (a small group working on similar things), see "
-    "your place in the pool, or leave."
+    "your place in the pool, or leave.\n"
+    "*/peerhelp help* — this list.\n"
+    "Your requests, pairs and helper profile are in peerbot's *Home* tab: withdraw a request, "
+    "resume check-ins, or end a pause there."
 )
+
+#: The words after `/peerhelp` that are sub-commands (anything else of one word is unknown).
+SUBCOMMANDS = (
+    "help",
+    "?",
+    "privacy",
+    "data",
+    "my data",
+    "helper",
+    "profile",
+    "help others",
+    "circle",
+    "circles",
+)
+
+
+def unknown_text(word: str) -> str:
+    """The answer to `/peerhelp WORD` when WORD is no sub-command: what peerbot understood,
+    what to do instead, and the usage."""
+    shown = escape_mrkdwn(truncate(word, 40))
+    return (
+        f"`{shown}` is not a `/peerhelp` command. To ask for help about it, describe the "
+        "situation in a few words after `/peerhelp`, or type `/peerhelp` alone.\n\n" + HELP_TEXT
+    )
 
 
 def peerhelp(
@@ -38,6 +68,10 @@ def peerhelp(
         return
     if word in ("circle", "circles"):
         circles.circle_command(ack, command, context, client, deps)
+        return
+    if text and len(text.split()) == 1 and word not in SUBCOMMANDS:
+        # One unknown word is a mistyped command far more often than a whole question.
+        ack(response_type="ephemeral", text=unknown_text(text))
         return
     if word in ("privacy", "data", "my data"):
         days = deps.settings.retention_days
@@ -55,16 +89,23 @@ def peerhelp(
         profile = deps.helpers.profile(who.team_id, who.user_id)
         client.views_open(trigger_id=command["trigger_id"], view=build_profile_modal(profile))
         return
-    client.views_open(
-        trigger_id=command["trigger_id"],
-        view=blocks.build_intake_modal(initial_challenge=text),
+    client.views_open(trigger_id=command["trigger_id"], view=intake(deps, text))
+
+
+def intake(deps: Deps, initial: str = "") -> dict[str, Any]:
+    """The intake dialog, saying truly who will see the request under this deployment's
+    settings."""
+    return blocks.build_intake_modal(
+        initial_challenge=initial,
+        max_offers=deps.settings.max_offers_per_ask,
+        at_once=deps.settings.parallel_offers,
     )
 
 
-def home_ask(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+def home_ask(ack: Ack, body: dict[str, Any], client: WebClient, deps: Deps) -> None:
     """App Home's "Ask for help": the intake modal."""
     ack()
-    client.views_open(trigger_id=body["trigger_id"], view=blocks.build_intake_modal())
+    client.views_open(trigger_id=body["trigger_id"], view=intake(deps))
 
 
 def home_profile(

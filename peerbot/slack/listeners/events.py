@@ -11,8 +11,6 @@ from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
 from peerbot.services.errors import is_outage
-from peerbot.services.helpers import HelperService
-from peerbot.services.programme_admin import ProgrammeAdmin
 from peerbot.slack.admin_blocks import admin_home_blocks
 from peerbot.slack.deps import Deps
 from peerbot.slack.gateway import user_info
@@ -25,35 +23,36 @@ EVENTS: tuple[str, ...] = ("app_home_opened", "user_change", "app_uninstalled", 
 
 
 def publish_home(
-    client: WebClient,
-    helpers: HelperService,
-    team_id: str,
-    user_id: str,
-    retention_days: int = 365,
-    *,
-    admin: ProgrammeAdmin | None = None,
+    client: WebClient, deps: Deps, team_id: str, user_id: str, *, welcome: bool = False
 ) -> None:
-    """Render and publish ``user_id``'s App Home (with the programme section for admins)."""
-    data = replace(helpers.home(team_id, user_id), retention_days=retention_days)
-    view = build_home(data)
+    """Render and publish ``user_id``'s App Home: their history (requests, pairs, offers),
+    their profile and data, and the programme section for admins; ``welcome`` adds the short
+    first-contact welcome."""
+    data = replace(deps.helpers.home(team_id, user_id), retention_days=deps.settings.retention_days)
+    history = deps.journey.history(team_id, user_id) if deps.journey is not None else None
+    view = build_home(
+        data,
+        history,
+        welcome=welcome,
+        max_offers=deps.settings.max_offers_per_ask,
+        at_once=deps.settings.parallel_offers,
+    )
+    admin = deps.admin
     if admin is not None and admin.is_admin(team_id, user_id):
         view["blocks"] = [*view["blocks"], *admin_home_blocks(admin.home(team_id))]
     client.views_publish(user_id=user_id, view=view)
 
 
 def home_opened(event: dict[str, Any], context: BoltContext, client: WebClient, deps: Deps) -> None:
-    """The Home tab was opened: publish it, fresh. With the database unavailable: one log line
-    and nothing else (the person did nothing wrong; the next opening publishes it)."""
+    """The Home tab was opened: publish it, fresh. The first time (Slack sends no ``view``
+    when nothing was ever published for this person) it starts with a short welcome. With the
+    database unavailable: one log line and nothing else (the person did nothing wrong; the
+    next opening publishes it)."""
     if event.get("tab") not in (None, "home"):
         return
     try:
         publish_home(
-            client,
-            deps.helpers,
-            actor(context).team_id,
-            event["user"],
-            deps.settings.retention_days,
-            admin=deps.admin,
+            client, deps, actor(context).team_id, event["user"], welcome=not event.get("view")
         )
     except Exception as e:
         if not is_outage(e):

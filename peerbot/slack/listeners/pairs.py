@@ -7,12 +7,14 @@ private reply.
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import date
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from peerbot.domain.asks import clean_text
 from peerbot.domain.checkins import validate_commitment
@@ -23,11 +25,16 @@ from peerbot.slack.deps import Deps
 from peerbot.slack.listeners.common import actor, decoded, tell
 from peerbot.slack.parse import state_value
 
+log = logging.getLogger(__name__)
+
 REPLIES = {
-    Result.NOT_YOURS: "Only the person this is for can do that.",
-    Result.CLOSED: "This pairing is already closed.",
-    Result.NOT_FOUND: "We could not find this pairing any more.",
-    Result.INVALID: "That did not work: please try again.",
+    Result.NOT_YOURS: "Only the person this is for can do that; your own requests and pairs "
+    "are in peerbot's Home tab.",
+    Result.CLOSED: "This pairing is already closed, so there is nothing to do here. To ask for "
+    "help again, type `/peerhelp`.",
+    Result.NOT_FOUND: "We could not find this pairing any more (it may have been deleted); "
+    "your current pairs are in peerbot's Home tab.",
+    Result.INVALID: "That did not work: please try again from the latest message.",
 }
 
 DONE_TEXT = ":white_check_mark: Marked done. Nice work!"
@@ -115,6 +122,42 @@ def checkin_answer(
     _reply(respond, client, context, result)
 
 
+#: A helper-check button's action id → the answer.
+HELPER_CHECK_RE = re.compile(rf"^{ids.HELPER_CHECK_ACTION}_({'|'.join(ids.HELPER_CHECK_ANSWERS)})$")
+
+
+def helper_check_answer(
+    ack: Ack,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    context: BoltContext,
+    respond: Respond | None,
+    client: WebClient,
+    deps: Deps,
+) -> None:
+    """The helper's monthly check: going well / haven't met yet / asker has gone quiet / not a
+    fit. "Not a fit" also opens the close-out form, so the helper can end it there and then."""
+    ack()
+    checkin_id = decoded(codec.CHECKIN, action.get("value"), respond, client, context)
+    if checkin_id is None:
+        return
+    answer = action["action_id"].removeprefix(ids.HELPER_CHECK_ACTION + "_")
+    who = actor(context)
+    result = deps.pairs.answer_checkin(who.team_id, checkin_id, who.user_id, answer)
+    if result != Result.OK:
+        _reply(respond, client, context, result)
+        return
+    if answer == "not_fit":
+        pair_id = deps.pairs.pair_of_checkin(who.team_id, checkin_id)
+        if pair_id is not None:
+            form = deps.pairs.close_form(who.team_id, pair_id, who.user_id)
+            if form.result == Result.OK and not form.closed:
+                client.views_open(
+                    trigger_id=body["trigger_id"],
+                    view=blocks.build_close_modal(pair_id, asker=False),
+                )
+
+
 def commitment_done(
     ack: Ack,
     action: dict[str, Any],
@@ -162,14 +205,48 @@ def snooze(
         weeks = _WEEKS[choice]
         result = deps.pairs.snooze(who.team_id, picked.pair_id, who.user_id, weeks)
         done = (
-            "Check-ins are stopped. You can still add commitments and close the pairing."
+            "Check-ins are stopped. You can still add commitments and close the pairing, and "
+            "resume them any time (here or in peerbot's Home tab)."
             if weeks == 0
-            else f"Check-ins are snoozed for {weeks} week{'s' if weeks > 1 else ''}."
+            else f"Check-ins are snoozed for {weeks} week{'s' if weeks > 1 else ''}; "
+            "resume them any time (here or in peerbot's Home tab)."
         )
     if result == Result.OK:
-        tell(respond, client, context, done)
+        if choice in (SnoozeChoice.WEEKLY, SnoozeChoice.BIWEEKLY):
+            tell(respond, client, context, done)
+        else:
+            _undoable(respond, client, context, done, picked.pair_id)
     else:
         _reply(respond, client, context, result)
+
+
+def _undoable(
+    respond: Respond | None, client: WebClient, context: BoltContext, text: str, pair_id: int
+) -> None:
+    """A private reply with **Resume check-ins**, so that a stop or a snooze can be undone where
+    it was made (and from App Home)."""
+    blocks_: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": ids.PAIR_RESUME_CHECKINS,
+                    "text": {"type": "plain_text", "text": "Undo: resume check-ins"},
+                    "value": codec.PAIR.encode(pair_id),
+                }
+            ],
+        },
+    ]
+    try:
+        if respond is not None and getattr(respond, "response_url", True):
+            respond(text=text, blocks=blocks_, response_type="ephemeral", replace_original=False)
+            return
+    except (SlackApiError, SlackRequestError, OSError) as exc:  # best effort, as ``tell``
+        log.warning("could not reply privately to %s: %s", context.user_id, str(exc)[:200])
+        return
+    tell(respond, client, context, text)
 
 
 def close_clicked(
@@ -193,7 +270,7 @@ def close_clicked(
         return
     client.views_open(
         trigger_id=body["trigger_id"],
-        view=blocks.build_close_modal(pair_id, asker=form.role == Role.ASKER),
+        view=blocks.build_close_modal(pair_id, asker=form.role == Role.ASKER, feedback=form.closed),
     )
 
 
@@ -221,6 +298,7 @@ def register(app: App) -> None:
     app.action(ids.PAIR_ADD_COMMITMENT)(add_commitment_clicked)
     app.view(ids.COMMITMENT_CALLBACK)(commitment_submitted)
     app.action(CHECKIN_ACTION_RE)(checkin_answer)
+    app.action(HELPER_CHECK_RE)(helper_check_answer)
     app.action(ids.COMMITMENT_DONE)(commitment_done)
     app.action(ids.PAIR_SNOOZE)(snooze)
     for action_id in (ids.PAIR_CLOSE, ids.CHECKIN_CLOSE, ids.FEEDBACK_OPEN):

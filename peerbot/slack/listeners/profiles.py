@@ -38,14 +38,9 @@ def profile_submitted(
     ack()
     who = actor(context)
     deps.helpers.save(who.team_id, who.user_id, profile)
-    publish_home(
-        client,
-        deps.helpers,
-        who.team_id,
-        who.user_id,
-        deps.settings.retention_days,
-        admin=deps.admin,
-    )
+    if profile.paused_until is not None and deps.journey is not None:
+        deps.journey.pause_told(who.team_id, who.user_id)  # a DM: when it ends, Resume now
+    publish_home(client, deps, who.team_id, who.user_id)
 
 
 def register(app: App) -> None:

@@ -1,0 +1,42 @@
+"""Notices of issue 13's "nothing irreversible, every screen true": a withdrawn request, a
+pause told to each side in their own words, and a helper's own pause.
+
+Registered on import (``peerbot.domain.notices`` imports this module at its end), rendered by
+``peerbot.slack.render_journey``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import ClassVar
+
+from peerbot.domain.notices import Notice, Side
+
+
+@dataclass(frozen=True)
+class AskWithdrawn(Notice):
+    """The asker's receipt, updated: they withdrew the request; nobody else will be asked."""
+
+    kind: ClassVar[str] = "ask_withdrawn"
+    ask_id: int
+
+
+@dataclass(frozen=True)
+class PairPausedTo(Notice):
+    """To one of the two, in their own DM: check-ins paused after no answers. ``to`` is their
+    side, so the asker gets the buttons only the asker can use and the helper does not."""
+
+    kind: ClassVar[str] = "pair_paused_to"
+    pair_id: int
+    to: Side
+
+
+@dataclass(frozen=True)
+class HelperPaused(Notice):
+    """To a helper who set a pause: no offers until ``until`` (their date), when it ends by
+    itself; **Resume now** ends it at once."""
+
+    kind: ClassVar[str] = "helper_paused"
+    person_id: int
+    until: date

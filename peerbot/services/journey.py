@@ -1,0 +1,342 @@
+"""What a person can undo or see for themselves: withdraw a request, resume check-ins they
+stopped or snoozed, end their own helper pause, and their history for App Home.
+
+Each use-case records its messages in the outbox in the same transaction as the change, like
+every other service; none of them is irreversible by accident (a withdrawn request can be asked
+again, a stopped check-in resumed, a pause ended).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from peerbot.domain import notices
+from peerbot.domain.checkins import next_checkin
+from peerbot.domain.journey_notices import AskWithdrawn, HelperPaused
+from peerbot.domain.ports import Clock
+from peerbot.domain.schedule import zone
+from peerbot.services import messages
+from peerbot.services.people import find_person
+from peerbot.store import outbox as queue
+from peerbot.store.db import unit_of_work
+from peerbot.store.models import (
+    Ask,
+    AskStatus,
+    Checkin,
+    CheckinKind,
+    HelperProfile,
+    Offer,
+    OfferStatus,
+    OutboxStatus,
+    Pair,
+    PairStatus,
+    Person,
+)
+
+#: Asks waiting for a helper: the ones that can still be withdrawn.
+WITHDRAWABLE = (AskStatus.OPEN, AskStatus.MATCHING, AskStatus.OFFERED)
+#: Closed pairs and ended asks App Home lists at most.
+RECENT_CLOSED = 5
+
+
+class Change(StrEnum):
+    """The outcome of a person's own change, for the listener's reply."""
+
+    OK = "ok"
+    ALREADY = "already"  # a second click: nothing new
+    NOT_YOURS = "not_yours"
+    NOT_OPEN = "not_open"  # the request was answered or ended, or the pair closed
+    NOT_FOUND = "not_found"
+
+
+@dataclass(frozen=True)
+class OpenRequest:
+    """One of the person's requests still waiting for a helper."""
+
+    ask_id: int
+    challenge: str
+    status: str
+
+
+@dataclass(frozen=True)
+class LivePair:
+    """A pair the person is in: who with, about what, and how its check-ins stand."""
+
+    pair_id: int
+    other: str
+    challenge: str
+    helping: bool
+    status: str  # active or paused
+    #: The asker stopped check-ins (None next check-in on an active pair).
+    checkins_stopped: bool
+    snoozed_until: datetime | None
+
+
+@dataclass(frozen=True)
+class ClosedPair:
+    """A pairing that ended."""
+
+    other: str
+    challenge: str
+    helping: bool
+    closed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PendingOffer:
+    """An offer waiting for this helper's answer."""
+
+    offer_id: int
+    challenge: str
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class History:
+    """Everything App Home shows beside the profile: where each thing stands."""
+
+    open_requests: list[OpenRequest] = field(default_factory=list)
+    pairs: list[LivePair] = field(default_factory=list)
+    closed: list[ClosedPair] = field(default_factory=list)
+    offers: list[PendingOffer] = field(default_factory=list)
+    #: Slack would not let peerbot message this person when it last tried (DMs closed, say).
+    unreachable: bool = False
+    tz: str | None = None
+
+
+def _key(*parts: object) -> str:
+    return ":".join(str(p) for p in parts)
+
+
+class JourneyService:
+    """The person's own changes and their history."""
+
+    def __init__(self, sessions: sessionmaker[Session], clock: Clock) -> None:
+        self._sessions = sessions
+        self._clock = clock
+
+    # ------------------------------------------------------------------ withdraw
+
+    def withdraw(self, team_id: str, ask_id: int, user_id: str) -> Change:
+        """The asker withdraws a request still waiting for a helper: every pending offer is
+        withdrawn (the helper's message says so; one not sent yet is dropped) and the asker's
+        receipt says it was withdrawn. A later Accept is refused politely."""
+        now = self._clock.now()
+        with unit_of_work(self._sessions) as session:
+            stmt = select(Ask).where(Ask.id == ask_id, Ask.team_id == team_id)
+            if session.get_bind().dialect.name == "postgresql":
+                stmt = stmt.with_for_update()
+            ask = session.scalar(stmt)
+            if ask is None:
+                return Change.NOT_FOUND
+            asker = session.get(Person, ask.asker_id)
+            if asker is None or asker.slack_user_id != user_id:
+                return Change.NOT_YOURS
+            if ask.status == AskStatus.CANCELLED:
+                return Change.ALREADY
+            if ask.status not in WITHDRAWABLE:
+                return Change.NOT_OPEN
+            ask.status = AskStatus.CANCELLED
+            ask.closed_at = now
+            ask.updated_at = now
+            for offer in session.scalars(
+                select(Offer).where(Offer.ask_id == ask.id, Offer.status == OfferStatus.PENDING)
+            ):
+                offer.status = OfferStatus.WITHDRAWN
+                offer.responded_at = now
+                withdraw_offer_message(session, offer, now)
+            receipt = _key("ask", ask.id, "received")
+            if queue.by_key(session, receipt) is not None:
+                messages.update(
+                    session,
+                    team_id=team_id,
+                    key=_key("ask", ask.id, "withdrawn"),
+                    replaces=receipt,
+                    notice=AskWithdrawn(ask_id=ask.id),
+                    now=now,
+                )
+        return Change.OK
+
+    def offer_withdrawn(self, team_id: str, offer_id: int) -> bool:
+        """True when this offer's request was withdrawn by the asker (for a polite refusal)."""
+        with unit_of_work(self._sessions) as session:
+            status = session.scalar(
+                select(Ask.status)
+                .join(Offer, Offer.ask_id == Ask.id)
+                .where(Offer.id == offer_id, Offer.team_id == team_id)
+            )
+        return status == AskStatus.CANCELLED
+
+    # ------------------------------------------------------------------ check-ins
+
+    def resume_checkins(self, team_id: str, pair_id: int, user_id: str) -> Change:
+        """Undo "Stop check-ins", a snooze or a pause: check-ins start again at the pair's
+        cadence (the asker only). ALREADY when they were running."""
+        now = self._clock.now()
+        with unit_of_work(self._sessions) as session:
+            pair = session.scalar(select(Pair).where(Pair.id == pair_id, Pair.team_id == team_id))
+            if pair is None:
+                return Change.NOT_FOUND
+            asker = session.get(Person, pair.asker_id)
+            if asker is None or asker.slack_user_id != user_id:
+                return Change.NOT_YOURS
+            if pair.status not in (PairStatus.ACTIVE, PairStatus.PAUSED):
+                return Change.NOT_OPEN
+            snoozed = pair.snoozed_until is not None and pair.snoozed_until > now
+            stopped = pair.next_checkin_at is None
+            if pair.status == PairStatus.ACTIVE and not snoozed and not stopped:
+                return Change.ALREADY
+            pair.status = PairStatus.ACTIVE
+            pair.snoozed_until = None
+            pair.missed_checkins = 0
+            waiting = session.scalar(
+                select(Checkin).where(
+                    Checkin.pair_id == pair.id,
+                    Checkin.kind == CheckinKind.ASKER,
+                    Checkin.sent_at.is_(None),
+                )
+            )
+            if waiting is None:
+                due = next_checkin(now, pair.cadence.value, asker.tz)
+                session.add(
+                    Checkin(team_id=team_id, pair_id=pair.id, kind=CheckinKind.ASKER, due_at=due)
+                )
+                pair.next_checkin_at = due
+            else:
+                pair.next_checkin_at = waiting.due_at
+        return Change.OK
+
+    # ------------------------------------------------------------------ helper pause
+
+    def pause_told(self, team_id: str, user_id: str) -> bool:
+        """Tell a helper who just set a pause, in their DM, when it ends (once per date)."""
+        now = self._clock.now()
+        with unit_of_work(self._sessions) as session:
+            person = find_person(session, team_id, user_id)
+            profile = session.get(HelperProfile, person.id) if person else None
+            if person is None or profile is None or profile.paused_until is None:
+                return False
+            if profile.paused_until <= now:
+                return False
+            until = profile.paused_until.astimezone(zone(person.tz)).date()
+            key = _key("helper", person.id, "paused", until.isoformat())
+            if not messages.key_free(session, key):
+                return False
+            messages.post(
+                session,
+                team_id=team_id,
+                key=key,
+                notice=HelperPaused(person_id=person.id, until=until),
+                to=user_id,
+                now=now,
+            )
+        return True
+
+    def resume_helping(self, team_id: str, user_id: str) -> Change:
+        """**Resume now**: the helper's pause ends at once (offers may come again)."""
+        now = self._clock.now()
+        with unit_of_work(self._sessions) as session:
+            person = find_person(session, team_id, user_id)
+            profile = session.get(HelperProfile, person.id) if person else None
+            if profile is None:
+                return Change.NOT_FOUND
+            if profile.paused_until is None or profile.paused_until <= now:
+                return Change.ALREADY
+            profile.paused_until = None
+            profile.updated_at = now
+        return Change.OK
+
+    # ------------------------------------------------------------------ history
+
+    def history(self, team_id: str, user_id: str) -> History:
+        """Open requests, live pairs with their status, the last closed ones, and (helpers)
+        the offers waiting for their answer."""
+        now = self._clock.now()
+        with unit_of_work(self._sessions) as session:
+            me = find_person(session, team_id, user_id)
+            if me is None:
+                return History()
+            asks = session.execute(
+                select(Ask.id, Ask.challenge, Ask.status)
+                .where(Ask.asker_id == me.id, Ask.status.in_(WITHDRAWABLE))
+                .order_by(Ask.created_at.desc(), Ask.id.desc())
+                .limit(20)
+            ).all()
+            mine = (Pair.asker_id == me.id) | (Pair.helper_id == me.id)
+            live = session.execute(
+                select(Pair, Ask.challenge)
+                .join(Ask, Ask.id == Pair.ask_id)
+                .where(mine, Pair.status.in_([PairStatus.ACTIVE, PairStatus.PAUSED]))
+                .order_by(Pair.created_at.desc(), Pair.id.desc())
+                .limit(20)
+            ).all()
+            closed = session.execute(
+                select(Pair, Ask.challenge)
+                .join(Ask, Ask.id == Pair.ask_id)
+                .where(mine, Pair.status == PairStatus.CLOSED)
+                .order_by(Pair.closed_at.desc(), Pair.id.desc())
+                .limit(RECENT_CLOSED)
+            ).all()
+            offers = session.execute(
+                select(Offer.id, Ask.challenge, Offer.expires_at)
+                .join(Ask, Ask.id == Offer.ask_id)
+                .where(Offer.helper_id == me.id, Offer.status == OfferStatus.PENDING)
+                .order_by(Offer.created_at.desc(), Offer.id.desc())
+                .limit(10)
+            ).all()
+
+            def other(pair: Pair) -> str:
+                person = session.get(
+                    Person, pair.asker_id if pair.helper_id == me.id else pair.helper_id
+                )
+                return person.slack_user_id if person else ""
+
+            return History(
+                open_requests=[OpenRequest(a, c, s.value) for a, c, s in asks],
+                pairs=[
+                    LivePair(
+                        pair_id=p.id,
+                        other=other(p),
+                        challenge=c,
+                        helping=p.helper_id == me.id,
+                        status=p.status.value,
+                        checkins_stopped=p.status == PairStatus.ACTIVE
+                        and p.next_checkin_at is None,
+                        snoozed_until=p.snoozed_until
+                        if p.snoozed_until and p.snoozed_until > now
+                        else None,
+                    )
+                    for p, c in live
+                ],
+                closed=[
+                    ClosedPair(other(p), c, p.helper_id == me.id, p.closed_at) for p, c in closed
+                ],
+                offers=[PendingOffer(o, c, e) for o, c, e in offers],
+                unreachable=not me.can_be_messaged,
+                tz=me.tz,
+            )
+
+
+def withdraw_offer_message(session: Session, offer: Offer, now: datetime) -> None:
+    """The helper's offer DM says the request was withdrawn; one never sent is dropped."""
+    request = queue.by_key(session, _key("offer", offer.id, "request"))
+    if request is None:
+        return
+    if request.status in (OutboxStatus.PENDING, OutboxStatus.SENDING) and (
+        request.unconfirmed_since is None
+    ):
+        session.delete(request)
+        return
+    messages.update(
+        session,
+        team_id=offer.team_id,
+        key=_key("offer", offer.id, "closed"),
+        replaces=request.idempotency_key,
+        notice=notices.OfferClosed(offer_id=offer.id, state=notices.OfferState.WITHDRAWN),
+        now=now,
+    )

@@ -1,0 +1,78 @@
+"""Renders the notices of ``peerbot.domain.journey_notices`` (registered on ``render``)."""
+
+from __future__ import annotations
+
+from peerbot.domain.journey_notices import AskWithdrawn, HelperPaused, PairPausedTo
+from peerbot.domain.notices import Side
+from peerbot.domain.ports import NoticeFacts
+from peerbot.slack import codec, ids
+from peerbot.slack.render import (
+    Message,
+    _ask_blocks,
+    _button,
+    _close_actions,
+    _message,
+    _section,
+    _short,
+    render,
+)
+
+
+@render.register
+def _ask_withdrawn(notice: AskWithdrawn, facts: NoticeFacts) -> Message:
+    """The asker's receipt once they withdrew the request: no buttons."""
+    ask = facts.ask(notice.ask_id)
+    text = (
+        "You withdrew this request, so nobody else will be asked, and a peer who had it "
+        "waiting has been told. You can ask again any time with `/peerhelp`."
+    )
+    return _message(text, [_section(text), *_ask_blocks(ask, heading="Your request")])
+
+
+@render.register
+def _pair_paused_to(notice: PairPausedTo, facts: NoticeFacts) -> Message:
+    """To one of the two: check-ins paused. The asker may resume them or add a commitment;
+    the helper gets only what a helper can do (close the pairing)."""
+    pair = facts.pair(notice.pair_id)
+    about = f"“{_short(pair.ask.challenge)}”"
+    if notice.to == Side.ASKER:
+        text = (
+            f"We have not heard back from you on the check-ins for {about}, so we have paused "
+            "them. No problem at all: resume them, add a commitment (which resumes them too), "
+            "or close the pairing if it has done its job."
+        )
+        pid = codec.PAIR.encode(pair.pair_id)
+        actions = {
+            "type": "actions",
+            "elements": [
+                _button("Resume check-ins", ids.PAIR_RESUME_CHECKINS, pid, "primary"),
+                _button("Add a commitment", ids.PAIR_ADD_COMMITMENT, pid),
+                _button("Close this pairing", ids.PAIR_CLOSE, pid),
+            ],
+        }
+        return _message(text, [_section(text), actions])
+    text = (
+        f"<@{pair.asker}> has not answered the check-ins for {about}, so we have paused them. "
+        "Nothing is needed from you; if the pairing has run its course, you can close it."
+    )
+    return _message(text, [_section(text), _close_actions(pair.pair_id)])
+
+
+@render.register
+def _helper_paused(notice: HelperPaused, facts: NoticeFacts) -> Message:
+    """To a helper who set a pause: when it ends by itself, and **Resume now**."""
+    until = notice.until.strftime("%A %-d %B %Y")
+    text = (
+        f"You are paused as a helper: no new requests until {until}, when you are available "
+        "again by yourself (nothing to do). Pairs you are in carry on as they are."
+    )
+    return _message(
+        text,
+        [
+            _section(text),
+            {
+                "type": "actions",
+                "elements": [_button("Resume now", ids.HELPER_RESUME_NOW, "resume", "primary")],
+            },
+        ],
+    )
