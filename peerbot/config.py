@@ -30,6 +30,10 @@ WHERE_TO_GET: dict[str, str] = {
         "an App-Level Token (xapp-...) with the connections:write scope from your app's page "
         "> Basic Information > App-Level Tokens (needed for Socket Mode)"
     ),
+    "SLACK_CLIENT_SECRET": (
+        "the Client Secret from your app's page > Basic Information > App Credentials "
+        "(needed with SLACK_CLIENT_ID for OAuth installs)"
+    ),
     "SLACK_SIGNING_SECRET": (
         "the Signing Secret from your app's page > Basic Information > App Credentials "
         "(needed for HTTP mode)"
@@ -123,6 +127,33 @@ class Settings(BaseSettings):
         default=None,
         description="bearer token for GET /metrics; unset: /metrics answers 404",
     )
+    slack_client_id: str | None = Field(
+        default=None, description="OAuth: the app's Client ID (turns on installs per workspace)"
+    )
+    slack_client_secret: SecretStr | None = Field(
+        default=None, description="OAuth: the app's Client Secret"
+    )
+    slack_scopes: str = Field(
+        default=(
+            "commands,chat:write,im:write,mpim:write,users:read,users:read.email,"
+            "im:history,mpim:history"
+        ),
+        description="OAuth: bot scopes requested at install, comma-separated",
+    )
+    slack_redirect_uri: str | None = Field(
+        default=None,
+        description="OAuth: https://YOUR-HOST/slack/oauth_redirect (unset: the app's setting)",
+    )
+    slack_oauth_authorize_url: str | None = Field(
+        default=None,
+        description="OAuth: Slack's authorize page (unset: derived from SLACK_API_URL)",
+    )
+    token_rotation_expiration_minutes: int = Field(
+        default=120,
+        ge=0,
+        le=720,
+        description="OAuth with token rotation: refresh a bot token this long before it expires",
+    )
     log_level: str = Field(default="INFO")
     log_format: LogFormat = Field(default=LogFormat.TEXT)
 
@@ -152,6 +183,20 @@ class Settings(BaseSettings):
         from peerbot.matching.scoring import RankerWeights
 
         return RankerWeights.from_mapping(self.ranker_weights)
+
+    @property
+    def oauth_enabled(self) -> bool:
+        """True when ``SLACK_CLIENT_ID`` and ``SLACK_CLIENT_SECRET`` are set: one installation
+        (and bot token) per workspace, from Slack's OAuth flow; otherwise one ``SLACK_BOT_TOKEN``."""
+        secret = self.slack_client_secret
+        return bool(self.slack_client_id) and bool(secret and secret.get_secret_value())
+
+    def oauth_authorize_url(self) -> str:
+        """Slack's page where a person approves an install (``oauth/v2/authorize``)."""
+        if self.slack_oauth_authorize_url:
+            return self.slack_oauth_authorize_url
+        base = self.slack_api_url.removesuffix("/").removesuffix("/api")
+        return f"{base}/oauth/v2/authorize"
 
     def require(self, *names: str) -> None:
         """Raise :class:`ConfigError` naming the first missing setting and where to get it."""
