@@ -26,6 +26,12 @@ log = logging.getLogger("peerbot")
 Handler = Callable[[argparse.Namespace, Settings], int]
 
 
+def _require_token(settings: Settings) -> None:
+    """A bot token, unless OAuth is on (then each workspace's own comes from its install)."""
+    if not settings.oauth_enabled:
+        settings.require("SLACK_BOT_TOKEN")
+
+
 def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from peerbot.store.db import create_engine_for
     from peerbot.store.migrate import current_revision, upgrade
@@ -48,7 +54,12 @@ def _start(settings: Settings, *, http_mode: bool) -> tuple[Container, App, Tick
     from peerbot.app import build_container, create_bolt_app
     from peerbot.scheduling.scheduler import build_scheduler
 
-    settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET" if http_mode else "SLACK_APP_TOKEN")
+    if settings.oauth_enabled:  # installs per workspace (HTTP only: Slack's Marketplace rule)
+        settings.require("SLACK_SIGNING_SECRET" if http_mode else "SLACK_APP_TOKEN")
+    else:
+        settings.require(
+            "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET" if http_mode else "SLACK_APP_TOKEN"
+        )
     container = build_container(settings)
     container.worker.start()
     scheduler: TickScheduler | None = None
@@ -143,7 +154,7 @@ def _cmd_helpers_import(args: argparse.Namespace, settings: Settings) -> int:
     from peerbot.app import build_container
     from peerbot.services.imports import HelperImporter
 
-    settings.require("SLACK_BOT_TOKEN")
+    _require_token(settings)
     try:
         text = args.file.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -196,7 +207,7 @@ def _cmd_jobs_run_due(args: argparse.Namespace, settings: Settings) -> int:
     from peerbot.clock import FrozenClock
     from peerbot.scheduling.jobs import run_due
 
-    settings.require("SLACK_BOT_TOKEN")
+    _require_token(settings)
     clock = None
     if args.at:
         at = datetime.fromisoformat(args.at)
@@ -222,7 +233,7 @@ def _cmd_jobs_run_due(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_privacy(args: argparse.Namespace, settings: Settings) -> int:
     from peerbot.app import build_container
 
-    settings.require("SLACK_BOT_TOKEN")
+    _require_token(settings)
     container = build_container(settings)
     try:
         privacy = container.privacy

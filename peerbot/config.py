@@ -187,7 +187,7 @@ class Settings(BaseSettings):
     @property
     def oauth_enabled(self) -> bool:
         """True when ``SLACK_CLIENT_ID`` and ``SLACK_CLIENT_SECRET`` are set: one installation
-        (and bot token) per workspace, from Slack's OAuth flow; otherwise one ``SLACK_BOT_TOKEN``."""
+        (and bot token) per workspace from Slack's OAuth flow; else one ``SLACK_BOT_TOKEN``."""
         secret = self.slack_client_secret
         return bool(self.slack_client_id) and bool(secret and secret.get_secret_value())
 

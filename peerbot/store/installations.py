@@ -7,10 +7,10 @@ peerbot's models. Used only with OAuth on (``SLACK_CLIENT_ID``).
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData
-from sqlalchemy.engine import Engine
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
+from sqlalchemy import MetaData
+from sqlalchemy.engine import Engine
 
 INSTALLATIONS_TABLE = SQLAlchemyInstallationStore.default_installations_table_name
 BOTS_TABLE = SQLAlchemyInstallationStore.default_bots_table_name
