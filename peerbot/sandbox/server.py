@@ -361,9 +361,11 @@ class SlackEmulator:
         *,
         rotation: bool = False,
         expires_in: int = 43200,
+        redirect_uri: str = "",
     ) -> None:
         """Accept OAuth installs of app ``client_id``: ``GET /oauth/v2/authorize`` redirects to
-        the app with a code, ``oauth.v2.access`` exchanges it for a bot token of the workspace
+        the app (``redirect_uri`` unless the app names one) with a code, ``oauth.v2.access``
+        exchanges it for a bot token of the workspace
         (or organisation) chosen. With ``rotation`` tokens expire after ``expires_in`` seconds
         and come with a refresh token (``grant_type=refresh_token`` gives a new pair)."""
         with self._lock:
@@ -371,6 +373,7 @@ class SlackEmulator:
             self._oauth.client_secret = client_secret
             self._oauth.rotation = rotation
             self._oauth.expires_in = expires_in
+            self._oauth.redirect_uri = redirect_uri
 
     def authorize_url(self) -> str:
         """Slack's install page on this emulator (``SLACK_OAUTH_AUTHORIZE_URL``)."""
@@ -1008,10 +1011,14 @@ class SlackEmulator:
         workspace of the user or conversation it names."""
         teams = self._token_teams.get(token) or [self._ws.team_id]
         if len(teams) > 1:
-            named = {str(args.get(k)) for k in ("user", "channel", "users") if args.get(k)}
+            named: set[str] = set()
+            for k in ("user", "user_id", "channel", "users", "trigger_id", "view_id"):
+                if args.get(k):
+                    named |= set(str(args[k]).split(","))
             for t in teams:
                 ws = self._teams[t]
-                if any(n in ws.users or n in ws.conversations for n in named):
+                spaces = (ws.users, ws.conversations, ws.triggers, ws.views)
+                if any(n in space for n in named for space in spaces):
                     return ws
         return self._teams[teams[0]]
 
