@@ -6,9 +6,13 @@ Nothing here holds business rules; it only builds and wires.
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from slack_bolt import App, BoltContext, BoltResponse
@@ -186,7 +190,14 @@ def build_container(
         ),
     )
     sender = build_sender(
-        sessions, gateway, clock, on_failure=asks.on_undeliverable, on_sent=asks.on_sent
+        sessions,
+        gateway,
+        clock,
+        on_failure=asks.on_undeliverable,
+        on_sent=asks.on_sent,
+        claim_for=timedelta(seconds=settings.outbox_claim_seconds),
+        # which process holds a message, for operators (and the several-workers test)
+        worker_id=f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:6]}",
     )
     helpers = HelperService(sessions, clock, embedder, gateway)
     pairs = PairService(sessions, clock)

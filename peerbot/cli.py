@@ -64,7 +64,9 @@ def _start(settings: Settings, *, http_mode: bool) -> tuple[Container, App, Tick
     container.worker.start()
     scheduler: TickScheduler | None = None
     if settings.scheduler_enabled:
-        scheduler = build_scheduler(container.tick).start()
+        scheduler = build_scheduler(
+            container.tick, interval_seconds=settings.scheduler_interval_seconds
+        ).start()
     else:
         log.info("scheduler off (SCHEDULER_ENABLED=false): run `peerbot jobs run-due` from cron")
     return container, create_bolt_app(container, http_mode=http_mode), scheduler

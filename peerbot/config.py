@@ -111,6 +111,16 @@ class Settings(BaseSettings):
         default=True,
         description="tick once a minute inside run/serve; false when cron runs `jobs run-due`",
     )
+    scheduler_interval_seconds: int = Field(
+        default=60, ge=1, le=3600, description="seconds between two ticks inside run/serve"
+    )
+    outbox_claim_seconds: int = Field(
+        default=120,
+        ge=5,
+        le=3600,
+        description="how long a sender holds a message it is delivering before another "
+        "worker may take it over (a worker that died mid-send)",
+    )
     http_max_body_bytes: int = Field(
         default=1024 * 1024,
         ge=1024,

@@ -173,6 +173,7 @@ class SlackEmulator:
         self._expired: set[str] = set()
         self.org_wide = False
         self._oauth = _OAuthApp()
+        self._latency: dict[str, float] = {}
         self.bot_token = bot_token
         self._calls: list[Call] = []
         self._faults = Faults()
@@ -841,6 +842,14 @@ class SlackEmulator:
         with self._lock:
             self._faults.inject(method, error, status, times, retry_after)
 
+    def set_latency(self, method: str, seconds: float) -> None:
+        """Answer ``method`` only after ``seconds`` (a slow Slack; other calls go on meanwhile)."""
+        with self._lock:
+            if seconds > 0:
+                self._latency[method] = seconds
+            else:
+                self._latency.pop(method, None)
+
     def clear_faults(self) -> None:
         """Remove rate limits and injected failures."""
         with self._lock:
@@ -885,6 +894,9 @@ class SlackEmulator:
                     args.update({k: v[-1] for k, v in form.items()})
             else:
                 body_error = "invalid_form_data"
+        delay = self._latency.get(method)
+        if delay:
+            time.sleep(delay)
         if method == "oauth.v2.access" and body_error is None:
             return self._oauth_access(args, lower)
         token = args.pop("token", None)
