@@ -6,8 +6,8 @@ workspace sends: App Home openings (events) 40 %, `/peerhelp` commands 25 %, but
 and intake submissions 15 % (each submission is a whole ask: command, modal, submit). Requests
 go round-robin to the workers, as a load balancer would send them; a submission is two requests
 (command, then submit), so "done/s" (HTTP requests answered a second) exceeds the task rate.
-Printed per rate: offered and achieved throughput, p50 and p99 acknowledgement latency (HTTP answer), the time from a
-submission's answer to the helper's offer DM arriving in the emulator (p50/p99), and errors
+Printed per rate: offered and achieved throughput, p50 and p99 acknowledgement latency (HTTP
+answer), the time from a submission's answer to the helper's offer DM arriving in the emulator (p50/p99), and errors
 (non-200 answers, timeouts); then the saturation point: the first rate where p99 passes Slack's
 3 s limit, errors appear, or achieved throughput falls below 90 % of offered.
 
