@@ -8,8 +8,9 @@ go round-robin to the workers, as a load balancer would send them; a submission 
 (command, then submit), so "done/s" (HTTP requests answered a second) exceeds the task rate.
 Printed per rate: offered and achieved throughput, p50 and p99 acknowledgement latency (HTTP
 answer), the time from a submission's answer to the helper's offer DM arriving in the emulator
-(p50/p99), and errors (non-200 answers, timeouts); then the saturation point: the first rate where p99 passes Slack's
-3 s limit, errors appear, or achieved throughput falls below 90 % of offered.
+(p50/p99), and errors (non-200 answers, timeouts); then the saturation point: the first rate
+where p99 passes Slack's 3 s limit, errors appear, or achieved throughput falls below 90 %
+of offered.
 
 Run: .venv/bin/python benchmarks/load.py [--workers 1 3] [--rates 2 5 10 20 40] [--duration 15]
      [--database-url postgresql://...]   (default: a throwaway cluster, as the tests start)
