@@ -148,6 +148,8 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def _team(container: Any, requested: str | None) -> str:
     if requested:
         return requested
+    if container.installations is not None:
+        raise ConfigError("with OAuth (SLACK_CLIENT_ID) name the workspace: --team T...")
     answer = container.gateway.call("", "auth.test", {})
     return str(answer["team_id"])
 
@@ -287,8 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="serve Slack's HTTP requests (POST /slack/events, GET /healthz)",
         description="Serve peerbot over HTTP with waitress. Needs SLACK_BOT_TOKEN and "
-        "SLACK_SIGNING_SECRET, and a migrated database. For several workers, run several "
-        "processes behind a load balancer on PostgreSQL.",
+        "SLACK_SIGNING_SECRET, and a migrated database. With SLACK_CLIENT_ID and "
+        "SLACK_CLIENT_SECRET instead of SLACK_BOT_TOKEN it serves many workspaces: Add to Slack "
+        "at GET /slack/install, Slack's redirect at GET /slack/oauth_redirect, each workspace "
+        "with its own token. For several workers, run several processes behind a load "
+        "balancer on PostgreSQL.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=3000, help="port to bind (default 3000)")
@@ -320,7 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
         "nothing. Rows that cannot be imported are listed with the reason (exit status 1).",
     )
     hp.add_argument("file", type=Path, help="the CSV file (UTF-8, header row first)")
-    hp.add_argument("--team", help="workspace id (default: the bot token's workspace)")
+    hp.add_argument(
+        "--team",
+        help="workspace id (default: the bot token's workspace; required with OAuth)",
+    )
     hp.set_defaults(handler=_cmd_helpers_import)
 
     p = sub.add_parser(
