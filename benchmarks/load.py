@@ -19,6 +19,7 @@ Run: .venv/bin/python benchmarks/load.py [--workers 1 3] [--rates 2 5 10 20 40] 
 from __future__ import annotations
 
 import argparse
+import collections
 import itertools
 import os
 import random
@@ -64,6 +65,7 @@ class RateResult:
     offer_ms: list[float] = field(default_factory=list)
     elapsed: float = 0.0
     lost_offers: int = 0
+    reasons: collections.Counter[str] = field(default_factory=collections.Counter)
 
     @property
     def throughput(self) -> float:
@@ -203,6 +205,7 @@ def _one_rate(
     emu: SlackEmulator,
     watch: OfferWatch,
     users: list[str],
+    askers: list[str],
     counter: itertools.count[int],
 ) -> RateResult:
     result = RateResult(rate)
@@ -215,19 +218,23 @@ def _one_rate(
 
     def timed(fn: Callable[[], object]) -> bool:
         t0 = time.perf_counter()
+        reason = ""
         try:
             r = fn()
-            ok = getattr(r, "status", 0) == 200
-        except Exception:
-            ok = False
+            status = getattr(r, "status", 0)
+            if status != 200:
+                reason = f"HTTP {status}"
+        except Exception as exc:
+            reason = type(exc).__name__
         ms = (time.perf_counter() - t0) * 1000
         with lock:
             result.sent += 1
-            if ok:
+            if not reason:
                 result.acks.append(ms)
             else:
                 result.errors += 1
-        return ok
+                result.reasons[reason] += 1
+        return not reason
 
     def task(kind: str, driver: SlackDriver, user: str) -> None:
         if kind == "event":
@@ -241,6 +248,9 @@ def _one_rate(
             else:
                 timed(lambda: driver.block_action(user, "home_ask_for_help", view_id=home["id"]))
         else:
+            # each ask by a person of its own (no two submissions race for one person's modal)
+            n = next(counter)
+            user = askers[n % len(askers)]
             if not timed(lambda: driver.slash_command("/peerhelp", user, "")):
                 return
             deadline = time.monotonic() + 10
@@ -248,9 +258,9 @@ def _one_rate(
                 if time.monotonic() > deadline:
                     with lock:
                         result.errors += 1
+                        result.reasons["no modal within 10 s"] += 1
                     return
                 time.sleep(0.01)
-            n = next(counter)
             text = f"{challenge} LOADQ-{n}"
             values = {("challenge", "challenge_input"): text}
             if timed(lambda: driver.view_submission(user, modal["id"], values)):
@@ -302,17 +312,25 @@ def _run_config(
         url = db_url
     emu = SlackEmulator(trigger_ttl=None).start()
     _seed(url, emu)
-    users = [emu.add_user(f"load{i}") for i in range(400)]
+    users = [emu.add_user(f"load{i}") for i in range(200)]
+    askers = [emu.add_user(f"asker{i}") for i in range(1000)]
     procs = _start_workers(workers, _worker_env(emu, url, home), home)
     drivers = [SlackDriver(u + "/slack/events", SECRET, emu, timeout=15.0) for _, u in procs]
     watch = OfferWatch(emu)
     counter = itertools.count()
+    # Warm-up (not measured): each worker's first ask builds its matching index.
+    for i, d in enumerate(drivers):
+        d.app_home_opened(users[-1 - i])
+        d.slash_command("/peerhelp", users[-1 - i], "")
+    time.sleep(5)
     results = []
     try:
         for rate in rates:
-            r = _one_rate(rate, duration, drivers, emu, watch, users, counter)
+            r = _one_rate(rate, duration, drivers, emu, watch, users, askers, counter)
             results.append(r)
             print(_line(workers, r), flush=True)
+            if r.reasons:
+                print(f"{'':>15}errors: {dict(r.reasons)}", flush=True)
     finally:
         watch.stop()
         for proc, _ in procs:
