@@ -368,8 +368,9 @@ def main() -> None:
     args = parser.parse_args()
     cluster = None
     if args.database_url:
-        admin: URL | None = make_url(args.database_url)
-        if admin.get_backend_name() != "postgresql":
+        given = make_url(args.database_url)
+        admin: URL | None = given
+        if given.get_backend_name() != "postgresql":
             raise SystemExit("load.py measures PostgreSQL: pass a postgresql:// URL")
     else:
         from tests.fixtures.db import ThrowawayCluster
