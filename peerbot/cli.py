@@ -55,7 +55,12 @@ def _start(settings: Settings, *, http_mode: bool) -> tuple[Container, App, Tick
     from peerbot.scheduling.scheduler import build_scheduler
 
     if settings.oauth_enabled:  # installs per workspace (HTTP only: Slack's Marketplace rule)
-        settings.require("SLACK_SIGNING_SECRET" if http_mode else "SLACK_APP_TOKEN")
+        if not http_mode:
+            raise ConfigError(
+                "SLACK_CLIENT_ID is set: OAuth installs need HTTP mode, run `peerbot serve` "
+                "(or unset SLACK_CLIENT_ID to use SLACK_BOT_TOKEN with Socket Mode)."
+            )
+        settings.require("SLACK_SIGNING_SECRET")
     else:
         settings.require(
             "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET" if http_mode else "SLACK_APP_TOKEN"
