@@ -32,6 +32,14 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
     return False
 
 
+def _include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+    """Autogenerate leaves slack_sdk's installation tables alone (migration 0011 made them;
+    ``peerbot.store.migrate.check_drift`` compares them against slack_sdk's definitions)."""
+    from peerbot.store.installations import SLACK_METADATA
+
+    return not (type_ == "table" and name in SLACK_METADATA.tables)
+
+
 def _database_url() -> str:
     x_url = context.get_x_argument(as_dictionary=True).get("url")
     if x_url:
@@ -51,6 +59,7 @@ def _configure(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         render_item=_render_item,
+        include_name=_include_name,
     )
 
 

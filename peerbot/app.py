@@ -6,8 +6,13 @@ Nothing here holds business rules; it only builds and wires.
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from slack_bolt import App, BoltContext, BoltResponse
@@ -26,6 +31,7 @@ from peerbot.services.circles import CirclePolicy, CircleService
 from peerbot.services.dedupe import Deduper
 from peerbot.services.digest import DigestLedger
 from peerbot.services.helpers import HelperService
+from peerbot.services.installations import InstallationService
 from peerbot.services.journey import JourneyService
 from peerbot.services.matching import IndexedMatcher, Matcher
 from peerbot.services.outbox import FailureHandler, OutboxSender, SentHandler
@@ -75,6 +81,8 @@ class Container:
     circles: CircleService | None = None
     #: The programme admins' weekly digest (None: not sent).
     digest: DigestSender | None = None
+    #: OAuth mode (``SLACK_CLIENT_ID``): installations per workspace; None with one bot token.
+    installations: InstallationService | None = None
 
     @property
     def tick(self) -> Tick:
@@ -100,7 +108,8 @@ class Container:
 def build_web_client(settings: Settings) -> WebClient:
     """A WebClient on ``SLACK_API_URL`` that waits out 429s as Slack asks."""
     client = WebClient(
-        token=settings.secret("SLACK_BOT_TOKEN"),
+        # OAuth mode: no token here; Bolt gives each request its workspace's token.
+        token=None if settings.oauth_enabled else settings.secret("SLACK_BOT_TOKEN"),
         base_url=settings.slack_api_url,
         timeout=15,
     )
@@ -125,6 +134,34 @@ def build_sender(
     )
 
 
+def _team_clients(
+    settings: Settings, engine: Engine, sessions: sessionmaker[Session], clock: Clock
+) -> tuple[InstallationService | None, Callable[[str], WebClient]]:
+    """The WebClient of each workspace for outbox deliveries, jobs and imports: with OAuth, the
+    workspace's own (refreshed) bot token from the installation store; otherwise the one
+    ``SLACK_BOT_TOKEN``. Deliveries honour Retry-After themselves: no in-line waiting."""
+    if not settings.oauth_enabled:
+        send_client = WebClient(
+            token=settings.secret("SLACK_BOT_TOKEN"), base_url=settings.slack_api_url, timeout=15
+        )
+        return None, lambda team_id: send_client
+    from peerbot.slack.installs import TeamClients
+    from peerbot.store.installations import installation_store
+
+    assert settings.slack_client_id is not None
+    installations = InstallationService(
+        sessions, clock, installation_store(engine, settings.slack_client_id)
+    )
+    clients = TeamClients(
+        installations,
+        base_url=settings.slack_api_url,
+        client_id=settings.slack_client_id,
+        client_secret=settings.secret("SLACK_CLIENT_SECRET"),
+        rotation_minutes=settings.token_rotation_expiration_minutes,
+    )
+    return installations, clients.client_for
+
+
 def build_container(
     settings: Settings,
     *,
@@ -143,11 +180,8 @@ def build_container(
     clock = clock or SystemClock()
     sessions = session_factory(engine)
     client = build_web_client(settings)
-    # Outbox deliveries honour Retry-After themselves, so their client does not wait in-line.
-    send_client = WebClient(
-        token=settings.secret("SLACK_BOT_TOKEN"), base_url=settings.slack_api_url, timeout=15
-    )
-    gateway = SlackGateway(lambda team_id: send_client)
+    installations, client_for = _team_clients(settings, engine, sessions, clock)
+    gateway = SlackGateway(client_for)
     asks = AskService(
         sessions,
         clock,
@@ -170,7 +204,14 @@ def build_container(
     )
     asks.policy_lookup = match_policy  # the workspace's programme settings, read per ask
     sender = build_sender(
-        sessions, gateway, clock, on_failure=asks.on_undeliverable, on_sent=asks.on_sent
+        sessions,
+        gateway,
+        clock,
+        on_failure=asks.on_undeliverable,
+        on_sent=asks.on_sent,
+        claim_for=timedelta(seconds=settings.outbox_claim_seconds),
+        # which process holds a message, for operators (and the several-workers test)
+        worker_id=f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:6]}",
     )
     helpers = HelperService(sessions, clock, embedder, gateway)
     pairs = PairService(sessions, clock)
@@ -178,7 +219,7 @@ def build_container(
     # Every commit that recorded a message wakes the worker: no hand-written kick per use-case.
     wake_on_commit(sessions, worker.kick)
     digest = DigestSender(
-        client,
+        client_for,
         ProgrammeView(sessions, clock),
         DigestLedger(sessions),
         clock,
@@ -199,6 +240,7 @@ def build_container(
         asks=asks,
         helpers=helpers,
         pairs=pairs,
+        installations=installations,
         deduper=Deduper(sessions, clock),
         privacy=PrivacyService(
             sessions,
@@ -256,6 +298,14 @@ def create_bolt_app(
     else:
         kwargs["signing_secret"] = ""
         kwargs["request_verification_enabled"] = False
+    if container.installations is not None:  # OAuth: /slack/install, a token per workspace
+        from peerbot.slack.installs import NOT_INSTALLED_TEXT, oauth_settings
+        from peerbot.store.installations import oauth_state_store
+
+        kwargs["oauth_settings"] = oauth_settings(
+            settings, container.installations, oauth_state_store(container.engine)
+        )
+        kwargs["user_facing_authorize_error_message"] = NOT_INSTALLED_TEXT
     app = App(
         client=container.client,
         token_verification_enabled=False,
@@ -283,12 +333,17 @@ def create_bolt_app(
             user = context.user_id
             if not user:
                 raise ValueError("no user id in the request")
-            channel = container.client.conversations_open(users=user)["channel"]["id"]
-            container.client.chat_postMessage(channel=channel, text=USER_ERROR_TEXT)
+            client = context.client or container.client  # the workspace's own token
+            channel = client.conversations_open(users=user)["channel"]["id"]
+            client.chat_postMessage(channel=channel, text=USER_ERROR_TEXT)
         except Exception:  # telling the user is best effort
             log.warning("could not tell the user about the error", exc_info=True)
         return BoltResponse(status=500, body="")
 
+    if container.installations is not None:
+        from peerbot.slack.installs import track_installations
+
+        app.middleware(track_installations(container.installations, container.privacy))
     app.middleware(skip_redelivered_events(container.deduper))
     register_listeners(app, deps)
     return app

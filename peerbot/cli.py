@@ -26,6 +26,12 @@ log = logging.getLogger("peerbot")
 Handler = Callable[[argparse.Namespace, Settings], int]
 
 
+def _require_token(settings: Settings) -> None:
+    """A bot token, unless OAuth is on (then each workspace's own comes from its install)."""
+    if not settings.oauth_enabled:
+        settings.require("SLACK_BOT_TOKEN")
+
+
 def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from peerbot.store.db import create_engine_for
     from peerbot.store.migrate import current_revision, upgrade
@@ -48,12 +54,24 @@ def _start(settings: Settings, *, http_mode: bool) -> tuple[Container, App, Tick
     from peerbot.app import build_container, create_bolt_app
     from peerbot.scheduling.scheduler import build_scheduler
 
-    settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET" if http_mode else "SLACK_APP_TOKEN")
+    if settings.oauth_enabled:  # installs per workspace (HTTP only: Slack's Marketplace rule)
+        if not http_mode:
+            raise ConfigError(
+                "SLACK_CLIENT_ID is set: OAuth installs need HTTP mode, run `peerbot serve` "
+                "(or unset SLACK_CLIENT_ID to use SLACK_BOT_TOKEN with Socket Mode)."
+            )
+        settings.require("SLACK_SIGNING_SECRET")
+    else:
+        settings.require(
+            "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET" if http_mode else "SLACK_APP_TOKEN"
+        )
     container = build_container(settings)
     container.worker.start()
     scheduler: TickScheduler | None = None
     if settings.scheduler_enabled:
-        scheduler = build_scheduler(container.tick).start()
+        scheduler = build_scheduler(
+            container.tick, interval_seconds=settings.scheduler_interval_seconds
+        ).start()
     else:
         log.info("scheduler off (SCHEDULER_ENABLED=false): run `peerbot jobs run-due` from cron")
     return container, create_bolt_app(container, http_mode=http_mode), scheduler
@@ -171,6 +189,8 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def _team(container: Any, requested: str | None) -> str:
     if requested:
         return requested
+    if container.installations is not None:
+        raise ConfigError("with OAuth (SLACK_CLIENT_ID) name the workspace: --team T...")
     answer = container.gateway.call("", "auth.test", {})
     return str(answer["team_id"])
 
@@ -179,7 +199,7 @@ def _cmd_helpers_import(args: argparse.Namespace, settings: Settings) -> int:
     from peerbot.app import build_container
     from peerbot.services.imports import HelperImporter
 
-    settings.require("SLACK_BOT_TOKEN")
+    _require_token(settings)
     try:
         text = args.file.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -232,7 +252,7 @@ def _cmd_jobs_run_due(args: argparse.Namespace, settings: Settings) -> int:
     from peerbot.clock import FrozenClock
     from peerbot.scheduling.jobs import run_due
 
-    settings.require("SLACK_BOT_TOKEN")
+    _require_token(settings)
     clock = None
     if args.at:
         at = datetime.fromisoformat(args.at)
@@ -258,7 +278,7 @@ def _cmd_jobs_run_due(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_privacy(args: argparse.Namespace, settings: Settings) -> int:
     from peerbot.app import build_container
 
-    settings.require("SLACK_BOT_TOKEN")
+    _require_token(settings)
     container = build_container(settings)
     try:
         privacy = container.privacy
@@ -316,8 +336,11 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="serve Slack's HTTP requests (POST /slack/events, GET /healthz)",
         description="Serve peerbot over HTTP with waitress. Needs SLACK_BOT_TOKEN and "
-        "SLACK_SIGNING_SECRET, and a migrated database. For several workers, run several "
-        "processes behind a load balancer on PostgreSQL.",
+        "SLACK_SIGNING_SECRET, and a migrated database. With SLACK_CLIENT_ID and "
+        "SLACK_CLIENT_SECRET instead of SLACK_BOT_TOKEN it serves many workspaces: Add to Slack "
+        "at GET /slack/install, Slack's redirect at GET /slack/oauth_redirect, each workspace "
+        "with its own token. For several workers, run several processes behind a load "
+        "balancer on PostgreSQL.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=3000, help="port to bind (default 3000)")
@@ -349,7 +372,10 @@ def build_parser() -> argparse.ArgumentParser:
         "nothing. Rows that cannot be imported are listed with the reason (exit status 1).",
     )
     hp.add_argument("file", type=Path, help="the CSV file (UTF-8, header row first)")
-    hp.add_argument("--team", help="workspace id (default: the bot token's workspace)")
+    hp.add_argument(
+        "--team",
+        help="workspace id (default: the bot token's workspace; required with OAuth)",
+    )
     hp.set_defaults(handler=_cmd_helpers_import)
 
     p = sub.add_parser(

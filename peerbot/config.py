@@ -30,6 +30,10 @@ WHERE_TO_GET: dict[str, str] = {
         "an App-Level Token (xapp-...) with the connections:write scope from your app's page "
         "> Basic Information > App-Level Tokens (needed for Socket Mode)"
     ),
+    "SLACK_CLIENT_SECRET": (
+        "the Client Secret from your app's page > Basic Information > App Credentials "
+        "(needed with SLACK_CLIENT_ID for OAuth installs)"
+    ),
     "SLACK_SIGNING_SECRET": (
         "the Signing Secret from your app's page > Basic Information > App Credentials "
         "(needed for HTTP mode)"
@@ -107,6 +111,16 @@ class Settings(BaseSettings):
         default=True,
         description="tick once a minute inside run/serve; false when cron runs `jobs run-due`",
     )
+    scheduler_interval_seconds: int = Field(
+        default=60, ge=1, le=3600, description="seconds between two ticks inside run/serve"
+    )
+    outbox_claim_seconds: int = Field(
+        default=120,
+        ge=5,
+        le=3600,
+        description="how long a sender holds a message it is delivering before another "
+        "worker may take it over (a worker that died mid-send)",
+    )
     http_max_body_bytes: int = Field(
         default=1024 * 1024,
         ge=1024,
@@ -158,6 +172,33 @@ class Settings(BaseSettings):
         description="key that signs dashboard links and sessions (default: derived from the "
         "signing secret or the bot token)",
     )
+    slack_client_id: str | None = Field(
+        default=None, description="OAuth: the app's Client ID (turns on installs per workspace)"
+    )
+    slack_client_secret: SecretStr | None = Field(
+        default=None, description="OAuth: the app's Client Secret"
+    )
+    slack_scopes: str = Field(
+        default=(
+            "commands,chat:write,im:write,mpim:write,users:read,users:read.email,"
+            "im:history,mpim:history,files:write,groups:write"
+        ),
+        description="OAuth: bot scopes requested at install, comma-separated",
+    )
+    slack_redirect_uri: str | None = Field(
+        default=None,
+        description="OAuth: https://YOUR-HOST/slack/oauth_redirect (unset: the app's setting)",
+    )
+    slack_oauth_authorize_url: str | None = Field(
+        default=None,
+        description="OAuth: Slack's authorize page (unset: derived from SLACK_API_URL)",
+    )
+    token_rotation_expiration_minutes: int = Field(
+        default=120,
+        ge=0,
+        le=720,
+        description="OAuth with token rotation: refresh a bot token this long before it expires",
+    )
     log_level: str = Field(default="INFO")
     log_format: LogFormat = Field(default=LogFormat.TEXT)
 
@@ -202,6 +243,20 @@ class Settings(BaseSettings):
                     b"peerbot-admin:" + secret.get_secret_value().encode()
                 ).digest()
         raise ConfigError("ADMIN_SECRET is not set: set it to a long random string.")
+
+    @property
+    def oauth_enabled(self) -> bool:
+        """True when ``SLACK_CLIENT_ID`` and ``SLACK_CLIENT_SECRET`` are set: one installation
+        (and bot token) per workspace from Slack's OAuth flow; else one ``SLACK_BOT_TOKEN``."""
+        secret = self.slack_client_secret
+        return bool(self.slack_client_id) and bool(secret and secret.get_secret_value())
+
+    def oauth_authorize_url(self) -> str:
+        """Slack's page where a person approves an install (``oauth/v2/authorize``)."""
+        if self.slack_oauth_authorize_url:
+            return self.slack_oauth_authorize_url
+        base = self.slack_api_url.removesuffix("/").removesuffix("/api")
+        return f"{base}/oauth/v2/authorize"
 
     def require(self, *names: str) -> None:
         """Raise :class:`ConfigError` naming the first missing setting and where to get it."""

@@ -275,7 +275,14 @@ class SlackDriver:
         }
 
     def _team(self) -> dict[str, Any]:
-        return {"id": self.emulator.team_id, "domain": self.emulator.team_domain}
+        team: dict[str, Any] = {"id": self.emulator.team_id, "domain": self.emulator.team_domain}
+        if self.emulator.enterprise_id:
+            team["enterprise_id"] = self.emulator.enterprise_id
+        return team
+
+    def _enterprise(self) -> dict[str, Any] | None:
+        org = self.emulator.enterprise_id
+        return {"id": org, "name": org} if org else None
 
     def _base_payload(self, kind: str, user_id: str) -> dict[str, Any]:
         return {
@@ -284,8 +291,8 @@ class SlackDriver:
             "api_app_id": self.emulator.app_id,
             "token": self.verification_token,
             "team": self._team(),
-            "enterprise": None,
-            "is_enterprise_install": False,
+            "enterprise": self._enterprise(),
+            "is_enterprise_install": self.emulator.org_wide,
         }
 
     # -- slash commands -----------------------------------------------------------------------
@@ -314,7 +321,12 @@ class SlackDriver:
             "command": command if command.startswith("/") else "/" + command,
             "text": text,
             "api_app_id": self.emulator.app_id,
-            "is_enterprise_install": "false",
+            "is_enterprise_install": "true" if self.emulator.org_wide else "false",
+            **(
+                {"enterprise_id": self.emulator.enterprise_id}
+                if self.emulator.enterprise_id
+                else {}
+            ),
             "response_url": self.emulator.new_response_url(user_id, channel),
             "trigger_id": self.emulator.new_trigger_id(user_id),
         }
@@ -472,7 +484,7 @@ class SlackDriver:
             "token": self.verification_token,
             "team_id": self.emulator.team_id,
             "context_team_id": self.emulator.team_id,
-            "context_enterprise_id": None,
+            "context_enterprise_id": self.emulator.enterprise_id,
             "api_app_id": self.emulator.app_id,
             "event": inner,
             "type": "event_callback",
@@ -480,11 +492,11 @@ class SlackDriver:
             "event_time": int(now),
             "authorizations": [
                 {
-                    "enterprise_id": None,
+                    "enterprise_id": self.emulator.enterprise_id,
                     "team_id": self.emulator.team_id,
                     "user_id": self.emulator.bot_user_id,
                     "is_bot": True,
-                    "is_enterprise_install": False,
+                    "is_enterprise_install": self.emulator.org_wide,
                 }
             ],
             "is_ext_shared_channel": False,

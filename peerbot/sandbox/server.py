@@ -70,12 +70,30 @@ class Call:
 
 
 @dataclass
+class _OAuthApp:
+    """The emulated app's OAuth credentials and what it has handed out."""
+
+    client_id: str = ""
+    client_secret: str = ""
+    redirect_uri: str = ""
+    rotation: bool = False
+    expires_in: int = 43200
+    #: code -> (workspaces, organisation of an org-wide install, scopes)
+    codes: dict[str, tuple[list[str], str | None, str]] = field(default_factory=dict)
+    #: refresh token -> (workspaces, organisation)
+    refresh_tokens: dict[str, tuple[list[str], str | None]] = field(default_factory=dict)
+    #: bot token -> organisation, for org-wide installs
+    org_tokens: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class _ResponseUrl:
     id: str
     user_id: str
     channel_id: str
     uses: int = 0
     posts: list[dict[str, Any]] = field(default_factory=list)
+    ws: Workspace | None = None
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -148,6 +166,15 @@ class SlackEmulator:
         self._ws = Workspace(team_id=team_id, team_name=team_name, domain=domain, bot_name=bot_name)
         self._tokens: dict[str, str] = {bot_token: "bot"}
         self._revoked: set[str] = set()
+        #: Several workspaces (each with its own bot token) and Enterprise Grid organisations;
+        #: this object speaks for the first, :meth:`team` gives one speaking for another.
+        self._root = self
+        self._teams: dict[str, Workspace] = {team_id: self._ws}
+        self._token_teams: dict[str, list[str]] = {bot_token: [team_id]}
+        self._expired: set[str] = set()
+        self.org_wide = False
+        self._oauth = _OAuthApp()
+        self._latency: dict[str, float] = {}
         self.bot_token = bot_token
         self._calls: list[Call] = []
         self._faults = Faults()
@@ -190,14 +217,15 @@ class SlackEmulator:
     @property
     def running(self) -> bool:
         """Whether the server is serving."""
-        return self._server is not None
+        return self._root._server is not None
 
     @property
     def port(self) -> int:
         """The bound port (after start())."""
-        if self._server is None:
+        server = self._root._server
+        if server is None:
             raise RuntimeError("the emulator is not started")
-        return int(self._server.server_address[1])
+        return int(server.server_address[1])
 
     @property
     def base_url(self) -> str:
@@ -215,6 +243,11 @@ class SlackEmulator:
     def team_id(self) -> str:
         """The workspace id."""
         return self._ws.team_id
+
+    @property
+    def enterprise_id(self) -> str | None:
+        """The workspace's Enterprise Grid organisation (None outside Grid)."""
+        return self._ws.enterprise_id
 
     @property
     def team_domain(self) -> str:
@@ -257,6 +290,213 @@ class SlackEmulator:
         """Answer ``token_revoked`` for ``token`` from now on."""
         with self._lock:
             self._revoked.add(token)
+
+    def expire_token(self, token: str) -> None:
+        """Answer ``token_expired`` for ``token`` from now on (a rotating token past its time)."""
+        with self._lock:
+            self._expired.add(token)
+
+    # -- several workspaces, Enterprise Grid, OAuth ---------------------------------------------
+
+    def add_team(
+        self,
+        team_id: str,
+        team_name: str | None = None,
+        *,
+        enterprise_id: str | None = None,
+        bot_token: str | None = None,
+    ) -> SlackEmulator:
+        """Add another workspace (in organisation ``enterprise_id`` if given) and answer an
+        emulator object speaking for it (same server, its own users, DMs and bot user). With
+        ``bot_token`` the workspace accepts that token at once; otherwise it gets one by an
+        OAuth install (:meth:`enable_oauth`)."""
+        with self._lock:
+            if team_id in self._teams:
+                raise ValueError(f"team {team_id} exists")
+            suffix = team_id.removeprefix("T")[:9]
+            ws = Workspace(
+                team_id=team_id,
+                team_name=team_name or team_id,
+                domain=team_id.lower(),
+                app_id=self._ws.app_id,
+                bot_id=f"B{suffix}",
+                bot_user_id=f"U{suffix}BOT",
+                bot_name=self._ws.bot_name,
+                enterprise_id=enterprise_id,
+            )
+            self._teams[team_id] = ws
+            if bot_token:
+                self._grant(bot_token, [team_id])
+            return self.team(team_id)
+
+    def team(self, team_id: str) -> SlackEmulator:
+        """An emulator object speaking for workspace ``team_id`` (state and server shared)."""
+        with self._lock:
+            ws = self._teams[team_id]
+            view = copy.copy(self._root)
+            view._ws = ws
+            view.bot_token = self._team_token(team_id) or ""
+            view.org_wide = any(
+                t in self._oauth.org_tokens
+                for t, teams in self._token_teams.items()
+                if team_id in teams and t not in self._revoked
+            )
+            return view
+
+    def _team_token(self, team_id: str) -> str | None:
+        live = [
+            t
+            for t, teams in self._token_teams.items()
+            if team_id in teams and t not in self._revoked and t not in self._expired
+        ]
+        return live[-1] if live else None
+
+    def _grant(self, token: str, teams: list[str]) -> None:
+        self._tokens[token] = "bot"
+        self._token_teams[token] = list(teams)
+        self._revoked.discard(token)
+
+    def enable_oauth(
+        self,
+        client_id: str,
+        client_secret: str,
+        *,
+        rotation: bool = False,
+        expires_in: int = 43200,
+        redirect_uri: str = "",
+    ) -> None:
+        """Accept OAuth installs of app ``client_id``: ``GET /oauth/v2/authorize`` redirects to
+        the app (``redirect_uri`` unless the app names one) with a code, ``oauth.v2.access``
+        exchanges it for a bot token of the workspace
+        (or organisation) chosen. With ``rotation`` tokens expire after ``expires_in`` seconds
+        and come with a refresh token (``grant_type=refresh_token`` gives a new pair)."""
+        with self._lock:
+            self._oauth.client_id = client_id
+            self._oauth.client_secret = client_secret
+            self._oauth.rotation = rotation
+            self._oauth.expires_in = expires_in
+            self._oauth.redirect_uri = redirect_uri
+
+    def authorize_url(self) -> str:
+        """Slack's install page on this emulator (``SLACK_OAUTH_AUTHORIZE_URL``)."""
+        return self.base_url + "oauth/v2/authorize"
+
+    def uninstall(self, token: str | None = None) -> None:
+        """The app was removed: its token (default: this workspace's) stops working."""
+        with self._lock:
+            self._revoked.add(token or self.bot_token)
+
+    def _authorize(self, query: str) -> tuple[int, dict[str, str], dict[str, Any]]:
+        """The install page, approved at once: redirect to ``redirect_uri`` with a code for the
+        workspace named by ``team`` (or, org-wide, the organisation named by ``enterprise``)."""
+        q = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        with self._lock:
+            if q.get("client_id") != self._oauth.client_id or not self._oauth.client_id:
+                return 400, {}, {"ok": False, "error": "invalid_client_id"}
+            redirect = q.get("redirect_uri") or self._oauth.redirect_uri
+            if not redirect:
+                return 400, {}, {"ok": False, "error": "bad_redirect_uri"}
+            enterprise = q.get("enterprise")
+            if enterprise:
+                teams = [t for t, ws in self._teams.items() if ws.enterprise_id == enterprise]
+            else:
+                team = q.get("team") or self._ws.team_id
+                teams = [team] if team in self._teams else []
+            if not teams:
+                return 400, {}, {"ok": False, "error": "team_not_found"}
+            code = secrets.token_hex(12)
+            self._oauth.codes[code] = (teams, enterprise, q.get("scope", ""))
+        sep = "&" if "?" in redirect else "?"
+        location = f"{redirect}{sep}code={code}&state={q.get('state', '')}"
+        return 302, {"Location": location}, {"ok": True, "redirect": location}
+
+    def _oauth_access(
+        self, args: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], dict[str, Any]]:
+        """``oauth.v2.access``: a code (install) or a refresh token (rotation) for tokens."""
+        import base64
+
+        client_id, client_secret = args.get("client_id"), args.get("client_secret")
+        auth = headers.get("authorization", "")
+        if auth.lower().startswith("basic "):
+            try:
+                client_id, _, client_secret = (
+                    base64.b64decode(auth[6:].strip()).decode().partition(":")
+                )
+            except ValueError:
+                client_id = None
+        with self._changed:
+            now = self._clock()
+            oauth = self._oauth
+            try:
+                if not oauth.client_id or client_id != oauth.client_id:
+                    raise SlackError("invalid_client_id")
+                if client_secret != oauth.client_secret:
+                    raise SlackError("bad_client_secret")
+                if args.get("grant_type") == "refresh_token":
+                    body = self._refresh(str(args.get("refresh_token") or ""))
+                else:
+                    body = self._exchange(str(args.get("code") or ""))
+            except SlackError as exc:
+                status, body = exc.status, exc.body()
+            else:
+                status = 200
+            safe = {k: v for k, v in args.items() if k not in ("client_secret", "code")}
+            self._calls.append(
+                Call("oauth.v2.access", safe, status, copy.deepcopy(body), now, token=None)
+            )
+            self._changed.notify_all()
+            return status, {}, body
+
+    def _issue(self, teams: list[str], enterprise: str | None) -> dict[str, Any]:
+        oauth = self._oauth
+        n = secrets.token_hex(6)
+        token = f"xoxe.xoxb-{n}" if oauth.rotation else f"xoxb-{n}"
+        self._grant(token, teams)
+        if enterprise:
+            oauth.org_tokens[token] = enterprise
+        out: dict[str, Any] = {"access_token": token, "token_type": "bot"}
+        if oauth.rotation:
+            refresh = f"xoxe-1-{secrets.token_hex(8)}"
+            oauth.refresh_tokens[refresh] = (teams, enterprise)
+            out |= {"refresh_token": refresh, "expires_in": oauth.expires_in}
+        return out
+
+    def _exchange(self, code: str) -> dict[str, Any]:
+        found = self._oauth.codes.pop(code, None)
+        if found is None:
+            raise SlackError("invalid_code")
+        teams, enterprise, scope = found
+        ws = self._teams[teams[0]]
+        installer = next(
+            (u.id for u in ws.users.values() if not u.is_bot and not u.deleted), "U0INSTALLER"
+        )
+        org = ws.enterprise_id
+        return {
+            "ok": True,
+            **self._issue(teams, enterprise),
+            "scope": scope,
+            "bot_user_id": ws.bot_user_id,
+            "app_id": ws.app_id,
+            "team": None if enterprise else {"id": ws.team_id, "name": ws.team_name},
+            "enterprise": {"id": org, "name": org} if org else None,
+            "authed_user": {"id": installer},
+            "is_enterprise_install": bool(enterprise),
+        }
+
+    def _refresh(self, refresh_token: str) -> dict[str, Any]:
+        found = self._oauth.refresh_tokens.get(refresh_token)
+        if found is None:
+            raise SlackError("invalid_refresh_token")
+        teams, enterprise = found
+        ws = self._teams[teams[0]]
+        return {
+            "ok": True,
+            **self._issue(teams, enterprise),
+            "team": None if enterprise else {"id": ws.team_id, "name": ws.team_name},
+            "enterprise": {"id": ws.enterprise_id} if ws.enterprise_id else None,
+            "is_enterprise_install": bool(enterprise),
+        }
 
     # -- building state -----------------------------------------------------------------------
 
@@ -372,7 +612,7 @@ class SlackEmulator:
         """A ``response_url`` this emulator serves; posts to it are recorded as calls."""
         with self._lock:
             rid = secrets.token_hex(12)
-            self._response_urls[rid] = _ResponseUrl(rid, user_id, channel_id)
+            self._response_urls[rid] = _ResponseUrl(rid, user_id, channel_id, ws=self._ws)
             return f"{self.base_url}response/{rid}"
 
     # -- reading state ------------------------------------------------------------------------
@@ -609,6 +849,14 @@ class SlackEmulator:
         with self._lock:
             self._faults.inject(method, error, status, times, retry_after)
 
+    def set_latency(self, method: str, seconds: float) -> None:
+        """Answer ``method`` only after ``seconds`` (a slow Slack; other calls go on meanwhile)."""
+        with self._lock:
+            if seconds > 0:
+                self._latency[method] = seconds
+            else:
+                self._latency.pop(method, None)
+
     def clear_faults(self) -> None:
         """Remove rate limits and injected failures."""
         with self._lock:
@@ -621,6 +869,8 @@ class SlackEmulator:
     ) -> tuple[int, dict[str, str], dict[str, Any]]:
         """Answer one HTTP request: (status, extra headers, JSON body)."""
         lower = {k.lower(): v for k, v in headers.items()}
+        if path == "/oauth/v2/authorize" and verb == "GET":
+            return self._authorize(query)
         if path.startswith("/response/") and verb == "POST":
             return self._handle_response_url(path.removeprefix("/response/"), raw)
         if path.startswith("/upload/") and verb == "POST":
@@ -656,6 +906,11 @@ class SlackEmulator:
                     args.update({k: v[-1] for k, v in form.items()})
             else:
                 body_error = "invalid_form_data"
+        delay = self._latency.get(method)
+        if delay:
+            time.sleep(delay)
+        if method == "oauth.v2.access" and body_error is None:
+            return self._oauth_access(args, lower)
         token = args.pop("token", None)
         auth = lower.get("authorization", "")
         if auth.lower().startswith("bearer "):
@@ -680,12 +935,17 @@ class SlackEmulator:
                     raise SlackError("not_authed")
                 if token in self._revoked:
                     raise SlackError("token_revoked")
+                if token in self._expired:
+                    raise SlackError("token_expired")
                 if token not in self._tokens:
                     raise SlackError("invalid_auth")
                 self._faults.after_auth(method, now)
                 decode_json_fields(args, method)
                 check_required(spec, args)
-                body: dict[str, Any] = {"ok": True, **spec.handler(self._ctx(now), args)}
+                ctx = self._ctx(now, self._ws_for(token, args))
+                body: dict[str, Any] = {"ok": True, **spec.handler(ctx, args)}
+                if method == "auth.test":
+                    body |= self._auth_extra(token, ctx.ws)
                 body = copy.deepcopy(body)
             except SlackError as exc:
                 status = exc.status
@@ -739,7 +999,8 @@ class SlackEmulator:
             return status, {}, body
 
     def _apply_response(self, entry: _ResponseUrl, payload: dict[str, Any]) -> None:
-        conv = self._ws.conversations.get(entry.channel_id)
+        ws = entry.ws or self._ws
+        conv = ws.conversations.get(entry.channel_id)
         if conv is None:
             return
         now = self._clock()
@@ -749,10 +1010,10 @@ class SlackEmulator:
             conv.messages.append(
                 Message(
                     channel=conv.id,
-                    ts=self._ws.next_ts(now),
+                    ts=ws.next_ts(now),
                     text=text,
-                    user=self._ws.bot_user_id,
-                    bot_id=self._ws.bot_id,
+                    user=ws.bot_user_id,
+                    bot_id=ws.bot_id,
                     blocks=blocks if isinstance(blocks, list) else None,
                 )
             )
@@ -761,7 +1022,7 @@ class SlackEmulator:
                 Ephemeral(
                     channel=conv.id,
                     user=entry.user_id,
-                    message_ts=self._ws.next_ts(now),
+                    message_ts=ws.next_ts(now),
                     text=text,
                     blocks=blocks if isinstance(blocks, list) else None,
                 )
@@ -769,9 +1030,29 @@ class SlackEmulator:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _ctx(self, now: float | None = None) -> Context:
+    def _ws_for(self, token: str, args: dict[str, Any]) -> Workspace:
+        """The workspace a call is made in: the token's, or for an organisation's token the
+        workspace of the user or conversation it names."""
+        teams = self._token_teams.get(token) or [self._ws.team_id]
+        if len(teams) > 1:
+            named: set[str] = set()
+            for k in ("user", "user_id", "channel", "users", "trigger_id", "view_id"):
+                if args.get(k):
+                    named |= set(str(args[k]).split(","))
+            for t in teams:
+                ws = self._teams[t]
+                spaces = (ws.users, ws.conversations, ws.triggers, ws.views)
+                if any(n in space for n in named for space in spaces):
+                    return ws
+        return self._teams[teams[0]]
+
+    def _auth_extra(self, token: str, ws: Workspace) -> dict[str, Any]:
+        org = self._oauth.org_tokens.get(token)
+        return {"enterprise_id": ws.enterprise_id, "is_enterprise_install": bool(org)}
+
+    def _ctx(self, now: float | None = None, ws: Workspace | None = None) -> Context:
         return Context(
-            ws=self._ws,
+            ws=ws or self._ws,
             now=self._clock() if now is None else now,
             trigger_ttl=self.trigger_ttl,
             deleted_users_not_found=self.deleted_users_not_found,

@@ -289,6 +289,8 @@ class Workspace:
     bot_id: str = "B0PEERBOT"
     bot_user_id: str = "U0PEERBOT"
     bot_name: str = "peerbot"
+    #: The Enterprise Grid organisation (``E...``) the workspace belongs to, if any.
+    enterprise_id: str | None = None
     users: dict[str, User] = field(default_factory=dict)
     conversations: dict[str, Conversation] = field(default_factory=dict)
     views: dict[str, View] = field(default_factory=dict)

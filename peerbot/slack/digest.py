@@ -10,6 +10,7 @@ say so. Each admin gets one digest a week (claimed in the database before it is 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -77,7 +78,7 @@ class DigestSender:
 
     def __init__(
         self,
-        client: WebClient,
+        client: WebClient | Callable[[str], WebClient],
         view: ProgrammeView,
         ledger: DigestLedger,
         clock: Clock,
@@ -85,7 +86,10 @@ class DigestSender:
         admins: frozenset[str],
         from_slack: bool,
     ) -> None:
-        self._client = client
+        #: The client for a workspace (with OAuth, that workspace's own token).
+        self._client_for: Callable[[str], WebClient] = (
+            client if not isinstance(client, WebClient) else (lambda _team: client)
+        )
         self._view = view
         self._ledger = ledger
         self._clock = clock
@@ -107,7 +111,9 @@ class DigestSender:
         cursor = None
         if self._from_slack:
             while True:
-                page = self._client.users_list(team_id=team_id, limit=200, cursor=cursor)
+                page = self._client_for(team_id).users_list(
+                    team_id=team_id, limit=200, cursor=cursor
+                )
                 for u in page.get("members") or []:
                     if u.get("deleted") or u.get("is_bot"):
                         continue
@@ -118,7 +124,7 @@ class DigestSender:
                     break
         for uid in self._admins - set(found):
             try:
-                user: dict[str, Any] = self._client.users_info(user=uid)["user"]
+                user: dict[str, Any] = self._client_for(team_id).users_info(user=uid)["user"]
             except SlackApiError:
                 continue
             if not user.get("deleted"):
@@ -148,7 +154,7 @@ class DigestSender:
                 if not self._ledger.claim(team, uid, week_start, now):
                     continue
                 try:
-                    self._send(uid, week, everything, now)
+                    self._send(self._client_for(team), uid, week, everything, now)
                 except (SlackApiError, SlackRequestError, OSError) as exc:
                     self._ledger.release(team, uid, week_start)
                     log.warning(
@@ -158,10 +164,12 @@ class DigestSender:
                 sent += 1
         return sent
 
-    def _send(self, user_id: str, week: Figures, everything: Figures, now: datetime) -> None:
-        channel = self._client.conversations_open(users=user_id)["channel"]["id"]
+    def _send(
+        self, client: WebClient, user_id: str, week: Figures, everything: Figures, now: datetime
+    ) -> None:
+        channel = client.conversations_open(users=user_id)["channel"]["id"]
         png = bar_chart_png(weekly_series(everything, now))
-        self._client.files_upload_v2(
+        client.files_upload_v2(
             channel=channel,
             content=png,
             filename="peerbot-asks-per-week.png",

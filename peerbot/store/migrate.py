@@ -20,6 +20,7 @@ from sqlalchemy.engine import URL
 
 from peerbot.config import project_root
 from peerbot.store.db import create_engine_for, safe_url
+from peerbot.store.installations import SLACK_METADATA
 from peerbot.store.models import Base
 
 
@@ -143,7 +144,8 @@ def check_drift(url: str | URL | Engine) -> list[str]:
         upgrade(engine)
         with engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={"compare_type": True})
-            diffs = compare_metadata(context, Base.metadata)
+            # peerbot's models and slack_sdk's installation tables (migration 0011)
+            diffs = compare_metadata(context, [Base.metadata, SLACK_METADATA])  # type: ignore[arg-type]
     finally:
         if engine is not url:
             engine.dispose()

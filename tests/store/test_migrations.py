@@ -14,9 +14,12 @@ from peerbot.config import project_root
 from peerbot.domain.notices import decode, decode_audience
 from peerbot.store import migrate
 from peerbot.store.db import create_engine_for
+from peerbot.store.installations import SLACK_METADATA
 from peerbot.store.models import Base
 
 ALL_TABLES = set(Base.metadata.tables)
+#: slack_sdk's installation store and OAuth state store tables (migration 0011).
+SLACK_TABLES = set(SLACK_METADATA.tables)
 
 
 def _tables(url: str) -> set[str]:
@@ -45,8 +48,8 @@ def test_upgrade_downgrade_upgrade(empty_db_url: str) -> None:
         assert _tables(empty_db_url) == set()
 
         migrate.upgrade(empty_db_url)
-        assert migrate.current_revision(engine) == migrate.head_revision() == "0009"
-        assert _tables(empty_db_url) == ALL_TABLES | {"alembic_version"}
+        assert migrate.current_revision(engine) == migrate.head_revision() == "0011"
+        assert _tables(empty_db_url) == ALL_TABLES | SLACK_TABLES | {"alembic_version"}
 
         migrate.downgrade(empty_db_url, "base")
         assert migrate.current_revision(engine) is None
@@ -54,7 +57,7 @@ def test_upgrade_downgrade_upgrade(empty_db_url: str) -> None:
 
         migrate.upgrade(empty_db_url)
         assert migrate.current_revision(engine) == migrate.head_revision()
-        assert _tables(empty_db_url) == ALL_TABLES | {"alembic_version"}
+        assert _tables(empty_db_url) == ALL_TABLES | SLACK_TABLES | {"alembic_version"}
     finally:
         engine.dispose()
 
@@ -241,7 +244,7 @@ def test_ensure_migrated_refuses_an_empty_database(empty_db_url: str, db_backend
         engine.dispose()
     message = str(info.value)
     assert "run `peerbot migrate`" in message
-    assert "(at empty, code needs 0009)" in message
+    assert "(at empty, code needs 0011)" in message
     assert "s3cret-pw" not in message
     assert (url.database or "") in message
 
