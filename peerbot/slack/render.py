@@ -43,7 +43,7 @@ from peerbot.domain.notices import (
 )
 from peerbot.domain.ports import NoticeFacts
 from peerbot.domain.schedule import zone
-from peerbot.slack import codec, ids
+from peerbot.slack import codec, follow_ids, ids
 from peerbot.slack.blocks import URGENCY_OPTIONS
 from peerbot.slack.limits import MAX_SECTION_TEXT as SECTION_LIMIT
 from peerbot.slack.text import block_quote, escape_mrkdwn, one_line, truncate_escaped
@@ -219,6 +219,14 @@ def _ask_received(notice: AskReceived, facts: NoticeFacts) -> Message:
         f"They have until {_when(notice.answer_by, ask.asker_tz)} to answer; if they cannot "
         f"help, we ask up to {notice.max_offers} peers in turn, and we tell you either way."
     )
+    if ask.urgency == "high":  # urgent: two at once and a shorter window (issue 13)
+        text = (
+            "Thanks, we have your request. As you need help in the next day or two, we are "
+            "asking the two best-matched peers at once, in private, with a shorter time to "
+            f"answer: until {_when(notice.answer_by, ask.asker_tz)}. The first to accept is "
+            f"introduced to you; we ask up to {notice.max_offers} peers in all, and we tell "
+            "you either way."
+        )
     privacy = (
         "Your name is shown only after a helper accepts."
         if ask.anonymous
@@ -256,7 +264,18 @@ def _ask_unmet(notice: AskUnmet, facts: NoticeFacts) -> Message:
         f"{lead} We have recorded the topic so the programme team can find more helpers for it. "
         "You can ask again with `/peerhelp` at any time, perhaps with more detail."
     )
-    return _message(text, [_section(text), *_ask_blocks(ask, heading="Your request")])
+    wait = {  # "Tell me when someone can" (issue 13): the ask waits for a new helper
+        "type": "actions",
+        "elements": [
+            _button(
+                "Tell me when someone can",
+                follow_ids.ASK_WAIT,
+                follow_ids.ASK.encode(ask.ask_id),
+                "primary",
+            )
+        ],
+    }
+    return _message(text, [_section(text), *_ask_blocks(ask, heading="Your request"), wait])
 
 
 @render.register
@@ -302,6 +321,11 @@ def _intro(notice: Intro, facts: NoticeFacts) -> Message:
         [
             _section(text),
             *_ask_blocks(pair.ask, heading="The challenge"),
+            *(
+                [_context(f"*Why <@{pair.helper}>:* {truncate_escaped(pair.why, 1500)}")]
+                if pair.why
+                else []
+            ),
             {"type": "divider"},
             _section(PRIMER),
             _pair_actions(pair.pair_id, block_id=f"pair_{pair.pair_id}"),
@@ -635,3 +659,7 @@ def _helper_invite_answered(notice: HelperInviteAnswered, facts: NoticeFacts) ->
             "capacity or a pause any time in peerbot's Home tab."
         )
     return _plain("No problem: you will not be asked. You can sign up any time in the Home tab.")
+
+
+# The follow-through notices register themselves on ``render`` (kept in their own module).
+from peerbot.slack import render_follow  # noqa: E402,F401

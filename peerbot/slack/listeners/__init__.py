@@ -14,7 +14,7 @@ from __future__ import annotations
 from slack_bolt import App
 
 from peerbot.slack.deps import Deps
-from peerbot.slack.listeners import asks, commands, events, pairs, privacy, profiles
+from peerbot.slack.listeners import asks, commands, events, follow, pairs, privacy, profiles
 from peerbot.slack.middleware import provide_deps
 
 COMMANDS: tuple[str, ...] = commands.COMMANDS
@@ -30,3 +30,4 @@ def register_listeners(app: App, deps: Deps) -> None:
     profiles.register(app)
     pairs.register(app)
     privacy.register(app)
+    follow.register(app)
