@@ -70,7 +70,9 @@ def upgrade() -> None:
     with op.batch_alter_table("asks") as batch:
         batch.add_column(sa.Column("waiting_until", sa.DateTime(timezone=True)))
         batch.add_column(sa.Column("waiting_checked_at", sa.DateTime(timezone=True)))
-        batch.add_column(sa.Column("tries_before", sa.Integer(), nullable=False, server_default="0"))
+        batch.add_column(
+            sa.Column("tries_before", sa.Integer(), nullable=False, server_default="0")
+        )
     with op.batch_alter_table("commitments") as batch:
         batch.add_column(sa.Column("remind_at", sa.DateTime(timezone=True)))
         batch.add_column(sa.Column("reminded_at", sa.DateTime(timezone=True)))
