@@ -221,8 +221,10 @@ class PairService:
             handled += done
             if selected < limit:
                 break
-        handled += self._run_meeting_checks(now, limit)
-        handled += self._run_commitment_reminders(now, limit)
+        # "Did you meet?" and due-date reminders ride on the same tick (not counted here:
+        # the count is of check-ins).
+        self._run_meeting_checks(now, limit)
+        self._run_commitment_reminders(now, limit)
         return handled
 
     def _run_due_batch(self, now: datetime, limit: int) -> tuple[int, int]:
