@@ -29,6 +29,7 @@ from peerbot.domain.ports import (
     SentRef,
     Vector,
 )
+from peerbot.domain.privacy import is_redacted
 from peerbot.domain.schedule import add_working_hours, zone
 from peerbot.domain.topics import TOPICS
 from peerbot.services import messages
@@ -974,7 +975,10 @@ class AskService:
             )
             made = 0
             for ask in waiting:
-                seen = self._helpers_seen(session, ask.team_id)
+                if is_redacted(ask.challenge):  # the asker's data was deleted: stop waiting
+                    ask.waiting_until = None
+                    continue
+                seen = self._helpers_seen(session, ask.team_id, now)
                 if ask.waiting_checked_at is not None and self._waiting_seen.get(ask.id) == seen:
                     continue
                 self._waiting_seen[ask.id] = seen
@@ -1018,12 +1022,15 @@ class AskService:
         return made
 
     @staticmethod
-    def _helpers_seen(session: Session, team_id: str) -> tuple[object, ...]:
-        """What changes when a helper opts in, resumes or edits (count, latest change)."""
+    def _helpers_seen(session: Session, team_id: str, now: datetime) -> tuple[object, ...]:
+        """What changes when a helper opts in, resumes, edits or their pause runs out (count,
+        latest change, how many are paused now)."""
         row = session.execute(
-            select(func.count(), func.max(HelperProfile.updated_at)).where(
-                HelperProfile.team_id == team_id
-            )
+            select(
+                func.count(),
+                func.max(HelperProfile.updated_at),
+                func.count(HelperProfile.paused_until).filter(HelperProfile.paused_until > now),
+            ).where(HelperProfile.team_id == team_id)
         ).one()
         return tuple(row)
 

@@ -647,7 +647,9 @@ class PairService:
                 now,
                 to=other,
             )
-        if role == Role.ASKER and is_low_rating(answers.rating):
+        if role == Role.ASKER and (
+            is_low_rating(answers.rating) or answers.outcome == Outcome.NOT.value
+        ):
             self._post(
                 session,
                 pair,

@@ -99,7 +99,8 @@ def _another_peer_offer(notice: AnotherPeerOffer, facts: NoticeFacts) -> Message
     """To the asker after a low rating: would another peer help?"""
     pair = facts.pair(notice.pair_id)
     text = (
-        f"Sorry it was not a good fit. If you still want help with “{_short(pair.ask.challenge)}”, "
+        f"Sorry it did not work out as hoped. If you still want help with "
+        f"“{_short(pair.ask.challenge)}”, "
         f"we can ask another peer (not <@{pair.helper}>)."
     )
     return _message(

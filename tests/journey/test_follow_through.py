@@ -120,7 +120,7 @@ def test_another_peer_after_a_low_rating_excludes_and_releases_the_first_helper(
         },
     )
     h.settle()
-    offer_again = last_with(h.dms(asker), "not a good fit")
+    offer_again = last_with(h.dms(asker), "did not work out")
     assert f"<@{offered}>" in text_of(offer_again)
     assert buttons(offer_again) == ["pair_another_peer"]
     # Only the asker may use it.
@@ -358,3 +358,24 @@ def test_due_dates_on_a_weekend_are_reminded_on_the_friday() -> None:
     at = commitment_reminder_at(date(2026, 11, 29), monday, "America/Los_Angeles")  # Sunday
     assert at is not None and at.astimezone(LA).strftime("%a %H:%M") == "Fri 09:30"
     assert commitment_reminder_at(date(2026, 11, 23), monday, "America/Los_Angeles") is None
+
+
+def test_a_helper_back_from_the_ghost_pause_is_offered_a_waiting_ask(harness: Harness) -> None:
+    h = harness
+    helper = h.add_helper("fiona", FEEDBACK_EXPERT)
+    for i in range(3):
+        h.ask(h.add_user(f"asker{i}"), f"{CHALLENGE} (case {i})")
+        h.advance(timedelta(days=1))
+    paused = last_with(h.dms(helper), "went unanswered")
+    asker = h.add_user("alex")
+    h.ask(asker, CHALLENGE)  # the only helper is paused: nobody can help now
+    h.click(asker, last_with(h.dms(asker), "We are sorry"), "ask_wait_for_helper")
+    h.advance(timedelta(minutes=1))
+    assert len(h.dms(helper)) == 4
+    h.click(helper, paused, "helper_resume_now")
+    h.advance(timedelta(minutes=1))
+    offer = h.dms(helper)[-1]
+    assert "offer_accept" in buttons(offer)
+    assert CHALLENGE in text_of(offer)
+    # The pause message no longer offers a button that would do nothing.
+    assert buttons(next(m for m in h.dms(helper) if m["ts"] == paused["ts"])) == []
