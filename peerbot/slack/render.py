@@ -222,7 +222,8 @@ def _ask_received(notice: AskReceived, facts: NoticeFacts) -> Message:
     if ask.urgency == "high":  # urgent: two at once and a shorter window (issue 13)
         text = (
             "Thanks, we have your request. As you need help in the next day or two, we are "
-            "asking the two best-matched peers at once, in private, with a shorter time to "
+            "asking up to two of the best-matched peers at once, in private, with a shorter "
+            "time to "
             f"answer: until {_when(notice.answer_by, ask.asker_tz)}. The first to accept is "
             f"introduced to you; we ask up to {notice.max_offers} peers in all, and we tell "
             "you either way."

@@ -328,7 +328,7 @@ def test_urgent_asks_two_helpers_at_once_with_the_shorter_window(harness: Harnes
     h.ask(asker, CHALLENGE, urgency="high")
     assert h.dms(first) and h.dms(second), "both asked at once"
     receipt = text_of(h.dms(asker)[0])
-    assert "two best-matched peers at once" in receipt
+    assert "up to two of the best-matched peers at once" in receipt
     with unit_of_work(h.container.sessions) as s:
         offers = s.scalars(select(Offer)).all()
         assert len(offers) == 2
@@ -379,3 +379,20 @@ def test_a_helper_back_from_the_ghost_pause_is_offered_a_waiting_ask(harness: Ha
     assert CHALLENGE in text_of(offer)
     # The pause message no longer offers a button that would do nothing.
     assert buttons(next(m for m in h.dms(helper) if m["ts"] == paused["ts"])) == []
+
+
+def test_another_peer_with_nobody_left_tells_the_asker_honestly(harness: Harness) -> None:
+    h = harness
+    asker, helper = paired(h)
+    h.advance(timedelta(days=3, minutes=30))
+    h.click(asker, meet_message(h, asker), "meet_no")
+    final = next(m for m in reversed(h.dms(asker)) if "Thanks for telling us" in text_of(m))
+    unmet_before = sum("We are sorry" in t for t in h.texts(asker))
+    h.click(asker, final, "pair_another_peer")
+    # Nobody else matches: the asker is told (a second "nobody could help", with its button).
+    assert sum("We are sorry" in t for t in h.texts(asker)) == unmet_before + 1
+    assert "ask_wait_for_helper" in buttons(h.dms(asker)[-1])
+    assert "released you" in text_of(h.dms(helper)[-1])
+    with unit_of_work(h.container.sessions) as s:
+        assert s.scalars(select(Ask)).one().status == AskStatus.UNMET
+        assert s.scalars(select(Pair)).one().status == PairStatus.CLOSED
