@@ -396,3 +396,19 @@ def test_another_peer_with_nobody_left_tells_the_asker_honestly(harness: Harness
     with unit_of_work(h.container.sessions) as s:
         assert s.scalars(select(Ask)).one().status == AskStatus.UNMET
         assert s.scalars(select(Pair)).one().status == PairStatus.CLOSED
+
+
+def test_why_for_asker_keeps_shared_experience_and_drops_private_settings() -> None:
+    from peerbot.domain.followup import why_for_asker
+
+    explanation = (
+        "Has helped on 2 similar asks, e.g. 'My report cries in every 1:1'; has room for 1 more "
+        "ask; usually answers offers within 3 h; accepted 4 of 5 offers; rated 4.5/5 by 2 "
+        "people; shares 6 working hours with you; expertise mentions 'feedback', 'senior'"
+    )
+    why = why_for_asker(explanation)
+    assert why == "Has helped on 2 similar asks; expertise mentions 'feedback', 'senior'"
+    assert why_for_asker("Available and opted in to help") == ""
+    assert why_for_asker("Closest past help: 'someone else's question'") == (
+        "Has helped with something close to this"
+    )
