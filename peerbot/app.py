@@ -200,6 +200,8 @@ def build_container(
             parallel=settings.parallel_offers,
             max_open_asks=settings.max_open_asks_per_asker,
             max_pending_offers=settings.max_pending_offers_per_helper,
+            urgent_timeout_working_hours=settings.urgent_offer_timeout_working_hours,
+            wait_days=settings.ask_wait_days,
         ),
     )
     asks.policy_lookup = match_policy  # the workspace's programme settings, read per ask

@@ -442,7 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="offline demo: the real app against a Slack emulator, printed as a transcript",
         description="Start a Slack emulator on loopback with a generated demo workspace "
         "(30+ helpers), run the real app against it in a temporary SQLite database, play ask, "
-        "offer, pass, offer, accept and introduction, and print the conversation. Needs no "
+        "offer, pass, offer, accept and introduction, then a simulated week (a commitment, "
+        '"did you meet?", a check-in answered "stuck" and the helper\'s nudge, the close-out '
+        "with a rating and a thank-you), and print the conversation. Needs no "
         "Slack tokens and no network.",
     )
     p.set_defaults(handler=_cmd_sandbox)

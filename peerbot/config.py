@@ -85,6 +85,18 @@ class Settings(BaseSettings):
     parallel_offers: int = Field(
         default=1, ge=1, le=2, description="helpers asked at once (first accept wins)"
     )
+    urgent_offer_timeout_working_hours: float = Field(
+        default=2.0,
+        gt=0,
+        le=80,
+        description='working hours a helper has to answer an urgent ("next day or two") offer',
+    )
+    ask_wait_days: int = Field(
+        default=30,
+        ge=1,
+        le=365,
+        description='days an ask waits for a new helper after "Tell me when someone can"',
+    )
     max_open_asks_per_asker: int = Field(
         default=3, ge=1, le=50, description="asks one person may have waiting for a helper at once"
     )

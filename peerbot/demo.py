@@ -1,8 +1,10 @@
 """`peerbot sandbox`: the real app against the Slack emulator, in a generated demo workspace.
 
 It plays one whole journey (ask → offer → pass → offer → accept → intro) through signed HTTP
-requests, exactly as Slack would send them, and prints the conversation as a transcript.
-Nothing leaves this machine.
+requests, exactly as Slack would send them, then a simulated week with the clock moved forward
+and the scheduler's tick run as it would run every minute: a commitment, "did you meet?", a
+check-in answered "stuck", the helper's nudge, and the close-out with a rating and a thank-you.
+It prints the conversation as a transcript. Nothing leaves this machine.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import secrets
 import tempfile
 import textwrap
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
+from zoneinfo import ZoneInfo
 
 from peerbot.app import Container, build_container, create_bolt_app
 from peerbot.clock import FrozenClock
@@ -24,11 +27,13 @@ from peerbot.demo_data import ASKS, demo_helpers
 from peerbot.domain.ports import Embedder
 from peerbot.domain.profiles import ProfileInput
 from peerbot.sandbox import SlackDriver, SlackEmulator
+from peerbot.scheduling.jobs import run_due
 from peerbot.store.db import unit_of_work
 from peerbot.store.migrate import upgrade
 from peerbot.web.server import HttpServer, PeerbotWSGI
 
 DEMO_START = datetime(2026, 11, 23, 17, 0, tzinfo=UTC)  # a Monday, 09:00 in Los Angeles
+LOS_ANGELES = ZoneInfo("America/Los_Angeles")
 WIDTH = 92
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)>")
 
@@ -44,7 +49,11 @@ def _flatten(blocks: list[dict[str, Any]]) -> list[str]:
         elif kind == "context":
             lines.append("  ".join(e.get("text", "") for e in b.get("elements", [])))
         elif kind == "actions":
-            lines.append("  ".join(f"[ {e['text']['text']} ]" for e in b["elements"]))
+            lines.append(
+                "  ".join(
+                    f"[ {e['text']['text']} ]" if "text" in e else "[ … ]" for e in b["elements"]
+                )
+            )
         elif kind == "input":
             lines.append(f"▸ {b['label']['text']}")
         elif kind == "divider":
@@ -80,6 +89,10 @@ class Transcript:
                 wrapped = textwrap.wrap(part, WIDTH - 4) or [""]
                 for w in wrapped:
                     self._out.write(f"  │ {w}\n")
+
+    def note(self, text: str) -> None:
+        """Print a narrator's line (e.g. the clock moving on)."""
+        self._out.write(f"\n{text}\n")
 
     def user(self, uid: str, what: str) -> None:
         """Print what a person did."""
@@ -130,6 +143,16 @@ def _offer_to(emu: SlackEmulator, helpers: list[str]) -> tuple[str, dict[str, An
             if "offer_accept" in str(msg.get("blocks")):
                 return uid, msg
     raise RuntimeError("no helper was offered the ask")
+
+
+def _find(emu: SlackEmulator, channel: str | None, action_id: str) -> dict[str, Any]:
+    """The latest message in ``channel`` with a button ``action_id``."""
+    if channel is None:
+        raise RuntimeError("no such conversation")
+    for msg in reversed(emu.messages(channel)):
+        if f"'{action_id}'" in str(msg.get("blocks")):
+            return msg
+    raise RuntimeError(f"no {action_id} button in {channel}")
 
 
 def run_demo(out: TextIO, embedder: Embedder | None = None, workdir: Path | None = None) -> int:
@@ -221,7 +244,9 @@ def run_demo(out: TextIO, embedder: Embedder | None = None, workdir: Path | None
         if emu.group_dm([asker, second]) is None:
             out.write("\nThe demo did not reach the introduction.\n")
             return 1
-        out.write("\nDone: Sam and a peer who has faced the same thing are introduced.\n")
+        out.write("\nSam and a peer who has faced the same thing are introduced.\n")
+        _week(container, executor, emu, driver, t, asker, second)
+        out.write("\nDone: Sam and a peer were introduced, met, and closed with a thank-you.\n")
         return 0
     finally:
         server.stop()
@@ -229,3 +254,75 @@ def run_demo(out: TextIO, embedder: Embedder | None = None, workdir: Path | None
         container.close()
         emu.stop()
         tmp.cleanup()
+
+
+def _week(
+    container: Container,
+    executor: CountingExecutor,
+    emu: SlackEmulator,
+    driver: SlackDriver,
+    t: Transcript,
+    asker: str,
+    helper: str,
+) -> None:
+    """The simulated week after the introduction, in Sam's time (Los Angeles)."""
+    clock = container.clock
+    assert isinstance(clock, FrozenClock)
+    group = emu.group_dm([asker, helper])
+
+    def click(user: str, channel: str | None, action_id: str, what: str) -> None:
+        msg = _find(emu, channel, action_id)
+        t.user(user, what)
+        driver.block_action(user, action_id, channel_id=channel, message_ts=msg["ts"])
+        _settle(container, executor)
+        t.flush()
+
+    def submit(user: str, values: dict[tuple[str, str], Any], what: str) -> None:
+        modal = emu.top_modal(user)
+        assert modal is not None
+        t.user(user, what)
+        driver.view_submission(user, modal["id"], values)
+        _settle(container, executor)
+        t.flush()
+
+    def until(day: int, hour: int, minute: int = 0) -> None:
+        """Move the clock to that time (Sam's) and run the tick there, as the scheduler would
+        (what came due in between goes out now; nudges outside someone's working hours wait)."""
+        target = DEMO_START + timedelta(days=day, hours=hour - 9, minutes=minute)
+        label = (target.astimezone(LOS_ANGELES)).strftime("%A %d %B, %H:%M")
+        t.note(f"⏩ The clock moves on to {label} (Sam's time); the tick runs.")
+        clock.set(target)
+        run_due(container.tick)
+        _settle(container, executor)
+        t.flush()
+
+    click(
+        asker,
+        emu.dm_channel(asker),
+        "pair_add_commitment",
+        "presses “Add a commitment” on the “you are matched” message",
+    )
+    submit(
+        asker,
+        {("commitment_text", "commitment_text_input"): "Ask Priya what she needs from me"},
+        "writes “Ask Priya what she needs from me” and saves it",
+    )
+    until(3, 11)  # Thursday: "did you meet?" to both, in their own mornings
+    click(asker, emu.dm_channel(asker), "meet_yes", "presses “Yes, we met”")
+    until(7, 10, 30)  # the next Monday: the weekly check-in
+    click(asker, emu.dm_channel(asker), "checkin_answer_stuck", "answers the check-in: “Stuck”")
+    click(
+        asker,
+        group,
+        "pair_close",
+        "a few days later, after a second talk, presses “Close this pairing”",
+    )
+    submit(
+        asker,
+        {
+            ("close_outcome", "close_outcome_radio"): "resolved",
+            ("close_rating", "close_rating_select"): "5",
+            ("close_thanks", "close_thanks_input"): "Thank you, the idea of asking first worked.",
+        },
+        "says it is resolved, rates it 5 and writes a thank-you",
+    )

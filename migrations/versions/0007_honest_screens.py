@@ -2,7 +2,7 @@
 not a fit (``checkins.answer`` may hold ``well``, ``not_met``, ``quiet``, ``not_fit``).
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-01 16:45:00.000000
 """
 
@@ -14,7 +14,7 @@ from alembic import context, op
 
 # revision identifiers, used by Alembic.
 revision: str = "0007"
-down_revision: str | Sequence[str] | None = "0005"
+down_revision: str | Sequence[str] | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

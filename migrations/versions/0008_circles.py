@@ -10,7 +10,7 @@ pulse and close-out answers.
 - ``circle_feedback``: the midpoint pulse and the close-out (1–5 and an optional note).
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 Create Date: 2026-12-01 16:07:10.204588
 """
 

@@ -2,7 +2,7 @@
 sign-in links, and the weekly admin digests sent.
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0008
 Create Date: 2026-12-01 16:10:00.000000
 """
 

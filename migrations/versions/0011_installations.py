@@ -8,7 +8,7 @@ the library does. They are used only when OAuth is on (``SLACK_CLIENT_ID``); sin
 deployments leave them empty.
 
 Revision ID: 0011
-Revises: 0005
+Revises: 0009
 Create Date: 2026-12-01 16:10:00.000000
 """
 

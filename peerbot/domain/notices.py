@@ -252,6 +252,113 @@ class DataExport(Notice):
     person_id: int
 
 
+# --------------------------------------------------------------------------- follow-through
+
+
+class MeetAnswer(StrEnum):
+    """An answer to "did you meet?"."""
+
+    YES = "yes"
+    NOT_YET = "not_yet"
+    NO = "no"
+
+
+@dataclass(frozen=True)
+class MeetCheck(Notice):
+    """To one of the two, three working days after the intro: did you meet? Yes / Not yet /
+    It isn't going to happen. ``to`` is the recipient's side."""
+
+    kind: ClassVar[str] = "meet_check"
+    meeting_id: int
+    pair_id: int
+    to: Side
+
+
+@dataclass(frozen=True)
+class MeetAnswered(Notice):
+    """The "did you meet?" message, updated with the answer (for the asker after "Yes", with
+    "Try another peer" in case it is not a fit)."""
+
+    kind: ClassVar[str] = "meet_answered"
+    meeting_id: int
+    pair_id: int
+    to: Side
+    answer: MeetAnswer
+
+
+@dataclass(frozen=True)
+class AnotherPeerOffer(Notice):
+    """To the asker who rated a pairing 1–2 (or said it will not happen): would another peer
+    help? One button."""
+
+    kind: ClassVar[str] = "another_peer_offer"
+    pair_id: int
+
+
+@dataclass(frozen=True)
+class Rematching(Notice):
+    """To the asker who asked for another peer: we are asking, without the earlier one, and
+    by when they hear."""
+
+    kind: ClassVar[str] = "rematching"
+    ask_id: int
+    pair_id: int
+    answer_by: datetime
+
+
+@dataclass(frozen=True)
+class HelperReleased(Notice):
+    """To the earlier helper of a re-paired ask: thanks, released, nobody's fault."""
+
+    kind: ClassVar[str] = "helper_released"
+    pair_id: int
+
+
+@dataclass(frozen=True)
+class HelperAutoPaused(Notice):
+    """To a helper whose last ``missed`` offers lapsed unanswered: paused until ``until``
+    (their date), why, and Resume now."""
+
+    kind: ClassVar[str] = "helper_auto_paused"
+    person_id: int
+    missed: int
+    until: date
+
+
+@dataclass(frozen=True)
+class HelperResumed(Notice):
+    """The pause message, updated once the helper resumed."""
+
+    kind: ClassVar[str] = "helper_resumed"
+    person_id: int
+
+
+@dataclass(frozen=True)
+class CommitmentReminder(Notice):
+    """To the asker on the morning a commitment is due."""
+
+    kind: ClassVar[str] = "commitment_reminder"
+    commitment_id: int
+
+
+@dataclass(frozen=True)
+class AskWaiting(Notice):
+    """The "nobody could help" message, updated: we will offer it to a newly available
+    matching helper (consent first) until ``until``."""
+
+    kind: ClassVar[str] = "ask_waiting"
+    ask_id: int
+    until: datetime
+
+
+@dataclass(frozen=True)
+class AskWaitEnded(Notice):
+    """To the asker when a waiting ask found nobody in time."""
+
+    kind: ClassVar[str] = "ask_wait_ended"
+    ask_id: int
+
+
 # --------------------------------------------------------------------------- audiences
 
 
@@ -469,6 +576,8 @@ class PairView:
     helper: str
     closed_by: str | None
     open_commitments: tuple[CommitmentView, ...]
+    #: Why this peer was chosen, as the asker may read it (shared experience only; "" if none).
+    why: str = ""
 
 
 @dataclass(frozen=True)

@@ -101,3 +101,17 @@ def next_working_slot(
             return candidate.astimezone(UTC)
         day += timedelta(days=1)
     raise AssertionError("unreachable: a weekday occurs within 8 days")
+
+
+def at_local(day: date, t: time, tz: ZoneInfo) -> datetime:
+    """The instant (in UTC) of local wall-clock ``t`` on ``day`` in ``tz``."""
+    return _at(day, t, tz).astimezone(UTC)
+
+
+def add_weekdays(day: date, n: int) -> date:
+    """The date ``n`` weekdays (Monday to Friday) after ``day``."""
+    while n > 0:
+        day += timedelta(days=1)
+        if day.weekday() < 5:
+            n -= 1
+    return day

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from peerbot.domain import notices
 from peerbot.domain.asks import AskInput, text_for_matching
+from peerbot.domain.followup import GHOST_AFTER, GHOST_PAUSE
 from peerbot.domain.ports import (
     Clock,
     DeliveryOutcome,
@@ -28,6 +29,7 @@ from peerbot.domain.ports import (
     SentRef,
     Vector,
 )
+from peerbot.domain.privacy import is_redacted
 from peerbot.domain.schedule import add_working_hours, zone
 from peerbot.domain.topics import TOPICS
 from peerbot.services import messages
@@ -44,6 +46,8 @@ from peerbot.store.models import (
     Checkin,
     Embedding,
     EmbeddingOwner,
+    HelperProfile,
+    MeetingCheck,
     Offer,
     OfferStatus,
     Pair,
@@ -72,6 +76,12 @@ class MatchPolicy:
     max_open_asks: int = 3
     #: Offers waiting for one helper's answer at once (``MAX_PENDING_OFFERS_PER_HELPER``).
     max_pending_offers: int = 2
+    #: An urgent ask ("In the next day or two"): its shorter answer window, in working hours,
+    #: and how many helpers it is offered to at once.
+    urgent_timeout_working_hours: float = 2.0
+    urgent_parallel: int = 2
+    #: Days a "Tell me when someone can" ask waits for a newly available helper (``ASK_WAIT_DAYS``).
+    wait_days: int = 30
 
 
 class AcceptOutcome(StrEnum):
@@ -95,6 +105,8 @@ class SubmitResult:
 
 #: Asks in these states are waiting for a helper: they count against the asker's cap.
 WAITING = (AskStatus.OPEN, AskStatus.MATCHING, AskStatus.OFFERED)
+#: Pairs still running: one per ask at most (a failed or a re-paired, closed pair is not).
+RUNNING_PAIRS = (PairStatus.ACTIVE, PairStatus.PAUSED)
 
 
 @dataclass(frozen=True)
@@ -149,6 +161,8 @@ class AskService:
         self._topic_vectors: Vector | None = None
         #: The workspace's programme settings over ``policy`` (set by the composition root).
         self.policy_lookup: Callable[[Session, str, MatchPolicy], MatchPolicy] | None = None
+        #: Waiting ask → the helper profiles' state when its helpers were last looked at.
+        self._waiting_seen: dict[int, tuple[object, ...]] = {}
 
     def policy_for(self, session: Session, team_id: str) -> MatchPolicy:
         """The offer policy of ``team_id`` now: its programme settings over the defaults."""
@@ -420,7 +434,9 @@ class AskService:
             )
             or 0
         )
-        slots = min(policy.parallel - pending, policy.max_offers - used)
+        parallel, timeout = self._routing(ask, policy)
+        used -= ask.tries_before or 0  # a re-pair starts a new round of tries
+        slots = min(parallel - pending, policy.max_offers - used)
         if self._skipped(session, ask) >= policy.max_skips:
             slots = 0  # helpers who could not be messaged do not count as tries, but are bounded
         made: list[Offer] = []
@@ -444,9 +460,7 @@ class AskService:
                     explanation=r.explanation,
                     status=OfferStatus.PENDING,
                     sent_at=now,
-                    expires_at=add_working_hours(
-                        now, policy.offer_timeout_working_hours, helper_tz
-                    ),
+                    expires_at=add_working_hours(now, timeout, helper_tz),
                     created_at=now,
                 )
                 session.add(offer)
@@ -498,6 +512,9 @@ class AskService:
         ask.status = AskStatus.UNMET
         ask.updated_at = now
         ask.closed_at = now
+        if ask.waiting_until is not None and ask.waiting_until > now:
+            log.info("ask %s goes back to waiting for a newly available helper", ask.id)
+            return  # the asker chose to wait and was told so; nothing new to say
         tried = (
             session.scalar(
                 select(func.count()).where(Offer.ask_id == ask.id, Offer.status.in_(COUNTED))
@@ -508,7 +525,7 @@ class AskService:
         messages.post(
             session,
             team_id=ask.team_id,
-            key=_key("ask", ask.id, "unmet"),
+            key=_key("ask", ask.id, "unmet", *([ask.tries_before] if ask.tries_before else [])),
             to=asker.slack_user_id,
             notice=notices.AskUnmet(ask_id=ask.id, tried=tried),
             now=now,
@@ -565,7 +582,7 @@ class AskService:
         if offer.status == OfferStatus.ACCEPTED:
             return AcceptOutcome.ALREADY_PAIRED
         existing = session.scalar(
-            select(Pair).where(Pair.ask_id == ask.id, Pair.status != PairStatus.FAILED)
+            select(Pair).where(Pair.ask_id == ask.id, Pair.status.in_(RUNNING_PAIRS))
         )
         if existing is not None:
             return AcceptOutcome.TAKEN
@@ -575,6 +592,9 @@ class AskService:
         assert asker is not None
         offer.status = OfferStatus.ACCEPTED
         offer.responded_at = now
+        self._answered(session, helper.id)
+        ask.waiting_until = None
+        ask.closed_at = None
         pair = Pair(
             team_id=team_id,
             ask_id=ask.id,
@@ -630,6 +650,7 @@ class AskService:
             offer.status = OfferStatus.PASSED
             offer.pass_reason = reason[:1000] or None
             offer.responded_at = now
+            self._answered(session, helper.id)
             self._close_offer_message(session, offer, notices.OfferState.PASSED, now)
             self._move_on(session, offer, now)
         return True
@@ -667,7 +688,9 @@ class AskService:
                 offer.status = OfferStatus.EXPIRED
                 offer.responded_at = now
                 self._close_offer_message(session, offer, notices.OfferState.EXPIRED, now)
+                self._missed(session, offer.helper_id, now)
                 self._move_on(session, offer, now)
+        self.follow_waiting()
         return len(due)
 
     def on_undeliverable(
@@ -811,3 +834,315 @@ class AskService:
                 now=now,
                 or_else_to=asker.slack_user_id,
             )
+
+    # ------------------------------------------------------------------ follow-through (issue 13)
+
+    @staticmethod
+    def _routing(ask: Ask, policy: MatchPolicy) -> tuple[int, float]:
+        """(helpers asked at once, working hours each has to answer) for ``ask`` under the
+        workspace's ``policy``: an urgent ask ("In the next day or two") is offered to two at
+        once with the shorter window."""
+        if ask.urgency == Urgency.HIGH:
+            return (
+                max(policy.parallel, policy.urgent_parallel),
+                min(policy.offer_timeout_working_hours, policy.urgent_timeout_working_hours),
+            )
+        return policy.parallel, policy.offer_timeout_working_hours
+
+    @staticmethod
+    def _answered(session: Session, helper_id: int) -> None:
+        """A helper answered an offer: their run of unanswered ones is over."""
+        profile = session.get(HelperProfile, helper_id)
+        if profile is not None and profile.missed_offers:
+            profile.missed_offers = 0
+
+    def _missed(self, session: Session, helper_id: int, now: datetime) -> None:
+        """An offer to ``helper_id`` lapsed unanswered; the third in a row pauses them (the
+        "ghost" rule, kinder): new requests stop, and a DM says why, until when, and offers
+        Resume now."""
+        profile = session.get(HelperProfile, helper_id)
+        helper = session.get(Person, helper_id)
+        if profile is None or helper is None:
+            return
+        profile.missed_offers = (profile.missed_offers or 0) + 1
+        if profile.missed_offers < GHOST_AFTER:
+            return
+        missed = profile.missed_offers
+        profile.missed_offers = 0
+        until = now + GHOST_PAUSE
+        if profile.paused_until is None or profile.paused_until < until:
+            profile.paused_until = until
+        profile.auto_paused_at = now
+        log.info("helper %s paused after %d unanswered offers in a row", helper_id, missed)
+        messages.post(
+            session,
+            team_id=helper.team_id,
+            key=_pause_key(helper_id, now),
+            to=helper.slack_user_id,
+            notice=notices.HelperAutoPaused(
+                person_id=helper_id,
+                missed=missed,
+                until=profile.paused_until.astimezone(zone(helper.tz)).date(),
+            ),
+            now=now,
+        )
+
+    def resume(self, team_id: str, user_id: str) -> bool:
+        """ "Resume now": the helper takes requests again (their pause ends now). Returns False
+        when they were not paused (a second click). Asks waiting for a helper are offered to
+        them at the next tick, if their experience matches."""
+        now = self._clock.now()
+        with unit_of_work(self._sessions) as session:
+            person = find_person(session, team_id, user_id)
+            profile = None if person is None else session.get(HelperProfile, person.id)
+            if person is None or profile is None:
+                return False
+            if profile.paused_until is None or profile.paused_until <= now:
+                return False
+            profile.paused_until = None
+            profile.updated_at = now
+            profile.missed_offers = 0
+            if profile.auto_paused_at is not None:
+                paused_key = _pause_key(person.id, profile.auto_paused_at)
+                messages.update(
+                    session,
+                    team_id=team_id,
+                    key=paused_key + ":resumed",
+                    replaces=paused_key,
+                    notice=notices.HelperResumed(person_id=person.id),
+                    now=now,
+                )
+                profile.auto_paused_at = None
+        return True
+
+    def wait_for_helper(self, team_id: str, ask_id: int, user_id: str) -> WaitOutcome:
+        """ "Tell me when someone can": the unmet ask waits ``wait_days`` for a newly available
+        matching helper (offered consent first, by the tick); the asker's message says so."""
+        now = self._clock.now()
+        with unit_of_work(self._sessions) as session:
+            ask = session.scalar(select(Ask).where(Ask.id == ask_id, Ask.team_id == team_id))
+            if ask is None:
+                return WaitOutcome.NOT_FOUND
+            asker = session.get_one(Person, ask.asker_id)
+            if asker.slack_user_id != user_id:
+                return WaitOutcome.NOT_YOURS
+            if ask.waiting_until is not None:
+                return WaitOutcome.ALREADY
+            if ask.status != AskStatus.UNMET:
+                return WaitOutcome.CLOSED
+            ask.waiting_until = now + timedelta(days=self._policy.wait_days)
+            ask.waiting_checked_at = None
+            ask.updated_at = now
+            messages.update(
+                session,
+                team_id=team_id,
+                key=_key("ask", ask.id, "waiting", int(now.timestamp())),
+                replaces=_key(
+                    "ask", ask.id, "unmet", *([ask.tries_before] if ask.tries_before else [])
+                ),
+                notice=notices.AskWaiting(ask_id=ask.id, until=ask.waiting_until),
+                now=now,
+                or_else_to=user_id,
+            )
+        return WaitOutcome.WAITING
+
+    def follow_waiting(self, limit: int = 50) -> int:
+        """The tick's part for waiting asks: tell the askers whose wait is over, and offer each
+        still waiting ask to the best newly available matching helper (consent first: Accept
+        or Pass). Helpers are looked at again only when helper profiles changed (someone
+        opted in, resumed or edited). Returns how many offers were made."""
+        now = self._clock.now()
+        with unit_of_work(self._sessions) as session:
+            for ask in session.scalars(
+                select(Ask)
+                .where(
+                    Ask.status == AskStatus.UNMET,
+                    Ask.waiting_until.is_not(None),
+                    Ask.waiting_until <= now,
+                )
+                .limit(limit)
+            ):
+                ask.waiting_until = None
+                ask.updated_at = now
+                asker = session.get_one(Person, ask.asker_id)
+                messages.post(
+                    session,
+                    team_id=ask.team_id,
+                    key=_key("ask", ask.id, "wait_ended", int(now.timestamp())),
+                    to=asker.slack_user_id,
+                    notice=notices.AskWaitEnded(ask_id=ask.id),
+                    now=now,
+                )
+        with unit_of_work(self._sessions) as session:
+            waiting = list(
+                session.scalars(
+                    select(Ask)
+                    .where(Ask.status == AskStatus.UNMET, Ask.waiting_until > now)
+                    .order_by(Ask.created_at, Ask.id)
+                    .limit(limit)
+                )
+            )
+            made = 0
+            for ask in waiting:
+                if is_redacted(ask.challenge):  # the asker's data was deleted: stop waiting
+                    ask.waiting_until = None
+                    continue
+                seen = self._helpers_seen(session, ask.team_id, now)
+                if ask.waiting_checked_at is not None and self._waiting_seen.get(ask.id) == seen:
+                    continue
+                self._waiting_seen[ask.id] = seen
+                ask.waiting_checked_at = now
+                asker = session.get_one(Person, ask.asker_id)
+                vector = self._ask_vector(session, ask)
+                ranked = self._ranker.candidates_for(session, ask, asker, vector, now)
+                _, timeout = self._routing(ask, self.policy_for(session, ask.team_id))
+                for r in ranked:
+                    if not self._helper_has_room(session, r.candidate.person_id):
+                        continue
+                    position = session.scalar(select(func.count()).where(Offer.ask_id == ask.id))
+                    offer = Offer(
+                        team_id=ask.team_id,
+                        ask_id=ask.id,
+                        helper_id=r.candidate.person_id,
+                        rank=(position or 0) + 1,
+                        score=float(r.score),
+                        explanation=r.explanation,
+                        status=OfferStatus.PENDING,
+                        sent_at=now,
+                        expires_at=add_working_hours(now, timeout, zone(r.candidate.tz)),
+                        created_at=now,
+                    )
+                    session.add(offer)
+                    session.flush()
+                    messages.post(
+                        session,
+                        team_id=ask.team_id,
+                        key=_key("offer", offer.id, "request"),
+                        to=r.candidate.user_id,
+                        notice=notices.OfferRequest(offer_id=offer.id),
+                        now=now,
+                    )
+                    ask.status = AskStatus.OFFERED
+                    ask.closed_at = None
+                    ask.updated_at = now
+                    log.info("waiting ask %s offered to a newly available helper", ask.id)
+                    made += 1
+                    break
+        return made
+
+    @staticmethod
+    def _helpers_seen(session: Session, team_id: str, now: datetime) -> tuple[object, ...]:
+        """What changes when a helper opts in, resumes, edits or their pause runs out (count,
+        latest change, how many are paused now)."""
+        row = session.execute(
+            select(
+                func.count(),
+                func.max(HelperProfile.updated_at),
+                func.count(HelperProfile.paused_until).filter(HelperProfile.paused_until > now),
+            ).where(HelperProfile.team_id == team_id)
+        ).one()
+        return tuple(row)
+
+    def another_peer(self, team_id: str, pair_id: int, user_id: str) -> RepairOutcome:
+        """ "Try another peer": the asker's ask goes back to matching without the earlier
+        helper, who is thanked and released without blame; the pair is closed (if it was not).
+        The asker is told who is being asked by when, or that nobody is free."""
+        now = self._clock.now()
+        with unit_of_work(self._sessions) as session:
+            stmt = select(Pair).where(Pair.id == pair_id, Pair.team_id == team_id)
+            if session.get_bind().dialect.name == "postgresql":
+                stmt = stmt.with_for_update()
+            pair = session.scalar(stmt)
+            if pair is None:
+                return RepairOutcome.NOT_FOUND
+            asker = session.get_one(Person, pair.asker_id)
+            helper = session.get_one(Person, pair.helper_id)
+            if asker.slack_user_id != user_id:
+                return RepairOutcome.NOT_YOURS
+            ask_stmt = select(Ask).where(Ask.id == pair.ask_id)
+            if session.get_bind().dialect.name == "postgresql":
+                ask_stmt = ask_stmt.with_for_update()
+            ask = session.scalar(ask_stmt)
+            if ask is None or pair.status == PairStatus.FAILED:
+                return RepairOutcome.NOT_FOUND
+            newer = session.scalar(
+                select(func.count()).where(Pair.ask_id == ask.id, Pair.id > pair.id)
+            )
+            if newer or ask.status not in (AskStatus.PAIRED, AskStatus.CLOSED):
+                return RepairOutcome.ALREADY  # already asking again (a second click)
+            if pair.status in RUNNING_PAIRS:
+                pair.status = PairStatus.CLOSED
+                pair.closed_at = now
+                pair.closed_by = user_id
+                pair.next_checkin_at = None
+                session.execute(
+                    delete(Checkin).where(Checkin.pair_id == pair.id, Checkin.sent_at.is_(None))
+                )
+            session.execute(
+                delete(MeetingCheck).where(
+                    MeetingCheck.pair_id == pair.id, MeetingCheck.sent_at.is_(None)
+                )
+            )
+            messages.post(
+                session,
+                team_id=team_id,
+                key=_key("pair", pair.id, "released"),
+                to=helper.slack_user_id,
+                notice=notices.HelperReleased(pair_id=pair.id),
+                now=now,
+            )
+            ask.excluded_user_ids = sorted({*(ask.excluded_user_ids or ()), helper.slack_user_id})
+            ask.tries_before = (
+                session.scalar(
+                    select(func.count()).where(Offer.ask_id == ask.id, Offer.status.in_(COUNTED))
+                )
+                or 0
+            )
+            ask.status = AskStatus.OFFERED
+            ask.matched_at = None
+            ask.closed_at = None
+            ask.updated_at = now
+            session.flush()
+            log.info("ask %s: the asker asked for another peer; pair %s released", ask.id, pair.id)
+            self._advance(session, ask, asker, self._ask_vector(session, ask), now)
+            if ask.status == AskStatus.OFFERED:
+                latest = session.scalar(
+                    select(func.max(Offer.expires_at)).where(
+                        Offer.ask_id == ask.id, Offer.status == OfferStatus.PENDING
+                    )
+                )
+                messages.post(
+                    session,
+                    team_id=team_id,
+                    key=_key("ask", ask.id, "rematching", pair.id),
+                    to=asker.slack_user_id,
+                    notice=notices.Rematching(
+                        ask_id=ask.id, pair_id=pair.id, answer_by=latest or now
+                    ),
+                    now=now,
+                )
+        return RepairOutcome.ASKING
+
+
+def _pause_key(person_id: int, at: datetime) -> str:
+    """The outbox key of the ghost-rule pause DM sent at ``at``."""
+    return _key("helper", person_id, "auto_paused", int(at.timestamp()))
+
+
+class WaitOutcome(StrEnum):
+    """What "Tell me when someone can" did."""
+
+    WAITING = "waiting"
+    ALREADY = "already"
+    CLOSED = "closed"  # the ask is no longer unmet (paired, withdrawn, deleted)
+    NOT_YOURS = "not_yours"
+    NOT_FOUND = "not_found"
+
+
+class RepairOutcome(StrEnum):
+    """What "Try another peer" did."""
+
+    ASKING = "asking"  # another peer is being asked (or the asker was told nobody is free)
+    ALREADY = "already"
+    NOT_YOURS = "not_yours"
+    NOT_FOUND = "not_found"

@@ -237,20 +237,6 @@ class JourneyService:
             )
         return True
 
-    def resume_helping(self, team_id: str, user_id: str) -> Change:
-        """**Resume now**: the helper's pause ends at once (offers may come again)."""
-        now = self._clock.now()
-        with unit_of_work(self._sessions) as session:
-            person = find_person(session, team_id, user_id)
-            profile = session.get(HelperProfile, person.id) if person else None
-            if profile is None:
-                return Change.NOT_FOUND
-            if profile.paused_until is None or profile.paused_until <= now:
-                return Change.ALREADY
-            profile.paused_until = None
-            profile.updated_at = now
-        return Change.OK
-
     # ------------------------------------------------------------------ history
 
     def history(self, team_id: str, user_id: str) -> History:

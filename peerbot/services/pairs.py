@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,14 +27,25 @@ from peerbot.domain.checkins import (
     next_checkin,
     next_helper_check,
 )
+from peerbot.domain.followup import (
+    commitment_reminder_at,
+    is_low_rating,
+    meet_again_at,
+    meet_check_at,
+)
 from peerbot.domain.journey_notices import PairPausedTo
 from peerbot.domain.notices import (
+    AnotherPeerOffer,
     CheckinAnswered,
     CheckinDue,
     CommitmentAdded,
+    CommitmentReminder,
     FeedbackRequest,
     HelperCheck,
     HelperCheckAnswered,
+    MeetAnswer,
+    MeetAnswered,
+    MeetCheck,
     Notice,
     PairClosed,
     Side,
@@ -57,6 +68,9 @@ from peerbot.store.models import (
     CommitmentStatus,
     Feedback,
     FeedbackRole,
+    MeetingAnswer,
+    MeetingCheck,
+    MeetingSide,
     Outcome,
     Pair,
     PairStatus,
@@ -137,6 +151,15 @@ def schedule_new_pair(
             due_at=next_helper_check(now, helper.tz),
         )
     )
+    for side, person in ((MeetingSide.ASKER, asker), (MeetingSide.HELPER, helper)):
+        session.add(
+            MeetingCheck(
+                team_id=pair.team_id,
+                pair_id=pair.id,
+                side=side,
+                due_at=meet_check_at(now, person.tz),
+            )
+        )
 
 
 #: Bound on :meth:`PairService.run_due`'s batches in one tick (the next tick goes on).
@@ -213,6 +236,10 @@ class PairService:
             handled += done
             if selected < limit:
                 break
+        # "Did you meet?" and due-date reminders ride on the same tick (not counted here:
+        # the count is of check-ins).
+        self._run_meeting_checks(now, limit)
+        self._run_commitment_reminders(now, limit)
         return handled
 
     def _run_due_batch(self, now: datetime, limit: int) -> tuple[int, int]:
@@ -499,6 +526,7 @@ class PairService:
             key = _key("commitment", pair.id, client_key)
             if not messages.key_free(session, key):
                 return Result.ALREADY
+            asker, _ = self._people(session, pair)
             c = Commitment(
                 team_id=team_id,
                 pair_id=pair.id,
@@ -506,6 +534,7 @@ class PairService:
                 due_date=due,
                 status=CommitmentStatus.OPEN,
                 created_at=now,
+                remind_at=None if due is None else commitment_reminder_at(due, now, asker.tz),
             )
             session.add(c)
             session.flush()
@@ -646,6 +675,17 @@ class PairService:
                 now,
                 to=other,
             )
+        if role == Role.ASKER and (
+            is_low_rating(answers.rating) or answers.outcome == Outcome.NOT.value
+        ):
+            self._post(
+                session,
+                pair,
+                _key("pair", pair.id, "another_peer"),
+                AnotherPeerOffer(pair_id=pair.id),
+                now,
+                to=asker,
+            )
         if role == Role.ASKER and answers.thanks:
             self._post(
                 session,
@@ -656,3 +696,142 @@ class PairService:
                 to=helper,
             )
         return Result.OK
+
+    # ------------------------------------------------------------------ follow-through (issue 13)
+
+    def _run_meeting_checks(self, now: datetime, limit: int) -> int:
+        """Send the "did you meet?" messages due now, each in its recipient's working hours."""
+        handled = 0
+        with unit_of_work(self._sessions) as session:
+            stmt = (
+                select(MeetingCheck)
+                .where(MeetingCheck.sent_at.is_(None), MeetingCheck.due_at <= now)
+                .order_by(MeetingCheck.due_at, MeetingCheck.id)
+                .limit(limit)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True)
+            for check in list(session.scalars(stmt)):
+                pair = session.get(Pair, check.pair_id)
+                if pair is None or pair.status != PairStatus.ACTIVE:
+                    session.delete(check)
+                    continue
+                asker, helper = self._people(session, pair)
+                to = asker if check.side == MeetingSide.ASKER else helper
+                later = next_working_moment(now, zone(to.tz))
+                if later > now:
+                    check.due_at = later
+                    continue
+                check.sent_at = now
+                self._post(
+                    session,
+                    pair,
+                    _key("meeting", check.id),
+                    MeetCheck(meeting_id=check.id, pair_id=pair.id, to=Side(check.side.value)),
+                    now,
+                    to=to,
+                )
+                handled += 1
+        return handled
+
+    def _run_commitment_reminders(self, now: datetime, limit: int) -> int:
+        """Remind askers of the commitments due today (sent the morning of the due date)."""
+        handled = 0
+        with unit_of_work(self._sessions) as session:
+            stmt = (
+                select(Commitment)
+                .where(
+                    Commitment.reminded_at.is_(None),
+                    Commitment.remind_at.is_not(None),
+                    Commitment.remind_at <= now,
+                )
+                .order_by(Commitment.remind_at, Commitment.id)
+                .limit(limit)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True)
+            for c in list(session.scalars(stmt)):
+                c.reminded_at = now
+                pair = session.get(Pair, c.pair_id)
+                if c.status != CommitmentStatus.OPEN or pair is None:
+                    continue
+                if pair.status != PairStatus.ACTIVE:
+                    continue
+                asker, _ = self._people(session, pair)
+                self._post(
+                    session,
+                    pair,
+                    _key("commitment", c.id, "reminder"),
+                    CommitmentReminder(commitment_id=c.id),
+                    now,
+                    to=asker,
+                )
+                handled += 1
+        return handled
+
+    def answer_meeting(self, team_id: str, meeting_id: int, user_id: str, answer: str) -> Result:
+        """An answer to "did you meet?": recorded (the programme counts pairs that met);
+        "not yet" asks again in three days; the message is updated with what happens next."""
+        try:
+            parsed = MeetingAnswer(answer)
+        except ValueError:
+            return Result.INVALID
+        now = self._clock.now()
+        with unit_of_work(self._sessions) as session:
+            check = session.scalar(
+                select(MeetingCheck).where(
+                    MeetingCheck.id == meeting_id, MeetingCheck.team_id == team_id
+                )
+            )
+            if check is None:
+                return Result.NOT_FOUND
+            pair = self._pair(session, team_id, check.pair_id, lock=True)
+            if pair is None:
+                return Result.NOT_FOUND
+            asker, helper = self._people(session, pair)
+            to = asker if check.side == MeetingSide.ASKER else helper
+            if to.slack_user_id != user_id:
+                return Result.NOT_YOURS
+            if check.answered_at is not None:
+                return Result.ALREADY
+            check.answered_at = now
+            check.answer = parsed
+            if parsed == MeetingAnswer.NOT_YET and pair.status in (
+                PairStatus.ACTIVE,
+                PairStatus.PAUSED,
+            ):
+                session.add(
+                    MeetingCheck(
+                        team_id=team_id,
+                        pair_id=pair.id,
+                        side=check.side,
+                        due_at=meet_again_at(now, to.tz),
+                    )
+                )
+            messages.update(
+                session,
+                team_id=team_id,
+                key=_key("meeting", check.id, "answered"),
+                replaces=_key("meeting", check.id),
+                notice=MeetAnswered(
+                    meeting_id=check.id,
+                    pair_id=pair.id,
+                    to=Side(check.side.value),
+                    answer=MeetAnswer(parsed.value),
+                ),
+                now=now,
+            )
+        return Result.OK
+
+
+def pairs_that_met(session: Session, team_id: str) -> int:
+    """How many of a workspace's pairs said they met (either side answered "yes"): for the
+    programme's figures."""
+    return (
+        session.scalar(
+            select(func.count(func.distinct(MeetingCheck.pair_id))).where(
+                MeetingCheck.team_id == team_id, MeetingCheck.answer == MeetingAnswer.YES
+            )
+        )
+        or 0
+    )

@@ -43,7 +43,7 @@ from peerbot.domain.notices import (
 )
 from peerbot.domain.ports import NoticeFacts
 from peerbot.domain.schedule import zone
-from peerbot.slack import codec, copy, ids
+from peerbot.slack import codec, copy, follow_ids, ids
 from peerbot.slack.blocks import URGENCY_OPTIONS
 from peerbot.slack.limits import MAX_SECTION_TEXT as SECTION_LIMIT
 from peerbot.slack.text import block_quote, escape_mrkdwn, one_line, truncate_escaped
@@ -239,7 +239,16 @@ def _ask_received(notice: AskReceived, facts: NoticeFacts) -> Message:
         )
         + "and we tell you either way."
     )
-    privacy = copy.who_sees(n, at_once=None) + (
+    if ask.urgency == "high":  # urgent: two at once and a shorter window (issue 13)
+        text = (
+            "Thanks, we have your request. As you need help in the next day or two, we are "
+            "asking up to two of the best-matched peers at once, in private, with a shorter "
+            "time to "
+            f"answer: until {_when(notice.answer_by, ask.asker_tz)}. The first to accept is "
+            f"introduced to you; we ask up to {notice.max_offers} peers in all, and we tell "
+            "you either way."
+        )
+    privacy = copy.who_sees(n, at_once=2 if ask.urgency == "high" else None) + (
         " Your name is shown only after a helper accepts." if ask.anonymous else ""
     )
     withdraw = _button("Withdraw request", ids.ASK_WITHDRAW, codec.ASK.encode(ask.ask_id), "danger")
@@ -299,7 +308,18 @@ def _ask_unmet(notice: AskUnmet, facts: NoticeFacts) -> Message:
         f"{lead} We have counted its topic (not your words) as one that needs more helpers. "
         "You can ask again with `/peerhelp` at any time, perhaps with more detail."
     )
-    return _message(text, [_section(text), *_ask_blocks(ask, heading="Your request")])
+    wait = {  # "Tell me when someone can" (issue 13): the ask waits for a new helper
+        "type": "actions",
+        "elements": [
+            _button(
+                "Tell me when someone can",
+                follow_ids.ASK_WAIT,
+                follow_ids.ASK.encode(ask.ask_id),
+                "primary",
+            )
+        ],
+    }
+    return _message(text, [_section(text), *_ask_blocks(ask, heading="Your request"), wait])
 
 
 @render.register
@@ -347,6 +367,11 @@ def _intro(notice: Intro, facts: NoticeFacts) -> Message:
         [
             _section(text),
             *_ask_blocks(pair.ask, heading="The challenge"),
+            *(
+                [_context(f"*Why <@{pair.helper}>:* {truncate_escaped(pair.why, 1500)}")]
+                if pair.why
+                else []
+            ),
             {"type": "divider"},
             _section(PRIMER),
             _context(
@@ -716,6 +741,9 @@ def _helper_invite_answered(notice: HelperInviteAnswered, facts: NoticeFacts) ->
 
 # Renderers kept in their own modules register on ``render`` when imported.
 from peerbot.slack import circle_render as _circle_render  # noqa: E402, F401
+
+# The follow-through notices register themselves on ``render`` (kept in their own module).
+from peerbot.slack import render_follow  # noqa: E402,F401
 
 # Renderers kept in their own modules register themselves on import.
 from peerbot.slack import render_journey as _render_journey  # noqa: E402,F401

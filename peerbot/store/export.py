@@ -25,6 +25,7 @@ from peerbot.store.models import (
     FeedbackRole,
     HelperNeverMatch,
     HelperProfile,
+    MeetingCheck,
     Offer,
     OfferStatus,
     OutboxMessage,
@@ -184,6 +185,14 @@ def person_export(session: Session, team_id: str, user_id: str, now: datetime) -
                 select(Checkin)
                 .where(Checkin.pair_id == pair.id, Checkin.kind.in_(mine))
                 .order_by(Checkin.id)
+            )
+        ]
+        row["did_you_meet"] = [  # their own answers only
+            _row(m, "id", "due_at", "sent_at", "answered_at", "answer")
+            for m in session.scalars(
+                select(MeetingCheck)
+                .where(MeetingCheck.pair_id == pair.id, MeetingCheck.side == role)
+                .order_by(MeetingCheck.id)
             )
         ]
         given = session.scalar(

@@ -286,6 +286,10 @@ class HelperProfile(Base):
     #: How many active pairs the helper takes at once.
     capacity: Mapped[int] = mapped_column(Integer, default=2)
     paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Offers that lapsed unanswered in a row (any answer resets it); at three, a pause.
+    missed_offers: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: When the "three unanswered offers" rule last paused them (None: never, or resumed since).
+    auto_paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: How they became a helper: "self" (signed up), "invited" (imported, no answer yet),
     #: "yes" (imported, said yes), "declined" (imported, said not now).
     consent: Mapped[str] = mapped_column(String(ENUM_LEN), default="self", server_default="self")
@@ -341,6 +345,13 @@ class Ask(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     matched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Nobody could help and the asker chose "Tell me when someone can": the ask waits for a
+    #: newly available helper until then (None: not waiting).
+    waiting_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: When helpers were last looked at for the waiting ask.
+    waiting_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Offers made before the latest re-pair ("another peer"): not counted against its tries.
+    tries_before: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Offer(Base):
@@ -378,8 +389,8 @@ class Offer(Base):
 
 
 class Pair(Base):
-    """An asker and a helper working on one ask (at most one live pair per ask: a pair whose
-    introduction failed does not count)."""
+    """An asker and a helper working on one ask (at most one running pair, active or paused,
+    per ask: a failed introduction or a pair closed for a re-pair does not count)."""
 
     __tablename__ = "pairs"
     __table_args__ = (
@@ -389,8 +400,8 @@ class Pair(Base):
             "uq_pairs_ask_id_live",
             "ask_id",
             unique=True,
-            sqlite_where=text("status <> 'failed'"),
-            postgresql_where=text("status <> 'failed'"),
+            sqlite_where=text("status IN ('active', 'paused')"),
+            postgresql_where=text("status IN ('active', 'paused')"),
         ),
     )
 
@@ -430,6 +441,9 @@ class Commitment(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: When the morning-of-the-due-date reminder goes out (None: no due date, or too late).
+    remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Checkin(Base):
@@ -453,6 +467,39 @@ class Checkin(Base):
     )
     channel_id: Mapped[str | None] = mapped_column(String(SLACK_ID))
     message_ts: Mapped[str | None] = mapped_column(String(SLACK_ID))
+
+
+class MeetingSide(StrEnum):
+    """Who a "did you meet?" message is for."""
+
+    ASKER = "asker"
+    HELPER = "helper"
+
+
+class MeetingAnswer(StrEnum):
+    """An answer to "did you meet?"."""
+
+    YES = "yes"
+    NOT_YET = "not_yet"
+    NO = "no"
+
+
+class MeetingCheck(Base):
+    """One "did you meet?" to one side of a pair, due at ``due_at``; the answer once given.
+
+    Pairs where someone answered ``yes`` are the pairs that met (programme figures)."""
+
+    __tablename__ = "meeting_checks"
+    __table_args__ = (Index("ix_meeting_checks_sent_at_due_at", "sent_at", "due_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID), index=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"), index=True)
+    side: Mapped[MeetingSide] = mapped_column(_enum(MeetingSide, "side"))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    answer: Mapped[MeetingAnswer | None] = mapped_column(_enum(MeetingAnswer, "answer"))
 
 
 class Feedback(Base):

@@ -6,6 +6,7 @@ raises :class:`~peerbot.domain.notices.NoticeGone`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from typing import TypeVar
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from peerbot.domain.followup import why_for_asker
 from peerbot.domain.notices import (
     AskView,
     CheckinView,
@@ -37,6 +39,7 @@ from peerbot.store.models import (
     Feedback,
     FeedbackRole,
     Offer,
+    OfferStatus,
     Pair,
     Person,
 )
@@ -149,7 +152,16 @@ class StoreNoticeFacts(StoreCircleFacts):
         if row is None:
             raise NoticeGone(f"pairs {pair_id}")
         pair, ask, asker, helper = row
-        return self._pair_view(pair, ask, asker, helper)
+        view = self._pair_view(pair, ask, asker, helper)
+        explanation = self._session.scalar(
+            select(Offer.explanation).where(
+                Offer.ask_id == pair.ask_id,
+                Offer.helper_id == pair.helper_id,
+                Offer.status == OfferStatus.ACCEPTED,
+            )
+        )
+        why = why_for_asker(explanation or "")
+        return dataclasses.replace(view, why=why) if why else view
 
     def checkin(self, checkin_id: int) -> CheckinView:
         """The check-in with its pair (two queries: a check-in is the most frequent notice)."""

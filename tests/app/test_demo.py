@@ -31,6 +31,16 @@ def test_sandbox_transcript(real_embedder: Embedder) -> None:
         "clarifying questions",
         # The offer says "introduced" only once the group DM exists.
         "You accepted",
+        # The simulated week (issue 13).
+        ":pushpin: @Sam commits",
+        "manage to meet",
+        "presses “Yes, we met”",
+        "You met: great!",
+        "Time for a quick check-in",
+        "answers the check-in: “Stuck”",
+        "told us they are stuck",
+        "closed this pairing",
+        "says thank you for your help",
         "Done: Sam and a peer",
     ]
     positions = [text.find(s) for s in steps]

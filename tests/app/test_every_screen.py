@@ -24,7 +24,7 @@ from peerbot.domain import notices as n
 from peerbot.domain.circle_notices import FeedbackKind
 from peerbot.domain.journey_notices import PairPausedTo
 from peerbot.sandbox.blockkit import validate_message_blocks
-from peerbot.slack import blocks, codec, ids
+from peerbot.slack import blocks, codec, follow_ids, ids
 from peerbot.slack import circle_render as cr
 from peerbot.slack.privacy_blocks import build_delete_modal, build_deleted_modal
 from peerbot.slack.profile_blocks import build_profile_modal
@@ -45,6 +45,9 @@ ASKER, HELPER, PERSON, MEMBER = "asker", "helper", "person", "member"
 USABLE: dict[str, set[str]] = {
     ASKER: {
         ids.ASK_WITHDRAW,
+        follow_ids.ASK_WAIT,
+        follow_ids.ANOTHER_PEER,
+        *follow_ids.MEET_ANSWERS,
         ids.PAIR_ADD_COMMITMENT,
         ids.PAIR_CLOSE,
         ids.CHECKIN_CLOSE,
@@ -61,6 +64,7 @@ USABLE: dict[str, set[str]] = {
         ids.CHECKIN_CLOSE,
         ids.FEEDBACK_OPEN,
         ids.HELPER_RESUME_NOW,
+        *follow_ids.MEET_ANSWERS,
         *(f"{ids.HELPER_CHECK_ACTION}_{a}" for a in ids.HELPER_CHECK_ANSWERS),
     },
     PERSON: {ids.HELPER_INVITE_YES, ids.HELPER_INVITE_NO, ids.HELPER_RESUME_NOW},
@@ -102,6 +106,16 @@ READERS: dict[str, Callable[[n.Notice], tuple[str, ...]]] = {
     "pair_closed": lambda _: (ASKER, HELPER),  # the group DM
     "feedback_request": lambda x: (_side(x),),
     "thanks": lambda _: (HELPER,),
+    "meet_check": lambda x: (_side(x),),  # "did you meet?", to each in their own DM
+    "meet_answered": lambda x: (_side(x),),
+    "another_peer_offer": lambda _: (ASKER,),
+    "rematching": lambda _: (ASKER,),
+    "helper_released": lambda _: (HELPER,),
+    "helper_auto_paused": lambda _: (HELPER,),
+    "helper_resumed": lambda _: (HELPER,),
+    "commitment_reminder": lambda _: (ASKER,),
+    "ask_waiting": lambda _: (ASKER,),
+    "ask_wait_ended": lambda _: (ASKER,),
     "helper_status_changed": lambda _: (PERSON,),  # an admin approved, paused or removed them
     "circle_not_placed": lambda _: (MEMBER,),
     "circle_opening": lambda _: (MEMBER,),  # the circle's conversation: every member

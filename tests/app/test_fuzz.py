@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from peerbot.sandbox.driver import sign
-from peerbot.slack import ids
+from peerbot.slack import follow_ids, ids
 from peerbot.slack.codec import MAX_ID, SnoozeChoice
 from tests.fixtures.app import SIGNING_SECRET, Harness
 
@@ -52,6 +52,11 @@ ACTION_IDS: tuple[str, ...] = (
     ids.PAIR_RESUME_CHECKINS,
     ids.HELPER_RESUME_NOW,
     *(f"{ids.HELPER_CHECK_ACTION}_{a}" for a in ids.HELPER_CHECK_ANSWERS),
+    # Follow-through (issue 13)
+    *follow_ids.MEET_ANSWERS,
+    follow_ids.ANOTHER_PEER,
+    follow_ids.HELPER_RESUME,
+    follow_ids.ASK_WAIT,
     "not_an_action_of_ours",
 )
 #: Every modal's callback id with its (block_id, action_id) inputs, from ids.py.

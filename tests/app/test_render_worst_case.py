@@ -51,6 +51,7 @@ PAIR = n.PairView(
     helper="U0HELPER",
     closed_by="U0ASKER",
     open_commitments=COMMITMENTS,
+    why=nasty(2000),
 )
 
 
@@ -159,6 +160,21 @@ def worst_notices() -> list[n.Notice]:
         AskWithdrawn(ask_id=1),
         *(PairPausedTo(pair_id=7, to=side) for side in n.Side),
         HelperPaused(person_id=5, until=date(2026, 12, 31)),
+        # Follow-through (issue 13)
+        *(n.MeetCheck(meeting_id=3, pair_id=7, to=side) for side in n.Side),
+        *(
+            n.MeetAnswered(meeting_id=3, pair_id=7, to=side, answer=a)
+            for side in n.Side
+            for a in n.MeetAnswer
+        ),
+        n.AnotherPeerOffer(pair_id=7),
+        n.Rematching(ask_id=1, pair_id=7, answer_by=WHEN),
+        n.HelperReleased(pair_id=7),
+        n.HelperAutoPaused(person_id=5, missed=3, until=date(2026, 12, 31)),
+        n.HelperResumed(person_id=5),
+        n.CommitmentReminder(commitment_id=1),
+        n.AskWaiting(ask_id=1, until=WHEN),
+        n.AskWaitEnded(ask_id=1),
     ]
 
 

@@ -37,7 +37,7 @@ def test_the_schema_has_the_expected_tables() -> None:
         "embeddings", "circle_pool", "circle_rounds", "circles", "circle_members",
         "circle_prompts", "circle_actions", "circle_feedback",
         "programme_settings", "programme_setting_changes", "admin_links",
-        "admin_digests",
+        "admin_digests", "meeting_checks",
     } == ALL_TABLES  # fmt: skip
 
 

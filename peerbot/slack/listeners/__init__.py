@@ -20,6 +20,7 @@ from peerbot.slack.listeners import (
     circles,
     commands,
     events,
+    follow,
     journey,
     pairs,
     privacy,
@@ -43,3 +44,4 @@ def register_listeners(app: App, deps: Deps) -> None:
     circles.register(app)
     admin.register(app)
     journey.register(app)
+    follow.register(app)

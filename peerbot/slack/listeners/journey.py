@@ -114,13 +114,12 @@ def resume_checkins(
 def resume_helping(
     ack: Ack, context: BoltContext, respond: Respond | None, client: WebClient, deps: Deps
 ) -> None:
-    """Resume now: the helper's pause ends at once."""
+    """Resume now: the helper's pause ends at once, whether they chose it or it followed three
+    unanswered offers (the pause DM is then updated)."""
     ack()
-    if deps.journey is None:
-        return
     who = actor(context)
-    result = deps.journey.resume_helping(who.team_id, who.user_id)
-    _say(respond, client, context, HELPING_AGAIN_TEXT if result == Change.OK else NOT_PAUSED_TEXT)
+    resumed = deps.asks.resume(who.team_id, who.user_id)
+    _say(respond, client, context, HELPING_AGAIN_TEXT if resumed else NOT_PAUSED_TEXT)
     _refresh_home(client, deps, who.team_id, who.user_id)
 
 
