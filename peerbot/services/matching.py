@@ -31,7 +31,7 @@ from peerbot.matching import (
     RulesThenHybrid,
     Snapshot,
 )
-from peerbot.services.ranking import HelperIndexes
+from peerbot.services.ranking import HelperIndexes, matching_version
 from peerbot.store.db import read_only
 from peerbot.store.models import (
     Ask,
@@ -104,7 +104,7 @@ OfferFacts = tuple[int, int, int, int, float | None]
 class _Base:
     """The facts that change seldom (profiles, people, pairs, ratings, never-match lists)."""
 
-    key: tuple[Any, ...]
+    key: tuple[int, datetime]
     rows: dict[int, Row[*tuple[Any, ...]]]
     managers: dict[str, str | None]
     active: dict[int, int]
@@ -117,41 +117,7 @@ class _Base:
     helpers: dict[int, Candidate] = field(default_factory=dict)
 
 
-def _base_key(session: Session, team_id: str) -> tuple[Any, ...]:
-    """A cheap fingerprint of everything :class:`_Base` holds (counts, latest changes, and a
-    checksum of who has active pairs)."""
-
-    def one(stmt: Any) -> tuple[Any, ...]:
-        return tuple(session.execute(stmt).one())
-
-    active = Pair.status == PairStatus.ACTIVE
-    return (
-        one(
-            select(func.count(), func.max(HelperProfile.updated_at)).where(
-                HelperProfile.team_id == team_id
-            )
-        )
-        + one(select(func.count(), func.max(Person.updated_at)).where(Person.team_id == team_id))
-        + one(
-            select(
-                func.count(),
-                func.max(Pair.created_at),
-                func.max(Pair.closed_at),
-                func.count().filter(active),
-                func.sum(Pair.helper_id).filter(active),
-                func.sum(Pair.id).filter(active),
-            ).where(Pair.team_id == team_id)
-        )
-        + one(select(func.count(), func.max(Feedback.id)).where(Feedback.team_id == team_id))
-        + one(
-            select(func.count(), func.max(HelperNeverMatch.created_at)).where(
-                HelperNeverMatch.team_id == team_id
-            )
-        )
-    )
-
-
-def _load_base(session: Session, team_id: str, key: tuple[Any, ...], now: datetime) -> _Base:
+def _load_base(session: Session, team_id: str, key: tuple[int, datetime], now: datetime) -> _Base:
     rows = {
         r.person_id: r
         for r in session.execute(
@@ -295,8 +261,10 @@ class HelperFactsCache:
     """The helpers' facts of each workspace, kept current instead of reloaded per ask.
 
     What changes seldom (profiles, people, pairs, ratings, never-match lists) is reloaded only
-    when its fingerprint moves; the offer counts, which move with every ask, are re-read each
-    time (a few grouped queries) and only the helpers whose counts changed get new facts.
+    when the workspace's change number (:func:`~peerbot.services.ranking.matching_version`)
+    moves, or the hour turns (time-zone offsets); the offer counts, which move with every ask,
+    are re-read each time (a few grouped queries) and only the helpers whose counts changed get
+    new facts.
     """
 
     def __init__(self) -> None:
@@ -308,7 +276,10 @@ class HelperFactsCache:
     ) -> tuple[list[Candidate], dict[str, str | None]]:
         """The workspace's opted-in helpers with current facts, and the reporting lines."""
         with self._lock:  # reads inside: an older read never lands after a newer one
-            key = (*_base_key(session, team_id), now.replace(minute=0, second=0, microsecond=0))
+            key = (
+                matching_version(session, team_id),
+                now.replace(minute=0, second=0, microsecond=0),
+            )
             offers = _offer_facts(session, team_id, now)
             base = self._teams.get(team_id)
             if base is None or base.key != key:

@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -553,3 +554,14 @@ class Embedding(Base):
     #: SHA-256 of the embedded text, to skip re-embedding unchanged text.
     text_sha256: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class MatchingVersion(Base):
+    """Per workspace, a number bumped (by database triggers, migration 0010) on every change
+    matching reads: helper profiles, people's reachability, time zone and manager, pairs,
+    ratings, never-match lists and expertise vectors. Workers compare it instead of scanning."""
+
+    __tablename__ = "matching_versions"
+
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)

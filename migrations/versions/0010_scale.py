@@ -1,0 +1,119 @@
+# ruff: noqa: S608 - DDL built from the constants of this file
+"""Matching at scale: one change number per workspace instead of scanning for changes per ask.
+
+- ``matching_versions``: per workspace, a number that grows with every change matching reads
+  from the database (helper profiles, the people fields the rules use, pairs, ratings,
+  never-match lists, expertise vectors). A worker keeps its in-memory index and helper facts
+  while the number is unchanged: one primary-key read per ask instead of aggregate scans.
+- Triggers bump it, so every writer (the app, an import, a hand-made fix in SQL) is counted.
+  SQLite: ``AFTER`` row triggers (writers are serial). PostgreSQL: deferred constraint
+  triggers, so the counter row is locked only while the transaction commits (no waits inside
+  a transaction, no lock-order cycles with the rows it locks).
+
+Revision ID: 0010
+Revises: 0005
+Create Date: 2026-12-01 16:10:00.000000
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision: str = "0010"
+down_revision: str | Sequence[str] | None = "0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_PEOPLE_FIELDS = ("slack_user_id", "tz", "deleted", "can_be_messaged", "manager_slack_user_id")
+_PAIR_FIELDS = ("status", "helper_id", "team_id")
+
+#: (table, event, condition or None): the row changes that bump the workspace's number.
+TRIGGERS: tuple[tuple[str, str, str | None], ...] = (
+    ("helper_profiles", "INSERT", None),
+    ("helper_profiles", "UPDATE", None),
+    ("helper_profiles", "DELETE", None),
+    ("people", "INSERT", "NEW.manager_slack_user_id IS NOT NULL"),
+    ("people", "UPDATE", " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in _PEOPLE_FIELDS)),
+    ("people", "DELETE", None),
+    ("pairs", "INSERT", None),
+    ("pairs", "UPDATE", " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in _PAIR_FIELDS)),
+    ("pairs", "DELETE", None),
+    ("feedback", "INSERT", None),
+    ("feedback", "UPDATE", None),
+    ("feedback", "DELETE", None),
+    ("helper_never_match", "INSERT", None),
+    ("helper_never_match", "UPDATE", None),
+    ("helper_never_match", "DELETE", None),
+    ("embeddings", "INSERT", "NEW.owner_kind = 'helper_expertise'"),
+    ("embeddings", "UPDATE", "NEW.owner_kind = 'helper_expertise'"),
+    ("embeddings", "DELETE", "OLD.owner_kind = 'helper_expertise'"),
+)
+
+
+def _name(table: str, event: str) -> str:
+    return f"trg_{table}_{event.lower()}_matching_version"
+
+
+def _sqlite(table: str, event: str, when: str | None) -> str:
+    row = "OLD" if event == "DELETE" else "NEW"
+    cond = "" if when is None else f" WHEN {when.replace('IS DISTINCT FROM', 'IS NOT')}"
+    return (
+        f"CREATE TRIGGER {_name(table, event)} AFTER {event} ON {table} FOR EACH ROW{cond} BEGIN "
+        f"INSERT OR IGNORE INTO matching_versions (team_id, version) VALUES ({row}.team_id, 0); "
+        f"UPDATE matching_versions SET version = version + 1 WHERE team_id = {row}.team_id; "
+        "END"
+    )
+
+
+_PG_FUNCTION = """
+CREATE FUNCTION peerbot_bump_matching_version() RETURNS trigger AS $$
+DECLARE
+    team text;
+BEGIN
+    IF TG_OP = 'DELETE' THEN team := OLD.team_id; ELSE team := NEW.team_id; END IF;
+    INSERT INTO matching_versions (team_id, version) VALUES (team, 1)
+    ON CONFLICT (team_id) DO UPDATE SET version = matching_versions.version + 1;
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql
+"""
+
+
+def _pg(table: str, event: str, when: str | None) -> str:
+    cond = "" if when is None else f" WHEN ({when})"
+    return (
+        f"CREATE CONSTRAINT TRIGGER {_name(table, event)} AFTER {event} ON {table} "
+        f"DEFERRABLE INITIALLY DEFERRED FOR EACH ROW{cond} "
+        "EXECUTE FUNCTION peerbot_bump_matching_version()"
+    )
+
+
+def upgrade() -> None:
+    """Create the table and the triggers."""
+    op.create_table(
+        "matching_versions",
+        sa.Column("team_id", sa.String(length=32), nullable=False),
+        sa.Column("version", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("team_id", name=op.f("pk_matching_versions")),
+    )
+    postgresql = op.get_context().dialect.name == "postgresql"
+    if postgresql:
+        op.execute(_PG_FUNCTION)
+    for table, event, when in TRIGGERS:
+        op.execute(_pg(table, event, when) if postgresql else _sqlite(table, event, when))
+
+
+def downgrade() -> None:
+    """Drop the triggers and the table."""
+    postgresql = op.get_context().dialect.name == "postgresql"
+    for table, event, _when in TRIGGERS:
+        op.execute(
+            f"DROP TRIGGER IF EXISTS {_name(table, event)}" + (f" ON {table}" if postgresql else "")
+        )
+    if postgresql:
+        op.execute("DROP FUNCTION IF EXISTS peerbot_bump_matching_version()")
+    op.drop_table("matching_versions")
