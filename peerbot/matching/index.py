@@ -241,6 +241,8 @@ class HelperIndex:
         self.generation = 0
         #: Bumped on every in-memory change (caches of derived values key on it).
         self.revision = 0
+        #: Bumped when helpers are added or removed (slots move); not when facts change.
+        self.layout = 0
         self.n_probe = n_probe
         self._centroids = None if centroids is None else np.asarray(centroids, np.float32)
         n_parts = 1 if self._centroids is None else self._centroids.shape[0]
@@ -458,6 +460,7 @@ class HelperIndex:
         self.bm25.remove(slot)
         self._ids[slot] = None
         self._free.append(slot)
+        self.layout += 1
         self._invalidate()
 
     def update_facts(self, helper_id: str, facts: HelperFacts) -> None:
@@ -485,7 +488,7 @@ class HelperIndex:
             if slot is None:
                 continue
             rec = self._records[slot]
-            if rec.facts != new:
+            if rec.facts is not new and rec.facts != new:
                 self._records[slot] = HelperRecord(
                     rec.helper_id, rec.expertise_vector, rec.expertise_text, (), new
                 )
@@ -519,6 +522,7 @@ class HelperIndex:
         else:
             self._ids[slot] = record.helper_id
         self._slot_of[record.helper_id] = slot
+        self.layout += 1
         self._records[slot] = HelperRecord(
             record.helper_id, record.expertise_vector, record.expertise_text, (), record.facts
         )

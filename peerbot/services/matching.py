@@ -24,6 +24,7 @@ from peerbot.matching import (
 )
 from peerbot.matching import (
     Candidate,
+    Eligibility,
     HelperFacts,
     Ranked,
     Ranker,
@@ -115,6 +116,9 @@ class _Base:
     offers: dict[int, OfferFacts] = field(default_factory=dict)
     facts: dict[int, HelperFacts] = field(default_factory=dict)
     helpers: dict[int, Candidate] = field(default_factory=dict)
+    eligibility: Eligibility | None = None
+    listed: list[Candidate] = field(default_factory=list)
+    position: dict[int, int] = field(default_factory=dict)
 
 
 def _load_base(session: Session, team_id: str, key: tuple[int, datetime], now: datetime) -> _Base:
@@ -273,8 +277,9 @@ class HelperFactsCache:
 
     def helpers(
         self, session: Session, team_id: str, now: datetime, max_pending_offers: int | None
-    ) -> tuple[list[Candidate], dict[str, str | None]]:
-        """The workspace's opted-in helpers with current facts, and the reporting lines."""
+    ) -> tuple[list[Candidate], dict[str, str | None], Eligibility]:
+        """The workspace's opted-in helpers with current facts, the reporting lines, and the
+        same helpers with the rules that do not depend on the ask applied."""
         with self._lock:  # reads inside: an older read never lands after a newer one
             key = (
                 matching_version(session, team_id),
@@ -295,14 +300,26 @@ class HelperFactsCache:
                     for pid in old.keys() | offers.keys()
                     if old.get(pid) != offers.get(pid) and pid in base.rows
                 ]
+            renewed = []
             for pid in changed:
                 facts = _facts_of(base, pid, max_pending_offers)
                 if base.facts.get(pid) != facts:
                     base.facts[pid] = facts
                     row = base.rows[pid]
                     base.helpers[pid] = Candidate(pid, row.slack_user_id, row.tz, facts)
-            helpers = [base.helpers[pid] for pid in base.rows]
-            return helpers, base.managers
+                    renewed.append(base.helpers[pid])
+            if not base.position:
+                base.listed = [base.helpers[pid] for pid in base.rows]
+                base.position = {pid: i for i, pid in enumerate(base.rows)}
+            else:
+                for c in renewed:
+                    base.listed[base.position[c.person_id]] = c
+            helpers = list(base.listed)
+            if base.eligibility is None or len(base.eligibility.replaced) > 50_000:
+                base.eligibility = Eligibility(helpers, base.managers)
+            elif renewed:
+                base.eligibility.replace(renewed)
+            return helpers, base.managers, base.eligibility
 
 
 def load_snapshot(
@@ -322,7 +339,7 @@ def load_snapshot(
     the helpers' facts between rankings (a new one, loading everything, when omitted).
     """
     team = ask.team_id
-    helpers, managers = (cache or HelperFactsCache()).helpers(
+    helpers, managers, eligibility = (cache or HelperFactsCache()).helpers(
         session, team, now, max_pending_offers
     )
     asker_never = frozenset(
@@ -349,7 +366,7 @@ def load_snapshot(
         asker_never_match=asker_never,
         already_offered=offered,
     )
-    return Snapshot(ask=query, helpers=helpers, managers=managers)
+    return Snapshot(ask=query, helpers=helpers, managers=managers, eligibility=eligibility)
 
 
 class Matcher(Protocol):
