@@ -419,9 +419,13 @@ class AskService:
             if ranked is None:
                 ranked = self._ranker.candidates_for(session, ask, asker, vector, now)
             position = session.scalar(select(func.count()).where(Offer.ask_id == ask.id)) or 0
+            # Ranked before this transaction: someone may have been offered this ask since.
+            offered = set(session.scalars(select(Offer.helper_id).where(Offer.ask_id == ask.id)))
             for r in ranked:
                 if len(made) >= slots:
                     break
+                if r.candidate.person_id in offered:
+                    continue
                 if not self._helper_has_room(session, r.candidate.person_id):
                     continue  # another ask's offer reached this helper since the snapshot
                 position += 1
@@ -611,6 +615,7 @@ class AskService:
         Returns False when the offer was not pending (a repeat, or already answered).
         """
         now = self._clock.now()
+        ranked = self._rank_next(offer_id, now)  # outside the write transaction
         with unit_of_work(self._sessions) as session:
             offer = self._load(session, offer_id, team_id, lock=True)
             if offer is None or offer.status != OfferStatus.PENDING:
@@ -622,7 +627,7 @@ class AskService:
             offer.pass_reason = reason[:1000] or None
             offer.responded_at = now
             self._close_offer_message(session, offer, notices.OfferState.PASSED, now)
-            self._move_on(session, offer, now)
+            self._move_on(session, offer, now, ranked=ranked.get(offer.ask_id))
         return True
 
     def release_offer(self, session: Session, offer: Offer, now: datetime) -> None:
@@ -632,18 +637,60 @@ class AskService:
         offer.responded_at = now
         self._move_on(session, offer, now)
 
-    def _move_on(self, session: Session, offer: Offer, now: datetime) -> None:
+    def _move_on(
+        self,
+        session: Session,
+        offer: Offer,
+        now: datetime,
+        *,
+        ranked: Sequence[Ranked] | None = None,
+    ) -> None:
+        """Offer the ask of ``offer`` to the next candidates (``ranked``: ranked ahead, outside
+        the write transaction, by :meth:`_rank_next`; ranked here when None)."""
         ask = session.get(Ask, offer.ask_id)
         assert ask is not None
         if ask.status != AskStatus.OFFERED:
             return
         asker = session.get(Person, ask.asker_id)
         assert asker is not None
-        self._advance(session, ask, asker, self._ask_vector(session, ask), now)
+        self._advance(session, ask, asker, self._ask_vector(session, ask), now, ranked=ranked)
+
+    def _rank_next(
+        self, offer_ids: int | Sequence[int], now: datetime
+    ) -> dict[int, Sequence[Ranked]]:
+        """The candidates of the asks of ``offer_ids`` still being offered, by ask id, ranked
+        reading only: no write lock is held while the index is refreshed and helpers scored.
+        The write that follows re-checks each one (room, not offered this ask meanwhile)."""
+        ids = [offer_ids] if isinstance(offer_ids, int) else list(offer_ids)
+        out: dict[int, Sequence[Ranked]] = {}
+        if not ids:
+            return out
+        with read_only(self._sessions) as session:
+            ask_ids = set(session.scalars(select(Offer.ask_id).where(Offer.id.in_(ids))))
+            for ask_id in sorted(ask_ids):
+                ask = session.get(Ask, ask_id)
+                if ask is None or ask.status != AskStatus.OFFERED:
+                    continue
+                asker = session.get(Person, ask.asker_id)
+                vector = self._stored_vector(session, ask)
+                if asker is None or vector is None:
+                    continue
+                out[ask_id] = self._ranker.candidates_for(session, ask, asker, vector, now)
+        return out
 
     def expire_due(self) -> int:
         """Expire offers nobody answered in time and move their asks on. Returns how many."""
         now = self._clock.now()
+        with read_only(self._sessions) as session:  # rank ahead, outside the write transaction
+            soon = list(
+                session.scalars(
+                    select(Offer.id)
+                    .where(Offer.status == OfferStatus.PENDING, Offer.expires_at <= now)
+                    .order_by(Offer.expires_at)
+                    .limit(200)
+                )
+            )
+        ranked = self._rank_next(soon, now)
         with unit_of_work(self._sessions) as session:
             stmt = (
                 select(Offer)
@@ -658,7 +705,7 @@ class AskService:
                 offer.status = OfferStatus.EXPIRED
                 offer.responded_at = now
                 self._close_offer_message(session, offer, notices.OfferState.EXPIRED, now)
-                self._move_on(session, offer, now)
+                self._move_on(session, offer, now, ranked=ranked.get(offer.ask_id))
         return len(due)
 
     def on_undeliverable(
