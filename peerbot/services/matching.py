@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+import numpy as np
 from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -405,7 +406,18 @@ class IndexedMatcher:
             teams = list(session.scalars(select(HelperProfile.team_id).distinct()))
         for team in teams:
             with read_only(sessions) as session, self._lock:
-                self._indexes.refresh(session, team, now)
+                index = self._indexes.refresh(session, team, now)
+                # The helpers' facts, the rules' view of them and the ranker's caches too: one
+                # ranking of an empty ask that nobody asked loads them all.
+                helpers, managers, eligibility = self._facts.helpers(
+                    session, team, now, self._max_pending_offers
+                )
+                if helpers:
+                    query = MatchAsk(text="", vector=np.zeros(index.dimension, np.float32), now=now)
+                    warmup = Snapshot(query, helpers, managers, eligibility)
+                    ranked = self._ranker.rank(index, warmup)
+                    if len(ranked):
+                        ranked[0]  # writes one explanation: loads what that reads
         return len(teams)
 
     def candidates_for(

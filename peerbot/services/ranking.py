@@ -112,7 +112,9 @@ def load_records(
     )
     if scope is not None:
         stmt = stmt.where(HelperProfile.person_id.in_(scope))
-    rows = session.execute(stmt).all()
+    # Core execution (no ORM row processing): a full load reads ~11 rows per helper.
+    conn = session.connection()
+    rows = conn.execute(stmt).all()
     live = [r for r in rows if r.opted_in and not r.deleted]
     removed = [r.slack_user_id for r in rows if not (r.opted_in and not r.deleted)]
     if scope is not None:
@@ -156,10 +158,8 @@ def load_records(
     if scope is not None:
         exp_stmt = exp_stmt.where(Embedding.owner_id.in_(scope))
         help_stmt = help_stmt.where(Pair.helper_id.in_(scope))
-    expertise = {
-        owner: vector_from_bytes(vec, dim) for owner, vec, dim in session.execute(exp_stmt)
-    }
-    rows_h = session.execute(help_stmt).all()
+    expertise = {owner: vector_from_bytes(vec, dim) for owner, vec, dim in conn.execute(exp_stmt)}
+    rows_h = conn.execute(help_stmt).all()
     # One buffer for all past-help vectors (each PastHelp holds a row view): no array per row.
     mat = (
         np.frombuffer(b"".join(r[4] for r in rows_h), dtype=VECTOR_DTYPE)
