@@ -215,8 +215,12 @@ def train_centroids(
     cent = rows[rng.choice(rows.shape[0], n_lists, replace=False)].astype(np.float32)
     for _ in range(iterations):
         assign = np.argmax(rows @ cent.T, axis=1)
+        # Sum the rows of each centroid: sorted once, added by runs (np.add.at is slow).
+        order = np.argsort(assign, kind="stable")
+        ordered = assign[order]
+        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
         sums = np.zeros_like(cent)
-        np.add.at(sums, assign, rows)
+        sums[ordered[starts]] = np.add.reduceat(rows[order], starts, axis=0)
         norms = np.linalg.norm(sums, axis=1, keepdims=True)
         empty = norms[:, 0] == 0
         sums[empty] = cent[empty]
