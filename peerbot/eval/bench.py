@@ -118,6 +118,14 @@ def synthetic_index(
     n_helpers: int, helps: int = 10, dimension: int = 384, seed: int = 0, topics: int = 512
 ) -> HelperIndex:
     """A workspace of ``n_helpers`` helpers with ``helps`` past helps each (seeded)."""
+    records = synthetic_records(n_helpers, helps, dimension, seed, topics)
+    return HelperIndex.build(records, dimension, "synthetic")
+
+
+def synthetic_records(
+    n_helpers: int, helps: int = 10, dimension: int = 384, seed: int = 0, topics: int = 512
+) -> list[HelperRecord]:
+    """The records of :func:`synthetic_index` (seeded), before any index is built."""
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((topics, dimension)).astype(np.float32)
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
@@ -153,7 +161,7 @@ def synthetic_index(
             recent_offers=int(rng.integers(0, 5)),
         )
         records.append(HelperRecord(f"U{h:06d}", vecs[h * helps], "", past, facts))
-    return HelperIndex.build(records, dimension, "synthetic")
+    return records
 
 
 def run_bench(
@@ -173,9 +181,11 @@ def run_bench(
     else:
         query = np.random.default_rng(1).standard_normal(dim).astype(np.float32)
     for n in sizes:
+        records = synthetic_records(n, helps, dim)
         t0 = time.perf_counter()
-        index = synthetic_index(n, helps, dim)
+        index = HelperIndex.build(records, dim, "synthetic")
         built = time.perf_counter() - t0
+        del records
         ranker = HybridRanker(index, RankerWeights())
         ask = Ask(ASK_TEXT, query, datetime(2025, 1, 1, tzinfo=UTC), asker_utc_offset_minutes=60)
         results[f"rank_{n}"] = median_seconds(partial(ranker.rank, ask, limit=10), runs)
