@@ -8,7 +8,9 @@
 - Triggers bump it, so every writer (the app, an import, a hand-made fix in SQL) is counted.
   SQLite: ``AFTER`` row triggers (writers are serial). PostgreSQL: deferred constraint
   triggers, so the counter row is locked only while the transaction commits (no waits inside
-  a transaction, no lock-order cycles with the rows it locks).
+  a transaction, no lock-order cycles with the rows it locks), and bumped once per transaction
+  and workspace (a transaction-local setting remembers it): a bulk insert of many rows updates
+  the counter row once, not once per row.
 
 Revision ID: 0010
 Revises: 0005
@@ -73,10 +75,17 @@ _PG_FUNCTION = """
 CREATE FUNCTION peerbot_bump_matching_version() RETURNS trigger AS $$
 DECLARE
     team text;
+    done text;
 BEGIN
     IF TG_OP = 'DELETE' THEN team := OLD.team_id; ELSE team := NEW.team_id; END IF;
+    -- Once per transaction and workspace: a bulk insert does not rewrite the row per row.
+    done := coalesce(current_setting('peerbot.matching_bumped', true), '');
+    IF position(',' || team || ',' in done) > 0 THEN
+        RETURN NULL;
+    END IF;
     INSERT INTO matching_versions (team_id, version) VALUES (team, 1)
     ON CONFLICT (team_id) DO UPDATE SET version = matching_versions.version + 1;
+    PERFORM set_config('peerbot.matching_bumped', done || ',' || team || ',', true);
     RETURN NULL;
 END
 $$ LANGUAGE plpgsql

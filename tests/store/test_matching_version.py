@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from peerbot.services.ranking import matching_version
 from peerbot.store.db import session_factory, unit_of_work
 from peerbot.store.models import (
+    Ask,
     Embedding,
     EmbeddingOwner,
     Feedback,
@@ -179,3 +180,43 @@ def test_changes_matching_reads_bump_the_number_and_others_do_not(engine: Engine
     )
     # Another workspace's number is its own.
     assert _version(engine, "T002") == 0
+
+
+def test_a_bulk_change_moves_the_number_once_per_transaction_on_postgresql(
+    engine: Engine,
+) -> None:
+    """Thousands of pairs in one transaction: the number moves (once on PostgreSQL, where the
+    counter row is updated once per transaction instead of once per row)."""
+    ids: dict[str, int] = {}
+
+    def setup(s: Session) -> None:
+        add_workspace(s)
+        ids["asker"] = add_person(s, "T001", "UASKER").id
+        ids["helper"] = add_person(s, "T001", "UHELPER").id
+
+    _step(engine, setup)
+
+    def bulk(s: Session) -> None:
+        asker = s.get_one(Person, ids["asker"])
+        helper = s.get_one(Person, ids["helper"])
+        for _ in range(2000):
+            ask = Ask(team_id="T001", asker_id=asker.id, challenge="c", created_at=NOW)
+            s.add(ask)
+            s.flush()
+            s.add(Pair(team_id="T001", ask_id=ask.id, helper_id=helper.id, asker_id=asker.id))
+        s.flush()
+
+    moved = _step(engine, bulk)
+    assert moved > 0
+    if engine.dialect.name == "postgresql":
+        assert moved == 1
+    # The next transaction moves it again (the once-per-transaction memory does not linger).
+    assert (
+        _step(
+            engine,
+            lambda s: s.execute(
+                update(Pair).where(Pair.helper_id == ids["helper"]).values(status=PairStatus.CLOSED)
+            ),
+        )
+        > 0
+    )
