@@ -2,8 +2,8 @@
 """Matching at scale: one change number per workspace instead of scanning for changes per ask.
 
 - ``matching_versions``: per workspace, a number that grows with every change matching reads
-  from the database (helper profiles, the people fields the rules use, pairs, ratings,
-  never-match lists, expertise vectors). A worker keeps its in-memory index and helper facts
+  from the database (helper profiles, helpers' reachability, time zone and id, anyone's
+  manager, pairs, ratings, never-match lists, expertise vectors). A worker keeps its in-memory index and helper facts
   while the number is unchanged: one primary-key read per ask instead of aggregate scans.
 - Triggers bump it, so every writer (the app, an import, a hand-made fix in SQL) is counted.
   SQLite: ``AFTER`` row triggers (writers are serial). PostgreSQL: deferred constraint
@@ -60,8 +60,21 @@ def _name(table: str, event: str) -> str:
     return f"trg_{table}_{event.lower()}_matching_version"
 
 
+#: People's fields that matter only for helpers (reachability, time zone, id): a change to an
+#: asker's (their Slack profile refreshed on every first ask) is not matching's business.
+_HELPER_ONLY = " OR ".join(
+    f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in _PEOPLE_FIELDS if c != "manager_slack_user_id"
+)
+_IS_HELPER = "EXISTS (SELECT 1 FROM helper_profiles WHERE helper_profiles.person_id = NEW.id)"
+
+
 def _sqlite(table: str, event: str, when: str | None) -> str:
     row = "OLD" if event == "DELETE" else "NEW"
+    if (table, event) == ("people", "UPDATE"):
+        when = (
+            "OLD.manager_slack_user_id IS DISTINCT FROM NEW.manager_slack_user_id "
+            f"OR (({_HELPER_ONLY}) AND {_IS_HELPER})"
+        )
     cond = "" if when is None else f" WHEN {when.replace('IS DISTINCT FROM', 'IS NOT')}"
     return (
         f"CREATE TRIGGER {_name(table, event)} AFTER {event} ON {table} FOR EACH ROW{cond} BEGIN "
@@ -78,6 +91,13 @@ DECLARE
     done text;
 BEGIN
     IF TG_OP = 'DELETE' THEN team := OLD.team_id; ELSE team := NEW.team_id; END IF;
+    -- A person's reachability, time zone or id matter only for a helper (their manager always).
+    IF TG_TABLE_NAME = 'people' AND TG_OP = 'UPDATE' THEN
+        IF OLD.manager_slack_user_id IS NOT DISTINCT FROM NEW.manager_slack_user_id
+           AND NOT EXISTS (SELECT 1 FROM helper_profiles WHERE person_id = NEW.id) THEN
+            RETURN NULL;
+        END IF;
+    END IF;
     -- Once per transaction and workspace: a bulk insert does not rewrite the row per row.
     done := coalesce(current_setting('peerbot.matching_bumped', true), '');
     IF position(',' || team || ',' in done) > 0 THEN

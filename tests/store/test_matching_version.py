@@ -81,16 +81,23 @@ def test_changes_matching_reads_bump_the_number_and_others_do_not(engine: Engine
         )
         == 0
     )
-    for values in ({"tz": "Europe/Berlin"}, {"manager_slack_user_id": "UBOSS"}, {"deleted": True}):
-        assert (
-            _step(
-                engine,
-                lambda s, v=values: s.execute(  # type: ignore[misc]
-                    update(Person).where(Person.id == ids["asker"]).values(**v)
-                ),
-            )
-            > 0
-        ), values
+    # An asker's time zone and reachability are not matching's business (their Slack profile
+    # is refreshed on their first ask); a helper's are, and anyone's manager is.
+    changes = [
+        ("asker", {"tz": "Europe/Berlin", "can_be_messaged": False}, False),
+        ("helper", {"tz": "Europe/Berlin"}, True),
+        ("helper", {"can_be_messaged": False}, True),
+        ("asker", {"manager_slack_user_id": "UBOSS"}, True),
+        ("helper", {"deleted": True}, True),
+    ]
+    for who, values, moves in changes:
+        moved = _step(
+            engine,
+            lambda s, w=who, v=values: s.execute(  # type: ignore[misc]
+                update(Person).where(Person.id == ids[w]).values(**v)
+            ),
+        )
+        assert (moved > 0) == moves, (who, values)
     # An ask's own vector is not a helper's: every ask stores one.
     vec = b"\x00\x00\x80\x3f" * 4
     assert (
