@@ -75,7 +75,10 @@ def _sqlite(table: str, event: str, when: str | None) -> str:
             "OLD.manager_slack_user_id IS DISTINCT FROM NEW.manager_slack_user_id "
             f"OR (({_HELPER_ONLY}) AND {_IS_HELPER})"
         )
-    cond = "" if when is None else f" WHEN {when.replace('IS DISTINCT FROM', 'IS NOT')}"
+    # Not for a workspace being removed: its number goes with it (foreign key, cascade).
+    alive = f"EXISTS (SELECT 1 FROM workspaces WHERE workspaces.team_id = {row}.team_id)"
+    when = alive if when is None else f"({when}) AND {alive}"
+    cond = f" WHEN {when.replace('IS DISTINCT FROM', 'IS NOT')}"
     return (
         f"CREATE TRIGGER {_name(table, event)} AFTER {event} ON {table} FOR EACH ROW{cond} BEGIN "
         f"INSERT OR IGNORE INTO matching_versions (team_id, version) VALUES ({row}.team_id, 0); "
@@ -97,6 +100,10 @@ BEGIN
            AND NOT EXISTS (SELECT 1 FROM helper_profiles WHERE person_id = NEW.id) THEN
             RETURN NULL;
         END IF;
+    END IF;
+    -- Not for a workspace being removed: its number goes with it (foreign key, cascade).
+    IF NOT EXISTS (SELECT 1 FROM workspaces WHERE team_id = team) THEN
+        RETURN NULL;
     END IF;
     -- Once per transaction and workspace: a bulk insert does not rewrite the row per row.
     done := coalesce(current_setting('peerbot.matching_bumped', true), '');
@@ -127,6 +134,12 @@ def upgrade() -> None:
         "matching_versions",
         sa.Column("team_id", sa.String(length=32), nullable=False),
         sa.Column("version", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["team_id"],
+            ["workspaces.team_id"],
+            name=op.f("fk_matching_versions_team_id_workspaces"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("team_id", name=op.f("pk_matching_versions")),
     )
     postgresql = op.get_context().dialect.name == "postgresql"

@@ -563,5 +563,7 @@ class MatchingVersion(Base):
 
     __tablename__ = "matching_versions"
 
-    team_id: Mapped[str] = mapped_column(String(SLACK_ID), primary_key=True)
+    team_id: Mapped[str] = mapped_column(
+        String(SLACK_ID), ForeignKey("workspaces.team_id", ondelete="CASCADE"), primary_key=True
+    )
     version: Mapped[int] = mapped_column(BigInteger)
