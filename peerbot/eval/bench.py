@@ -3,7 +3,9 @@
 Synthetic workspaces: helpers with ``helps`` past helps each, vectors drawn around a few hundred
 topic directions (so that partitions behave as on real text), facts filled in for every signal.
 Each figure is the median over ``runs`` timed calls of :meth:`HybridRanker.rank` (top 10 with
-explanations), after one warm-up call.
+explanations), after one warm-up call; beside it the time to build the index and, for the
+sizes searched approximately (IVF partitions), the recall@10 of the ranking against exact
+search over the same index (every partition probed) for 20 asks.
 """
 
 from __future__ import annotations
@@ -76,10 +78,54 @@ def median_seconds(fn: Callable[[], object], runs: int) -> float:
     return statistics.median(times)
 
 
+def recall_at_10(
+    index: HelperIndex, queries: Sequence[np.ndarray[Any, Any]], now: datetime
+) -> float | None:
+    """Mean share of the top 10 helpers of the full ranking that the approximate (IVF) search
+    keeps, against exact search (every partition probed) of the same index; ``None`` in
+    exact mode (nothing approximate)."""
+    if index.centroids is None:
+        return None
+    ranker = HybridRanker(index, RankerWeights())
+    probe = index.n_probe
+    shares = []
+    for q in queries:
+        ask = Ask(ASK_TEXT, q, now, asker_utc_offset_minutes=60)
+        approx = {r.helper_id for r in ranker.rank(ask, limit=10)}
+        index.n_probe = index.centroids.shape[0]
+        try:
+            exact = {r.helper_id for r in ranker.rank(ask, limit=10)}
+        finally:
+            index.n_probe = probe
+        shares.append(len(approx & exact) / max(1, len(exact)))
+    return float(np.mean(shares))
+
+
+def synthetic_queries(
+    n: int, dimension: int = 384, seed: int = 0, topics: int = 512
+) -> list[np.ndarray[Any, Any]]:
+    """``n`` queries drawn as the synthetic workspace's asks are (around its topics)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((topics, dimension)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    pick = np.random.default_rng(seed + 1).integers(0, topics, size=n)
+    noise = np.random.default_rng(seed + 2).standard_normal((n, dimension)).astype(np.float32)
+    q = centres[pick] + 0.08 * noise
+    return list(q / np.linalg.norm(q, axis=1, keepdims=True))
+
+
 def synthetic_index(
     n_helpers: int, helps: int = 10, dimension: int = 384, seed: int = 0, topics: int = 512
 ) -> HelperIndex:
     """A workspace of ``n_helpers`` helpers with ``helps`` past helps each (seeded)."""
+    records = synthetic_records(n_helpers, helps, dimension, seed, topics)
+    return HelperIndex.build(records, dimension, "synthetic")
+
+
+def synthetic_records(
+    n_helpers: int, helps: int = 10, dimension: int = 384, seed: int = 0, topics: int = 512
+) -> list[HelperRecord]:
+    """The records of :func:`synthetic_index` (seeded), before any index is built."""
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((topics, dimension)).astype(np.float32)
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
@@ -115,7 +161,7 @@ def synthetic_index(
             recent_offers=int(rng.integers(0, 5)),
         )
         records.append(HelperRecord(f"U{h:06d}", vecs[h * helps], "", past, facts))
-    return HelperIndex.build(records, dimension, "synthetic")
+    return records
 
 
 def run_bench(
@@ -135,18 +181,31 @@ def run_bench(
     else:
         query = np.random.default_rng(1).standard_normal(dim).astype(np.float32)
     for n in sizes:
+        records = synthetic_records(n, helps, dim)
         t0 = time.perf_counter()
-        index = synthetic_index(n, helps, dim)
+        index = HelperIndex.build(records, dim, "synthetic")
         built = time.perf_counter() - t0
+        del records
         ranker = HybridRanker(index, RankerWeights())
         ask = Ask(ASK_TEXT, query, datetime(2025, 1, 1, tzinfo=UTC), asker_utc_offset_minutes=60)
         results[f"rank_{n}"] = median_seconds(partial(ranker.rank, ask, limit=10), runs)
+        results[f"build_{n}"] = built
         mode = "exact" if index.centroids is None else f"IVF {index.centroids.shape[0]} lists"
         out.write(
             f"rank {n:>7,} helpers ({index.n_rows:>9,} vectors, {mode}): "
             f"{results[f'rank_{n}'] * 1e3:8.2f} ms median of {runs} "
             f"(index built in {built:.1f} s)\n"
         )
+        recall = recall_at_10(
+            index, [query, *synthetic_queries(19, dim)], datetime(2025, 1, 1, tzinfo=UTC)
+        )
+        if recall is not None:
+            results[f"recall10_{n}"] = recall
+            out.write(
+                f"  recall@10 of the IVF search ({index.n_probe} of "
+                f"{index.centroids.shape[0] if index.centroids is not None else 0} lists "
+                f"probed) against exact search, 20 asks: {recall:.3f}\n"
+            )
         out.flush()
     if "embed_one" in results:
         out.write(

@@ -16,7 +16,7 @@ from peerbot.matching.index import (
 )
 from peerbot.matching.matcher import Ranker, RulesThenHybrid
 from peerbot.matching.ranker import HybridRanker, RankedHelper
-from peerbot.matching.rules import Ineligible, eligible, why_ineligible
+from peerbot.matching.rules import Eligibility, Ineligible, eligible, why_ineligible
 from peerbot.matching.scoring import RankerWeights
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "Ask",
     "BM25Index",
     "Candidate",
+    "Eligibility",
     "HelperFacts",
     "HelperIndex",
     "HelperRecord",

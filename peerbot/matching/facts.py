@@ -9,9 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from peerbot.matching.rules import Eligibility
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +81,15 @@ class Snapshot:
     """Everything one ranking needs beyond the index, loaded once and shared by rules and ranker.
 
     ``managers`` maps user ids to their manager's user id (the reporting lines).
+    ``eligibility``, when given, holds the same helpers and managers with the rules that do not
+    depend on the ask already applied (kept between asks by the caller): the ranker asks it
+    instead of checking every rule of every helper.
     """
 
     ask: Ask
     helpers: Sequence[Candidate]
     managers: Mapping[str, str | None] = field(default_factory=dict)
+    eligibility: Eligibility | None = None
 
 
 @dataclass(frozen=True, slots=True)

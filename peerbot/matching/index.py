@@ -200,6 +200,16 @@ def _assign(
     return out
 
 
+def default_lists(rows: int) -> int:
+    """IVF partitions for ``rows`` vectors: ``sqrt(rows) / 4`` between 64 and 1024.
+
+    Assigning every row to its partition costs ``rows x lists x dimension``: at 1.1 million
+    rows, 4 sqrt(rows) lists (the former default) took a minute, a quarter of sqrt(rows) a
+    few seconds. Finer partitions did not raise the ranking's recall (``peerbot bench match``).
+    """
+    return int(min(1024, max(64, round(math.sqrt(rows) / 4))))
+
+
 def train_centroids(
     rows: npt.NDArray[np.float32],
     n_lists: int,
@@ -215,8 +225,12 @@ def train_centroids(
     cent = rows[rng.choice(rows.shape[0], n_lists, replace=False)].astype(np.float32)
     for _ in range(iterations):
         assign = np.argmax(rows @ cent.T, axis=1)
+        # Sum the rows of each centroid: sorted once, added by runs (np.add.at is slow).
+        order = np.argsort(assign, kind="stable")
+        ordered = assign[order]
+        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
         sums = np.zeros_like(cent)
-        np.add.at(sums, assign, rows)
+        sums[ordered[starts]] = np.add.reduceat(rows[order], starts, axis=0)
         norms = np.linalg.norm(sums, axis=1, keepdims=True)
         empty = norms[:, 0] == 0
         sums[empty] = cent[empty]
@@ -241,6 +255,8 @@ class HelperIndex:
         self.generation = 0
         #: Bumped on every in-memory change (caches of derived values key on it).
         self.revision = 0
+        #: Bumped when helpers are added or removed (slots move); not when facts change.
+        self.layout = 0
         self.n_probe = n_probe
         self._centroids = None if centroids is None else np.asarray(centroids, np.float32)
         n_parts = 1 if self._centroids is None else self._centroids.shape[0]
@@ -279,53 +295,64 @@ class HelperIndex:
         records = list(records)
         rows = sum(len(r.past_helps) + (r.expertise_vector is not None) for r in records)
         distinct = len({r.helper_id for r in records}) == len(records)
-        if centroids is None and rows <= exact_max_rows and distinct:
-            index = cls._build_exact(records, dimension, model_name, n_probe)
+        if not distinct:  # later records replace earlier ones: upsert one by one
+            if centroids is None and rows > exact_max_rows:
+                mat = np.vstack(
+                    [
+                        _unit(v, dimension)
+                        for r in records
+                        for v in (
+                            ([r.expertise_vector] if r.expertise_vector is not None else [])
+                            + [h.vector for h in r.past_helps]
+                        )
+                    ]
+                )
+                lists = n_lists or default_lists(rows)
+                centroids = train_centroids(mat, lists)
+            index = cls(dimension, model_name, centroids=centroids, n_probe=n_probe)
+            for r in records:
+                index._upsert(r)
             index.generation = generation
             return index
-        assignments: npt.NDArray[np.intp] | None = None
-        if centroids is not None or rows > exact_max_rows:
-            mat = np.vstack(
-                [
-                    _unit(v, dimension)
-                    for r in records
-                    for v in (
-                        ([r.expertise_vector] if r.expertise_vector is not None else [])
-                        + [h.vector for h in r.past_helps]
-                    )
-                ]
-            )
-            if centroids is None:
-                lists = n_lists or int(min(8192, max(64, round(4 * math.sqrt(rows)))))
-                centroids = train_centroids(mat, lists)
-            assignments = _assign(mat, np.asarray(centroids, np.float32))
-        index = cls(dimension, model_name, centroids=centroids, n_probe=n_probe)
-        it = iter(assignments.tolist()) if assignments is not None else None
-        for r in records:
-            index._upsert(r, it)
+        ivf = centroids is not None or rows > exact_max_rows
+        index = cls._build_bulk(
+            records, dimension, model_name, n_probe, centroids, n_lists if ivf else None, ivf
+        )
         index.generation = generation
         return index
 
     @classmethod
-    def _build_exact(
-        cls, records: list[HelperRecord], dimension: int, model_name: str, n_probe: int
+    def _build_bulk(
+        cls,
+        records: list[HelperRecord],
+        dimension: int,
+        model_name: str,
+        n_probe: int,
+        centroids: npt.NDArray[np.float32] | None,
+        n_lists: int | None,
+        ivf: bool,
     ) -> HelperIndex:
-        """:meth:`build` in exact mode, in bulk: one matrix normalised at once, no row-by-row
-        appends (distinct helper ids; the result is the same as upserting one by one)."""
-        index = cls(dimension, model_name, n_probe=n_probe)
+        """:meth:`build` in bulk: one matrix normalised at once, rows sorted into their
+        partitions with array operations, no row-by-row appends (distinct helper ids; the
+        result is the same as upserting one by one)."""
         vecs: list[npt.ArrayLike] = []
         owners: list[int] = []
         kinds: list[int] = []
         refs: list[int] = []
         help_start: dict[int, int] = {}
+        docs: list[list[str]] = []
+        slot_of: dict[str, int] = {}
+        ids: list[str | None] = []
+        stored: dict[int, HelperRecord] = {}
+        help_lists: dict[int, list[PastHelp]] = {}
         for slot, r in enumerate(records):
-            index._ids.append(r.helper_id)
-            index._slot_of[r.helper_id] = slot
-            index._records[slot] = HelperRecord(
+            ids.append(r.helper_id)
+            slot_of[r.helper_id] = slot
+            stored[slot] = HelperRecord(
                 r.helper_id, r.expertise_vector, r.expertise_text, (), r.facts
             )
             helps = list(r.past_helps)
-            index._help_lists[slot] = helps
+            help_lists[slot] = helps
             tokens = analyze(r.expertise_text)
             if r.expertise_vector is not None:
                 vecs.append(r.expertise_vector)
@@ -333,38 +360,74 @@ class HelperIndex:
                 kinds.append(KIND_EXPERTISE)
                 refs.append(-1)
             help_start[slot] = len(vecs)
-            for j, h in enumerate(helps):
-                vecs.append(h.vector)
-                owners.append(slot)
-                kinds.append(KIND_PAST)
-                refs.append(j)
-                tokens.extend(analyze(h.text))
-            index._parts_of[slot] = {0} if (helps or r.expertise_vector is not None) else set()
-            index.bm25.add(slot, tokens)
+            n = len(helps)
+            if n:
+                vecs.extend(h.vector for h in helps)
+                owners.extend([slot] * n)
+                kinds.extend([KIND_PAST] * n)
+                refs.extend(range(n))
+                for h in helps:
+                    tokens.extend(analyze(h.text))
+            docs.append(tokens)
+        mat = np.zeros((0, dimension), dtype=np.float32)
         if vecs:
-            mat = np.empty((len(vecs), dimension), dtype=np.float32)
-            for i, v in enumerate(vecs):
-                a = np.asarray(v, dtype=np.float32).reshape(-1)
-                if a.shape[0] != dimension:
-                    raise ValueError(
-                        f"vector has dimension {a.shape[0]}, index expects {dimension}"
-                    )
-                mat[i] = a
+            try:
+                mat = np.stack([np.asarray(v, dtype=np.float32).reshape(-1) for v in vecs])
+            except ValueError as err:
+                raise ValueError(f"vectors of different dimensions: {err}") from err
+            if mat.shape[1] != dimension:
+                raise ValueError(f"vector has dimension {mat.shape[1]}, index expects {dimension}")
             norms = np.linalg.norm(mat, axis=1)
             np.divide(mat, norms[:, None], out=mat, where=norms[:, None] > 0)
-            # Past helps keep a view of their row instead of their own copy (half the memory).
-            for slot, first in help_start.items():
-                helps = index._help_lists[slot]
-                helps[:] = [
-                    PastHelp(h.ask_id, mat[first + j], h.text, h.helped_at)
-                    for j, h in enumerate(helps)
-                ]
+        own = np.asarray(owners, dtype=np.intp)
+        kin = np.asarray(kinds, dtype=np.int8)
+        ref = np.asarray(refs, dtype=np.intp)
+        if ivf and centroids is None:
+            rows = mat.shape[0]
+            lists = n_lists or default_lists(rows)
+            centroids = train_centroids(mat, lists)
+        index = cls(dimension, model_name, centroids=centroids, n_probe=n_probe)
+        index._ids = ids
+        index._slot_of = slot_of
+        index._records = stored
+        index._help_lists = help_lists
+        for slot, tokens in enumerate(docs):
+            index.bm25.add(slot, tokens)
+        if centroids is None:
             part = index._parts[0]
-            part.mat = mat
-            part.owners = np.asarray(owners, dtype=np.intp)
-            part.kinds = np.asarray(kinds, dtype=np.int8)
-            part.refs = np.asarray(refs, dtype=np.intp)
-            part.n = len(vecs)
+            part.mat, part.owners, part.kinds, part.refs = mat, own, kin, ref
+            part.n = mat.shape[0]
+            with_rows = set(owners)
+            index._parts_of = {s: ({0} if s in with_rows else set()) for s in range(len(ids))}
+            held = mat
+            row_of = np.arange(mat.shape[0])
+        else:
+            assign = _assign(mat, np.asarray(centroids, np.float32))
+            order = np.argsort(assign, kind="stable")
+            bounds = np.searchsorted(assign[order], np.arange(len(index._parts) + 1))
+            # Rows live once, in partition order: past helps view their row there.
+            held = mat[order]
+            row_of = np.empty_like(order)
+            row_of[order] = np.arange(order.size)
+            for p, part in enumerate(index._parts):
+                lo, hi = int(bounds[p]), int(bounds[p + 1])
+                part.mat = held[lo:hi]
+                part.owners = own[order[lo:hi]]
+                part.kinds = kin[order[lo:hi]]
+                part.refs = ref[order[lo:hi]]
+                part.n = hi - lo
+            index._parts_of = {s: set() for s in range(len(ids))}
+            for s_, p_ in set(zip(own.tolist(), assign.tolist(), strict=True)):
+                index._parts_of[s_].add(p_)
+        del mat
+        # Past helps keep a view of their row instead of their own copy (half the memory).
+        for slot, first in help_start.items():
+            helps = help_lists[slot]
+            helps[:] = [
+                PastHelp(h.ask_id, held[row_of[first + j]], h.text, h.helped_at)
+                for j, h in enumerate(helps)
+            ]
+        index.layout += 1
         index._invalidate()
         return index
 
@@ -458,6 +521,7 @@ class HelperIndex:
         self.bm25.remove(slot)
         self._ids[slot] = None
         self._free.append(slot)
+        self.layout += 1
         self._invalidate()
 
     def update_facts(self, helper_id: str, facts: HelperFacts) -> None:
@@ -485,7 +549,7 @@ class HelperIndex:
             if slot is None:
                 continue
             rec = self._records[slot]
-            if rec.facts != new:
+            if rec.facts is not new and rec.facts != new:
                 self._records[slot] = HelperRecord(
                     rec.helper_id, rec.expertise_vector, rec.expertise_text, (), new
                 )
@@ -519,6 +583,7 @@ class HelperIndex:
         else:
             self._ids[slot] = record.helper_id
         self._slot_of[record.helper_id] = slot
+        self.layout += 1
         self._records[slot] = HelperRecord(
             record.helper_id, record.expertise_vector, record.expertise_text, (), record.facts
         )

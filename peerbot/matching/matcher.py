@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Protocol, overload
 
@@ -12,7 +12,7 @@ import numpy.typing as npt
 from peerbot.matching.facts import Ask, Candidate, Ranked, Snapshot
 from peerbot.matching.index import HelperIndex
 from peerbot.matching.ranker import HybridRanker, Scoring
-from peerbot.matching.rules import eligible
+from peerbot.matching.rules import Eligibility, eligible
 from peerbot.matching.scoring import RankerWeights
 
 
@@ -37,7 +37,7 @@ class RankedList(Sequence[Ranked]):
         scoring: Scoring,
         order: npt.NDArray[np.intp],
         ask: Ask,
-        by_id: dict[str, Candidate],
+        by_id: Mapping[str, Candidate],
         lock: AbstractContextManager[object] | None = None,
     ) -> None:
         self._lock = lock or nullcontext()
@@ -87,6 +87,10 @@ class RulesThenHybrid:
 
     def __init__(self, weights: RankerWeights | None = None) -> None:
         self.weights = weights or RankerWeights()
+        #: (index, its layout, eligibility, its revision) -> slots passing the fixed rules.
+        self._fixed: tuple[HelperIndex, int, Eligibility, int, npt.NDArray[np.intp]] | None = None
+        #: (index, its layout, eligibility, position in its ``replaced``) last synced.
+        self._synced: tuple[HelperIndex, int, Eligibility, int] | None = None
 
     def rank(
         self,
@@ -101,6 +105,8 @@ class RulesThenHybrid:
         (:class:`RankedList`): only for the helpers actually offered; ``lock`` is held while
         one is written (the one that guards ``index`` against changes).
         """
+        if snapshot.eligibility is not None:
+            return self._rank_kept(index, snapshot, snapshot.eligibility, lock)
         allowed = eligible(snapshot.helpers, snapshot.ask, snapshot.managers)
         if not allowed:
             return []
@@ -109,3 +115,48 @@ class RulesThenHybrid:
         ranker = HybridRanker(index, self.weights)
         scoring = ranker.score(snapshot.ask, allowed=list(by_id))
         return RankedList(ranker, scoring, scoring.scored.order(None), snapshot.ask, by_id, lock)
+
+    def _fixed_slots(self, index: HelperIndex, elig: Eligibility) -> npt.NDArray[np.intp]:
+        """Index slots of the helpers passing the fixed rules (kept until either side moves)."""
+        kept = self._fixed
+        if (
+            kept is not None
+            and kept[0] is index
+            and kept[1] == index.layout
+            and kept[2] is elig
+            and kept[3] == elig.revision
+        ):
+            return kept[4]
+        slots = [s for s in (index.slot(uid) for uid in elig.fixed_ok()) if s is not None]
+        arr = np.asarray(slots, dtype=np.intp)
+        self._fixed = (index, index.layout, elig, elig.revision, arr)
+        return arr
+
+    def _rank_kept(
+        self,
+        index: HelperIndex,
+        snapshot: Snapshot,
+        elig: Eligibility,
+        lock: AbstractContextManager[object] | None,
+    ) -> Sequence[Ranked]:
+        """:meth:`rank` with an :class:`Eligibility` kept between asks: the same candidates in
+        the same order as :func:`eligible` gives, without checking every rule of every helper."""
+        ask = snapshot.ask
+        slots = self._fixed_slots(index, elig)
+        drop = [s for s in (index.slot(uid) for uid in elig.excluded(ask)) if s is not None]
+        if drop:
+            slots = slots[~np.isin(slots, np.asarray(drop, dtype=np.intp))]
+        if slots.size == 0:
+            return []
+        by_id = elig.by_id
+        synced = self._synced
+        if synced is not None and synced[:3] == (index, index.layout, elig):
+            # Only the helpers whose facts were replaced since the last sync.
+            todo: Iterable[str] = dict.fromkeys(elig.replaced[synced[3] :])
+        else:  # everyone who may be a candidate: the index's copy may be from its build
+            todo = index.live()[1][self._fixed_slots(index, elig)].tolist()
+        index.sync_facts({uid: by_id[uid].facts for uid in todo if uid in by_id})
+        self._synced = (index, index.layout, elig, len(elig.replaced))
+        ranker = HybridRanker(index, self.weights)
+        scoring = ranker.score(ask, slots=slots)
+        return RankedList(ranker, scoring, scoring.scored.order(None), ask, by_id, lock)

@@ -116,15 +116,22 @@ class HybridRanker:
         return np.asarray(slots, dtype=np.intp)
 
     def score(
-        self, ask: Ask, allowed: Collection[str] | None = None, excluded: Collection[str] = ()
+        self,
+        ask: Ask,
+        allowed: Collection[str] | None = None,
+        excluded: Collection[str] = (),
+        *,
+        slots: npt.NDArray[np.intp] | None = None,
     ) -> Scoring:
         """Score the candidates: the ``allowed`` ids (every helper when ``None``) present in the
         index, less the ``excluded`` ids and the asker. Hard rules are the caller's: pass the ids
         that passed them as ``allowed``, or, cheaper for big workspaces, the few that failed
-        them as ``excluded``."""
+        them as ``excluded``; or the candidates' index ``slots`` themselves (then ``allowed``
+        and ``excluded`` are not read)."""
         idx = self.index
         w = self.weights
-        slots = self._candidate_slots(ask, allowed, excluded)
+        if slots is None:
+            slots = self._candidate_slots(ask, allowed, excluded)
         n_slots = idx.n_slots
         hits = idx.search(ask.vector)
         signals: dict[str, npt.NDArray[np.float64]] = {}

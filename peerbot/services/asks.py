@@ -444,9 +444,13 @@ class AskService:
             if ranked is None:
                 ranked = self._ranker.candidates_for(session, ask, asker, vector, now)
             position = session.scalar(select(func.count()).where(Offer.ask_id == ask.id)) or 0
+            # Ranked before this transaction: someone may have been offered this ask since.
+            offered = set(session.scalars(select(Offer.helper_id).where(Offer.ask_id == ask.id)))
             for r in ranked:
                 if len(made) >= slots:
                     break
+                if r.candidate.person_id in offered:
+                    continue
                 if not self._helper_has_room(session, r.candidate.person_id):
                     continue  # another ask's offer reached this helper since the snapshot
                 position += 1
@@ -494,8 +498,14 @@ class AskService:
 
     def _helper_has_room(self, session: Session, helper_id: int) -> bool:
         """Re-check the pending-offer cap under a lock on the helper's person row (PostgreSQL;
-        SQLite transactions are serial), so two asks at the same moment cannot both pass it."""
+        SQLite transactions are serial), so two asks at the same moment cannot both pass it;
+        and the pause, which may have begun since the ranking (e.g. the third unanswered offer
+        in this very transaction)."""
         _lock_person(session, helper_id)
+        profile = session.get(HelperProfile, helper_id)
+        paused_until = profile.paused_until if profile is not None else None
+        if paused_until is not None and paused_until > self._clock.now():
+            return False
         pending = (
             session.scalar(
                 select(func.count()).where(
@@ -640,6 +650,7 @@ class AskService:
         Returns False when the offer was not pending (a repeat, or already answered).
         """
         now = self._clock.now()
+        ranked = self._rank_next(offer_id, now)  # outside the write transaction
         with unit_of_work(self._sessions) as session:
             offer = self._load(session, offer_id, team_id, lock=True)
             if offer is None or offer.status != OfferStatus.PENDING:
@@ -652,7 +663,7 @@ class AskService:
             offer.responded_at = now
             self._answered(session, helper.id)
             self._close_offer_message(session, offer, notices.OfferState.PASSED, now)
-            self._move_on(session, offer, now)
+            self._move_on(session, offer, now, ranked=ranked.get(offer.ask_id))
         return True
 
     def release_offer(self, session: Session, offer: Offer, now: datetime) -> None:
@@ -662,18 +673,60 @@ class AskService:
         offer.responded_at = now
         self._move_on(session, offer, now)
 
-    def _move_on(self, session: Session, offer: Offer, now: datetime) -> None:
+    def _move_on(
+        self,
+        session: Session,
+        offer: Offer,
+        now: datetime,
+        *,
+        ranked: Sequence[Ranked] | None = None,
+    ) -> None:
+        """Offer the ask of ``offer`` to the next candidates (``ranked``: ranked ahead, outside
+        the write transaction, by :meth:`_rank_next`; ranked here when None)."""
         ask = session.get(Ask, offer.ask_id)
         assert ask is not None
         if ask.status != AskStatus.OFFERED:
             return
         asker = session.get(Person, ask.asker_id)
         assert asker is not None
-        self._advance(session, ask, asker, self._ask_vector(session, ask), now)
+        self._advance(session, ask, asker, self._ask_vector(session, ask), now, ranked=ranked)
+
+    def _rank_next(
+        self, offer_ids: int | Sequence[int], now: datetime
+    ) -> dict[int, Sequence[Ranked]]:
+        """The candidates of the asks of ``offer_ids`` still being offered, by ask id, ranked
+        reading only: no write lock is held while the index is refreshed and helpers scored.
+        The write that follows re-checks each one (room, not offered this ask meanwhile)."""
+        ids = [offer_ids] if isinstance(offer_ids, int) else list(offer_ids)
+        out: dict[int, Sequence[Ranked]] = {}
+        if not ids:
+            return out
+        with read_only(self._sessions) as session:
+            ask_ids = set(session.scalars(select(Offer.ask_id).where(Offer.id.in_(ids))))
+            for ask_id in sorted(ask_ids):
+                ask = session.get(Ask, ask_id)
+                if ask is None or ask.status != AskStatus.OFFERED:
+                    continue
+                asker = session.get(Person, ask.asker_id)
+                vector = self._stored_vector(session, ask)
+                if asker is None or vector is None:
+                    continue
+                out[ask_id] = self._ranker.candidates_for(session, ask, asker, vector, now)
+        return out
 
     def expire_due(self) -> int:
         """Expire offers nobody answered in time and move their asks on. Returns how many."""
         now = self._clock.now()
+        with read_only(self._sessions) as session:  # rank ahead, outside the write transaction
+            soon = list(
+                session.scalars(
+                    select(Offer.id)
+                    .where(Offer.status == OfferStatus.PENDING, Offer.expires_at <= now)
+                    .order_by(Offer.expires_at)
+                    .limit(200)
+                )
+            )
+        ranked = self._rank_next(soon, now)
         with unit_of_work(self._sessions) as session:
             stmt = (
                 select(Offer)
@@ -689,7 +742,7 @@ class AskService:
                 offer.responded_at = now
                 self._close_offer_message(session, offer, notices.OfferState.EXPIRED, now)
                 self._missed(session, offer.helper_id, now)
-                self._move_on(session, offer, now)
+                self._move_on(session, offer, now, ranked=ranked.get(offer.ask_id))
         self.follow_waiting()
         return len(due)
 
@@ -983,11 +1036,14 @@ class AskService:
                 )
             )
             made = 0
+            seen_in: dict[str, tuple[object, ...]] = {}
             for ask in waiting:
                 if is_redacted(ask.challenge):  # the asker's data was deleted: stop waiting
                     ask.waiting_until = None
                     continue
-                seen = self._helpers_seen(session, ask.team_id, now)
+                if ask.team_id not in seen_in:  # one aggregate per workspace and tick
+                    seen_in[ask.team_id] = self._helpers_seen(session, ask.team_id, now)
+                seen = seen_in[ask.team_id]
                 if ask.waiting_checked_at is not None and self._waiting_seen.get(ask.id) == seen:
                     continue
                 self._waiting_seen[ask.id] = seen

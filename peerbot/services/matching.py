@@ -7,12 +7,14 @@ keeping); the rules and the ranking are the pure :mod:`peerbot.matching` package
 from __future__ import annotations
 
 import statistics
+import sys
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+import numpy as np
 from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,6 +26,7 @@ from peerbot.matching import (
 )
 from peerbot.matching import (
     Candidate,
+    Eligibility,
     HelperFacts,
     Ranked,
     Ranker,
@@ -31,7 +34,7 @@ from peerbot.matching import (
     RulesThenHybrid,
     Snapshot,
 )
-from peerbot.services.ranking import HelperIndexes
+from peerbot.services.ranking import HelperIndexes, matching_version
 from peerbot.store.db import read_only
 from peerbot.store.models import (
     Ask,
@@ -104,7 +107,7 @@ OfferFacts = tuple[int, int, int, int, float | None]
 class _Base:
     """The facts that change seldom (profiles, people, pairs, ratings, never-match lists)."""
 
-    key: tuple[Any, ...]
+    key: tuple[int, datetime]
     rows: dict[int, Row[*tuple[Any, ...]]]
     managers: dict[str, str | None]
     active: dict[int, int]
@@ -115,43 +118,12 @@ class _Base:
     offers: dict[int, OfferFacts] = field(default_factory=dict)
     facts: dict[int, HelperFacts] = field(default_factory=dict)
     helpers: dict[int, Candidate] = field(default_factory=dict)
+    eligibility: Eligibility | None = None
+    listed: list[Candidate] = field(default_factory=list)
+    position: dict[int, int] = field(default_factory=dict)
 
 
-def _base_key(session: Session, team_id: str) -> tuple[Any, ...]:
-    """A cheap fingerprint of everything :class:`_Base` holds (counts, latest changes, and a
-    checksum of who has active pairs)."""
-
-    def one(stmt: Any) -> tuple[Any, ...]:
-        return tuple(session.execute(stmt).one())
-
-    active = Pair.status == PairStatus.ACTIVE
-    return (
-        one(
-            select(func.count(), func.max(HelperProfile.updated_at)).where(
-                HelperProfile.team_id == team_id
-            )
-        )
-        + one(select(func.count(), func.max(Person.updated_at)).where(Person.team_id == team_id))
-        + one(
-            select(
-                func.count(),
-                func.max(Pair.created_at),
-                func.max(Pair.closed_at),
-                func.count().filter(active),
-                func.sum(Pair.helper_id).filter(active),
-                func.sum(Pair.id).filter(active),
-            ).where(Pair.team_id == team_id)
-        )
-        + one(select(func.count(), func.max(Feedback.id)).where(Feedback.team_id == team_id))
-        + one(
-            select(func.count(), func.max(HelperNeverMatch.created_at)).where(
-                HelperNeverMatch.team_id == team_id
-            )
-        )
-    )
-
-
-def _load_base(session: Session, team_id: str, key: tuple[Any, ...], now: datetime) -> _Base:
+def _load_base(session: Session, team_id: str, key: tuple[int, datetime], now: datetime) -> _Base:
     rows = {
         r.person_id: r
         for r in session.execute(
@@ -295,8 +267,10 @@ class HelperFactsCache:
     """The helpers' facts of each workspace, kept current instead of reloaded per ask.
 
     What changes seldom (profiles, people, pairs, ratings, never-match lists) is reloaded only
-    when its fingerprint moves; the offer counts, which move with every ask, are re-read each
-    time (a few grouped queries) and only the helpers whose counts changed get new facts.
+    when the workspace's change number (:func:`~peerbot.services.ranking.matching_version`)
+    moves, or the hour turns (time-zone offsets); the offer counts, which move with every ask,
+    are re-read each time (a few grouped queries) and only the helpers whose counts changed get
+    new facts.
     """
 
     def __init__(self) -> None:
@@ -305,10 +279,14 @@ class HelperFactsCache:
 
     def helpers(
         self, session: Session, team_id: str, now: datetime, max_pending_offers: int | None
-    ) -> tuple[list[Candidate], dict[str, str | None]]:
-        """The workspace's opted-in helpers with current facts, and the reporting lines."""
+    ) -> tuple[list[Candidate], dict[str, str | None], Eligibility]:
+        """The workspace's opted-in helpers with current facts, the reporting lines, and the
+        same helpers with the rules that do not depend on the ask applied."""
         with self._lock:  # reads inside: an older read never lands after a newer one
-            key = (*_base_key(session, team_id), now.replace(minute=0, second=0, microsecond=0))
+            key = (
+                matching_version(session, team_id),
+                now.replace(minute=0, second=0, microsecond=0),
+            )
             offers = _offer_facts(session, team_id, now)
             base = self._teams.get(team_id)
             if base is None or base.key != key:
@@ -324,14 +302,26 @@ class HelperFactsCache:
                     for pid in old.keys() | offers.keys()
                     if old.get(pid) != offers.get(pid) and pid in base.rows
                 ]
+            renewed = []
             for pid in changed:
                 facts = _facts_of(base, pid, max_pending_offers)
                 if base.facts.get(pid) != facts:
                     base.facts[pid] = facts
                     row = base.rows[pid]
                     base.helpers[pid] = Candidate(pid, row.slack_user_id, row.tz, facts)
-            helpers = [base.helpers[pid] for pid in base.rows]
-            return helpers, base.managers
+                    renewed.append(base.helpers[pid])
+            if not base.position:
+                base.listed = [base.helpers[pid] for pid in base.rows]
+                base.position = {pid: i for i, pid in enumerate(base.rows)}
+            else:
+                for c in renewed:
+                    base.listed[base.position[c.person_id]] = c
+            helpers = list(base.listed)
+            if base.eligibility is None or len(base.eligibility.replaced) > 50_000:
+                base.eligibility = Eligibility(helpers, base.managers)
+            elif renewed:
+                base.eligibility.replace(renewed)
+            return helpers, base.managers, base.eligibility
 
 
 def load_snapshot(
@@ -351,7 +341,7 @@ def load_snapshot(
     the helpers' facts between rankings (a new one, loading everything, when omitted).
     """
     team = ask.team_id
-    helpers, managers = (cache or HelperFactsCache()).helpers(
+    helpers, managers, eligibility = (cache or HelperFactsCache()).helpers(
         session, team, now, max_pending_offers
     )
     asker_never = frozenset(
@@ -378,7 +368,7 @@ def load_snapshot(
         asker_never_match=asker_never,
         already_offered=offered,
     )
-    return Snapshot(ask=query, helpers=helpers, managers=managers)
+    return Snapshot(ask=query, helpers=helpers, managers=managers, eligibility=eligibility)
 
 
 class Matcher(Protocol):
@@ -415,10 +405,32 @@ class IndexedMatcher:
         Returns how many workspaces were built."""
         with read_only(sessions) as session:
             teams = list(session.scalars(select(HelperProfile.team_id).distinct()))
+        # The build is Python-heavy: hand the interpreter to request threads 5x as often
+        # meanwhile, so an acknowledgement (a few dozen short database calls, each one giving
+        # the interpreter up and waiting to take it back) is not queued behind it.
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(interval, 0.001))
+        try:
+            self._warm_teams(sessions, teams, now)
+        finally:
+            sys.setswitchinterval(interval)
+        return len(teams)
+
+    def _warm_teams(self, sessions: sessionmaker[Session], teams: list[str], now: datetime) -> None:
         for team in teams:
             with read_only(sessions) as session, self._lock:
-                self._indexes.refresh(session, team, now)
-        return len(teams)
+                index = self._indexes.refresh(session, team, now)
+                # The helpers' facts, the rules' view of them and the ranker's caches too: one
+                # ranking of an empty ask that nobody asked loads them all.
+                helpers, managers, eligibility = self._facts.helpers(
+                    session, team, now, self._max_pending_offers
+                )
+                if helpers:
+                    query = MatchAsk(text="", vector=np.zeros(index.dimension, np.float32), now=now)
+                    warmup = Snapshot(query, helpers, managers, eligibility)
+                    ranked = self._ranker.rank(index, warmup)
+                    if len(ranked):
+                        ranked[0]  # writes one explanation: loads what that reads
 
     def candidates_for(
         self, session: Session, ask: Ask, asker: Person, vector: Vector, now: datetime

@@ -4,12 +4,12 @@ The index holds what is costly to rebuild: expertise and past-help vectors and t
 (capacity, offers, ratings, ...) are not loaded here: each ranking loads them once in its
 snapshot (see :mod:`peerbot.services.matching`) and brings the index's copy up to date.
 
-Keeping current, also across several worker processes: before each ranking, a cheap fingerprint of
-the workspace's matching data is read from the database (counts and latest change times of helper
-profiles, expertise vectors and pairs). When it differs from the one the index was built at, the
-helpers touched since the last refresh (with a safety overlap for transactions that committed
-late) are reloaded and upserted. Every process does this on its own, so a profile saved on one
-worker is seen by the next ask on any worker.
+Keeping current, also across several worker processes: before each ranking, the workspace's
+change number (:func:`matching_version`, bumped by database triggers on every change to helper
+profiles, expertise vectors, pairs, ...) is read: one primary-key lookup. When it differs from
+the one the index was built at, the helpers touched since the last refresh (with a safety
+overlap for transactions that committed late) are reloaded and upserted. Every process does
+this on its own, so a profile saved on one worker is seen by the next ask on any worker.
 """
 
 from __future__ import annotations
@@ -24,7 +24,15 @@ from sqlalchemy import Select, Subquery, and_, func, select, union
 from sqlalchemy.orm import Session
 
 from peerbot.matching import HelperIndex, HelperRecord, PastHelp
-from peerbot.store.models import Ask, Embedding, EmbeddingOwner, HelperProfile, Pair, Person
+from peerbot.store.models import (
+    Ask,
+    Embedding,
+    EmbeddingOwner,
+    HelperProfile,
+    MatchingVersion,
+    Pair,
+    Person,
+)
 from peerbot.store.types import VECTOR_DTYPE, vector_from_bytes
 
 log = logging.getLogger(__name__)
@@ -41,29 +49,17 @@ EXACT_MAX_ROWS = 400_000
 @dataclass
 class _TeamIndex:
     index: HelperIndex
-    fingerprint: tuple[Any, ...]
+    version: int
     watermark: datetime | None
 
 
-def _fingerprint(session: Session, team_id: str, model: str) -> tuple[Any, ...]:
-    def one(stmt: Any) -> tuple[Any, ...]:
-        row = session.execute(stmt).one()
-        return tuple(row)
-
-    return (
-        one(
-            select(func.count(), func.max(HelperProfile.updated_at)).where(
-                HelperProfile.team_id == team_id
-            )
-        )
-        + one(
-            select(func.count(), func.max(Embedding.created_at)).where(
-                Embedding.team_id == team_id,
-                Embedding.owner_kind == EmbeddingOwner.HELPER_EXPERTISE,
-                Embedding.model_name == model,
-            )
-        )
-        + one(select(func.count(), func.max(Pair.created_at)).where(Pair.team_id == team_id))
+def matching_version(session: Session, team_id: str) -> int:
+    """The workspace's change number (:class:`~peerbot.store.models.MatchingVersion`): it grows
+    with every change matching reads from the database, so an unchanged number means the index
+    and the helpers' facts are current. One primary-key read."""
+    return int(
+        session.scalar(select(MatchingVersion.version).where(MatchingVersion.team_id == team_id))
+        or 0
     )
 
 
@@ -116,7 +112,9 @@ def load_records(
     )
     if scope is not None:
         stmt = stmt.where(HelperProfile.person_id.in_(scope))
-    rows = session.execute(stmt).all()
+    # Core execution (no ORM row processing): a full load reads ~11 rows per helper.
+    conn = session.connection()
+    rows = conn.execute(stmt).all()
     live = [r for r in rows if r.opted_in and not r.deleted]
     removed = [r.slack_user_id for r in rows if not (r.opted_in and not r.deleted)]
     if scope is not None:
@@ -160,10 +158,8 @@ def load_records(
     if scope is not None:
         exp_stmt = exp_stmt.where(Embedding.owner_id.in_(scope))
         help_stmt = help_stmt.where(Pair.helper_id.in_(scope))
-    expertise = {
-        owner: vector_from_bytes(vec, dim) for owner, vec, dim in session.execute(exp_stmt)
-    }
-    rows_h = session.execute(help_stmt).all()
+    expertise = {owner: vector_from_bytes(vec, dim) for owner, vec, dim in conn.execute(exp_stmt)}
+    rows_h = conn.execute(help_stmt).all()
     # One buffer for all past-help vectors (each PastHelp holds a row view): no array per row.
     mat = (
         np.frombuffer(b"".join(r[4] for r in rows_h), dtype=VECTOR_DTYPE)
@@ -201,7 +197,7 @@ class HelperIndexes:
 
     def refresh(self, session: Session, team_id: str, now: datetime) -> HelperIndex:
         """The workspace's index, brought up to date with the database (callers serialise)."""
-        fp = _fingerprint(session, team_id, self._model)
+        fp = matching_version(session, team_id)
         current = self._teams.get(team_id)
         if current is None:
             records, _ = load_records(session, team_id, self._model)
@@ -211,7 +207,7 @@ class HelperIndexes:
             self._teams[team_id] = _TeamIndex(index, fp, now)
             log.info("built the helper index of %s: %d helpers", team_id, len(records))
             return index
-        if current.fingerprint != fp:
+        if current.version != fp:
             since = (current.watermark or now) - OVERLAP
             changed = _changed_helpers(team_id, since)
             n_changed = session.scalar(select(func.count()).select_from(changed)) or 0
@@ -229,6 +225,6 @@ class HelperIndexes:
                 current.index.remove(helper_id)
             for record in records:
                 current.index.upsert(record)
-            current.fingerprint = fp
+            current.version = fp
             current.watermark = now
         return current.index

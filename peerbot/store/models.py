@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -809,3 +810,16 @@ class AdminDigest(Base):
     #: The Monday (in the admin's time zone) of the week the digest belongs to.
     week_start: Mapped[date] = mapped_column(Date, primary_key=True)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class MatchingVersion(Base):
+    """Per workspace, a number bumped (by database triggers, migration 0010) on every change
+    matching reads: helper profiles, people's reachability, time zone and manager, pairs,
+    ratings, never-match lists and expertise vectors. Workers compare it instead of scanning."""
+
+    __tablename__ = "matching_versions"
+
+    team_id: Mapped[str] = mapped_column(
+        String(SLACK_ID), ForeignKey("workspaces.team_id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(BigInteger)

@@ -20,6 +20,8 @@ from peerbot.store.models import Base
 ALL_TABLES = set(Base.metadata.tables)
 #: slack_sdk's installation store and OAuth state store tables (migration 0011).
 SLACK_TABLES = set(SLACK_METADATA.tables)
+#: The newest migration.
+HEAD = "0011"
 
 
 def _tables(url: str) -> set[str]:
@@ -37,7 +39,7 @@ def test_the_schema_has_the_expected_tables() -> None:
         "embeddings", "circle_pool", "circle_rounds", "circles", "circle_members",
         "circle_prompts", "circle_actions", "circle_feedback",
         "programme_settings", "programme_setting_changes", "admin_links",
-        "admin_digests", "meeting_checks",
+        "admin_digests", "meeting_checks", "matching_versions",
     } == ALL_TABLES  # fmt: skip
 
 
@@ -48,7 +50,7 @@ def test_upgrade_downgrade_upgrade(empty_db_url: str) -> None:
         assert _tables(empty_db_url) == set()
 
         migrate.upgrade(empty_db_url)
-        assert migrate.current_revision(engine) == migrate.head_revision() == "0011"
+        assert migrate.current_revision(engine) == migrate.head_revision() == HEAD
         assert _tables(empty_db_url) == ALL_TABLES | SLACK_TABLES | {"alembic_version"}
 
         migrate.downgrade(empty_db_url, "base")
@@ -244,7 +246,7 @@ def test_ensure_migrated_refuses_an_empty_database(empty_db_url: str, db_backend
         engine.dispose()
     message = str(info.value)
     assert "run `peerbot migrate`" in message
-    assert "(at empty, code needs 0011)" in message
+    assert f"(at empty, code needs {HEAD})" in message
     assert "s3cret-pw" not in message
     assert (url.database or "") in message
 

@@ -1,0 +1,38 @@
+"""``peerbot bench match``: build time, ranking time and, when the search is approximate, its
+recall@10 against exact search of the same index."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+
+from peerbot.eval.bench import (
+    recall_at_10,
+    run_bench,
+    synthetic_index,
+    synthetic_queries,
+    synthetic_records,
+)
+from peerbot.matching import HelperIndex
+
+
+def test_bench_prints_build_time_and_the_recall_of_the_approximate_search() -> None:
+    out = io.StringIO()
+    # 5,000 helpers x 10 past helps: 55,000 vectors, past the exact limit (50,000): IVF.
+    results = run_bench(None, sizes=(5_000,), runs=1, stream=out)
+    text = out.getvalue()
+    assert "IVF" in text and "index built in" in text
+    assert "recall@10" in text
+    assert 0.0 <= results["recall10_5000"] <= 1.0
+    assert results["build_5000"] > 0
+
+
+def test_recall_is_one_when_every_partition_is_probed_and_none_in_exact_mode() -> None:
+    queries = synthetic_queries(3)
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    assert recall_at_10(synthetic_index(200), queries, now) is None  # exact: nothing approximate
+    index = HelperIndex.build(synthetic_records(300), 384, "s", exact_max_rows=0, n_lists=8)
+    index.n_probe = 8  # every partition: the same rows as exact search
+    assert recall_at_10(index, queries, now) == 1.0
+    index.n_probe = 1
+    assert recall_at_10(index, queries, now) < 1.0  # one of eight partitions misses some
