@@ -24,6 +24,7 @@ from peerbot.scheduling.worker import OutboxWorker
 from peerbot.services.asks import AskService, MatchPolicy
 from peerbot.services.dedupe import Deduper
 from peerbot.services.helpers import HelperService
+from peerbot.services.learning import RankerLearning
 from peerbot.services.matching import IndexedMatcher, Matcher
 from peerbot.services.outbox import FailureHandler, OutboxSender, SentHandler
 from peerbot.services.pairs import PairService
@@ -64,6 +65,7 @@ class Container:
     pairs: PairService
     deduper: Deduper
     privacy: PrivacyService
+    learning: RankerLearning | None = None
 
     @property
     def tick(self) -> Tick:
@@ -76,6 +78,7 @@ class Container:
             self.sender,
             self.helpers,
             retention=self.privacy,
+            ranker=self.learning,
         )
 
     def close(self) -> None:
@@ -135,6 +138,10 @@ def build_container(
         token=settings.secret("SLACK_BOT_TOKEN"), base_url=settings.slack_api_url, timeout=15
     )
     gateway = SlackGateway(lambda team_id: send_client)
+    # Per-workspace learned ranker weights (issue 17): trained by the tick, read per ranking.
+    learning = RankerLearning(
+        sessions, clock, embedder.model_name, embedder.dimension, settings.ranker_weights_parsed()
+    )
     asks = AskService(
         sessions,
         clock,
@@ -146,6 +153,7 @@ def build_container(
             embedder.dimension,
             settings.ranker_weights_parsed(),
             max_pending_offers=settings.max_pending_offers_per_helper,
+            learning=learning,
         ),
         MatchPolicy(
             offer_timeout_working_hours=settings.offer_timeout_working_hours,
@@ -184,6 +192,7 @@ def build_container(
             retention_days=settings.retention_days,
             uninstall_grace_days=settings.uninstall_grace_days,
         ),
+        learning=learning,
     )
 
 

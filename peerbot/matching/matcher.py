@@ -51,6 +51,11 @@ class RankedList(Sequence[Ranked]):
     def __len__(self) -> int:
         return int(self._order.size)
 
+    def helper_ids(self) -> list[str]:
+        """The candidates' ids best first, without writing any explanation."""
+        ids = self._scoring.scored.ids
+        return [ids[int(i)] for i in self._order]
+
     def _at(self, i: int) -> Ranked:
         hit = self._done.get(i)
         if hit is None:

@@ -72,6 +72,14 @@ class RetentionKeeper(Protocol):
         ...
 
 
+class RankerTrainer(Protocol):
+    """Retrains the workspaces' ranker weights when enough new history arrived (issue 17)."""
+
+    def refresh_due(self) -> int:
+        """Retrain what is due; return how many workspaces."""
+        ...
+
+
 class DrainReport(Protocol):
     """What one delivery pass did (read-only counts)."""
 
@@ -116,6 +124,8 @@ class Tick:
     people: ReachabilityChecker
     #: Retention (ended asks' text, old sent messages); None in tests that do not need it.
     retention: RetentionKeeper | None = None
+    #: Learned ranker weights (issue 17); None in tests that do not need them.
+    ranker: RankerTrainer | None = None
 
 
 @dataclass
@@ -129,6 +139,8 @@ class TickReport:
     retried: int = 0
     dead: int = 0
     recovered: int = 0
+    #: Workspaces whose ranker weights were retrained.
+    rankers_trained: int = 0
     #: Another process holds the SQLite tick lock; this tick did nothing.
     skipped: bool = False
 
@@ -142,6 +154,7 @@ class TickReport:
             + f"messages sent {self.sent}, "
             f"retried {self.retried}, dead {self.dead}"
             + (f", confirmed after a crash {self.recovered}" if self.recovered else "")
+            + (f", rankers retrained {self.rankers_trained}" if self.rankers_trained else "")
         )
 
 
@@ -193,6 +206,8 @@ def run_due(tick: Tick) -> TickReport:
         tick.people.recheck_unreachable()
         if tick.retention is not None:
             tick.retention.apply_retention()
+        if tick.ranker is not None:
+            report.rankers_trained = tick.ranker.refresh_due()
         sent = tick.sender.drain()
         report.sent, report.retried, report.dead = sent.sent, sent.retried, sent.dead
         report.recovered = sent.recovered

@@ -553,3 +553,21 @@ class Embedding(Base):
     #: SHA-256 of the embedded text, to skip re-embedding unchanged text.
     text_sha256: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RankerModel(Base):
+    """A workspace's learned ranker weights (issue 17), refreshed by the tick as history grows.
+
+    ``weights`` is :meth:`peerbot.matching.learned.LearnedModel.to_json` parsed; absent row:
+    the hand-set weights.
+    """
+
+    __tablename__ = "ranker_models"
+
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID), primary_key=True)
+    model: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    #: Labelled asks the model was trained on (usable for training).
+    trained_on_asks: Mapped[int] = mapped_column(Integer)
+    #: Labelled asks the workspace had when it was trained (the refresh counts from here).
+    labelled_asks: Mapped[int] = mapped_column(Integer)
+    trained_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
