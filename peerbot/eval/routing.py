@@ -302,9 +302,11 @@ def evaluate(
         name: bootstrap(rows[name], firsts[name], len(cands), draws=draws) for name in RANKERS
     }
     result["model"] = {
-        "learned": model is not None and used is model.weights,
+        "learned": model is not None and bool(model.learned) and used is model.weights,
         "trained_on_asks": model.n_asks if model else 0,
         "learned_signals": list(model.learned) if model else [],
+        "validation_mrr": model.validation_mrr if model else None,
+        "hand_set_validation_mrr": model.baseline_validation_mrr if model else None,
         "weights": {s: round(used.weight(s), 4) for s in SIGNALS},
     }
     if ablation:

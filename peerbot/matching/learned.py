@@ -51,7 +51,7 @@ import numpy.typing as npt
 from peerbot.matching.facts import Ask, HelperFacts
 from peerbot.matching.index import HelperIndex, HelperRecord, PastHelp
 from peerbot.matching.ranker import HybridRanker
-from peerbot.matching.scoring import SIGNALS, RankerWeights
+from peerbot.matching.scoring import SIGNALS, RankerWeights, Scored
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -63,11 +63,22 @@ REFRESH_NEW_ASKS = 25
 REFRESH_SHARE = 0.2
 #: Negatives sampled per ask from the eligible helpers who did not help.
 NEGATIVES_PER_ASK = 20
-#: L2 penalty of the pairwise logistic model (per pair, on standardised signals).
-L2 = 1e-1
+#: Share of negatives taken from the top of the current ranking (the rest at random). Measured:
+#: hard negatives made the learned weights rank worse on the development sets, so none.
+HARD_SHARE = 0.0
+#: The latest share of the training asks held out to check the learned weights against the
+#: hand-set ones before they are used (time-ordered, so the check is on "future" asks).
+VALIDATION_SHARE = 0.2
+#: L2 penalties of the pairwise logistic model tried (per pair, on standardised signals); the
+#: one that ranks the held-out asks best is used.
+L2_GRID: tuple[float, ...] = (1e-2, 1e-1, 1.0)
 #: Signals whose weight is a policy, not a prediction: never learned (fairness spreads load; a
 #: history where load was spread would otherwise teach the model to undo it).
 POLICY_SIGNALS: frozenset[str] = frozenset({"fairness", "capacity"})
+#: Signals whose learned weight never falls below the hand-set one: the stated expertise is all
+#: that is known of a new helper, and a history cannot measure its worth for them (helpers with
+#: a history are found through it), so a new helper whose expertise matches stays reachable.
+COLD_START_FLOOR: frozenset[str] = frozenset({"semantic_expertise"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +120,10 @@ class AskGroup:
     pos: FloatArray
     neg: FloatArray
     weight: float = 1.0
+    #: Every candidate's row and the positives' positions among them (kept for the asks used
+    #: to validate: the last :data:`VALIDATION_SHARE` in time).
+    everyone: FloatArray | None = None
+    positives: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,12 +180,14 @@ def replay_features(
     ranker = HybridRanker(index, ranker_weights)
     rng = np.random.default_rng(seed)
     out = TrainingSet()
+    ordered = sorted(events, key=lambda e: e.at)
+    validate_from = int(len(ordered) * (1.0 - VALIDATION_SHARE))
     # Helpers known at the time: a stated expertise or a help before. One of whom nothing was
     # known yet cannot be ranked by any signal (in production: had not joined yet).
     known: dict[str, None] = {
         h.helper_id: None for h in helpers if h.expertise_vector is not None or h.expertise_text
     }
-    for ev in sorted(events, key=lambda e: e.at):
+    for k, ev in enumerate(ordered):
         helped = [h for h in dict.fromkeys(ev.helpers) if h in index and h != ev.asker_id]
         if any(h in known for h in helped):
             query = Ask(ev.text, ev.vector, ev.at, asker_id=ev.asker_id)
@@ -184,7 +201,17 @@ def replay_features(
             mat = signal_matrix(scoring.scored.contributions, len(ids))
             neg = sorted(set(declined) | set(_negatives(mat, pool, base_vec, negatives, rng)))
             if pos and neg:
-                out.groups.append(AskGroup(ev.ask_id, mat[pos], mat[neg], ev.weight))
+                keep = k >= validate_from
+                out.groups.append(
+                    AskGroup(
+                        ev.ask_id,
+                        mat[pos],
+                        mat[neg],
+                        ev.weight,
+                        mat if keep else None,
+                        tuple(pos) if keep else (),
+                    )
+                )
         for h in helped:
             index.add_past_help(h, PastHelp(ev.ask_id, ev.vector, ev.text, ev.at))
             known[h] = None
@@ -198,11 +225,11 @@ def _negatives(
     count: int,
     rng: np.random.Generator,
 ) -> list[int]:
-    """Half the negatives from those the current weights rank highest (hard: where the ranking
-    is decided), half sampled at random from the rest (so the whole range is seen)."""
+    """:data:`HARD_SHARE` of the negatives from those the current weights rank highest (where
+    the ranking is decided), the rest sampled at random (so the whole range is seen)."""
     if pool.size <= count:
         return [int(i) for i in pool]
-    hard_n = count // 2
+    hard_n = int(count * HARD_SHARE)
     scores = mat[pool] @ base_vec
     top = pool[np.argsort(-scores, kind="stable")[:hard_n]]
     rest = np.setdiff1d(pool, top, assume_unique=True)
@@ -236,7 +263,7 @@ def _pairs(data: TrainingSet) -> tuple[FloatArray, FloatArray]:
 
 
 def fit_pairwise(
-    diffs: FloatArray, pair_weights: FloatArray, l2: float = L2, iterations: int = 2000
+    diffs: FloatArray, pair_weights: FloatArray, l2: float = 0.1, iterations: int = 2000
 ) -> FloatArray:
     """Non-negative weights minimising the weighted pairwise logistic loss plus ``l2``.
 
@@ -274,6 +301,9 @@ class LearnedModel:
     #: Signals whose weight was learned (the rest kept the hand-set weight).
     learned: tuple[str, ...]
     trained_at: datetime | None = None
+    #: MRR on the held-out latest asks: of the learned weights, and of the hand-set ones.
+    validation_mrr: float | None = None
+    baseline_validation_mrr: float | None = None
 
     def to_mapping(self) -> dict[str, Any]:
         """A JSON-ready mapping for storage (see :meth:`from_mapping`)."""
@@ -282,6 +312,8 @@ class LearnedModel:
             "n_asks": self.n_asks,
             "learned": list(self.learned),
             "trained_at": self.trained_at.isoformat() if self.trained_at else None,
+            "validation_mrr": self.validation_mrr,
+            "baseline_validation_mrr": self.baseline_validation_mrr,
         }
 
     def to_json(self) -> str:
@@ -301,6 +333,8 @@ class LearnedModel:
             n_asks=int(raw.get("n_asks", 0)),
             learned=tuple(s for s in raw.get("learned", ()) if s in SIGNALS),
             trained_at=datetime.fromisoformat(at) if at else None,
+            validation_mrr=raw.get("validation_mrr"),
+            baseline_validation_mrr=raw.get("baseline_validation_mrr"),
         )
 
     @classmethod
@@ -309,35 +343,84 @@ class LearnedModel:
         return cls.from_mapping(json.loads(text), base)
 
 
-def fit(
-    data: TrainingSet,
-    base: RankerWeights | None = None,
-    *,
-    l2: float = L2,
-    trained_at: datetime | None = None,
-) -> LearnedModel:
-    """Learn weights from ``data``; signals without information keep ``base``'s weights.
-
-    The learned weights are rescaled to sum to ``base``'s weights over the same signals, so the
-    signals that were not learned (policy terms, facts this history lacks) keep their pull.
-    """
-    base = base or RankerWeights()
-    diffs, pw = _pairs(data)
+def _fit_weights(
+    groups: Sequence[AskGroup], base: RankerWeights, l2: float
+) -> tuple[RankerWeights, tuple[str, ...]] | None:
+    """Learned weights over ``groups`` (None when nothing informative), rescaled to sum to
+    ``base``'s weights over the learned signals so the signals that were not learned (policy
+    terms, facts this history lacks) keep their pull."""
+    diffs, pw = _pairs(TrainingSet(list(groups)))
     informative = [
         k
         for k, name in enumerate(SIGNALS)
         if name not in POLICY_SIGNALS and diffs.shape[0] and float(np.abs(diffs[:, k]).max()) > 0
     ]
-    if not informative or data.n_asks == 0:
-        return LearnedModel(base, data.n_asks, (), trained_at)
+    if not informative:
+        return None
     theta = fit_pairwise(diffs[:, informative], pw, l2)
     total = float(theta.sum())
-    names = [SIGNALS[k] for k in informative]
+    names = tuple(SIGNALS[k] for k in informative)
     target = sum(base.weight(n) for n in names)
-    if total <= 0.0 or not math.isfinite(total):
-        return LearnedModel(base, data.n_asks, (), trained_at)
+    if total <= 0.0 or not math.isfinite(total) or target <= 0.0:
+        return None
     scaled = {n: float(v) * target / total for n, v in zip(names, theta, strict=True)}
-    return LearnedModel(replace(base, **scaled), data.n_asks, tuple(names), trained_at)
+    for n in COLD_START_FLOOR & set(scaled):
+        scaled[n] = max(scaled[n], base.weight(n))
+    return replace(base, **scaled), names
+
+
+def validation_mrr(groups: Sequence[AskGroup], weights: RankerWeights) -> float:
+    """Mean reciprocal rank of the first positive among every candidate of the held-out asks
+    (those with :attr:`AskGroup.everyone`), ranked by ``weights``."""
+    vec = np.array([weights.weight(n) for n in SIGNALS])
+    rr = []
+    for g in groups:
+        if g.everyone is None or not g.positives:
+            continue
+        score = g.everyone @ vec
+        best = max(float(score[i]) for i in g.positives)
+        # Ties are counted against the model (rank after every candidate scoring the same).
+        rr.append(1.0 / float((score >= best).sum()))
+    return float(np.mean(rr)) if rr else 0.0
+
+
+def fit(
+    data: TrainingSet,
+    base: RankerWeights | None = None,
+    *,
+    l2_grid: Sequence[float] = L2_GRID,
+    trained_at: datetime | None = None,
+) -> LearnedModel:
+    """Learn weights from ``data``, checked on its latest asks before they are used.
+
+    The asks are in time order; the latest :data:`VALIDATION_SHARE` are held out. For each
+    penalty of ``l2_grid`` weights are fitted on the earlier asks and scored on the held-out
+    ones; the best is compared with ``base`` on the same asks. Only when it ranks them better
+    are the weights refitted on all asks and returned as learned; otherwise ``base`` is kept
+    (``learned`` empty), with both validation figures recorded.
+    """
+    base = base or RankerWeights()
+    groups = data.groups
+    held = [g for g in groups if g.everyone is not None]
+    early = [g for g in groups if g.everyone is None]
+    if not groups:
+        return LearnedModel(base, 0, (), trained_at)
+    base_mrr = validation_mrr(held, base) if held else None
+    best: tuple[float, float] | None = None
+    if held and early:
+        for l2 in l2_grid:
+            fitted = _fit_weights(early, base, l2)
+            if fitted is None:
+                continue
+            score = validation_mrr(held, fitted[0])
+            if best is None or score > best[0]:
+                best = (score, l2)
+    if best is None or base_mrr is None or best[0] <= base_mrr:
+        return LearnedModel(base, data.n_asks, (), trained_at, best and best[0], base_mrr)
+    fitted = _fit_weights(groups, base, best[1])
+    if fitted is None:
+        return LearnedModel(base, data.n_asks, (), trained_at, best[0], base_mrr)
+    return LearnedModel(fitted[0], data.n_asks, fitted[1], trained_at, best[0], base_mrr)
 
 
 def weights_for(model: LearnedModel | None, base: RankerWeights | None = None) -> RankerWeights:
@@ -372,3 +455,44 @@ def train(
     """:func:`replay_features` then :func:`fit`: the per-workspace model from its history."""
     data = replay_features(events, helpers, dimension, base=base, seed=seed)
     return fit(data, base, trained_at=trained_at)
+
+
+#: Where a newcomer whose stated expertise fits the ask is placed at the latest (0-based: the
+#: second offer). Learned weights lean on history (recency, past asks), which a helper who just
+#: joined cannot have; without this slot they would never be offered anything, so never gain a
+#: history either.
+NEWCOMER_POSITION = 1
+#: A newcomer qualifies when their expertise is among this many best expertise matches.
+NEWCOMER_TOP_EXPERTISE = 3
+
+
+def place_newcomer(
+    scored: Scored,
+    order: npt.NDArray[np.intp],
+    helps: FloatArray,
+    position: int = NEWCOMER_POSITION,
+) -> npt.NDArray[np.intp]:
+    """``order`` with the best-fitting newcomer moved up to ``position`` when below it.
+
+    A newcomer has no past help (``helps[i]`` is 0 or unknown, per candidate position) and a
+    stated expertise among the :data:`NEWCOMER_TOP_EXPERTISE` closest to the ask with a positive
+    contribution, so the explanation ("expertise mentions ...") is true of them. Scores are not
+    changed; only the order of offers.
+    """
+    expertise = scored.contributions.get("semantic_expertise")
+    if expertise is None or order.size <= position:
+        return order
+    new = ~(np.nan_to_num(helps, nan=0.0) > 0)
+    if not new.any():
+        return order
+    k = min(NEWCOMER_TOP_EXPERTISE, expertise.size)
+    top = np.argpartition(-expertise, k - 1)[:k]
+    fits = [int(i) for i in top if new[i] and expertise[i] > 0]
+    if not fits:
+        return order
+    best = max(fits, key=lambda i: (float(scored.score[i]), -i))
+    where = int(np.flatnonzero(order == best)[0])
+    if where <= position:
+        return order
+    rest = np.delete(order, where)
+    return np.insert(rest, position, best)

@@ -11,6 +11,7 @@ import numpy.typing as npt
 
 from peerbot.matching.facts import Ask, Candidate, Ranked, Snapshot
 from peerbot.matching.index import HelperIndex
+from peerbot.matching.learned import place_newcomer
 from peerbot.matching.ranker import HybridRanker, Scoring
 from peerbot.matching.rules import eligible
 from peerbot.matching.scoring import RankerWeights
@@ -113,4 +114,7 @@ class RulesThenHybrid:
         index.sync_facts({c.user_id: c.facts for c in allowed})
         ranker = HybridRanker(index, self.weights)
         scoring = ranker.score(snapshot.ask, allowed=list(by_id))
-        return RankedList(ranker, scoring, scoring.scored.order(None), snapshot.ask, by_id, lock)
+        # Cold start: a newcomer whose expertise fits is offered early (see place_newcomer).
+        helps = index.fact_columns()["helps_given"][scoring.slots]
+        order = place_newcomer(scoring.scored, scoring.scored.order(None), helps)
+        return RankedList(ranker, scoring, order, snapshot.ask, by_id, lock)
