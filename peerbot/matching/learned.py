@@ -482,12 +482,12 @@ def place_newcomer(
     expertise = scored.contributions.get("semantic_expertise")
     if expertise is None or order.size <= position:
         return order
-    new = ~(np.nan_to_num(helps, nan=0.0) > 0)
-    if not new.any():
+    newcomers = np.flatnonzero(~(helps > 0))  # no help, or unknown (NaN)
+    if newcomers.size == 0:
         return order
     k = min(NEWCOMER_TOP_EXPERTISE, expertise.size)
-    top = np.argpartition(-expertise, k - 1)[:k]
-    fits = [int(i) for i in top if new[i] and expertise[i] > 0]
+    kth = float(np.partition(expertise, expertise.size - k)[expertise.size - k])
+    fits = [int(i) for i in newcomers if expertise[i] >= kth and expertise[i] > 0]
     if not fits:
         return order
     best = max(fits, key=lambda i: (float(scored.score[i]), -i))
