@@ -52,7 +52,13 @@ from peerbot.matching import (
     eligible,
     tokenize,
 )
-from peerbot.matching.learned import HelpEvent, LearnedModel, train, weights_for
+from peerbot.matching.learned import (
+    MIN_TRAINING_ASKS,
+    HelpEvent,
+    LearnedModel,
+    train,
+    weights_for,
+)
 from peerbot.matching.matcher import RankedList
 from peerbot.matching.scoring import SIGNALS
 
@@ -419,11 +425,15 @@ def format_table(result: dict[str, Any]) -> str:
     )
     model = result.get("model")
     if model:
-        how = (
-            f"learned from {model['trained_on_asks']} past asks"
-            if model["learned"]
-            else "hand-set (too little history to learn)"
-        )
+        if model["learned"]:
+            how = f"learned from {model['trained_on_asks']} past asks"
+        elif model["trained_on_asks"] >= MIN_TRAINING_ASKS and model["validation_mrr"] is not None:
+            how = (
+                f"hand-set: learned weights ranked the latest held-out asks no better, MRR "
+                f"{model['validation_mrr']:.3f} against {model['hand_set_validation_mrr']:.3f}"
+            )
+        else:
+            how = "hand-set: too little history to learn from"
         ws = ", ".join(f"{k} {v:g}" for k, v in model["weights"].items() if v)
         lines.append(f"peerbot weights ({how}): {ws}")
     rep = result.get("replay")
