@@ -31,7 +31,7 @@ def test_the_schema_has_the_expected_tables() -> None:
     assert {
         "workspaces", "people", "helper_profiles", "helper_never_match", "asks", "offers",
         "pairs", "commitments", "checkins", "feedback", "outbox", "processed_slack_ids",
-        "embeddings",
+        "embeddings", "ranker_models",
     } == ALL_TABLES  # fmt: skip
 
 
@@ -42,7 +42,7 @@ def test_upgrade_downgrade_upgrade(empty_db_url: str) -> None:
         assert _tables(empty_db_url) == set()
 
         migrate.upgrade(empty_db_url)
-        assert migrate.current_revision(engine) == migrate.head_revision() == "0005"
+        assert migrate.current_revision(engine) == migrate.head_revision() == "0012"
         assert _tables(empty_db_url) == ALL_TABLES | {"alembic_version"}
 
         migrate.downgrade(empty_db_url, "base")
@@ -238,7 +238,7 @@ def test_ensure_migrated_refuses_an_empty_database(empty_db_url: str, db_backend
         engine.dispose()
     message = str(info.value)
     assert "run `peerbot migrate`" in message
-    assert "(at empty, code needs 0005)" in message
+    assert "(at empty, code needs 0012)" in message
     assert "s3cret-pw" not in message
     assert (url.database or "") in message
 
