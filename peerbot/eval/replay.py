@@ -10,7 +10,9 @@ not offered the ask, so the reciprocal rank of an ask whose answerers are all bu
 :func:`bootstrap` gives 95% percentile intervals by resampling the asks (1,000 draws, fixed
 seed); the load figures of a replay are resampled over its first offers (the replay itself is
 not re-run per draw, so those intervals show how the figure varies with the asks, not with the
-order of the replay).
+order of the replay). A resample repeats some asks and leaves others out, so it under-counts
+distinct helpers and over-states concentration: those intervals can lie beside the point figure;
+compare them across rankers.
 """
 
 from __future__ import annotations
