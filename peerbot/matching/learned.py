@@ -61,6 +61,8 @@ MIN_TRAINING_ASKS = 50
 #: least this share of the asks the model was trained on).
 REFRESH_NEW_ASKS = 25
 REFRESH_SHARE = 0.2
+#: At most this many of the latest asks are used for training (older ones still make history).
+MAX_TRAINING_ASKS = 3000
 #: Negatives sampled per ask from the eligible helpers who did not help.
 NEGATIVES_PER_ASK = 20
 #: Share of negatives taken from the top of the current ranking (the rest at random). Measured:
@@ -161,6 +163,7 @@ def replay_features(
     base: RankerWeights | None = None,
     negatives: int = NEGATIVES_PER_ASK,
     seed: int = 0,
+    max_asks: int = MAX_TRAINING_ASKS,
 ) -> TrainingSet:
     """Walk ``events`` in time order; for each, the signals of its candidates as known *before*
     it (then add its helps). ``helpers`` are the candidates (expertise and facts; their past
@@ -181,7 +184,10 @@ def replay_features(
     rng = np.random.default_rng(seed)
     out = TrainingSet()
     ordered = sorted(events, key=lambda e: e.at)
-    validate_from = int(len(ordered) * (1.0 - VALIDATION_SHARE))
+    # Only the latest ``max_asks`` are featurised (each costs one ranking of every helper);
+    # the earlier ones still build the history they are ranked against.
+    featurise_from = max(0, len(ordered) - max_asks)
+    validate_from = featurise_from + int((len(ordered) - featurise_from) * (1 - VALIDATION_SHARE))
     # Helpers known at the time: a stated expertise or a help before. One of whom nothing was
     # known yet cannot be ranked by any signal (in production: had not joined yet).
     known: dict[str, None] = {
@@ -189,7 +195,7 @@ def replay_features(
     }
     for k, ev in enumerate(ordered):
         helped = [h for h in dict.fromkeys(ev.helpers) if h in index and h != ev.asker_id]
-        if any(h in known for h in helped):
+        if k >= featurise_from and any(h in known for h in helped):
             query = Ask(ev.text, ev.vector, ev.at, asker_id=ev.asker_id)
             scoring = ranker.score(query, allowed=list(known))
             ids = list(scoring.scored.ids)

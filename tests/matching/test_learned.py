@@ -228,3 +228,14 @@ def test_label_weight_and_refresh_rule() -> None:
     assert not needs_refresh(100, 110)
     assert needs_refresh(100, 125)
     assert needs_refresh(1000, 1200) and not needs_refresh(1000, 1150)
+
+
+def test_only_the_latest_asks_are_featurised_against_the_whole_history() -> None:
+    events = _events(120)
+    capped = replay_features(events, _helpers(), EMB.dimension, max_asks=30)
+    full = {g.ask_id: g for g in replay_features(events, _helpers(), EMB.dimension).groups}
+    assert 0 < capped.n_asks <= 30
+    assert {g.ask_id for g in capped.groups} <= {e.ask_id for e in events[90:]}
+    # Same history behind them as in the full replay: the positives' signals are the same.
+    for g in capped.groups:
+        np.testing.assert_array_equal(g.pos, full[g.ask_id].pos)
