@@ -183,7 +183,9 @@ def test_ranker_weights_come_from_settings(monkeypatch: pytest.MonkeyPatch) -> N
 @pytest.mark.parametrize(("site", "factor"), [("dba", 1.15), ("android", 1.0)])
 def test_quality_gate(cached_embedder: Embedder, site: str, factor: float) -> None:
     path = shared_path("data", "routing", f"{site}.jsonl")
-    result = routing.run_routing_eval(path, cached_embedder, RankerWeights())
+    result = routing.run_routing_eval(
+        path, cached_embedder, RankerWeights(), replayed=False, ablation=False, draws=100
+    )
     best_baseline = max(result["bm25"]["MRR"], result["popularity"]["MRR"])
     assert result["peerbot"]["MRR"] >= factor * best_baseline, result
 
@@ -204,7 +206,7 @@ def test_cli_measures_the_ranker_weights_it_is_given(
 
     path = shared_path("data", "routing", f"{site}.jsonl")
     monkeypatch.setattr(peerbot.embeddings, "load_embedder", lambda *_: cached_embedder)
-    argv = ["eval", "routing", "--data", str(path), "--json"]
+    argv = ["eval", "routing", "--data", str(path), "--json", "--no-replay", "--no-ablation"]
     monkeypatch.setenv("RANKER_WEIGHTS", json.dumps(POPULARITY_ONLY))
     assert cli.main(argv) == 0
     doc = json.loads(capsys.readouterr().out)
