@@ -180,6 +180,7 @@ def test_ranker_weights_come_from_settings(monkeypatch: pytest.MonkeyPatch) -> N
 
 @pytest.mark.model
 @pytest.mark.shared
+@pytest.mark.timeout(900)  # embeds the data set and trains the learned ranker on its history
 @pytest.mark.parametrize(("site", "factor"), [("dba", 1.15), ("android", 1.0)])
 def test_quality_gate(cached_embedder: Embedder, site: str, factor: float) -> None:
     path = shared_path("data", "routing", f"{site}.jsonl")
@@ -192,6 +193,7 @@ def test_quality_gate(cached_embedder: Embedder, site: str, factor: float) -> No
 
 @pytest.mark.model
 @pytest.mark.shared
+@pytest.mark.timeout(900)  # two evaluations, each training the learned ranker
 @pytest.mark.parametrize(("site", "check_default"), [("dba", True), ("android", False)])
 def test_cli_measures_the_ranker_weights_it_is_given(
     cached_embedder: Embedder,
