@@ -33,6 +33,7 @@ from peerbot.services.digest import DigestLedger
 from peerbot.services.helpers import HelperService
 from peerbot.services.installations import InstallationService
 from peerbot.services.journey import JourneyService
+from peerbot.services.learning import RankerLearning
 from peerbot.services.matching import IndexedMatcher, Matcher
 from peerbot.services.outbox import FailureHandler, OutboxSender, SentHandler
 from peerbot.services.pairs import PairService
@@ -83,6 +84,8 @@ class Container:
     digest: DigestSender | None = None
     #: OAuth mode (``SLACK_CLIENT_ID``): installations per workspace; None with one bot token.
     installations: InstallationService | None = None
+    #: Per-workspace learned ranker weights, trained by the tick (None: hand-set weights only).
+    learning: RankerLearning | None = None
 
     @property
     def tick(self) -> Tick:
@@ -97,6 +100,7 @@ class Container:
             retention=self.privacy,
             circles=self.circles,
             digest=self.digest,
+            ranker=self.learning,
         )
 
     def close(self) -> None:
@@ -182,6 +186,10 @@ def build_container(
     client = build_web_client(settings)
     installations, client_for = _team_clients(settings, engine, sessions, clock)
     gateway = SlackGateway(client_for)
+    # Per-workspace learned ranker weights (issue 17): trained by the tick, read per ranking.
+    learning = RankerLearning(
+        sessions, clock, embedder.model_name, embedder.dimension, settings.ranker_weights_parsed()
+    )
     asks = AskService(
         sessions,
         clock,
@@ -193,6 +201,7 @@ def build_container(
             embedder.dimension,
             settings.ranker_weights_parsed(),
             max_pending_offers=settings.max_pending_offers_per_helper,
+            learning=learning,
         ),
         MatchPolicy(
             offer_timeout_working_hours=settings.offer_timeout_working_hours,
@@ -251,6 +260,7 @@ def build_container(
             retention_days=settings.retention_days,
             uninstall_grace_days=settings.uninstall_grace_days,
         ),
+        learning=learning,
         circles=CircleService(
             sessions,
             clock,

@@ -15,11 +15,12 @@ evenly over ``history_days`` ending at the first ask, which is "now" for every a
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -28,6 +29,15 @@ import numpy as np
 
 from peerbot.domain.ports import Embedder
 from peerbot.eval.metrics import METRICS, all_metrics, mean_metrics
+from peerbot.eval.replay import (
+    BOOTSTRAP_DRAWS,
+    DEFAULT_CAPACITY,
+    DEFAULT_OCCUPY_DAYS,
+    ReplayAsk,
+    bootstrap,
+    load_figures,
+    replay,
+)
 from peerbot.matching import (
     Ask,
     BM25Index,
@@ -37,14 +47,27 @@ from peerbot.matching import (
     HybridRanker,
     PastHelp,
     RankerWeights,
+    RulesThenHybrid,
+    Snapshot,
+    eligible,
     tokenize,
 )
-from peerbot.matching.scoring import gini
+from peerbot.matching.learned import (
+    MIN_TRAINING_ASKS,
+    HelpEvent,
+    LearnedModel,
+    train,
+    weights_for,
+)
+from peerbot.matching.matcher import RankedList
+from peerbot.matching.scoring import SIGNALS
 
 if TYPE_CHECKING:
     from peerbot.config import Settings
 
-RANKERS: tuple[str, ...] = ("peerbot", "bm25", "popularity")
+#: ``peerbot``: production's ranker (learned weights when the history allows); ``defaults``: the
+#: hand-set weights alone.
+RANKERS: tuple[str, ...] = ("peerbot", "defaults", "bm25", "popularity")
 HISTORY_SHARE = 0.8
 MIN_ANSWERS = 3
 #: Words of each question given to the embedding model (the title comes first). Longer texts cost
@@ -101,6 +124,8 @@ class Split:
     asks: list[Question]
     candidates: list[str]
     help_counts: Counter[str]
+    #: Position of each question after the first ask (0 for the first ask): its posting time.
+    positions: dict[int, int] = field(default_factory=dict)
 
 
 def split(questions: Sequence[Question]) -> Split:
@@ -111,7 +136,8 @@ def split(questions: Sequence[Question]) -> Split:
     candidates = sorted(u for u, c in counts.items() if c >= MIN_ANSWERS)
     cset = set(candidates)
     asks = [q for q in questions[cut:] if any(a in cset for a in q.answerer_ids)]
-    return Split(history, asks, candidates, counts)
+    positions = {q.question_id: k for k, q in enumerate(questions[cut:])}
+    return Split(history, asks, candidates, counts, positions)
 
 
 def build_index(
@@ -139,18 +165,81 @@ def run_routing_eval(
     weights: RankerWeights | None = None,
     *,
     embed_words: int = EMBED_WORDS,
+    vectors_cache: Path | None = None,
+    **options: Any,
 ) -> dict[str, Any]:
     """Run the protocol on ``path``; metrics per ranker plus counts and the first-offer Gini.
 
-    Returns ``{"peerbot": {metric: value}, "bm25": {...}, "popularity": {...}, "info": {...}}``.
+    Returns ``{"peerbot": {metric: value}, "defaults": ..., "bm25": {...}, "popularity":
+    {...}, "info": {...}, "intervals": ..., "model": ..., "ablation": ..., "replay": ...}``.
+    ``vectors_cache`` (an ``.npz`` file) keeps the question vectors between runs, keyed by the
+    model and the words embedded; ``options`` go to :func:`evaluate`.
     """
     data = split(load_questions(Path(path)))
     weights = weights or RankerWeights()
     needed = {q.question_id: q for q in data.history} | {q.question_id: q for q in data.asks}
     ids = list(needed)
-    mat = embedder.embed([needed[i].embed_text(embed_words) for i in ids])
+    digest = hashlib.sha256(repr(ids).encode()).hexdigest()[:16]
+    key = f"{embedder.model_name}|{embed_words}|{digest}"
+    mat = None
+    if vectors_cache is not None and vectors_cache.exists():
+        with np.load(vectors_cache, allow_pickle=False) as cached:
+            if str(cached["key"]) == key:
+                mat = cached["vectors"]
+    if mat is None:
+        mat = embedder.embed([needed[i].embed_text(embed_words) for i in ids])
+        if vectors_cache is not None:
+            with vectors_cache.open("wb") as fh:
+                np.savez(fh, key=np.array(key), vectors=mat)
     vectors = {qid: mat[k] for k, qid in enumerate(ids)}
-    return evaluate(data, vectors, embedder.model_name, embedder.dimension, weights)
+    return evaluate(data, vectors, embedder.model_name, embedder.dimension, weights, **options)
+
+
+def ask_times(data: Split) -> dict[int, datetime]:
+    """When each scored ask is posted: the history's pace (``HISTORY_DAYS`` over the history)
+    continued after the first ask, by position in the file."""
+    n = max(1, len(data.history))
+    return {
+        q.question_id: _EPOCH + timedelta(days=HISTORY_DAYS * data.positions[q.question_id] / n)
+        for q in data.asks
+    }
+
+
+def training_events(data: Split, vectors: dict[int, np.ndarray], now: datetime) -> list[HelpEvent]:
+    """The history as dated help events (positives: everyone who answered), for training."""
+    n = max(1, len(data.history))
+    return [
+        HelpEvent(
+            str(q.question_id),
+            q.text,
+            vectors[q.question_id],
+            now - timedelta(days=HISTORY_DAYS * (n - i) / n),
+            tuple(dict.fromkeys(q.answerer_ids)),
+        )
+        for i, q in enumerate(data.history)
+    ]
+
+
+def learn_weights(
+    data: Split,
+    vectors: dict[int, np.ndarray],
+    dimension: int,
+    base: RankerWeights,
+) -> LearnedModel:
+    """The per-workspace model trained on the history part only (production's own trainer)."""
+    records = [HelperRecord(c, None, "", ()) for c in data.candidates]
+    return train(training_events(data, vectors, _EPOCH), records, dimension, base)
+
+
+def _static_rankings(
+    data: Split, index: HelperIndex, vectors: dict[int, np.ndarray], weights: RankerWeights
+) -> list[list[str]]:
+    ranker = HybridRanker(index, weights)
+    out = []
+    for q in data.asks:
+        scoring = ranker.score(Ask(q.text, vectors[q.question_id], _EPOCH))
+        out.append([scoring.scored.ids[int(i)] for i in scoring.scored.order()])
+    return out
 
 
 def evaluate(
@@ -159,11 +248,26 @@ def evaluate(
     model_name: str,
     dimension: int,
     weights: RankerWeights,
+    *,
+    learn: bool = True,
+    replayed: bool = True,
+    capacity: int = DEFAULT_CAPACITY,
+    occupy_days: float = DEFAULT_OCCUPY_DAYS,
+    draws: int = BOOTSTRAP_DRAWS,
+    ablation: bool = True,
 ) -> dict[str, Any]:
-    """Score the three rankers on ``data`` given precomputed question vectors."""
+    """Score the rankers on ``data`` given precomputed question vectors.
+
+    ``peerbot`` is what production would run: the weights learned from the history part
+    (:mod:`peerbot.matching.learned`; ``weights`` are the hand-set fallback and the weights of
+    what is not learned), or ``weights`` themselves when ``learn`` is off or the history is too
+    short; ``defaults`` are ``weights`` as given. With ``replayed``, the asks are also replayed
+    in time order with capacity and fairness (:func:`peerbot.eval.replay.replay`).
+    """
     now = _EPOCH
     index = build_index(data, vectors, model_name, dimension, now)
-    ranker = HybridRanker(index, weights)
+    model = learn_weights(data, vectors, dimension, weights) if learn else None
+    used = weights_for(model, weights)
 
     baseline = BM25Index()
     slot_of = {c: i for i, c in enumerate(data.candidates)}
@@ -176,36 +280,139 @@ def evaluate(
     cands = np.array(data.candidates, dtype=object)
     pop = np.array([data.help_counts[c] for c in data.candidates], dtype=np.float64)
     pop_ranking = list(cands[np.argsort(-pop, kind="stable")])
+    bm25_scores = [baseline.score(tokenize(q.text), len(data.candidates)) for q in data.asks]
 
-    rows: dict[str, list[dict[str, float]]] = {r: [] for r in RANKERS}
-    firsts: dict[str, Counter[str]] = {r: Counter() for r in RANKERS}
-    for q in data.asks:
-        relevant = {a for a in q.answerer_ids if a in cset}
-        scoring = ranker.score(Ask(q.text, vectors[q.question_id], now))
-        ours = [scoring.scored.ids[int(i)] for i in scoring.scored.order()]
-        bm = baseline.score(tokenize(q.text), len(data.candidates))
-        bm_ranking = list(cands[np.argsort(-bm, kind="stable")])
-        for name, ranking in (("peerbot", ours), ("bm25", bm_ranking), ("popularity", pop_ranking)):
-            rows[name].append(all_metrics(ranking, relevant))
-            firsts[name][ranking[0]] += 1
+    relevant = [frozenset(a for a in q.answerer_ids if a in cset) for q in data.asks]
+    rankings: dict[str, list[list[str]]] = {
+        "peerbot": _static_rankings(data, index, vectors, used),
+        "defaults": _static_rankings(data, index, vectors, weights),
+        "bm25": [list(cands[np.argsort(-bm, kind="stable")]) for bm in bm25_scores],
+        "popularity": [pop_ranking] * len(data.asks),
+    }
+    rows = {
+        name: [all_metrics(r, rel) for r, rel in zip(rankings[name], relevant, strict=True)]
+        for name in RANKERS
+    }
+    firsts = {name: [r[0] for r in rankings[name]] for name in RANKERS}
     result: dict[str, Any] = {name: mean_metrics(rows[name]) for name in RANKERS}
     result["info"] = {
         "asks_scored": len(data.asks),
         "candidates": len(data.candidates),
         "history_questions": len(data.history),
         "first_offer_gini": {
-            name: gini([firsts[name].get(c, 0) for c in data.candidates]) for name in RANKERS
+            name: load_figures(firsts[name], len(cands))["gini"] for name in RANKERS
         },
-        "distinct_first_offers": {name: len(firsts[name]) for name in RANKERS},
+        "distinct_first_offers": {name: len(set(firsts[name])) for name in RANKERS},
     }
+    result["intervals"] = {
+        name: bootstrap(rows[name], firsts[name], len(cands), draws=draws) for name in RANKERS
+    }
+    result["model"] = {
+        "learned": model is not None and bool(model.learned) and used is model.weights,
+        "trained_on_asks": model.n_asks if model else 0,
+        "learned_signals": list(model.learned) if model else [],
+        "validation_mrr": model.validation_mrr if model else None,
+        "hand_set_validation_mrr": model.baseline_validation_mrr if model else None,
+        "weights": {s: round(used.weight(s), 4) for s in SIGNALS},
+    }
+    if ablation:
+        full = result["peerbot"]["MRR"]
+        result["ablation"] = {"all signals": full}
+        for s in SIGNALS:
+            if used.weight(s) == 0.0 or s in ("capacity", "fairness"):
+                continue
+            ranks = _static_rankings(data, index, vectors, replace(used, **{s: 0.0}))
+            mrr = [all_metrics(r, rel)["MRR"] for r, rel in zip(ranks, relevant, strict=True)]
+            result["ablation"][f"without {s}"] = float(np.mean(mrr)) if mrr else 0.0
+    if replayed:
+        result["replay"] = _replay_all(
+            data,
+            vectors,
+            model_name,
+            dimension,
+            used,
+            relevant,
+            bm25_scores,
+            pop,
+            capacity=capacity,
+            occupy_days=occupy_days,
+            draws=draws,
+        )
     return result
 
 
+def _replay_all(
+    data: Split,
+    vectors: dict[int, np.ndarray],
+    model_name: str,
+    dimension: int,
+    weights: RankerWeights,
+    relevant: list[frozenset[str]],
+    bm25_scores: list[np.ndarray],
+    pop: np.ndarray,
+    *,
+    capacity: int,
+    occupy_days: float,
+    draws: int,
+) -> dict[str, Any]:
+    """Each ranker replayed through the rules with capacity; its figures and intervals."""
+    index = build_index(data, vectors, model_name, dimension, _EPOCH)
+    times = ask_times(data)
+    asks = [
+        ReplayAsk(
+            times[q.question_id],
+            Ask(q.text, vectors[q.question_id], times[q.question_id], asker_id=None),
+            rel,
+        )
+        for q, rel in zip(data.asks, relevant, strict=True)
+    ]
+    by_text = {id(a.ask): k for k, a in enumerate(asks)}
+    base = {c: HelperFacts(helps_given=data.help_counts[c]) for c in data.candidates}
+    production = RulesThenHybrid(weights)
+    pop_of = dict(zip(data.candidates, pop.tolist(), strict=True))
+    slot_of = {c: i for i, c in enumerate(data.candidates)}
+
+    def ours(s: Snapshot) -> list[str]:
+        ranked = production.rank(index, s)
+        return ranked.helper_ids() if isinstance(ranked, RankedList) else []
+
+    def by_scores(scores_of: Any) -> Any:
+        def rank(s: Snapshot) -> list[str]:
+            ok = [c.user_id for c in eligible(s.helpers, s.ask, s.managers)]
+            sc = scores_of(s)
+            return sorted(ok, key=lambda u: -sc(u))  # sorted() is stable: ties keep order
+
+        return rank
+
+    def bm(s: Snapshot) -> Any:
+        row = bm25_scores[by_text[id(s.ask)]]
+        return lambda u: float(row[slot_of[u]])
+
+    out: dict[str, Any] = {
+        "capacity": capacity,
+        "occupy_days": occupy_days,
+    }
+    for name, fn in (
+        ("peerbot", ours),
+        ("bm25", by_scores(bm)),
+        ("popularity", by_scores(lambda s: pop_of.__getitem__)),
+    ):
+        res = replay(asks, data.candidates, base, fn, capacity=capacity, occupy_days=occupy_days)
+        figures = {**mean_metrics(res.rows), **load_figures(res.firsts, len(data.candidates))}
+        out[name] = figures
+        out[name]["intervals"] = bootstrap(res.rows, res.firsts, len(data.candidates), draws=draws)
+        out[name]["no_offer"] = sum(1 for f in res.firsts if f is None)
+    return out
+
+
 def format_table(result: dict[str, Any]) -> str:
-    """The metrics side by side, plus how evenly peerbot's first offers spread."""
-    lines = [f"{'ranker':<12}" + "".join(f"{m:>11}" for m in METRICS)]
+    """The metrics side by side (with 95% intervals of MRR), the replay with capacity, the load
+    figures, the learned weights and the ablation."""
+    lines = [f"{'ranker':<12}" + "".join(f"{m:>11}" for m in METRICS) + "   MRR 95% CI"]
     for name in RANKERS:
-        lines.append(f"{name:<12}" + "".join(f"{result[name][m]:>11.4f}" for m in METRICS))
+        ci = result.get("intervals", {}).get(name, {}).get("MRR")
+        tail = f"   [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+        lines.append(f"{name:<12}" + "".join(f"{result[name][m]:>11.4f}" for m in METRICS) + tail)
     info = result["info"]
     lines.append(
         f"asks scored: {info['asks_scored']}, candidates: {info['candidates']}, "
@@ -216,6 +423,40 @@ def format_table(result: dict[str, Any]) -> str:
         f"{info['candidates']} candidates ({info['distinct_first_offers']['peerbot']} distinct "
         f"helpers offered first; BM25 Gini {info['first_offer_gini']['bm25']:.3f})"
     )
+    model = result.get("model")
+    if model:
+        if model["learned"]:
+            how = f"learned from {model['trained_on_asks']} past asks"
+        elif model["trained_on_asks"] >= MIN_TRAINING_ASKS and model["validation_mrr"] is not None:
+            how = (
+                f"hand-set: learned weights ranked the latest held-out asks no better, MRR "
+                f"{model['validation_mrr']:.3f} against {model['hand_set_validation_mrr']:.3f}"
+            )
+        else:
+            how = "hand-set: too little history to learn from"
+        ws = ", ".join(f"{k} {v:g}" for k, v in model["weights"].items() if v)
+        lines.append(f"peerbot weights ({how}): {ws}")
+    rep = result.get("replay")
+    if rep:
+        lines.append(
+            f"replayed in time order (capacity {rep['capacity']}, each first offer occupies it "
+            f"{rep['occupy_days']:g} days; fairness sees the offers so far):"
+        )
+        lines.append(
+            f"{'ranker':<12}{'MRR':>8}{'95% CI':>18}{'distinct':>10}{'largest':>9}{'Gini':>7}"
+        )
+        for name in ("peerbot", "bm25", "popularity"):
+            r = rep[name]
+            ci = r["intervals"]["MRR"]
+            lines.append(
+                f"{name:<12}{r['MRR']:>8.4f}{f'[{ci[0]:.3f}, {ci[1]:.3f}]':>18}"
+                f"{int(r['distinct_first_offers']):>10}{r['largest_share']:>9.3f}{r['gini']:>7.3f}"
+            )
+    abl = result.get("ablation")
+    if abl:
+        lines.append("ablation (static MRR of peerbot with one signal's weight set to 0):")
+        for k, v in abl.items():
+            lines.append(f"  {k:<28}{v:.4f}")
     return "\n".join(lines) + "\n"
 
 
@@ -230,9 +471,21 @@ def _run(
 
     out = stream or sys.stdout
     embedder = load_embedder(model_path)
-    result = run_routing_eval(args.data, embedder, weights, embed_words=args.embed_words)
+    result = run_routing_eval(
+        args.data,
+        embedder,
+        weights,
+        embed_words=args.embed_words,
+        vectors_cache=getattr(args, "vectors_cache", None),
+        learn=not getattr(args, "no_learn", False),
+        replayed=not getattr(args, "no_replay", False),
+        capacity=getattr(args, "capacity", DEFAULT_CAPACITY),
+        occupy_days=getattr(args, "occupy_days", DEFAULT_OCCUPY_DAYS),
+        draws=getattr(args, "bootstrap", BOOTSTRAP_DRAWS),
+        ablation=not getattr(args, "no_ablation", False),
+    )
     if args.json:
-        out.write(json.dumps({k: result[k] for k in (*RANKERS, "info")}, indent=2) + "\n")
+        out.write(json.dumps(result, indent=2) + "\n")
     else:
         out.write(format_table(result))
     return 0
@@ -262,6 +515,28 @@ def add_cli(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object keyed by ranker")
     p.add_argument(
         "--embed-words", type=int, default=EMBED_WORDS, help="words of each question embedded"
+    )
+    p.add_argument(
+        "--no-learn",
+        action="store_true",
+        help="rank with the hand-set weights (RANKER_WEIGHTS) instead of learning them",
+    )
+    p.add_argument(
+        "--capacity", type=int, default=DEFAULT_CAPACITY, help="asks a helper takes at a time"
+    )
+    p.add_argument(
+        "--occupy-days",
+        type=float,
+        default=DEFAULT_OCCUPY_DAYS,
+        help="days an accepted first offer occupies the helper's capacity in the replay",
+    )
+    p.add_argument("--no-replay", action="store_true", help="skip the replay with capacity")
+    p.add_argument("--no-ablation", action="store_true", help="skip the ablation")
+    p.add_argument(
+        "--bootstrap", type=int, default=BOOTSTRAP_DRAWS, help="bootstrap draws for the intervals"
+    )
+    p.add_argument(
+        "--vectors-cache", type=Path, default=None, help="an .npz file keeping the vectors"
     )
     p.set_defaults(handler=_handle, func=_run)
     return p

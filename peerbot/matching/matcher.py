@@ -11,6 +11,7 @@ import numpy.typing as npt
 
 from peerbot.matching.facts import Ask, Candidate, Ranked, Snapshot
 from peerbot.matching.index import HelperIndex
+from peerbot.matching.learned import place_newcomer
 from peerbot.matching.ranker import HybridRanker, Scoring
 from peerbot.matching.rules import Eligibility, eligible
 from peerbot.matching.scoring import RankerWeights
@@ -50,6 +51,11 @@ class RankedList(Sequence[Ranked]):
 
     def __len__(self) -> int:
         return int(self._order.size)
+
+    def helper_ids(self) -> list[str]:
+        """The candidates' ids best first, without writing any explanation."""
+        ids = self._scoring.scored.ids
+        return [ids[int(i)] for i in self._order]
 
     def _at(self, i: int) -> Ranked:
         hit = self._done.get(i)
@@ -114,7 +120,7 @@ class RulesThenHybrid:
         index.sync_facts({c.user_id: c.facts for c in allowed})
         ranker = HybridRanker(index, self.weights)
         scoring = ranker.score(snapshot.ask, allowed=list(by_id))
-        return RankedList(ranker, scoring, scoring.scored.order(None), snapshot.ask, by_id, lock)
+        return _ranked(index, ranker, scoring, snapshot.ask, by_id, lock)
 
     def _fixed_slots(self, index: HelperIndex, elig: Eligibility) -> npt.NDArray[np.intp]:
         """Index slots of the helpers passing the fixed rules (kept until either side moves)."""
@@ -159,4 +165,19 @@ class RulesThenHybrid:
         self._synced = (index, index.layout, elig, len(elig.replaced))
         ranker = HybridRanker(index, self.weights)
         scoring = ranker.score(ask, slots=slots)
-        return RankedList(ranker, scoring, scoring.scored.order(None), ask, by_id, lock)
+        return _ranked(index, ranker, scoring, ask, by_id, lock)
+
+
+def _ranked(
+    index: HelperIndex,
+    ranker: HybridRanker,
+    scoring: Scoring,
+    ask: Ask,
+    by_id: Mapping[str, Candidate],
+    lock: AbstractContextManager[object] | None,
+) -> RankedList:
+    """The ranked list, best first; cold start: a newcomer whose expertise fits is offered
+    early (see :func:`~peerbot.matching.learned.place_newcomer`)."""
+    helps = index.fact_columns()["helps_given"][scoring.slots]
+    order = place_newcomer(scoring.scored, scoring.scored.order(None), helps)
+    return RankedList(ranker, scoring, order, ask, by_id, lock)

@@ -89,7 +89,7 @@ class RankerWeights:
     timezone: float = 0.25
     acceptance: float = 0.25
     responsiveness: float = 0.1
-    fairness: float = 0.3
+    fairness: float = 1.5
     #: Sharpness of the per-ask similarity aggregation (higher: only close past asks count).
     semantic_temperature: float = 20.0
     #: Time constant of the activity decay, in days.

@@ -78,6 +78,7 @@ class CircleRunner(Protocol):
 
     def run_due(self) -> int:
         """Do what is due; return how many things were done."""
+        ...
 
 
 class DigestRunner(Protocol):
@@ -85,6 +86,14 @@ class DigestRunner(Protocol):
 
     def run_due(self) -> int:
         """Send what is due; return how many."""
+        ...
+
+
+class RankerTrainer(Protocol):
+    """Retrains the workspaces' ranker weights when enough new history arrived (issue 17)."""
+
+    def refresh_due(self) -> int:
+        """Retrain what is due; return how many workspaces."""
         ...
 
 
@@ -136,6 +145,8 @@ class Tick:
     circles: CircleRunner | None = None
     #: The programme admins' weekly digest; None where it is not wired.
     digest: DigestRunner | None = None
+    #: Learned ranker weights (issue 17); None in tests that do not need them.
+    ranker: RankerTrainer | None = None
 
 
 @dataclass
@@ -149,6 +160,8 @@ class TickReport:
     retried: int = 0
     dead: int = 0
     recovered: int = 0
+    #: Workspaces whose ranker weights were retrained.
+    rankers_trained: int = 0
     #: Another process holds the SQLite tick lock; this tick did nothing.
     skipped: bool = False
 
@@ -162,6 +175,7 @@ class TickReport:
             + f"messages sent {self.sent}, "
             f"retried {self.retried}, dead {self.dead}"
             + (f", confirmed after a crash {self.recovered}" if self.recovered else "")
+            + (f", rankers retrained {self.rankers_trained}" if self.rankers_trained else "")
         )
 
 
@@ -220,6 +234,8 @@ def run_due(tick: Tick) -> TickReport:
                 tick.digest.run_due()
             except Exception:  # the digest never stops the tick's other work
                 log.exception("weekly digest failed")
+        if tick.ranker is not None:
+            report.rankers_trained = tick.ranker.refresh_due()
         sent = tick.sender.drain()
         report.sent, report.retried, report.dead = sent.sent, sent.retried, sent.dead
         report.recovered = sent.recovered

@@ -371,6 +371,14 @@ def load_snapshot(
     return Snapshot(ask=query, helpers=helpers, managers=managers, eligibility=eligibility)
 
 
+class LearnedWeights(Protocol):
+    """The weights to rank a workspace's asks with (see :mod:`peerbot.services.learning`)."""
+
+    def weights(self, session: Session, team_id: str) -> RankerWeights:
+        """Learned weights, or the hand-set ones while the workspace has too little history."""
+        ...
+
+
 class Matcher(Protocol):
     """What the ask service needs: the ranked candidates for an ask, best first."""
 
@@ -392,7 +400,10 @@ class IndexedMatcher:
         *,
         ranker: Ranker | None = None,
         max_pending_offers: int | None = None,
+        learning: LearnedWeights | None = None,
     ) -> None:
+        #: Per-workspace learned weights (issue 17); None: ``weights`` for every workspace.
+        self.learning = learning
         self._indexes = HelperIndexes(model_name, dimension)
         self._facts = HelperFactsCache()
         self._max_pending_offers = max_pending_offers
@@ -450,5 +461,10 @@ class IndexedMatcher:
         with self._lock:
             index = self._indexes.refresh(session, ask.team_id, now)
             if isinstance(self._ranker, RulesThenHybrid):
-                return self._ranker.rank(index, snapshot, self._lock)
+                ranker = self._ranker
+                if self.learning is not None:
+                    learned = self.learning.weights(session, ask.team_id)
+                    if learned != ranker.weights:
+                        ranker = RulesThenHybrid(learned)
+                return ranker.rank(index, snapshot, self._lock)
             return self._ranker.rank(index, snapshot)

@@ -823,3 +823,21 @@ class MatchingVersion(Base):
         String(SLACK_ID), ForeignKey("workspaces.team_id", ondelete="CASCADE"), primary_key=True
     )
     version: Mapped[int] = mapped_column(BigInteger)
+
+
+class RankerModel(Base):
+    """A workspace's learned ranker weights (issue 17), refreshed by the tick as history grows.
+
+    ``weights`` is :meth:`peerbot.matching.learned.LearnedModel.to_json` parsed; absent row:
+    the hand-set weights.
+    """
+
+    __tablename__ = "ranker_models"
+
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID), primary_key=True)
+    model: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    #: Labelled asks the model was trained on (usable for training).
+    trained_on_asks: Mapped[int] = mapped_column(Integer)
+    #: Labelled asks the workspace had when it was trained (the refresh counts from here).
+    labelled_asks: Mapped[int] = mapped_column(Integer)
+    trained_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

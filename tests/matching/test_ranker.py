@@ -150,8 +150,8 @@ def test_reasons_are_top_contributors_in_domain() -> None:
         "capacity": np.array([0.1, 0.9, 0.5]),
         "fairness": np.array([0.0, -2.0, -1.0]),
     }
-    scored = combine(["a", "b", "c"], signals, RankerWeights())
-    # By hand: z-scores (population sd, above each MIN_SCALE) times the default weights.
+    scored = combine(["a", "b", "c"], signals, RankerWeights(fairness=0.3))
+    # By hand: z-scores (population sd, above each MIN_SCALE) times the weights.
     # semantic_history: sd 1.2472, z = (1.3363, -1.0690, -0.2673), weight 1.0
     # capacity: sd 0.3266, z = (-1.2247, 1.2247, 0), weight 0.25
     # fairness: sd 0.8165, z = (1.2247, -1.2247, 0), weight 0.3
@@ -208,9 +208,9 @@ def test_fairness_term_spreads_offers() -> None:
     index = HelperIndex.build([busy, idle], EMB.dimension)
     fair = HybridRanker(index, RankerWeights()).rank(_ask(), limit=None)
     assert [r.helper_id for r in fair] == ["IDLE", "BUSY"]
-    # Only fairness differs: -log1p(0) against -log1p(6), z = +-1, weight 0.3.
-    assert fair[0].score == pytest.approx(0.3)
-    assert fair[1].score == pytest.approx(-0.3)
+    # Only fairness differs: -log1p(0) against -log1p(6), z = +-1, times the weight.
+    assert fair[0].score == pytest.approx(RankerWeights().fairness)
+    assert fair[1].score == pytest.approx(-RankerWeights().fairness)
     assert fair[0].reasons == ("fairness",)
     assert fair[1].reasons == ()
     assert fair[0].contributions["fairness"] > 0 > fair[1].contributions["fairness"]

@@ -21,7 +21,7 @@ ALL_TABLES = set(Base.metadata.tables)
 #: slack_sdk's installation store and OAuth state store tables (migration 0011).
 SLACK_TABLES = set(SLACK_METADATA.tables)
 #: The newest migration.
-HEAD = "0011"
+HEAD = "0012"
 
 
 def _tables(url: str) -> set[str]:
@@ -39,7 +39,7 @@ def test_the_schema_has_the_expected_tables() -> None:
         "embeddings", "circle_pool", "circle_rounds", "circles", "circle_members",
         "circle_prompts", "circle_actions", "circle_feedback",
         "programme_settings", "programme_setting_changes", "admin_links",
-        "admin_digests", "meeting_checks", "matching_versions",
+        "admin_digests", "meeting_checks", "matching_versions", "ranker_models",
     } == ALL_TABLES  # fmt: skip
 
 

@@ -1,0 +1,238 @@
+"""Learning each workspace's ranker weights from what happened, and serving them (issue 17).
+
+The pure part (features replayed in time order, the pairwise model, the fallback rule) is
+:mod:`peerbot.matching.learned`; this module reads the labels from the tables, stores one
+:class:`~peerbot.store.models.RankerModel` row per workspace and hands the matcher its weights.
+
+Labels, per past ask (only asks with a stored ask vector of the current model):
+
+- **positives**: the helpers who accepted an offer of it or were paired on it (an introduction
+  that failed still says the helper was willing);
+- **explicit negatives**: the helpers who passed on it; expired or withdrawn offers say nothing
+  and are left out; the other negatives are sampled from the helpers known at the time;
+- **weight**: from the asker's rating of the pair and the "did you meet?" answer
+  (:func:`~peerbot.matching.learned.label_weight`; see :func:`meeting_answers`, the hook).
+
+The tick calls :meth:`RankerLearning.refresh_due`: a workspace is (re)trained when it has at least
+:data:`~peerbot.matching.learned.MIN_TRAINING_ASKS` labelled asks and enough arrived since the
+last training (:func:`~peerbot.matching.learned.needs_refresh`). Until then, and whenever the
+stored model was trained on too few asks, the hand-set weights rank.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, aliased, sessionmaker
+
+from peerbot.domain.asks import text_for_matching
+from peerbot.domain.ports import Clock
+from peerbot.matching.learned import (
+    HelpEvent,
+    LearnedModel,
+    label_weight,
+    needs_refresh,
+    train,
+    weights_for,
+)
+from peerbot.matching.scoring import RankerWeights
+from peerbot.services.ranking import load_records
+from peerbot.store.models import (
+    Ask,
+    Embedding,
+    EmbeddingOwner,
+    Feedback,
+    FeedbackRole,
+    HelperProfile,
+    Offer,
+    OfferStatus,
+    Pair,
+    PairStatus,
+    Person,
+    RankerModel,
+)
+from peerbot.store.types import vector_from_bytes
+
+log = logging.getLogger(__name__)
+
+
+def meeting_answers(session: Session, team_id: str) -> dict[int, bool]:
+    """HOOK for the "did you meet?" answers: ``{pair id: met}`` of the workspace.
+
+    The question is being added in parallel (a new column or table); until it lands nobody has
+    answered, so this returns ``{}`` and every label keeps its weight. When it lands, read the
+    answers here (one grouped query by ``team_id``); :func:`load_events` passes each pair's
+    answer to :func:`~peerbot.matching.learned.label_weight` as ``met``.
+    """
+    return {}
+
+
+def positive_asks(session: Session, team_id: str) -> int:
+    """Asks of the workspace with at least one positive label (accepted or paired)."""
+    accepted = select(Offer.ask_id).where(
+        Offer.team_id == team_id, Offer.status == OfferStatus.ACCEPTED
+    )
+    paired = select(Pair.ask_id).where(Pair.team_id == team_id)
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Ask)
+            .where(Ask.team_id == team_id, or_(Ask.id.in_(accepted), Ask.id.in_(paired)))
+        )
+        or 0
+    )
+
+
+def load_events(session: Session, team_id: str, model_name: str) -> list[HelpEvent]:
+    """The workspace's labelled past asks as :class:`HelpEvent` (see the module docstring)."""
+    asker = aliased(Person)
+    rows = session.execute(
+        select(
+            Ask.id,
+            Ask.challenge,
+            Ask.desired_result,
+            Ask.obstacles,
+            Ask.created_at,
+            asker.slack_user_id,
+            Embedding.vector,
+            Embedding.dim,
+        )
+        .join(asker, asker.id == Ask.asker_id)
+        .join(
+            Embedding,
+            (Embedding.owner_kind == EmbeddingOwner.ASK)
+            & (Embedding.owner_id == Ask.id)
+            & (Embedding.model_name == model_name),
+        )
+        .where(Ask.team_id == team_id)
+        .order_by(Ask.created_at, Ask.id)
+    ).all()
+    helper = aliased(Person)
+    positives: dict[int, dict[str, float]] = {}
+    declined: dict[int, set[str]] = {}
+    for ask_id, status, uid in session.execute(
+        select(Offer.ask_id, Offer.status, helper.slack_user_id)
+        .join(helper, helper.id == Offer.helper_id)
+        .where(
+            Offer.team_id == team_id,
+            Offer.status.in_([OfferStatus.ACCEPTED, OfferStatus.PASSED]),
+        )
+    ):
+        if status == OfferStatus.ACCEPTED:
+            positives.setdefault(ask_id, {})[uid] = 1.0
+        else:
+            declined.setdefault(ask_id, set()).add(uid)
+    met = meeting_answers(session, team_id)
+    for pair_id, ask_id, uid, pair_status, rating in session.execute(
+        select(Pair.id, Pair.ask_id, helper.slack_user_id, Pair.status, Feedback.rating)
+        .join(helper, helper.id == Pair.helper_id)
+        .outerjoin(Feedback, (Feedback.pair_id == Pair.id) & (Feedback.role == FeedbackRole.ASKER))
+        .where(Pair.team_id == team_id)
+    ):
+        weight = label_weight(rating, met.get(pair_id))
+        if pair_status == PairStatus.FAILED and rating is None:
+            weight = 1.0  # the introduction failed: still willing, nothing more known
+        positives.setdefault(ask_id, {})[uid] = weight
+    events = []
+    for ask_id, challenge, desired, obstacles, created, asker_uid, vec, dim in rows:
+        pos = positives.get(ask_id)
+        if not pos:
+            continue
+        events.append(
+            HelpEvent(
+                ask_id=str(ask_id),
+                text=text_for_matching(challenge, desired, obstacles),
+                vector=vector_from_bytes(vec, dim),
+                at=created,
+                helpers=tuple(pos),
+                asker_id=asker_uid,
+                declined=tuple(sorted(declined.get(ask_id, set()) - set(pos))),
+                weight=sum(pos.values()) / len(pos),
+            )
+        )
+    return events
+
+
+class RankerLearning:
+    """Per-workspace learned weights: trained by the tick, read before each ranking."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        clock: Clock,
+        model_name: str,
+        dimension: int,
+        base: RankerWeights | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._model = model_name
+        self._dim = dimension
+        self.base = base or RankerWeights()
+        self._cache: dict[str, tuple[datetime, RankerWeights]] = {}
+        self._lock = threading.Lock()
+
+    def weights(self, session: Session, team_id: str) -> RankerWeights:
+        """The weights to rank the workspace's asks with (hand-set until a model is stored that
+        was trained on enough asks). One primary-key read; parsed once per training."""
+        row = session.execute(
+            select(RankerModel.trained_at, RankerModel.model).where(RankerModel.team_id == team_id)
+        ).one_or_none()
+        if row is None:
+            return self.base
+        with self._lock:
+            hit = self._cache.get(team_id)
+            if hit is not None and hit[0] == row.trained_at:
+                return hit[1]
+        model = LearnedModel.from_mapping(row.model, self.base)
+        chosen = weights_for(model, self.base)
+        with self._lock:
+            self._cache[team_id] = (row.trained_at, chosen)
+        return chosen
+
+    def train_team(self, session: Session, team_id: str, now: datetime) -> LearnedModel:
+        """Train the workspace's model from its history and store it (the caller commits)."""
+        events = load_events(session, team_id, self._model)
+        records, _ = load_records(session, team_id, self._model)
+        model = train(events, records, self._dim, self.base, trained_at=now)
+        labelled = positive_asks(session, team_id)
+        row = session.get(RankerModel, team_id)
+        if row is None:
+            row = RankerModel(team_id=team_id)
+            session.add(row)
+        row.model = model.to_mapping()
+        row.trained_on_asks = model.n_asks
+        row.labelled_asks = labelled
+        row.trained_at = now
+        log.info(
+            "trained the ranker of %s on %d asks: %s",
+            team_id,
+            model.n_asks,
+            "learned" if weights_for(model, self.base) is model.weights else "hand-set kept",
+        )
+        return model
+
+    def refresh_due(self, on_error: Callable[[str, Exception], None] | None = None) -> int:
+        """Retrain every workspace whose labelled history grew enough; returns how many."""
+        now = self._clock.now()
+        with self._sessions() as session:
+            teams = list(session.scalars(select(HelperProfile.team_id).distinct()))
+        done = 0
+        for team in teams:
+            try:
+                with self._sessions.begin() as session:
+                    labelled = positive_asks(session, team)
+                    row = session.get(RankerModel, team)
+                    if not needs_refresh(row.labelled_asks if row else None, labelled):
+                        continue
+                    self.train_team(session, team, now)
+                    done += 1
+            except Exception as exc:  # one workspace's failure never stops the others
+                log.exception("training the ranker of %s failed", team)
+                if on_error is not None:
+                    on_error(team, exc)
+        return done
