@@ -36,9 +36,9 @@ from peerbot.domain.privacy import (
     is_redacted,
 )
 from peerbot.services import messages
+from peerbot.services.journey import withdraw_offer_message
 from peerbot.services.people import ensure_workspace, find_person
 from peerbot.services.programme_settings import forget_admin
-from peerbot.store import outbox as queue
 from peerbot.store.circle_privacy import forget_circle_data
 from peerbot.store.db import unit_of_work
 from peerbot.store.export import messages_naming, person_export
@@ -373,7 +373,7 @@ class PrivacyService:
                 offer.status = OfferStatus.WITHDRAWN
                 offer.responded_at = now
                 report.offers_withdrawn += 1
-                self._withdraw_offer_message(session, offer, now)
+                withdraw_offer_message(session, offer, now)
 
         # 3. Running pairs are closed; the other person is told, without the reason.
         for pair in session.scalars(
@@ -406,25 +406,6 @@ class PrivacyService:
                 )
             report.pairs_closed += 1
         session.flush()
-
-    def _withdraw_offer_message(self, session: Session, offer: Offer, now: datetime) -> None:
-        """The helper's offer DM says the request was withdrawn; one never sent is dropped."""
-        request = queue.by_key(session, _key("offer", offer.id, "request"))
-        if request is None:
-            return
-        if request.status in (OutboxStatus.PENDING, OutboxStatus.SENDING) and (
-            request.unconfirmed_since is None
-        ):
-            session.delete(request)
-            return
-        messages.update(
-            session,
-            team_id=offer.team_id,
-            key=_key("offer", offer.id, "closed"),
-            replaces=request.idempotency_key,
-            notice=notices.OfferClosed(offer_id=offer.id, state=notices.OfferState.WITHDRAWN),
-            now=now,
-        )
 
     def _redact_asks(
         self, session: Session, team_id: str, asks: list[Ask], report: ForgetReport
