@@ -237,6 +237,19 @@ def build_container(
         admins=settings.admin_ids(),
         from_slack=settings.admins_from_slack,
     )
+    circles = CircleService(
+        sessions,
+        clock,
+        embedder,
+        gateway,
+        SlackChannels(gateway),
+        CirclePolicy(
+            every_weeks=settings.circle_every_weeks,
+            length_weeks=settings.circle_length_weeks,
+            target_size=settings.circle_target_size,
+            mix_functions=settings.circle_mix_functions,
+        ),
+    )
     return Container(
         digest=digest,
         settings=settings,
@@ -257,23 +270,12 @@ def build_container(
             sessions,
             clock,
             release_offer=asks.release_offer,
+            circles=circles,
             retention_days=settings.retention_days,
             uninstall_grace_days=settings.uninstall_grace_days,
         ),
         learning=learning,
-        circles=CircleService(
-            sessions,
-            clock,
-            embedder,
-            gateway,
-            SlackChannels(gateway),
-            CirclePolicy(
-                every_weeks=settings.circle_every_weeks,
-                length_weeks=settings.circle_length_weeks,
-                target_size=settings.circle_target_size,
-                mix_functions=settings.circle_mix_functions,
-            ),
-        ),
+        circles=circles,
     )
 
 

@@ -14,47 +14,78 @@ from peerbot.matching.bm25 import STOPWORDS, stem, tokenize
 
 #: Longest theme, in characters.
 MAX_THEME = 80
-#: Words too generic to name a theme on their own.
-_GENERIC = STOPWORDS | frozenset(
-    [
-        "want",
-        "work",
-        "working",
-        "team",
-        "teams",
-        "manager",
-        "managers",
-        "managing",
-        "manage",
-        "help",
-        "how",
-        "get",
-        "make",
-        "new",
-        "more",
-        "better",
-        "way",
-        "ways",
-        "good",
-        "like",
-        "need",
-        "needs",
-        "people",
-        "one",
-        "also",
-        "just",
-        "really",
-        "lot",
-        "some",
-        "about",
-        "question",
-        "questions",
-        "someone",
-        "something",
-        "thing",
-        "things",
-        "time",
-    ]
+#: General English words that say nothing about a topic: determiners and quantifiers ("each",
+#: "every", "other"), pronouns, auxiliaries, prepositions and adverbs that ``bm25.STOPWORDS``
+#: (kept short for explanations) leaves out, everyday verbs in their common forms, and units of
+#: time.
+_ENGLISH = """
+    each every either neither other others another such same own both few many much most
+    several enough whole certain various ones these those he she him her his hers herself
+    himself us ours ourselves yours yourself yourselves myself themselves itself anyone
+    anything everyone everything everybody nobody nothing somebody whoever whatever were
+    being did doing done having may might must shall let lets about above across after
+    again against along among around before behind below beneath beside between beyond
+    down during except inside near off onto out outside over past since than then through
+    throughout till toward towards under until up upon via while within without too very
+    quite rather still even ever only already always often sometimes usually almost maybe
+    perhaps here now soon yet well much back away together instead otherwise else however
+    though although because whether once twice first last next least less etc
+    go goes going went gone give gives giving gave given take takes taking took taken keep
+    keeps keeping kept try tries trying tried start starts starting started stop stops
+    stopping stopped know knows knowing knew known think thinks thinking thought feel feels
+    feeling felt use uses using used find finds finding found see sees seeing saw seen look
+    looks looking looked run runs running ran put puts putting say says saying said tell
+    tells telling told come comes coming came become becomes becoming became seem seems
+    seemed deal deals dealing dealt handle handles handling handled do
+    day days week weeks month months year years today
+    """
+ENGLISH_STOPWORDS = frozenset(_ENGLISH.split())
+#: Words too generic to name a theme on their own: the general English ones above, and the
+#: filler every manager's text shares ("team", "people", "work", "manager"...).
+_GENERIC = (
+    STOPWORDS
+    | ENGLISH_STOPWORDS
+    | frozenset(
+        [
+            "want",
+            "work",
+            "working",
+            "team",
+            "teams",
+            "manager",
+            "managers",
+            "managing",
+            "manage",
+            "help",
+            "how",
+            "get",
+            "make",
+            "new",
+            "more",
+            "better",
+            "way",
+            "ways",
+            "good",
+            "like",
+            "need",
+            "needs",
+            "people",
+            "one",
+            "also",
+            "just",
+            "really",
+            "lot",
+            "some",
+            "about",
+            "question",
+            "questions",
+            "someone",
+            "something",
+            "thing",
+            "things",
+            "time",
+        ]
+    )
 )
 #: Words of each text looked at (the start says what it is about).
 WORDS = 40

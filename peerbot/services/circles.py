@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from peerbot.circles.formation import PoolEntry, Rules, form_circles
@@ -828,18 +828,41 @@ class CircleService:
         left_channel = self._leave(team_id, user_id, circle_id, now)
         if left_channel is False:
             return False
-        if isinstance(left_channel, str) and left_channel and self._channels is not None:
-            # Out of the private channel too, so that they no longer read it.
+        if isinstance(left_channel, str) and left_channel:
+            self.remove_from_channels(team_id, user_id, [left_channel])
+        return True
+
+    def remove_from_channels(self, team_id: str, user_id: str, channel_ids: Sequence[str]) -> None:
+        """Take someone who left out of their circles' private channels, so that they no longer
+        read them (best effort: a failure is logged, the leaving stands)."""
+        if self._channels is None:
+            return
+        for channel in channel_ids:
             try:
-                self._channels.remove(team_id, left_channel, user_id)
+                self._channels.remove(team_id, channel, user_id)
             except Exception:
                 log.warning(
-                    "circle %s: could not take a member out of %s",
-                    circle_id,
-                    left_channel,
-                    exc_info=True,
+                    "could not take a member out of circle channel %s", channel, exc_info=True
                 )
-        return True
+
+    def depart(self, session: Session, person: Person, now: datetime) -> list[str]:
+        """Someone is forgotten or left the workspace (``PrivacyService``): out of the pool and
+        every circle, in the caller's transaction, through the same path as :meth:`leave` (the
+        others are told only that their circle is smaller; below three it closes and each is
+        offered the next round). Returns the private channels to take them out of after the
+        commit (:meth:`remove_from_channels`)."""
+        session.execute(delete(CirclePoolEntry).where(CirclePoolEntry.person_id == person.id))
+        channels: list[str] = []
+        for member, circle in session.execute(
+            select(CircleMember, Circle)
+            .join(Circle, Circle.id == CircleMember.circle_id)
+            .where(CircleMember.person_id == person.id, CircleMember.left_at.is_(None))
+            .order_by(Circle.id)
+        ).all():
+            channel = self._member_leaves(session, circle, member, person, now)
+            if channel:
+                channels.append(channel)
+        return channels
 
     def _leave(self, team_id: str, user_id: str, circle_id: int, now: datetime) -> str | bool:
         """The leaving itself, in one transaction: False when not a member, else the private
@@ -849,22 +872,29 @@ class CircleService:
                 circle, member, person = self._member_of(session, team_id, user_id, circle_id)
             except CircleError:
                 return False
-            channel = circle.channel_id if circle.private and circle.channel_id else ""
-            member.left_at = now
-            if circle.facilitator_id == person.id:
-                circle.facilitator_id = None
-            session.flush()
-            if circle.status != CircleStatus.ACTIVE:
-                return channel
-            left = self._active_members(session, circle.id)
-            if len(left) < MIN_ACTIVE:
-                self._close(session, circle, now, too_small=True)
-            else:
-                self._to_circle(
-                    session,
-                    circle,
-                    _key(circle.id, "smaller", member.id),
-                    now,
-                    CircleSmaller(circle_id=circle.id, members=len(left)),
-                )
+            return self._member_leaves(session, circle, member, person, now)
+
+    def _member_leaves(
+        self, session: Session, circle: Circle, member: CircleMember, person: Person, now: datetime
+    ) -> str:
+        """One member leaves ``circle``: the others hear only that it is smaller, or below three
+        it closes kindly. The private channel to take them out of ("" for a group DM)."""
+        channel = circle.channel_id if circle.private and circle.channel_id else ""
+        member.left_at = now
+        if circle.facilitator_id == person.id:
+            circle.facilitator_id = None
+        session.flush()
+        if circle.status != CircleStatus.ACTIVE:
             return channel
+        left = self._active_members(session, circle.id)
+        if len(left) < MIN_ACTIVE:
+            self._close(session, circle, now, too_small=True)
+        else:
+            self._to_circle(
+                session,
+                circle,
+                _key(circle.id, "smaller", member.id),
+                now,
+                CircleSmaller(circle_id=circle.id, members=len(left)),
+            )
+        return channel

@@ -7,8 +7,9 @@
   without the reason), then redacts the person's text everywhere it is stored and replaces
   their Slack id by a stand-in. What stays are rows that no longer identify them (statuses,
   dates, ratings), counted in the report without their id. Running it twice changes nothing.
-- :meth:`PrivacyService.apply_retention` (the tick) redacts the text of asks that ended more
-  than ``retention_days`` ago and prunes sent outbox rows after 30 days.
+- :meth:`PrivacyService.apply_retention` (the tick) redacts the text of asks and of peer
+  circles that ended more than ``retention_days`` ago and prunes sent outbox rows after 30
+  days.
 
 Messages already queued need no special care: they name rows by id and are rendered at send
 time, and a notice about a forgotten person or a redacted ask is dropped quietly
@@ -22,7 +23,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -39,7 +40,7 @@ from peerbot.services import messages
 from peerbot.services.journey import withdraw_offer_message
 from peerbot.services.people import ensure_workspace, find_person
 from peerbot.services.programme_settings import forget_admin
-from peerbot.store.circle_privacy import forget_circle_data
+from peerbot.store.circle_privacy import forget_circle_data, redact_circles
 from peerbot.store.db import unit_of_work
 from peerbot.store.export import messages_naming, person_export
 from peerbot.store.models import (
@@ -47,6 +48,11 @@ from peerbot.store.models import (
     AskStatus,
     Base,
     Checkin,
+    Circle,
+    CircleAction,
+    CircleFeedback,
+    CircleMember,
+    CircleStatus,
     Commitment,
     Embedding,
     EmbeddingOwner,
@@ -62,6 +68,9 @@ from peerbot.store.models import (
     Person,
     Workspace,
 )
+
+if TYPE_CHECKING:
+    from peerbot.services.circles import CircleService
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +102,7 @@ class ForgetReport:
     offers_withdrawn: int = 0
     offers_released: int = 0
     pairs_closed: int = 0
+    circles_left: int = 0
     commitments_redacted: int = 0
     feedback_redacted: int = 0
     explanations_redacted: int = 0
@@ -116,6 +126,7 @@ class RetentionReport:
     """What one retention pass did."""
 
     asks_redacted: int = 0
+    circles_redacted: int = 0
     outbox_pruned: int = 0
     workspaces_purged: int = 0
 
@@ -144,12 +155,14 @@ class PrivacyService:
         clock: Clock,
         *,
         release_offer: ReleaseOffer | None = None,
+        circles: CircleService | None = None,
         retention_days: int = 365,
         uninstall_grace_days: int = 30,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._release = release_offer
+        self._circles = circles
         self._retention = timedelta(days=retention_days)
         self._grace = timedelta(days=uninstall_grace_days)
 
@@ -198,18 +211,26 @@ class PrivacyService:
                 return report
             report.found = True
             me, asks = found
-            self._end_in_progress(session, team_id, me, asks, now, report)
+            channels = self._end_in_progress(session, team_id, me, asks, now, report)
             profile = session.get(HelperProfile, me.id)
             if profile is not None and profile.opted_in:
                 profile.opted_in = False
                 profile.updated_at = now
+        self._out_of_channels(team_id, user_id, channels)
         return report
+
+    def _out_of_channels(self, team_id: str, user_id: str, channels: list[str]) -> None:
+        """After the commit: out of their circles' private channels (best effort)."""
+        if channels and self._circles is not None:
+            self._circles.remove_from_channels(team_id, user_id, channels)
 
     def forget(self, team_id: str, user_id: str) -> ForgetReport:
         """Delete ``user_id``'s data in ``team_id`` (idempotent); see the module docstring."""
         now = self._clock.now()
+        channels: list[str] = []
         with unit_of_work(self._sessions) as session:
-            report = self._forget(session, team_id, user_id, now)
+            report = self._forget(session, team_id, user_id, now, channels)
+        self._out_of_channels(team_id, user_id, channels)
         self._compact()
         if report.found:
             log.info("privacy: a person's data was deleted in %s: %s", team_id, report.summary())
@@ -229,7 +250,9 @@ class PrivacyService:
         finally:
             raw.close()
 
-    def _forget(self, session: Session, team_id: str, user_id: str, now: datetime) -> ForgetReport:
+    def _forget(
+        self, session: Session, team_id: str, user_id: str, now: datetime, channels: list[str]
+    ) -> ForgetReport:
         report = ForgetReport()
         found = _person_and_asks(session, team_id, user_id)
         if found is None:
@@ -238,7 +261,7 @@ class PrivacyService:
         me, asks = found
         ask_ids = [a.id for a in asks]
 
-        self._end_in_progress(session, team_id, me, asks, now, report)
+        channels += self._end_in_progress(session, team_id, me, asks, now, report)
 
         # 4. Redact their text everywhere it is stored.
         self._redact_asks(session, team_id, asks, report)
@@ -345,9 +368,12 @@ class PrivacyService:
         asks: list[Ask],
         now: datetime,
         report: ForgetReport,
-    ) -> None:
+    ) -> list[str]:
         """End politely what is in progress for ``me``: offers waiting on them move on, their
-        open asks are withdrawn, their pairs close and the other person is told (no reason)."""
+        open asks are withdrawn, their pairs close and the other person is told (no reason),
+        and they leave the circle pool and their circles as by the Leave button (the others
+        hear only that the circle is smaller; below three it closes kindly). Returns the
+        private circle channels to take them out of once committed."""
         # 1. As a helper: pending offers move on to the next candidate.
         for offer in session.scalars(
             select(Offer).where(Offer.helper_id == me.id, Offer.status == OfferStatus.PENDING)
@@ -406,6 +432,20 @@ class PrivacyService:
                 )
             report.pairs_closed += 1
         session.flush()
+
+        # 4. Peer circles: out of the pool and every circle they are still in.
+        if self._circles is None:
+            return []
+        report.circles_left = len(
+            session.scalars(
+                select(CircleMember.id).where(
+                    CircleMember.person_id == me.id, CircleMember.left_at.is_(None)
+                )
+            ).all()
+        )
+        channels = self._circles.depart(session, me, now)
+        session.flush()
+        return channels
 
     def _redact_asks(
         self, session: Session, team_id: str, asks: list[Ask], report: ForgetReport
@@ -545,8 +585,8 @@ class PrivacyService:
     # ------------------------------------------------------------------ retention
 
     def apply_retention(self) -> RetentionReport:
-        """Redact the text of asks that ended more than the retention period ago; prune sent
-        outbox rows older than 30 days. Returns what it did."""
+        """Redact the text of asks and of peer circles that ended more than the retention
+        period ago; prune sent outbox rows older than 30 days. Returns what it did."""
         now = self._clock.now()
         report = RetentionReport()
         report.workspaces_purged = self.purge_removed()
@@ -579,6 +619,7 @@ class PrivacyService:
                 )
                 self._touch_helpers(session, team_id, [a.id for a in asks], now)
                 report.asks_redacted += len(asks)
+            report.circles_redacted = self._redact_old_circles(session, now - self._retention)
             report.outbox_pruned = self._count(
                 session,
                 delete(OutboxMessage).where(
@@ -586,10 +627,44 @@ class PrivacyService:
                     OutboxMessage.sent_at <= now - timedelta(days=SENT_OUTBOX_DAYS),
                 ),
             )
-        if report.asks_redacted or report.outbox_pruned:
+        if report.asks_redacted or report.circles_redacted or report.outbox_pruned:
             log.info(
-                "retention: %d ended asks redacted, %d sent messages pruned",
+                "retention: %d ended asks redacted, %d ended circles redacted, "
+                "%d sent messages pruned",
                 report.asks_redacted,
+                report.circles_redacted,
                 report.outbox_pruned,
             )
         return report
+
+    def _redact_old_circles(self, session: Session, cutoff: datetime) -> int:
+        """Circles closed at or before ``cutoff``: what members wrote (the pool text kept on
+        their membership, their actions, their pulse and close-out notes) is redacted as on
+        forget (``store.circle_privacy``); ratings, dates and the shared theme stay. Up to 500
+        circles a pass; circles already redacted are not selected again. How many."""
+        unredacted = or_(
+            select(CircleMember.id)
+            .where(CircleMember.circle_id == Circle.id, CircleMember.text != REDACTED)
+            .exists(),
+            select(CircleAction.id)
+            .where(CircleAction.circle_id == Circle.id, CircleAction.text != REDACTED)
+            .exists(),
+            select(CircleFeedback.id)
+            .where(CircleFeedback.circle_id == Circle.id, CircleFeedback.note.is_not(None))
+            .exists(),
+        )
+        ids = list(
+            session.scalars(
+                select(Circle.id)
+                .where(
+                    Circle.status == CircleStatus.CLOSED,
+                    Circle.closed_at <= cutoff,
+                    unredacted,
+                )
+                .order_by(Circle.id)
+                .limit(500)
+            )
+        )
+        if ids:
+            redact_circles(session, ids)
+        return len(ids)

@@ -1,5 +1,6 @@
 """A person's peer-circle data: exported with the rest of their data, and redacted when they
-are forgotten (called by ``peerbot.store.export`` and ``peerbot.services.privacy``)."""
+are forgotten (called by ``peerbot.store.export`` and ``peerbot.services.privacy``); an ended
+circle's texts are redacted by the retention job after the retention period."""
 
 from __future__ import annotations
 
@@ -95,4 +96,24 @@ def forget_circle_data(session: Session, person_id: int, now: datetime) -> None:
     )
     session.execute(
         update(Circle).where(Circle.facilitator_id == person_id).values(facilitator_id=None)
+    )
+
+
+def redact_circles(session: Session, circle_ids: list[int]) -> None:
+    """Retention: redact what members wrote in these (ended) circles, with the marker used on
+    forget: the text each joined with, their actions, their notes. Ratings stay."""
+    session.execute(
+        update(CircleMember)
+        .where(CircleMember.circle_id.in_(circle_ids), CircleMember.text != REDACTED)
+        .values(text=REDACTED)
+    )
+    session.execute(
+        update(CircleAction)
+        .where(CircleAction.circle_id.in_(circle_ids), CircleAction.text != REDACTED)
+        .values(text=REDACTED)
+    )
+    session.execute(
+        update(CircleFeedback)
+        .where(CircleFeedback.circle_id.in_(circle_ids), CircleFeedback.note.is_not(None))
+        .values(note=None)
     )

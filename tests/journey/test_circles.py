@@ -347,3 +347,94 @@ def test_export_and_forget_cover_circles(harness: Harness) -> None:
         assert len(gone) == 1
     assert opening  # the others keep their circle of four
     assert len(circles_now(h)[0][1]) == 4
+
+
+def test_forgotten_or_departed_members_leave_their_circle_kindly(harness: Harness) -> None:
+    """Forget (privacy) and deactivation in Slack take the leave path: the others hear only
+    that the circle is smaller, and below three it closes with the next round offered."""
+    h = harness
+    users = [h.add_user(f"f{i}", tz="Europe/London") for i in range(4)]
+    for uid in users:
+        join(h, uid, "Running effective one-to-ones with my reports", "Engineering")
+    assert h.container.circles.form_round(h.team).sizes == [4]  # type: ignore[union-attr]
+    h.settle()
+    assert h.container.privacy is not None
+    report = h.container.privacy.forget(h.team, users[0])
+    assert report.circles_left == 1
+    h.settle()
+    (smaller,) = h.group_messages(*users[1:])
+    assert "now 3" in text_of(smaller)
+    assert f"<@{users[0]}>" not in text_of(smaller) and "f0" not in text_of(smaller)
+    with unit_of_work(h.container.sessions) as s:
+        assert s.scalars(select(Circle)).one().status == CircleStatus.ACTIVE
+
+    # The next one is deactivated in Slack: two are left, so the circle closes kindly.
+    h.emulator.delete_user(users[1])
+    r = h.driver.event({"type": "user_change", "user": h.emulator.user(users[1])})
+    assert r.status == 200
+    h.wait_for_listeners()
+    h.settle()
+    for u in users[2:]:
+        closed = text_of(h.dms(u)[-1])
+        assert "too small" in closed and "next round" in closed
+        assert f"<@{users[1]}>" not in closed
+    assert not any("too small" in text_of(m) for u in users[:2] for m in h.dms(u))
+    with unit_of_work(h.container.sessions) as s:
+        circle = s.scalars(select(Circle)).one()
+        assert circle.status == CircleStatus.CLOSED and circle.closed_reason == "too_small"
+        active = s.scalars(select(CircleMember).where(CircleMember.left_at.is_(None))).all()
+        assert len(active) == 2
+    # Nobody gone is left waiting in the pool either.
+    join(h, users[2], "Running effective one-to-ones with my reports", "Engineering")
+    with unit_of_work(h.container.sessions) as s:
+        assert len(s.scalars(select(CirclePoolEntry)).all()) == 1
+
+
+def test_retention_redacts_what_members_wrote_in_ended_circles(harness: Harness) -> None:
+    h = harness
+    users = [h.add_user(f"r{i}", tz="Europe/London") for i in range(4)]
+    for uid in users:
+        join(h, uid, f"Running effective one-to-ones, secret {uid}", "Engineering")
+    h.container.circles.form_round(h.team)  # type: ignore[union-attr]
+    h.settle()
+    ((circle, _),) = circles_now(h)
+    to_next_prompt(h, circle.id)
+    prompt = h.group_messages(*users)[-1]
+    h.click(users[0], prompt, "circle_action_open")
+    modal = h.emulator.top_modal(users[0])
+    assert modal is not None
+    h.driver.view_submission(users[0], modal["id"], {("circle_action_text", "value"): "Call Bo"})
+    h.settle()
+    h.advance(timedelta(days=21) - (h.clock.now() - circle.starts_at))
+    h.advance(timedelta(days=1))
+    pulse = next(m for m in h.dms(users[1]) if "Halfway through" in text_of(m))
+    h.click(users[1], pulse, "circle_feedback_open")
+    modal = h.emulator.top_modal(users[1])
+    assert modal is not None
+    h.driver.view_submission(
+        users[1],
+        modal["id"],
+        {("circle_rating", "value"): "4", ("circle_note", "value"): "Diaries clash"},
+    )
+    h.settle()
+
+    def stored() -> tuple[list[str], list[str], list[tuple[int | None, str | None]], CircleStatus]:
+        with unit_of_work(h.container.sessions) as s:
+            return (
+                [m.text for m in s.scalars(select(CircleMember))],
+                [a.text for a in s.scalars(select(CircleAction))],
+                [(f.rating, f.note) for f in s.scalars(select(CircleFeedback))],
+                s.scalars(select(Circle)).one().status,
+            )
+
+    # Ended, but within the retention period: everything is kept.
+    h.advance(timedelta(weeks=4))
+    members, actions, feedback, status = stored()
+    assert status == CircleStatus.CLOSED
+    assert sorted(members) == sorted(f"Running effective one-to-ones, secret {u}" for u in users)
+    assert actions == ["Call Bo"] and (4, "Diaries clash") in feedback
+    # A year after it ended: what members wrote is gone; ratings stay.
+    h.advance(timedelta(days=365))
+    members, actions, feedback, _ = stored()
+    assert members == [""] * 4 and actions == [""]
+    assert (4, None) in feedback and all(note is None for _, note in feedback)
