@@ -337,7 +337,12 @@ def create_bolt_app(
         privacy=container.privacy,
         circles=container.circles,
         admin=build_programme_admin(container, http_mode=http_mode),
-        journey=JourneyService(container.sessions, container.clock),
+        journey=JourneyService(
+            container.sessions,
+            container.clock,
+            container.embedder,
+            topic_of=container.asks.topic_of,
+        ),
     )
 
     @app.error

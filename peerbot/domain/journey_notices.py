@@ -8,7 +8,7 @@ Registered on import (``peerbot.domain.notices`` imports this module at its end)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import ClassVar
 
 from peerbot.domain.notices import Notice, Side
@@ -40,3 +40,23 @@ class HelperPaused(Notice):
     kind: ClassVar[str] = "helper_paused"
     person_id: int
     until: date
+
+
+@dataclass(frozen=True)
+class AskEdited(Notice):
+    """The asker's receipt, updated after they edited the request: its new text, the same
+    timing as the receipt said (``answer_by``, ``max_offers`` copied from it), and a note."""
+
+    kind: ClassVar[str] = "ask_edited"
+    ask_id: int
+    answer_by: datetime
+    max_offers: int
+
+
+@dataclass(frozen=True)
+class OfferEdited(Notice):
+    """A helper's pending offer DM, updated after the asker edited the request: the current
+    text, Accept / Pass, and a note that the asker edited it."""
+
+    kind: ClassVar[str] = "offer_edited"
+    offer_id: int

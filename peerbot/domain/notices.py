@@ -543,6 +543,8 @@ class AskView:
     desired_result: str
     obstacles: str
     urgency: str
+    #: Still waiting for a peer (open, matching or offered).
+    waiting: bool = True
 
 
 @dataclass(frozen=True)
@@ -555,6 +557,8 @@ class OfferView:
     helper_tz: str | None
     explanation: str
     expires_at: datetime | None
+    #: Still waiting for this helper's answer.
+    pending: bool = True
 
 
 @dataclass(frozen=True)

@@ -177,6 +177,10 @@ class AskService:
             self._topic_vectors = self._embedder.embed([label for _, label in TOPICS])
         return TOPICS[int((self._topic_vectors @ vector).argmax())][0]
 
+    def topic_of(self, vector: Vector) -> str:
+        """The topic label nearest ``vector`` (an ask's embedding), as a new ask gets."""
+        return self._topic(vector)
+
     def submit(
         self, team_id: str, user_id: str, inp: AskInput, client_key: str
     ) -> SubmitResult | TooManyOpen:

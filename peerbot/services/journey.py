@@ -8,20 +8,23 @@ again, a stopped check-in resumed, a pause ended).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from peerbot.domain import notices
+from peerbot.domain.asks import AskInput
 from peerbot.domain.checkins import next_checkin
-from peerbot.domain.journey_notices import AskWithdrawn, HelperPaused
-from peerbot.domain.ports import Clock
+from peerbot.domain.journey_notices import AskEdited, AskWithdrawn, HelperPaused, OfferEdited
+from peerbot.domain.ports import Clock, Embedder, Vector
 from peerbot.domain.schedule import zone
 from peerbot.services import messages
 from peerbot.services.people import find_person
+from peerbot.services.vectors import upsert_vector
 from peerbot.store import outbox as queue
 from peerbot.store.db import unit_of_work
 from peerbot.store.models import (
@@ -29,9 +32,11 @@ from peerbot.store.models import (
     AskStatus,
     Checkin,
     CheckinKind,
+    EmbeddingOwner,
     HelperProfile,
     Offer,
     OfferStatus,
+    OutboxMessage,
     OutboxStatus,
     Pair,
     PairStatus,
@@ -40,6 +45,8 @@ from peerbot.store.models import (
 
 #: Asks waiting for a helper: the ones that can still be withdrawn.
 WITHDRAWABLE = (AskStatus.OPEN, AskStatus.MATCHING, AskStatus.OFFERED)
+#: Asks whose texts the asker may still edit: the same as may be withdrawn.
+EDITABLE = WITHDRAWABLE
 #: Closed pairs and ended asks App Home lists at most.
 RECENT_CLOSED = 5
 
@@ -61,6 +68,16 @@ class OpenRequest:
     ask_id: int
     challenge: str
     status: str
+
+
+@dataclass(frozen=True)
+class AskTexts:
+    """An ask's own words, as the edit dialog shows them."""
+
+    ask_id: int
+    challenge: str
+    desired_result: str
+    obstacles: str
 
 
 @dataclass(frozen=True)
@@ -116,9 +133,19 @@ def _key(*parts: object) -> str:
 class JourneyService:
     """The person's own changes and their history."""
 
-    def __init__(self, sessions: sessionmaker[Session], clock: Clock) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        clock: Clock,
+        embedder: Embedder | None = None,
+        topic_of: Callable[[Vector], str] | None = None,
+    ) -> None:
+        """``embedder`` re-embeds an edited ask (no edit without it); ``topic_of`` labels its
+        new text (``AskService.topic_of``), else the topic stays."""
         self._sessions = sessions
         self._clock = clock
+        self._embedder = embedder
+        self._topic_of = topic_of
 
     # ------------------------------------------------------------------ withdraw
 
@@ -160,6 +187,105 @@ class JourneyService:
                     notice=AskWithdrawn(ask_id=ask.id),
                     now=now,
                 )
+        return Change.OK
+
+    # ------------------------------------------------------------------ edit
+
+    def _editable(self, session: Session, team_id: str, ask_id: int, user_id: str) -> Change:
+        ask = session.scalar(select(Ask).where(Ask.id == ask_id, Ask.team_id == team_id))
+        if ask is None:
+            return Change.NOT_FOUND
+        asker = session.get(Person, ask.asker_id)
+        if asker is None or asker.slack_user_id != user_id:
+            return Change.NOT_YOURS
+        if ask.status not in EDITABLE:
+            return Change.NOT_OPEN
+        return Change.OK
+
+    def texts_to_edit(self, team_id: str, ask_id: int, user_id: str) -> AskTexts | Change:
+        """The ask's texts for the edit dialog, or why it cannot be edited (not the asker's,
+        no longer waiting for a peer, gone)."""
+        with unit_of_work(self._sessions) as session:
+            why = self._editable(session, team_id, ask_id, user_id)
+            if why != Change.OK:
+                return why
+            ask = session.get_one(Ask, ask_id)
+            return AskTexts(ask.id, ask.challenge, ask.desired_result or "", ask.obstacles or "")
+
+    def edit(self, team_id: str, ask_id: int, user_id: str, inp: AskInput) -> Change:
+        """The asker changes the texts of a request still waiting for a peer (``inp`` validated
+        by :func:`~peerbot.domain.asks.validate_ask`; only its texts are used). The ask is
+        re-embedded (outside the write transaction), and the messages already showing it are
+        updated in place: each pending offer's DM (with a note that the asker edited it) and
+        the asker's receipt. ALREADY when nothing changed; NOT_OPEN once a peer accepted or
+        the request ended."""
+        if self._embedder is None:
+            raise RuntimeError("JourneyService.edit needs the embedder")
+        with unit_of_work(self._sessions) as session:
+            why = self._editable(session, team_id, ask_id, user_id)
+        if why != Change.OK:
+            return why
+        text = inp.text_for_matching()
+        vector = self._embedder.embed([text])[0]  # the model runs before the write lock
+        topic = self._topic_of(vector) if self._topic_of is not None else None
+        now = self._clock.now()
+        with unit_of_work(self._sessions) as session:
+            stmt = select(Ask).where(Ask.id == ask_id, Ask.team_id == team_id)
+            if session.get_bind().dialect.name == "postgresql":
+                stmt = stmt.with_for_update()
+            ask = session.scalar(stmt)
+            if ask is None:
+                return Change.NOT_FOUND
+            asker = session.get(Person, ask.asker_id)
+            if asker is None or asker.slack_user_id != user_id:
+                return Change.NOT_YOURS
+            if ask.status not in EDITABLE:  # a peer accepted (or it ended) meanwhile
+                return Change.NOT_OPEN
+            new = (inp.challenge, inp.desired_result or None, inp.obstacles or None)
+            if (ask.challenge, ask.desired_result, ask.obstacles) == new:
+                return Change.ALREADY
+            ask.challenge, ask.desired_result, ask.obstacles = new
+            if topic:
+                ask.topic = topic
+            ask.updated_at = now
+            upsert_vector(
+                session,
+                team_id=team_id,
+                kind=EmbeddingOwner.ASK,
+                owner_id=ask.id,
+                text=text,
+                embedder=self._embedder,
+                now=now,
+                vector=vector,
+            )
+            for offer in session.scalars(
+                select(Offer).where(Offer.ask_id == ask.id, Offer.status == OfferStatus.PENDING)
+            ):
+                _replace_if_shown(
+                    session,
+                    team_id,
+                    _key("offer", offer.id, "request"),
+                    _key("offer", offer.id, "edited"),
+                    OfferEdited(offer_id=offer.id),
+                    now,
+                )
+            receipt = queue.by_key(session, _key("ask", ask.id, "received"))
+            matched_since = session.scalar(select(func.count()).where(Pair.ask_id == ask.id))
+            # The receipt still shows the request as waiting only until a first pairing (after
+            # "another peer" it says matched, and a new message says who is asked now).
+            if receipt is not None and not matched_since:
+                sent = queue.notice_of(receipt)
+                if isinstance(sent, notices.AskReceived):
+                    _replace_if_shown(
+                        session,
+                        team_id,
+                        receipt.idempotency_key,
+                        _key("ask", ask.id, "edited"),
+                        AskEdited(
+                            ask_id=ask.id, answer_by=sent.answer_by, max_offers=sent.max_offers
+                        ),
+                        now,
+                    )
         return Change.OK
 
     def offer_withdrawn(self, team_id: str, offer_id: int) -> bool:
@@ -306,6 +432,35 @@ class JourneyService:
                 unreachable=not me.can_be_messaged,
                 tz=me.tz,
             )
+
+
+def _replace_if_shown(
+    session: Session,
+    team_id: str,
+    shown: str,
+    key_prefix: str,
+    notice: notices.Notice,
+    now: datetime,
+) -> None:
+    """Replace the message sent under ``shown`` with ``notice`` (each edit its own outbox key,
+    ``key_prefix:n``). Nothing when it was never sent and never will be (it renders the
+    current text when it goes, so no update is needed while it waits)."""
+    message = queue.by_key(session, shown)
+    if message is None or message.status == OutboxStatus.DEAD:
+        return
+    if message.status == OutboxStatus.PENDING and message.unconfirmed_since is None:
+        return  # not sent yet: it will show the new text
+    n = session.scalar(
+        select(func.count()).where(OutboxMessage.idempotency_key.like(f"{key_prefix}:%"))
+    )
+    messages.update(
+        session,
+        team_id=team_id,
+        key=f"{key_prefix}:{(n or 0) + 1}",
+        replaces=shown,
+        notice=notice,
+        now=now,
+    )
 
 
 def withdraw_offer_message(session: Session, offer: Offer, now: datetime) -> None:

@@ -153,6 +153,53 @@ def build_intake_modal(
     }
 
 
+def build_edit_ask_modal(
+    ask_id: int, challenge: str, desired_result: str = "", obstacles: str = ""
+) -> dict[str, Any]:
+    """Edit request: the ask's three texts, prefilled, with the intake's fields and limits
+    (so the intake's checks and field errors apply as they are)."""
+    return {
+        "type": "modal",
+        "callback_id": ids.ASK_EDIT_CALLBACK,
+        "private_metadata": codec.ASK.encode(ask_id),
+        "title": _plain("Edit your request"),
+        "submit": _plain("Save changes"),
+        "close": _plain("Cancel"),
+        "blocks": [
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": "Change the words of your request. A peer who already has it "
+                    "waiting sees the new text, marked as edited by you; peers asked later "
+                    "see only the new text.",
+                },
+            },
+            _input(
+                *ids.CHALLENGE,
+                "What is the challenge?",
+                multiline=True,
+                initial=challenge,
+                max_length=MAX_CHALLENGE,
+            ),
+            _input(
+                *ids.DESIRED_RESULT,
+                "What result do you want?",
+                multiline=True,
+                optional=True,
+                initial=desired_result,
+            ),
+            _input(
+                *ids.OBSTACLES,
+                "What is in the way?",
+                multiline=True,
+                optional=True,
+                initial=obstacles,
+            ),
+        ],
+    }
+
+
 def build_pass_modal(offer_id: int) -> dict[str, Any]:
     """Pass on an offer, with an optional reason (kept by peerbot, never shown to the asker)."""
     return {

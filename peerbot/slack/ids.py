@@ -70,6 +70,8 @@ HELPER_INVITE_NO = "helper_invite_no"
 
 # Undo and history (issue 13): withdraw a request, resume check-ins, end a helper pause
 ASK_WITHDRAW = "ask_withdraw"  # value: the ask id
+ASK_EDIT = "ask_edit"  # value: the ask id; opens the edit dialog
+ASK_EDIT_CALLBACK = "ask_edit_submit"  # the edit dialog; private_metadata: the ask id
 PAIR_RESUME_CHECKINS = "pair_resume_checkins"  # value: the pair id
 HELPER_RESUME_NOW = "helper_resume_now"
 HOME_HELP = "home_help"

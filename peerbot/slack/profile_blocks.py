@@ -232,14 +232,22 @@ def _pair_line(p: LivePair, tz_name: str | None) -> tuple[str, dict[str, Any] | 
 
 
 def _history_blocks(h: History) -> list[dict[str, Any]]:
-    """Open requests (with Withdraw), live pairs with status, offers waiting, last closed."""
+    """Open requests (with Edit request and Withdraw), live pairs with status, offers waiting,
+    the last closed ones."""
     blocks: list[dict[str, Any]] = [_section("*Your open requests*")]
     for r in h.open_requests[:HISTORY_MAX]:
         blocks.append(
-            _section(
-                f"• {truncate_escaped(r.challenge, 200)}\n_{_STATUS.get(r.status, r.status)}_",
-                _withdraw_button(r.ask_id),
-            )
+            _section(f"• {truncate_escaped(r.challenge, 200)}\n_{_STATUS.get(r.status, r.status)}_")
+        )
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": f"open_ask_{r.ask_id}",
+                "elements": [
+                    _home_button("Edit request", ids.ASK_EDIT, codec.ASK.encode(r.ask_id)),
+                    _withdraw_button(r.ask_id),
+                ],
+            }
         )
     if not h.open_requests:
         blocks.append(_context("None right now."))

@@ -268,7 +268,14 @@ def _ask_received(notice: AskReceived, facts: NoticeFacts) -> Message:
             _section(text),
             *_ask_blocks(ask, heading="Your request"),
             _context(privacy),
-            {"type": "actions", "block_id": f"ask_{ask.ask_id}", "elements": [withdraw]},
+            {
+                "type": "actions",
+                "block_id": f"ask_{ask.ask_id}",
+                "elements": [
+                    _button("Edit request", ids.ASK_EDIT, codec.ASK.encode(ask.ask_id)),
+                    withdraw,
+                ],
+            },
         ],
     )
 

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from peerbot.domain.journey_notices import AskWithdrawn, HelperPaused, PairPausedTo
-from peerbot.domain.notices import Side
+from peerbot.domain.journey_notices import (
+    AskEdited,
+    AskWithdrawn,
+    HelperPaused,
+    OfferEdited,
+    PairPausedTo,
+)
+from peerbot.domain.notices import AskReceived, NoticeGone, OfferRequest, Side
 from peerbot.domain.ports import NoticeFacts
 from peerbot.slack import codec, ids
 from peerbot.slack.render import (
     Message,
     _ask_blocks,
+    _ask_received,
     _button,
     _close_actions,
+    _context,
     _message,
+    _offer_request,
     _section,
     _short,
     render,
@@ -76,3 +85,43 @@ def _helper_paused(notice: HelperPaused, facts: NoticeFacts) -> Message:
             },
         ],
     )
+
+
+#: The note on a pending offer after the asker edited their request.
+OFFER_EDITED_NOTE = (
+    ":pencil2: *Edited by the asker* since we first sent it: this is the current text."
+)
+#: The note on the asker's receipt after they edited it.
+ASK_EDITED_NOTE = (
+    ":pencil2: *You edited this request.* A peer who has it waiting now sees the new text."
+)
+
+
+def _with_note(message: Message, note: str, after: int = 1) -> Message:
+    """``message`` with a context line ``note`` after its first ``after`` blocks."""
+    blocks = list(message["blocks"])
+    blocks.insert(after, _context(note))
+    return _message(message["text"], blocks)
+
+
+@render.register
+def _offer_edited(notice: OfferEdited, facts: NoticeFacts) -> Message:
+    """The helper's offer, as now written, with Accept / Pass and the note that the asker
+    edited it. Gone once the offer was answered or closed (a later update says how)."""
+    if not facts.offer(notice.offer_id).pending:
+        raise NoticeGone(f"offer {notice.offer_id} is no longer pending")
+    return _with_note(
+        _offer_request(OfferRequest(offer_id=notice.offer_id), facts), OFFER_EDITED_NOTE
+    )
+
+
+@render.register
+def _ask_edited(notice: AskEdited, facts: NoticeFacts) -> Message:
+    """The asker's receipt with the request as now written, the same timing, and a note.
+    Gone once the request stopped waiting (its own update says what happened)."""
+    if not facts.ask(notice.ask_id).waiting:
+        raise NoticeGone(f"ask {notice.ask_id} is no longer waiting")
+    receipt = AskReceived(
+        ask_id=notice.ask_id, answer_by=notice.answer_by, max_offers=notice.max_offers
+    )
+    return _with_note(_ask_received(receipt, facts), ASK_EDITED_NOTE)

@@ -32,6 +32,7 @@ from peerbot.store.db import NO_WRITE_LOCK
 from peerbot.store.export import person_export
 from peerbot.store.models import (
     Ask,
+    AskStatus,
     Checkin,
     CheckinAnswer,
     Commitment,
@@ -85,6 +86,7 @@ def _ask_view(ask: Ask, asker: Person) -> AskView:
         desired_result=ask.desired_result or "",
         obstacles=ask.obstacles or "",
         urgency=ask.urgency.value,
+        waiting=ask.status in (AskStatus.OPEN, AskStatus.MATCHING, AskStatus.OFFERED),
     )
 
 
@@ -123,6 +125,7 @@ class StoreNoticeFacts(StoreCircleFacts):
             helper_tz=helper.tz,
             explanation=offer.explanation or "",
             expires_at=offer.expires_at,
+            pending=offer.status == OfferStatus.PENDING,
         )
 
     def _pair_view(self, pair: Pair, ask: Ask, asker: Person, helper: Person) -> PairView:

@@ -45,6 +45,7 @@ ASKER, HELPER, PERSON, MEMBER = "asker", "helper", "person", "member"
 USABLE: dict[str, set[str]] = {
     ASKER: {
         ids.ASK_WITHDRAW,
+        ids.ASK_EDIT,
         follow_ids.ASK_WAIT,
         follow_ids.ANOTHER_PEER,
         *follow_ids.MEET_ANSWERS,
@@ -86,6 +87,8 @@ READERS: dict[str, Callable[[n.Notice], tuple[str, ...]]] = {
     "ask_unmet": lambda _: (ASKER,),
     "ask_not_sent": lambda _: (ASKER,),
     "ask_withdrawn": lambda _: (ASKER,),
+    "ask_edited": lambda _: (ASKER,),
+    "offer_edited": lambda _: (HELPER,),
     "intro_failed": lambda x: (_side(x),),
     "offer_request": lambda _: (HELPER,),
     "offer_closed": lambda _: (HELPER,),
@@ -253,6 +256,9 @@ def test_the_pause_message_for_the_helper_has_no_add_a_commitment() -> None:
 DIALOGS: dict[str, Callable[[], dict[str, Any]]] = {
     "build_intake_modal": lambda: blocks.build_intake_modal(
         initial_challenge=worst(3000), max_offers=50, at_once=2
+    ),
+    "build_edit_ask_modal": lambda: blocks.build_edit_ask_modal(
+        codec.MAX_ID, worst(3000), worst(1500), worst(1500)
     ),
     "build_pass_modal": lambda: blocks.build_pass_modal(codec.MAX_ID),
     "build_commitment_modal": lambda: blocks.build_commitment_modal(codec.MAX_ID),

@@ -49,6 +49,7 @@ ACTION_IDS: tuple[str, ...] = (
     ids.FEEDBACK_OPEN,
     ids.HELPER_CHECK_OK,
     ids.ASK_WITHDRAW,
+    ids.ASK_EDIT,
     ids.PAIR_RESUME_CHECKINS,
     ids.HELPER_RESUME_NOW,
     *(f"{ids.HELPER_CHECK_ACTION}_{a}" for a in ids.HELPER_CHECK_ANSWERS),
@@ -69,6 +70,7 @@ VIEWS: dict[str, tuple[tuple[str, str], ...]] = {
         ids.ANONYMITY,
     ),
     ids.PASS_CALLBACK: (ids.PASS_REASON,),
+    ids.ASK_EDIT_CALLBACK: (ids.CHALLENGE, ids.DESIRED_RESULT, ids.OBSTACLES),
     ids.PROFILE_CALLBACK: (
         ids.PROFILE_OPT_IN,
         ids.PROFILE_EXPERTISE,

@@ -12,7 +12,13 @@ from slack_sdk.models.blocks import Block
 
 from peerbot.domain import circle_notices as cn
 from peerbot.domain import notices as n
-from peerbot.domain.journey_notices import AskWithdrawn, HelperPaused, PairPausedTo
+from peerbot.domain.journey_notices import (
+    AskEdited,
+    AskWithdrawn,
+    HelperPaused,
+    OfferEdited,
+    PairPausedTo,
+)
 from peerbot.domain.limits import MAX_CHALLENGE, MAX_FIELD
 from peerbot.domain.programme_notices import HelperStatusChanged
 from peerbot.sandbox.blockkit import validate_message_blocks
@@ -158,6 +164,8 @@ def worst_notices() -> list[n.Notice]:
         cn.CircleClosed(circle_id=1, person_id=5, too_small=True),
         *(HelperStatusChanged(person_id=5, change=c) for c in HELPER_ACTIONS),
         AskWithdrawn(ask_id=1),
+        AskEdited(ask_id=1, answer_by=WHEN, max_offers=3),
+        OfferEdited(offer_id=5),
         *(PairPausedTo(pair_id=7, to=side) for side in n.Side),
         HelperPaused(person_id=5, until=date(2026, 12, 31)),
         # Follow-through (issue 13)

@@ -16,6 +16,7 @@ from slack_bolt import App
 from peerbot.slack.deps import Deps
 from peerbot.slack.listeners import (
     admin,
+    ask_edit,
     asks,
     circles,
     commands,
@@ -44,4 +45,5 @@ def register_listeners(app: App, deps: Deps) -> None:
     circles.register(app)
     admin.register(app)
     journey.register(app)
+    ask_edit.register(app)
     follow.register(app)
