@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
-from peerbot.domain.schedule import next_working_slot, zone
+from peerbot.domain.schedule import WorkingHours, next_working_slot, zone
 
 CHECKIN_AT = time(10, 0)
 CADENCE_DAYS = {"weekly": 7, "biweekly": 14}
@@ -14,26 +14,41 @@ HELPER_CHECK_EVERY = timedelta(days=30)
 BUMP_AT_MISSED = 2
 
 
-def next_checkin(after: datetime, cadence: str, tz: str | None, at: time = CHECKIN_AT) -> datetime:
+def _inside(at: time, hours: WorkingHours) -> time:
+    """``at``, or the start of the working day when ``at`` falls outside ``hours``."""
+    return at if hours.start <= at < hours.end else hours.start
+
+
+def next_checkin(
+    after: datetime,
+    cadence: str,
+    tz: str | None,
+    at: time = CHECKIN_AT,
+    hours: WorkingHours = WorkingHours(),
+) -> datetime:
     """The next asker check-in: one cadence after ``after``, at ``at`` (10:00) on a weekday,
-    their time."""
+    their time (the start of the working day ``hours`` when ``at`` falls outside it)."""
     base = after + timedelta(days=CADENCE_DAYS.get(cadence, 7)) - timedelta(days=1)
-    return next_working_slot(base, zone(tz), at)
+    return next_working_slot(base, zone(tz), _inside(at, hours), hours)
 
 
-def bump_time(after: datetime, tz: str | None) -> datetime:
+def bump_time(after: datetime, tz: str | None, hours: WorkingHours = WorkingHours()) -> datetime:
     """When the gentle bump goes out: a few days after the second unanswered check-in."""
-    return next_working_slot(after + BUMP_AFTER, zone(tz), CHECKIN_AT)
+    return next_working_slot(after + BUMP_AFTER, zone(tz), _inside(CHECKIN_AT, hours), hours)
 
 
-def next_helper_check(after: datetime, tz: str | None) -> datetime:
+def next_helper_check(
+    after: datetime, tz: str | None, hours: WorkingHours = WorkingHours()
+) -> datetime:
     """The helper's lighter monthly check, at a working hour in their time zone."""
-    return next_working_slot(after + HELPER_CHECK_EVERY, zone(tz), CHECKIN_AT)
+    return next_working_slot(
+        after + HELPER_CHECK_EVERY, zone(tz), _inside(CHECKIN_AT, hours), hours
+    )
 
 
-def after_snooze(until: datetime, tz: str | None) -> datetime:
+def after_snooze(until: datetime, tz: str | None, hours: WorkingHours = WorkingHours()) -> datetime:
     """The first check-in slot once a snooze ends."""
-    return next_working_slot(until, zone(tz), CHECKIN_AT)
+    return next_working_slot(until, zone(tz), _inside(CHECKIN_AT, hours), hours)
 
 
 MAX_COMMITMENT = 500

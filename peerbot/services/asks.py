@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -30,7 +30,7 @@ from peerbot.domain.ports import (
     Vector,
 )
 from peerbot.domain.privacy import is_redacted
-from peerbot.domain.schedule import add_working_hours, zone
+from peerbot.domain.schedule import WorkingHours, add_working_hours, zone
 from peerbot.domain.topics import TOPICS
 from peerbot.services import messages
 from peerbot.services.errors import StoreUnavailable, is_outage
@@ -82,6 +82,8 @@ class MatchPolicy:
     urgent_parallel: int = 2
     #: Days a "Tell me when someone can" ask waits for a newly available helper (``ASK_WAIT_DAYS``).
     wait_days: int = 30
+    #: The working day answer windows are counted in (the workspace's programme settings).
+    working_hours: WorkingHours = field(default_factory=WorkingHours)
 
 
 class AcceptOutcome(StrEnum):
@@ -468,7 +470,7 @@ class AskService:
                     explanation=r.explanation,
                     status=OfferStatus.PENDING,
                     sent_at=now,
-                    expires_at=add_working_hours(now, timeout, helper_tz),
+                    expires_at=add_working_hours(now, timeout, helper_tz, policy.working_hours),
                     created_at=now,
                 )
                 session.add(offer)
@@ -1055,7 +1057,8 @@ class AskService:
                 asker = session.get_one(Person, ask.asker_id)
                 vector = self._ask_vector(session, ask)
                 ranked = self._ranker.candidates_for(session, ask, asker, vector, now)
-                _, timeout = self._routing(ask, self.policy_for(session, ask.team_id))
+                policy = self.policy_for(session, ask.team_id)
+                _, timeout = self._routing(ask, policy)
                 for r in ranked:
                     if not self._helper_has_room(session, r.candidate.person_id):
                         continue
@@ -1069,7 +1072,9 @@ class AskService:
                         explanation=r.explanation,
                         status=OfferStatus.PENDING,
                         sent_at=now,
-                        expires_at=add_working_hours(now, timeout, zone(r.candidate.tz)),
+                        expires_at=add_working_hours(
+                            now, timeout, zone(r.candidate.tz), policy.working_hours
+                        ),
                         created_at=now,
                     )
                     session.add(offer)

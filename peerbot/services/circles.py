@@ -37,6 +37,7 @@ from peerbot.domain.notices import Audience, Notice, Replacing, ToChannel, ToGro
 from peerbot.domain.ports import Clock, Directory, DirectoryError, Embedder
 from peerbot.domain.schedule import next_working_moment, zone
 from peerbot.services.people import find_person, upsert_person
+from peerbot.services.programme_settings import circle_policy, working_hours
 from peerbot.store import outbox
 from peerbot.store.db import unit_of_work
 from peerbot.store.models import (
@@ -196,6 +197,10 @@ class CircleService:
         self._channels = channels
         self.policy = policy
 
+    def policy_for(self, session: Session, team_id: str) -> CirclePolicy:
+        """The circle settings of ``team_id`` now: its programme settings over ``policy``."""
+        return circle_policy(session, team_id, self.policy)
+
     # ------------------------------------------------------------------ the pool
 
     def join(self, team_id: str, user_id: str, text: str, function: str | None) -> PoolPlace:
@@ -301,7 +306,8 @@ class CircleService:
                     CirclePoolEntry.team_id == team_id
                 )
             )
-        return None if last is None else last + timedelta(weeks=self.policy.every_weeks)
+        every = self.policy_for(session, team_id).every_weeks
+        return None if last is None else last + timedelta(weeks=every)
 
     def my_circle(self, team_id: str, user_id: str) -> MyCircle | None:
         """The circle they are in now, if any."""
@@ -409,7 +415,7 @@ class CircleService:
                 week=week_start(now),
                 managers=managers,
                 recent_pairs=recent,
-                rules=self.policy.rules(),
+                rules=self.policy_for(session, team_id).rules(),
                 seed=seed,
             )
             rnd = CircleRound(team_id=team_id, formed_at=now, seed=seed, people=len(pool))
@@ -417,6 +423,7 @@ class CircleService:
             session.flush()
             by_user = {p.slack_user_id: (e, p) for e, p in rows}
             report = RoundReport(round_id=rnd.id)
+            length_weeks = self.policy_for(session, team_id).length_weeks
             for formed in formation.circles:
                 members = [by_user[u] for u in formed.members]
                 facilitator = by_user[formed.facilitator][1].id if formed.facilitator else None
@@ -428,8 +435,8 @@ class CircleService:
                     status=CircleStatus.ACTIVE,
                     private=len(members) > GROUP_DM_MAX,
                     starts_at=now,
-                    ends_at=now + timedelta(weeks=self.policy.length_weeks),
-                    pulse_at=now + timedelta(days=7 * self.policy.length_weeks / 2),
+                    ends_at=now + timedelta(weeks=length_weeks),
+                    pulse_at=now + timedelta(days=7 * length_weeks / 2),
                     prompts_sent=0,
                 )
                 circle.next_prompt_at = prompt_time(
@@ -469,7 +476,9 @@ class CircleService:
                     notice=CircleNotPlaced(person_id=person.id, round_id=rnd.id, reason=reason),
                     to=ToPerson(person.slack_user_id),
                     now=now,
-                    not_before=next_working_moment(now, zone(person.tz)),
+                    not_before=next_working_moment(
+                        now, zone(person.tz), working_hours(session, team_id)
+                    ),
                 )
                 report.unplaced[user_id] = reason
         self._open_private_channels(team_id)
@@ -627,7 +636,8 @@ class CircleService:
                     select(func.max(CircleRound.formed_at)).where(CircleRound.team_id == team_id)
                 )
                 anchor = last or first
-                if anchor is not None and anchor + timedelta(weeks=self.policy.every_weeks) <= now:
+                every = self.policy_for(session, team_id).every_weeks
+                if anchor is not None and anchor + timedelta(weeks=every) <= now:
                     out.append(team_id)
             return out
 
@@ -670,7 +680,9 @@ class CircleService:
                 notice=CirclePulse(circle_id=circle.id, person_id=person.id, stage=stage),
                 to=ToPerson(person.slack_user_id),
                 now=now,
-                not_before=next_working_moment(now, zone(person.tz)),
+                not_before=next_working_moment(
+                    now, zone(person.tz), working_hours(session, circle.team_id)
+                ),
             )
 
     def _close(self, session: Session, circle: Circle, now: datetime, *, too_small: bool) -> None:

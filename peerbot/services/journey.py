@@ -24,6 +24,7 @@ from peerbot.domain.ports import Clock, Embedder, Vector
 from peerbot.domain.schedule import zone
 from peerbot.services import messages
 from peerbot.services.people import find_person
+from peerbot.services.programme_settings import checkin_plan, working_hours
 from peerbot.services.vectors import upsert_vector
 from peerbot.store import outbox as queue
 from peerbot.store.db import unit_of_work
@@ -328,7 +329,13 @@ class JourneyService:
                 )
             )
             if waiting is None:
-                due = next_checkin(now, pair.cadence.value, asker.tz)
+                due = next_checkin(
+                    now,
+                    pair.cadence.value,
+                    asker.tz,
+                    checkin_plan(session, team_id)[1],
+                    working_hours(session, team_id),
+                )
                 session.add(
                     Checkin(team_id=team_id, pair_id=pair.id, kind=CheckinKind.ASKER, due_at=due)
                 )

@@ -55,7 +55,7 @@ from peerbot.domain.notices import (
 from peerbot.domain.ports import Clock
 from peerbot.domain.schedule import next_working_moment, zone
 from peerbot.services import messages
-from peerbot.services.programme_settings import checkin_plan
+from peerbot.services.programme_settings import checkin_plan, working_hours
 from peerbot.store.db import unit_of_work
 from peerbot.store.models import (
     Ask,
@@ -137,8 +137,9 @@ def schedule_new_pair(
     """Plan the first asker check-in and the helper's first monthly check for a new pair, at
     the workspace's check-in cadence and hour (programme settings)."""
     cadence, at = checkin_plan(session, pair.team_id)
+    hours = working_hours(session, pair.team_id)
     pair.cadence = Cadence(cadence)
-    first = next_checkin(now, pair.cadence.value, asker.tz, at)
+    first = next_checkin(now, pair.cadence.value, asker.tz, at, hours)
     pair.next_checkin_at = first
     session.add(
         Checkin(team_id=pair.team_id, pair_id=pair.id, kind=CheckinKind.ASKER, due_at=first)
@@ -148,7 +149,7 @@ def schedule_new_pair(
             team_id=pair.team_id,
             pair_id=pair.id,
             kind=CheckinKind.HELPER_MONTHLY,
-            due_at=next_helper_check(now, helper.tz),
+            due_at=next_helper_check(now, helper.tz, hours),
         )
     )
     for side, person in ((MeetingSide.ASKER, asker), (MeetingSide.HELPER, helper)):
@@ -278,7 +279,7 @@ class PairService:
         was down overnight) to their next working hour; True when it was moved."""
         asker, helper = self._people(session, pair)
         recipient = helper if checkin.kind == CheckinKind.HELPER_MONTHLY else asker
-        later = next_working_moment(now, zone(recipient.tz))
+        later = next_working_moment(now, zone(recipient.tz), working_hours(session, pair.team_id))
         if later <= now:
             return False
         checkin.due_at = later
@@ -301,7 +302,9 @@ class PairService:
             session.delete(checkin)
             return
         if pair.snoozed_until is not None and pair.snoozed_until > now:
-            checkin.due_at = after_snooze(pair.snoozed_until, asker.tz)
+            checkin.due_at = after_snooze(
+                pair.snoozed_until, asker.tz, working_hours(session, pair.team_id)
+            )
             pair.next_checkin_at = checkin.due_at
             return
         previous = self._last_sent(session, pair, CheckinKind.ASKER)
@@ -324,8 +327,9 @@ class PairService:
             log.info("pair %s paused after unanswered check-ins", pair.id)
             return
         self._send_checkin(session, pair, checkin, asker, now, bump=False)
+        hours = working_hours(session, pair.team_id)
         following = next_checkin(
-            now, pair.cadence.value, asker.tz, checkin_plan(session, pair.team_id)[1]
+            now, pair.cadence.value, asker.tz, checkin_plan(session, pair.team_id)[1], hours
         )
         session.add(
             Checkin(team_id=pair.team_id, pair_id=pair.id, kind=CheckinKind.ASKER, due_at=following)
@@ -338,7 +342,7 @@ class PairService:
                     team_id=pair.team_id,
                     pair_id=pair.id,
                     kind=CheckinKind.BUMP,
-                    due_at=min(bump_time(now, asker.tz), following - timedelta(minutes=1)),
+                    due_at=min(bump_time(now, asker.tz, hours), following - timedelta(minutes=1)),
                 )
             )
 
@@ -387,7 +391,7 @@ class PairService:
                 team_id=pair.team_id,
                 pair_id=pair.id,
                 kind=CheckinKind.HELPER_MONTHLY,
-                due_at=next_helper_check(now, helper.tz),
+                due_at=next_helper_check(now, helper.tz, working_hours(session, pair.team_id)),
             )
         )
 
@@ -547,7 +551,13 @@ class PairService:
         asker, _ = self._people(session, pair)
         pair.status = PairStatus.ACTIVE
         pair.missed_checkins = 0
-        due = next_checkin(now, pair.cadence.value, asker.tz)
+        due = next_checkin(
+            now,
+            pair.cadence.value,
+            asker.tz,
+            checkin_plan(session, pair.team_id)[1],
+            working_hours(session, pair.team_id),
+        )
         pair.next_checkin_at = due
         session.add(
             Checkin(team_id=pair.team_id, pair_id=pair.id, kind=CheckinKind.ASKER, due_at=due)
@@ -718,7 +728,7 @@ class PairService:
                     continue
                 asker, helper = self._people(session, pair)
                 to = asker if check.side == MeetingSide.ASKER else helper
-                later = next_working_moment(now, zone(to.tz))
+                later = next_working_moment(now, zone(to.tz), working_hours(session, pair.team_id))
                 if later > now:
                     check.due_at = later
                     continue

@@ -39,7 +39,7 @@ from peerbot.domain.privacy import (
 from peerbot.services import messages
 from peerbot.services.journey import withdraw_offer_message
 from peerbot.services.people import ensure_workspace, find_person
-from peerbot.services.programme_settings import forget_admin
+from peerbot.services.programme_settings import forget_admin, retention_days, retention_overrides
 from peerbot.store.circle_privacy import forget_circle_data, redact_circles
 from peerbot.store.db import unit_of_work
 from peerbot.store.export import messages_naming, person_export
@@ -164,6 +164,7 @@ class PrivacyService:
         self._release = release_offer
         self._circles = circles
         self._retention = timedelta(days=retention_days)
+        self._retention_days = retention_days
         self._grace = timedelta(days=uninstall_grace_days)
 
     # ------------------------------------------------------------------ export
@@ -584,6 +585,12 @@ class PrivacyService:
 
     # ------------------------------------------------------------------ retention
 
+    def retention_days_for(self, team_id: str) -> int:
+        """Days an ended ask's text is kept in ``team_id`` (its programme setting, else the
+        deployment's ``RETENTION_DAYS``): what people are told."""
+        with unit_of_work(self._sessions) as session:
+            return retention_days(session, team_id, self._retention_days)
+
     def apply_retention(self) -> RetentionReport:
         """Redact the text of asks and of peer circles that ended more than the retention
         period ago; prune sent outbox rows older than 30 days. Returns what it did."""
@@ -591,17 +598,30 @@ class PrivacyService:
         report = RetentionReport()
         report.workspaces_purged = self.purge_removed()
         with unit_of_work(self._sessions) as session:
+            # Each workspace's own period (programme settings); the others use the default.
+            overrides = retention_overrides(session)
+            ended = (Ask.status.in_(ENDED_ASKS), Ask.challenge != REDACTED)
             old = list(
                 session.scalars(
                     select(Ask)
                     .where(
-                        Ask.status.in_(ENDED_ASKS),
+                        *ended,
                         Ask.closed_at <= now - self._retention,
-                        Ask.challenge != REDACTED,
+                        Ask.team_id.not_in(list(overrides)),
                     )
                     .limit(500)
                 )
             )
+            for team_id, days in overrides.items():
+                old += session.scalars(
+                    select(Ask)
+                    .where(
+                        *ended,
+                        Ask.team_id == team_id,
+                        Ask.closed_at <= now - timedelta(days=days),
+                    )
+                    .limit(500)
+                )
             by_team: dict[str, list[Ask]] = {}
             for ask in old:
                 by_team.setdefault(ask.team_id, []).append(ask)

@@ -1,8 +1,10 @@
 """Programme settings, stored per workspace by its admins, with environment values as defaults.
 
 The running code reads them through small lookups (:func:`match_policy`, :func:`checkin_plan`,
-:func:`helper_approval`) at the moment it acts, so a change takes effect on the next ask, the
-next pair, the next sign-up. Every change is logged with who made it, the old and the new value.
+:func:`working_hours`, :func:`circle_policy`, :func:`retention_days`, :func:`helper_approval`)
+at the moment it acts, so a change takes effect on the next ask, the next pair, the next check-in,
+the next circle round, the next retention run, the next sign-up. Every change is logged with
+who made it, the old and the new value.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from peerbot.domain.schedule import WorkingHours
 from peerbot.store.models import ProgrammeSetting, ProgrammeSettingChange, Workspace
 
 if TYPE_CHECKING:
     from peerbot.services.asks import MatchPolicy
+    from peerbot.services.circles import CirclePolicy
 
 
 @dataclass(frozen=True)
@@ -42,9 +46,20 @@ SPECS: dict[str, Spec] = {
         Spec("max_offers_per_ask", "Helpers asked per request", int, 1, 10),
         Spec("parallel_offers", "Helpers asked at once", int, 1, 2),
         Spec("checkin_cadence", "Check-in cadence", str, choices=("weekly", "biweekly")),
-        Spec("checkin_hour", "Check-in hour (asker's time)", int, 9, 16),
+        Spec("checkin_hour", "Check-in hour (asker's time)", int, 5, 21,
+             help="inside working hours"),
+        Spec("working_start_hour", "Working day starts at (hour)", int, 5, 12,
+             help="each person's own time zone, Monday to Friday: offers' answer windows, "
+                  "check-ins and nudges count and fall in working hours"),
+        Spec("working_end_hour", "Working day ends at (hour)", int, 13, 22,
+             help="at least 4 hours after the start"),
         Spec("helper_approval", "New helpers", str, choices=("open", "admin"),
              help="open: anyone who signs up; admin: an admin approves each new helper"),
+        Spec("circle_every_weeks", "Weeks between circle rounds", int, 1, 52),
+        Spec("circle_length_weeks", "Weeks a circle runs", int, 2, 26),
+        Spec("circle_target_size", "People per circle", int, 4, 10),
+        Spec("retention_days", "Days a request's text is kept after it ends", int, 30, 3650,
+             help="then the text is redacted; people are told this period"),
     )
 }  # fmt: skip
 
@@ -53,7 +68,12 @@ BUILT_IN: dict[str, Any] = {
     "checkin_cadence": "weekly",
     "checkin_hour": 10,
     "helper_approval": "open",
+    "working_start_hour": 9,
+    "working_end_hour": 17,
 }
+
+#: The shortest working day an admin may set, in hours.
+MIN_WORKING_DAY = 4
 
 
 def defaults_from(settings: Any) -> dict[str, Any]:
@@ -63,6 +83,10 @@ def defaults_from(settings: Any) -> dict[str, Any]:
         "offer_timeout_working_hours": float(settings.offer_timeout_working_hours),
         "max_offers_per_ask": int(settings.max_offers_per_ask),
         "parallel_offers": int(settings.parallel_offers),
+        "circle_every_weeks": int(settings.circle_every_weeks),
+        "circle_length_weeks": int(settings.circle_length_weeks),
+        "circle_target_size": int(settings.circle_target_size),
+        "retention_days": int(settings.retention_days),
     }
 
 
@@ -131,10 +155,13 @@ def change(
             parsed[key] = value
     if errors:
         return [], errors
+    current = effective(session, team_id, defaults)
+    errors = _together({**current, **parsed}, parsed)
+    if errors:
+        return [], errors
     if session.get(Workspace, team_id) is None:
         session.add(Workspace(team_id=team_id, installed_at=now))
         session.flush()
-    current = effective(session, team_id, defaults)
     changes: list[Change] = []
     for key, value in parsed.items():
         if current.get(key) == value:
@@ -163,6 +190,28 @@ def change(
     return changes, {}
 
 
+def _together(values: Mapping[str, Any], submitted: Mapping[str, Any]) -> dict[str, str]:
+    """Errors of settings that are valid alone but not together (the working day, and the
+    check-in hour inside it), at the submitted field that breaks the rule."""
+    start, end = int(values["working_start_hour"]), int(values["working_end_hour"])
+    errors: dict[str, str] = {}
+    if end - start < MIN_WORKING_DAY:
+        key = "working_end_hour" if "working_end_hour" in submitted else "working_start_hour"
+        errors[key] = f"an end at least {MIN_WORKING_DAY} hours after the start ({start}:00)"
+    elif not start <= int(values["checkin_hour"]) < end:
+        key = (
+            "checkin_hour"
+            if "checkin_hour" in submitted
+            else ("working_start_hour" if "working_start_hour" in submitted else "working_end_hour")
+        )
+        errors[key] = (
+            f"working hours that include the check-in hour ({values['checkin_hour']}:00)"
+            if key != "checkin_hour"
+            else f"an hour inside working hours, from {start} to {end - 1}"
+        )
+    return errors
+
+
 def audit_log(session: Session, team_id: str, limit: int = 50) -> list[Change]:
     """The latest changes, newest first."""
     rows = session.scalars(
@@ -189,7 +238,51 @@ def match_policy(session: Session, team_id: str, base: MatchPolicy) -> MatchPoli
         ),
         max_offers=int(values.get("max_offers_per_ask", base.max_offers)),
         parallel=int(values.get("parallel_offers", base.parallel)),
+        working_hours=_hours(values, base.working_hours),
     )
+
+
+def _hours(values: Mapping[str, Any], base: WorkingHours) -> WorkingHours:
+    if "working_start_hour" not in values and "working_end_hour" not in values:
+        return base
+    return WorkingHours(
+        start=time(int(values.get("working_start_hour", base.start.hour)), 0),
+        end=time(int(values.get("working_end_hour", base.end.hour)), 0),
+    )
+
+
+def working_hours(session: Session, team_id: str) -> WorkingHours:
+    """The workspace's working day (each person's own time zone): offers' answer windows,
+    check-ins and nudges are counted in it and fall inside it."""
+    return _hours(stored(session, team_id), WorkingHours())
+
+
+def circle_policy(session: Session, team_id: str, base: CirclePolicy) -> CirclePolicy:
+    """``base`` (from the environment) with the workspace's stored circle settings on top."""
+    values = stored(session, team_id)
+    if not any(k.startswith("circle_") for k in values):
+        return base
+    return replace(
+        base,
+        every_weeks=int(values.get("circle_every_weeks", base.every_weeks)),
+        length_weeks=int(values.get("circle_length_weeks", base.length_weeks)),
+        target_size=int(values.get("circle_target_size", base.target_size)),
+    )
+
+
+def retention_days(session: Session, team_id: str, default: int) -> int:
+    """Days an ended ask's text is kept in ``team_id`` (``default``: the environment's)."""
+    return int(stored(session, team_id).get("retention_days", default))
+
+
+def retention_overrides(session: Session) -> dict[str, int]:
+    """Workspace → its stored retention period in days, for the workspaces that set one."""
+    rows = session.execute(
+        select(ProgrammeSetting.team_id, ProgrammeSetting.value).where(
+            ProgrammeSetting.key == "retention_days"
+        )
+    ).all()
+    return {team_id: int(value) for team_id, value in rows}
 
 
 def checkin_plan(session: Session, team_id: str) -> tuple[str, time]:

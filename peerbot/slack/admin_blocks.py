@@ -153,7 +153,8 @@ def settings_modal(data: AdminHome) -> dict[str, Any]:
     """Programme settings: one input per setting, filled with the current value."""
     blocks: list[Block] = [
         _md(
-            "These apply to the whole workspace from the next ask (or pair, or sign-up). "
+            "These apply to the whole workspace from the next ask (or pair, check-in, "
+            "circle round, retention run, sign-up). "
             "Each change is logged with your name."
         )
     ]

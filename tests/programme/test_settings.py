@@ -87,3 +87,53 @@ def test_a_forgotten_admin_leaves_no_id(db_session: Session) -> None:
     assert db_session.scalars(select(ProgrammeSetting.updated_by)).all() == ["forgotten"]
     assert [c.by for c in audit_log(db_session, "T1")] == ["forgotten"]
     assert effective(db_session, "T1", DEFAULTS)["parallel_offers"] == 2
+
+
+def test_working_hours_circles_and_retention(db_session: Session) -> None:
+    from peerbot.domain.schedule import WorkingHours
+    from peerbot.services.circles import CirclePolicy
+    from peerbot.services.programme_settings import (
+        circle_policy,
+        retention_days,
+        retention_overrides,
+        working_hours,
+    )
+
+    assert parse("working_start_hour", "4") == (None, "between 5 and 12")
+    assert parse("working_end_hour", "23") == (None, "between 13 and 22")
+    assert parse("circle_target_size", "11") == (None, "between 4 and 10")
+    assert parse("retention_days", "29") == (None, "between 30 and 3650")
+    base = CirclePolicy(every_weeks=4, length_weeks=6, target_size=6)
+    assert working_hours(db_session, "T1") == WorkingHours()
+    assert circle_policy(db_session, "T1", base) is base
+    assert retention_days(db_session, "T1", 365) == 365
+
+    # valid alone, not together: at the field that breaks the rule, nothing stored
+    short = {"working_start_hour": "10", "working_end_hour": "13"}
+    _, errors = change(db_session, "T1", "UADM", short, DEFAULTS, NOW)
+    assert errors == {"working_end_hour": "an end at least 4 hours after the start (10:00)"}
+    _, errors = change(db_session, "T1", "UADM", {"working_start_hour": "11"}, DEFAULTS, NOW)
+    assert errors == {"working_start_hour": "working hours that include the check-in hour (10:00)"}
+    assert retention_overrides(db_session) == {} and audit_log(db_session, "T1") == []
+
+    changes, errors = change(
+        db_session,
+        "T1",
+        "UADM",
+        {"working_start_hour": "11", "working_end_hour": "19", "checkin_hour": "11",
+         "circle_every_weeks": "2", "circle_target_size": "5", "retention_days": "90"},
+        DEFAULTS,
+        NOW,
+    )  # fmt: skip
+    assert errors == {} and len(changes) == 6
+    assert working_hours(db_session, "T1") == WorkingHours(time(11), time(19))
+    policy = match_policy(
+        db_session, "T1", MatchPolicy(offer_timeout_working_hours=4.0, max_offers=3, parallel=1)
+    )
+    assert policy.working_hours == WorkingHours(time(11), time(19))
+    assert circle_policy(db_session, "T1", base) == CirclePolicy(
+        every_weeks=2, length_weeks=6, target_size=5
+    )
+    assert retention_days(db_session, "T1", 365) == 90
+    assert retention_overrides(db_session) == {"T1": 90}
+    assert working_hours(db_session, "T2") == WorkingHours()  # other workspaces untouched

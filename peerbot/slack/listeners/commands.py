@@ -75,6 +75,8 @@ def peerhelp(
         return
     if word in ("privacy", "data", "my data"):
         days = deps.settings.retention_days
+        if deps.privacy is not None:  # the workspace's own period (programme settings)
+            days = deps.privacy.retention_days_for(actor(context).team_id)
         ack(response_type="ephemeral", text=privacy_text(days), blocks=privacy_blocks(days))
         return
     if word not in ("helper", "profile", "help others"):

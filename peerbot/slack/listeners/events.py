@@ -28,7 +28,10 @@ def publish_home(
     """Render and publish ``user_id``'s App Home: their history (requests, pairs, offers),
     their profile and data, and the programme section for admins; ``welcome`` adds the short
     first-contact welcome."""
-    data = replace(deps.helpers.home(team_id, user_id), retention_days=deps.settings.retention_days)
+    days = deps.settings.retention_days
+    if deps.privacy is not None:  # the workspace's own period (programme settings)
+        days = deps.privacy.retention_days_for(team_id)
+    data = replace(deps.helpers.home(team_id, user_id), retention_days=days)
     history = deps.journey.history(team_id, user_id) if deps.journey is not None else None
     view = build_home(
         data,
