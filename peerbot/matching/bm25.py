@@ -11,7 +11,7 @@ import functools
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -61,7 +61,13 @@ def surface_forms(text: str) -> dict[str, str]:
 
 
 class BM25Index:
-    """Incremental BM25 (``k1``, ``b``) over documents stored in integer slots."""
+    """Incremental BM25 (``k1``, ``b``) over documents stored in integer slots.
+
+    Two layers give the same scores as one: a *base* of documents built in bulk
+    (:meth:`from_texts`), held in arrays (a term-major posting list of slots and term counts,
+    and each document's term ids for removal), and an *overlay* of documents added or changed
+    since, held in dictionaries. A base document that changes moves to the overlay.
+    """
 
     def __init__(self, k1: float = 1.2, b: float = 0.75) -> None:
         self.k1 = k1
@@ -71,24 +77,123 @@ class BM25Index:
         self._cache: dict[str, tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]] = {}
         self._total_len = 0
         self._lengths = np.zeros(0, dtype=np.float64)
+        # The base (empty until from_texts): term ids, term-major postings, per-doc term ids.
+        self._vocab: dict[str, int] = {}
+        self._terms: list[str] = []
+        self._t_ptr = np.zeros(1, dtype=np.int64)
+        self._t_slots = np.zeros(0, dtype=np.int32)
+        self._t_tfs = np.zeros(0, dtype=np.float64)
+        self._d_ptr = np.zeros(1, dtype=np.int64)
+        self._d_terms = np.zeros(0, dtype=np.int32)
+        self._base_df = np.zeros(0, dtype=np.int64)
+        self._base_alive = np.zeros(0, dtype=bool)
+        self._n_base = 0
+        self._base_dead = 0
+
+    @classmethod
+    def from_texts(
+        cls,
+        slots: npt.ArrayLike,
+        texts: Sequence[str],
+        k1: float = 1.2,
+        b: float = 0.75,
+    ) -> BM25Index:
+        """An index whose document in slot ``s`` holds the :func:`analyze` terms of every
+        ``texts[i]`` with ``slots[i] == s``, tokenised in bulk (one pass over all texts).
+
+        Scores are those of adding each document with :meth:`add`; the texts of one slot
+        need not be adjacent. Slots with no text hold no document.
+        """
+        index = cls(k1, b)
+        slot_of = np.asarray(slots, dtype=np.int64).reshape(-1)
+        if slot_of.size != len(texts):
+            raise ValueError(f"{slot_of.size} slots for {len(texts)} texts")
+        if not texts:
+            return index
+        n_slots = int(slot_of.max()) + 1
+        text_of_token, term_of_token, terms, vocab = _bulk_terms(texts)
+        n_terms = len(terms)
+        doc_slot = slot_of[text_of_token]
+        # Every slot with a text is a document (as add() with no tokens makes one).
+        has_doc = np.zeros(n_slots, dtype=bool)
+        has_doc[slot_of] = True
+        lengths = np.bincount(doc_slot, minlength=n_slots).astype(np.float64)
+        key = doc_slot * max(1, n_terms) + term_of_token
+        pairs, counts = np.unique(key, return_counts=True)
+        p_slot = (pairs // max(1, n_terms)).astype(np.int32)
+        p_term = (pairs % max(1, n_terms)).astype(np.int32)
+        # Doc-major already (sorted by slot, then term).
+        index._d_ptr = np.zeros(n_slots + 1, dtype=np.int64)
+        np.cumsum(np.bincount(p_slot, minlength=n_slots), out=index._d_ptr[1:])
+        index._d_terms = p_term
+        by_term = np.argsort(p_term, kind="stable")
+        index._t_slots = p_slot[by_term]
+        index._t_tfs = counts[by_term].astype(np.float64)
+        index._t_ptr = np.zeros(n_terms + 1, dtype=np.int64)
+        df = np.bincount(p_term, minlength=n_terms)
+        np.cumsum(df, out=index._t_ptr[1:])
+        index._base_df = df.astype(np.int64)
+        index._vocab = vocab
+        index._terms = terms
+        index._base_alive = has_doc
+        index._n_base = int(has_doc.sum())
+        index._lengths = lengths
+        index._total_len = int(lengths.sum())
+        return index
 
     def __len__(self) -> int:
-        return len(self._docs)
+        return len(self._docs) + self._n_base
 
     @property
     def average_length(self) -> float:
         """Mean document length in tokens (0 when empty)."""
-        return self._total_len / len(self._docs) if self._docs else 0.0
+        n = len(self)
+        return self._total_len / n if n else 0.0
 
     def _touch(self, term: str) -> None:
         self._cache.pop(term, None)
 
+    def _in_base(self, slot: int) -> bool:
+        return slot < self._base_alive.size and bool(self._base_alive[slot])
+
+    def _base_doc(self, slot: int) -> Counter[str]:
+        """The term counts of base document ``slot``."""
+        lo, hi = int(self._d_ptr[slot]), int(self._d_ptr[slot + 1])
+        out: Counter[str] = Counter()
+        for tid in self._d_terms[lo:hi].tolist():
+            out[self._terms[tid]] = int(self._base_tf(tid, slot))
+        return out
+
+    def _base_tf(self, tid: int, slot: int) -> float:
+        lo, hi = int(self._t_ptr[tid]), int(self._t_ptr[tid + 1])
+        seg = self._t_slots[lo:hi]
+        i = int(np.searchsorted(seg, slot))
+        return float(self._t_tfs[lo + i]) if i < seg.size and seg[i] == slot else 0.0
+
+    def _drop_base(self, slot: int) -> Counter[str]:
+        """Take ``slot`` out of the base; its term counts (length and total unchanged)."""
+        doc = self._base_doc(slot)
+        lo, hi = int(self._d_ptr[slot]), int(self._d_ptr[slot + 1])
+        self._base_df[self._d_terms[lo:hi]] -= 1
+        self._base_alive[slot] = False
+        self._n_base -= 1
+        self._base_dead += 1
+        for term in doc:
+            self._touch(term)
+        return doc
+
     def add(self, slot: int, tokens: Iterable[str]) -> None:
         """Append ``tokens`` to the document in ``slot`` (creating it when new)."""
         added = Counter(tokens)
+        if self._in_base(slot):  # a base document changes: it moves to the overlay
+            doc0 = self._drop_base(slot)
+            self._docs[slot] = Counter()
+            for term, n in doc0.items():
+                self._docs[slot][term] = n
+                self._postings.setdefault(term, {})[slot] = n
         doc = self._docs.get(slot)
         postings = self._postings
-        if doc is None:  # a new document (the bulk build): its counts are the postings
+        if doc is None:  # a new document: its counts are the postings
             self._docs[slot] = added
             for term, n in added.items():
                 posting = postings.get(term)
@@ -109,6 +214,12 @@ class BM25Index:
 
     def remove(self, slot: int) -> None:
         """Drop the document in ``slot`` (no-op when absent)."""
+        if self._in_base(slot):
+            self._drop_base(slot)
+            length = int(self._lengths[slot])
+            self._total_len -= length
+            self._set_length(slot, -length)
+            return
         doc = self._docs.pop(slot, None)
         if doc is None:
             return
@@ -129,16 +240,23 @@ class BM25Index:
 
     def doc_length(self, slot: int) -> int:
         """Token count of the document in ``slot``."""
+        if self._in_base(slot):
+            return int(self._lengths[slot])
         doc = self._docs.get(slot)
         return sum(doc.values()) if doc else 0
 
+    def _df(self, term: str) -> int:
+        tid = self._vocab.get(term)
+        base = int(self._base_df[tid]) if tid is not None else 0
+        posting = self._postings.get(term)
+        return base + (len(posting) if posting else 0)
+
     def idf(self, term: str) -> float:
         """Inverse document frequency of ``term`` (0 for an unseen term)."""
-        posting = self._postings.get(term)
-        if not posting:
+        n = self._df(term)
+        if not n:
             return 0.0
-        n = len(posting)
-        return math.log(1.0 + (len(self._docs) - n + 0.5) / (n + 0.5))
+        return math.log(1.0 + (len(self) - n + 0.5) / (n + 0.5))
 
     def _posting_arrays(
         self, term: str
@@ -146,18 +264,33 @@ class BM25Index:
         cached = self._cache.get(term)
         if cached is not None:
             return cached
+        parts_s: list[npt.NDArray[np.intp]] = []
+        parts_t: list[npt.NDArray[np.float64]] = []
+        tid = self._vocab.get(term)
+        if tid is not None:
+            lo, hi = int(self._t_ptr[tid]), int(self._t_ptr[tid + 1])
+            s = self._t_slots[lo:hi].astype(np.intp)
+            t = self._t_tfs[lo:hi]
+            if self._base_dead:
+                alive = self._base_alive[s]
+                s, t = s[alive], t[alive]
+            parts_s.append(s)
+            parts_t.append(t)
         posting = self._postings.get(term)
-        if not posting:
+        if posting:
+            parts_s.append(np.fromiter(posting.keys(), dtype=np.intp, count=len(posting)))
+            parts_t.append(np.fromiter(posting.values(), dtype=np.float64, count=len(posting)))
+        if not parts_s or sum(p.size for p in parts_s) == 0:
             return None
-        slots = np.fromiter(posting.keys(), dtype=np.intp, count=len(posting))
-        tfs = np.fromiter(posting.values(), dtype=np.float64, count=len(posting))
+        slots = parts_s[0] if len(parts_s) == 1 else np.concatenate(parts_s)
+        tfs = parts_t[0] if len(parts_t) == 1 else np.concatenate(parts_t)
         self._cache[term] = (slots, tfs)
         return slots, tfs
 
     def score(self, query: Iterable[str], n_slots: int) -> npt.NDArray[np.float64]:
         """BM25 of the query's distinct terms against every slot (0 where no term matches)."""
         out = np.zeros(n_slots, dtype=np.float64)
-        if not self._docs:
+        if not len(self):
             return out
         avg = self.average_length or 1.0
         lengths = self._length_array(n_slots)
@@ -171,6 +304,8 @@ class BM25Index:
         return out
 
     def _length_array(self, n_slots: int) -> npt.NDArray[np.float64]:
+        if self._lengths.size == n_slots:
+            return self._lengths
         lengths = np.zeros(n_slots, dtype=np.float64)
         m = min(n_slots, self._lengths.size)
         lengths[:m] = self._lengths[:m]
@@ -185,7 +320,10 @@ class BM25Index:
 
     def term_contributions(self, query: Iterable[str], slot: int) -> dict[str, float]:
         """Each distinct query term's share of ``slot``'s BM25 score (only matching terms)."""
-        doc = self._docs.get(slot)
+        if self._in_base(slot):
+            doc: Counter[str] | None = self._base_doc(slot)
+        else:
+            doc = self._docs.get(slot)
         if not doc:
             return {}
         avg = self.average_length or 1.0
@@ -197,3 +335,65 @@ class BM25Index:
                 norm = self.k1 * (1.0 - self.b + self.b * dl / avg)
                 out[term] = self.idf(term) * tf * (self.k1 + 1.0) / (tf + norm)
         return out
+
+
+def _ascii_table() -> bytes:
+    """``bytes.translate`` table: ASCII letters lower-cased, digits kept, all else a space."""
+    table = bytearray(b" " * 256)
+    for c in range(256):
+        ch = chr(c)
+        if c < 128 and ch.isalnum():
+            table[c] = ord(ch.lower())
+    table[0] = ord("Q")  # the separator token (upper case: no folded text holds it)
+    return bytes(table)
+
+
+_ASCII = _ascii_table()
+_SEP_TOKEN = "Q"
+
+
+def _tokens_with_separators(texts: Sequence[str]) -> list[str]:
+    """:func:`tokenize` of every text, in order, with :data:`_SEP_TOKEN` between texts.
+
+    ASCII texts are joined and split at C speed (``bytes.translate``: what the regular
+    expression and ``casefold`` do for ASCII); the others go through :func:`tokenize`.
+    """
+    ascii_ok = all(map(str.isascii, texts))
+    joined = " \x00 ".join(texts)
+    if ascii_ok and joined.count("\x00") == len(texts) - 1:
+        return joined.encode("ascii").translate(_ASCII).decode("ascii").split()
+    out: list[str] = []
+    for i, text in enumerate(texts):
+        if i:
+            out.append(_SEP_TOKEN)
+        if text.isascii() and "\x00" not in text:
+            out.extend(text.encode("ascii").translate(_ASCII).decode("ascii").split())
+        else:
+            out.extend(tokenize(text))
+    return out
+
+
+def _bulk_terms(
+    texts: Sequence[str],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], list[str], dict[str, int]]:
+    """:func:`analyze` of many texts at once: for every kept token, the index of its text and
+    its term id; then the terms by id and the id of each term.
+
+    Tokens come from :func:`_tokens_with_separators`; stopwords and stems are looked up once
+    per distinct token, not once per token.
+    """
+    toks = _tokens_with_separators(texts)
+    ids_of: dict[str, int] = {t: i for i, t in enumerate(dict.fromkeys(toks))}
+    tok_ids = np.fromiter(map(ids_of.__getitem__, toks), dtype=np.int64, count=len(toks))
+    del toks
+    vocab: dict[str, int] = {}
+    term_of = np.empty(len(ids_of), dtype=np.int64)
+    for tok, i in ids_of.items():
+        if tok == _SEP_TOKEN or tok in STOPWORDS:
+            term_of[i] = -1
+        else:
+            term_of[i] = vocab.setdefault(stem(tok), len(vocab))
+    text_of = np.cumsum(tok_ids == ids_of.get(_SEP_TOKEN, -1))
+    terms = term_of[tok_ids]
+    keep = terms >= 0
+    return text_of[keep], terms[keep], list(vocab), vocab

@@ -30,7 +30,7 @@ import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -117,57 +117,6 @@ class AddPastHelp:
 IndexChange = UpsertHelper | UpdateFacts | RemoveHelper | AddPastHelp
 
 
-class _Partition:
-    """Rows of one partition in growable contiguous arrays (capacity doubles when full)."""
-
-    __slots__ = ("kinds", "mat", "n", "owners", "refs")
-
-    def __init__(self, dim: int) -> None:
-        self.n = 0
-        self.mat = np.zeros((0, dim), dtype=np.float32)
-        self.owners = np.zeros(0, dtype=np.intp)
-        self.kinds = np.zeros(0, dtype=np.int8)
-        self.refs = np.zeros(0, dtype=np.intp)
-
-    def _grow(self) -> None:
-        cap = max(16, 2 * self.mat.shape[0])
-        mat = np.zeros((cap, self.mat.shape[1]), dtype=np.float32)
-        mat[: self.n] = self.mat[: self.n]
-        self.mat = mat
-        for name in ("owners", "kinds", "refs"):
-            old = getattr(self, name)
-            arr = np.zeros(cap, dtype=old.dtype)
-            arr[: self.n] = old[: self.n]
-            setattr(self, name, arr)
-
-    def add(self, vec: npt.NDArray[np.float32], owner: int, kind: int, ref: int) -> None:
-        if self.n == self.mat.shape[0]:
-            self._grow()
-        i = self.n
-        self.mat[i] = vec
-        self.owners[i] = owner
-        self.kinds[i] = kind
-        self.refs[i] = ref
-        self.n += 1
-
-    def drop_owner(self, owner: int) -> None:
-        keep = np.flatnonzero(self.owners[: self.n] != owner)
-        m = keep.size
-        self.mat[:m] = self.mat[keep]
-        self.owners[:m] = self.owners[keep]
-        self.kinds[:m] = self.kinds[keep]
-        self.refs[:m] = self.refs[keep]
-        self.n = m
-
-    def view(
-        self,
-    ) -> tuple[
-        npt.NDArray[np.float32], npt.NDArray[np.intp], npt.NDArray[np.int8], npt.NDArray[np.intp]
-    ]:
-        n = self.n
-        return self.mat[:n], self.owners[:n], self.kinds[:n], self.refs[:n]
-
-
 @dataclass(frozen=True, slots=True)
 class Hits:
     """Rows scored for one query: cosine, owning helper slot, kind, past-help position."""
@@ -239,8 +188,77 @@ def train_centroids(
     return cent
 
 
+_BLOCK = 1024
+
+
+class _TextColumn:
+    """Many strings held in blocks of one joined string each (a separate Python string per
+    item costs ~50 bytes beyond its text; blocks keep one non-ASCII text from widening all)."""
+
+    __slots__ = ("_blocks", "_ends")
+
+    def __init__(self, items: Sequence[str]) -> None:
+        n = len(items)
+        self._blocks = ["".join(items[i : i + _BLOCK]) for i in range(0, n, _BLOCK)]
+        ends = np.cumsum(np.fromiter(map(len, items), dtype=np.int64, count=n))
+        starts = np.concatenate([[0], ends[_BLOCK - 1 :: _BLOCK]])[: len(self._blocks)]
+        self._ends = (ends - np.repeat(starts, _BLOCK)[:n]).astype(np.int64)
+
+    def __len__(self) -> int:
+        return int(self._ends.size)
+
+    def __getitem__(self, i: int) -> str:
+        start = int(self._ends[i - 1]) if i % _BLOCK else 0
+        return self._blocks[i // _BLOCK][start : int(self._ends[i])]
+
+
+#: One past help held outside the bulk columns: ask id, text, time, row of its vector.
+_Help = tuple[str, str, "datetime | None", int]
+
+#: Vector storage: ``float32`` (exact products), ``float16`` (half the memory) or ``int8``
+#: (a quarter; one float32 scale per row). Products are always float32, block by block.
+STORAGE = ("float32", "float16", "int8")
+_CHUNK = 32_768
+
+
+def _to_float32(arr: npt.ArrayLike) -> npt.NDArray[np.float32]:
+    return np.asarray(arr, dtype=np.float32).reshape(-1)
+
+
+def _stack(vectors: Sequence[npt.ArrayLike], dimension: int) -> npt.NDArray[np.float32]:
+    """The vectors as rows of one float32 matrix (one C-level copy when they are float32)."""
+    if not vectors:
+        return np.zeros((0, dimension), dtype=np.float32)
+    shapes = {(getattr(v, "dtype", None), getattr(v, "shape", None)) for v in vectors}
+    if shapes == {(np.dtype(np.float32), (dimension,))}:
+        try:
+            raw = b"".join(vectors)  # type: ignore[arg-type]  # numpy arrays are buffers
+            return np.frombuffer(raw, dtype=np.float32).reshape(-1, dimension)
+        except (BufferError, TypeError):  # pragma: no cover - non-contiguous views
+            pass
+    try:
+        mat = np.stack([_to_float32(v) for v in vectors])
+    except ValueError as err:
+        raise ValueError(f"vectors of different dimensions: {err}") from err
+    if mat.shape[1] != dimension:
+        raise ValueError(f"vector has dimension {mat.shape[1]}, index expects {dimension}")
+    return mat
+
+
+def _normalised(mat: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    norms = np.sqrt(np.einsum("ij,ij->i", mat, mat))
+    out = np.zeros(mat.shape, dtype=np.float32)
+    np.divide(mat, norms[:, None], out=out, where=norms[:, None] > 0)
+    return out
+
+
 class HelperIndex:
-    """All helpers of one workspace, ready for :class:`~peerbot.matching.ranker.HybridRanker`."""
+    """All helpers of one workspace, ready for :class:`~peerbot.matching.ranker.HybridRanker`.
+
+    Vectors are rows of one matrix in the chosen :data:`STORAGE`; a row keeps its number for
+    life (removal frees it; the matrix is compacted when a quarter is free), so a helper's
+    rows are found by number, never by a view that compaction could move.
+    """
 
     def __init__(
         self,
@@ -249,7 +267,11 @@ class HelperIndex:
         *,
         centroids: npt.NDArray[np.float32] | None = None,
         n_probe: int = 32,
+        storage: str = "float32",
+        shortlist: int = 2048,
     ) -> None:
+        if storage not in STORAGE:
+            raise ValueError(f"storage must be one of {', '.join(STORAGE)}")
         self.dimension = dimension
         self.model_name = model_name
         self.generation = 0
@@ -257,16 +279,40 @@ class HelperIndex:
         self.revision = 0
         #: Bumped when helpers are added or removed (slots move); not when facts change.
         self.layout = 0
+        #: IVF partitions probed per query.
         self.n_probe = n_probe
+        #: IVF: helpers re-scored on all their rows after the probe (best partial first).
+        self.shortlist = shortlist
+        self.storage = storage
         self._centroids = None if centroids is None else np.asarray(centroids, np.float32)
         n_parts = 1 if self._centroids is None else self._centroids.shape[0]
-        self._parts = [_Partition(dimension) for _ in range(n_parts)]
+        # Rows.
+        self._mat = np.zeros((0, dimension), dtype=np.dtype(storage))
+        self._scale = np.zeros(0, dtype=np.float32)
+        self._own = np.zeros(0, dtype=np.intp)
+        self._kind = np.zeros(0, dtype=np.int8)
+        self._ref = np.zeros(0, dtype=np.intp)
+        self._part = np.zeros(0, dtype=np.int32)
+        self._hw = 0
+        self._holes = 0
+        # Partitions: a contiguous range of rows from the bulk build, then appended rows.
+        self._p_lo = np.zeros(n_parts, dtype=np.int64)
+        self._p_hi = np.zeros(n_parts, dtype=np.int64)
+        self._p_extra: list[list[int]] = [[] for _ in range(n_parts)]
+        # Helpers.
         self._slot_of: dict[str, int] = {}
         self._ids: list[str | None] = []
         self._free: list[int] = []
         self._records: dict[int, HelperRecord] = {}
-        self._help_lists: dict[int, list[PastHelp]] = {}
-        self._parts_of: dict[int, set[int]] = {}
+        self._exp_row = np.zeros(0, dtype=np.int64)
+        # Past helps of the bulk build, by slot, in columns; later ones in lists per slot.
+        self._hb_ptr = np.zeros(1, dtype=np.int64)
+        self._hb_ok = np.zeros(0, dtype=bool)
+        self._hb_ask = _TextColumn([])
+        self._hb_text = _TextColumn([])
+        self._hb_time = np.zeros(0, dtype=np.float64)
+        self._hb_row = np.zeros(0, dtype=np.int64)
+        self._ho: dict[int, list[_Help]] = {}
         self.bm25 = BM25Index()
         self._facts_cache: dict[str, npt.NDArray[np.float64]] | None = None
         self._help_cache: tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]] | None = None
@@ -286,37 +332,49 @@ class HelperIndex:
         n_probe: int = 32,
         centroids: npt.NDArray[np.float32] | None = None,
         generation: int = 0,
+        storage: str | None = None,
+        shortlist: int = 2048,
     ) -> HelperIndex:
         """An index of ``records``; IVF partitions when there are more than ``exact_max_rows`` rows.
 
         ``centroids`` reuses a trained partitioning (so a rebuild ranks like the index it
         replaces); otherwise they are trained here when needed, deterministically.
+        ``storage`` (see :data:`STORAGE`) defaults to float32 for exact search (every row is
+        scored: no conversion) and int8 for IVF (a quarter of the memory; only the probed
+        partitions and the shortlist are converted, block by block).
         """
         records = list(records)
         rows = sum(len(r.past_helps) + (r.expertise_vector is not None) for r in records)
+        ivf = centroids is not None or rows > exact_max_rows
+        store = storage or ("int8" if ivf else "float32")
         distinct = len({r.helper_id for r in records}) == len(records)
         if not distinct:  # later records replace earlier ones: upsert one by one
-            if centroids is None and rows > exact_max_rows:
-                mat = np.vstack(
-                    [
-                        _unit(v, dimension)
-                        for r in records
-                        for v in (
-                            ([r.expertise_vector] if r.expertise_vector is not None else [])
-                            + [h.vector for h in r.past_helps]
-                        )
-                    ]
+            if centroids is None and ivf:
+                vecs = [
+                    v
+                    for r in records
+                    for v in (
+                        ([r.expertise_vector] if r.expertise_vector is not None else [])
+                        + [h.vector for h in r.past_helps]
+                    )
+                ]
+                centroids = train_centroids(
+                    _normalised(_stack(vecs, dimension)), n_lists or default_lists(rows)
                 )
-                lists = n_lists or default_lists(rows)
-                centroids = train_centroids(mat, lists)
-            index = cls(dimension, model_name, centroids=centroids, n_probe=n_probe)
+            index = cls(
+                dimension,
+                model_name,
+                centroids=centroids,
+                n_probe=n_probe,
+                storage=store,
+                shortlist=shortlist,
+            )
             for r in records:
                 index._upsert(r)
             index.generation = generation
             return index
-        ivf = centroids is not None or rows > exact_max_rows
         index = cls._build_bulk(
-            records, dimension, model_name, n_probe, centroids, n_lists if ivf else None, ivf
+            records, dimension, model_name, n_probe, centroids, n_lists, ivf, store, shortlist
         )
         index.generation = generation
         return index
@@ -331,105 +389,150 @@ class HelperIndex:
         centroids: npt.NDArray[np.float32] | None,
         n_lists: int | None,
         ivf: bool,
+        storage: str,
+        shortlist: int,
     ) -> HelperIndex:
-        """:meth:`build` in bulk: one matrix normalised at once, rows sorted into their
-        partitions with array operations, no row-by-row appends (distinct helper ids; the
-        result is the same as upserting one by one)."""
-        vecs: list[npt.ArrayLike] = []
-        owners: list[int] = []
-        kinds: list[int] = []
-        refs: list[int] = []
-        help_start: dict[int, int] = {}
-        docs: list[list[str]] = []
-        slot_of: dict[str, int] = {}
-        ids: list[str | None] = []
-        stored: dict[int, HelperRecord] = {}
-        help_lists: dict[int, list[PastHelp]] = {}
-        for slot, r in enumerate(records):
-            ids.append(r.helper_id)
-            slot_of[r.helper_id] = slot
-            stored[slot] = HelperRecord(
-                r.helper_id, r.expertise_vector, r.expertise_text, (), r.facts
-            )
-            helps = list(r.past_helps)
-            help_lists[slot] = helps
-            tokens = analyze(r.expertise_text)
-            if r.expertise_vector is not None:
-                vecs.append(r.expertise_vector)
-                owners.append(slot)
-                kinds.append(KIND_EXPERTISE)
-                refs.append(-1)
-            help_start[slot] = len(vecs)
-            n = len(helps)
-            if n:
-                vecs.extend(h.vector for h in helps)
-                owners.extend([slot] * n)
-                kinds.extend([KIND_PAST] * n)
-                refs.extend(range(n))
-                for h in helps:
-                    tokens.extend(analyze(h.text))
-            docs.append(tokens)
-        mat = np.zeros((0, dimension), dtype=np.float32)
-        if vecs:
-            try:
-                mat = np.stack([np.asarray(v, dtype=np.float32).reshape(-1) for v in vecs])
-            except ValueError as err:
-                raise ValueError(f"vectors of different dimensions: {err}") from err
-            if mat.shape[1] != dimension:
-                raise ValueError(f"vector has dimension {mat.shape[1]}, index expects {dimension}")
-            norms = np.linalg.norm(mat, axis=1)
-            np.divide(mat, norms[:, None], out=mat, where=norms[:, None] > 0)
-        own = np.asarray(owners, dtype=np.intp)
-        kin = np.asarray(kinds, dtype=np.int8)
-        ref = np.asarray(refs, dtype=np.intp)
+        """:meth:`build` in bulk (distinct helper ids): columns gathered once, vectors
+        normalised, assigned and encoded block by block, texts tokenised in one pass, rows
+        sorted into their partitions with array operations (the result ranks as upserting
+        one by one does)."""
+        n = len(records)
+        helps = [h for r in records for h in r.past_helps]
+        n_helps = np.fromiter((len(r.past_helps) for r in records), dtype=np.int64, count=n)
+        exp_slots = np.fromiter(
+            (s for s, r in enumerate(records) if r.expertise_vector is not None), dtype=np.intp
+        )
+        help_vecs: list[npt.ArrayLike] = [h.vector for h in helps]
+        exp_vecs: list[npt.ArrayLike] = [records[s].expertise_vector for s in exp_slots]
+        n_exp = exp_slots.size
+        total = n_exp + len(helps)
+
+        def block(lo: int, hi: int) -> npt.NDArray[np.float32]:
+            """Rows ``lo:hi`` (expertise rows first, then past helps), unit length."""
+            parts = []
+            if lo < n_exp:
+                parts.append(_stack(exp_vecs[lo : min(hi, n_exp)], dimension))
+            if hi > n_exp:
+                parts.append(_stack(help_vecs[max(lo, n_exp) - n_exp : hi - n_exp], dimension))
+            return _normalised(parts[0] if len(parts) == 1 else np.concatenate(parts))
+
         if ivf and centroids is None:
-            rows = mat.shape[0]
-            lists = n_lists or default_lists(rows)
-            centroids = train_centroids(mat, lists)
-        index = cls(dimension, model_name, centroids=centroids, n_probe=n_probe)
-        index._ids = ids
-        index._slot_of = slot_of
-        index._records = stored
-        index._help_lists = help_lists
-        for slot, tokens in enumerate(docs):
-            index.bm25.add(slot, tokens)
-        if centroids is None:
-            part = index._parts[0]
-            part.mat, part.owners, part.kinds, part.refs = mat, own, kin, ref
-            part.n = mat.shape[0]
-            with_rows = set(owners)
-            index._parts_of = {s: ({0} if s in with_rows else set()) for s in range(len(ids))}
-            held = mat
-            row_of = np.arange(mat.shape[0])
-        else:
-            assign = _assign(mat, np.asarray(centroids, np.float32))
+            rng = np.random.default_rng(0)
+            pick = np.sort(rng.choice(total, min(total, 32_000), replace=False))
+            sample = [exp_vecs[i] if i < n_exp else help_vecs[i - n_exp] for i in pick.tolist()]
+            centroids = train_centroids(
+                _normalised(_stack(sample, dimension)), n_lists or default_lists(total)
+            )
+        index = cls(
+            dimension,
+            model_name,
+            centroids=centroids,
+            n_probe=n_probe,
+            storage=storage,
+            shortlist=shortlist,
+        )
+        mat = np.empty((total, dimension), dtype=index._mat.dtype)
+        scale = np.ones(total, dtype=np.float32)
+        assign = np.zeros(total, dtype=np.int32)
+        cent = index._centroids
+        step = 65_536
+        for lo in range(0, total, step):
+            hi = min(total, lo + step)
+            rows = block(lo, hi)
+            if cent is not None:
+                assign[lo:hi] = np.argmax(rows @ cent.T, axis=1)
+            mat[lo:hi], scale[lo:hi] = index._encode(rows)
+        help_owner = np.repeat(np.arange(n, dtype=np.intp), n_helps)
+        help_first = np.concatenate([[0], np.cumsum(n_helps)])
+        own = np.concatenate([exp_slots, help_owner])
+        kind = np.concatenate(
+            [np.full(n_exp, KIND_EXPERTISE, np.int8), np.full(len(helps), KIND_PAST, np.int8)]
+        )
+        ref = np.concatenate(
+            [np.full(n_exp, -1, np.intp), np.arange(len(helps)) - help_first[help_owner]]
+        )
+        if cent is not None:  # rows in partition order: each partition one contiguous range
             order = np.argsort(assign, kind="stable")
-            bounds = np.searchsorted(assign[order], np.arange(len(index._parts) + 1))
-            # Rows live once, in partition order: past helps view their row there.
-            held = mat[order]
+            bounds = np.searchsorted(assign[order], np.arange(cent.shape[0] + 1))
+            index._p_lo, index._p_hi = bounds[:-1].astype(np.int64), bounds[1:].astype(np.int64)
+            mat, scale, own = mat[order], scale[order], own[order]
+            kind, ref, assign = kind[order], ref[order], assign[order]
             row_of = np.empty_like(order)
-            row_of[order] = np.arange(order.size)
-            for p, part in enumerate(index._parts):
-                lo, hi = int(bounds[p]), int(bounds[p + 1])
-                part.mat = held[lo:hi]
-                part.owners = own[order[lo:hi]]
-                part.kinds = kin[order[lo:hi]]
-                part.refs = ref[order[lo:hi]]
-                part.n = hi - lo
-            index._parts_of = {s: set() for s in range(len(ids))}
-            for s_, p_ in set(zip(own.tolist(), assign.tolist(), strict=True)):
-                index._parts_of[s_].add(p_)
-        del mat
-        # Past helps keep a view of their row instead of their own copy (half the memory).
-        for slot, first in help_start.items():
-            helps = help_lists[slot]
-            helps[:] = [
-                PastHelp(h.ask_id, held[row_of[first + j]], h.text, h.helped_at)
-                for j, h in enumerate(helps)
-            ]
+            row_of[order] = np.arange(total)
+        else:
+            index._p_lo[0], index._p_hi[0] = 0, total
+            row_of = np.arange(total)
+        index._mat, index._scale, index._own, index._kind = mat, scale, own, kind
+        index._ref, index._part, index._hw = ref, assign, total
+        index._exp_row = np.full(n, -1, dtype=np.int64)
+        index._exp_row[exp_slots] = row_of[:n_exp]
+        # Helpers and their past helps, in columns.
+        index._ids = [r.helper_id for r in records]
+        index._slot_of = {r.helper_id: s for s, r in enumerate(records)}
+        index._records = {
+            s: HelperRecord(r.helper_id, None, r.expertise_text, (), r.facts)
+            for s, r in enumerate(records)
+        }
+        index._hb_ptr = help_first.astype(np.int64)
+        index._hb_ok = np.ones(n, dtype=bool)
+        index._hb_ask = _TextColumn([h.ask_id for h in helps])
+        help_texts = [h.text for h in helps]
+        index._hb_text = _TextColumn(help_texts)
+        index._hb_time = np.fromiter(
+            (math.nan if h.helped_at is None else h.helped_at.timestamp() for h in helps),
+            dtype=np.float64,
+            count=len(helps),
+        )
+        index._hb_row = row_of[n_exp:].astype(np.int64)
+        index.bm25 = BM25Index.from_texts(
+            np.concatenate([np.arange(n), help_owner]),
+            [r.expertise_text for r in records] + help_texts,
+        )
         index.layout += 1
         index._invalidate()
         return index
+
+    def _encode(
+        self, rows: npt.NDArray[np.float32]
+    ) -> tuple[npt.NDArray[Any], npt.NDArray[np.float32]]:
+        """Unit rows in the storage type, and the scale of each (1 unless int8)."""
+        if self.storage == "int8":
+            peak = np.abs(rows).max(axis=1) if rows.size else np.zeros(rows.shape[0])
+            scale = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
+            return np.rint(rows / scale[:, None]).astype(np.int8), scale
+        return rows.astype(self._mat.dtype, copy=False), np.ones(rows.shape[0], np.float32)
+
+    def _decode(self, row: int) -> npt.NDArray[np.float32]:
+        """Row ``row`` as a float32 vector (a copy)."""
+        v = self._mat[row].astype(np.float32)
+        if self.storage == "int8":
+            v *= self._scale[row]
+        return v
+
+    def _dots(self, lo: int, hi: int, q: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Cosines of rows ``lo:hi`` to the unit query (converted to float32 block by block)."""
+        if self.storage == "float32":
+            out: npt.NDArray[np.float32] = self._mat[lo:hi] @ q
+            return out
+        out = np.empty(hi - lo, dtype=np.float32)
+        for a in range(lo, hi, _CHUNK):
+            b = min(hi, a + _CHUNK)
+            out[a - lo : b - lo] = self._mat[a:b].astype(np.float32) @ q
+        if self.storage == "int8":
+            out *= self._scale[lo:hi]
+        return out
+
+    def _dots_at(
+        self, rows: npt.NDArray[np.intp], q: npt.NDArray[np.float32]
+    ) -> npt.NDArray[np.float32]:
+        """Cosines of the rows numbered ``rows`` to the unit query."""
+        blk = self._mat[rows]
+        out: npt.NDArray[np.float32] = (
+            blk if self.storage == "float32" else blk.astype(np.float32)
+        ) @ q
+        if self.storage == "int8":
+            out *= self._scale[rows]
+        return out
 
     @property
     def centroids(self) -> npt.NDArray[np.float32] | None:
@@ -445,12 +548,18 @@ class HelperIndex:
     @property
     def n_rows(self) -> int:
         """Number of vectors held (expertise plus past helps)."""
-        return sum(p.n for p in self._parts)
+        return self._hw - self._holes
 
     @property
     def n_slots(self) -> int:
         """Size of slot-indexed arrays (helpers plus free slots)."""
         return len(self._ids)
+
+    def nbytes(self) -> int:
+        """Bytes held in arrays by the vectors, their row data and the bulk columns."""
+        arrays = (self._mat, self._scale, self._own, self._kind, self._ref, self._part)
+        cols = sum(len(b) for c in (self._hb_ask, self._hb_text) for b in c._blocks)
+        return int(sum(a.nbytes for a in arrays) + self._hb_time.nbytes + cols)
 
     def helper_ids(self) -> list[str]:
         """Ids of all helpers, in slot order."""
@@ -467,22 +576,58 @@ class HelperIndex:
             raise KeyError(slot)
         return hid
 
+    def _helps(self, slot: int) -> list[_Help]:
+        """Past helps of ``slot``: ask id, text, time, row."""
+        over = self._ho.get(slot)
+        if over is not None:
+            return over
+        if slot >= self._hb_ok.size or not self._hb_ok[slot]:
+            return []
+        lo, hi = int(self._hb_ptr[slot]), int(self._hb_ptr[slot + 1])
+        out: list[_Help] = []
+        for k in range(lo, hi):
+            t = float(self._hb_time[k])
+            at = None if math.isnan(t) else datetime.fromtimestamp(t, UTC)
+            out.append((self._hb_ask[k], self._hb_text[k], at, int(self._hb_row[k])))
+        return out
+
+    def _n_helps(self, slot: int) -> int:
+        over = self._ho.get(slot)
+        if over is not None:
+            return len(over)
+        if slot >= self._hb_ok.size or not self._hb_ok[slot]:
+            return 0
+        return int(self._hb_ptr[slot + 1] - self._hb_ptr[slot])
+
+    def _rows_of(self, slot: int) -> list[int]:
+        """Row numbers of ``slot``: its expertise row (if any), then its past helps'."""
+        exp = int(self._exp_row[slot]) if slot < self._exp_row.size else -1
+        rows = [h[3] for h in self._ho[slot]] if slot in self._ho else []
+        if slot not in self._ho and slot < self._hb_ok.size and self._hb_ok[slot]:
+            rows = self._hb_row[self._hb_ptr[slot] : self._hb_ptr[slot + 1]].tolist()
+        return ([exp] if exp >= 0 else []) + rows
+
     def record(self, helper_id: str) -> HelperRecord:
-        """The current record of ``helper_id`` (past helps included)."""
+        """The current record of ``helper_id`` (past helps included, vectors unit length)."""
         slot = self._slot_of[helper_id]
         rec = self._records[slot]
-        helps = tuple(self._help_lists[slot])
+        exp = int(self._exp_row[slot]) if slot < self._exp_row.size else -1
         return HelperRecord(
-            rec.helper_id, rec.expertise_vector, rec.expertise_text, helps, rec.facts
+            rec.helper_id,
+            self._decode(exp) if exp >= 0 else None,
+            rec.expertise_text,
+            tuple(self.past_helps(slot)),
+            rec.facts,
         )
 
     def past_help(self, slot: int, ref: int) -> PastHelp:
         """The ``ref``-th past help of the helper in ``slot``."""
-        return self._help_lists[slot][ref]
+        ask_id, text, at, row = self._helps(slot)[ref]
+        return PastHelp(ask_id, self._decode(row), text, at)
 
     def past_helps(self, slot: int) -> Sequence[PastHelp]:
         """All past helps of the helper in ``slot``."""
-        return self._help_lists[slot]
+        return [PastHelp(a, self._decode(r), t, at) for a, t, at, r in self._helps(slot)]
 
     # --- changes --------------------------------------------------------------------------
     def apply(self, changes: Iterable[IndexChange]) -> int:
@@ -514,23 +659,29 @@ class HelperIndex:
         slot = self._slot_of.pop(helper_id, None)
         if slot is None:
             return
-        for p in self._parts_of.pop(slot, set()):
-            self._parts[p].drop_owner(slot)
+        rows = self._rows_of(slot)
+        if rows:
+            self._own[rows] = -1
+            self._holes += len(rows)
+        if slot < self._exp_row.size:
+            self._exp_row[slot] = -1
+        if slot < self._hb_ok.size:
+            self._hb_ok[slot] = False
+        self._ho.pop(slot, None)
         self._records.pop(slot, None)
-        self._help_lists.pop(slot, None)
         self.bm25.remove(slot)
         self._ids[slot] = None
         self._free.append(slot)
         self.layout += 1
+        if self._holes > max(4096, self._hw // 4):
+            self._compact()
         self._invalidate()
 
     def update_facts(self, helper_id: str, facts: HelperFacts) -> None:
         """Replace a helper's facts."""
         slot = self._slot_of[helper_id]
         rec = self._records[slot]
-        self._records[slot] = HelperRecord(
-            rec.helper_id, rec.expertise_vector, rec.expertise_text, (), facts
-        )
+        self._records[slot] = HelperRecord(rec.helper_id, None, rec.expertise_text, (), facts)
         self._invalidate()
 
     def facts(self, helper_id: str) -> HelperFacts:
@@ -550,9 +701,7 @@ class HelperIndex:
                 continue
             rec = self._records[slot]
             if rec.facts is not new and rec.facts != new:
-                self._records[slot] = HelperRecord(
-                    rec.helper_id, rec.expertise_vector, rec.expertise_text, (), new
-                )
+                self._records[slot] = HelperRecord(rec.helper_id, None, rec.expertise_text, (), new)
                 changed += 1
         if changed:
             self._invalidate()
@@ -561,14 +710,17 @@ class HelperIndex:
     def add_past_help(self, helper_id: str, help_: PastHelp) -> None:
         """Append a past help to an existing helper (its vector, text and time)."""
         slot = self._slot_of[helper_id]
-        helps = self._help_lists[slot]
         vec = _unit(help_.vector, self.dimension)
-        helps.append(help_)
-        self._add_row(vec, slot, KIND_PAST, len(helps) - 1)
+        helps = self._helps(slot)
+        if slot not in self._ho:  # out of the bulk columns: the helper's list from now on
+            self._ho[slot] = helps
+            self._hb_ok[slot] = False
+        row = self._add_row(vec, slot, KIND_PAST, len(helps))
+        helps.append((help_.ask_id, help_.text, help_.helped_at, row))
         self.bm25.add(slot, analyze(help_.text))
         self._invalidate()
 
-    def _upsert(self, record: HelperRecord, parts: Iterator[int] | None = None) -> None:
+    def _upsert(self, record: HelperRecord) -> None:
         # Validate every vector before changing anything: nothing is half-written.
         exp_vec = (
             None
@@ -585,28 +737,71 @@ class HelperIndex:
         self._slot_of[record.helper_id] = slot
         self.layout += 1
         self._records[slot] = HelperRecord(
-            record.helper_id, record.expertise_vector, record.expertise_text, (), record.facts
+            record.helper_id, None, record.expertise_text, (), record.facts
         )
-        helps: list[PastHelp] = []
-        self._help_lists[slot] = helps
-        self._parts_of[slot] = set()
+        if slot >= self._exp_row.size:
+            grown = np.full(max(16, 2 * self._exp_row.size, slot + 1), -1, dtype=np.int64)
+            grown[: self._exp_row.size] = self._exp_row
+            self._exp_row = grown
+        self._exp_row[slot] = -1
+        helps: list[_Help] = []
+        self._ho[slot] = helps
         tokens = analyze(record.expertise_text)
         if exp_vec is not None:
-            self._add_row(exp_vec, slot, KIND_EXPERTISE, -1, _next(parts))
+            self._exp_row[slot] = self._add_row(exp_vec, slot, KIND_EXPERTISE, -1)
         for h, vec in zip(record.past_helps, help_vecs, strict=True):
-            helps.append(h)
-            self._add_row(vec, slot, KIND_PAST, len(helps) - 1, _next(parts))
+            row = self._add_row(vec, slot, KIND_PAST, len(helps))
+            helps.append((h.ask_id, h.text, h.helped_at, row))
             tokens.extend(analyze(h.text))
         self.bm25.add(slot, tokens)
         self._invalidate()
 
-    def _add_row(
-        self, vec: npt.NDArray[np.float32], slot: int, kind: int, ref: int, part: int | None = None
-    ) -> None:
-        if part is None:
-            part = 0 if self._centroids is None else int(np.argmax(self._centroids @ vec))
-        self._parts[part].add(vec, slot, kind, ref)
-        self._parts_of[slot].add(part)
+    def _add_row(self, vec: npt.NDArray[np.float32], slot: int, kind: int, ref: int) -> int:
+        """Append one unit vector as a new row; its number."""
+        if self._hw == self._mat.shape[0]:
+            cap = max(16, 2 * self._mat.shape[0])
+            mat = np.zeros((cap, self.dimension), dtype=self._mat.dtype)
+            mat[: self._hw] = self._mat[: self._hw]
+            self._mat = mat
+            for name in ("_scale", "_own", "_kind", "_ref", "_part"):
+                old = getattr(self, name)
+                arr = np.zeros(cap, dtype=old.dtype)
+                arr[: self._hw] = old[: self._hw]
+                setattr(self, name, arr)
+        row = self._hw
+        enc, scale = self._encode(vec[None, :])
+        self._mat[row], self._scale[row] = enc[0], scale[0]
+        self._own[row], self._kind[row], self._ref[row] = slot, kind, ref
+        part = 0 if self._centroids is None else int(np.argmax(self._centroids @ vec))
+        self._part[row] = part
+        if self._centroids is not None:
+            self._p_extra[part].append(row)
+        self._hw += 1
+        if self._centroids is None:
+            self._p_hi[0] = self._hw
+        return row
+
+    def _compact(self) -> None:
+        """Drop the freed rows (renumbering the rest; partitions contiguous again)."""
+        live = np.flatnonzero(self._own[: self._hw] >= 0)
+        if self._centroids is not None:
+            live = live[np.argsort(self._part[live], kind="stable")]
+        new_of = np.full(self._hw, -1, dtype=np.int64)
+        new_of[live] = np.arange(live.size)
+        for name in ("_mat", "_scale", "_own", "_kind", "_ref", "_part"):
+            setattr(self, name, getattr(self, name)[live])
+        self._hw, self._holes = live.size, 0
+        n_parts = self._p_lo.size
+        bounds = np.searchsorted(self._part, np.arange(n_parts + 1))
+        if self._centroids is None:
+            bounds = np.array([0, live.size])
+        self._p_lo, self._p_hi = bounds[:-1].astype(np.int64), bounds[1:].astype(np.int64)
+        self._p_extra = [[] for _ in range(n_parts)]
+        ok = self._exp_row >= 0
+        self._exp_row[ok] = new_of[self._exp_row[ok]]
+        self._hb_row = new_of[self._hb_row]  # rows of removed helpers: -1, never read
+        for slot, helps in self._ho.items():
+            self._ho[slot] = [(a, t, at, int(new_of[r])) for a, t, at, r in helps]
 
     def _invalidate(self) -> None:
         self.revision += 1
@@ -645,40 +840,69 @@ class HelperIndex:
         return cached
 
     # --- queries --------------------------------------------------------------------------
-    def search(self, query: npt.ArrayLike) -> Hits:
-        """Cosine of ``query`` to the rows of the probed partitions (all rows in exact mode)."""
-        with _one_blas_thread():
-            return self._search(_unit(query, self.dimension))
+    def search(self, query: npt.ArrayLike, *, n_probe: int | None = None) -> Hits:
+        """Cosine of ``query`` to the rows of the probed partitions (all rows in exact mode).
 
-    def _search(self, q: npt.NDArray[np.float32]) -> Hits:
+        IVF: the :attr:`shortlist` helpers with the best partial score from the probe are
+        then scored on *all* their rows, so none of them is judged on part of its history.
+        """
+        with _one_blas_thread():
+            return self._search(_unit(query, self.dimension), n_probe)
+
+    def _search(self, q: npt.NDArray[np.float32], n_probe: int | None) -> Hits:
         if self._centroids is None:
-            probe: Sequence[int] = [0]
-        else:
-            cs = self._centroids @ q
-            k = min(self.n_probe, cs.shape[0])
-            probe = np.argpartition(-cs, k - 1)[:k].tolist()
-        sims, owners, kinds, refs = [], [], [], []
-        for p in probe:
-            mat, own, kin, ref = self._parts[p].view()
-            if own.size == 0:
-                continue
-            sims.append(mat @ q)
-            owners.append(own)
-            kinds.append(kin)
-            refs.append(ref)
-        if not sims:
-            return Hits(
-                np.zeros(0, np.float32),
-                np.zeros(0, np.intp),
-                np.zeros(0, np.int8),
-                np.zeros(0, np.intp),
-            )
-        return Hits(
-            np.concatenate(sims),
-            np.concatenate(owners),
-            np.concatenate(kinds),
-            np.concatenate(refs),
+            return self._hits(np.arange(self._hw), self._dots(0, self._hw, q))
+        cs = self._centroids @ q
+        k = min(n_probe or self.n_probe, cs.shape[0])
+        probe = np.argpartition(-cs, k - 1)[:k] if k < cs.shape[0] else np.arange(cs.shape[0])
+        rows_l, sims_l = [], []
+        for p in probe.tolist():
+            lo, hi = int(self._p_lo[p]), int(self._p_hi[p])
+            if hi > lo:
+                rows_l.append(np.arange(lo, hi))
+                sims_l.append(self._dots(lo, hi, q))
+            extra = self._p_extra[p]
+            if extra:
+                ex = np.asarray(extra, dtype=np.intp)
+                rows_l.append(ex)
+                sims_l.append(self._dots_at(ex, q))
+        if not rows_l:
+            return self._hits(np.zeros(0, np.intp), np.zeros(0, np.float32))
+        rows = np.concatenate(rows_l)
+        sims = np.concatenate(sims_l)
+        if k >= cs.shape[0] or self.shortlist <= 0:
+            return self._hits(rows, sims)
+        return self._rescored(rows, sims, q)
+
+    def _rescored(
+        self, rows: npt.NDArray[np.intp], sims: npt.NDArray[np.float32], q: npt.NDArray[np.float32]
+    ) -> Hits:
+        """The probe's hits, with the best :attr:`shortlist` helpers scored on all their rows."""
+        own = self._own[rows]
+        keep = own >= 0
+        rows, sims, own = rows[keep], sims[keep], own[keep]
+        # Partial soft count per helper (the semantic-history aggregation's shape).
+        partial = np.bincount(own, weights=np.exp(20.0 * (sims - 1.0)), minlength=self.n_slots)
+        touched = np.flatnonzero(partial)
+        if touched.size > self.shortlist:
+            best = np.argpartition(-partial[touched], self.shortlist - 1)[: self.shortlist]
+            touched = touched[best]
+        extra = [r for s in touched.tolist() for r in self._rows_of(s)]
+        short = np.zeros(self.n_slots, dtype=bool)
+        short[touched] = True
+        rest = ~short[own]
+        all_rows = np.asarray(extra, dtype=np.intp)
+        return self._hits(
+            np.concatenate([rows[rest], all_rows]),
+            np.concatenate([sims[rest], self._dots_at(all_rows, q)]),
         )
+
+    def _hits(self, rows: npt.NDArray[np.intp], sims: npt.NDArray[np.float32]) -> Hits:
+        own = self._own[rows]
+        if self._holes:
+            keep = own >= 0
+            rows, sims, own = rows[keep], sims[keep], own[keep]
+        return Hits(sims.astype(np.float32, copy=False), own, self._kind[rows], self._ref[rows])
 
     def fact_columns(self) -> dict[str, npt.NDArray[np.float64]]:
         """Facts as slot-indexed float arrays (``NaN`` = unknown); cached until a change."""
@@ -706,18 +930,24 @@ class HelperIndex:
                 if v is not None:
                     cols[name][slot] = float(v)
             if f.helps_given is None:
-                cols["helps_given"][slot] = float(len(self._help_lists[slot]))
+                cols["helps_given"][slot] = float(self._n_helps(slot))
         self._facts_cache = cols
         return cols
 
     def help_times(self) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
         """Owner slot and POSIX time (``NaN`` when undated) of every past help."""
         if self._help_cache is None:
+            n_base = self._hb_ok.size
+            base_owner = np.repeat(np.arange(n_base, dtype=np.intp), np.diff(self._hb_ptr))
+            ok = self._hb_ok[base_owner]
             owners: list[int] = []
             times: list[float] = []
-            for slot, helps in self._help_lists.items():
+            for slot, helps in self._ho.items():
                 for h in helps:
                     owners.append(slot)
-                    times.append(h.helped_at.timestamp() if h.helped_at else math.nan)
-            self._help_cache = (np.asarray(owners, np.intp), np.asarray(times, np.float64))
+                    times.append(h[2].timestamp() if h[2] else math.nan)
+            self._help_cache = (
+                np.concatenate([base_owner[ok], np.asarray(owners, np.intp)]),
+                np.concatenate([self._hb_time[ok], np.asarray(times, np.float64)]),
+            )
         return self._help_cache

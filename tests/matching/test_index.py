@@ -134,3 +134,29 @@ def test_wrong_dimension_is_refused() -> None:
     index = HelperIndex(EMB.dimension)
     with pytest.raises(ValueError, match="dimension"):
         index.upsert(HelperRecord("A", np.ones(3, np.float32)))
+
+
+@pytest.mark.parametrize("ivf", [False, True])
+def test_removing_a_helper_leaves_the_other_helpers_vectors_intact(ivf: bool) -> None:
+    """Regression: the bulk build let past helps view their rows, and removing a helper
+    compacted those rows in place, so other helpers' records read the wrong vectors."""
+    records = _records(30)
+    index = HelperIndex.build(
+        records, EMB.dimension, exact_max_rows=0 if ivf else 10**6, n_lists=4, n_probe=2
+    )
+    for gone in ("U0", "U4", "U9"):
+        index.remove(gone)
+    index.upsert(helper("N", ["remote team morale and burnout today"]))
+    index.add_past_help("U1", past("late", "hiring the first data scientist"))
+    for rec in records:
+        if rec.helper_id in ("U0", "U4", "U9"):
+            continue
+        held = index.record(rec.helper_id).past_helps
+        assert [h.text for h in held[: len(rec.past_helps)]] == [h.text for h in rec.past_helps]
+        for mine, want in zip(held, rec.past_helps, strict=False):
+            unit = np.asarray(want.vector, np.float32) / np.linalg.norm(want.vector)
+            # int8 storage (the IVF default) rounds each component to half a step.
+            step = float(np.abs(unit).max()) / 127
+            assert np.allclose(mine.vector, unit, atol=step / 2 + 1e-6), rec.helper_id
+            assert mine.ask_id == want.ask_id and mine.helped_at == want.helped_at
+    assert [h.ask_id for h in index.record("U1").past_helps][-1] == "late"
