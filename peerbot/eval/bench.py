@@ -11,12 +11,14 @@ search over the same index (every partition probed) for 20 asks.
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
@@ -31,6 +33,7 @@ from peerbot.matching import (
     PastHelp,
     RankerWeights,
 )
+from peerbot.matching.index import STORAGE
 
 SIZES: tuple[int, ...] = (1_000, 10_000, 100_000)
 _WORDS = [
@@ -78,6 +81,25 @@ def median_seconds(fn: Callable[[], object], runs: int) -> float:
     return statistics.median(times)
 
 
+def _top10(ranker: HybridRanker, q: np.ndarray[Any, Any], now: datetime) -> set[str]:
+    ask = Ask(ASK_TEXT, q, now, asker_utc_offset_minutes=60)
+    return {r.helper_id for r in ranker.rank(ask, limit=10)}
+
+
+def recall_between(
+    approx: HybridRanker,
+    exact: HybridRanker,
+    queries: Sequence[np.ndarray[Any, Any]],
+    now: datetime,
+) -> float:
+    """Mean share of ``exact``'s top 10 helpers that ``approx`` also ranks in its top 10."""
+    shares = []
+    for q in queries:
+        want = _top10(exact, q, now)
+        shares.append(len(_top10(approx, q, now) & want) / max(1, len(want)))
+    return float(np.mean(shares))
+
+
 def recall_at_10(
     index: HelperIndex, queries: Sequence[np.ndarray[Any, Any]], now: datetime
 ) -> float | None:
@@ -90,15 +112,28 @@ def recall_at_10(
     probe = index.n_probe
     shares = []
     for q in queries:
-        ask = Ask(ASK_TEXT, q, now, asker_utc_offset_minutes=60)
-        approx = {r.helper_id for r in ranker.rank(ask, limit=10)}
+        approx = _top10(ranker, q, now)
         index.n_probe = index.centroids.shape[0]
         try:
-            exact = {r.helper_id for r in ranker.rank(ask, limit=10)}
+            exact = _top10(ranker, q, now)
         finally:
             index.n_probe = probe
         shares.append(len(approx & exact) / max(1, len(exact)))
     return float(np.mean(shares))
+
+
+def rss_mb() -> tuple[float, float]:
+    """This process's resident memory now and at its peak, in MB (``/proc``; 0 elsewhere)."""
+    now = peak = 0.0
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                now = int(line.split()[1]) / 1024
+            elif line.startswith("VmHWM:"):
+                peak = int(line.split()[1]) / 1024
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return now, peak
 
 
 def synthetic_queries(
@@ -170,48 +205,94 @@ def run_bench(
     helps: int = 10,
     runs: int = 30,
     stream: TextIO | None = None,
+    *,
+    storage: str | None = None,
+    n_probe: int | None = None,
+    shortlist: int | None = None,
+    exact_max_rows: int = 50_000,
+    check_storage: bool = False,
 ) -> dict[str, float]:
-    """Median seconds to rank each size (``rank_<n>``) and to embed one ask (``embed_one``)."""
+    """Median seconds to rank each size (``rank_<n>``) and to embed one ask (``embed_one``);
+    per size also the build's wall and CPU seconds (``build_<n>``, ``build_cpu_<n>``), the
+    process's RSS in MB once the index is built and the records it was built from are freed
+    (``rss_mb_<n>``, with ``rss_base_mb_<n>`` before the records were made), the recall@10 of
+    the approximate search against exact search (``recall10_<n>``, IVF sizes only) and, with
+    ``check_storage``, of exact search on the stored vectors (float16/int8) against exact
+    search on float32 copies (``storage_recall10_<n>``)."""
     out = stream or sys.stdout
     results: dict[str, float] = {}
     dim = embedder.dimension if embedder is not None else 384
+    now = datetime(2025, 1, 1, tzinfo=UTC)
     if embedder is not None:
         results["embed_one"] = median_seconds(lambda: embedder.embed([ASK_TEXT]), runs)
         query = embedder.embed([ASK_TEXT])[0]
     else:
         query = np.random.default_rng(1).standard_normal(dim).astype(np.float32)
+    options: dict[str, Any] = {"exact_max_rows": exact_max_rows, "storage": storage}
+    if n_probe is not None:
+        options["n_probe"] = n_probe
+    if shortlist is not None:
+        options["shortlist"] = shortlist
     for n in sizes:
+        gc.collect()
+        base, _ = rss_mb()
         records = synthetic_records(n, helps, dim)
-        t0 = time.perf_counter()
-        index = HelperIndex.build(records, dim, "synthetic")
-        built = time.perf_counter() - t0
+        t0, c0 = time.perf_counter(), time.process_time()
+        index = HelperIndex.build(records, dim, "synthetic", **options)
+        built, cpu = time.perf_counter() - t0, time.process_time() - c0
+        queries = [query, *synthetic_queries(19, dim)]
+        if check_storage and index.storage != "float32":
+            ref = HelperIndex.build(
+                records, dim, "synthetic", storage="float32", centroids=index.centroids
+            )
+            probe = index.n_probe
+            if index.centroids is not None:  # every partition: exact search on both
+                index.n_probe = ref.n_probe = index.centroids.shape[0]
+            results[f"storage_recall10_{n}"] = recall_between(
+                HybridRanker(index), HybridRanker(ref), queries, now
+            )
+            index.n_probe = probe
+            del ref
         del records
+        gc.collect()
         ranker = HybridRanker(index, RankerWeights())
-        ask = Ask(ASK_TEXT, query, datetime(2025, 1, 1, tzinfo=UTC), asker_utc_offset_minutes=60)
+        ask = Ask(ASK_TEXT, query, now, asker_utc_offset_minutes=60)
         results[f"rank_{n}"] = median_seconds(partial(ranker.rank, ask, limit=10), runs)
         results[f"build_{n}"] = built
-        mode = "exact" if index.centroids is None else f"IVF {index.centroids.shape[0]} lists"
+        results[f"build_cpu_{n}"] = cpu
+        results[f"rss_mb_{n}"], _ = rss_mb()
+        results[f"rss_base_mb_{n}"] = base
+        mode = (
+            "exact"
+            if index.centroids is None
+            else f"IVF {index.centroids.shape[0]} lists, {index.n_probe} probed, "
+            f"shortlist {index.shortlist}"
+        )
         out.write(
-            f"rank {n:>7,} helpers ({index.n_rows:>9,} vectors, {mode}): "
-            f"{results[f'rank_{n}'] * 1e3:8.2f} ms median of {runs} "
-            f"(index built in {built:.1f} s)\n"
+            f"rank {n:>7,} helpers ({index.n_rows:>9,} vectors, {mode}, {index.storage}): "
+            f"{results[f'rank_{n}'] * 1e3:8.2f} ms median of {runs}\n"
+            f"  index built in {built:.1f} s ({cpu:.1f} s CPU); RSS "
+            f"{results[f'rss_mb_{n}']:.0f} MB holding it ({base:.0f} MB before the "
+            f"records were made; vectors and columns {index.nbytes() / 2**20:.0f} MB)\n"
         )
-        recall = recall_at_10(
-            index, [query, *synthetic_queries(19, dim)], datetime(2025, 1, 1, tzinfo=UTC)
-        )
+        recall = recall_at_10(index, queries, now)
         if recall is not None:
             results[f"recall10_{n}"] = recall
             out.write(
-                f"  recall@10 of the IVF search ({index.n_probe} of "
-                f"{index.centroids.shape[0] if index.centroids is not None else 0} lists "
-                f"probed) against exact search, 20 asks: {recall:.3f}\n"
+                f"  recall@10 of the IVF search against exact search, 20 asks: {recall:.3f}\n"
+            )
+        if f"storage_recall10_{n}" in results:
+            out.write(
+                f"  recall@10 of exact search on {index.storage} vectors against float32, "
+                f"20 asks: {results[f'storage_recall10_{n}']:.3f}\n"
             )
         out.flush()
+        del index, ranker
     if "embed_one" in results:
-        out.write(
-            f"embed one ask:                                  "
-            f"{results['embed_one'] * 1e3:8.2f} ms median of {runs}\n"
-        )
+        out.write(f"embed one ask: {results['embed_one'] * 1e3:8.2f} ms median of {runs}\n")
+    _, peak = rss_mb()
+    results["peak_rss_mb"] = peak
+    out.write(f"peak RSS of the process: {peak:.0f} MB\n")
     return results
 
 
@@ -220,8 +301,19 @@ def _run(
 ) -> int:
     from peerbot.embeddings import load_embedder
 
-    embedder = load_embedder(model_path)
-    run_bench(embedder, sizes=args.sizes, helps=args.helps, runs=args.runs, stream=stream)
+    embedder = None if args.no_model else load_embedder(model_path)
+    run_bench(
+        embedder,
+        sizes=args.sizes,
+        helps=args.helps,
+        runs=args.runs,
+        stream=stream,
+        storage=args.storage,
+        n_probe=args.n_probe,
+        shortlist=args.shortlist,
+        exact_max_rows=args.exact_max_rows,
+        check_storage=args.check_storage,
+    )
     return 0
 
 
@@ -236,10 +328,41 @@ def add_cli(subparsers: Any) -> argparse.ArgumentParser:
 
     group = _group(subparsers, "bench", "benchmarks")
     p: argparse.ArgumentParser = group.add_parser(
-        "match", help="time ranking 1k/10k/100k helpers against embedding one ask"
+        "match",
+        help="time ranking 1k/10k/100k helpers against embedding one ask; build time, "
+        "RSS and recall@10 of the approximate search",
     )
     p.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="helper counts")
     p.add_argument("--helps", type=int, default=10, help="past helps per helper")
     p.add_argument("--runs", type=int, default=30, help="timed runs per figure (median)")
+    p.add_argument(
+        "--storage",
+        choices=STORAGE,
+        default=None,
+        help="vector storage (default: float32 for exact search, int8 for IVF)",
+    )
+    p.add_argument("--n-probe", type=int, default=None, help="IVF partitions probed per ask")
+    p.add_argument(
+        "--shortlist",
+        type=int,
+        default=None,
+        help="IVF: helpers re-scored on all their vectors after the probe (0: none)",
+    )
+    p.add_argument(
+        "--exact-max-rows",
+        type=int,
+        default=50_000,
+        help="vectors up to which search is exact (above: IVF); production uses 400,000",
+    )
+    p.add_argument(
+        "--check-storage",
+        action="store_true",
+        help="also print the recall@10 of exact search on the stored vectors against float32",
+    )
+    p.add_argument(
+        "--no-model",
+        action="store_true",
+        help="do not load the embedding model (no embedding time; a random ask vector)",
+    )
     p.set_defaults(handler=_handle, func=_run)
     return p

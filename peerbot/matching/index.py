@@ -27,6 +27,7 @@ embedding model is a rebuild, never an ``apply``: :meth:`HelperIndex.apply` refu
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -127,12 +128,16 @@ class Hits:
     refs: npt.NDArray[np.intp]
 
 
-def _unit(vec: npt.ArrayLike, dim: int) -> npt.NDArray[np.float32]:
+def _checked(vec: npt.ArrayLike, dim: int) -> npt.NDArray[np.float32]:
+    """``vec`` as a float32 vector of dimension ``dim`` (``ValueError`` otherwise)."""
     v = np.asarray(vec, dtype=np.float32).reshape(-1)
     if v.shape[0] != dim:
         raise ValueError(f"vector has dimension {v.shape[0]}, index expects {dim}")
-    n = math.sqrt(float(v @ v))
-    return v / n if n > 0 else v
+    return v
+
+
+def _unit(vec: npt.ArrayLike, dim: int) -> npt.NDArray[np.float32]:
+    return _normalised(_checked(vec, dim)[None, :])[0]  # as the bulk build does, bit for bit
 
 
 def _next(parts: Iterator[int] | None) -> int | None:
@@ -229,8 +234,11 @@ def _stack(vectors: Sequence[npt.ArrayLike], dimension: int) -> npt.NDArray[np.f
     """The vectors as rows of one float32 matrix (one C-level copy when they are float32)."""
     if not vectors:
         return np.zeros((0, dimension), dtype=np.float32)
-    shapes = {(getattr(v, "dtype", None), getattr(v, "shape", None)) for v in vectors}
-    if shapes == {(np.dtype(np.float32), (dimension,))}:
+    try:
+        fast = set(map(_DTYPE, vectors)) == {_F32} and set(map(_SHAPE, vectors)) == {(dimension,)}
+    except AttributeError:  # not arrays
+        fast = False
+    if fast:
         try:
             raw = b"".join(vectors)  # type: ignore[arg-type]  # numpy arrays are buffers
             return np.frombuffer(raw, dtype=np.float32).reshape(-1, dimension)
@@ -243,6 +251,11 @@ def _stack(vectors: Sequence[npt.ArrayLike], dimension: int) -> npt.NDArray[np.f
     if mat.shape[1] != dimension:
         raise ValueError(f"vector has dimension {mat.shape[1]}, index expects {dimension}")
     return mat
+
+
+_DTYPE = operator.attrgetter("dtype")
+_SHAPE = operator.attrgetter("shape")
+_F32 = np.dtype(np.float32)
 
 
 def _normalised(mat: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -408,13 +421,14 @@ class HelperIndex:
         total = n_exp + len(helps)
 
         def block(lo: int, hi: int) -> npt.NDArray[np.float32]:
-            """Rows ``lo:hi`` (expertise rows first, then past helps), unit length."""
+            """Rows ``lo:hi`` (expertise rows first, then past helps), as given."""
             parts = []
             if lo < n_exp:
                 parts.append(_stack(exp_vecs[lo : min(hi, n_exp)], dimension))
             if hi > n_exp:
                 parts.append(_stack(help_vecs[max(lo, n_exp) - n_exp : hi - n_exp], dimension))
-            return _normalised(parts[0] if len(parts) == 1 else np.concatenate(parts))
+            # Not normalised: _encode does, and the nearest centroid does not depend on it.
+            return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
         if ivf and centroids is None:
             rng = np.random.default_rng(0)
@@ -495,12 +509,22 @@ class HelperIndex:
     def _encode(
         self, rows: npt.NDArray[np.float32]
     ) -> tuple[npt.NDArray[Any], npt.NDArray[np.float32]]:
-        """Unit rows in the storage type, and the scale of each (1 unless int8)."""
+        """Rows (any length) as unit vectors in the storage type, and the scale of each
+        (int8: the unit vector is ``code * scale``; otherwise 1)."""
         if self.storage == "int8":
-            peak = np.abs(rows).max(axis=1) if rows.size else np.zeros(rows.shape[0])
-            scale = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
-            return np.rint(rows / scale[:, None]).astype(np.int8), scale
-        return rows.astype(self._mat.dtype, copy=False), np.ones(rows.shape[0], np.float32)
+            if not rows.size:
+                return np.zeros(rows.shape, np.int8), np.ones(rows.shape[0], np.float32)
+            peak = np.maximum(rows.max(axis=1), -rows.min(axis=1))
+            norm = np.sqrt(np.einsum("ij,ij->i", rows, rows))
+            ok = peak > 0
+            mult = np.divide(127.0, peak, out=np.zeros_like(peak), where=ok)
+            codes = rows * mult[:, None]
+            np.rint(codes, out=codes)
+            scale = np.divide(peak, 127.0 * norm, out=np.ones_like(peak), where=ok)
+            return codes.astype(np.int8), scale.astype(np.float32)
+        return _normalised(rows).astype(self._mat.dtype, copy=False), np.ones(
+            rows.shape[0], np.float32
+        )
 
     def _decode(self, row: int) -> npt.NDArray[np.float32]:
         """Row ``row`` as a float32 vector (a copy)."""
@@ -710,7 +734,7 @@ class HelperIndex:
     def add_past_help(self, helper_id: str, help_: PastHelp) -> None:
         """Append a past help to an existing helper (its vector, text and time)."""
         slot = self._slot_of[helper_id]
-        vec = _unit(help_.vector, self.dimension)
+        vec = _checked(help_.vector, self.dimension)
         helps = self._helps(slot)
         if slot not in self._ho:  # out of the bulk columns: the helper's list from now on
             self._ho[slot] = helps
@@ -725,9 +749,9 @@ class HelperIndex:
         exp_vec = (
             None
             if record.expertise_vector is None
-            else _unit(record.expertise_vector, self.dimension)
+            else _checked(record.expertise_vector, self.dimension)
         )
-        help_vecs = [_unit(h.vector, self.dimension) for h in record.past_helps]
+        help_vecs = [_checked(h.vector, self.dimension) for h in record.past_helps]
         self.remove(record.helper_id)
         slot = self._free.pop() if self._free else len(self._ids)
         if slot == len(self._ids):
@@ -757,7 +781,7 @@ class HelperIndex:
         self._invalidate()
 
     def _add_row(self, vec: npt.NDArray[np.float32], slot: int, kind: int, ref: int) -> int:
-        """Append one unit vector as a new row; its number."""
+        """Append one vector (normalised here) as a new row; its number."""
         if self._hw == self._mat.shape[0]:
             cap = max(16, 2 * self._mat.shape[0])
             mat = np.zeros((cap, self.dimension), dtype=self._mat.dtype)
