@@ -281,7 +281,7 @@ class HelperIndex:
         centroids: npt.NDArray[np.float32] | None = None,
         n_probe: int = 32,
         storage: str = "float32",
-        shortlist: int = 2048,
+        shortlist: int = 256,
     ) -> None:
         if storage not in STORAGE:
             raise ValueError(f"storage must be one of {', '.join(STORAGE)}")
@@ -346,7 +346,7 @@ class HelperIndex:
         centroids: npt.NDArray[np.float32] | None = None,
         generation: int = 0,
         storage: str | None = None,
-        shortlist: int = 2048,
+        shortlist: int = 256,
     ) -> HelperIndex:
         """An index of ``records``; IVF partitions when there are more than ``exact_max_rows`` rows.
 
@@ -631,6 +631,22 @@ class HelperIndex:
             rows = self._hb_row[self._hb_ptr[slot] : self._hb_ptr[slot + 1]].tolist()
         return ([exp] if exp >= 0 else []) + rows
 
+    def _rows_of_many(self, slots: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
+        """Row numbers of all of ``slots`` (array operations for those of the bulk build)."""
+        n_base = self._hb_ok.size
+        inb = slots < n_base
+        base = slots[inb]
+        base = base[self._hb_ok[base]]
+        lo, hi = self._hb_ptr[base], self._hb_ptr[base + 1]
+        lens = hi - lo
+        starts = np.repeat(lo - np.concatenate([[0], np.cumsum(lens)[:-1]]), lens)
+        help_rows = self._hb_row[starts + np.arange(int(lens.sum()))]
+        exp = self._exp_row[slots[slots < self._exp_row.size]]
+        others = [r for s in slots.tolist() if s in self._ho for h in self._ho[s] for r in (h[3],)]
+        return np.concatenate(
+            [exp[exp >= 0], help_rows, np.asarray(others, dtype=np.int64)]
+        ).astype(np.intp)
+
     def record(self, helper_id: str) -> HelperRecord:
         """The current record of ``helper_id`` (past helps included, vectors unit length)."""
         slot = self._slot_of[helper_id]
@@ -911,11 +927,10 @@ class HelperIndex:
         if touched.size > self.shortlist:
             best = np.argpartition(-partial[touched], self.shortlist - 1)[: self.shortlist]
             touched = touched[best]
-        extra = [r for s in touched.tolist() for r in self._rows_of(s)]
+        all_rows = self._rows_of_many(touched)
         short = np.zeros(self.n_slots, dtype=bool)
         short[touched] = True
         rest = ~short[own]
-        all_rows = np.asarray(extra, dtype=np.intp)
         return self._hits(
             np.concatenate([rows[rest], all_rows]),
             np.concatenate([sims[rest], self._dots_at(all_rows, q)]),
