@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 from datetime import UTC, datetime
 
+import pytest
+
 from peerbot.eval.bench import (
     recall_at_10,
     run_bench,
@@ -16,15 +18,29 @@ from peerbot.eval.bench import (
 from peerbot.matching import HelperIndex
 
 
-def test_bench_prints_build_time_and_the_recall_of_the_approximate_search() -> None:
+def test_bench_prints_build_time_rss_and_the_recall_of_the_approximate_search() -> None:
     out = io.StringIO()
     # 5,000 helpers x 10 past helps: 55,000 vectors, past the exact limit (50,000): IVF.
-    results = run_bench(None, sizes=(5_000,), runs=1, stream=out)
+    results = run_bench(None, sizes=(5_000,), runs=1, stream=out, check_storage=True)
     text = out.getvalue()
-    assert "IVF" in text and "index built in" in text
-    assert "recall@10" in text
+    assert "IVF" in text and "index built in" in text and "s CPU" in text
+    assert "recall@10" in text and "int8" in text
     assert 0.0 <= results["recall10_5000"] <= 1.0
-    assert results["build_5000"] > 0
+    assert results["build_5000"] > 0 and results["build_cpu_5000"] > 0
+    assert results["rss_mb_5000"] > 0 and f"RSS {results['rss_mb_5000']:.0f} MB" in text
+    # int8 vectors rank as float32 ones do (exact search on both).
+    assert results["storage_recall10_5000"] >= 0.99
+    assert "against float32" in text
+
+
+def test_cli_help_names_every_option(capsys: pytest.CaptureFixture[str]) -> None:
+    from peerbot.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["bench", "match", "--help"])
+    help_text = capsys.readouterr().out
+    for option in ("--storage", "--n-probe", "--shortlist", "--check-storage", "--no-model"):
+        assert option in help_text
 
 
 def test_recall_is_one_when_every_partition_is_probed_and_none_in_exact_mode() -> None:

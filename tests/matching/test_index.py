@@ -160,3 +160,70 @@ def test_removing_a_helper_leaves_the_other_helpers_vectors_intact(ivf: bool) ->
             assert np.allclose(mine.vector, unit, atol=step / 2 + 1e-6), rec.helper_id
             assert mine.ask_id == want.ask_id and mine.helped_at == want.helped_at
     assert [h.ask_id for h in index.record("U1").past_helps][-1] == "late"
+
+
+@pytest.mark.parametrize("ivf", [False, True])
+def test_compaction_after_many_removals_keeps_records_and_scores(ivf: bool) -> None:
+    """Removing most helpers frees most rows; the matrix is compacted (rows renumbered) and
+    what is left still ranks as a fresh build of the same helpers and reads its own vectors."""
+    from peerbot.eval.bench import synthetic_queries, synthetic_records
+
+    records = synthetic_records(900, helps=6, dimension=64)
+    options = {"exact_max_rows": 0, "n_lists": 8, "n_probe": 8} if ivf else {}
+    index = HelperIndex.build(records, 64, **options)  # type: ignore[arg-type]
+    gone = {r.helper_id for r in records[::3]} | {r.helper_id for r in records[1::3]}
+    for hid in gone:
+        index.remove(hid)
+    assert index.n_rows == 300 * 7 and index._hw < 900 * 7  # compacted (rows renumbered)
+    kept = [r for r in records if r.helper_id not in gone]
+    late = past("late", "remote team morale")
+    index.add_past_help(kept[0].helper_id, late)
+    r0 = kept[0]
+    kept[0] = HelperRecord(
+        r0.helper_id, r0.expertise_vector, r0.expertise_text, [*r0.past_helps, late], r0.facts
+    )
+    fresh = HelperIndex.build(kept, 64, centroids=index.centroids, n_probe=8)
+    for rec in kept[1:50]:
+        got = index.record(rec.helper_id)
+        assert [h.ask_id for h in got.past_helps] == [h.ask_id for h in rec.past_helps]
+        for mine, want in zip(got.past_helps, rec.past_helps, strict=True):
+            assert float(mine.vector @ want.vector) / np.linalg.norm(want.vector) > 0.995
+    for q in synthetic_queries(3, dimension=64):
+        a = HybridRanker(index).score(Ask("team morale", q, NOW)).scored
+        b = HybridRanker(fresh).score(Ask("team morale", q, NOW)).scored
+        got_scores = dict(zip(list(a.ids), a.score.tolist(), strict=True))
+        want_scores = dict(zip(list(b.ids), b.score.tolist(), strict=True))
+        assert got_scores.keys() == want_scores.keys()
+        for hid, value in want_scores.items():
+            assert got_scores[hid] == pytest.approx(value, abs=1e-6), hid
+
+
+def test_ivf_shortlist_scores_a_helper_on_all_its_past_helps() -> None:
+    """A helper whose past helps fall in several partitions is scored on all of them when it
+    is shortlisted (the probe alone sees only those in the probed partitions)."""
+    from peerbot.eval.bench import synthetic_records
+    from peerbot.matching import PastHelp
+
+    records = synthetic_records(400, helps=8, dimension=64, topics=32)
+    index = HelperIndex.build(records, 64, exact_max_rows=0, n_lists=16, n_probe=1)
+    cent = index.centroids
+    assert cent is not None
+    q = cent[3]
+    far = cent[int(np.argmin(cent @ q))]  # the centroid least like the query
+    index.upsert(
+        HelperRecord("X", None, "", [PastHelp("near", q, "near"), PastHelp("far", far, "far")])
+    )
+    slot = index.slot("X")
+
+    def rows_of_x(shortlist: int, n_probe: int) -> dict[int, float]:
+        index.shortlist = shortlist
+        hits = index.search(q, n_probe=n_probe)
+        mine = hits.owners == slot
+        return dict(zip(hits.refs[mine].tolist(), hits.sims[mine].tolist(), strict=True))
+
+    exact = rows_of_x(0, 16)
+    assert sorted(exact) == [0, 1]
+    assert rows_of_x(0, 1).keys() == {0}  # the probe alone misses the far past help
+    rescored = rows_of_x(5, 1)
+    assert rescored.keys() == {0, 1}
+    assert rescored == pytest.approx(exact, abs=1e-6)
