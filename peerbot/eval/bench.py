@@ -33,7 +33,7 @@ from peerbot.matching import (
     PastHelp,
     RankerWeights,
 )
-from peerbot.matching.index import STORAGE
+from peerbot.matching.index import STORAGE, release_free_memory
 
 SIZES: tuple[int, ...] = (1_000, 10_000, 100_000)
 _WORDS = [
@@ -255,6 +255,7 @@ def run_bench(
             del ref
         del records
         gc.collect()
+        release_free_memory()
         ranker = HybridRanker(index, RankerWeights())
         ask = Ask(ASK_TEXT, query, now, asker_utc_offset_minutes=60)
         results[f"rank_{n}"] = median_seconds(partial(ranker.rank, ask, limit=10), runs)
