@@ -227,3 +227,19 @@ def test_ivf_shortlist_scores_a_helper_on_all_its_past_helps() -> None:
     rescored = rows_of_x(5, 1)
     assert rescored.keys() == {0, 1}
     assert rescored == pytest.approx(exact, abs=1e-6)
+
+
+@pytest.mark.parametrize("storage", ["float16", "int8"])
+def test_compact_storage_scores_close_to_float32(storage: str) -> None:
+    records = _records(40)
+    ref = HelperIndex.build(records, EMB.dimension, storage="float32")
+    small = HelperIndex.build(records, EMB.dimension, storage=storage)
+    assert small._mat.dtype == np.dtype(storage)
+    assert small._mat.nbytes * (2 if storage == "float16" else 4) == ref._mat.nbytes
+    q = EMB.embed([TOPICS[1]])[0]
+    a, b = ref.search(q), small.search(q)
+    assert np.array_equal(a.owners, b.owners) and np.array_equal(a.refs, b.refs)
+    assert np.allclose(a.sims, b.sims, atol=0.01 if storage == "int8" else 1e-3)
+    assert not np.array_equal(a.sims, b.sims)  # really stored in the smaller type
+    with pytest.raises(ValueError, match="storage"):
+        HelperIndex(EMB.dimension, storage="float64")
