@@ -138,15 +138,17 @@ def _start_workers(
     n: int, env: dict[str, str], home: Path
 ) -> list[tuple[subprocess.Popen[bytes], str]]:
     out = []
-    for _ in range(n):
+    for i in range(n):
         port = free_port()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "peerbot.cli", "serve", "--port", str(port)],
-            cwd=home,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        # Each worker's warnings (e.g. a request no listener took) in a log beside its home.
+        with open(home / f"worker-{i}.log", "wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "peerbot.cli", "serve", "--port", str(port)],
+                cwd=home,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         out.append((proc, f"http://127.0.0.1:{port}"))
     for proc, url in out:
         deadline = time.monotonic() + 300
@@ -216,16 +218,16 @@ def _one_rate(
     submissions: list[int] = []
     challenge = "How do I give hard feedback to a senior engineer whose reviews hurt the team?"
 
-    def timed(fn: Callable[[], object]) -> bool:
+    def timed(fn: Callable[[], object], what: str) -> bool:
         t0 = time.perf_counter()
         reason = ""
         try:
             r = fn()
             status = getattr(r, "status", 0)
             if status != 200:
-                reason = f"HTTP {status}"
+                reason = f"{what}: HTTP {status}"
         except Exception as exc:
-            reason = type(exc).__name__
+            reason = f"{what}: {type(exc).__name__}"
         ms = (time.perf_counter() - t0) * 1000
         with lock:
             result.sent += 1
@@ -238,20 +240,23 @@ def _one_rate(
 
     def task(kind: str, driver: SlackDriver, user: str) -> None:
         if kind == "event":
-            timed(lambda: driver.app_home_opened(user))
+            timed(lambda: driver.app_home_opened(user), "app_home_opened")
         elif kind == "command":
-            timed(lambda: driver.slash_command("/peerhelp", user, ""))
+            timed(lambda: driver.slash_command("/peerhelp", user, ""), "/peerhelp")
         elif kind == "click":
             home = emu.home_view(user)
             if home is None:
-                timed(lambda: driver.app_home_opened(user))
+                timed(lambda: driver.app_home_opened(user), "app_home_opened")
             else:
-                timed(lambda: driver.block_action(user, "home_ask_for_help", view_id=home["id"]))
+                timed(
+                    lambda: driver.block_action(user, "home_ask_for_help", view_id=home["id"]),
+                    "Home click",
+                )
         else:
             # each ask by a person of its own (no two submissions race for one person's modal)
             n = next(counter)
             user = askers[n % len(askers)]
-            if not timed(lambda: driver.slash_command("/peerhelp", user, "")):
+            if not timed(lambda: driver.slash_command("/peerhelp", user, ""), "/peerhelp"):
                 return
             deadline = time.monotonic() + 10
             while (modal := emu.top_modal(user)) is None:
@@ -263,7 +268,8 @@ def _one_rate(
                 time.sleep(0.01)
             text = f"{challenge} LOADQ-{n}"
             values = {("challenge", "challenge_input"): text}
-            if timed(lambda: driver.view_submission(user, modal["id"], values)):
+            submit = f"submission of {modal.get('callback_id')}"
+            if timed(lambda: driver.view_submission(user, modal["id"], values), submit):
                 with lock:
                     watch.submitted[n] = time.perf_counter()
                     submissions.append(n)
@@ -331,6 +337,7 @@ def _run_config(
             print(_line(workers, r), flush=True)
             if r.reasons:
                 print(f"{'':>15}errors: {dict(r.reasons)}", flush=True)
+                print(f"{'':>15}worker logs: {home}/worker-*.log", flush=True)
     finally:
         watch.stop()
         for proc, _ in procs:
