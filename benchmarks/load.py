@@ -8,9 +8,16 @@ go round-robin to the workers, as a load balancer would send them; a submission 
 (command, then submit), so "done/s" (HTTP requests answered a second) exceeds the task rate.
 Printed per rate: offered and achieved throughput, p50 and p99 acknowledgement latency (HTTP
 answer), the time from a submission's answer to the helper's offer DM arriving in the emulator
-(p50/p99), and errors (non-200 answers, timeouts); then the saturation point: the first rate
-where p99 passes Slack's 3 s limit, errors appear, or achieved throughput falls below 90 %
-of offered.
+(p50/p99), and errors (non-200 answers, timeouts) by request kind; then the saturation point:
+the first rate where p99 passes Slack's 3 s limit, errors appear, or achieved throughput falls
+below 90 % of offered.
+
+Errors named "no ack within 3 s (Bolt's 404)" are requests whose listener did not call
+``ack()`` within Bolt's ``ack_timeout`` (3 s, Slack's own limit): Bolt then answers 404
+"unhandled request". They appear only past saturation (requests queue in the workers); the
+listener still finishes (a submission is saved and offered, and its view id makes a retry
+return the same ask), but Slack would have shown the person an error. The workers' warnings
+(``didn't call ack()``) are in ``worker-N.log`` in the run's temporary home, printed with them.
 
 Run: .venv/bin/python benchmarks/load.py [--workers 1 3] [--rates 2 5 10 20 40] [--duration 15]
      [--database-url postgresql://...]   (default: a throwaway cluster, as the tests start)
@@ -45,6 +52,9 @@ SECRET = "load-bench-secret"
 SLACK_LIMIT_MS = 3000.0
 MIX = (("event", 40), ("command", 25), ("click", 20), ("submission", 15))
 MARK = re.compile(r"LOADQ-(\d+)")
+#: Bolt's answer when no listener called ack() within its ``ack_timeout`` (3 s): a saturated
+#: worker (requests queued in waitress, the CPU shared), not a request no listener handles.
+UNACKED = {"error": "unhandled request"}
 
 
 def _pct(xs: list[float], q: float) -> float:
@@ -138,15 +148,17 @@ def _start_workers(
     n: int, env: dict[str, str], home: Path
 ) -> list[tuple[subprocess.Popen[bytes], str]]:
     out = []
-    for _ in range(n):
+    for i in range(n):
         port = free_port()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "peerbot.cli", "serve", "--port", str(port)],
-            cwd=home,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        # Each worker's warnings (e.g. a request no listener took) in a log beside its home.
+        with open(home / f"worker-{i}.log", "wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "peerbot.cli", "serve", "--port", str(port)],
+                cwd=home,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         out.append((proc, f"http://127.0.0.1:{port}"))
     for proc, url in out:
         deadline = time.monotonic() + 300
@@ -216,16 +228,20 @@ def _one_rate(
     submissions: list[int] = []
     challenge = "How do I give hard feedback to a senior engineer whose reviews hurt the team?"
 
-    def timed(fn: Callable[[], object]) -> bool:
+    def timed(fn: Callable[[], object], what: str) -> bool:
         t0 = time.perf_counter()
         reason = ""
         try:
             r = fn()
             status = getattr(r, "status", 0)
-            if status != 200:
-                reason = f"HTTP {status}"
+            if status == 404 and getattr(r, "body", None) == UNACKED:
+                # Bolt waits 3 s for the listener's ack(), then answers 404 "unhandled
+                # request" (a listener that never started or never got that far in time).
+                reason = f"{what}: no ack within 3 s (Bolt's 404)"
+            elif status != 200:
+                reason = f"{what}: HTTP {status}"
         except Exception as exc:
-            reason = type(exc).__name__
+            reason = f"{what}: {type(exc).__name__}"
         ms = (time.perf_counter() - t0) * 1000
         with lock:
             result.sent += 1
@@ -238,20 +254,23 @@ def _one_rate(
 
     def task(kind: str, driver: SlackDriver, user: str) -> None:
         if kind == "event":
-            timed(lambda: driver.app_home_opened(user))
+            timed(lambda: driver.app_home_opened(user), "app_home_opened")
         elif kind == "command":
-            timed(lambda: driver.slash_command("/peerhelp", user, ""))
+            timed(lambda: driver.slash_command("/peerhelp", user, ""), "/peerhelp")
         elif kind == "click":
             home = emu.home_view(user)
             if home is None:
-                timed(lambda: driver.app_home_opened(user))
+                timed(lambda: driver.app_home_opened(user), "app_home_opened")
             else:
-                timed(lambda: driver.block_action(user, "home_ask_for_help", view_id=home["id"]))
+                timed(
+                    lambda: driver.block_action(user, "home_ask_for_help", view_id=home["id"]),
+                    "Home click",
+                )
         else:
             # each ask by a person of its own (no two submissions race for one person's modal)
             n = next(counter)
             user = askers[n % len(askers)]
-            if not timed(lambda: driver.slash_command("/peerhelp", user, "")):
+            if not timed(lambda: driver.slash_command("/peerhelp", user, ""), "/peerhelp"):
                 return
             deadline = time.monotonic() + 10
             while (modal := emu.top_modal(user)) is None:
@@ -263,7 +282,8 @@ def _one_rate(
                 time.sleep(0.01)
             text = f"{challenge} LOADQ-{n}"
             values = {("challenge", "challenge_input"): text}
-            if timed(lambda: driver.view_submission(user, modal["id"], values)):
+            submit = f"submission of {modal.get('callback_id')}"
+            if timed(lambda: driver.view_submission(user, modal["id"], values), submit):
                 with lock:
                     watch.submitted[n] = time.perf_counter()
                     submissions.append(n)
@@ -331,6 +351,7 @@ def _run_config(
             print(_line(workers, r), flush=True)
             if r.reasons:
                 print(f"{'':>15}errors: {dict(r.reasons)}", flush=True)
+                print(f"{'':>15}worker logs: {home}/worker-*.log", flush=True)
     finally:
         watch.stop()
         for proc, _ in procs:

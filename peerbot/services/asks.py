@@ -6,8 +6,9 @@ outbox) commit together or not at all. Methods are idempotent where Slack may de
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -447,12 +448,21 @@ class AskService:
             slots = 0  # helpers who could not be messaged do not count as tries, but are bounded
         made: list[Offer] = []
         if slots > 0:
+            ahead = ranked is not None
             if ranked is None:
                 ranked = self._ranker.candidates_for(session, ask, asker, vector, now)
+
+            def again() -> Iterator[Ranked]:
+                # Ranked ahead, the list left out the helpers who had no room then: those whose
+                # offers lapse in this very transaction (a tick expiring many at once), or who
+                # answered meanwhile. When it did not fill the slots, rank again, now.
+                if ahead and len(made) < slots:
+                    yield from self._ranker.candidates_for(session, ask, asker, vector, now)
+
             position = session.scalar(select(func.count()).where(Offer.ask_id == ask.id)) or 0
             # Ranked before this transaction: someone may have been offered this ask since.
             offered = set(session.scalars(select(Offer.helper_id).where(Offer.ask_id == ask.id)))
-            for r in ranked:
+            for r in itertools.chain(ranked, again()):
                 if len(made) >= slots:
                     break
                 if r.candidate.person_id in offered:
@@ -476,6 +486,7 @@ class AskService:
                 session.add(offer)
                 session.flush()
                 made.append(offer)
+                offered.add(offer.helper_id)
                 messages.post(
                     session,
                     team_id=ask.team_id,
