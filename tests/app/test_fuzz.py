@@ -474,6 +474,7 @@ def drawn_batches(team: str, row_ids: tuple[int, ...]) -> tuple[tuple[Request, .
     return tuple(batches)
 
 
+@pytest.mark.xdist_group("fuzz")  # both databases in one process: the requests are drawn once
 def test_fuzz_every_request_kind(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
     world = _world(harness)
