@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
+import sys
 from datetime import UTC, datetime
 
 from peerbot.config import LogFormat
@@ -43,9 +43,7 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = LogFormat.TEXT) -> N
     root.setLevel(level)
     # Third-party chatter stays at WARNING unless we debug.
     if level != "DEBUG":
-        # The model loader's "Loading weights" progress bar is not a log line; the flag is read
-        # when transformers is first imported (lazily, after this).
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        _disable_progress_bars()
         for noisy in (
             "urllib3",
             "sentence_transformers",
@@ -54,3 +52,17 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = LogFormat.TEXT) -> N
             "alembic",  # a dozen plugin and context lines on every migrate and start-up
         ):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _disable_progress_bars() -> None:
+    """No tqdm bars (the model loader's "Loading weights", hub downloads): they are not log lines.
+
+    transformers takes its initial state from huggingface_hub's when it is first imported (lazily,
+    after this); if it is already imported, it is told directly.
+    """
+    from huggingface_hub.utils import disable_progress_bars
+
+    disable_progress_bars()
+    transformers_logging = sys.modules.get("transformers.utils.logging")
+    if transformers_logging is not None:
+        transformers_logging.disable_progress_bar()

@@ -10,6 +10,7 @@ must hold no ERROR line and no traceback. The figures are printed at the end.
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import logging
@@ -277,7 +278,8 @@ def block_actions(world: World) -> st.SearchStrategy[tuple[str, bytes, str]]:
             _maybe(short_text),
         )
 
-    return st.sampled_from(ACTION_IDS).flatmap(one).map(lambda p: _interaction("block_actions", p))
+    # one strategy per action id, built once: a ``flatmap`` would build one for every draw
+    return st.one_of([one(a) for a in ACTION_IDS]).map(lambda p: _interaction("block_actions", p))
 
 
 def view_submissions(world: World) -> st.SearchStrategy[tuple[str, bytes, str]]:
@@ -301,7 +303,7 @@ def view_submissions(world: World) -> st.SearchStrategy[tuple[str, bytes, str]]:
         )
         return st.builds(lambda base, v: {**base, "view": v}, _base(world, "view_submission"), view)
 
-    kinds = st.sampled_from(sorted(VIEWS)).flatmap(one)
+    kinds = st.one_of([one(callback) for callback in sorted(VIEWS)])
     return kinds.map(lambda p: _interaction("view_submission", p))
 
 
@@ -385,11 +387,12 @@ def requests(world: World) -> st.SearchStrategy[Request]:
 class Sender:
     """Keep-alive HTTP connections, one per thread, to the app under test."""
 
-    def __init__(self, harness: Harness) -> None:
+    def __init__(self, harness: Harness, users: dict[str, str]) -> None:
         parts = urlsplit(harness.driver.url)
         assert parts.hostname is not None and parts.port is not None
         self._host, self._port, self._path = parts.hostname, parts.port, parts.path
         self._harness = harness
+        self._users = {stand_in.encode(): real.encode() for stand_in, real in users.items()}
         self._local = threading.local()
 
     def _conn(self) -> http.client.HTTPConnection:
@@ -402,6 +405,8 @@ class Sender:
     def send(self, req: Request) -> int:
         """POST one request; answer the HTTP status."""
         body = req.body
+        for stand_in, real in self._users.items():  # the users of this run
+            body = body.replace(stand_in, real)
         if b"VALID" in body:  # a trigger id Slack would really give
             trigger = self._harness.emulator.new_trigger_id(self._harness.users["asker"])
             body = body.replace(b"VALID", trigger.encode())
@@ -442,10 +447,39 @@ def _world(harness: Harness) -> World:
     return World(harness.team, (asker, helper, harness.add_user("stranger")), (1, 2, 3))
 
 
+#: Stand-ins for the three users in the drawn requests (the emulator makes new user ids each run);
+#: :class:`Sender` puts the run's real ids in. So the same requests go to every database.
+STAND_INS = ("UFUZZASKER0", "UFUZZHELPER", "UFUZZSTRNGR")
+
+
+@functools.cache
+def drawn_batches(team: str, row_ids: tuple[int, ...]) -> tuple[tuple[Request, ...], ...]:
+    """``EXAMPLES`` batches of ``BATCH`` requests, drawn by Hypothesis (derandomized, so the
+    same every run) once per process and sent to each database in turn."""
+    world = World(team, STAND_INS, row_ids)
+    batches: list[tuple[Request, ...]] = []
+
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(st.lists(requests(world), min_size=BATCH, max_size=BATCH))
+    def draw(reqs: list[Request]) -> None:
+        batches.append(tuple(reqs))
+
+    draw()
+    return tuple(batches)
+
+
+@pytest.mark.xdist_group("fuzz")  # both databases in one process: the requests are drawn once
 def test_fuzz_every_request_kind(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
     world = _world(harness)
-    sender = Sender(harness)
+    batches = drawn_batches(world.team, world.row_ids)
+    sender = Sender(harness, dict(zip(STAND_INS, world.users, strict=True)))
     tally = Tally()
     pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="fuzz")
 
@@ -460,22 +494,11 @@ def test_fuzz_every_request_kind(harness: Harness, caplog: pytest.LogCaptureFixt
             if req.signing != "signed" and status != 401:
                 tally.unsigned_not_401.append((status, req))
 
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(st.lists(requests(world), min_size=BATCH, max_size=BATCH))
-    def batch(reqs: list[Request]) -> None:
-        list(pool.map(one, reqs))
-        while harness.executor.in_flight:  # let the listeners finish before the next batch
-            time.sleep(0.002)
-
     started = time.monotonic()
     try:
-        batch()
+        for reqs in batches:
+            list(pool.map(one, reqs))
+            harness.wait_for_listeners(timeout=60)  # let the listeners finish before the next batch
         harness.settle(timeout=60)
     finally:
         pool.shutdown(wait=True)

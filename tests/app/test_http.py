@@ -34,6 +34,7 @@ def _get(url: str, token: str | None = None) -> tuple[int, str]:
         return int(err.code), err.read().decode()
 
 
+@pytest.mark.one_database  # the request is refused or answered before any database work
 def test_wrong_signature_is_refused(harness: Harness) -> None:
     user = harness.add_user("alex")
     r = harness.driver.tampered().slash_command("/peerhelp", user, "hi")
@@ -42,6 +43,7 @@ def test_wrong_signature_is_refused(harness: Harness) -> None:
     assert harness.emulator.calls_to("views.open") == []
 
 
+@pytest.mark.one_database  # the request is refused or answered before any database work
 def test_stale_timestamp_is_refused(harness: Harness) -> None:
     user = harness.add_user("alex")
     r = harness.driver.stale().slash_command("/peerhelp", user, "hi")
@@ -57,6 +59,7 @@ def test_fresh_signed_request_is_accepted(harness: Harness) -> None:
     assert harness.driver.slash_command("/peerhelp", user, "hi").status == 200
 
 
+@pytest.mark.one_database  # the request is refused or answered before any database work
 def test_url_verification_echoes_the_challenge(harness: Harness) -> None:
     r = harness.driver.url_verification("abc123")
     assert r.status == 200

@@ -84,6 +84,7 @@ def _no_tracebacks(caplog: pytest.LogCaptureFixture) -> None:
 # --------------------------------------------------------------------------- body size
 
 
+@pytest.mark.one_database  # the request is refused or answered before any database work
 def test_a_body_over_the_limit_is_refused_before_it_is_sent(harness: Harness) -> None:
     """A 50 MB Content-Length gets 413 after the headers alone: nothing waits for the body."""
     head = (
@@ -97,6 +98,7 @@ def test_a_body_over_the_limit_is_refused_before_it_is_sent(harness: Harness) ->
     assert time.monotonic() - started < 2
 
 
+@pytest.mark.one_database  # the request is refused or answered before any database work
 def test_a_chunked_body_over_the_limit_is_refused(harness: Harness) -> None:
     chunk = b"a" * 65536
     chunks = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(20))  # 1.25 MB
@@ -107,6 +109,7 @@ def test_a_chunked_body_over_the_limit_is_refused(harness: Harness) -> None:
     assert _status(_raw(_addr(harness), request)) == 413
 
 
+@pytest.mark.one_database  # the request is refused or answered before any database work
 def test_a_signed_body_at_the_limit_is_read(harness: Harness) -> None:
     """Exactly the limit is allowed: the answer is about the content (400), not the size."""
     body = b"x=" + b"a" * (MAX_BODY_BYTES - 2)
@@ -160,6 +163,7 @@ MALFORMED: list[tuple[bytes, str]] = [
 ]
 
 
+@pytest.mark.one_database  # the request is refused or answered before any database work
 @pytest.mark.parametrize(("body", "content_type"), MALFORMED)
 def test_unsigned_malformed_bodies_get_401_and_one_line(
     harness: Harness, body: bytes, content_type: str, caplog: pytest.LogCaptureFixture
@@ -190,6 +194,7 @@ def test_signed_malformed_bodies_get_400_and_one_line(
     _no_tracebacks(caplog)
 
 
+@pytest.mark.one_database  # the request is refused or answered before any database work
 @pytest.mark.parametrize(
     "headers",
     [
@@ -225,6 +230,7 @@ def _health_seconds(addr: tuple[str, int], timeout: float = 5.0) -> float:
     return time.monotonic() - started
 
 
+@pytest.mark.one_database  # about the server's connections (the write lock: below, on both)
 def test_health_answers_with_200_idle_connections_open(harness: Harness) -> None:
     addr = _addr(harness)
     idle: list[socket.socket] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from peerbot.store.db import unit_of_work
@@ -61,6 +62,7 @@ def test_sign_up_through_the_profile_modal(harness: Harness) -> None:
     assert len(h.dms(helper)) == 1
 
 
+@pytest.mark.one_database  # the form is refused at its fields before anything is saved
 def test_profile_field_errors(harness: Harness) -> None:
     h = harness
     helper = h.add_user("fiona")

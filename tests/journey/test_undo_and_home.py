@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from peerbot.services.journey import Change, JourneyService
@@ -470,6 +471,7 @@ def test_the_first_app_home_opening_welcomes_and_later_ones_do_not(harness: Harn
     assert "Welcome!" not in home_text(home(h, newcomer))
 
 
+@pytest.mark.one_database  # about the command's words and the modal, not the database
 def test_peerhelp_help_and_unknown_sub_commands_answer_with_usage(harness: Harness) -> None:
     h = harness
     user = h.add_user("nina")

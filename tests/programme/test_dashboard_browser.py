@@ -107,6 +107,7 @@ def dashboard(harness: Harness, engine: Engine) -> Iterator[tuple[AdminParts, st
         server.stop()
 
 
+@pytest.mark.one_database  # the browser's side; the figures on both: test_figures, test_report_cli
 def test_the_dashboard_in_chromium(
     dashboard: tuple[AdminParts, str, str, str],
     browser: Any,

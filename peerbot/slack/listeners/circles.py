@@ -17,8 +17,9 @@ from slack_sdk import WebClient
 from peerbot.domain.circle_notices import UNPLACED_TEXT, FeedbackKind
 from peerbot.services.circles import CircleError, CircleService
 from peerbot.slack import circle_render as ui
+from peerbot.slack.codec import IdCodec
 from peerbot.slack.deps import Deps
-from peerbot.slack.listeners.common import BAD_VALUE_TEXT, actor, tell
+from peerbot.slack.listeners.common import BAD_VALUE_TEXT, actor, answer_click, tell
 from peerbot.slack.parse import state_value
 from peerbot.slack.text import truncate_escaped
 
@@ -31,6 +32,10 @@ LEFT_CIRCLE = (
     "You have left the circle. The others are told only that it is now smaller. "
     "You can join a future round with `/peerhelp circle`."
 )
+#: Whether the person was in the circle → the answer to **Leave this circle**.
+LEAVE_REPLIES = {True: LEFT_CIRCLE, False: "You are not in that circle."}
+#: A circle's id on its buttons.
+CIRCLE = IdCodec("circle")
 
 
 def _service(deps: Deps) -> CircleService | None:
@@ -208,13 +213,18 @@ def leave_clicked(
     """Leave this circle (a confirmation comes first, from Slack's confirm dialog)."""
     ack()
     service = _service(deps)
-    circle_id = _int(action.get("value"))
-    if service is None or circle_id is None:
-        tell(respond, client, context, UNAVAILABLE if service is None else BAD_VALUE_TEXT)
+    if service is None:
+        tell(respond, client, context, UNAVAILABLE)
         return
-    who = actor(context)
-    left = service.leave(who.team_id, who.user_id, circle_id)
-    tell(respond, client, context, LEFT_CIRCLE if left else "You are not in that circle.")
+    answer_click(
+        CIRCLE,
+        action,
+        context,
+        respond,
+        client,
+        lambda team_id, circle_id, user_id: service.leave(team_id, user_id, circle_id),
+        LEAVE_REPLIES,
+    )
 
 
 def action_open(

@@ -4,8 +4,9 @@ the person who clicked, and what to do with a value that does not decode."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from slack_bolt import BoltContext, Respond
 from slack_sdk import WebClient
@@ -94,3 +95,40 @@ def decoded(
     except BadValue as e:
         bad_value(e, respond, client, context, reply=reply)
         return None
+
+
+_V = TypeVar("_V")
+_R = TypeVar("_R")
+
+#: How a listener answers privately: :func:`tell`, or a variant with the same arguments.
+Say = Callable[[Respond | None, WebClient, BoltContext, str], None]
+
+
+def answer_click(
+    decoder: Decoder[_V],
+    action: dict[str, Any],
+    context: BoltContext,
+    respond: Respond | None,
+    client: WebClient,
+    service: Callable[[str, _V, str], _R] | None,
+    replies: Mapping[_R, str],
+    *,
+    say: Say = tell,
+) -> _R | None:
+    """What a button listener does after ``ack()``: decode the button's value (a bad one is
+    logged and answered, see :func:`decoded`), call ``service(team_id, value, user_id)`` as the
+    person who clicked, and answer privately with ``replies[result]`` when the table has a text
+    for the result (``say``, :func:`tell` by default).
+
+    Returns the service's result, or None when the value did not decode or there is no
+    ``service`` here (a feature not switched on: the value is still checked, nothing happens).
+    """
+    value = decoded(decoder, action.get("value"), respond, client, context)
+    if value is None or service is None:
+        return None
+    who = actor(context)
+    result = service(who.team_id, value, who.user_id)
+    text = replies.get(result)
+    if text:
+        say(respond, client, context, text)
+    return result

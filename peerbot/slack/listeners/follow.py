@@ -7,6 +7,7 @@ nothing happened when nothing did; the messages themselves change through the ou
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
@@ -16,7 +17,7 @@ from peerbot.services.asks import RepairOutcome, WaitOutcome
 from peerbot.services.pairs import Result
 from peerbot.slack import codec, follow_ids
 from peerbot.slack.deps import Deps
-from peerbot.slack.listeners.common import actor, decoded, tell
+from peerbot.slack.listeners.common import answer_click
 
 MEET_REPLIES = {
     Result.NOT_YOURS: "Only the person this question was for can answer it.",
@@ -45,15 +46,9 @@ def meet_answer(
 ) -> None:
     """Yes we met / Not yet / It isn't going to happen."""
     ack()
-    meeting_id = decoded(follow_ids.MEETING, action.get("value"), respond, client, context)
-    if meeting_id is None:
-        return
     answer = follow_ids.MEET_ANSWERS[action["action_id"]]
-    who = actor(context)
-    result = deps.pairs.answer_meeting(who.team_id, meeting_id, who.user_id, answer)
-    text = MEET_REPLIES.get(result)
-    if text:
-        tell(respond, client, context, text)
+    service = partial(deps.pairs.answer_meeting, answer=answer)
+    answer_click(follow_ids.MEETING, action, context, respond, client, service, MEET_REPLIES)
 
 
 def another_peer(
@@ -66,14 +61,9 @@ def another_peer(
 ) -> None:
     """Try another peer: back to matching without the earlier helper."""
     ack()
-    pair_id = decoded(codec.PAIR, action.get("value"), respond, client, context)
-    if pair_id is None:
-        return
-    who = actor(context)
-    result = deps.asks.another_peer(who.team_id, pair_id, who.user_id)
-    text = REPAIR_REPLIES.get(result)
-    if text:
-        tell(respond, client, context, text)
+    answer_click(
+        codec.PAIR, action, context, respond, client, deps.asks.another_peer, REPAIR_REPLIES
+    )
 
 
 def wait_for_helper(
@@ -86,14 +76,9 @@ def wait_for_helper(
 ) -> None:
     """Tell me when someone can: the unmet ask waits for a newly available helper."""
     ack()
-    ask_id = decoded(follow_ids.ASK, action.get("value"), respond, client, context)
-    if ask_id is None:
-        return
-    who = actor(context)
-    result = deps.asks.wait_for_helper(who.team_id, ask_id, who.user_id)
-    text = WAIT_REPLIES.get(result)
-    if text:
-        tell(respond, client, context, text)
+    answer_click(
+        follow_ids.ASK, action, context, respond, client, deps.asks.wait_for_helper, WAIT_REPLIES
+    )
 
 
 def register(app: App) -> None:

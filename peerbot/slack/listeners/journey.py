@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from peerbot.services.journey import Change
 from peerbot.slack import codec, ids
 from peerbot.slack.deps import Deps
-from peerbot.slack.listeners.common import actor, decoded, tell
+from peerbot.slack.listeners.common import actor, answer_click, tell
 from peerbot.slack.listeners.events import publish_home
 
 log = logging.getLogger(__name__)
@@ -78,18 +78,12 @@ def withdraw(
 ) -> None:
     """Withdraw request (the receipt DM, App Home; Slack asked for confirmation first)."""
     ack()
-    ask_id = decoded(codec.ASK, action.get("value"), respond, client, context)
-    if ask_id is None or deps.journey is None:
-        return
-    who = actor(context)
-    result = deps.journey.withdraw(who.team_id, ask_id, who.user_id)
-    _say(
-        respond,
-        client,
-        context,
-        WITHDRAWN_TEXT if result == Change.OK else WITHDRAW_REPLIES[result],
-    )
-    _refresh_home(client, deps, who.team_id, who.user_id)
+    service = deps.journey.withdraw if deps.journey else None
+    replies = {Change.OK: WITHDRAWN_TEXT, **WITHDRAW_REPLIES}
+    result = answer_click(codec.ASK, action, context, respond, client, service, replies, say=_say)
+    if result is not None:
+        who = actor(context)
+        _refresh_home(client, deps, who.team_id, who.user_id)
 
 
 def resume_checkins(
@@ -102,13 +96,12 @@ def resume_checkins(
 ) -> None:
     """Resume check-ins: undoes "Stop check-ins", a snooze, or a pause after no answers."""
     ack()
-    pair_id = decoded(codec.PAIR, action.get("value"), respond, client, context)
-    if pair_id is None or deps.journey is None:
-        return
-    who = actor(context)
-    result = deps.journey.resume_checkins(who.team_id, pair_id, who.user_id)
-    _say(respond, client, context, RESUMED_TEXT if result == Change.OK else RESUME_REPLIES[result])
-    _refresh_home(client, deps, who.team_id, who.user_id)
+    service = deps.journey.resume_checkins if deps.journey else None
+    replies = {Change.OK: RESUMED_TEXT, **RESUME_REPLIES}
+    result = answer_click(codec.PAIR, action, context, respond, client, service, replies, say=_say)
+    if result is not None:
+        who = actor(context)
+        _refresh_home(client, deps, who.team_id, who.user_id)
 
 
 def resume_helping(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import date
+from functools import partial
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
@@ -22,7 +23,7 @@ from peerbot.services.pairs import CloseInput, Result, Role
 from peerbot.slack import blocks, codec, ids
 from peerbot.slack.codec import SnoozeChoice
 from peerbot.slack.deps import Deps
-from peerbot.slack.listeners.common import actor, decoded, tell
+from peerbot.slack.listeners.common import actor, answer_click, decoded, tell
 from peerbot.slack.parse import state_value
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ REPLIES = {
 }
 
 DONE_TEXT = ":white_check_mark: Marked done. Nice work!"
+DONE_REPLIES = {**REPLIES, Result.OK: DONE_TEXT}
 
 #: An answer button's action id → the answer.
 CHECKIN_ACTION_RE = re.compile(rf"^{ids.CHECKIN_ACTION}_(done|in_progress|stuck)$")
@@ -113,13 +115,9 @@ def checkin_answer(
 ) -> None:
     """Done / In progress / Stuck on a check-in (and the helper's "Going well")."""
     ack()
-    checkin_id = decoded(codec.CHECKIN, action.get("value"), respond, client, context)
-    if checkin_id is None:
-        return
     answer = action["action_id"].removeprefix(ids.CHECKIN_ACTION + "_")
-    who = actor(context)
-    result = deps.pairs.answer_checkin(who.team_id, checkin_id, who.user_id, answer)
-    _reply(respond, client, context, result)
+    service = partial(deps.pairs.answer_checkin, answer=answer)
+    answer_click(codec.CHECKIN, action, context, respond, client, service, REPLIES)
 
 
 #: A helper-check button's action id → the answer.
@@ -168,15 +166,9 @@ def commitment_done(
 ) -> None:
     """A commitment's Done button."""
     ack()
-    commitment_id = decoded(codec.COMMITMENT, action.get("value"), respond, client, context)
-    if commitment_id is None:
-        return
-    who = actor(context)
-    result = deps.pairs.commitment_done(who.team_id, commitment_id, who.user_id)
-    if result == Result.OK:
-        tell(respond, client, context, DONE_TEXT)
-    else:
-        _reply(respond, client, context, result)
+    answer_click(
+        codec.COMMITMENT, action, context, respond, client, deps.pairs.commitment_done, DONE_REPLIES
+    )
 
 
 def snooze(
