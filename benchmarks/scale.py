@@ -57,6 +57,7 @@ from peerbot.store.models import (
     Pair,
     PairStatus,
     Person,
+    RankerModel,
     Workspace,
 )
 
@@ -297,6 +298,28 @@ def seed(engine: Engine, helpers: int, helps: int, model: str) -> float:
     return time.monotonic() - t0
 
 
+def mark_ranker_trained(engine: Engine) -> None:
+    """Record the workspace's ranker as trained on its seeded history (hand-set weights kept),
+    as a workspace that grew to this size would have it: the timed tick then measures the
+    check-ins, not a first training on the whole seeded history (issue 17's cost, apart)."""
+    with engine.begin() as conn:
+        if conn.scalar(select(func.count()).select_from(RankerModel)):
+            return
+        labelled = int(conn.scalar(select(func.count()).select_from(Pair)) or 0)
+        conn.execute(
+            insert(RankerModel),
+            [
+                dict(
+                    team_id=TEAM,
+                    model={"weights": {}, "n_asks": 0, "learned": []},
+                    trained_on_asks=0,
+                    labelled_asks=labelled,
+                    trained_at=datetime(2026, 11, 20, 12, tzinfo=UTC),
+                )
+            ],
+        )
+
+
 def _seeded_helpers(engine: Engine) -> int:
     try:
         with engine.connect() as conn:
@@ -323,6 +346,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--db-file", help="SQLite file to seed once and reuse across runs")
     p.add_argument("--asks", type=int, default=20, help="asks timed after the first (20)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--train",
+        action="store_true",
+        help="leave the ranker untrained: the timed tick then also trains it on the seeded "
+        "history (by default the workspace is recorded as trained on it)",
+    )
     args = p.parse_args(argv)
     say = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
 
@@ -364,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
             say(f"seeded {args.helpers} helpers x {args.helps} past helps in {took:.1f} s")
         else:
             say(f"reusing the seeded database ({args.helpers} helpers)")
+        if not args.train:
+            mark_ranker_trained(engine)
         engine.dispose()
         for i in range(args.helpers):
             emulator.add_user(f"helper{i}", tz="UTC", user_id=f"UH{i:07d}")

@@ -45,9 +45,18 @@ def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _start(settings: Settings, *, http_mode: bool) -> tuple[Container, App, TickScheduler | None]:
+def _start(
+    settings: Settings,
+    *,
+    http_mode: bool,
+    before_model: Callable[[Container], None] | None = None,
+) -> tuple[Container, App, TickScheduler | None]:
     """Build the container and the Bolt app; start the outbox worker and, unless
     ``SCHEDULER_ENABLED=false`` (cron runs `peerbot jobs run-due`), the one-a-minute tick.
+
+    ``before_model`` is called with the container before the embedding model is loaded (the
+    model is then loaded here, before anything is served): `peerbot serve` starts building the
+    matching index there, which needs the model's name and dimension but not the model.
 
     Returns ``(container, bolt_app, scheduler or None)``; :func:`_stop` takes the container and
     the scheduler."""
@@ -65,7 +74,16 @@ def _start(settings: Settings, *, http_mode: bool) -> tuple[Container, App, Tick
         settings.require(
             "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET" if http_mode else "SLACK_APP_TOKEN"
         )
-    container = build_container(settings)
+    if before_model is None:
+        container = build_container(settings)
+    else:
+        from peerbot.embeddings.sentence import LazyEmbedder
+
+        container = build_container(settings, embedder=LazyEmbedder(settings.embedding_model_path))
+        before_model(container)
+        started = time.monotonic()
+        container.asks.warm_model()  # loads the model; every ask needs it
+        log.info("embedding model loaded in %.1f s", time.monotonic() - started)
     container.worker.start()
     scheduler: TickScheduler | None = None
     if settings.scheduler_enabled:
@@ -141,7 +159,17 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from peerbot.web.server import HttpLimits, HttpServer, PeerbotWSGI
 
-    container, app, scheduler = _start(settings, http_mode=True)
+    warm: threading.Thread | None = None
+
+    def build_index(container: Container) -> None:
+        # The matching index builds in the background from here on, while the model loads and
+        # then while requests are served (an ask arriving before it is ready is saved,
+        # acknowledged and matched once it is).
+        nonlocal warm
+        warm = threading.Thread(target=_warm, args=(container,), name="warm", daemon=True)
+        warm.start()
+
+    container, app, scheduler = _start(settings, http_mode=True, before_model=build_index)
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     limits = HttpLimits.from_settings(settings)
     wsgi = PeerbotWSGI(
@@ -163,12 +191,8 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     server: HttpServer | None = None
-    warm: threading.Thread | None = None
     try:
         server = HttpServer(site, args.host, args.port, args.threads, limits).start()
-        # The matching index builds in the background: /healthz and asks are served meanwhile.
-        warm = threading.Thread(target=_warm, args=(container,), name="warm", daemon=True)
-        warm.start()
         log.info("peerbot %s serving Slack at %s/slack/events", __version__, server.url)
         while not stopping.wait(0.5):
             if not server.running:
@@ -238,7 +262,7 @@ def _warm(container: Container) -> None:
     """Build the matching index (logged, never raised: asks build it on demand otherwise)."""
     started = time.monotonic()
     try:
-        teams = container.asks.warm_matcher()
+        teams = container.asks.warm_index()
     except Exception:
         log.exception("could not build the matching index at start-up")
         return

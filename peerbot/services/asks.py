@@ -377,11 +377,17 @@ class AskService:
         return True
 
     def warm_matcher(self) -> int:
-        """Build the matching index now (at worker start-up, in a background thread) when the
-        matcher keeps one; returns how many workspaces were built."""
-        # The first ask's embedding and topic vectors, ready before it comes (its ack waits
-        # for them).
+        """:meth:`warm_model`, then :meth:`warm_index`; returns how many workspaces were built."""
+        self.warm_model()
+        return self.warm_index()
+
+    def warm_model(self) -> None:
+        """Load the embedding model and the topic vectors (the first ask needs both)."""
         self._topic(self._embedder.embed(["warm-up"])[0])
+
+    def warm_index(self) -> int:
+        """Build the matching index now (at worker start-up, in a background thread) when the
+        matcher keeps one; returns how many workspaces were built. Needs no model."""
         warm = getattr(self._ranker, "warm", None)
         return int(warm(self._sessions, self._clock.now())) if warm is not None else 0
 
@@ -1180,27 +1186,28 @@ class AskService:
                 if checked_at is not None and self._waiting_seen.get(ask_id) == seen:
                     continue
                 look[ask_id] = seen
-        ranked = self._rank_asks([a for a, seen in look.items() if seen], now, AskStatus.UNMET)
+        ranked = self._rank_asks([a for a, st in look.items() if st], now, AskStatus.UNMET)
         made = 0
         if not look:
             return made
         with unit_of_work(self._sessions) as session:
-            for ask_id, seen in look.items():
+            for ask_id, state in look.items():
                 stmt = select(Ask).where(Ask.id == ask_id)
                 if session.get_bind().dialect.name == "postgresql":
                     stmt = stmt.with_for_update()
-                ask = session.scalar(stmt)
+                found = session.scalar(stmt)
                 if (  # changed since it was read: withdrawn, offered, its wait over
-                    ask is None
-                    or ask.status != AskStatus.UNMET
-                    or ask.waiting_until is None
-                    or ask.waiting_until <= now
+                    found is None
+                    or found.status != AskStatus.UNMET
+                    or found.waiting_until is None
+                    or found.waiting_until <= now
                 ):
                     continue
-                if seen is None:
+                ask = found
+                if state is None:
                     ask.waiting_until = None
                     continue
-                self._waiting_seen[ask.id] = seen
+                self._waiting_seen[ask.id] = state
                 ask.waiting_checked_at = now
                 asker = session.get_one(Person, ask.asker_id)
                 candidates = ranked.get(ask.id)
