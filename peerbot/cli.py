@@ -332,8 +332,15 @@ def _cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
     return run_demo(sys.stdout)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser for every peerbot command (also used to test the docs)."""
+#: Commands defined in this module (the others live beside their features).
+_BUILT_IN = frozenset({"run", "serve", "migrate", "helpers", "jobs", "privacy", "sandbox"})
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser for every peerbot command (also used to test the docs); when
+    ``argv`` names a command of this module, the feature commands are not imported (the cron
+    tick, `peerbot jobs run-due`, starts faster)."""
+    built_in_only = argv is not None and len(argv) > 0 and argv[0] in _BUILT_IN
     parser = argparse.ArgumentParser(
         prog="peerbot",
         description="peerbot: just-in-time peer help among managers, inside Slack.",
@@ -473,6 +480,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(handler=_cmd_sandbox)
 
+    if built_in_only:  # a built-in command was named: the others' imports are not needed
+        return parser
     for extra in _extra_command_modules():
         extra(sub)
     return parser
@@ -489,7 +498,7 @@ def _extra_command_modules() -> list[Callable[[Any], object]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `peerbot` console script."""
-    parser = build_parser()
+    parser = build_parser(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
