@@ -154,7 +154,9 @@ def _chunks(rows: list[dict[str, Any]], size: int = 5000) -> Any:
         yield rows[i : i + size]
 
 
-def seed(engine: Engine, helpers: int, helps: int, model: str) -> float:
+def seed(
+    engine: Engine, helpers: int, helps: int, model: str, checkins: int | None = None
+) -> float:
     """Bulk-insert the workspace; returns the seconds it took."""
     t0 = time.monotonic()
     rng = random.Random(11)
@@ -162,7 +164,7 @@ def seed(engine: Engine, helpers: int, helps: int, model: str) -> float:
     now = datetime(2026, 11, 20, 12, tzinfo=UTC)
     askers = max(1, helpers // 5)
     n_asks = helpers * helps
-    n_active = helpers // 10
+    n_active = min(n_asks, helpers // 10 if checkins is None else checkins)
     people = [
         dict(
             id=i + 1,
@@ -345,6 +347,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     p.add_argument("--db-file", help="SQLite file to seed once and reuse across runs")
     p.add_argument("--asks", type=int, default=20, help="asks timed after the first (20)")
+    p.add_argument(
+        "--checkins",
+        type=int,
+        help="active pairs with a check-in due at the timed tick (default: helpers / 10)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument(
         "--train",
@@ -389,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
             if _seeded_helpers(engine):
                 raise SystemExit(f"{url} holds another number of helpers: use another --db-file")
             subprocess.run([*cli, "migrate"], env=env, cwd=tmp, check=True, capture_output=True)
-            took = seed(engine, args.helpers, args.helps, model)
+            took = seed(engine, args.helpers, args.helps, model, args.checkins)
             say(f"seeded {args.helpers} helpers x {args.helps} past helps in {took:.1f} s")
         else:
             say(f"reusing the seeded database ({args.helpers} helpers)")
