@@ -57,6 +57,7 @@ from peerbot.store.models import (
     Pair,
     PairStatus,
     Person,
+    RankerModel,
     Workspace,
 )
 
@@ -153,7 +154,9 @@ def _chunks(rows: list[dict[str, Any]], size: int = 5000) -> Any:
         yield rows[i : i + size]
 
 
-def seed(engine: Engine, helpers: int, helps: int, model: str) -> float:
+def seed(
+    engine: Engine, helpers: int, helps: int, model: str, checkins: int | None = None
+) -> float:
     """Bulk-insert the workspace; returns the seconds it took."""
     t0 = time.monotonic()
     rng = random.Random(11)
@@ -161,7 +164,7 @@ def seed(engine: Engine, helpers: int, helps: int, model: str) -> float:
     now = datetime(2026, 11, 20, 12, tzinfo=UTC)
     askers = max(1, helpers // 5)
     n_asks = helpers * helps
-    n_active = helpers // 10
+    n_active = min(n_asks, helpers // 10 if checkins is None else checkins)
     people = [
         dict(
             id=i + 1,
@@ -297,6 +300,28 @@ def seed(engine: Engine, helpers: int, helps: int, model: str) -> float:
     return time.monotonic() - t0
 
 
+def mark_ranker_trained(engine: Engine) -> None:
+    """Record the workspace's ranker as trained on its seeded history (hand-set weights kept),
+    as a workspace that grew to this size would have it: the timed tick then measures the
+    check-ins, not a first training on the whole seeded history (issue 17's cost, apart)."""
+    with engine.begin() as conn:
+        if conn.scalar(select(func.count()).select_from(RankerModel)):
+            return
+        labelled = int(conn.scalar(select(func.count()).select_from(Pair)) or 0)
+        conn.execute(
+            insert(RankerModel),
+            [
+                dict(
+                    team_id=TEAM,
+                    model={"weights": {}, "n_asks": 0, "learned": []},
+                    trained_on_asks=0,
+                    labelled_asks=labelled,
+                    trained_at=datetime(2026, 11, 20, 12, tzinfo=UTC),
+                )
+            ],
+        )
+
+
 def _seeded_helpers(engine: Engine) -> int:
     try:
         with engine.connect() as conn:
@@ -322,7 +347,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     p.add_argument("--db-file", help="SQLite file to seed once and reuse across runs")
     p.add_argument("--asks", type=int, default=20, help="asks timed after the first (20)")
+    p.add_argument(
+        "--checkins",
+        type=int,
+        help="active pairs with a check-in due at the timed tick (default: helpers / 10)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--train",
+        action="store_true",
+        help="leave the ranker untrained: the timed tick then also trains it on the seeded "
+        "history (by default the workspace is recorded as trained on it)",
+    )
     args = p.parse_args(argv)
     say = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
 
@@ -360,10 +396,12 @@ def main(argv: list[str] | None = None) -> int:
             if _seeded_helpers(engine):
                 raise SystemExit(f"{url} holds another number of helpers: use another --db-file")
             subprocess.run([*cli, "migrate"], env=env, cwd=tmp, check=True, capture_output=True)
-            took = seed(engine, args.helpers, args.helps, model)
+            took = seed(engine, args.helpers, args.helps, model, args.checkins)
             say(f"seeded {args.helpers} helpers x {args.helps} past helps in {took:.1f} s")
         else:
             say(f"reusing the seeded database ({args.helpers} helpers)")
+        if not args.train:
+            mark_ranker_trained(engine)
         engine.dispose()
         for i in range(args.helpers):
             emulator.add_user(f"helper{i}", tz="UTC", user_id=f"UH{i:07d}")

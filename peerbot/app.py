@@ -13,9 +13,8 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from slack_bolt import App, BoltContext, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from sqlalchemy.engine import Engine
@@ -46,12 +45,13 @@ from peerbot.slack.delivery import SlackDeliverer
 from peerbot.slack.deps import Deps
 from peerbot.slack.digest import DigestSender
 from peerbot.slack.gateway import SlackGateway, WebApi
-from peerbot.slack.listeners import register_listeners
-from peerbot.slack.middleware import skip_redelivered_events
 from peerbot.store.db import create_engine_for, session_factory
 from peerbot.store.migrate import ensure_migrated
 from peerbot.store.notice_facts import facts_reader
 from peerbot.store.outbox import wake_on_commit
+
+if TYPE_CHECKING:  # Bolt is imported where the app is built: the tick (cron) does not need it
+    from slack_bolt import App
 
 log = logging.getLogger(__name__)
 
@@ -305,6 +305,11 @@ def create_bolt_app(
     In HTTP mode every request must carry a valid Slack signature (checked by Bolt's request
     verification against ``SLACK_SIGNING_SECRET``, including the 5-minute timestamp window).
     """
+    from slack_bolt import App, BoltContext, BoltResponse
+
+    from peerbot.slack.listeners import register_listeners
+    from peerbot.slack.middleware import skip_redelivered_events
+
     settings = container.settings
     kwargs: dict[str, Any] = {}
     if http_mode:

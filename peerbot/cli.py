@@ -45,9 +45,18 @@ def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _start(settings: Settings, *, http_mode: bool) -> tuple[Container, App, TickScheduler | None]:
+def _start(
+    settings: Settings,
+    *,
+    http_mode: bool,
+    before_model: Callable[[Container], None] | None = None,
+) -> tuple[Container, App, TickScheduler | None]:
     """Build the container and the Bolt app; start the outbox worker and, unless
     ``SCHEDULER_ENABLED=false`` (cron runs `peerbot jobs run-due`), the one-a-minute tick.
+
+    ``before_model`` is called with the container before the embedding model is loaded (the
+    model is then loaded here, before anything is served): `peerbot serve` starts building the
+    matching index there, which needs the model's name and dimension but not the model.
 
     Returns ``(container, bolt_app, scheduler or None)``; :func:`_stop` takes the container and
     the scheduler."""
@@ -65,7 +74,16 @@ def _start(settings: Settings, *, http_mode: bool) -> tuple[Container, App, Tick
         settings.require(
             "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET" if http_mode else "SLACK_APP_TOKEN"
         )
-    container = build_container(settings)
+    if before_model is None:
+        container = build_container(settings)
+    else:
+        from peerbot.embeddings.sentence import LazyEmbedder
+
+        container = build_container(settings, embedder=LazyEmbedder(settings.embedding_model_path))
+        before_model(container)
+        started = time.monotonic()
+        container.asks.warm_model()  # loads the model; every ask needs it
+        log.info("embedding model loaded in %.1f s", time.monotonic() - started)
     import gc
 
     # What start-up loaded (the model, every module: half a million objects) lives as long as
@@ -148,7 +166,17 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from peerbot.web.server import HttpLimits, HttpServer, PeerbotWSGI
 
-    container, app, scheduler = _start(settings, http_mode=True)
+    warm: threading.Thread | None = None
+
+    def build_index(container: Container) -> None:
+        # The matching index builds in the background from here on, while the model loads and
+        # then while requests are served (an ask arriving before it is ready is saved,
+        # acknowledged and matched once it is).
+        nonlocal warm
+        warm = threading.Thread(target=_warm, args=(container,), name="warm", daemon=True)
+        warm.start()
+
+    container, app, scheduler = _start(settings, http_mode=True, before_model=build_index)
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     limits = HttpLimits.from_settings(settings)
     wsgi = PeerbotWSGI(
@@ -170,12 +198,8 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     server: HttpServer | None = None
-    warm: threading.Thread | None = None
     try:
         server = HttpServer(site, args.host, args.port, args.threads, limits).start()
-        # The matching index builds in the background: /healthz and asks are served meanwhile.
-        warm = threading.Thread(target=_warm, args=(container,), name="warm", daemon=True)
-        warm.start()
         log.info("peerbot %s serving Slack at %s/slack/events", __version__, server.url)
         while not stopping.wait(0.5):
             if not server.running:
@@ -245,7 +269,7 @@ def _warm(container: Container) -> None:
     """Build the matching index (logged, never raised: asks build it on demand otherwise)."""
     started = time.monotonic()
     try:
-        teams = container.asks.warm_matcher()
+        teams = container.asks.warm_index()
     except Exception:
         log.exception("could not build the matching index at start-up")
         return
@@ -315,8 +339,15 @@ def _cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
     return run_demo(sys.stdout)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser for every peerbot command (also used to test the docs)."""
+#: Commands defined in this module (the others live beside their features).
+_BUILT_IN = frozenset({"run", "serve", "migrate", "helpers", "jobs", "privacy", "sandbox"})
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser for every peerbot command (also used to test the docs); when
+    ``argv`` names a command of this module, the feature commands are not imported (the cron
+    tick, `peerbot jobs run-due`, starts faster)."""
+    built_in_only = argv is not None and len(argv) > 0 and argv[0] in _BUILT_IN
     parser = argparse.ArgumentParser(
         prog="peerbot",
         description="peerbot: just-in-time peer help among managers, inside Slack.",
@@ -456,6 +487,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(handler=_cmd_sandbox)
 
+    if built_in_only:  # a built-in command was named: the others' imports are not needed
+        return parser
     for extra in _extra_command_modules():
         extra(sub)
     return parser
@@ -472,7 +505,7 @@ def _extra_command_modules() -> list[Callable[[Any], object]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `peerbot` console script."""
-    parser = build_parser()
+    parser = build_parser(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     try:
         settings = load_settings()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, event, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -133,6 +133,16 @@ def _key(*parts: object) -> str:
     return ":".join(str(p) for p in parts)
 
 
+#: ``Session.info`` key: asks to move on once the session's transaction commits.
+_MOVE_ON = "peerbot.asks.move_on"
+
+
+def _forget_move_on(session: Session, _transaction: object) -> None:
+    """A rolled-back transaction moves no ask on (a rolled-back savepoint leaves it be)."""
+    if not getattr(_transaction, "nested", False):
+        session.info.pop(_MOVE_ON, None)
+
+
 #: An ask still ``matching`` this long after it was saved was left by a stopped process.
 STRANDED_AFTER = timedelta(minutes=2)
 
@@ -166,6 +176,10 @@ class AskService:
         self.policy_lookup: Callable[[Session, str, MatchPolicy], MatchPolicy] | None = None
         #: Waiting ask → the helper profiles' state when its helpers were last looked at.
         self._waiting_seen: dict[int, tuple[object, ...]] = {}
+        # Asks left to move on by a transaction (a released or undeliverable offer) are moved
+        # on once it commits, ranked outside any write transaction.
+        event.listen(sessions, "after_commit", self._after_commit)
+        event.listen(sessions, "after_soft_rollback", _forget_move_on)
 
     def policy_for(self, session: Session, team_id: str) -> MatchPolicy:
         """The offer policy of ``team_id`` now: its programme settings over the defaults."""
@@ -204,10 +218,10 @@ class AskService:
         submission returns the existing ask. An asker who already has
         ``MatchPolicy.max_open_asks`` asks waiting gets :class:`TooManyOpen` and nothing is
         saved. Raises :class:`~peerbot.services.errors.StoreUnavailable` when the database
-        cannot be reached. :meth:`match` (or the tick's :meth:`match_stranded`) takes it on.
+        cannot be reached. :meth:`match` (or the tick's :meth:`match_stranded`) takes it on:
+        it embeds the ask (the model is not on the acknowledgement's path: a worker still
+        building its matching index at start-up answers within Slack's 3 seconds).
         """
-        vector = self._embedder.embed([inp.text_for_matching()])[0]
-        topic = self._topic(vector)
         now = self._clock.now()
         try:
             try:
@@ -234,23 +248,12 @@ class AskService:
                         anonymous=inp.anonymous,
                         excluded_user_ids=sorted(set(inp.excluded)) or None,
                         status=AskStatus.MATCHING,
-                        topic=topic,
                         client_key=client_key,
                         created_at=now,
                         updated_at=now,
                     )
                     session.add(ask)
                     session.flush()
-                    upsert_vector(
-                        session,
-                        team_id=team_id,
-                        kind=EmbeddingOwner.ASK,
-                        owner_id=ask.id,
-                        text=inp.text_for_matching(),
-                        embedder=self._embedder,
-                        now=now,
-                        vector=vector,
-                    )
                     return SubmitResult(ask.id, duplicate=False)
             except IntegrityError:
                 # Two deliveries of the same submission raced; the other one recorded it.
@@ -298,15 +301,37 @@ class AskService:
         offer the ask to the best peer(s), or tell them nobody is free. Runs once per ask (a
         second call, or one racing the tick, finds it no longer ``matching`` and returns False).
         """
-        with unit_of_work(self._sessions) as session:
+        with read_only(self._sessions) as session:
             row = session.execute(
-                select(Ask.team_id, Person.slack_user_id, Ask.status)
+                select(
+                    Ask.team_id,
+                    Person.slack_user_id,
+                    Ask.status,
+                    Ask.challenge,
+                    Ask.desired_result,
+                    Ask.obstacles,
+                )
                 .join(Person, Person.id == Ask.asker_id)
                 .where(Ask.id == ask_id)
             ).first()
+            stored = (
+                row is not None
+                and session.scalar(
+                    select(Embedding.id).where(
+                        Embedding.owner_kind == EmbeddingOwner.ASK,
+                        Embedding.owner_id == ask_id,
+                        Embedding.model_name == self._embedder.model_name,
+                    )
+                )
+                is not None
+            )
         if row is None or row.status != AskStatus.MATCHING:
             return False
         team_id, user_id = row.team_id, row.slack_user_id
+        # Embedded here, outside any transaction (the submission's answer did not wait for it).
+        text = text_for_matching(row.challenge, row.desired_result, row.obstacles)
+        vector = None if stored else self._embedder.embed([text])[0]
+        topic = None if vector is None else self._topic(vector)
         try:
             info = self._directory.user(team_id, user_id)
         except DirectoryError as err:  # match on what is known; the profile refreshes later
@@ -315,6 +340,20 @@ class AskService:
         now = self._clock.now()
         with unit_of_work(self._sessions) as session:
             asker_id = upsert_person(session, team_id, user_id, now, info).id
+            if vector is not None:
+                saved = session.get(Ask, ask_id)
+                if saved is not None and saved.status == AskStatus.MATCHING:
+                    saved.topic = saved.topic or topic
+                    upsert_vector(
+                        session,
+                        team_id=team_id,
+                        kind=EmbeddingOwner.ASK,
+                        owner_id=ask_id,
+                        text=text,
+                        embedder=self._embedder,
+                        now=now,
+                        vector=vector,
+                    )
         # Rank reading only: on SQLite no write lock is held while the index is brought up to
         # date and the helpers are scored. The write below re-checks what may have moved.
         ranked = None
@@ -339,11 +378,17 @@ class AskService:
         return True
 
     def warm_matcher(self) -> int:
-        """Build the matching index now (at worker start-up, in a background thread) when the
-        matcher keeps one; returns how many workspaces were built."""
-        # The first ask's embedding and topic vectors, ready before it comes (its ack waits
-        # for them).
+        """:meth:`warm_model`, then :meth:`warm_index`; returns how many workspaces were built."""
+        self.warm_model()
+        return self.warm_index()
+
+    def warm_model(self) -> None:
+        """Load the embedding model and the topic vectors (the first ask needs both)."""
         self._topic(self._embedder.embed(["warm-up"])[0])
+
+    def warm_index(self) -> int:
+        """Build the matching index now (at worker start-up, in a background thread) when the
+        matcher keeps one; returns how many workspaces were built. Needs no model."""
         warm = getattr(self._ranker, "warm", None)
         return int(warm(self._sessions, self._clock.now())) if warm is not None else 0
 
@@ -365,6 +410,26 @@ class AskService:
             if self.match(ask_id):
                 log.info("ask %s matched by the tick (it was saved but not matched)", ask_id)
                 done += 1
+        # Asks being offered but offered to nobody: the process stopped between releasing an
+        # offer and moving its ask on (:meth:`_move_on_after_commit`).
+        with read_only(self._sessions) as session:
+            stalled = list(
+                session.scalars(
+                    select(Ask.id)
+                    .where(
+                        Ask.status == AskStatus.OFFERED,
+                        Ask.updated_at <= before,
+                        ~select(Offer.id)
+                        .where(Offer.ask_id == Ask.id, Offer.status == OfferStatus.PENDING)
+                        .exists(),
+                    )
+                    .order_by(Ask.updated_at, Ask.id)
+                    .limit(50)
+                )
+            )
+        if stalled:
+            log.info("asks %s were offered to nobody; moving them on", stalled)
+            done += self.move_on(stalled)
         return done
 
     # ------------------------------------------------------------------ offers
@@ -514,15 +579,32 @@ class AskService:
         self._unmet(session, ask, asker, now, first=first)
 
     def _helper_has_room(self, session: Session, helper_id: int) -> bool:
-        """Re-check the pending-offer cap under a lock on the helper's person row (PostgreSQL;
-        SQLite transactions are serial), so two asks at the same moment cannot both pass it;
-        and the pause, which may have begun since the ranking (e.g. the third unanswered offer
-        in this very transaction)."""
+        """Re-check, in the write transaction, what may have changed since the ranking (which
+        ran before it, reading only): the pending-offer cap under a lock on the helper's person
+        row (PostgreSQL; SQLite transactions are serial), so two asks at the same moment cannot
+        both pass it; the pause (e.g. the third unanswered offer in this very transaction);
+        still opted in, reachable and with capacity left. A helper who fails any is skipped."""
         _lock_person(session, helper_id)
         profile = session.get(HelperProfile, helper_id)
-        paused_until = profile.paused_until if profile is not None else None
+        person = session.get(Person, helper_id)
+        if profile is None or person is None or not profile.opted_in:
+            return False
+        if person.deleted or not person.can_be_messaged:
+            return False
+        paused_until = profile.paused_until
         if paused_until is not None and paused_until > self._clock.now():
             return False
+        if profile.capacity is not None:
+            active = (
+                session.scalar(
+                    select(func.count()).where(
+                        Pair.helper_id == helper_id, Pair.status == PairStatus.ACTIVE
+                    )
+                )
+                or 0
+            )
+            if active >= profile.capacity:
+                return False
         pending = (
             session.scalar(
                 select(func.count()).where(
@@ -684,11 +766,51 @@ class AskService:
         return True
 
     def release_offer(self, session: Session, offer: Offer, now: datetime) -> None:
-        """A pending offer whose helper is gone (their data deleted): skip them and move the
-        ask on to the next candidate, in the caller's unit of work."""
+        """A pending offer whose helper is gone (their data deleted): skip them in the caller's
+        unit of work; the ask moves on to the next candidate once that commits (ranked reading
+        only, then offered in a transaction of its own: :meth:`_move_on_after_commit`)."""
         offer.status = OfferStatus.SKIPPED
         offer.responded_at = now
-        self._move_on(session, offer, now)
+        self._move_on_after_commit(session, offer.ask_id)
+
+    def _move_on_after_commit(self, session: Session, ask_id: int) -> None:
+        """Move ``ask_id`` on to its next candidates after ``session`` commits (nothing if it
+        rolls back): the ranking then holds no write lock, and the write re-checks each
+        candidate. Should the process stop in between, the tick's :meth:`match_stranded`
+        finds the ask offered to nobody and moves it on."""
+        session.info.setdefault(_MOVE_ON, []).append(ask_id)
+
+    def _after_commit(self, session: Session) -> None:
+        if session.in_nested_transaction():
+            return  # a savepoint: the transaction (and its write lock) goes on
+        ask_ids = session.info.pop(_MOVE_ON, None)
+        if not ask_ids:
+            return
+        try:
+            self.move_on(ask_ids)
+        except Exception:  # the writer committed; the tick's match_stranded retries
+            log.exception("asks %s: could not move on to the next helper; the tick will", ask_ids)
+
+    def move_on(self, ask_ids: Sequence[int]) -> int:
+        """Offer each of ``ask_ids`` still being offered, and offered to nobody now, to its
+        next candidates (or tell the asker nobody is free): ranked first, reading only, then
+        each written in its own short transaction. Returns how many asks were moved on."""
+        now = self._clock.now()
+        ranked = self._rank_asks(ask_ids, now)
+        done = 0
+        for ask_id in dict.fromkeys(ask_ids):
+            with unit_of_work(self._sessions) as session:
+                stmt = select(Ask).where(Ask.id == ask_id)
+                if session.get_bind().dialect.name == "postgresql":
+                    stmt = stmt.with_for_update()
+                ask = session.scalar(stmt)
+                if ask is None or ask.status != AskStatus.OFFERED:
+                    continue
+                asker = session.get_one(Person, ask.asker_id)
+                vector = self._ask_vector(session, ask)
+                self._advance(session, ask, asker, vector, now, ranked=ranked.get(ask_id))
+                done += 1
+        return done
 
     def _move_on(
         self,
@@ -715,14 +837,25 @@ class AskService:
         reading only: no write lock is held while the index is refreshed and helpers scored.
         The write that follows re-checks each one (room, not offered this ask meanwhile)."""
         ids = [offer_ids] if isinstance(offer_ids, int) else list(offer_ids)
-        out: dict[int, Sequence[Ranked]] = {}
         if not ids:
-            return out
+            return {}
         with read_only(self._sessions) as session:
             ask_ids = set(session.scalars(select(Offer.ask_id).where(Offer.id.in_(ids))))
-            for ask_id in sorted(ask_ids):
+        return self._rank_asks(sorted(ask_ids), now)
+
+    def _rank_asks(
+        self, ask_ids: Sequence[int], now: datetime, status: AskStatus = AskStatus.OFFERED
+    ) -> dict[int, Sequence[Ranked]]:
+        """The candidates of each of ``ask_ids`` still in ``status``, by ask id, ranked reading
+        only (see :meth:`_rank_next`); an ask without a stored vector is left out (ranked in
+        the write, which embeds it)."""
+        out: dict[int, Sequence[Ranked]] = {}
+        if not ask_ids:
+            return out
+        with read_only(self._sessions) as session:
+            for ask_id in dict.fromkeys(ask_ids):
                 ask = session.get(Ask, ask_id)
-                if ask is None or ask.status != AskStatus.OFFERED:
+                if ask is None or ask.status != status:
                     continue
                 asker = session.get(Person, ask.asker_id)
                 vector = self._stored_vector(session, ask)
@@ -803,7 +936,7 @@ class AskService:
         if outcome.failure == Failure.REJECTED:
             self._not_sent(session, ask, now)
             return
-        self._move_on(session, offer, now)
+        self._move_on_after_commit(session, ask.id)
 
     def _not_sent(self, session: Session, ask: Ask, now: datetime) -> None:
         """Slack refused to carry the ask: close it and tell the asker."""
@@ -876,7 +1009,7 @@ class AskService:
         ask.status = AskStatus.OFFERED
         ask.matched_at = None
         ask.updated_at = now
-        self._advance(session, ask, asker, self._ask_vector(session, ask), now)
+        self._move_on_after_commit(session, ask.id)
 
     def on_sent(self, session: Session, notice: notices.Notice, where: SentRef) -> None:
         """Outbox success hook: once the group DM exists, remember it, and only now tell the
@@ -1043,34 +1176,63 @@ class AskService:
                     notice=notices.AskWaitEnded(ask_id=ask.id),
                     now=now,
                 )
-        with unit_of_work(self._sessions) as session:
-            waiting = list(
-                session.scalars(
-                    select(Ask)
-                    .where(Ask.status == AskStatus.UNMET, Ask.waiting_until > now)
-                    .order_by(Ask.created_at, Ask.id)
-                    .limit(limit)
-                )
-            )
-            made = 0
+        # Which waiting asks to look at again, and their candidates, reading only: no write
+        # lock is held while they are ranked. The write below re-checks each.
+        look: dict[int, tuple[object, ...] | None] = {}  # None: redacted, stop waiting
+        with read_only(self._sessions) as session:
+            waiting = session.execute(
+                select(Ask.id, Ask.team_id, Ask.challenge, Ask.waiting_checked_at)
+                .where(Ask.status == AskStatus.UNMET, Ask.waiting_until > now)
+                .order_by(Ask.created_at, Ask.id)
+                .limit(limit)
+            ).all()
             seen_in: dict[str, tuple[object, ...]] = {}
-            for ask in waiting:
-                if is_redacted(ask.challenge):  # the asker's data was deleted: stop waiting
+            for ask_id, team_id, challenge, checked_at in waiting:
+                if is_redacted(challenge):  # the asker's data was deleted: stop waiting
+                    look[ask_id] = None
+                    continue
+                if team_id not in seen_in:  # one aggregate per workspace and tick
+                    seen_in[team_id] = self._helpers_seen(session, team_id, now)
+                seen = seen_in[team_id]
+                if checked_at is not None and self._waiting_seen.get(ask_id) == seen:
+                    continue
+                look[ask_id] = seen
+        ranked = self._rank_asks([a for a, st in look.items() if st], now, AskStatus.UNMET)
+        made = 0
+        if not look:
+            return made
+        with unit_of_work(self._sessions) as session:
+            for ask_id, state in look.items():
+                stmt = select(Ask).where(Ask.id == ask_id)
+                if session.get_bind().dialect.name == "postgresql":
+                    stmt = stmt.with_for_update()
+                found = session.scalar(stmt)
+                if (  # changed since it was read: withdrawn, offered, its wait over
+                    found is None
+                    or found.status != AskStatus.UNMET
+                    or found.waiting_until is None
+                    or found.waiting_until <= now
+                ):
+                    continue
+                ask = found
+                if state is None:
                     ask.waiting_until = None
                     continue
-                if ask.team_id not in seen_in:  # one aggregate per workspace and tick
-                    seen_in[ask.team_id] = self._helpers_seen(session, ask.team_id, now)
-                seen = seen_in[ask.team_id]
-                if ask.waiting_checked_at is not None and self._waiting_seen.get(ask.id) == seen:
-                    continue
-                self._waiting_seen[ask.id] = seen
+                self._waiting_seen[ask.id] = state
                 ask.waiting_checked_at = now
                 asker = session.get_one(Person, ask.asker_id)
-                vector = self._ask_vector(session, ask)
-                ranked = self._ranker.candidates_for(session, ask, asker, vector, now)
+                candidates = ranked.get(ask.id)
+                if candidates is None:  # no stored vector: embedded and ranked here
+                    vector = self._ask_vector(session, ask)
+                    candidates = self._ranker.candidates_for(session, ask, asker, vector, now)
                 policy = self.policy_for(session, ask.team_id)
                 _, timeout = self._routing(ask, policy)
-                for r in ranked:
+                offered = set(
+                    session.scalars(select(Offer.helper_id).where(Offer.ask_id == ask.id))
+                )
+                for r in candidates:
+                    if r.candidate.person_id in offered:
+                        continue  # offered this ask since the ranking
                     if not self._helper_has_room(session, r.candidate.person_id):
                         continue
                     position = session.scalar(select(func.count()).where(Offer.ask_id == ask.id))

@@ -41,6 +41,7 @@ from peerbot.matching.learned import (
 )
 from peerbot.matching.scoring import RankerWeights
 from peerbot.services.ranking import load_records
+from peerbot.store.db import read_only
 from peerbot.store.models import (
     Ask,
     Embedding,
@@ -200,6 +201,11 @@ class RankerLearning:
         records, _ = load_records(session, team_id, self._model)
         model = train(events, records, self._dim, self.base, trained_at=now)
         labelled = positive_asks(session, team_id)
+        return self._store(session, team_id, model, labelled, now)
+
+    def _store(
+        self, session: Session, team_id: str, model: LearnedModel, labelled: int, now: datetime
+    ) -> LearnedModel:
         row = session.get(RankerModel, team_id)
         if row is None:
             row = RankerModel(team_id=team_id)
@@ -224,13 +230,19 @@ class RankerLearning:
         done = 0
         for team in teams:
             try:
-                with self._sessions.begin() as session:
+                # Read and train reading only (no write lock held meanwhile: training a big
+                # workspace takes a while), then store the model in a short write.
+                with read_only(self._sessions) as session:
                     labelled = positive_asks(session, team)
                     row = session.get(RankerModel, team)
                     if not needs_refresh(row.labelled_asks if row else None, labelled):
                         continue
-                    self.train_team(session, team, now)
-                    done += 1
+                    events = load_events(session, team, self._model)
+                    records, _ = load_records(session, team, self._model)
+                model = train(events, records, self._dim, self.base, trained_at=now)
+                with self._sessions.begin() as session:
+                    self._store(session, team, model, labelled, now)
+                done += 1
             except Exception as exc:  # one workspace's failure never stops the others
                 log.exception("training the ranker of %s failed", team)
                 if on_error is not None:

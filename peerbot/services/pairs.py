@@ -54,7 +54,7 @@ from peerbot.domain.notices import (
 )
 from peerbot.domain.ports import Clock
 from peerbot.domain.schedule import next_working_moment, zone
-from peerbot.services import messages
+from peerbot.services import messages, programme_settings
 from peerbot.services.programme_settings import checkin_plan, working_hours
 from peerbot.store.db import unit_of_work
 from peerbot.store.models import (
@@ -247,6 +247,8 @@ class PairService:
         """One transaction of :meth:`run_due`: (check-ins selected, check-ins handled)."""
         handled = 0
         with unit_of_work(self._sessions) as session:
+            # Each workspace's working hours and check-in plan, read once for the whole batch.
+            session.info[programme_settings.READ_ONCE] = {}
             stmt = (
                 select(Checkin)
                 .where(Checkin.sent_at.is_(None), Checkin.due_at <= now)
@@ -256,6 +258,14 @@ class PairService:
             if session.get_bind().dialect.name == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True)
             batch = list(session.scalars(stmt))
+            # The batch's pairs and their people in two queries (at most two ids per check-in
+            # of the batch): each check-in reads them, one by one that was three queries each.
+            pairs = list(
+                session.scalars(select(Pair).where(Pair.id.in_({c.pair_id for c in batch})))
+            )
+            people = {p.asker_id for p in pairs} | {p.helper_id for p in pairs}
+            if people:
+                session.scalars(select(Person).where(Person.id.in_(people))).all()
             for checkin in batch:
                 pair = session.get(Pair, checkin.pair_id)
                 if pair is None or pair.status != PairStatus.ACTIVE:

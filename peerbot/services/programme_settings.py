@@ -107,14 +107,26 @@ def parse(key: str, raw: object) -> tuple[Any, str | None]:
     return value, None
 
 
+#: ``Session.info`` key: when set (to a dict), each workspace's settings are read once for the
+#: rest of that session; for batch jobs that read them per row and change none (the tick's
+#: check-ins).
+READ_ONCE = "peerbot.programme_settings.read_once"
+
+
 def stored(session: Session, team_id: str) -> dict[str, Any]:
     """The values an admin set for ``team_id``."""
+    memo: dict[str, dict[str, Any]] | None = session.info.get(READ_ONCE)
+    if memo is not None and team_id in memo:
+        return dict(memo[team_id])
     rows = session.execute(
         select(ProgrammeSetting.key, ProgrammeSetting.value).where(
             ProgrammeSetting.team_id == team_id
         )
     ).all()
-    return {k: v for k, v in rows if k in SPECS}
+    values = {k: v for k, v in rows if k in SPECS}
+    if memo is not None:
+        memo[team_id] = dict(values)
+    return values
 
 
 def effective(session: Session, team_id: str, defaults: Mapping[str, Any]) -> dict[str, Any]:

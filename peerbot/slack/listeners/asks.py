@@ -54,8 +54,9 @@ def intake_submitted(ack: Ack, view: dict[str, Any], context: BoltContext, deps:
     who = actor(context)
     challenge_block = ASK_FIELD_BLOCKS["challenge"]
     try:
-        # Saved before the answer (an embedding and one INSERT fit well in Slack's 3 seconds):
-        # the dialog closes only once the ask is safe.
+        # Saved before the answer (a few short statements, no model: well within Slack's 3
+        # seconds, also while the matching index is still being built): the dialog closes
+        # only once the ask is safe.
         result = deps.asks.record(who.team_id, who.user_id, inp, client_key=view["id"])
     except StoreUnavailable as e:
         log.warning("intake from %s not saved, the dialog stays open: %s", who.user_id, e)
