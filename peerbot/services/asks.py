@@ -6,9 +6,8 @@ outbox) commit together or not at all. Methods are idempotent where Slack may de
 
 from __future__ import annotations
 
-import itertools
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -513,21 +512,12 @@ class AskService:
             slots = 0  # helpers who could not be messaged do not count as tries, but are bounded
         made: list[Offer] = []
         if slots > 0:
-            ahead = ranked is not None
             if ranked is None:
                 ranked = self._ranker.candidates_for(session, ask, asker, vector, now)
-
-            def again() -> Iterator[Ranked]:
-                # Ranked ahead, the list left out the helpers who had no room then: those whose
-                # offers lapse in this very transaction (a tick expiring many at once), or who
-                # answered meanwhile. When it did not fill the slots, rank again, now.
-                if ahead and len(made) < slots:
-                    yield from self._ranker.candidates_for(session, ask, asker, vector, now)
-
             position = session.scalar(select(func.count()).where(Offer.ask_id == ask.id)) or 0
             # Ranked before this transaction: someone may have been offered this ask since.
             offered = set(session.scalars(select(Offer.helper_id).where(Offer.ask_id == ask.id)))
-            for r in itertools.chain(ranked, again()):
+            for r in ranked:
                 if len(made) >= slots:
                     break
                 if r.candidate.person_id in offered:
@@ -822,7 +812,10 @@ class AskService:
     ) -> None:
         """Offer the ask of ``offer`` to the next candidates (``ranked``: ranked ahead, outside
         the write transaction, by :meth:`_rank_next`; ranked here when None)."""
-        ask = session.get(Ask, offer.ask_id)
+        # Locked on PostgreSQL: two offers of one ask settled at once (an urgent ask's pass and
+        # expiry) would each count the other as pending, and the ask could end offered to nobody.
+        postgres = session.get_bind().dialect.name == "postgresql"
+        ask = session.get(Ask, offer.ask_id, with_for_update=postgres, populate_existing=postgres)
         assert ask is not None
         if ask.status != AskStatus.OFFERED:
             return
@@ -865,18 +858,13 @@ class AskService:
         return out
 
     def expire_due(self) -> int:
-        """Expire offers nobody answered in time and move their asks on. Returns how many."""
+        """Expire offers nobody answered in time and move their asks on. Returns how many.
+
+        The expiries commit first; each ask is then ranked, reading only, with the helpers whose
+        offers just lapsed free again, and offered in a short write of its own
+        (:meth:`_move_on_after_commit`). Ranked before the expiries, a tick expiring many offers
+        at once saw those helpers still holding them, and later asks found nobody left."""
         now = self._clock.now()
-        with read_only(self._sessions) as session:  # rank ahead, outside the write transaction
-            soon = list(
-                session.scalars(
-                    select(Offer.id)
-                    .where(Offer.status == OfferStatus.PENDING, Offer.expires_at <= now)
-                    .order_by(Offer.expires_at)
-                    .limit(200)
-                )
-            )
-        ranked = self._rank_next(soon, now)
         with unit_of_work(self._sessions) as session:
             stmt = (
                 select(Offer)
@@ -892,7 +880,7 @@ class AskService:
                 offer.responded_at = now
                 self._close_offer_message(session, offer, notices.OfferState.EXPIRED, now)
                 self._missed(session, offer.helper_id, now)
-                self._move_on(session, offer, now, ranked=ranked.get(offer.ask_id))
+                self._move_on_after_commit(session, offer.ask_id)
         self.follow_waiting()
         return len(due)
 
