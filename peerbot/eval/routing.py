@@ -226,9 +226,15 @@ def learn_weights(
     dimension: int,
     base: RankerWeights,
 ) -> LearnedModel:
-    """The per-workspace model trained on the history part only (production's own trainer)."""
+    """The per-workspace model trained on the history part only (production's own trainer).
+
+    As the protocol does for the asks, a training ask's candidates are the helpers with at least
+    :data:`MIN_ANSWERS` answers before it (see ``min_helps`` of
+    :func:`~peerbot.matching.learned.replay_features`)."""
     records = [HelperRecord(c, None, "", ()) for c in data.candidates]
-    return train(training_events(data, vectors, _EPOCH), records, dimension, base)
+    return train(
+        training_events(data, vectors, _EPOCH), records, dimension, base, min_helps=MIN_ANSWERS
+    )
 
 
 def _static_rankings(

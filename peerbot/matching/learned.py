@@ -164,6 +164,7 @@ def replay_features(
     negatives: int = NEGATIVES_PER_ASK,
     seed: int = 0,
     max_asks: int = MAX_TRAINING_ASKS,
+    min_helps: int = 1,
 ) -> TrainingSet:
     """Walk ``events`` in time order; for each, the signals of its candidates as known *before*
     it (then add its helps). ``helpers`` are the candidates (expertise and facts; their past
@@ -172,6 +173,11 @@ def replay_features(
     Candidates are the helpers in ``helpers`` less the asker; an ask counts when one of them
     helped and another did not. Negatives: the ask's ``declined`` plus up to ``negatives``
     sampled (deterministically from ``seed``) from the others.
+
+    A helper without stated expertise becomes a candidate after ``min_helps`` helps. An
+    evaluation that picks its candidates by a help count over the whole history must pass that
+    count here: otherwise a helper with fewer helps at the time of an ask is known (from the
+    selection) to help again later, a leak of the future that teaches "few helps: will help".
     """
     ranker_weights = unit_weights(base or RankerWeights())
     base_vec = np.array([(base or RankerWeights()).weight(n) for n in SIGNALS])
@@ -193,6 +199,7 @@ def replay_features(
     known: dict[str, None] = {
         h.helper_id: None for h in helpers if h.expertise_vector is not None or h.expertise_text
     }
+    n_helps: dict[str, int] = {}
     for k, ev in enumerate(ordered):
         helped = [h for h in dict.fromkeys(ev.helpers) if h in index and h != ev.asker_id]
         if k >= featurise_from and any(h in known for h in helped):
@@ -220,7 +227,9 @@ def replay_features(
                 )
         for h in helped:
             index.add_past_help(h, PastHelp(ev.ask_id, ev.vector, ev.text, ev.at))
-            known[h] = None
+            n_helps[h] = n_helps.get(h, 0) + 1
+            if n_helps[h] >= min_helps:
+                known[h] = None
     return out
 
 
@@ -457,9 +466,10 @@ def train(
     *,
     trained_at: datetime | None = None,
     seed: int = 0,
+    min_helps: int = 1,
 ) -> LearnedModel:
     """:func:`replay_features` then :func:`fit`: the per-workspace model from its history."""
-    data = replay_features(events, helpers, dimension, base=base, seed=seed)
+    data = replay_features(events, helpers, dimension, base=base, seed=seed, min_helps=min_helps)
     return fit(data, base, trained_at=trained_at)
 
 

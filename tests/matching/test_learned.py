@@ -239,3 +239,24 @@ def test_only_the_latest_asks_are_featurised_against_the_whole_history() -> None
     # Same history behind them as in the full replay: the positives' signals are the same.
     for g in capped.groups:
         np.testing.assert_array_equal(g.pos, full[g.ask_id].pos)
+
+
+def test_min_helps_keeps_the_protocols_candidates_out_of_training_until_they_qualify() -> None:
+    """With ``min_helps=3`` (the routing protocol's candidate rule), an ask counts only when one
+    of its helpers had already helped three times before it: a helper chosen for helping three
+    times over the whole history is never a candidate before then (that would leak the future)."""
+    events = _events(120)
+    helpers = [HelperRecord(h.helper_id, None, "", (), HelperFacts()) for h in _helpers()]
+    data = replay_features(events, helpers, EMB.dimension, min_helps=3)
+    seen: dict[str, int] = {}
+    expected = []
+    for ev in events:
+        if any(seen.get(h, 0) >= 3 for h in ev.helpers):
+            expected.append(ev.ask_id)
+        for h in ev.helpers:
+            seen[h] = seen.get(h, 0) + 1
+    got = [g.ask_id for g in data.groups]
+    assert set(got) <= set(expected)
+    assert len(got) >= len(expected) - 2  # the first qualifying asks may lack a negative
+    once = replay_features(events, helpers, EMB.dimension, min_helps=1)
+    assert len(once.groups) > len(got)
