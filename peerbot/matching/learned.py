@@ -40,9 +40,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -165,6 +166,7 @@ def replay_features(
     seed: int = 0,
     max_asks: int = MAX_TRAINING_ASKS,
     min_helps: int = 1,
+    lag_days: float = 0.0,
 ) -> TrainingSet:
     """Walk ``events`` in time order; for each, the signals of its candidates as known *before*
     it (then add its helps). ``helpers`` are the candidates (expertise and facts; their past
@@ -178,6 +180,11 @@ def replay_features(
     evaluation that picks its candidates by a help count over the whole history must pass that
     count here: otherwise a helper with fewer helps at the time of an ask is known (from the
     selection) to help again later, a leak of the future that teaches "few helps: will help".
+
+    ``lag_days``: each ask is featurised against the history as it stood that many days before
+    it (production ranks against a current index: 0). An evaluation whose asks are ranked
+    against a history frozen before them passes its typical gap, so the model learns what
+    predicts help over that horizon rather than the next day.
     """
     ranker_weights = unit_weights(base or RankerWeights())
     base_vec = np.array([(base or RankerWeights()).weight(n) for n in SIGNALS])
@@ -200,8 +207,22 @@ def replay_features(
         h.helper_id: None for h in helpers if h.expertise_vector is not None or h.expertise_text
     }
     n_helps: dict[str, int] = {}
+    lag = timedelta(days=max(lag_days, 0.0))
+    pending: deque[tuple[HelpEvent, list[str]]] = deque()
+
+    def learn_until(cutoff: datetime) -> None:
+        """Add the helps of the events at or before ``cutoff`` to the history."""
+        while pending and pending[0][0].at <= cutoff:
+            done, who = pending.popleft()
+            for h in who:
+                index.add_past_help(h, PastHelp(done.ask_id, done.vector, done.text, done.at))
+                n_helps[h] = n_helps.get(h, 0) + 1
+                if n_helps[h] >= min_helps:
+                    known[h] = None
+
     for k, ev in enumerate(ordered):
         helped = [h for h in dict.fromkeys(ev.helpers) if h in index and h != ev.asker_id]
+        learn_until(ev.at - lag)
         if k >= featurise_from and any(h in known for h in helped):
             query = Ask(ev.text, ev.vector, ev.at, asker_id=ev.asker_id)
             scoring = ranker.score(query, allowed=list(known))
@@ -225,11 +246,7 @@ def replay_features(
                         tuple(pos) if keep else (),
                     )
                 )
-        for h in helped:
-            index.add_past_help(h, PastHelp(ev.ask_id, ev.vector, ev.text, ev.at))
-            n_helps[h] = n_helps.get(h, 0) + 1
-            if n_helps[h] >= min_helps:
-                known[h] = None
+        pending.append((ev, helped))
     return out
 
 
@@ -467,9 +484,12 @@ def train(
     trained_at: datetime | None = None,
     seed: int = 0,
     min_helps: int = 1,
+    lag_days: float = 0.0,
 ) -> LearnedModel:
     """:func:`replay_features` then :func:`fit`: the per-workspace model from its history."""
-    data = replay_features(events, helpers, dimension, base=base, seed=seed, min_helps=min_helps)
+    data = replay_features(
+        events, helpers, dimension, base=base, seed=seed, min_helps=min_helps, lag_days=lag_days
+    )
     return fit(data, base, trained_at=trained_at)
 
 

@@ -260,3 +260,31 @@ def test_min_helps_keeps_the_protocols_candidates_out_of_training_until_they_qua
     assert len(got) >= len(expected) - 2  # the first qualifying asks may lack a negative
     once = replay_features(events, helpers, EMB.dimension, min_helps=1)
     assert len(once.groups) > len(got)
+
+
+def test_lag_hides_the_last_days_before_each_ask() -> None:
+    """With ``lag_days=10`` an ask is featurised against the history as it stood ten days
+    before it: rewriting what happened in those ten days changes none of its features, while
+    without the lag it does."""
+    events = _events(90)  # one a day
+    target = events[70].ask_id
+    recent = [e.ask_id for e in events[62:70]]  # 1..8 days before the target
+
+    def rewritten(evs: list[HelpEvent]) -> list[HelpEvent]:
+        return [
+            HelpEvent(e.ask_id, "salary", EMB.embed(["salary"])[0], e.at, ("T6-0",))
+            if e.ask_id in recent
+            else e
+            for e in evs
+        ]
+
+    def features(evs: list[HelpEvent], lag: float) -> tuple[np.ndarray, np.ndarray]:
+        data = replay_features(evs, _helpers(), EMB.dimension, lag_days=lag)
+        g = next(g for g in data.groups if g.ask_id == target)
+        return g.pos, g.neg
+
+    lagged, lagged_other = features(events, 10.0), features(rewritten(events), 10.0)
+    np.testing.assert_array_equal(lagged[0], lagged_other[0])
+    np.testing.assert_array_equal(lagged[1], lagged_other[1])
+    fresh, fresh_other = features(events, 0.0), features(rewritten(events), 0.0)
+    assert not np.array_equal(fresh[1], fresh_other[1])
