@@ -75,6 +75,9 @@ VALIDATION_SHARE = 0.2
 #: L2 penalties of the pairwise logistic model tried (per pair, on standardised signals); the
 #: one that ranks the held-out asks best is used.
 L2_GRID: tuple[float, ...] = (1e-2, 1e-1, 1.0)
+#: Learned weights replace the hand-set ones only when they rank the held-out asks better by more
+#: than this many standard errors of the per-ask difference in reciprocal rank.
+MARGIN_SE = 2.0
 #: Signals whose weight is a policy, not a prediction: never learned (fairness spreads load; a
 #: history where load was spread would otherwise teach the model to undo it).
 POLICY_SIGNALS: frozenset[str] = frozenset({"fairness", "capacity"})
@@ -401,9 +404,9 @@ def _fit_weights(
     return replace(base, **scaled), names
 
 
-def validation_mrr(groups: Sequence[AskGroup], weights: RankerWeights) -> float:
-    """Mean reciprocal rank of the first positive among every candidate of the held-out asks
-    (those with :attr:`AskGroup.everyone`), ranked by ``weights``."""
+def reciprocal_ranks(groups: Sequence[AskGroup], weights: RankerWeights) -> FloatArray:
+    """Reciprocal rank of the first positive among every candidate of each held-out ask (those
+    with :attr:`AskGroup.everyone`), ranked by ``weights``."""
     vec = np.array([weights.weight(n) for n in SIGNALS])
     rr = []
     for g in groups:
@@ -413,7 +416,24 @@ def validation_mrr(groups: Sequence[AskGroup], weights: RankerWeights) -> float:
         best = max(float(score[i]) for i in g.positives)
         # Ties are counted against the model (rank after every candidate scoring the same).
         rr.append(1.0 / float((score >= best).sum()))
-    return float(np.mean(rr)) if rr else 0.0
+    return np.asarray(rr, dtype=np.float64)
+
+
+def validation_mrr(groups: Sequence[AskGroup], weights: RankerWeights) -> float:
+    """Mean of :func:`reciprocal_ranks` (0 without held-out asks)."""
+    rr = reciprocal_ranks(groups, weights)
+    return float(rr.mean()) if rr.size else 0.0
+
+
+def clearly_better(groups: Sequence[AskGroup], learned: RankerWeights, base: RankerWeights) -> bool:
+    """True when ``learned`` ranks the held-out asks better than ``base`` by more than
+    :data:`MARGIN_SE` standard errors of the per-ask difference (a win within the noise of a
+    few hundred asks does not carry over to the next ones)."""
+    diff = reciprocal_ranks(groups, learned) - reciprocal_ranks(groups, base)
+    if diff.size == 0:
+        return False
+    se = float(diff.std(ddof=1) / math.sqrt(diff.size)) if diff.size > 1 else 0.0
+    return float(diff.mean()) > MARGIN_SE * se
 
 
 def fit(
@@ -427,8 +447,9 @@ def fit(
 
     The asks are in time order; the latest :data:`VALIDATION_SHARE` are held out. For each
     penalty of ``l2_grid`` weights are fitted on the earlier asks and scored on the held-out
-    ones; the best is compared with ``base`` on the same asks. Only when it ranks them better
-    are the weights refitted on all asks and returned as learned; otherwise ``base`` is kept
+    ones; the best is compared with ``base`` on the same asks. Only when it ranks them better,
+    beyond the noise (:func:`clearly_better`), are the weights refitted on all asks and returned
+    as learned; otherwise ``base`` is kept
     (``learned`` empty), with both validation figures recorded.
     """
     base = base or RankerWeights()
@@ -449,6 +470,9 @@ def fit(
                 best = (score, l2)
     if best is None or base_mrr is None or best[0] <= base_mrr:
         return LearnedModel(base, data.n_asks, (), trained_at, best and best[0], base_mrr)
+    candidate = _fit_weights(early, base, best[1])
+    if candidate is None or not clearly_better(held, candidate[0], base):
+        return LearnedModel(base, data.n_asks, (), trained_at, best[0], base_mrr)
     fitted = _fit_weights(groups, base, best[1])
     if fitted is None:
         return LearnedModel(base, data.n_asks, (), trained_at, best[0], base_mrr)
