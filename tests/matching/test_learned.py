@@ -48,7 +48,12 @@ TOPICS = [
 #: Hand-set weights that ignore what an ask is about: only activity counts. A model that learns
 #: from who helped on what must beat them on held-out asks.
 TOPIC_BLIND = RankerWeights(
-    semantic_history=0.0, semantic_expertise=0.0, lexical=0.0, experience=1.0, recency=1.0
+    semantic_history=0.0,
+    semantic_expertise=0.0,
+    lexical=0.0,
+    experience=1.0,
+    recency=1.0,
+    topical_recency=0.0,
 )
 SIG = {name: k for k, name in enumerate(SIGNALS)}
 
