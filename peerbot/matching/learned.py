@@ -77,7 +77,7 @@ VALIDATION_SHARE = 0.2
 L2_GRID: tuple[float, ...] = (1e-2, 1e-1, 1.0)
 #: Learned weights replace the hand-set ones only when they rank the held-out asks better by more
 #: than this many standard errors of the per-ask difference in reciprocal rank.
-MARGIN_SE = 2.0
+MARGIN_SE = 1.0
 #: Signals whose weight is a policy, not a prediction: never learned (fairness spreads load; a
 #: history where load was spread would otherwise teach the model to undo it).
 POLICY_SIGNALS: frozenset[str] = frozenset({"fairness", "capacity"})

@@ -100,7 +100,7 @@ class RankerWeights:
     acceptance: float = 0.25
     responsiveness: float = 0.1
     fairness: float = 1.5
-    topical_recency: float = 0.5
+    topical_recency: float = 0.0
     neighbours: float = 0.0
     #: Sharpness of the per-ask similarity aggregation (higher: only close past asks count).
     semantic_temperature: float = 20.0

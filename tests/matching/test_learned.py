@@ -296,21 +296,25 @@ def test_lag_hides_the_last_days_before_each_ask() -> None:
 
 
 def test_learned_weights_must_win_beyond_the_noise() -> None:
-    """A learned model that wins one held-out ask of a hundred by a hair is not used; one that
-    wins most of them is."""
+    """Learned weights that win two held-out asks of a hundred and lose one are not used; ones
+    that win most of them are."""
     from peerbot.matching.learned import AskGroup, clearly_better
 
-    col = SIG["lexical"]
-
-    def group(lexical_helps: bool) -> AskGroup:
+    def group(outcome: str) -> AskGroup:
+        # Candidate 0 helped. Recency (the hand-set weights) and lexical (what was learned).
+        recency, lexical = {
+            "win": ([0.0, 1.0, 0.5], [1.0, 0.0, 0.0]),  # base ranks 0 third, learned first
+            "loss": ([1.0, 0.0, 0.5], [0.0, 1.0, 0.0]),  # base first, learned second
+            "same": ([0.0, 1.0, 0.5], [0.0, 0.0, 0.0]),
+        }[outcome]
         everyone = np.zeros((3, len(SIGNALS)))
-        everyone[:, SIG["recency"]] = [0.0, 1.0, 0.5]  # recency prefers candidate 1
-        everyone[:, col] = [1.0, 0.0, 0.0] if lexical_helps else [0.0, 0.0, 0.0]
+        everyone[:, SIG["recency"]] = recency
+        everyone[:, SIG["lexical"]] = lexical
         return AskGroup("a", everyone[:1], everyone[1:], 1.0, everyone, (0,))
 
     base = RankerWeights.from_mapping({**dict.fromkeys(SIGNALS, 0.0), "recency": 1.0})
     learned = replace(base, lexical=2.0)
-    one_in_a_hundred = [group(True)] + [group(False) for _ in range(99)]
-    assert not clearly_better(one_in_a_hundred, learned, base)
-    most = [group(True) for _ in range(80)] + [group(False) for _ in range(20)]
+    noise = [group("win"), group("win"), group("loss")] + [group("same") for _ in range(97)]
+    assert not clearly_better(noise, learned, base)
+    most = [group("win") for _ in range(80)] + [group("same") for _ in range(20)]
     assert clearly_better(most, learned, base)
