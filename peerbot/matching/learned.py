@@ -81,6 +81,10 @@ MARGIN_SE = 1.0
 #: Signals whose weight is a policy, not a prediction: never learned (fairness spreads load; a
 #: history where load was spread would otherwise teach the model to undo it).
 POLICY_SIGNALS: frozenset[str] = frozenset({"fairness", "capacity"})
+#: Signals computed but not learned (their weight stays the hand-set one, 0 by default): measured
+#: on the development sets, learning them lowered the replayed MRR (they concentrate first offers
+#: on the recently active). Emptying this set lets a workspace learn them.
+UNLEARNED_SIGNALS: frozenset[str] = frozenset({"topical_recency", "neighbours"})
 #: Signals whose learned weight never falls below the hand-set one: the stated expertise is all
 #: that is known of a new helper, and a history cannot measure its worth for them (helpers with
 #: a history are found through it), so a new helper whose expertise matches stays reachable.
@@ -388,7 +392,10 @@ def _fit_weights(
     informative = [
         k
         for k, name in enumerate(SIGNALS)
-        if name not in POLICY_SIGNALS and diffs.shape[0] and float(np.abs(diffs[:, k]).max()) > 0
+        if name not in POLICY_SIGNALS
+        and name not in UNLEARNED_SIGNALS
+        and diffs.shape[0]
+        and float(np.abs(diffs[:, k]).max()) > 0
     ]
     if not informative:
         return None
