@@ -226,9 +226,33 @@ def learn_weights(
     dimension: int,
     base: RankerWeights,
 ) -> LearnedModel:
-    """The per-workspace model trained on the history part only (production's own trainer)."""
+    """The per-workspace model trained on the history part only (production's own trainer).
+
+    As the protocol does for the asks, a training ask's candidates are the helpers with at least
+    :data:`MIN_ANSWERS` answers before it, and its history stops :func:`protocol_lag_days`
+    before it (see ``min_helps`` and ``lag_days`` of
+    :func:`~peerbot.matching.learned.replay_features`)."""
     records = [HelperRecord(c, None, "", ()) for c in data.candidates]
-    return train(training_events(data, vectors, _EPOCH), records, dimension, base)
+    return train(
+        training_events(data, vectors, _EPOCH),
+        records,
+        dimension,
+        base,
+        min_helps=MIN_ANSWERS,
+        lag_days=protocol_lag_days(data),
+    )
+
+
+def protocol_lag_days(data: Split) -> float:
+    """The mean gap between the end of the history and the scored asks, in days: the protocol
+    ranks every ask against the history frozen at the cut, so training ranks each past ask
+    against the history as it stood this long before it (from the split, not per data set)."""
+    times = ask_times(data)
+    if not times:
+        return 0.0
+    n = max(1, len(data.history))
+    end = _EPOCH - timedelta(days=HISTORY_DAYS / n)  # the last history question
+    return float(np.mean([(t - end).total_seconds() / 86400.0 for t in times.values()]))
 
 
 def _static_rankings(

@@ -40,9 +40,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -74,9 +75,16 @@ VALIDATION_SHARE = 0.2
 #: L2 penalties of the pairwise logistic model tried (per pair, on standardised signals); the
 #: one that ranks the held-out asks best is used.
 L2_GRID: tuple[float, ...] = (1e-2, 1e-1, 1.0)
+#: Learned weights replace the hand-set ones only when they rank the held-out asks better by more
+#: than this many standard errors of the per-ask difference in reciprocal rank.
+MARGIN_SE = 1.0
 #: Signals whose weight is a policy, not a prediction: never learned (fairness spreads load; a
 #: history where load was spread would otherwise teach the model to undo it).
 POLICY_SIGNALS: frozenset[str] = frozenset({"fairness", "capacity"})
+#: Signals computed but not learned (their weight stays the hand-set one, 0 by default): measured
+#: on the development sets, learning them lowered the replayed MRR (they concentrate first offers
+#: on the recently active). Emptying this set lets a workspace learn them.
+UNLEARNED_SIGNALS: frozenset[str] = frozenset({"topical_recency", "neighbours"})
 #: Signals whose learned weight never falls below the hand-set one: the stated expertise is all
 #: that is known of a new helper, and a history cannot measure its worth for them (helpers with
 #: a history are found through it), so a new helper whose expertise matches stays reachable.
@@ -164,6 +172,8 @@ def replay_features(
     negatives: int = NEGATIVES_PER_ASK,
     seed: int = 0,
     max_asks: int = MAX_TRAINING_ASKS,
+    min_helps: int = 1,
+    lag_days: float = 0.0,
 ) -> TrainingSet:
     """Walk ``events`` in time order; for each, the signals of its candidates as known *before*
     it (then add its helps). ``helpers`` are the candidates (expertise and facts; their past
@@ -172,6 +182,16 @@ def replay_features(
     Candidates are the helpers in ``helpers`` less the asker; an ask counts when one of them
     helped and another did not. Negatives: the ask's ``declined`` plus up to ``negatives``
     sampled (deterministically from ``seed``) from the others.
+
+    A helper without stated expertise becomes a candidate after ``min_helps`` helps. An
+    evaluation that picks its candidates by a help count over the whole history must pass that
+    count here: otherwise a helper with fewer helps at the time of an ask is known (from the
+    selection) to help again later, a leak of the future that teaches "few helps: will help".
+
+    ``lag_days``: each ask is featurised against the history as it stood that many days before
+    it (production ranks against a current index: 0). An evaluation whose asks are ranked
+    against a history frozen before them passes its typical gap, so the model learns what
+    predicts help over that horizon rather than the next day.
     """
     ranker_weights = unit_weights(base or RankerWeights())
     base_vec = np.array([(base or RankerWeights()).weight(n) for n in SIGNALS])
@@ -193,8 +213,23 @@ def replay_features(
     known: dict[str, None] = {
         h.helper_id: None for h in helpers if h.expertise_vector is not None or h.expertise_text
     }
+    n_helps: dict[str, int] = {}
+    lag = timedelta(days=max(lag_days, 0.0))
+    pending: deque[tuple[HelpEvent, list[str]]] = deque()
+
+    def learn_until(cutoff: datetime) -> None:
+        """Add the helps of the events at or before ``cutoff`` to the history."""
+        while pending and pending[0][0].at <= cutoff:
+            done, who = pending.popleft()
+            for h in who:
+                index.add_past_help(h, PastHelp(done.ask_id, done.vector, done.text, done.at))
+                n_helps[h] = n_helps.get(h, 0) + 1
+                if n_helps[h] >= min_helps:
+                    known[h] = None
+
     for k, ev in enumerate(ordered):
         helped = [h for h in dict.fromkeys(ev.helpers) if h in index and h != ev.asker_id]
+        learn_until(ev.at - lag)
         if k >= featurise_from and any(h in known for h in helped):
             query = Ask(ev.text, ev.vector, ev.at, asker_id=ev.asker_id)
             scoring = ranker.score(query, allowed=list(known))
@@ -218,9 +253,7 @@ def replay_features(
                         tuple(pos) if keep else (),
                     )
                 )
-        for h in helped:
-            index.add_past_help(h, PastHelp(ev.ask_id, ev.vector, ev.text, ev.at))
-            known[h] = None
+        pending.append((ev, helped))
     return out
 
 
@@ -359,7 +392,10 @@ def _fit_weights(
     informative = [
         k
         for k, name in enumerate(SIGNALS)
-        if name not in POLICY_SIGNALS and diffs.shape[0] and float(np.abs(diffs[:, k]).max()) > 0
+        if name not in POLICY_SIGNALS
+        and name not in UNLEARNED_SIGNALS
+        and diffs.shape[0]
+        and float(np.abs(diffs[:, k]).max()) > 0
     ]
     if not informative:
         return None
@@ -375,9 +411,9 @@ def _fit_weights(
     return replace(base, **scaled), names
 
 
-def validation_mrr(groups: Sequence[AskGroup], weights: RankerWeights) -> float:
-    """Mean reciprocal rank of the first positive among every candidate of the held-out asks
-    (those with :attr:`AskGroup.everyone`), ranked by ``weights``."""
+def reciprocal_ranks(groups: Sequence[AskGroup], weights: RankerWeights) -> FloatArray:
+    """Reciprocal rank of the first positive among every candidate of each held-out ask (those
+    with :attr:`AskGroup.everyone`), ranked by ``weights``."""
     vec = np.array([weights.weight(n) for n in SIGNALS])
     rr = []
     for g in groups:
@@ -387,7 +423,24 @@ def validation_mrr(groups: Sequence[AskGroup], weights: RankerWeights) -> float:
         best = max(float(score[i]) for i in g.positives)
         # Ties are counted against the model (rank after every candidate scoring the same).
         rr.append(1.0 / float((score >= best).sum()))
-    return float(np.mean(rr)) if rr else 0.0
+    return np.asarray(rr, dtype=np.float64)
+
+
+def validation_mrr(groups: Sequence[AskGroup], weights: RankerWeights) -> float:
+    """Mean of :func:`reciprocal_ranks` (0 without held-out asks)."""
+    rr = reciprocal_ranks(groups, weights)
+    return float(rr.mean()) if rr.size else 0.0
+
+
+def clearly_better(groups: Sequence[AskGroup], learned: RankerWeights, base: RankerWeights) -> bool:
+    """True when ``learned`` ranks the held-out asks better than ``base`` by more than
+    :data:`MARGIN_SE` standard errors of the per-ask difference (a win within the noise of a
+    few hundred asks does not carry over to the next ones)."""
+    diff = reciprocal_ranks(groups, learned) - reciprocal_ranks(groups, base)
+    if diff.size == 0:
+        return False
+    se = float(diff.std(ddof=1) / math.sqrt(diff.size)) if diff.size > 1 else 0.0
+    return float(diff.mean()) > MARGIN_SE * se
 
 
 def fit(
@@ -401,8 +454,9 @@ def fit(
 
     The asks are in time order; the latest :data:`VALIDATION_SHARE` are held out. For each
     penalty of ``l2_grid`` weights are fitted on the earlier asks and scored on the held-out
-    ones; the best is compared with ``base`` on the same asks. Only when it ranks them better
-    are the weights refitted on all asks and returned as learned; otherwise ``base`` is kept
+    ones; the best is compared with ``base`` on the same asks. Only when it ranks them better,
+    beyond the noise (:func:`clearly_better`), are the weights refitted on all asks and returned
+    as learned; otherwise ``base`` is kept
     (``learned`` empty), with both validation figures recorded.
     """
     base = base or RankerWeights()
@@ -423,6 +477,9 @@ def fit(
                 best = (score, l2)
     if best is None or base_mrr is None or best[0] <= base_mrr:
         return LearnedModel(base, data.n_asks, (), trained_at, best and best[0], base_mrr)
+    candidate = _fit_weights(early, base, best[1])
+    if candidate is None or not clearly_better(held, candidate[0], base):
+        return LearnedModel(base, data.n_asks, (), trained_at, best[0], base_mrr)
     fitted = _fit_weights(groups, base, best[1])
     if fitted is None:
         return LearnedModel(base, data.n_asks, (), trained_at, best[0], base_mrr)
@@ -457,9 +514,13 @@ def train(
     *,
     trained_at: datetime | None = None,
     seed: int = 0,
+    min_helps: int = 1,
+    lag_days: float = 0.0,
 ) -> LearnedModel:
     """:func:`replay_features` then :func:`fit`: the per-workspace model from its history."""
-    data = replay_features(events, helpers, dimension, base=base, seed=seed)
+    data = replay_features(
+        events, helpers, dimension, base=base, seed=seed, min_helps=min_helps, lag_days=lag_days
+    )
     return fit(data, base, trained_at=trained_at)
 
 

@@ -17,9 +17,11 @@ from peerbot.matching.scoring import (
     RankerWeights,
     Scored,
     assemble,
+    neighbours_signal,
     semantic_history_signal,
     smoothed_rating,
     top_reasons,
+    topical_recency_signal,
     weighted_z,
     working_hours_overlap,
 )
@@ -94,6 +96,7 @@ class HybridRanker:
         self.index = index
         self.weights = weights or RankerWeights()
         self._static_cache: dict[tuple[object, ...], dict[str, npt.NDArray[np.float64]]] = {}
+        self._times_cache: tuple[int, npt.NDArray[np.intp], npt.NDArray[np.float64]] | None = None
 
     def _candidate_slots(
         self, ask: Ask, allowed: Collection[str] | None, excluded: Collection[str]
@@ -142,6 +145,20 @@ class HybridRanker:
                 hits.sims[past], hits.owners[past], n_slots, w.semantic_temperature
             )
             signals["semantic_history"] = per_slot[slots]
+        if w.topical_recency and past.any():
+            ages = self.hit_ages(hits.owners[past], hits.refs[past])
+            per_slot = topical_recency_signal(
+                hits.sims[past],
+                hits.owners[past],
+                ages,
+                n_slots,
+                w.semantic_temperature,
+                w.recency_days,
+            )
+            signals["topical_recency"] = per_slot[slots]
+        if w.neighbours and past.any():
+            votes, _top = self.neighbours_of(hits)
+            signals["neighbours"] = votes[slots]
         expert = hits.kinds == KIND_EXPERTISE
         if w.semantic_expertise and expert.any():
             col = np.full(n_slots, np.nan)
@@ -156,6 +173,34 @@ class HybridRanker:
         contributions = {**self._static(slots, ask), **dynamic}
         ids = _SlotIds(idx.live()[1], slots)
         return Scoring(assemble(ids, contributions), slots, hits, tokens)
+
+    def hit_ages(
+        self, owners: npt.NDArray[np.intp], refs: npt.NDArray[np.intp]
+    ) -> npt.NDArray[np.float64]:
+        """Age in days of past helps ``(owner slot, ref)`` before the latest dated help of the
+        index (a common reference: only differences matter); undated ones count as the oldest."""
+        idx = self.index
+        cached = self._times_cache
+        if cached is None or cached[0] != idx.revision:
+            h_owners, h_times = idx.help_times()
+            start = np.zeros(max(idx.n_slots, 1), dtype=np.intp)
+            if h_owners.size:
+                uniq, first = np.unique(h_owners, return_index=True)
+                start[uniq] = first
+            dated = ~np.isnan(h_times)
+            if dated.any():
+                ref = float(h_times[dated].max())
+                oldest = float(h_times[dated].min())
+                ages = (ref - np.where(dated, h_times, oldest)) / 86400.0
+            else:
+                ages = np.zeros(h_times.size)
+            cached = (idx.revision, start, ages)
+            self._times_cache = cached
+        _rev, start, ages = cached
+        if ages.size == 0:
+            return np.zeros(owners.size)
+        out: npt.NDArray[np.float64] = ages[start[owners] + refs]
+        return out
 
     def _static(self, slots: npt.NDArray[np.intp], ask: Ask) -> dict[str, npt.NDArray[np.float64]]:
         """Contributions that do not depend on the ask's text (cached per candidate set).
@@ -251,6 +296,38 @@ class HybridRanker:
         n = sum(1 for s, _ in pairs if s >= self.weights.similar_threshold)
         return n, [(float(s), int(r)) for s, r in pairs]
 
+    def neighbours_of(self, hits: Hits) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.intp]]:
+        """The ``neighbours`` votes per slot and the positions in ``hits`` of the past asks
+        that voted (the ``neighbours_k`` most similar)."""
+        past = np.flatnonzero(hits.kinds == KIND_PAST)
+        owners = np.full(hits.owners.size, -1, dtype=np.intp)
+        owners[past] = hits.owners[past]
+        return neighbours_signal(
+            hits.sims, owners, self.index.n_slots, int(self.weights.neighbours_k)
+        )
+
+    def _describe_topical_recency(self, slot: int, scoring: Scoring, ask: Ask) -> str:
+        """The past help that adds most to ``topical_recency``: how close and how long ago."""
+        hits = scoring.hits
+        mask = np.flatnonzero((hits.owners == slot) & (hits.kinds == KIND_PAST))
+        if mask.size == 0:
+            return ""
+        w = self.weights
+        ages = self.hit_ages(hits.owners[mask], hits.refs[mask])
+        terms = w.semantic_temperature * (hits.sims[mask].astype(np.float64) - 1.0) - ages / max(
+            w.recency_days, 1e-9
+        )
+        best = int(mask[int(np.argmax(terms))])
+        past = self.index.past_help(slot, int(hits.refs[best]))
+        example = _quote(past.text)
+        close = float(hits.sims[best]) >= w.similar_threshold
+        what = "a similar ask" if close else "a related ask"
+        if past.helped_at is None:
+            return f"helped on {what}: {example}"
+        days = max(0, math.floor((ask.now - past.helped_at).total_seconds() / 86400))
+        when = "today" if days == 0 else f"{_plural(days, 'day')} ago"
+        return f"helped on {what} {when}: {example}"
+
     def shared_terms(self, slot: int, tokens: Sequence[str], limit: int = 2) -> list[str]:
         """The query words that add most to ``slot``'s BM25 score (stopwords left out)."""
         contrib = self.index.bm25.term_contributions(tokens, slot)
@@ -271,6 +348,17 @@ class HybridRanker:
             if n:
                 return f"has helped on {_plural(n, 'similar ask')}, e.g. {example}"
             return f"closest past help: {example}"
+        if signal == "topical_recency":
+            return self._describe_topical_recency(slot, scoring, ask)
+        if signal == "neighbours":
+            _votes, top = self.neighbours_of(scoring.hits)
+            mine = [int(i) for i in top if int(scoring.hits.owners[i]) == slot]
+            if not mine:
+                return ""
+            k = int(top.size)
+            best = max(mine, key=lambda i: float(scoring.hits.sims[i]))
+            example = _quote(idx.past_help(slot, int(scoring.hits.refs[best])).text)
+            return f"helped on {len(mine)} of the {k} past asks closest to this one, e.g. {example}"
         if signal == "semantic_expertise":
             surface = surface_forms(ask.text)
             expertise_terms = set(analyze(rec.expertise_text))

@@ -39,6 +39,13 @@ Signals (all "higher is better"):
     ``-log1p(median hours to accept)``.
 ``fairness``
     ``-log1p(offers received in the fairness window)``: spreads offers over helpers.
+``topical_recency``
+    ``log(sum_j exp(T * (cos_j - 1)) * exp(-age_j / recency_days))``: similar asks helped on
+    *lately* (people drift between topics and go quiet; a recent similar help says most).
+``neighbours``
+    Votes of the ``neighbours_k`` past asks most similar to this one (over every helper's past
+    helps): ``sum`` of their cosine, to each one's helper. Relative to the other helpers' past
+    asks, where ``semantic_history`` is absolute.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -65,6 +73,8 @@ SIGNALS: tuple[str, ...] = (
     "acceptance",
     "responsiveness",
     "fairness",
+    "topical_recency",
+    "neighbours",
 )
 
 
@@ -90,6 +100,8 @@ class RankerWeights:
     acceptance: float = 0.25
     responsiveness: float = 0.1
     fairness: float = 1.5
+    topical_recency: float = 0.0
+    neighbours: float = 0.0
     #: Sharpness of the per-ask similarity aggregation (higher: only close past asks count).
     semantic_temperature: float = 20.0
     #: Time constant of the activity decay, in days.
@@ -98,6 +110,8 @@ class RankerWeights:
     similar_threshold: float = 0.5
     #: Pseudo-count of neutral ratings mixed into each helper's mean rating.
     rating_prior_count: float = 3.0
+    #: How many of the most similar past asks vote in ``neighbours``.
+    neighbours_k: float = 50.0
 
     def weight(self, signal: str) -> float:
         """The weight of ``signal`` (0 for an unknown name)."""
@@ -157,6 +171,8 @@ MIN_SCALE: dict[str, float] = {
     "acceptance": 0.15,  # share of offers accepted
     "responsiveness": 0.5,  # log1p(hours to accept)
     "fairness": 0.5,  # log1p(recent offers)
+    "topical_recency": 1.0,  # as semantic_history
+    "neighbours": 0.25,  # about a quarter of one close past ask
 }
 
 
@@ -245,6 +261,52 @@ def semantic_history_signal(
         acc += np.bincount(owner[keep], weights=vals, minlength=n_candidates)[:n_candidates]
     result: FloatArray = np.log(math.exp(-temperature) + acc)
     return result
+
+
+def topical_recency_signal(
+    sims: npt.NDArray[np.floating[Any]],
+    owner: npt.NDArray[np.intp],
+    age_days: FloatArray,
+    n_candidates: int,
+    temperature: float,
+    timescale_days: float,
+) -> FloatArray:
+    """Per-candidate ``log(sum_j exp(T * (sim_j - 1)) * exp(-age_j / timescale))``; ``NaN``
+    for a candidate with no past ask (``owner[j] = -1`` ignores ask ``j``).
+
+    Ages may be relative to any common reference (a shift adds the same to every candidate).
+    """
+    keep = owner >= 0
+    acc = np.zeros(n_candidates, dtype=np.float64)
+    if keep.any():
+        s = np.asarray(sims, dtype=np.float64)[keep]
+        a = np.asarray(age_days, dtype=np.float64)[keep]
+        logs = temperature * (s - 1.0) - a / max(timescale_days, 1e-9)
+        shift = float(logs.max())
+        acc += np.bincount(owner[keep], weights=np.exp(logs - shift), minlength=n_candidates)[
+            :n_candidates
+        ]
+    else:
+        shift = 0.0
+    with np.errstate(divide="ignore"):
+        out: FloatArray = np.where(acc > 0, np.log(np.maximum(acc, 1e-300)) + shift, np.nan)
+    return out
+
+
+def neighbours_signal(
+    sims: npt.NDArray[np.floating[Any]], owner: npt.NDArray[np.intp], n_candidates: int, k: int
+) -> tuple[FloatArray, npt.NDArray[np.intp]]:
+    """Votes of the ``k`` most similar past asks: per candidate the sum of ``max(cos, 0)`` of
+    those among them they helped on (0 when none: not being among the closest is a finding, not
+    an unknown), and the positions of the ``k``."""
+    s = np.asarray(sims, dtype=np.float64)
+    valid = np.flatnonzero(owner >= 0)
+    if valid.size == 0 or k <= 0:
+        return np.zeros(n_candidates), np.zeros(0, dtype=np.intp)
+    top = valid[np.argpartition(-s[valid], k - 1)[:k]] if valid.size > k else valid
+    votes = np.bincount(owner[top], weights=np.maximum(s[top], 0.0), minlength=n_candidates)
+    out: FloatArray = votes[:n_candidates].astype(np.float64)
+    return out, top
 
 
 def smoothed_rating(

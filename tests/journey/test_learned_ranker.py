@@ -51,7 +51,12 @@ TOPICS = [
 ]
 #: Hand-set weights blind to what an ask is about (only activity counts): learning must help.
 TOPIC_BLIND = RankerWeights(
-    semantic_history=0.0, semantic_expertise=0.0, lexical=0.0, experience=1.0, recency=1.0
+    semantic_history=0.0,
+    semantic_expertise=0.0,
+    lexical=0.0,
+    experience=1.0,
+    recency=1.0,
+    topical_recency=0.0,
 )
 
 

@@ -106,6 +106,13 @@ def test_protocol_split_on_tiny_file(tiny_file: Path) -> None:
     assert [q.question_id for q in data.asks] == [9, 10]
 
 
+def test_training_lag_is_the_asks_mean_gap_after_the_history(tiny_file: Path) -> None:
+    """Ten questions, eight of history spread over 365 days (45.6 days apart): the two asks are
+    posted one and two steps after the last history question, so the mean gap is 1.5 steps."""
+    data = routing.split(routing.load_questions(tiny_file))
+    assert routing.protocol_lag_days(data) == pytest.approx(1.5 * routing.HISTORY_DAYS / 8)
+
+
 def test_eval_runs_through_production_ranker(tiny_file: Path) -> None:
     result = routing.run_routing_eval(tiny_file, HashingEmbedder(64), RankerWeights())
     assert set(routing.RANKERS) <= set(result)

@@ -8,10 +8,17 @@ import re
 import numpy as np
 import pytest
 
-from peerbot.matching import Ask, HelperFacts, HelperIndex, HybridRanker
+from peerbot.matching import Ask, HelperFacts, HelperIndex, HelperRecord, HybridRanker
 from peerbot.matching.index import KIND_PAST
-from peerbot.matching.scoring import RankerWeights, Scored, combine, top_reasons
-from tests.matching.helpers import EMB, NOW, helper
+from peerbot.matching.scoring import (
+    SIGNALS,
+    RankerWeights,
+    Scored,
+    combine,
+    neighbours_signal,
+    top_reasons,
+)
+from tests.matching.helpers import EMB, NOW, helper, past
 
 ASK = "how do I handle a low performer who keeps missing deadlines"
 
@@ -101,6 +108,24 @@ def _check_truth(ranker: HybridRanker, ask: Ask) -> None:
             quoted = r.explanation.split("expertise mentions")[1].split(";")[0]
             words = re.findall(r"'([^']+)'", quoted)
             assert all(w in rec.expertise_text.split() and w in ask.text.split() for w in words)
+        if "neighbours" in r.reasons:
+            past_rows = np.flatnonzero(hits.kinds == KIND_PAST)
+            k = int(ranker.weights.neighbours_k)
+            closest = past_rows[np.argsort(-hits.sims[past_rows], kind="stable")[:k]]
+            mine = int((hits.owners[closest] == slot).sum())
+            assert mine > 0
+            said = f"helped on {mine} of the {min(k, past_rows.size)} past asks"
+            assert said in r.explanation.lower()
+        if "topical_recency" in r.reasons:
+            said = re.search(
+                r"helped on a (?:similar|related) ask[^']*'([^']+)'", r.explanation, re.IGNORECASE
+            )
+            assert said
+            quoted = said.group(1).rstrip("…").lower()
+            example = next(h for h in rec.past_helps if h.text.lower().startswith(quoted))
+            if example.helped_at is not None:
+                days = int((ask.now - example.helped_at).total_seconds() // 86400)
+                assert ("today" if days == 0 else f"{days} day") in r.explanation.lower()
         if "capacity" in r.reasons:
             left = (rec.facts.capacity_total or 0) - (rec.facts.capacity_used or 0)
             assert f"room for {left} more ask" in r.explanation
@@ -230,7 +255,14 @@ def test_absent_signals_contribute_nothing_and_do_not_break() -> None:
     assert ranked[0].helper_id == "A"
     for r in ranked:
         assert np.isfinite(r.score)
-        assert set(r.contributions) <= {"semantic_history", "lexical", "experience", "recency"}
+        assert set(r.contributions) <= {
+            "semantic_history",
+            "lexical",
+            "experience",
+            "recency",
+            "topical_recency",
+            "neighbours",
+        }
     empty = HybridRanker(HelperIndex(EMB.dimension)).rank(_ask())
     assert empty == []
 
@@ -245,3 +277,45 @@ def test_hard_rule_hook_allowed_and_excluded() -> None:
     top1 = ranker.rank(_ask(), limit=1)
     assert len(top1) == 1
     assert top1[0].helper_id == ranker.rank(_ask(), limit=None)[0].helper_id
+
+
+#: Weights under which the history signals added for issue 17 lead, so they are explained.
+HISTORY_LED = RankerWeights(
+    semantic_history=0.0, lexical=0.0, recency=0.0, topical_recency=3.0, neighbours=3.0
+)
+
+
+@pytest.mark.parametrize("text", [ASK, "hiring loop for designers", "budget planning"])
+def test_topical_recency_and_neighbours_explained_truthfully(text: str) -> None:
+    ranker = HybridRanker(_workspace(), dataclasses.replace(HISTORY_LED, neighbours_k=3.0))
+    ranked = ranker.rank(_ask(text), limit=None)
+    named = {name for r in ranked for name in r.reasons}
+    assert {"topical_recency", "neighbours"} & named
+    _check_truth(ranker, _ask(text))
+
+
+def test_topical_recency_prefers_a_recent_similar_help() -> None:
+    """Two helpers who helped on the same ask: the one who did it lately comes first, and a
+    recent help on something else does not make up for it."""
+    text = "handling a low performer on my team"
+    lately = helper("LATELY", [text])  # 5 days ago
+    long_ago = HelperRecord("LONG_AGO", None, "", [past("old", text, days_ago=200)], HelperFacts())
+    other = HelperRecord(
+        "OTHER", None, "", [past("x", "budget planning for next year", days_ago=1)], HelperFacts()
+    )
+    index = HelperIndex.build([long_ago, other, lately], EMB.dimension)
+    only = RankerWeights.from_mapping({**{s: 0.0 for s in SIGNALS}, "topical_recency": 1.0})
+    ranked = HybridRanker(index, only).rank(_ask(text), limit=None)
+    assert [r.helper_id for r in ranked][:2] == ["LATELY", "LONG_AGO"]
+    assert ranked[0].explanation.startswith("Helped on a similar ask 5 days ago")
+
+
+def test_neighbours_vote_only_the_closest_past_asks() -> None:
+    owner = np.array([0, 0, 1, 2, -1])
+    sims = np.array([0.9, 0.1, 0.8, 0.7, 0.99])
+    votes, top = neighbours_signal(sims, owner, 3, k=2)
+    # The two closest past asks (0.9 and 0.8; -1 is not a past ask) vote; 0.7 is third.
+    assert sorted(top.tolist()) == [0, 2]
+    assert votes.tolist() == pytest.approx([0.9, 0.8, 0.0])
+    votes, _ = neighbours_signal(sims, owner, 3, k=10)
+    assert votes.tolist() == pytest.approx([1.0, 0.8, 0.7])
