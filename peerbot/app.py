@@ -214,6 +214,7 @@ def build_container(
         ),
     )
     asks.policy_lookup = match_policy  # the workspace's programme settings, read per ask
+    asks.stranded_after = timedelta(seconds=settings.stranded_after_seconds)
     sender = build_sender(
         sessions,
         gateway,

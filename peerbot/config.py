@@ -133,6 +133,13 @@ class Settings(BaseSettings):
         description="how long a sender holds a message it is delivering before another "
         "worker may take it over (a worker that died mid-send)",
     )
+    stranded_after_seconds: int = Field(
+        default=120,
+        ge=5,
+        le=86400,
+        description="how long an ask may stay saved but unmatched, or offered to nobody (a "
+        "worker that stopped between two steps), before the tick takes it on",
+    )
     http_max_body_bytes: int = Field(
         default=1024 * 1024,
         ge=1024,

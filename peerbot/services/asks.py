@@ -175,6 +175,9 @@ class AskService:
         self.policy_lookup: Callable[[Session, str, MatchPolicy], MatchPolicy] | None = None
         #: Waiting ask → the helper profiles' state when its helpers were last looked at.
         self._waiting_seen: dict[int, tuple[object, ...]] = {}
+        #: How long an ask may stay unmatched or offered to nobody before :meth:`match_stranded`
+        #: takes it on (``STRANDED_AFTER_SECONDS``).
+        self.stranded_after = STRANDED_AFTER
         # Asks left to move on by a transaction (a released or undeliverable offer) are moved
         # on once it commits, ranked outside any write transaction.
         event.listen(sessions, "after_commit", self._after_commit)
@@ -391,10 +394,10 @@ class AskService:
         warm = getattr(self._ranker, "warm", None)
         return int(warm(self._sessions, self._clock.now())) if warm is not None else 0
 
-    def match_stranded(self, grace: timedelta = STRANDED_AFTER) -> int:
+    def match_stranded(self, grace: timedelta | None = None) -> int:
         """Match asks recorded at least ``grace`` ago and never matched (the process stopped
         between saving and matching, or the database went away in between). Returns how many."""
-        before = self._clock.now() - grace
+        before = self._clock.now() - (self.stranded_after if grace is None else grace)
         with unit_of_work(self._sessions) as session:
             ids = list(
                 session.scalars(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from peerbot.domain.ports import UserInfo
@@ -15,9 +16,12 @@ def ensure_workspace(session: Session, team_id: str, now: datetime) -> Workspace
     """The workspace row for ``team_id``, created when first seen."""
     ws = session.get(Workspace, team_id)
     if ws is None:
-        ws = Workspace(team_id=team_id, installed_at=now, settings={})
-        session.add(ws)
-        session.flush()
+        try:
+            with session.begin_nested():  # a concurrent request may create it first
+                ws = Workspace(team_id=team_id, installed_at=now, settings={})
+                session.add(ws)
+        except IntegrityError:
+            ws = session.get_one(Workspace, team_id)
     return ws
 
 
@@ -39,15 +43,22 @@ def upsert_person(
     ensure_workspace(session, team_id, now)
     person = find_person(session, team_id, user_id)
     if person is None:
-        person = Person(
-            team_id=team_id,
-            slack_user_id=user_id,
-            created_at=now,
-            updated_at=now,
-            deleted=False,
-            can_be_messaged=True,
-        )
-        session.add(person)
+        try:
+            # Two first requests from one person at once (a double click, a command and an
+            # event) both find nobody: the second insert loses and reads the first one's row.
+            with session.begin_nested():
+                person = Person(
+                    team_id=team_id,
+                    slack_user_id=user_id,
+                    created_at=now,
+                    updated_at=now,
+                    deleted=False,
+                    can_be_messaged=True,
+                )
+                session.add(person)
+        except IntegrityError:
+            person = find_person(session, team_id, user_id)
+            assert person is not None
     if info is not None:
         person.display_name = info.name or person.display_name
         person.real_name = info.real_name or person.real_name

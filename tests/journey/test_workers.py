@@ -82,6 +82,9 @@ def _worker(port: int, db_url: str, h: Harness, tmp: Path) -> subprocess.Popen[s
         "SCHEDULER_ENABLED": "true",
         "SCHEDULER_INTERVAL_SECONDS": "1",
         "OUTBOX_CLAIM_SECONDS": str(CLAIM_SECONDS),
+        # A worker killed between committing expiries and offering their asks on leaves them
+        # offered to nobody; another worker's tick takes them on after this long.
+        "STRANDED_AFTER_SECONDS": str(CLAIM_SECONDS),
         "MAX_PENDING_OFFERS_PER_HELPER": str(MAX_PENDING),
         "LOG_LEVEL": "INFO",
     }
@@ -183,19 +186,30 @@ def _state(h: Harness) -> str:
 
 
 def _settled(h: Harness) -> bool:
-    """No first offer is still waiting to lapse, and every outbox message was delivered."""
+    """No first offer is still waiting to lapse, no ask is left offered to nobody, and every
+    outbox message was delivered."""
     with unit_of_work(h.container.sessions) as s:
         overdue = s.scalar(
             select(func.count())
             .select_from(Offer)
             .where(Offer.status == OfferStatus.PENDING, Offer.expires_at <= func.now())
         )
+        stalled = s.scalar(
+            select(func.count())
+            .select_from(Ask)
+            .where(
+                Ask.status == AskStatus.OFFERED,
+                ~select(Offer.id)
+                .where(Offer.ask_id == Ask.id, Offer.status == OfferStatus.PENDING)
+                .exists(),
+            )
+        )
         unsent = s.scalar(
             select(func.count())
             .select_from(OutboxMessage)
             .where(OutboxMessage.status != OutboxStatus.SENT)
         )
-    return overdue == 0 and unsent == 0
+    return overdue == 0 and stalled == 0 and unsent == 0
 
 
 def _lapse_every_offer_now(h: Harness) -> int:
