@@ -115,7 +115,7 @@ class RankerWeights:
     #: semantic signals (see :func:`semantic_history_signal`). The approximate (IVF) search
     #: scores only some rows; with the floor, a helper whose rows it skipped has exactly the
     #: value an unrelated helper has in exact search, so both rank alike.
-    similarity_floor: float = 0.25
+    similarity_floor: float = 0.2
     #: Time constant of the activity decay, in days.
     recency_days: float = 30.0
     #: Cosine similarity from which a past ask is called "similar" in explanations.
