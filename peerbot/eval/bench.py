@@ -101,14 +101,17 @@ def recall_between(
 
 
 def recall_at_10(
-    index: HelperIndex, queries: Sequence[np.ndarray[Any, Any]], now: datetime
+    index: HelperIndex,
+    queries: Sequence[np.ndarray[Any, Any]],
+    now: datetime,
+    weights: RankerWeights | None = None,
 ) -> float | None:
     """Mean share of the top 10 helpers of the full ranking that the approximate (IVF) search
     keeps, against exact search (every partition probed) of the same index; ``None`` in
-    exact mode (nothing approximate)."""
+    exact mode (nothing approximate). ``weights``: the ranker's (default ones otherwise)."""
     if index.centroids is None:
         return None
-    ranker = HybridRanker(index, RankerWeights())
+    ranker = HybridRanker(index, weights or RankerWeights())
     probe = index.n_probe
     shares = []
     for q in queries:

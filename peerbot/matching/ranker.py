@@ -142,7 +142,11 @@ class HybridRanker:
         past = hits.kinds == KIND_PAST
         if w.semantic_history and past.any():
             per_slot = semantic_history_signal(
-                hits.sims[past], hits.owners[past], n_slots, w.semantic_temperature
+                hits.sims[past],
+                hits.owners[past],
+                n_slots,
+                w.semantic_temperature,
+                w.similarity_floor,
             )
             signals["semantic_history"] = per_slot[slots]
         if w.topical_recency and past.any():
@@ -154,6 +158,7 @@ class HybridRanker:
                 n_slots,
                 w.semantic_temperature,
                 w.recency_days,
+                w.similarity_floor,
             )
             signals["topical_recency"] = per_slot[slots]
         if w.neighbours and past.any():
@@ -161,8 +166,10 @@ class HybridRanker:
             signals["neighbours"] = votes[slots]
         expert = hits.kinds == KIND_EXPERTISE
         if w.semantic_expertise and expert.any():
-            col = np.full(n_slots, np.nan)
-            col[hits.owners[expert]] = hits.sims[expert]
+            # Every stated expertise at least at the floor: one the search did not score is
+            # worth what an unrelated one is (no expertise: NaN, the lowest known value).
+            col = np.where(idx.has_expertise(), w.similarity_floor, np.nan)
+            col[hits.owners[expert]] = np.maximum(hits.sims[expert], w.similarity_floor)
             signals["semantic_expertise"] = col[slots]
 
         tokens = analyze(ask.text)

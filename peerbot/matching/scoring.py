@@ -18,7 +18,14 @@ Signals (all "higher is better"):
     ``T = semantic_temperature``: a soft count of similar past asks (close ones dominate; many
     moderately close ones add up), aggregated per helper from per-ask similarities.
 ``semantic_expertise``
-    Cosine similarity of the ask to the helper's stated expertise.
+    Cosine similarity of the ask to the helper's stated expertise, at least ``similarity_floor``.
+
+Similarities at or below ``similarity_floor`` are unrelated: they add nothing to the semantic
+signals (``semantic_history``, ``topical_recency``: each past ask adds
+``max(0, exp(T * (cos - 1)) - exp(T * (floor - 1)))``, continuous at the floor). The approximate
+(IVF) search scores only rows near the ask; a helper none of whose rows it scored has exactly
+the value of a helper with nothing above the floor in exact search, so both searches give the
+standardisation the same values and rank alike (``peerbot bench match`` prints the recall@10).
 ``lexical``
     BM25 of the ask against one document per helper (expertise text plus past asks).
 ``experience``
@@ -104,6 +111,11 @@ class RankerWeights:
     neighbours: float = 0.0
     #: Sharpness of the per-ask similarity aggregation (higher: only close past asks count).
     semantic_temperature: float = 20.0
+    #: Cosine at and below which a vector is unrelated to the ask: it adds nothing to the
+    #: semantic signals (see :func:`semantic_history_signal`). The approximate (IVF) search
+    #: scores only some rows; with the floor, a helper whose rows it skipped has exactly the
+    #: value an unrelated helper has in exact search, so both rank alike.
+    similarity_floor: float = 0.2
     #: Time constant of the activity decay, in days.
     recency_days: float = 30.0
     #: Cosine similarity from which a past ask is called "similar" in explanations.
@@ -248,18 +260,29 @@ def top_reasons(scored: Scored, position: int, limit: int = 2) -> list[str]:
 
 
 def semantic_history_signal(
-    sims: FloatArray, owner: npt.NDArray[np.intp], n_candidates: int, temperature: float
+    sims: FloatArray,
+    owner: npt.NDArray[np.intp],
+    n_candidates: int,
+    temperature: float,
+    floor: float | None = None,
 ) -> FloatArray:
     """Per-candidate ``log(exp(-T) + sum exp(T * (sim - 1)))`` from per-past-ask similarities.
 
-    ``owner[j]`` is the candidate position of past ask ``j`` (``-1`` to ignore it).
+    ``owner[j]`` is the candidate position of past ask ``j`` (``-1`` to ignore it). With a
+    ``floor`` F, ``c = exp(T * (F - 1))`` takes the place of ``exp(-T)`` and each past ask adds
+    ``max(0, exp(T * (sim - 1)) - c)``: asks at or below the floor add exactly nothing and one
+    just above it almost nothing (the value is continuous in every similarity), so a helper
+    whose rows were not scored, or scored at noise level, has the value ``log(c)``.
     """
     acc = np.zeros(n_candidates, dtype=np.float64)
     keep = owner >= 0
+    base = math.exp(-temperature) if floor is None else math.exp(temperature * (floor - 1.0))
     if keep.any():
         vals = np.exp(temperature * (np.asarray(sims, dtype=np.float64)[keep] - 1.0))
+        if floor is not None:
+            vals = np.maximum(vals - base, 0.0)
         acc += np.bincount(owner[keep], weights=vals, minlength=n_candidates)[:n_candidates]
-    result: FloatArray = np.log(math.exp(-temperature) + acc)
+    result: FloatArray = np.log(base + acc)
     return result
 
 
@@ -270,14 +293,30 @@ def topical_recency_signal(
     n_candidates: int,
     temperature: float,
     timescale_days: float,
+    floor: float | None = None,
 ) -> FloatArray:
     """Per-candidate ``log(sum_j exp(T * (sim_j - 1)) * exp(-age_j / timescale))``; ``NaN``
     for a candidate with no past ask (``owner[j] = -1`` ignores ask ``j``).
 
     Ages may be relative to any common reference (a shift adds the same to every candidate).
+    With a ``floor`` (see :func:`semantic_history_signal`; ages must then be ``>= 0``, as
+    :meth:`HybridRanker.hit_ages` gives them) each ask adds ``max(0, exp(T * (sim - 1)) - c)
+    * exp(-age / timescale)`` to ``c``: never ``NaN``, ``log(c)`` for a helper with nothing
+    above the floor.
     """
     keep = owner >= 0
     acc = np.zeros(n_candidates, dtype=np.float64)
+    if floor is not None:
+        base = math.exp(temperature * (floor - 1.0))
+        if keep.any():
+            s = np.asarray(sims, dtype=np.float64)[keep]
+            a = np.asarray(age_days, dtype=np.float64)[keep]
+            vals = np.maximum(np.exp(temperature * (s - 1.0)) - base, 0.0) * np.exp(
+                -a / max(timescale_days, 1e-9)
+            )
+            acc += np.bincount(owner[keep], weights=vals, minlength=n_candidates)[:n_candidates]
+        floored: FloatArray = np.log(base + acc)
+        return floored
     if keep.any():
         s = np.asarray(sims, dtype=np.float64)[keep]
         a = np.asarray(age_days, dtype=np.float64)[keep]

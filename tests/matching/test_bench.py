@@ -15,7 +15,7 @@ from peerbot.eval.bench import (
     synthetic_queries,
     synthetic_records,
 )
-from peerbot.matching import HelperIndex
+from peerbot.matching import HelperIndex, RankerWeights
 
 
 def test_bench_prints_build_time_rss_and_the_recall_of_the_approximate_search() -> None:
@@ -50,5 +50,21 @@ def test_recall_is_one_when_every_partition_is_probed_and_none_in_exact_mode() -
     index = HelperIndex.build(synthetic_records(300), 384, "s", exact_max_rows=0, n_lists=8)
     index.n_probe = 8  # every partition: the same rows as exact search
     assert recall_at_10(index, queries, now) == 1.0
-    index.n_probe = 1
-    assert recall_at_10(index, queries, now) < 1.0  # one of eight partitions misses some
+    index.n_probe = 1  # one of eight partitions misses rows; without the floor it shows
+    assert recall_at_10(index, queries, now, RankerWeights(similarity_floor=-1.0)) < 1.0
+
+
+def test_approximate_search_ranks_as_exact_search_thanks_to_the_similarity_floor() -> None:
+    """The IVF probe scores only the rows near the ask. With the similarity floor, a helper whose
+    rows it skipped has exactly the semantic value an unrelated helper has in exact search, and
+    the standardisation sees the same values in both modes: the top 10 agree. Without the floor
+    (noise-level similarities of the rows never scored count), they do not."""
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    index = HelperIndex.build(
+        synthetic_records(4_000, topics=64), 384, "s", exact_max_rows=0, n_lists=32
+    )
+    assert index.centroids is not None and index.n_probe < index.centroids.shape[0]
+    queries = synthetic_queries(20, topics=64)
+    assert recall_at_10(index, queries, now, RankerWeights()) >= 0.99
+    no_floor = RankerWeights(similarity_floor=-1.0)
+    assert recall_at_10(index, queries, now, no_floor) < 0.9

@@ -226,5 +226,5 @@ def test_cli_measures_the_ranker_weights_it_is_given(
         assert cli.main(argv) == 0
         doc = json.loads(capsys.readouterr().out)
         assert abs(doc["defaults"]["MRR"] - doc["popularity"]["MRR"]) > 0.005
-        assert doc["defaults"]["MRR"] == pytest.approx(0.345, abs=0.001)  # the measured figure
+        assert doc["defaults"]["MRR"] == pytest.approx(0.351, abs=0.001)  # the measured figure
         assert doc["peerbot"]["MRR"] >= doc["defaults"]["MRR"] - 0.001
