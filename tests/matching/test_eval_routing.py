@@ -51,6 +51,10 @@ TINY = [
 
 
 #: Every signal off but ``experience`` (log of past helps): the popularity baseline's order.
+# One pytest-xdist worker runs this module, so that the module's embedding memo (the routing
+# data sets embedded once) serves every test instead of each worker embedding them again.
+pytestmark = pytest.mark.xdist_group("routing")
+
 ALL_OFF = dict.fromkeys(SIGNALS, 0.0)
 POPULARITY_ONLY = {**ALL_OFF, "experience": 1.0}
 
