@@ -1272,8 +1272,12 @@ class AskService:
     def another_peer(self, team_id: str, pair_id: int, user_id: str) -> RepairOutcome:
         """ "Try another peer": the asker's ask goes back to matching without the earlier
         helper, who is thanked and released without blame; the pair is closed (if it was not).
-        The asker is told who is being asked by when, or that nobody is free."""
+        The asker is told who is being asked by when, or that nobody is free.
+
+        The next candidates are ranked first, reading only (no write lock held meanwhile);
+        the write re-checks each one it offers to, as every offer does."""
         now = self._clock.now()
+        ranked = self._rank_repair(team_id, pair_id, user_id, now)
         with unit_of_work(self._sessions) as session:
             stmt = select(Pair).where(Pair.id == pair_id, Pair.team_id == team_id)
             if session.get_bind().dialect.name == "postgresql":
@@ -1330,7 +1334,7 @@ class AskService:
             ask.updated_at = now
             session.flush()
             log.info("ask %s: the asker asked for another peer; pair %s released", ask.id, pair.id)
-            self._advance(session, ask, asker, self._ask_vector(session, ask), now)
+            self._advance(session, ask, asker, self._ask_vector(session, ask), now, ranked=ranked)
             if ask.status == AskStatus.OFFERED:
                 latest = session.scalar(
                     select(func.max(Offer.expires_at)).where(
@@ -1348,6 +1352,35 @@ class AskService:
                     now=now,
                 )
         return RepairOutcome.ASKING
+
+
+    def _rank_repair(
+        self, team_id: str, pair_id: int, user_id: str, now: datetime
+    ) -> Sequence[Ranked] | None:
+        """The candidates for :meth:`another_peer`'s ask without the pair's helper, ranked
+        reading only; None when the request will not go ahead (the write decides) or the ask
+        has no stored vector (then ranked in the write, which embeds it)."""
+        with read_only(self._sessions) as session:
+            pair = session.scalar(select(Pair).where(Pair.id == pair_id, Pair.team_id == team_id))
+            if pair is None or pair.status == PairStatus.FAILED:
+                return None
+            asker = session.get(Person, pair.asker_id)
+            helper = session.get(Person, pair.helper_id)
+            ask = session.get(Ask, pair.ask_id)
+            if asker is None or helper is None or ask is None or asker.slack_user_id != user_id:
+                return None
+            if ask.status not in (AskStatus.PAIRED, AskStatus.CLOSED):
+                return None
+            vector = self._stored_vector(session, ask)
+            if vector is None:
+                return None
+            # As the write will leave it: the earlier helper excluded. Detached first, so the
+            # change is never flushed from this reading session.
+            session.expunge(ask)
+            ask.excluded_user_ids = sorted(
+                {*(ask.excluded_user_ids or ()), helper.slack_user_id}
+            )
+            return self._ranker.candidates_for(session, ask, asker, vector, now)
 
 
 def _pause_key(person_id: int, at: datetime) -> str:
