@@ -1353,7 +1353,6 @@ class AskService:
                 )
         return RepairOutcome.ASKING
 
-
     def _rank_repair(
         self, team_id: str, pair_id: int, user_id: str, now: datetime
     ) -> Sequence[Ranked] | None:
@@ -1377,9 +1376,7 @@ class AskService:
             # As the write will leave it: the earlier helper excluded. Detached first, so the
             # change is never flushed from this reading session.
             session.expunge(ask)
-            ask.excluded_user_ids = sorted(
-                {*(ask.excluded_user_ids or ()), helper.slack_user_id}
-            )
+            ask.excluded_user_ids = sorted({*(ask.excluded_user_ids or ()), helper.slack_user_id})
             return self._ranker.candidates_for(session, ask, asker, vector, now)
 
 

@@ -181,7 +181,7 @@ def test_a_helper_who_opts_out_after_the_ranking_is_skipped(harness: Harness) ->
 
 
 def test_try_another_peer_ranks_without_the_write_lock(harness: Harness) -> None:
-    """"Try another peer" ranks the next helper before its write (which releases the first
+    """ "Try another peer" ranks the next helper before its write (which releases the first
     helper and offers the ask again); the first helper is not among the candidates."""
     h = harness
     first = h.add_helper("fiona", "Gave hard feedback to senior engineers about code reviews.")
