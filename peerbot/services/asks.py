@@ -7,6 +7,7 @@ outbox) commit together or not at all. Methods are idempotent where Slack may de
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ from peerbot.domain.ports import (
     Embedder,
     Failure,
     SentRef,
+    UserInfo,
     Vector,
 )
 from peerbot.domain.privacy import is_redacted
@@ -327,12 +329,18 @@ class AskService:
         if row is None or row.status != AskStatus.MATCHING:
             return False
         team_id, user_id = row.team_id, row.slack_user_id
+        # The asker's Slack profile is fetched (a round trip) while the ask is embedded (the
+        # model runs outside the interpreter lock): neither waits for the other.
+        lookup = _Lookup(self._directory, team_id, user_id)
         # Embedded here, outside any transaction (the submission's answer did not wait for it).
         text = text_for_matching(row.challenge, row.desired_result, row.obstacles)
-        vector = None if stored else self._embedder.embed([text])[0]
-        topic = None if vector is None else self._topic(vector)
         try:
-            info = self._directory.user(team_id, user_id)
+            vector = None if stored else self._embedder.embed([text])[0]
+            topic = None if vector is None else self._topic(vector)
+        finally:
+            lookup.join()
+        try:
+            info = lookup.result()
         except DirectoryError as err:  # match on what is known; the profile refreshes later
             log.warning("ask %s: could not refresh the asker from Slack (%s)", ask_id, err)
             info = None
@@ -1378,6 +1386,31 @@ class AskService:
             session.expunge(ask)
             ask.excluded_user_ids = sorted({*(ask.excluded_user_ids or ()), helper.slack_user_id})
             return self._ranker.candidates_for(session, ask, asker, vector, now)
+
+
+class _Lookup(threading.Thread):
+    """``directory.user(team_id, user_id)`` in a thread of its own: :meth:`result` gives its
+    answer, or raises what it raised."""
+
+    def __init__(self, directory: Directory, team_id: str, user_id: str) -> None:
+        super().__init__(name="asker-lookup", daemon=True)
+        self._call = lambda: directory.user(team_id, user_id)
+        self._info: UserInfo | None = None
+        self._error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        """Make the call (in the thread)."""
+        try:
+            self._info = self._call()
+        except BaseException as exc:  # handed to the caller by result()
+            self._error = exc
+
+    def result(self) -> UserInfo | None:
+        """The directory's answer (after :meth:`join`), or its exception raised here."""
+        if self._error is not None:
+            raise self._error
+        return self._info
 
 
 def _pause_key(person_id: int, at: datetime) -> str:
