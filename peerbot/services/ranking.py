@@ -212,7 +212,10 @@ def _utc(when: datetime | None) -> datetime | None:
 
 
 def _past_helps(
-    conn: Connection, stmt: Select[Any], team_id: str, scope: Select[Any] | None
+    conn: Connection,
+    stmt: Select[int, int, int, datetime, str, bytes],
+    team_id: str,
+    scope: Select[Any] | None,
 ) -> dict[int, list[PastHelp]]:
     """The past helps ``stmt`` selects (helper id, pair id, ask id, time, text, vector), per
     helper person id in pair order. Streamed: the vectors go straight into one preallocated
