@@ -354,6 +354,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument(
+        "--py-spy",
+        metavar="FILE",
+        help="run the server under py-spy record (speedscope JSON written to FILE at exit)",
+    )
+    p.add_argument(
         "--train",
         action="store_true",
         help="leave the ranker untrained: the timed tick then also trains it on the seeded "
@@ -411,9 +416,12 @@ def main(argv: list[str] | None = None) -> int:
         url_http = f"http://127.0.0.1:{port}"
         log = open(tmp / "serve.log", "w")  # noqa: SIM115
         started = time.monotonic()
-        server = subprocess.Popen(
-            [*cli, "serve", "--port", str(port)], env=env, cwd=tmp, stdout=log, stderr=log
-        )
+        serve = [*cli, "serve", "--port", str(port)]
+        if args.py_spy:
+            spy = str(Path(sys.executable).with_name("py-spy"))
+            out = str(Path(args.py_spy).resolve())
+            serve = [spy, "record", "-r", "200", "-f", "speedscope", "-o", out, "--", *serve]
+        server = subprocess.Popen(serve, env=env, cwd=tmp, stdout=log, stderr=log)
         while not _health(url_http)[1]:
             if server.poll() is not None or time.monotonic() - started > 600:
                 raise SystemExit(f"peerbot serve did not start: see {tmp / 'serve.log'}")
@@ -476,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
             say(tick.stderr[-2000:])
     finally:
         if server is not None:
-            server.send_signal(signal.SIGTERM)
+            server.send_signal(signal.SIGINT if args.py_spy else signal.SIGTERM)
             try:
                 server.wait(timeout=30)
             except subprocess.TimeoutExpired:

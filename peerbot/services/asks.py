@@ -7,6 +7,7 @@ outbox) commit together or not at all. Methods are idempotent where Slack may de
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ from peerbot.domain.ports import (
     Embedder,
     Failure,
     SentRef,
+    UserInfo,
     Vector,
 )
 from peerbot.domain.privacy import is_redacted
@@ -330,12 +332,18 @@ class AskService:
         if row is None or row.status != AskStatus.MATCHING:
             return False
         team_id, user_id = row.team_id, row.slack_user_id
+        # The asker's Slack profile is fetched (a round trip) while the ask is embedded (the
+        # model runs outside the interpreter lock): neither waits for the other.
+        lookup = _Lookup(self._directory, team_id, user_id)
         # Embedded here, outside any transaction (the submission's answer did not wait for it).
         text = text_for_matching(row.challenge, row.desired_result, row.obstacles)
-        vector = None if stored else self._embedder.embed([text])[0]
-        topic = None if vector is None else self._topic(vector)
         try:
-            info = self._directory.user(team_id, user_id)
+            vector = None if stored else self._embedder.embed([text])[0]
+            topic = None if vector is None else self._topic(vector)
+        finally:
+            lookup.join()
+        try:
+            info = lookup.result()
         except DirectoryError as err:  # match on what is known; the profile refreshes later
             log.warning("ask %s: could not refresh the asker from Slack (%s)", ask_id, err)
             info = None
@@ -1275,8 +1283,12 @@ class AskService:
     def another_peer(self, team_id: str, pair_id: int, user_id: str) -> RepairOutcome:
         """ "Try another peer": the asker's ask goes back to matching without the earlier
         helper, who is thanked and released without blame; the pair is closed (if it was not).
-        The asker is told who is being asked by when, or that nobody is free."""
+        The asker is told who is being asked by when, or that nobody is free.
+
+        The next candidates are ranked first, reading only (no write lock held meanwhile);
+        the write re-checks each one it offers to, as every offer does."""
         now = self._clock.now()
+        ranked = self._rank_repair(team_id, pair_id, user_id, now)
         with unit_of_work(self._sessions) as session:
             stmt = select(Pair).where(Pair.id == pair_id, Pair.team_id == team_id)
             if session.get_bind().dialect.name == "postgresql":
@@ -1333,7 +1345,7 @@ class AskService:
             ask.updated_at = now
             session.flush()
             log.info("ask %s: the asker asked for another peer; pair %s released", ask.id, pair.id)
-            self._advance(session, ask, asker, self._ask_vector(session, ask), now)
+            self._advance(session, ask, asker, self._ask_vector(session, ask), now, ranked=ranked)
             if ask.status == AskStatus.OFFERED:
                 latest = session.scalar(
                     select(func.max(Offer.expires_at)).where(
@@ -1351,6 +1363,57 @@ class AskService:
                     now=now,
                 )
         return RepairOutcome.ASKING
+
+    def _rank_repair(
+        self, team_id: str, pair_id: int, user_id: str, now: datetime
+    ) -> Sequence[Ranked] | None:
+        """The candidates for :meth:`another_peer`'s ask without the pair's helper, ranked
+        reading only; None when the request will not go ahead (the write decides) or the ask
+        has no stored vector (then ranked in the write, which embeds it)."""
+        with read_only(self._sessions) as session:
+            pair = session.scalar(select(Pair).where(Pair.id == pair_id, Pair.team_id == team_id))
+            if pair is None or pair.status == PairStatus.FAILED:
+                return None
+            asker = session.get(Person, pair.asker_id)
+            helper = session.get(Person, pair.helper_id)
+            ask = session.get(Ask, pair.ask_id)
+            if asker is None or helper is None or ask is None or asker.slack_user_id != user_id:
+                return None
+            if ask.status not in (AskStatus.PAIRED, AskStatus.CLOSED):
+                return None
+            vector = self._stored_vector(session, ask)
+            if vector is None:
+                return None
+            # As the write will leave it: the earlier helper excluded. Detached first, so the
+            # change is never flushed from this reading session.
+            session.expunge(ask)
+            ask.excluded_user_ids = sorted({*(ask.excluded_user_ids or ()), helper.slack_user_id})
+            return self._ranker.candidates_for(session, ask, asker, vector, now)
+
+
+class _Lookup(threading.Thread):
+    """``directory.user(team_id, user_id)`` in a thread of its own: :meth:`result` gives its
+    answer, or raises what it raised."""
+
+    def __init__(self, directory: Directory, team_id: str, user_id: str) -> None:
+        super().__init__(name="asker-lookup", daemon=True)
+        self._call = lambda: directory.user(team_id, user_id)
+        self._info: UserInfo | None = None
+        self._error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        """Make the call (in the thread)."""
+        try:
+            self._info = self._call()
+        except BaseException as exc:  # handed to the caller by result()
+            self._error = exc
+
+    def result(self) -> UserInfo | None:
+        """The directory's answer (after :meth:`join`), or its exception raised here."""
+        if self._error is not None:
+            raise self._error
+        return self._info
 
 
 def _pause_key(person_id: int, at: datetime) -> str:

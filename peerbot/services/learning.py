@@ -22,8 +22,9 @@ stored model was trained on too few asks, the hand-set weights rank.
 from __future__ import annotations
 
 import logging
+import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from sqlalchemy import func, or_, select
@@ -31,12 +32,14 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from peerbot.domain.asks import text_for_matching
 from peerbot.domain.ports import Clock
+from peerbot.matching import HelperRecord
 from peerbot.matching.learned import (
     HelpEvent,
     LearnedModel,
+    fit,
     label_weight,
     needs_refresh,
-    train,
+    replay_features,
     weights_for,
 )
 from peerbot.matching.scoring import RankerWeights
@@ -88,10 +91,32 @@ def positive_asks(session: Session, team_id: str) -> int:
     )
 
 
-def load_events(session: Session, team_id: str, model_name: str) -> list[HelpEvent]:
-    """The workspace's labelled past asks as :class:`HelpEvent` (see the module docstring)."""
+def load_events(
+    session: Session, team_id: str, model_name: str, recent: int | None = None
+) -> list[HelpEvent]:
+    """The workspace's labelled past asks as :class:`HelpEvent` (see the module docstring);
+    only the ``recent`` latest labelled asks when given (the training window: the rows of
+    older asks are never read)."""
     asker = aliased(Person)
-    rows = session.execute(
+    window = None
+    if recent is not None:
+        labelled = or_(
+            Ask.id.in_(
+                select(Offer.ask_id).where(
+                    Offer.team_id == team_id, Offer.status == OfferStatus.ACCEPTED
+                )
+            ),
+            Ask.id.in_(select(Pair.ask_id).where(Pair.team_id == team_id)),
+        )
+        ids = (
+            select(Ask.id)
+            .where(Ask.team_id == team_id, labelled)
+            .order_by(Ask.created_at.desc(), Ask.id.desc())
+            .limit(recent)
+            .subquery()
+        )
+        window = select(ids.c.id)
+    stmt = (
         select(
             Ask.id,
             Ask.challenge,
@@ -111,29 +136,36 @@ def load_events(session: Session, team_id: str, model_name: str) -> list[HelpEve
         )
         .where(Ask.team_id == team_id)
         .order_by(Ask.created_at, Ask.id)
-    ).all()
+    )
+    rows = session.execute(stmt if window is None else stmt.where(Ask.id.in_(window))).all()
     helper = aliased(Person)
     positives: dict[int, dict[str, float]] = {}
     declined: dict[int, set[str]] = {}
-    for ask_id, status, uid in session.execute(
+    offers = (
         select(Offer.ask_id, Offer.status, helper.slack_user_id)
         .join(helper, helper.id == Offer.helper_id)
         .where(
             Offer.team_id == team_id,
             Offer.status.in_([OfferStatus.ACCEPTED, OfferStatus.PASSED]),
         )
-    ):
+    )
+    if window is not None:
+        offers = offers.where(Offer.ask_id.in_(window))
+    for ask_id, status, uid in session.execute(offers):
         if status == OfferStatus.ACCEPTED:
             positives.setdefault(ask_id, {})[uid] = 1.0
         else:
             declined.setdefault(ask_id, set()).add(uid)
     met = meeting_answers(session, team_id)
-    for pair_id, ask_id, uid, pair_status, rating in session.execute(
+    pairs = (
         select(Pair.id, Pair.ask_id, helper.slack_user_id, Pair.status, Feedback.rating)
         .join(helper, helper.id == Pair.helper_id)
         .outerjoin(Feedback, (Feedback.pair_id == Pair.id) & (Feedback.role == FeedbackRole.ASKER))
         .where(Pair.team_id == team_id)
-    ):
+    )
+    if window is not None:
+        pairs = pairs.where(Pair.ask_id.in_(window))
+    for pair_id, ask_id, uid, pair_status, rating in session.execute(pairs):
         weight = label_weight(rating, met.get(pair_id))
         if pair_status == PairStatus.FAILED and rating is None:
             weight = 1.0  # the introduction failed: still willing, nothing more known
@@ -156,6 +188,43 @@ def load_events(session: Session, team_id: str, model_name: str) -> list[HelpEve
             )
         )
     return events
+
+
+#: Training replays at most this many of the most recent labelled asks (each one featurised
+#: costs a ranking of the candidates): at 10,000 helpers the whole history took over ten minutes
+#: of the tick.
+TRAIN_RECENT_ASKS = 500
+#: The asks before those still build the history they are ranked against, up to this many.
+TRAIN_HISTORY_ASKS = 3000
+#: ... against at most this many helpers: every helper those asks name (helped, passed), the
+#: rest a deterministic sample of the others (the negatives are drawn from them).
+TRAIN_HELPERS = 2000
+
+
+def training_window(
+    events: Sequence[HelpEvent],
+    helpers: Sequence[HelperRecord],
+    *,
+    max_asks: int = TRAIN_RECENT_ASKS,
+    max_helpers: int = TRAIN_HELPERS,
+    history: int = TRAIN_HISTORY_ASKS,
+    seed: str = "",
+) -> tuple[list[HelpEvent], list[HelperRecord]]:
+    """What one training replays: the latest ``history`` events (time order; the last
+    ``max_asks`` of them are featurised, see :meth:`RankerLearning.train_events`) and at most
+    ``max_helpers`` candidates: the ones the featurised events name first, then a sample of
+    the others drawn deterministically from ``seed`` (the workspace)."""
+    recent = sorted(events, key=lambda e: e.at)[-history:] if history > 0 else []
+    if len(helpers) <= max_helpers:
+        return recent, list(helpers)
+    named = {h for e in recent[-max_asks:] for h in (*e.helpers, *e.declined)}
+    kept = [r for r in helpers if r.helper_id in named]
+    others = [r for r in helpers if r.helper_id not in named]
+    room = max(0, max_helpers - len(kept))
+    if room and others:
+        picked = sorted(random.Random(seed).sample(range(len(others)), min(room, len(others))))
+        kept += [others[i] for i in picked]
+    return recent, kept
 
 
 class RankerLearning:
@@ -197,11 +266,24 @@ class RankerLearning:
 
     def train_team(self, session: Session, team_id: str, now: datetime) -> LearnedModel:
         """Train the workspace's model from its history and store it (the caller commits)."""
-        events = load_events(session, team_id, self._model)
-        records, _ = load_records(session, team_id, self._model)
-        model = train(events, records, self._dim, self.base, trained_at=now)
+        events, records = training_window(
+            load_events(session, team_id, self._model, TRAIN_HISTORY_ASKS),
+            load_records(session, team_id, self._model)[0],
+            seed=team_id,
+        )
+        model = self.train_events(events, records, now)
         labelled = positive_asks(session, team_id)
         return self._store(session, team_id, model, labelled, now)
+
+    def train_events(
+        self, events: Sequence[HelpEvent], records: Sequence[HelperRecord], now: datetime
+    ) -> LearnedModel:
+        """Fit a model on :func:`training_window`'s events and helpers: the latest
+        :data:`TRAIN_RECENT_ASKS` featurised, the earlier ones only building the history."""
+        data = replay_features(
+            events, records, self._dim, base=self.base, max_asks=TRAIN_RECENT_ASKS
+        )
+        return fit(data, self.base, trained_at=now)
 
     def _store(
         self, session: Session, team_id: str, model: LearnedModel, labelled: int, now: datetime
@@ -237,9 +319,12 @@ class RankerLearning:
                     row = session.get(RankerModel, team)
                     if not needs_refresh(row.labelled_asks if row else None, labelled):
                         continue
-                    events = load_events(session, team, self._model)
-                    records, _ = load_records(session, team, self._model)
-                model = train(events, records, self._dim, self.base, trained_at=now)
+                    events, records = training_window(
+                        load_events(session, team, self._model, TRAIN_HISTORY_ASKS),
+                        load_records(session, team, self._model)[0],
+                        seed=team,
+                    )
+                model = self.train_events(events, records, now)
                 with self._sessions.begin() as session:
                     self._store(session, team, model, labelled, now)
                 done += 1

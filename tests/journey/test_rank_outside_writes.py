@@ -178,3 +178,24 @@ def test_a_helper_who_opts_out_after_the_ranking_is_skipped(harness: Harness) ->
     assert spy.opted_out == [helpers["feedback"]]
     assert harness.dms(helpers["feedback"]) == []
     assert sum(1 for u in (helpers["hiring"], helpers["reorg"]) if harness.dms(u)) == 1
+
+
+def test_try_another_peer_ranks_without_the_write_lock(harness: Harness) -> None:
+    """ "Try another peer" ranks the next helper before its write (which releases the first
+    helper and offers the ask again); the first helper is not among the candidates."""
+    h = harness
+    first = h.add_helper("fiona", "Gave hard feedback to senior engineers about code reviews.")
+    second = h.add_helper("gus", "Coached senior engineers through hard feedback on code reviews.")
+    asker = h.add_user("alex")
+    h.ask(asker, "How do I give hard feedback to a senior engineer about their code reviews?")
+    offered, other = h.first_offered(first, second)
+    h.click(offered, h.dms(offered)[0], "offer_accept")
+    h.advance(timedelta(days=3, minutes=30))
+    met = next(m for m in reversed(h.dms(asker)) if "manage to meet" in text_of(m))
+    h.click(asker, met, "meet_yes")
+    spy = _spy(h)
+    done = next(m for m in reversed(h.dms(asker)) if "You met" in text_of(m))
+    h.click(asker, done, "pair_another_peer")
+    assert "looking for a peer" in text_of(h.dms(other)[0])
+    assert spy.locked == [False]  # one ranking, outside the write
+    assert "We are asking another peer" in text_of(h.dms(asker)[-1])

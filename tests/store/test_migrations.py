@@ -302,3 +302,21 @@ def test_offline_sql_renders_for_both_dialects(url: str) -> None:
     if url.startswith("postgresql"):
         assert "JSONB" in res.stdout
         assert "TIMESTAMP WITH TIME ZONE" in res.stdout
+
+
+def test_quick_head_reads_the_same_head_as_alembic() -> None:
+    """ensure_migrated's fast path (the migration files' text, no Alembic import) names the
+    head Alembic finds."""
+    assert migrate._quick_head() == migrate.head_revision() == HEAD
+
+
+def test_ensure_migrated_refuses_a_database_one_revision_behind(empty_db_url: str) -> None:
+    previous = f"{int(HEAD) - 1:04d}"
+    migrate.upgrade(empty_db_url, previous)
+    engine = create_engine_for(empty_db_url)
+    try:
+        with pytest.raises(migrate.SchemaNotReadyError) as info:
+            migrate.ensure_migrated(engine)
+    finally:
+        engine.dispose()
+    assert f"(at {previous}, code needs {HEAD})" in str(info.value)
