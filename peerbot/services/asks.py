@@ -138,6 +138,15 @@ def _key(*parts: object) -> str:
 _MOVE_ON = "peerbot.asks.move_on"
 
 
+def _locked_ask(session: Session, ask_id: int) -> Ask | None:
+    """The ask, read afresh and locked for this transaction on PostgreSQL (SQLite's write
+    transactions are serial): whoever moves an ask on sees the others' committed offers."""
+    stmt = select(Ask).where(Ask.id == ask_id).execution_options(populate_existing=True)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return session.scalar(stmt)
+
+
 def _forget_move_on(session: Session, _transaction: object) -> None:
     """A rolled-back transaction moves no ask on (a rolled-back savepoint leaves it be)."""
     if not getattr(_transaction, "nested", False):
@@ -376,10 +385,7 @@ class AskService:
             if vector is not None:
                 ranked = self._ranker.candidates_for(session, ask, asker, vector, now)
         with unit_of_work(self._sessions) as session:
-            stmt = select(Ask).where(Ask.id == ask_id)
-            if session.get_bind().dialect.name == "postgresql":
-                stmt = stmt.with_for_update()
-            ask = session.scalar(stmt)
+            ask = _locked_ask(session, ask_id)
             if ask is None or ask.status != AskStatus.MATCHING:
                 return False
             asker = session.get_one(Person, asker_id)
@@ -801,10 +807,7 @@ class AskService:
         done = 0
         for ask_id in dict.fromkeys(ask_ids):
             with unit_of_work(self._sessions) as session:
-                stmt = select(Ask).where(Ask.id == ask_id)
-                if session.get_bind().dialect.name == "postgresql":
-                    stmt = stmt.with_for_update()
-                ask = session.scalar(stmt)
+                ask = _locked_ask(session, ask_id)
                 if ask is None or ask.status != AskStatus.OFFERED:
                     continue
                 asker = session.get_one(Person, ask.asker_id)
@@ -825,8 +828,7 @@ class AskService:
         the write transaction, by :meth:`_rank_next`; ranked here when None)."""
         # Locked on PostgreSQL: two offers of one ask settled at once (an urgent ask's pass and
         # expiry) would each count the other as pending, and the ask could end offered to nobody.
-        postgres = session.get_bind().dialect.name == "postgresql"
-        ask = session.get(Ask, offer.ask_id, with_for_update=postgres, populate_existing=postgres)
+        ask = _locked_ask(session, offer.ask_id)
         assert ask is not None
         if ask.status != AskStatus.OFFERED:
             return
@@ -1202,10 +1204,7 @@ class AskService:
             return made
         with unit_of_work(self._sessions) as session:
             for ask_id, state in look.items():
-                stmt = select(Ask).where(Ask.id == ask_id)
-                if session.get_bind().dialect.name == "postgresql":
-                    stmt = stmt.with_for_update()
-                found = session.scalar(stmt)
+                found = _locked_ask(session, ask_id)
                 if (  # changed since it was read: withdrawn, offered, its wait over
                     found is None
                     or found.status != AskStatus.UNMET
