@@ -60,6 +60,10 @@ __all__ = [
     "utc_offset_minutes",
 ]
 
+#: An :class:`Eligibility` is rebuilt (and every helper's facts synced into the index again)
+#: once the helpers handed to its ``replace`` since it was built outnumber twice the helpers
+#: plus this: rarely, however many helpers there are (its first ``replace`` holds them all).
+REPLACED_SLACK = 50_000
 #: Offers sent within this window count against a helper's fairness signal.
 FAIRNESS_WINDOW = timedelta(days=30)
 
@@ -238,6 +242,13 @@ def _offer_facts(session: Session, team_id: str, now: datetime) -> dict[int, Off
 _NO_OFFERS: OfferFacts = (0, 0, 0, 0, None)
 
 
+def worn_out(eligibility: Eligibility, helpers: int) -> bool:
+    """Whether a kept :class:`Eligibility` of ``helpers`` helpers is due to be rebuilt: its
+    list of replaced ids has grown past :data:`REPLACED_SLACK` plus twice the helpers (never
+    right after it was built, however many helpers there are)."""
+    return len(eligibility.replaced) > REPLACED_SLACK + 2 * helpers
+
+
 def _facts_of(base: _Base, pid: int, max_pending_offers: int | None) -> HelperFacts:
     row = base.rows[pid]
     total, n = base.ratings.get(pid, (0, 0))
@@ -317,7 +328,7 @@ class HelperFactsCache:
                 for c in renewed:
                     base.listed[base.position[c.person_id]] = c
             helpers = list(base.listed)
-            if base.eligibility is None or len(base.eligibility.replaced) > 50_000:
+            if base.eligibility is None or worn_out(base.eligibility, len(helpers)):
                 base.eligibility = Eligibility(helpers, base.managers)
             elif renewed:
                 base.eligibility.replace(renewed)

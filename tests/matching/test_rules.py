@@ -169,3 +169,18 @@ def test_eligibility_keeps_a_cycle_in_the_reporting_lines_from_looping() -> None
     assert [h.user_id for h in kept.eligible(ask_facts("M2"))] == ["CYC1", "H"]
     for asker in ("CYC1", "CYC2", "M2", "A", "X"):
         assert kept.eligible(ask_facts(asker)) == eligible(helpers, ask_facts(asker), MANAGERS)
+
+
+def test_a_kept_eligibility_of_a_hundred_thousand_helpers_is_kept() -> None:
+    # Regression: the cache rebuilt its Eligibility once 50,000 ids had been replaced, and a
+    # new one holds every helper's id: at 100,000 helpers every ask rebuilt it and synced
+    # every helper's facts into the index again (a quarter of each ask's time).
+    from peerbot.services.matching import worn_out
+
+    n = 100_000
+    elig = Eligibility([helper(f"H{i}") for i in range(n)], {})
+    assert not worn_out(elig, n)
+    elig.replace([helper("H1")] * (n + 10))
+    assert not worn_out(elig, n)
+    elig.replace([helper("H1")] * 60_000)
+    assert worn_out(elig, n)  # it is rebuilt now and then, not never
