@@ -6,7 +6,6 @@ keeping); the rules and the ranking are the pure :mod:`peerbot.matching` package
 
 from __future__ import annotations
 
-import statistics
 import sys
 import threading
 from collections.abc import Iterable, Sequence
@@ -34,6 +33,7 @@ from peerbot.matching import (
     RulesThenHybrid,
     Snapshot,
 )
+from peerbot.services.offer_ledger import OfferFacts, OfferLedger
 from peerbot.services.ranking import HelperIndexes, matching_version
 from peerbot.store.db import read_only
 from peerbot.store.models import (
@@ -43,7 +43,6 @@ from peerbot.store.models import (
     HelperNeverMatch,
     HelperProfile,
     Offer,
-    OfferStatus,
     Pair,
     PairStatus,
     Person,
@@ -101,10 +100,6 @@ _HELPER_COLUMNS = (
     Person.can_be_messaged,
     Person.deleted,
 )
-
-#: Per helper: (offers received, accepted, pending, sent in the fairness window, median hours
-#: to accept) -- the facts that change with every ask.
-OfferFacts = tuple[int, int, int, int, float | None]
 
 
 @dataclass
@@ -190,55 +185,6 @@ def _load_base(session: Session, team_id: str, key: tuple[int, datetime], now: d
     )
 
 
-def _offer_facts(session: Session, team_id: str, now: datetime) -> dict[int, OfferFacts]:
-    """:data:`OfferFacts` of every helper who was ever offered an ask (grouped queries)."""
-    received: dict[int, int] = {}
-    accepted: dict[int, int] = {}
-    pending: dict[int, int] = {}
-    for hid, status, n in session.execute(
-        select(Offer.helper_id, Offer.status, func.count())
-        .where(Offer.team_id == team_id)
-        .group_by(Offer.helper_id, Offer.status)
-    ):
-        if status != OfferStatus.PENDING:
-            received[hid] = received.get(hid, 0) + int(n)
-        else:
-            pending[hid] = pending.get(hid, 0) + int(n)
-        if status == OfferStatus.ACCEPTED:
-            accepted[hid] = accepted.get(hid, 0) + int(n)
-    recent = {
-        int(h): int(n)
-        for h, n in session.execute(
-            select(Offer.helper_id, func.count())
-            .where(Offer.team_id == team_id, Offer.sent_at >= now - FAIRNESS_WINDOW)
-            .group_by(Offer.helper_id)
-        )
-    }
-    accept_hours: dict[int, list[float]] = {}
-    for hid, sent, responded in session.execute(
-        select(Offer.helper_id, Offer.sent_at, Offer.responded_at).where(
-            Offer.team_id == team_id,
-            Offer.status == OfferStatus.ACCEPTED,
-            Offer.sent_at.is_not(None),
-            Offer.responded_at.is_not(None),
-        )
-    ):
-        if sent is not None and responded is not None:
-            hours = (responded - sent).total_seconds() / 3600
-            accept_hours.setdefault(hid, []).append(hours)
-    out: dict[int, OfferFacts] = {}
-    for hid in received.keys() | pending.keys() | recent.keys() | accept_hours.keys():
-        hours_in = accept_hours.get(hid)
-        out[hid] = (
-            received.get(hid, 0),
-            accepted.get(hid, 0),
-            pending.get(hid, 0),
-            recent.get(hid, 0),
-            statistics.median(hours_in) if hours_in else None,
-        )
-    return out
-
-
 _NO_OFFERS: OfferFacts = (0, 0, 0, 0, None)
 
 
@@ -280,12 +226,14 @@ class HelperFactsCache:
     What changes seldom (profiles, people, pairs, ratings, never-match lists) is reloaded only
     when the workspace's change number (:func:`~peerbot.services.ranking.matching_version`)
     moves, or the hour turns (time-zone offsets); the offer counts, which move with every ask,
-    are re-read each time (a few grouped queries) and only the helpers whose counts changed get
+    are brought up to date each time (:class:`~peerbot.services.offer_ledger.OfferLedger`: only
+    the offers that can have changed are read) and only the helpers whose counts changed get
     new facts.
     """
 
     def __init__(self) -> None:
         self._teams: dict[str, _Base] = {}
+        self._ledgers: dict[str, OfferLedger] = {}
         self._lock = threading.Lock()
 
     def helpers(
@@ -298,21 +246,19 @@ class HelperFactsCache:
                 matching_version(session, team_id),
                 now.replace(minute=0, second=0, microsecond=0),
             )
-            offers = _offer_facts(session, team_id, now)
+            ledger = self._ledgers.get(team_id)
+            if ledger is None:
+                ledger = self._ledgers[team_id] = OfferLedger(team_id, FAIRNESS_WINDOW)
+            moved = ledger.read(session, now)
             base = self._teams.get(team_id)
-            if base is None or base.key != key:
+            if base is None or base.key != key or moved is None:
                 base = _load_base(session, team_id, key, now)
                 self._teams[team_id] = base
-                base.offers = offers
+                base.offers = ledger.facts
                 changed: Iterable[int] = base.rows
             else:
-                old = base.offers
-                base.offers = offers
-                changed = [
-                    pid
-                    for pid in old.keys() | offers.keys()
-                    if old.get(pid) != offers.get(pid) and pid in base.rows
-                ]
+                base.offers = ledger.facts
+                changed = [pid for pid in moved if pid in base.rows]
             renewed = []
             for pid in changed:
                 facts = _facts_of(base, pid, max_pending_offers)
