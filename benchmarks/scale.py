@@ -1,7 +1,8 @@
 """Matching at company scale, end to end: seeded helpers, `peerbot serve`, the emulator, the model.
 
 Seeds ``--helpers`` N opted-in helpers with ``--helps`` (default 10) past helps each (asks,
-pairs and the asks' vectors), N/10 of those pairs active with a check-in due, all with bulk
+pairs, the asks' vectors, and their offers: one accepted, and for every other ask one passed
+before it), N/10 of those pairs active with a check-in due, all with bulk
 inserts. The seeded vectors (expertise and past asks) are random 384-d unit vectors: only the
 asks sent during the run are embedded with the real model. Then it starts `peerbot serve` as a
 child process (the Slack emulator here as Slack), and measures:
@@ -54,6 +55,8 @@ from peerbot.store.models import (
     Embedding,
     EmbeddingOwner,
     HelperProfile,
+    Offer,
+    OfferStatus,
     Pair,
     PairStatus,
     Person,
@@ -230,7 +233,7 @@ def seed(
         for start in range(0, n_asks, 5000):
             stop = min(n_asks, start + 5000)
             vecs = _unit_vectors(nrng, stop - start)
-            asks, pairs, embs, checkins = [], [], [], []
+            asks, pairs, embs, checkins, offers = [], [], [], [], []
             for a in range(start, stop):
                 helper = a % helpers + 1
                 when = now - timedelta(days=1 + (a * 7919) % 700)
@@ -259,6 +262,39 @@ def seed(
                         closed_at=None if active else when + timedelta(days=30),
                     )
                 )
+                # Each past ask was offered first: half of them to another helper who passed.
+                passer = a % 2 == 0 and helpers > 1
+                if passer:
+                    offers.append(
+                        dict(
+                            id=2 * a + 2,
+                            team_id=TEAM,
+                            ask_id=a + 1,
+                            helper_id=(helper % helpers) + 1,
+                            rank=1,
+                            score=0.6,
+                            explanation="",
+                            status=OfferStatus.PASSED,
+                            sent_at=when - timedelta(hours=3),
+                            responded_at=when - timedelta(hours=2),
+                            created_at=when - timedelta(hours=3),
+                        )
+                    )
+                offers.append(
+                    dict(
+                        id=2 * a + 1,
+                        team_id=TEAM,
+                        ask_id=a + 1,
+                        helper_id=helper,
+                        rank=2 if passer else 1,
+                        score=0.5,
+                        explanation="",
+                        status=OfferStatus.ACCEPTED,
+                        sent_at=when - timedelta(hours=2),
+                        responded_at=when,
+                        created_at=when - timedelta(hours=2),
+                    )
+                )
                 embs.append(
                     dict(
                         id=helpers + a + 1,
@@ -283,11 +319,12 @@ def seed(
                     )
             conn.execute(insert(Ask), asks)
             conn.execute(insert(Pair), pairs)
+            conn.execute(insert(Offer), offers)
             conn.execute(insert(Embedding), embs)
             if checkins:
                 conn.execute(insert(Checkin), checkins)
         if engine.dialect.name == "postgresql":
-            for table in ("people", "asks", "pairs", "embeddings", "checkins"):
+            for table in ("people", "asks", "pairs", "embeddings", "checkins", "offers"):
                 conn.execute(
                     text(
                         f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
