@@ -16,7 +16,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
@@ -26,6 +26,7 @@ import numpy as np
 from peerbot.domain.ports import Embedder
 from peerbot.matching import (
     Ask,
+    HelperColumns,
     HelperFacts,
     HelperIndex,
     HelperRecord,
@@ -164,6 +165,36 @@ def synthetic_records(
     n_helpers: int, helps: int = 10, dimension: int = 384, seed: int = 0, topics: int = 512
 ) -> list[HelperRecord]:
     """The records of :func:`synthetic_index` (seeded), before any index is built."""
+    cols = synthetic_columns(n_helpers, helps, dimension, seed, topics)
+    times = cols.help_times.tolist()
+    records = []
+    for h in range(n_helpers):
+        past = [
+            PastHelp(
+                cols.help_ask_ids[j],
+                cols.help_vectors[j],  # type: ignore[arg-type]
+                cols.help_texts[j],
+                datetime.fromtimestamp(times[j], UTC),
+            )
+            for j in range(h * helps, (h + 1) * helps)
+        ]
+        records.append(
+            HelperRecord(
+                cols.helper_ids[h],
+                cols.expertise_vectors[h],
+                "",
+                past,
+                cols.facts[h] if cols.facts is not None else HelperFacts(),
+            )
+        )
+    return records
+
+
+def synthetic_columns(
+    n_helpers: int, helps: int = 10, dimension: int = 384, seed: int = 0, topics: int = 512
+) -> HelperColumns:
+    """The workspace of :func:`synthetic_records` as the bulk build's columnar input (what the
+    database loader gives :meth:`HelperIndex.build`): no object per past help."""
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((topics, dimension)).astype(np.float32)
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
@@ -174,18 +205,8 @@ def synthetic_records(
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     words = rng.integers(0, len(_WORDS), size=(total, 6))
     ages = rng.integers(0, 365, size=total)
-    records = []
-    for h in range(n_helpers):
-        past = [
-            PastHelp(
-                f"a{h}-{j}",
-                vecs[h * helps + j],
-                " ".join(_WORDS[w] for w in words[h * helps + j]),
-                now - timedelta(days=int(ages[h * helps + j])),
-            )
-            for j in range(helps)
-        ]
-        facts = HelperFacts(
+    facts = [
+        HelperFacts(
             helps_given=helps,
             rating_mean=float(rng.uniform(3, 5)),
             rating_count=int(rng.integers(0, 10)),
@@ -198,8 +219,22 @@ def synthetic_records(
             median_accept_hours=float(rng.uniform(0.5, 48)),
             recent_offers=int(rng.integers(0, 5)),
         )
-        records.append(HelperRecord(f"U{h:06d}", vecs[h * helps], "", past, facts))
-    return records
+        for _ in range(n_helpers)
+    ]
+    word = np.array(_WORDS, dtype=object)
+    texts = [" ".join(w) for w in word[words].tolist()]
+    return HelperColumns(
+        helper_ids=[f"U{h:06d}" for h in range(n_helpers)],
+        expertise_texts=[""] * n_helpers,
+        expertise_of=np.arange(n_helpers, dtype=np.intp),
+        expertise_vectors=vecs[:: max(1, helps)][:n_helpers] if helps else vecs[:0],
+        help_counts=np.full(n_helpers, helps, dtype=np.int64),
+        help_vectors=vecs,
+        help_ask_ids=[f"a{h}-{j}" for h in range(n_helpers) for j in range(helps)],
+        help_texts=texts,
+        help_times=now.timestamp() - ages.astype(np.float64) * 86400.0,
+        facts=facts,
+    )
 
 
 def run_bench(
@@ -239,7 +274,7 @@ def run_bench(
     for n in sizes:
         gc.collect()
         base, _ = rss_mb()
-        records = synthetic_records(n, helps, dim)
+        records = synthetic_columns(n, helps, dim)
         t0, c0 = time.perf_counter(), time.process_time()
         index = HelperIndex.build(records, dim, "synthetic", **options)
         built, cpu = time.perf_counter() - t0, time.process_time() - c0
