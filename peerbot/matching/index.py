@@ -338,6 +338,8 @@ _Help = tuple[str, str, "datetime | None", int]
 #: (a quarter; one float32 scale per row). Products are always float32, block by block.
 STORAGE = ("float32", "float16", "int8")
 _CHUNK = 32_768
+#: Rows encoded at a time (the same values as all at once, row by row).
+_ENCODE_ROWS = 1024
 
 
 def _to_float32(arr: npt.ArrayLike) -> npt.NDArray[np.float32]:
@@ -672,6 +674,13 @@ class HelperIndex:
     ) -> tuple[npt.NDArray[Any], npt.NDArray[np.float32]]:
         """Rows (any length) as unit vectors in the storage type, and the scale of each
         (int8: the unit vector is ``code * scale``; otherwise 1)."""
+        if rows.shape[0] > _ENCODE_ROWS:  # pieces that stay in the CPU's cache: twice as fast
+            codes = np.empty(rows.shape, dtype=self._mat.dtype)
+            scales = np.empty(rows.shape[0], dtype=np.float32)
+            for a in range(0, rows.shape[0], _ENCODE_ROWS):
+                b = a + _ENCODE_ROWS
+                codes[a:b], scales[a:b] = self._encode(rows[a:b])
+            return codes, scales
         if self.storage == "int8":
             if not rows.size:
                 return np.zeros(rows.shape, np.int8), np.ones(rows.shape[0], np.float32)
