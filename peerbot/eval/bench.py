@@ -249,6 +249,7 @@ def run_bench(
     shortlist: int | None = None,
     exact_max_rows: int = 50_000,
     check_storage: bool = False,
+    model_mb: float | None = None,
 ) -> dict[str, float]:
     """Median seconds to rank each size (``rank_<n>``) and to embed one ask (``embed_one``);
     per size also the build's wall and CPU seconds (``build_<n>``, ``build_cpu_<n>``), the
@@ -256,7 +257,9 @@ def run_bench(
     (``rss_mb_<n>``, with ``rss_base_mb_<n>`` before the records were made), the recall@10 of
     the approximate search against exact search (``recall10_<n>``, IVF sizes only) and, with
     ``check_storage``, of exact search on the stored vectors (float16/int8) against exact
-    search on float32 copies (``storage_recall10_<n>``)."""
+    search on float32 copies (``storage_recall10_<n>``). ``model_mb``: the RSS that loading
+    ``embedder`` added (measured by the caller); the RSS is then also given without it
+    (``rss_no_model_mb_<n>``; without a model loaded it is ``rss_mb_<n>`` itself)."""
     out = stream or sys.stdout
     results: dict[str, float] = {}
     dim = embedder.dimension if embedder is not None else 384
@@ -301,6 +304,8 @@ def run_bench(
         results[f"build_cpu_{n}"] = cpu
         results[f"rss_mb_{n}"], _ = rss_mb()
         results[f"rss_base_mb_{n}"] = base
+        model = model_mb if embedder is not None and model_mb is not None else 0.0
+        results[f"rss_no_model_mb_{n}"] = results[f"rss_mb_{n}"] - model
         mode = (
             "exact"
             if index.centroids is None
@@ -310,9 +315,9 @@ def run_bench(
         out.write(
             f"rank {n:>7,} helpers ({index.n_rows:>9,} vectors, {mode}, {index.storage}): "
             f"{results[f'rank_{n}'] * 1e3:8.2f} ms median of {runs}\n"
-            f"  index built in {built:.1f} s ({cpu:.1f} s CPU); RSS "
-            f"{results[f'rss_mb_{n}']:.0f} MB holding it ({base:.0f} MB before the "
-            f"records were made; vectors and columns {index.nbytes() / 2**20:.0f} MB)\n"
+            f"  index built in {built:.1f} s wall ({cpu:.1f} s CPU) from columns "
+            f"(vectors and columns held: {index.nbytes() / 2**20:.0f} MB)\n"
+            f"  {_rss_line(results, n, embedder, model_mb)}\n"
         )
         recall = recall_at_10(index, queries, now)
         if recall is not None:
@@ -335,12 +340,32 @@ def run_bench(
     return results
 
 
+def _rss_line(
+    results: dict[str, float], n: int, embedder: Embedder | None, model_mb: float | None
+) -> str:
+    """The RSS figures of size ``n`` in words: with and without the model."""
+    rss, base = results[f"rss_mb_{n}"], results[f"rss_base_mb_{n}"]
+    before = f"{base:.0f} MB before the workspace was made"
+    if embedder is None:
+        return f"RSS {rss:.0f} MB holding it WITHOUT the model (not loaded; {before})"
+    if model_mb is None:
+        return f"RSS {rss:.0f} MB holding it WITH the model loaded ({before})"
+    return (
+        f"RSS {rss:.0f} MB holding it WITH the model loaded, {rss - model_mb:.0f} MB "
+        f"WITHOUT it (loading the model added {model_mb:.0f} MB; {before})"
+    )
+
+
 def _run(
     args: argparse.Namespace, stream: TextIO | None = None, *, model_path: str | None = None
 ) -> int:
     from peerbot.embeddings import load_embedder
 
+    before, _ = rss_mb()
     embedder = None if args.no_model else load_embedder(model_path)
+    if embedder is not None:
+        embedder.embed([ASK_TEXT])  # the first call allocates its working memory too
+    model_mb = None if embedder is None else rss_mb()[0] - before
     run_bench(
         embedder,
         sizes=args.sizes,
@@ -352,6 +377,7 @@ def _run(
         shortlist=args.shortlist,
         exact_max_rows=args.exact_max_rows,
         check_storage=args.check_storage,
+        model_mb=model_mb,
     )
     return 0
 
