@@ -172,7 +172,7 @@ def synthetic_records(
         past = [
             PastHelp(
                 cols.help_ask_ids[j],
-                cols.help_vectors[j],  # type: ignore[arg-type]
+                cols.help_vectors[j],
                 cols.help_texts[j],
                 datetime.fromtimestamp(times[j], UTC),
             )

@@ -152,7 +152,7 @@ class HelperColumns:
             helper_ids=[r.helper_id for r in records],
             expertise_texts=[r.expertise_text for r in records],
             expertise_of=exp_of,
-            expertise_vectors=_stack(exp_vecs, dims.pop()),  # type: ignore[arg-type]
+            expertise_vectors=_stack(exp_vecs, dims.pop()),
             help_counts=np.fromiter(
                 (len(r.past_helps) for r in records), dtype=np.int64, count=len(records)
             ),
@@ -651,7 +651,7 @@ class HelperIndex:
         index._exp_row[exp_slots] = row_of[:n_exp]
         # Helpers and their past helps, in columns.
         index._ids = list(cols.helper_ids)
-        index._slot_of = dict(zip(index._ids, range(n), strict=True))
+        index._slot_of = dict(zip(cols.helper_ids, range(n), strict=True))
         index._facts = list(cols.facts) if cols.facts is not None else [HelperFacts()] * n
         index._exp_text = list(cols.expertise_texts)
         index._fcols_stale = True
@@ -981,9 +981,9 @@ class HelperIndex:
             self._facts.append(None)
             self._exp_text.append("")
             if self._fcols.shape[1] < len(self._ids):
-                grown = np.full((len(FACT_COLUMNS), max(16, 2 * len(self._ids))), np.nan)
-                grown[:, : self._fcols.shape[1]] = self._fcols
-                self._fcols = grown
+                wider = np.full((len(FACT_COLUMNS), max(16, 2 * len(self._ids))), np.nan)
+                wider[:, : self._fcols.shape[1]] = self._fcols
+                self._fcols = wider
         else:
             self._ids[slot] = record.helper_id
         self._slot_of[record.helper_id] = slot

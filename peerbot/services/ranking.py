@@ -103,7 +103,11 @@ def _live(stmt: Select[*_Ts], person_id: Any) -> Select[*_Ts]:
 
 def _helper_statements(
     team_id: str, model: str, scope: Select[Any] | None
-) -> tuple[Select[Any], Select[Any], Select[Any]]:
+) -> tuple[
+    Select[int, bool, str, list[str], str, bool],
+    Select[int, bytes, int],
+    Select[int, int, int, datetime, str, bytes],
+]:
     """The three reads of an index load: helper profiles, expertise vectors, past helps."""
     stmt = (
         select(
