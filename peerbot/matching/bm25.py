@@ -17,6 +17,9 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import numpy.typing as npt
 
+#: Posting arrays kept for scoring (at 100,000 helpers a common term's take 1.6 MB).
+_CACHED_TERMS = 256
+
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 
 #: Words never shown in explanations (they still count in scores, where IDF discounts them).
@@ -285,7 +288,10 @@ class BM25Index:
             return None
         slots = parts_s[0] if len(parts_s) == 1 else np.concatenate(parts_s)
         tfs = parts_t[0] if len(parts_t) == 1 else np.concatenate(parts_t)
-        self._cache[term] = (slots, tfs)
+        if posting or self._base_dead:  # worth keeping (a base-only read is a slice and a cast)
+            if len(self._cache) >= _CACHED_TERMS:  # bounded: a worker serves asks for months
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[term] = (slots, tfs)
         return slots, tfs
 
     def score(self, query: Iterable[str], n_slots: int) -> npt.NDArray[np.float64]:
