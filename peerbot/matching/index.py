@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -569,6 +570,72 @@ class HelperIndex:
                 f"vector has dimension {cols.expertise_vectors.shape[1]}, index expects {dimension}"
             )
 
+        help_first = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(n_helps, out=help_first[1:])
+        help_owner = np.repeat(np.arange(n, dtype=np.intp), n_helps)
+        # The texts are tokenised in a thread meanwhile: the vector work below spends its
+        # time in numpy, which lets the interpreter run the tokeniser on another core.
+        with ThreadPoolExecutor(1, thread_name_prefix="bm25-build") as pool:
+            bm25 = pool.submit(
+                BM25Index.from_texts,
+                np.concatenate([np.arange(n), help_owner]),
+                [*cols.expertise_texts, *cols.help_texts],
+            )
+            index = cls._build_vectors(
+                cols, dimension, model_name, n_probe, centroids, n_lists, ivf, storage, shortlist
+            )
+            index.bm25 = bm25.result()
+        index._own = np.concatenate([exp_slots.astype(np.intp), help_owner])
+        index._kind = np.concatenate(
+            [np.full(n_exp, KIND_EXPERTISE, np.int8), np.full(k, KIND_PAST, np.int8)]
+        )
+        index._ref = np.concatenate(
+            [np.full(n_exp, -1, np.intp), np.arange(k) - help_first[help_owner]]
+        )
+        row_of = index._hb_row
+        if index._centroids is not None:
+            order = np.empty_like(row_of)
+            order[row_of] = np.arange(total)
+            index._own, index._kind = index._own[order], index._kind[order]
+            index._ref = index._ref[order]
+            del order
+        index._exp_row = np.full(n, -1, dtype=np.int64)
+        index._exp_row[exp_slots] = row_of[:n_exp]
+        # Helpers and their past helps, in columns.
+        index._ids = list(cols.helper_ids)
+        index._slot_of = dict(zip(cols.helper_ids, range(n), strict=True))
+        index._facts = list(cols.facts) if cols.facts is not None else [HelperFacts()] * n
+        index._exp_text = list(cols.expertise_texts)
+        index._fcols_stale = True
+        index._hb_ptr = help_first
+        index._hb_ok = np.ones(n, dtype=bool)
+        index._hb_ask = _TextColumn(cols.help_ask_ids)
+        index._hb_text = _TextColumn(cols.help_texts)
+        index._hb_time = np.asarray(cols.help_times, dtype=np.float64)
+        index._hb_row = row_of[n_exp:].astype(np.int64)
+        index.layout += 1
+        index._invalidate()
+        return index
+
+    @classmethod
+    def _build_vectors(
+        cls,
+        cols: HelperColumns,
+        dimension: int,
+        model_name: str,
+        n_probe: int,
+        centroids: npt.NDArray[np.float32] | None,
+        n_lists: int | None,
+        ivf: bool,
+        storage: str,
+        shortlist: int,
+    ) -> HelperIndex:
+        """An index holding the vectors of ``cols`` (and nothing else yet), each in its final
+        row; ``_hb_row`` holds the row of every vector (expertise ones first) for the caller."""
+        n_exp = cols.expertise_of.size
+        total = cols.n_rows
+        step = 65_536
+
         def block(lo: int, hi: int) -> npt.NDArray[np.float32]:
             """Rows ``lo:hi`` (expertise rows first, then past helps), as given."""
             parts = []
@@ -580,7 +647,6 @@ class HelperIndex:
             out = parts[0] if len(parts) == 1 else np.concatenate(parts)
             return np.asarray(out, dtype=np.float32)
 
-        step = 65_536
         if ivf and centroids is None:
             rng = np.random.default_rng(0)
             lists = n_lists or default_lists(total)
@@ -621,7 +687,7 @@ class HelperIndex:
             row_of[order] = np.arange(total)
             index._part = assign[order]
         else:
-            order = row_of = np.arange(total)
+            row_of = np.arange(total)
             index._p_lo[0], index._p_hi[0] = 0, total
             index._part = np.zeros(total, dtype=np.int32)
         mat = np.empty((total, dimension), dtype=index._mat.dtype)
@@ -634,39 +700,8 @@ class HelperIndex:
             else:
                 mat[row_of[lo:hi]], scale[row_of[lo:hi]] = enc, sc
             del enc
-        help_first = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(n_helps, out=help_first[1:])
-        help_owner = np.repeat(np.arange(n, dtype=np.intp), n_helps)
-        own = np.concatenate([exp_slots.astype(np.intp), help_owner])
-        kind = np.concatenate(
-            [np.full(n_exp, KIND_EXPERTISE, np.int8), np.full(k, KIND_PAST, np.int8)]
-        )
-        ref = np.concatenate([np.full(n_exp, -1, np.intp), np.arange(k) - help_first[help_owner]])
-        if cent is not None:
-            own, kind, ref = own[order], kind[order], ref[order]
-        del order
-        index._mat, index._scale, index._own, index._kind = mat, scale, own, kind
-        index._ref, index._hw = ref, total
-        index._exp_row = np.full(n, -1, dtype=np.int64)
-        index._exp_row[exp_slots] = row_of[:n_exp]
-        # Helpers and their past helps, in columns.
-        index._ids = list(cols.helper_ids)
-        index._slot_of = dict(zip(cols.helper_ids, range(n), strict=True))
-        index._facts = list(cols.facts) if cols.facts is not None else [HelperFacts()] * n
-        index._exp_text = list(cols.expertise_texts)
-        index._fcols_stale = True
-        index._hb_ptr = help_first
-        index._hb_ok = np.ones(n, dtype=bool)
-        index._hb_ask = _TextColumn(cols.help_ask_ids)
-        index._hb_text = _TextColumn(cols.help_texts)
-        index._hb_time = np.asarray(cols.help_times, dtype=np.float64)
-        index._hb_row = row_of[n_exp:].astype(np.int64)
-        index.bm25 = BM25Index.from_texts(
-            np.concatenate([np.arange(n), help_owner]),
-            [*cols.expertise_texts, *cols.help_texts],
-        )
-        index.layout += 1
-        index._invalidate()
+        index._mat, index._scale, index._hw = mat, scale, total
+        index._hb_row = row_of
         return index
 
     def _encode(
