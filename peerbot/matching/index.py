@@ -292,8 +292,12 @@ def train_centroids(
         rows = rows[np.sort(rng.choice(rows.shape[0], sample, replace=False))]
     n_lists = max(1, min(n_lists, rows.shape[0]))
     cent = rows[rng.choice(rows.shape[0], n_lists, replace=False)].astype(np.float32)
+    previous: npt.NDArray[np.intp] | None = None
     for _ in range(iterations):
         assign = np.argmax(rows @ cent.T, axis=1)
+        if previous is not None and np.array_equal(assign, previous):
+            break  # converged: ``cent`` came from this very assignment, so would come again
+        previous = assign
         # Sum the rows of each centroid: sorted once, added by runs (np.add.at is slow).
         order = np.argsort(assign, kind="stable")
         ordered = assign[order]
