@@ -191,8 +191,8 @@ def load_columns(session: Session, team_id: str, model: str) -> HelperColumns:
     keep = [i for i in np.argsort(exp_pos, kind="stable").tolist() if exp_pos[i] >= 0]
     exp_vecs = [vector_from_bytes(exp_rows[i][1], exp_rows[i][2]) for i in keep]
     dim = exp_vecs[0].shape[0] if exp_vecs else 0
-    cols = _past_help_columns(conn, help_stmt, team_id, None)
-    if cols is None:
+    read = _stream_past_helps(conn, help_stmt, team_id, None)
+    if read is None:
         mat = np.zeros((0, dim), np.float32)
         help_pos = np.zeros(0, dtype=np.int64)
         order = np.zeros(0, dtype=np.intp)
@@ -200,7 +200,8 @@ def load_columns(session: Session, team_id: str, model: str) -> HelperColumns:
         texts: list[str] = []
         times = np.zeros(0)
     else:
-        owners, pair_ids, mat, ask_ids, texts, times = cols
+        owners, pair_ids, mat, ask_ids, created, texts = read
+        times = _timestamps(created)
         help_pos = positions(owners)
         order = np.lexsort((pair_ids, help_pos))
         order = order[help_pos[order] >= 0]
@@ -238,7 +239,7 @@ def _timestamps(created: list[datetime | None]) -> npt.NDArray[np.float64]:
     )
 
 
-def _past_help_columns(
+def _stream_past_helps(
     conn: Connection,
     stmt: Select[int, int, int, datetime, str, bytes],
     team_id: str,
@@ -249,14 +250,15 @@ def _past_help_columns(
         npt.NDArray[np.int64],
         npt.NDArray[np.float32],
         list[str],
+        list[datetime | None],
         list[str],
-        npt.NDArray[np.float64],
     ]
     | None
 ):
     """The past helps ``stmt`` selects, in the order read: helper person ids, pair ids, the
-    vectors (one preallocated float32 matrix, filled as the rows stream in), ask ids, texts
-    and POSIX times; ``None`` when there are none."""
+    vectors, ask ids, times (as the driver gives them) and texts; ``None`` when there are
+    none. Streamed: the vectors go straight into one preallocated float32 matrix, the rows
+    are never all held at once, and no bytes object or array is kept per row."""
     count = select(func.count()).select_from(Pair).where(Pair.team_id == team_id)
     if scope is not None:
         count = count.where(Pair.helper_id.in_(scope))
@@ -292,8 +294,8 @@ def _past_help_columns(
         np.asarray(pair_ids, dtype=np.int64),
         mat[:n],
         ask_ids,
+        times,
         texts,
-        _timestamps(times),
     )
 
 
@@ -364,42 +366,14 @@ def _past_helps(
     scope: Select[Any] | None,
 ) -> dict[int, list[PastHelp]]:
     """The past helps ``stmt`` selects (helper id, pair id, ask id, time, text, vector), per
-    helper person id in pair order. Streamed: the vectors go straight into one preallocated
-    float32 matrix (each :class:`PastHelp` holds a row view of it), the rows are never all
-    held at once, and no bytes object or array is kept per row."""
-    count = select(func.count()).select_from(Pair).where(Pair.team_id == team_id)
-    if scope is not None:
-        count = count.where(Pair.helper_id.in_(scope))
-    cap = int(conn.scalar(count) or 0)
-    mat: npt.NDArray[np.float32] | None = None
-    helper_ids: list[int] = []
-    pair_ids: list[int] = []
-    ask_ids: list[str] = []
-    times: list[datetime | None] = []
-    texts: list[str] = []
-    n = 0
-    for part in conn.execution_options(yield_per=_STREAM_ROWS).execute(stmt).partitions():
-        k = len(part)
-        if mat is None:
-            dim = len(part[0][5]) // VECTOR_DTYPE.itemsize
-            mat = np.empty((max(cap, k), dim), np.float32)
-        if n + k > mat.shape[0]:  # pairs were added since the count
-            grown = np.empty((max(2 * mat.shape[0], n + k), mat.shape[1]), np.float32)
-            grown[:n] = mat[:n]
-            mat = grown
-        hids, pids, aids, created, text, vecs = zip(*part, strict=True)
-        mat[n : n + k] = np.frombuffer(b"".join(vecs), VECTOR_DTYPE).reshape(k, -1)
-        helper_ids.extend(hids)
-        pair_ids.extend(pids)
-        ask_ids.extend(map(str, aids))
-        times.extend(map(_utc, created))
-        texts.extend(text)
-        n += k
-    if mat is None:
+    helper person id in pair order (each :class:`PastHelp` holds a row view of one matrix)."""
+    read = _stream_past_helps(conn, stmt, team_id, scope)
+    if read is None:
         return {}
-    owners = np.asarray(helper_ids, dtype=np.int64)
-    order = np.lexsort((np.asarray(pair_ids, dtype=np.int64), owners))
-    rows = list(mat[:n])  # row views, made in one C loop
+    owners, pair_ids, mat, ask_ids, created, texts = read
+    n = owners.size
+    order = np.lexsort((pair_ids, owners))
+    rows = list(mat)  # row views, made in one C loop
     at = order.tolist()
     helps = list(
         map(
@@ -407,7 +381,7 @@ def _past_helps(
             [ask_ids[i] for i in at],
             [rows[i] for i in at],
             [texts[i] for i in at],
-            [times[i] for i in at],
+            [_utc(created[i]) for i in at],
         )
     )
     owners = owners[order]
