@@ -342,7 +342,9 @@ _Help = tuple[str, str, "datetime | None", int]
 #: Vector storage: ``float32`` (exact products), ``float16`` (half the memory) or ``int8``
 #: (a quarter; one float32 scale per row). Products are always float32, block by block.
 STORAGE = ("float32", "float16", "int8")
-_CHUNK = 32_768
+#: Rows converted to float32 at a time for a product: a piece that stays in the CPU's cache
+#: (32,768 rows, a fresh 48 MB each time, made the 100,000-helper ranking 154 ms instead of 92).
+_CHUNK = 1024
 #: Rows encoded at a time (the same values as all at once, row by row).
 _ENCODE_ROWS = 1024
 
