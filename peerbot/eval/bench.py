@@ -16,7 +16,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
@@ -26,6 +26,7 @@ import numpy as np
 from peerbot.domain.ports import Embedder
 from peerbot.matching import (
     Ask,
+    HelperColumns,
     HelperFacts,
     HelperIndex,
     HelperRecord,
@@ -164,6 +165,36 @@ def synthetic_records(
     n_helpers: int, helps: int = 10, dimension: int = 384, seed: int = 0, topics: int = 512
 ) -> list[HelperRecord]:
     """The records of :func:`synthetic_index` (seeded), before any index is built."""
+    cols = synthetic_columns(n_helpers, helps, dimension, seed, topics)
+    times = cols.help_times.tolist()
+    records = []
+    for h in range(n_helpers):
+        past = [
+            PastHelp(
+                cols.help_ask_ids[j],
+                cols.help_vectors[j],
+                cols.help_texts[j],
+                datetime.fromtimestamp(times[j], UTC),
+            )
+            for j in range(h * helps, (h + 1) * helps)
+        ]
+        records.append(
+            HelperRecord(
+                cols.helper_ids[h],
+                cols.expertise_vectors[h],
+                "",
+                past,
+                cols.facts[h] if cols.facts is not None else HelperFacts(),
+            )
+        )
+    return records
+
+
+def synthetic_columns(
+    n_helpers: int, helps: int = 10, dimension: int = 384, seed: int = 0, topics: int = 512
+) -> HelperColumns:
+    """The workspace of :func:`synthetic_records` as the bulk build's columnar input (what the
+    database loader gives :meth:`HelperIndex.build`): no object per past help."""
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((topics, dimension)).astype(np.float32)
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
@@ -174,18 +205,8 @@ def synthetic_records(
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     words = rng.integers(0, len(_WORDS), size=(total, 6))
     ages = rng.integers(0, 365, size=total)
-    records = []
-    for h in range(n_helpers):
-        past = [
-            PastHelp(
-                f"a{h}-{j}",
-                vecs[h * helps + j],
-                " ".join(_WORDS[w] for w in words[h * helps + j]),
-                now - timedelta(days=int(ages[h * helps + j])),
-            )
-            for j in range(helps)
-        ]
-        facts = HelperFacts(
+    facts = [
+        HelperFacts(
             helps_given=helps,
             rating_mean=float(rng.uniform(3, 5)),
             rating_count=int(rng.integers(0, 10)),
@@ -198,8 +219,22 @@ def synthetic_records(
             median_accept_hours=float(rng.uniform(0.5, 48)),
             recent_offers=int(rng.integers(0, 5)),
         )
-        records.append(HelperRecord(f"U{h:06d}", vecs[h * helps], "", past, facts))
-    return records
+        for _ in range(n_helpers)
+    ]
+    word = np.array(_WORDS, dtype=object)
+    texts = [" ".join(w) for w in word[words].tolist()]
+    return HelperColumns(
+        helper_ids=[f"U{h:06d}" for h in range(n_helpers)],
+        expertise_texts=[""] * n_helpers,
+        expertise_of=np.arange(n_helpers, dtype=np.intp),
+        expertise_vectors=vecs[:: max(1, helps)][:n_helpers] if helps else vecs[:0],
+        help_counts=np.full(n_helpers, helps, dtype=np.int64),
+        help_vectors=vecs,
+        help_ask_ids=[f"a{h}-{j}" for h in range(n_helpers) for j in range(helps)],
+        help_texts=texts,
+        help_times=now.timestamp() - ages.astype(np.float64) * 86400.0,
+        facts=facts,
+    )
 
 
 def run_bench(
@@ -214,6 +249,7 @@ def run_bench(
     shortlist: int | None = None,
     exact_max_rows: int = 50_000,
     check_storage: bool = False,
+    model_mb: float | None = None,
 ) -> dict[str, float]:
     """Median seconds to rank each size (``rank_<n>``) and to embed one ask (``embed_one``);
     per size also the build's wall and CPU seconds (``build_<n>``, ``build_cpu_<n>``), the
@@ -221,7 +257,9 @@ def run_bench(
     (``rss_mb_<n>``, with ``rss_base_mb_<n>`` before the records were made), the recall@10 of
     the approximate search against exact search (``recall10_<n>``, IVF sizes only) and, with
     ``check_storage``, of exact search on the stored vectors (float16/int8) against exact
-    search on float32 copies (``storage_recall10_<n>``)."""
+    search on float32 copies (``storage_recall10_<n>``). ``model_mb``: the RSS that loading
+    ``embedder`` added (measured by the caller); the RSS is then also given without it
+    (``rss_no_model_mb_<n>``; without a model loaded it is ``rss_mb_<n>`` itself)."""
     out = stream or sys.stdout
     results: dict[str, float] = {}
     dim = embedder.dimension if embedder is not None else 384
@@ -239,7 +277,7 @@ def run_bench(
     for n in sizes:
         gc.collect()
         base, _ = rss_mb()
-        records = synthetic_records(n, helps, dim)
+        records = synthetic_columns(n, helps, dim)
         t0, c0 = time.perf_counter(), time.process_time()
         index = HelperIndex.build(records, dim, "synthetic", **options)
         built, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -266,6 +304,8 @@ def run_bench(
         results[f"build_cpu_{n}"] = cpu
         results[f"rss_mb_{n}"], _ = rss_mb()
         results[f"rss_base_mb_{n}"] = base
+        model = model_mb if embedder is not None and model_mb is not None else 0.0
+        results[f"rss_no_model_mb_{n}"] = results[f"rss_mb_{n}"] - model
         mode = (
             "exact"
             if index.centroids is None
@@ -275,9 +315,9 @@ def run_bench(
         out.write(
             f"rank {n:>7,} helpers ({index.n_rows:>9,} vectors, {mode}, {index.storage}): "
             f"{results[f'rank_{n}'] * 1e3:8.2f} ms median of {runs}\n"
-            f"  index built in {built:.1f} s ({cpu:.1f} s CPU); RSS "
-            f"{results[f'rss_mb_{n}']:.0f} MB holding it ({base:.0f} MB before the "
-            f"records were made; vectors and columns {index.nbytes() / 2**20:.0f} MB)\n"
+            f"  index built in {built:.1f} s wall ({cpu:.1f} s CPU) from columns "
+            f"(vectors and columns held: {index.nbytes() / 2**20:.0f} MB)\n"
+            f"  {_rss_line(results, n, embedder, model_mb)}\n"
         )
         recall = recall_at_10(index, queries, now)
         if recall is not None:
@@ -300,12 +340,32 @@ def run_bench(
     return results
 
 
+def _rss_line(
+    results: dict[str, float], n: int, embedder: Embedder | None, model_mb: float | None
+) -> str:
+    """The RSS figures of size ``n`` in words: with and without the model."""
+    rss, base = results[f"rss_mb_{n}"], results[f"rss_base_mb_{n}"]
+    before = f"{base:.0f} MB before the workspace was made"
+    if embedder is None:
+        return f"RSS {rss:.0f} MB holding it WITHOUT the model (not loaded; {before})"
+    if model_mb is None:
+        return f"RSS {rss:.0f} MB holding it WITH the model loaded ({before})"
+    return (
+        f"RSS {rss:.0f} MB holding it WITH the model loaded, {rss - model_mb:.0f} MB "
+        f"WITHOUT it (loading the model added {model_mb:.0f} MB; {before})"
+    )
+
+
 def _run(
     args: argparse.Namespace, stream: TextIO | None = None, *, model_path: str | None = None
 ) -> int:
     from peerbot.embeddings import load_embedder
 
+    before, _ = rss_mb()
     embedder = None if args.no_model else load_embedder(model_path)
+    if embedder is not None:
+        embedder.embed([ASK_TEXT])  # the first call allocates its working memory too
+    model_mb = None if embedder is None else rss_mb()[0] - before
     run_bench(
         embedder,
         sizes=args.sizes,
@@ -317,6 +377,7 @@ def _run(
         shortlist=args.shortlist,
         exact_max_rows=args.exact_max_rows,
         check_storage=args.check_storage,
+        model_mb=model_mb,
     )
     return 0
 

@@ -6,6 +6,7 @@ from peerbot.matching.bm25 import BM25Index, tokenize
 from peerbot.matching.facts import Ask, Candidate, HelperFacts, Ranked, Snapshot
 from peerbot.matching.index import (
     AddPastHelp,
+    HelperColumns,
     HelperIndex,
     HelperRecord,
     IndexChange,
@@ -25,6 +26,7 @@ __all__ = [
     "BM25Index",
     "Candidate",
     "Eligibility",
+    "HelperColumns",
     "HelperFacts",
     "HelperIndex",
     "HelperRecord",

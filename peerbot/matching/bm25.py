@@ -8,13 +8,17 @@ IDF is Lucene's non-negative ``log(1 + (N - n + 0.5) / (n + 0.5))``.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 import numpy.typing as npt
+
+#: Posting arrays kept for scoring (at 100,000 helpers a common term's take 1.6 MB).
+_CACHED_TERMS = 256
 
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 
@@ -284,7 +288,10 @@ class BM25Index:
             return None
         slots = parts_s[0] if len(parts_s) == 1 else np.concatenate(parts_s)
         tfs = parts_t[0] if len(parts_t) == 1 else np.concatenate(parts_t)
-        self._cache[term] = (slots, tfs)
+        if posting or self._base_dead:  # worth keeping (a base-only read is a slice and a cast)
+            if len(self._cache) >= _CACHED_TERMS:  # bounded: a worker serves asks for months
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[term] = (slots, tfs)
         return slots, tfs
 
     def score(self, query: Iterable[str], n_slots: int) -> npt.NDArray[np.float64]:
@@ -350,6 +357,8 @@ def _ascii_table() -> bytes:
 
 _ASCII = _ascii_table()
 _SEP_TOKEN = "Q"
+#: Texts tokenised at a time by the bulk build.
+_BULK_TEXTS = 16_384
 
 
 def _tokens_with_separators(texts: Sequence[str]) -> list[str]:
@@ -382,10 +391,21 @@ def _bulk_terms(
     Tokens come from :func:`_tokens_with_separators`; stopwords and stems are looked up once
     per distinct token, not once per token.
     """
-    toks = _tokens_with_separators(texts)
-    ids_of: dict[str, int] = {t: i for i, t in enumerate(dict.fromkeys(toks))}
-    tok_ids = np.fromiter(map(ids_of.__getitem__, toks), dtype=np.int64, count=len(toks))
-    del toks
+    # Token ids in order of first appearance, in one pass per chunk (a defaultdict numbers a
+    # new token as it is met); chunks keep the token strings of only a few texts alive.
+    ids_of: defaultdict[str, int] = defaultdict(itertools.count().__next__)
+    sep = ids_of[_SEP_TOKEN]
+    id_parts: list[npt.NDArray[np.int64]] = []
+    text_parts: list[npt.NDArray[np.int64]] = []
+    for lo in range(0, len(texts), _BULK_TEXTS):
+        toks = _tokens_with_separators(texts[lo : lo + _BULK_TEXTS])
+        ids = np.fromiter(map(ids_of.__getitem__, toks), dtype=np.int64, count=len(toks))
+        id_parts.append(ids)
+        text_parts.append(lo + np.cumsum(ids == sep))
+        del toks
+    tok_ids = np.concatenate(id_parts) if id_parts else np.zeros(0, np.int64)
+    text_of = np.concatenate(text_parts) if text_parts else np.zeros(0, np.int64)
+    del id_parts, text_parts
     vocab: dict[str, int] = {}
     term_of = np.empty(len(ids_of), dtype=np.int64)
     for tok, i in ids_of.items():
@@ -393,7 +413,6 @@ def _bulk_terms(
             term_of[i] = -1
         else:
             term_of[i] = vocab.setdefault(stem(tok), len(vocab))
-    text_of = np.cumsum(tok_ids == ids_of.get(_SEP_TOKEN, -1))
     terms = term_of[tok_ids]
     keep = terms >= 0
     return text_of[keep], terms[keep], list(vocab), vocab

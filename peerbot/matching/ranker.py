@@ -345,8 +345,7 @@ class HybridRanker:
     def describe(self, signal: str, slot: int, scoring: Scoring, ask: Ask) -> str:
         """A short, true sentence about ``signal`` for the helper in ``slot``."""
         idx = self.index
-        rec = idx._records[slot]
-        f = rec.facts
+        f = idx.facts_at(slot)
         if signal == "semantic_history":
             n, pairs = self.similar_past_helps(slot, scoring.hits)
             if not pairs:
@@ -368,7 +367,7 @@ class HybridRanker:
             return f"helped on {len(mine)} of the {k} past asks closest to this one, e.g. {example}"
         if signal == "semantic_expertise":
             surface = surface_forms(ask.text)
-            expertise_terms = set(analyze(rec.expertise_text))
+            expertise_terms = set(analyze(idx.expertise_text_at(slot)))
             words = [
                 surface[t]
                 for t in dict.fromkeys(scoring.query_tokens)
@@ -382,7 +381,7 @@ class HybridRanker:
             if not terms:
                 return ""
             surface = surface_forms(ask.text)
-            expertise_terms = set(analyze(rec.expertise_text))
+            expertise_terms = set(analyze(idx.expertise_text_at(slot)))
             in_exp = [t for t in terms if t in expertise_terms]
             quoted = ", ".join(f"'{surface.get(t, t)}'" for t in terms)
             if in_exp and len(in_exp) == len(terms):

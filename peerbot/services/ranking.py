@@ -15,6 +15,7 @@ this on its own, so a profile saved on one worker is seen by the next ask on any
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -35,7 +36,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from peerbot.matching import HelperIndex, HelperRecord, PastHelp
+from peerbot.matching import HelperColumns, HelperIndex, HelperRecord, PastHelp
+from peerbot.matching.index import release_free_memory
 from peerbot.store.models import (
     Ask,
     Embedding,
@@ -99,17 +101,14 @@ def _live(stmt: Select[*_Ts], person_id: Any) -> Select[*_Ts]:
     )
 
 
-def load_records(
-    session: Session, team_id: str, model: str, only: Subquery | None = None
-) -> tuple[list[HelperRecord], list[str]]:
-    """Index records of the workspace's opted-in helpers (or of the person ids the subquery
-    ``only`` selects), keyed by Slack user id, and the user ids to remove. Facts are left empty
-    (the snapshot brings them).
-
-    Every statement filters on the server (joins and subqueries): none binds a parameter per
-    helper or per past ask, so the workspace's size never meets a driver's parameter limit.
-    """
-    scope = None if only is None else select(only.c[0])
+def _helper_statements(
+    team_id: str, model: str, scope: Select[Any] | None
+) -> tuple[
+    Select[int, bool, str, list[str], str, bool],
+    Select[int, bytes, int],
+    Select[int, int, int, datetime, str, bytes],
+]:
+    """The three reads of an index load: helper profiles, expertise vectors, past helps."""
     stmt = (
         select(
             HelperProfile.person_id,
@@ -122,26 +121,6 @@ def load_records(
         .join(Person, Person.id == HelperProfile.person_id)
         .where(HelperProfile.team_id == team_id)
     )
-    if scope is not None:
-        stmt = stmt.where(HelperProfile.person_id.in_(scope))
-    # Core execution (no ORM row processing): a full load reads ~11 rows per helper.
-    conn = session.connection()
-    rows = conn.execute(stmt).all()
-    live = [r for r in rows if r.opted_in and not r.deleted]
-    removed = [r.slack_user_id for r in rows if not (r.opted_in and not r.deleted)]
-    if scope is not None:
-        removed += list(
-            session.scalars(
-                select(Person.slack_user_id).where(
-                    Person.id.in_(scope),
-                    ~select(HelperProfile.person_id)
-                    .where(HelperProfile.person_id == Person.id)
-                    .exists(),
-                )
-            )
-        )
-    if not live:
-        return [], removed
     exp_stmt = _live(
         select(Embedding.owner_id, Embedding.vector, Embedding.dim), Embedding.owner_id
     ).where(
@@ -173,54 +152,113 @@ def load_records(
         Pair.helper_id,
     ).where(Pair.team_id == team_id)
     # No ORDER BY: sorting rows that carry their vectors made SQLite build a temporary B-tree
-    # (half the query's time); each helper's past helps are put in pair order below instead.
+    # (half the query's time); each helper's past helps are put in pair order afterwards.
     if scope is not None:
+        stmt = stmt.where(HelperProfile.person_id.in_(scope))
         exp_stmt = exp_stmt.where(Embedding.owner_id.in_(scope))
         help_stmt = help_stmt.where(Pair.helper_id.in_(scope))
-    expertise = {
-        owner: vector_from_bytes(vec, dim)
-        for owner, vec, dim in conn.execution_options(yield_per=_STREAM_ROWS).execute(exp_stmt)
-    }
-    past = _past_helps(conn, help_stmt, team_id, scope)
-    records = []
-    for r in live:
-        text = r.expertise or ""
-        if r.topics:
-            text += "\nTopics: " + ", ".join(r.topics)
-        records.append(
-            HelperRecord(
-                helper_id=r.slack_user_id,
-                expertise_vector=expertise.get(r.person_id),
-                expertise_text=text,
-                past_helps=tuple(past.get(r.person_id, [])),
-            )
-        )
-    return records, removed
+    return stmt, exp_stmt, help_stmt
 
 
-#: Rows fetched at a time when loading the index (a server-side cursor on PostgreSQL): the
-#: driver never holds the whole load, only this many rows of it.
-_STREAM_ROWS = 5000
+def _expertise_text(expertise: str | None, topics: list[str] | None) -> str:
+    text = expertise or ""
+    if topics:
+        text += "\nTopics: " + ", ".join(topics)
+    return text
 
 
-def _utc(when: datetime | None) -> datetime | None:
-    """``when`` as an aware UTC datetime (SQLite stores naive UTC; PostgreSQL answers in the
-    session's time zone)."""
-    if when is None or when.tzinfo is UTC:
-        return when
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+def load_columns(session: Session, team_id: str, model: str) -> HelperColumns:
+    """All of the workspace's opted-in helpers as the index's columnar build input (what
+    :func:`load_records` gives, without an object per past help: at 100,000 helpers the
+    1.1 million past helps stay in one matrix and a few lists). Facts are left empty."""
+    conn = session.connection()
+    stmt, exp_stmt, help_stmt = _helper_statements(team_id, model, None)
+    live = [r for r in conn.execute(stmt).all() if r.opted_in and not r.deleted]
+    n = len(live)
+    pids = np.fromiter((r.person_id for r in live), dtype=np.int64, count=n)
+    by_pid = np.argsort(pids, kind="stable")
+
+    def positions(owners: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """Position in ``live`` of each person id (-1: not a live helper)."""
+        if not n:
+            return np.full(owners.size, -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(pids[by_pid], owners), n - 1)
+        found = pids[by_pid][at] == owners
+        return np.where(found, by_pid[at], -1)
+
+    exp_rows = conn.execution_options(yield_per=_STREAM_ROWS).execute(exp_stmt).all()
+    exp_pos = positions(np.fromiter((r[0] for r in exp_rows), dtype=np.int64, count=len(exp_rows)))
+    keep = [i for i in np.argsort(exp_pos, kind="stable").tolist() if exp_pos[i] >= 0]
+    exp_vecs = [vector_from_bytes(exp_rows[i][1], exp_rows[i][2]) for i in keep]
+    dim = exp_vecs[0].shape[0] if exp_vecs else 0
+    read = _stream_past_helps(conn, help_stmt, team_id, None)
+    if read is None:
+        mat = np.zeros((0, dim), np.float32)
+        help_pos = np.zeros(0, dtype=np.int64)
+        order = np.zeros(0, dtype=np.intp)
+        ask_ids: list[str] = []
+        texts: list[str] = []
+        times = np.zeros(0)
+    else:
+        owners, pair_ids, mat, ask_ids, created, texts = read
+        times = _timestamps(created)
+        help_pos = positions(owners)
+        order = np.lexsort((pair_ids, help_pos))
+        order = order[help_pos[order] >= 0]
+        at = order.tolist()
+        ask_ids = [ask_ids[i] for i in at]
+        texts = [texts[i] for i in at]
+        times = times[order]
+    return HelperColumns(
+        helper_ids=[r.slack_user_id for r in live],
+        expertise_texts=[_expertise_text(r.expertise, r.topics) for r in live],
+        expertise_of=exp_pos[keep].astype(np.intp),
+        expertise_vectors=(
+            np.stack(exp_vecs) if exp_vecs else np.zeros((0, mat.shape[1]), np.float32)
+        ),
+        help_counts=np.bincount(help_pos[order], minlength=n).astype(np.int64),
+        help_vectors=mat,
+        help_vector_rows=order.astype(np.intp),
+        help_ask_ids=ask_ids,
+        help_texts=texts,
+        help_times=times,
+    )
 
 
-def _past_helps(
+def _timestamps(created: list[datetime | None]) -> npt.NDArray[np.float64]:
+    """POSIX seconds of each time (``NaN``: none); naive times are UTC (as SQLite stores)."""
+    if not any(c is not None and c.tzinfo is not None for c in created):
+        stamps = np.array(created, dtype="datetime64[us]")
+        out = stamps.astype(np.int64) / 1e6
+        out[np.isnat(stamps)] = np.nan
+        return out
+    return np.fromiter(
+        (math.nan if c is None else _utc(c).timestamp() for c in created),  # type: ignore[union-attr]
+        dtype=np.float64,
+        count=len(created),
+    )
+
+
+def _stream_past_helps(
     conn: Connection,
     stmt: Select[int, int, int, datetime, str, bytes],
     team_id: str,
     scope: Select[Any] | None,
-) -> dict[int, list[PastHelp]]:
-    """The past helps ``stmt`` selects (helper id, pair id, ask id, time, text, vector), per
-    helper person id in pair order. Streamed: the vectors go straight into one preallocated
-    float32 matrix (each :class:`PastHelp` holds a row view of it), the rows are never all
-    held at once, and no bytes object or array is kept per row."""
+) -> (
+    tuple[
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.float32],
+        list[str],
+        list[datetime | None],
+        list[str],
+    ]
+    | None
+):
+    """The past helps ``stmt`` selects, in the order read: helper person ids, pair ids, the
+    vectors, ask ids, times (as the driver gives them) and texts; ``None`` when there are
+    none. Streamed: the vectors go straight into one preallocated float32 matrix, the rows
+    are never all held at once, and no bytes object or array is kept per row."""
     count = select(func.count()).select_from(Pair).where(Pair.team_id == team_id)
     if scope is not None:
         count = count.where(Pair.helper_id.in_(scope))
@@ -246,14 +284,96 @@ def _past_helps(
         helper_ids.extend(hids)
         pair_ids.extend(pids)
         ask_ids.extend(map(str, aids))
-        times.extend(map(_utc, created))
+        times.extend(created)
         texts.extend(text)
         n += k
     if mat is None:
+        return None
+    return (
+        np.asarray(helper_ids, dtype=np.int64),
+        np.asarray(pair_ids, dtype=np.int64),
+        mat[:n],
+        ask_ids,
+        times,
+        texts,
+    )
+
+
+def load_records(
+    session: Session, team_id: str, model: str, only: Subquery | None = None
+) -> tuple[list[HelperRecord], list[str]]:
+    """Index records of the workspace's opted-in helpers (or of the person ids the subquery
+    ``only`` selects), keyed by Slack user id, and the user ids to remove. Facts are left empty
+    (the snapshot brings them). (A full build reads :func:`load_columns` instead.)
+
+    Every statement filters on the server (joins and subqueries): none binds a parameter per
+    helper or per past ask, so the workspace's size never meets a driver's parameter limit.
+    """
+    scope = None if only is None else select(only.c[0])
+    stmt, exp_stmt, help_stmt = _helper_statements(team_id, model, scope)
+    # Core execution (no ORM row processing): a full load reads ~11 rows per helper.
+    conn = session.connection()
+    rows = conn.execute(stmt).all()
+    live = [r for r in rows if r.opted_in and not r.deleted]
+    removed = [r.slack_user_id for r in rows if not (r.opted_in and not r.deleted)]
+    if scope is not None:
+        removed += list(
+            session.scalars(
+                select(Person.slack_user_id).where(
+                    Person.id.in_(scope),
+                    ~select(HelperProfile.person_id)
+                    .where(HelperProfile.person_id == Person.id)
+                    .exists(),
+                )
+            )
+        )
+    if not live:
+        return [], removed
+    expertise = {
+        owner: vector_from_bytes(vec, dim)
+        for owner, vec, dim in conn.execution_options(yield_per=_STREAM_ROWS).execute(exp_stmt)
+    }
+    past = _past_helps(conn, help_stmt, team_id, scope)
+    records = [
+        HelperRecord(
+            helper_id=r.slack_user_id,
+            expertise_vector=expertise.get(r.person_id),
+            expertise_text=_expertise_text(r.expertise, r.topics),
+            past_helps=tuple(past.get(r.person_id, [])),
+        )
+        for r in live
+    ]
+    return records, removed
+
+
+#: Rows fetched at a time when loading the index (a server-side cursor on PostgreSQL): the
+#: driver never holds the whole load, only this many rows of it.
+_STREAM_ROWS = 5000
+
+
+def _utc(when: datetime | None) -> datetime | None:
+    """``when`` as an aware UTC datetime (SQLite stores naive UTC; PostgreSQL answers in the
+    session's time zone)."""
+    if when is None or when.tzinfo is UTC:
+        return when
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _past_helps(
+    conn: Connection,
+    stmt: Select[int, int, int, datetime, str, bytes],
+    team_id: str,
+    scope: Select[Any] | None,
+) -> dict[int, list[PastHelp]]:
+    """The past helps ``stmt`` selects (helper id, pair id, ask id, time, text, vector), per
+    helper person id in pair order (each :class:`PastHelp` holds a row view of one matrix)."""
+    read = _stream_past_helps(conn, stmt, team_id, scope)
+    if read is None:
         return {}
-    owners = np.asarray(helper_ids, dtype=np.int64)
-    order = np.lexsort((np.asarray(pair_ids, dtype=np.int64), owners))
-    rows = list(mat[:n])  # row views, made in one C loop
+    owners, pair_ids, mat, ask_ids, created, texts = read
+    n = owners.size
+    order = np.lexsort((pair_ids, owners))
+    rows = list(mat)  # row views, made in one C loop
     at = order.tolist()
     helps = list(
         map(
@@ -261,7 +381,7 @@ def _past_helps(
             [ask_ids[i] for i in at],
             [rows[i] for i in at],
             [texts[i] for i in at],
-            [times[i] for i in at],
+            [_utc(created[i]) for i in at],
         )
     )
     owners = owners[order]
@@ -282,12 +402,15 @@ class HelperIndexes:
         fp = matching_version(session, team_id)
         current = self._teams.get(team_id)
         if current is None:
-            records, _ = load_records(session, team_id, self._model)
             index = HelperIndex.build(
-                records, self._dim, self._model, exact_max_rows=EXACT_MAX_ROWS
+                load_columns(session, team_id, self._model),
+                self._dim,
+                self._model,
+                exact_max_rows=EXACT_MAX_ROWS,
             )
+            release_free_memory()
             self._teams[team_id] = _TeamIndex(index, fp, now)
-            log.info("built the helper index of %s: %d helpers", team_id, len(records))
+            log.info("built the helper index of %s: %d helpers", team_id, len(index))
             return index
         if current.version != fp:
             since = (current.watermark or now) - OVERLAP
@@ -295,12 +418,15 @@ class HelperIndexes:
             n_changed = session.scalar(select(func.count()).select_from(changed)) or 0
             if n_changed > max(REBUILD_AT, len(current.index) // 4):
                 # Upserting means moving rows out of the partitions: past a few, rebuild.
-                records, _ = load_records(session, team_id, self._model)
                 index = HelperIndex.build(
-                    records, self._dim, self._model, exact_max_rows=EXACT_MAX_ROWS
+                    load_columns(session, team_id, self._model),
+                    self._dim,
+                    self._model,
+                    exact_max_rows=EXACT_MAX_ROWS,
                 )
+                release_free_memory()
                 self._teams[team_id] = _TeamIndex(index, fp, now)
-                log.info("rebuilt the helper index of %s: %d helpers", team_id, len(records))
+                log.info("rebuilt the helper index of %s: %d helpers", team_id, len(index))
                 return index
             records, removed = load_records(session, team_id, self._model, changed)
             for helper_id in removed:

@@ -68,3 +68,21 @@ def test_approximate_search_ranks_as_exact_search_thanks_to_the_similarity_floor
     assert recall_at_10(index, queries, now, RankerWeights()) >= 0.99
     no_floor = RankerWeights(similarity_floor=-1.0)
     assert recall_at_10(index, queries, now, no_floor) < 0.9
+
+
+def test_bench_prints_the_rss_with_and_without_the_model() -> None:
+    from tests.matching.helpers import EMB
+
+    out = io.StringIO()
+    results = run_bench(EMB, sizes=(300,), runs=1, stream=out, model_mb=100.0)
+    text = out.getvalue()
+    rss = results["rss_mb_300"]
+    assert results["rss_no_model_mb_300"] == rss - 100.0
+    assert f"RSS {rss:.0f} MB holding it WITH the model loaded, {rss - 100:.0f} MB WITHOUT it" in (
+        text
+    )
+    assert "loading the model added 100 MB" in text
+    out = io.StringIO()
+    results = run_bench(None, sizes=(300,), runs=1, stream=out)
+    assert "WITHOUT the model (not loaded" in out.getvalue()
+    assert results["rss_no_model_mb_300"] == results["rss_mb_300"]

@@ -147,3 +147,23 @@ def test_bulk_index_scores_exactly_like_the_incremental_one_and_stays_so_after_c
         bm.remove(99)  # absent: nothing happens
     _assert_same(ref, bulk, 14)
     assert bulk.doc_length(3) == 0 and len(bulk) == 13
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 5])
+def test_bulk_tokenising_in_chunks_is_the_same_as_in_one_pass(
+    chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bulk build tokenises a few texts at a time: chunk borders (ASCII and unicode
+    chunks, a text holding the separator) change no term, no text number and no score."""
+    from peerbot.matching import bm25
+
+    texts = [*TEXTS, "a\x00b review", "", *reversed(TEXTS)]
+    docs = {s: [texts[(s * 5 + j) % len(texts)] for j in range(1 + s % 3)] for s in range(15)}
+    whole = bm25._bulk_terms(texts)
+    ref = _bulk(docs)
+    monkeypatch.setattr(bm25, "_BULK_TEXTS", chunk)
+    parts = bm25._bulk_terms(texts)
+    assert [a.tolist() for a in parts[:2]] == [a.tolist() for a in whole[:2]]
+    assert parts[2:] == whole[2:]
+    _assert_same(ref, _bulk(docs), 15)
+    _assert_same(_reference(docs), _bulk(docs), 15)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -16,6 +18,7 @@ from peerbot.matching import (
     UpdateFacts,
     UpsertHelper,
 )
+from peerbot.matching.index import FACT_COLUMNS
 from peerbot.matching.scoring import RankerWeights
 from tests.matching.helpers import EMB, NOW, helper, past
 
@@ -243,3 +246,84 @@ def test_compact_storage_scores_close_to_float32(storage: str) -> None:
     assert not np.array_equal(a.sims, b.sims)  # really stored in the smaller type
     with pytest.raises(ValueError, match="storage"):
         HelperIndex(EMB.dimension, storage="float64")
+
+
+def _facts_by_id(index: HelperIndex) -> dict[str, list[float | None]]:
+    """Each helper's fact columns (``None`` for ``NaN``, so that lists compare)."""
+    cols = index.fact_columns()
+    out: dict[str, list[float | None]] = {}
+    for hid in index.helper_ids():
+        values = [float(cols[name][index.slot(hid)]) for name in FACT_COLUMNS]  # type: ignore[index]
+        out[hid] = [None if np.isnan(v) else v for v in values]
+    return out
+
+
+@pytest.mark.parametrize("ivf", [False, True])
+def test_changes_after_a_columnar_build_rank_and_hold_facts_like_a_fresh_build(ivf: bool) -> None:
+    """The bulk build from columns (vectors in one matrix, read through a row permutation as
+    the database loader gives them), then every kind of change: the same scores and the same
+    fact columns as a fresh build of the resulting records. The fact columns are read before
+    the changes too, so each change must update them in place (not only a first read)."""
+    from peerbot.eval.bench import synthetic_columns, synthetic_records
+
+    cols = synthetic_columns(60, helps=3, dimension=EMB.dimension, topics=8)
+    perm = np.random.default_rng(3).permutation(len(cols.help_texts))
+    shuffled = np.empty_like(cols.help_vectors)
+    shuffled[perm] = cols.help_vectors
+    ids = [f"U{i}" for i in range(60)]  # the names _mutate changes
+    cols = dataclasses.replace(cols, helper_ids=ids, help_vectors=shuffled, help_vector_rows=perm)
+    index = HelperIndex.build(
+        cols, EMB.dimension, exact_max_rows=0 if ivf else 10**6, n_lists=6, n_probe=2
+    )
+    assert (index.centroids is not None) == ivf
+    records = [  # the same helpers as records (their vectors as given, not as stored)
+        dataclasses.replace(r, helper_id=f"U{i}")
+        for i, r in enumerate(synthetic_records(60, helps=3, dimension=EMB.dimension, topics=8))
+    ]
+    plain = HelperIndex.build(records, EMB.dimension, centroids=index.centroids, n_probe=2)
+    assert _facts_by_id(index) == _facts_by_id(plain)
+    index.update_facts("U1", HelperFacts(helps_given=None, recent_offers=4))
+    current = {r.helper_id: r for r in records}
+    r1 = current["U1"]
+    current["U1"] = dataclasses.replace(r1, facts=HelperFacts(helps_given=None, recent_offers=4))
+    expected = _mutate(index, list(current.values()))
+    extra = past("x2", "conflict between two tech leads", days_ago=2)
+    index.add_past_help("U1", extra)  # helps_given unknown: the count of past helps
+    r1 = next(r for r in expected if r.helper_id == "U1")
+    expected = [
+        dataclasses.replace(r, past_helps=[*r.past_helps, extra]) if r is r1 else r
+        for r in expected
+    ]
+    assert index.sync_facts({"U2": HelperFacts(rating_mean=4.5, rating_count=2)}) == 1
+    expected = [
+        dataclasses.replace(r, facts=HelperFacts(rating_mean=4.5, rating_count=2))
+        if r.helper_id == "U2"
+        else r
+        for r in expected
+    ]
+    fresh = HelperIndex.build(expected, EMB.dimension, centroids=index.centroids, n_probe=2)
+    assert _facts_by_id(index) == _facts_by_id(fresh)
+    assert _facts_by_id(index)["U1"][0] == 4.0  # three past helps and one added
+    for text in TOPICS:
+        got, want = _scores(index, text), _scores(fresh, text)
+        assert got.keys() == want.keys()
+        for hid, value in want.items():
+            assert got[hid] == pytest.approx(value, abs=1e-9), hid
+    removed = index.slot("U4")
+    index.remove("U4")
+    assert np.isnan(index.fact_columns()["recent_offers"][removed])  # a free slot: unknown
+
+
+def test_columns_refuse_mismatched_lengths_and_repeated_helpers() -> None:
+    from peerbot.eval.bench import synthetic_columns
+
+    cols = synthetic_columns(5, helps=2, dimension=EMB.dimension)
+    with pytest.raises(ValueError, match="lengths"):
+        dataclasses.replace(cols, help_texts=cols.help_texts[:-1])
+    with pytest.raises(ValueError, match="per helper"):
+        dataclasses.replace(cols, expertise_texts=cols.expertise_texts[:-1])
+    twice = dataclasses.replace(cols, helper_ids=["A", "A", "B", "C", "D"])
+    with pytest.raises(ValueError, match="twice"):
+        HelperIndex.build(twice, EMB.dimension)
+    with pytest.raises(ValueError, match="dimension"):
+        HelperIndex.build(cols, EMB.dimension + 1)
