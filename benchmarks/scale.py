@@ -359,6 +359,12 @@ def main(argv: list[str] | None = None) -> int:
         help="run the server under py-spy record (speedscope JSON written to FILE at exit)",
     )
     p.add_argument(
+        "--py-spy-asks",
+        metavar="FILE",
+        help="attach py-spy record to the server for the timed asks only (after the first ask; "
+        "collapsed stacks per thread written to FILE)",
+    )
+    p.add_argument(
         "--train",
         action="store_true",
         help="leave the ranker untrained: the timed tick then also trains it on the seeded "
@@ -466,7 +472,22 @@ def main(argv: list[str] | None = None) -> int:
         first = one_ask(0)
         rss_mb = status_kb(server.pid, "VmRSS") / 1024
         say(f"first ask -> offer DM {first:.2f} s")
+        spy_asks = None
+        if args.py_spy_asks:
+            spy_asks = subprocess.Popen(
+                [
+                    str(Path(sys.executable).with_name("py-spy")),
+                    *("record", "-r", "200", "-f", "raw", "--threads", "--pid", str(server.pid)),
+                    *("-o", str(Path(args.py_spy_asks).resolve())),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            time.sleep(1.0)  # py-spy attaches
         times = [one_ask(i + 1) for i in range(args.asks)]
+        if spy_asks is not None:
+            spy_asks.send_signal(signal.SIGINT)
+            spy_asks.wait(timeout=60)
         stop.set()
         poller.join()
         peak_mb = status_kb(server.pid, "VmHWM") / 1024

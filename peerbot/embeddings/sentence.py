@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,12 @@ from peerbot.domain.ports import Matrix
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+#: Up to this many texts are embedded on one intra-op thread (torch's default is one per core).
+#: One short text (an ask) is too little work to split: the second thread spins waiting for it,
+#: and beside the server's other threads on a busy machine the forward pass took 100-990 ms on
+#: two threads against 52-73 ms on one (2 cores, load 5-6). Batches keep the process default.
+SMALL_BATCH = 8
 
 _cache: dict[str, SentenceTransformerEmbedder] = {}
 _cache_lock = threading.Lock()
@@ -87,7 +94,7 @@ class SentenceTransformerEmbedder:
         if lock is None:  # during __init__'s dimension probe
             out = self._model.encode(list(texts), normalize_embeddings=True)
         else:
-            with lock:
+            with lock, _one_thread(len(texts) <= SMALL_BATCH):
                 out = self._model.encode(
                     list(texts),
                     normalize_embeddings=True,
@@ -96,6 +103,26 @@ class SentenceTransformerEmbedder:
                     batch_size=64,
                 )
         return np.asarray(out, dtype=np.float32)
+
+
+@contextmanager
+def _one_thread(small: bool) -> Iterator[None]:
+    """Run torch on one intra-op thread inside the block when ``small`` (see
+    :data:`SMALL_BATCH`); the process's setting is restored afterwards."""
+    if not small:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    if before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def load_embedder(configured_path: str | None = None) -> SentenceTransformerEmbedder:

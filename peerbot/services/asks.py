@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import delete, event, func, select
+from sqlalchemy import delete, event, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -427,7 +427,10 @@ class AskService:
                 log.info("ask %s matched by the tick (it was saved but not matched)", ask_id)
                 done += 1
         # Asks being offered but offered to nobody: the process stopped between releasing an
-        # offer and moving its ask on (:meth:`_move_on_after_commit`).
+        # offer and moving its ask on (:meth:`_move_on_after_commit`). The grace runs from the
+        # moment the ask became so: its last offer's end (``responded_at``; an expiry, a skip or
+        # a pass does not touch the ask's own row), or the ask's last change (an introduction
+        # that failed puts it back to offering).
         with read_only(self._sessions) as session:
             stalled = list(
                 session.scalars(
@@ -436,7 +439,10 @@ class AskService:
                         Ask.status == AskStatus.OFFERED,
                         Ask.updated_at <= before,
                         ~select(Offer.id)
-                        .where(Offer.ask_id == Ask.id, Offer.status == OfferStatus.PENDING)
+                        .where(
+                            Offer.ask_id == Ask.id,
+                            or_(Offer.status == OfferStatus.PENDING, Offer.responded_at > before),
+                        )
                         .exists(),
                     )
                     .order_by(Ask.updated_at, Ask.id)
