@@ -84,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
             wall, cpu, _ = _timed([*cli, "jobs", "run-due"], env, tmp)
             walls.append(wall)
             cpus.append(cpu)
-        _, _, imports = _timed([sys.executable, "-X", "importtime", *cli[1:], "jobs", "run-due"], env, tmp)
+        _, _, imports = _timed(
+            [sys.executable, "-X", "importtime", *cli[1:], "jobs", "run-due"], env, tmp
+        )
     result = {
         "wall_s": round(statistics.median(walls), 3),
         "cpu_s": round(statistics.median(cpus), 3),

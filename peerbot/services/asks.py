@@ -381,7 +381,8 @@ class AskService:
             asker = session.get(Person, asker_id)
             if ask is None or asker is None or ask.status != AskStatus.MATCHING:
                 return False
-            vector = self._stored_vector(session, ask)
+            if vector is None:  # embedded before (the vector just saved is not read back)
+                vector = self._stored_vector(session, ask)
             if vector is not None:
                 ranked = self._ranker.candidates_for(session, ask, asker, vector, now)
         with unit_of_work(self._sessions) as session:
@@ -389,7 +390,8 @@ class AskService:
             if ask is None or ask.status != AskStatus.MATCHING:
                 return False
             asker = session.get_one(Person, asker_id)
-            vector = self._ask_vector(session, ask)
+            if vector is None:
+                vector = self._ask_vector(session, ask)
             self._advance(session, ask, asker, vector, now, first=True, ranked=ranked)
         return True
 
@@ -487,17 +489,6 @@ class AskService:
             now=self._clock.now(),
         )
 
-    @staticmethod
-    def _skipped(session: Session, ask: Ask) -> int:
-        return (
-            session.scalar(
-                select(func.count()).where(
-                    Offer.ask_id == ask.id, Offer.status == OfferStatus.SKIPPED
-                )
-            )
-            or 0
-        )
-
     def _advance(
         self,
         session: Session,
@@ -514,32 +505,26 @@ class AskService:
         ``ranked``: the candidates, ranked before this transaction began (outside the write
         lock); each is re-checked here (room for an offer) before it is offered."""
         policy = self.policy_for(session, ask.team_id)
-        used = (
-            session.scalar(
-                select(func.count()).where(Offer.ask_id == ask.id, Offer.status.in_(COUNTED))
-            )
-            or 0
-        )
-        pending = (
-            session.scalar(
-                select(func.count()).where(
-                    Offer.ask_id == ask.id, Offer.status == OfferStatus.PENDING
-                )
-            )
-            or 0
-        )
+        # The ask's offers so far, in one read (helper, status): how many count as tries, wait
+        # for an answer, were skipped; the next rank; who was offered it already.
+        so_far = session.execute(
+            select(Offer.helper_id, Offer.status).where(Offer.ask_id == ask.id)
+        ).all()
+        used = sum(1 for _, status in so_far if status in COUNTED)
+        pending = sum(1 for _, status in so_far if status == OfferStatus.PENDING)
+        skipped = sum(1 for _, status in so_far if status == OfferStatus.SKIPPED)
         parallel, timeout = self._routing(ask, policy)
         used -= ask.tries_before or 0  # a re-pair starts a new round of tries
         slots = min(parallel - pending, policy.max_offers - used)
-        if self._skipped(session, ask) >= policy.max_skips:
+        if skipped >= policy.max_skips:
             slots = 0  # helpers who could not be messaged do not count as tries, but are bounded
         made: list[Offer] = []
         if slots > 0:
             if ranked is None:
                 ranked = self._ranker.candidates_for(session, ask, asker, vector, now)
-            position = session.scalar(select(func.count()).where(Offer.ask_id == ask.id)) or 0
+            position = len(so_far)
             # Ranked before this transaction: someone may have been offered this ask since.
-            offered = set(session.scalars(select(Offer.helper_id).where(Offer.ask_id == ask.id)))
+            offered = {helper_id for helper_id, _ in so_far}
             for r in ranked:
                 if len(made) >= slots:
                     break

@@ -35,7 +35,9 @@ def test_an_expired_offer_starts_the_stranded_grace(
     grace = asks.stranded_after
     assert grace >= timedelta(seconds=60)
     seed_helpers(h)
-    h.ask(h.add_user("ann"), "How do I give hard feedback to a senior engineer about his behaviour?")
+    h.ask(
+        h.add_user("ann"), "How do I give hard feedback to a senior engineer about his behaviour?"
+    )
     assert _statuses(h) == [OfferStatus.PENDING]
 
     # The worker stops after committing the expiry, before moving the ask on.
