@@ -65,6 +65,9 @@ class SentenceTransformerEmbedder:
     def __init__(self, model_dir: Path, model_name: str, device: str = "cpu") -> None:
         # Never reach a hub: the weights are on disk or start-up fails.
         force_offline_models()
+        from peerbot.logs import quiet_model_loading
+
+        quiet_model_loading()
         from sentence_transformers import SentenceTransformer
 
         self._model: Any = SentenceTransformer(str(model_dir), device=device, local_files_only=True)
