@@ -6,7 +6,7 @@ more than later ones: bytecode is compiled beforehand, as an installed package h
 prints the median wall time, user+system CPU, the load average beside them, and the slowest
 imports by ``python -X importtime`` (cumulative, top level of each package).
 
-    PYTHONPATH=. python benchmarks/idle_tick.py [--runs 5] [--json]
+    PYTHONPATH=. python benchmarks/idle_tick.py [--runs 5] [--json] [--root DIR]
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _env(tmp: Path) -> dict[str, str]:
+def _env(tmp: Path, root: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
-            "PYTHONPATH": str(ROOT),
+            "PYTHONPATH": str(root),
             "HF_HUB_OFFLINE": "1",
             "TRANSFORMERS_OFFLINE": "1",
             "DATABASE_URL": f"sqlite:///{tmp}/idle.db",
@@ -71,12 +71,19 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--runs", type=int, default=5, help="timed runs (default 5)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--root",
+        type=Path,
+        default=ROOT,
+        help="the checkout whose peerbot is measured (default: this one), e.g. an export of "
+        "an older commit for a before/after at the same load",
+    )
     args = p.parse_args(argv)
-    compileall.compile_dir(str(ROOT / "peerbot"), quiet=1)
+    compileall.compile_dir(str(args.root / "peerbot"), quiet=1)
     cli = [sys.executable, "-m", "peerbot.cli"]
     with tempfile.TemporaryDirectory(prefix="peerbot-idle-") as d:
         tmp = Path(d)
-        env = _env(tmp)
+        env = _env(tmp, args.root)
         _timed([*cli, "migrate"], env, tmp)
         _timed([*cli, "jobs", "run-due"], env, tmp)  # warm the page cache
         walls, cpus = [], []
