@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from procstats import free_port, status_kb  # benchmarks/ is on the path
+from procstats import cpu_seconds, free_port, status_kb  # benchmarks/ is on the path
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import Engine
 
@@ -396,6 +396,12 @@ def main(argv: list[str] | None = None) -> int:
         help="run the server under py-spy record (speedscope JSON written to FILE at exit)",
     )
     p.add_argument(
+        "--py-spy-asks",
+        metavar="FILE",
+        help="attach py-spy record to the server for the timed asks only (after the first ask; "
+        "collapsed stacks per thread written to FILE)",
+    )
+    p.add_argument(
         "--train",
         action="store_true",
         help="leave the ranker untrained: the timed tick then also trains it on the seeded "
@@ -503,7 +509,26 @@ def main(argv: list[str] | None = None) -> int:
         first = one_ask(0)
         rss_mb = status_kb(server.pid, "VmRSS") / 1024
         say(f"first ask -> offer DM {first:.2f} s")
+        spy_asks = None
+        if args.py_spy_asks:
+            spy_asks = subprocess.Popen(
+                [
+                    str(Path(sys.executable).with_name("py-spy")),
+                    *("record", "-r", "200", "-f", "raw", "--threads", "--pid", str(server.pid)),
+                    *("-o", str(Path(args.py_spy_asks).resolve())),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            time.sleep(1.0)  # py-spy attaches
+        cpu0 = cpu_seconds(server.pid)
         times = [one_ask(i + 1) for i in range(args.asks)]
+        # The server's CPU per timed ask (all threads; less sensitive to a busy machine than
+        # the wall times; under py-spy, the process measured is py-spy's).
+        cpu_per_ask = (cpu_seconds(server.pid) - cpu0) / max(1, args.asks)
+        if spy_asks is not None:
+            spy_asks.send_signal(signal.SIGINT)
+            spy_asks.wait(timeout=60)
         stop.set()
         poller.join()
         peak_mb = status_kb(server.pid, "VmHWM") / 1024
@@ -539,6 +564,8 @@ def main(argv: list[str] | None = None) -> int:
         "offer_p50_s": round(statistics.median(times), 3),
         "offer_p99_s": round(times[min(len(times) - 1, int(len(times) * 0.99))], 3),
         "healthz_max_s": round(max(health) if health else float("nan"), 3),
+        "server_cpu_per_ask_s": round(cpu_per_ask, 3),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "rss_mb": round(rss_mb),
         "peak_rss_mb": round(peak_mb),
         "tick_s": round(tick_s, 2),

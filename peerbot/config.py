@@ -237,6 +237,8 @@ class Settings(BaseSettings):
     @field_validator("ranker_weights")
     @classmethod
     def _weights(cls, v: dict[str, float]) -> dict[str, float]:
+        if not v:  # the defaults: nothing to check (and numpy not imported for a quiet tick)
+            return v
         from peerbot.matching.scoring import RankerWeights
 
         RankerWeights.from_mapping(v)  # raises ValueError naming unknown weights

@@ -42,8 +42,11 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = LogFormat.TEXT) -> N
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Third-party chatter stays at WARNING unless we debug.
-    if level != "DEBUG":
-        _disable_progress_bars()
+    global _quiet_bars
+    _quiet_bars = level != "DEBUG"
+    if _quiet_bars:
+        if "huggingface_hub" in sys.modules or "transformers" in sys.modules:
+            _disable_progress_bars()
         for noisy in (
             "urllib3",
             "sentence_transformers",
@@ -52,6 +55,18 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = LogFormat.TEXT) -> N
             "alembic",  # a dozen plugin and context lines on every migrate and start-up
         ):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+#: Set by :func:`configure_logging`: no progress bars when the model loads (unless DEBUG).
+_quiet_bars = False
+
+
+def quiet_model_loading() -> None:
+    """Called before the embedding model loads: no progress bars unless logging is at DEBUG.
+    (Not at :func:`configure_logging` unless the hub is loaded already: a command that loads
+    no model, such as the cron tick, then does not import it.)"""
+    if _quiet_bars:
+        _disable_progress_bars()
 
 
 def _disable_progress_bars() -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import delete, event, func, select
+from sqlalchemy import delete, event, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -381,7 +381,8 @@ class AskService:
             asker = session.get(Person, asker_id)
             if ask is None or asker is None or ask.status != AskStatus.MATCHING:
                 return False
-            vector = self._stored_vector(session, ask)
+            if vector is None:  # embedded before (the vector just saved is not read back)
+                vector = self._stored_vector(session, ask)
             if vector is not None:
                 ranked = self._ranker.candidates_for(session, ask, asker, vector, now)
         with unit_of_work(self._sessions) as session:
@@ -389,7 +390,8 @@ class AskService:
             if ask is None or ask.status != AskStatus.MATCHING:
                 return False
             asker = session.get_one(Person, asker_id)
-            vector = self._ask_vector(session, ask)
+            if vector is None:
+                vector = self._ask_vector(session, ask)
             self._advance(session, ask, asker, vector, now, first=True, ranked=ranked)
         return True
 
@@ -427,7 +429,10 @@ class AskService:
                 log.info("ask %s matched by the tick (it was saved but not matched)", ask_id)
                 done += 1
         # Asks being offered but offered to nobody: the process stopped between releasing an
-        # offer and moving its ask on (:meth:`_move_on_after_commit`).
+        # offer and moving its ask on (:meth:`_move_on_after_commit`). The grace runs from the
+        # moment the ask became so: its last offer's end (``responded_at``; an expiry, a skip or
+        # a pass does not touch the ask's own row), or the ask's last change (an introduction
+        # that failed puts it back to offering).
         with read_only(self._sessions) as session:
             stalled = list(
                 session.scalars(
@@ -436,7 +441,10 @@ class AskService:
                         Ask.status == AskStatus.OFFERED,
                         Ask.updated_at <= before,
                         ~select(Offer.id)
-                        .where(Offer.ask_id == Ask.id, Offer.status == OfferStatus.PENDING)
+                        .where(
+                            Offer.ask_id == Ask.id,
+                            or_(Offer.status == OfferStatus.PENDING, Offer.responded_at > before),
+                        )
                         .exists(),
                     )
                     .order_by(Ask.updated_at, Ask.id)
@@ -481,17 +489,6 @@ class AskService:
             now=self._clock.now(),
         )
 
-    @staticmethod
-    def _skipped(session: Session, ask: Ask) -> int:
-        return (
-            session.scalar(
-                select(func.count()).where(
-                    Offer.ask_id == ask.id, Offer.status == OfferStatus.SKIPPED
-                )
-            )
-            or 0
-        )
-
     def _advance(
         self,
         session: Session,
@@ -508,32 +505,26 @@ class AskService:
         ``ranked``: the candidates, ranked before this transaction began (outside the write
         lock); each is re-checked here (room for an offer) before it is offered."""
         policy = self.policy_for(session, ask.team_id)
-        used = (
-            session.scalar(
-                select(func.count()).where(Offer.ask_id == ask.id, Offer.status.in_(COUNTED))
-            )
-            or 0
-        )
-        pending = (
-            session.scalar(
-                select(func.count()).where(
-                    Offer.ask_id == ask.id, Offer.status == OfferStatus.PENDING
-                )
-            )
-            or 0
-        )
+        # The ask's offers so far, in one read (helper, status): how many count as tries, wait
+        # for an answer, were skipped; the next rank; who was offered it already.
+        so_far = session.execute(
+            select(Offer.helper_id, Offer.status).where(Offer.ask_id == ask.id)
+        ).all()
+        used = sum(1 for _, status in so_far if status in COUNTED)
+        pending = sum(1 for _, status in so_far if status == OfferStatus.PENDING)
+        skipped = sum(1 for _, status in so_far if status == OfferStatus.SKIPPED)
         parallel, timeout = self._routing(ask, policy)
         used -= ask.tries_before or 0  # a re-pair starts a new round of tries
         slots = min(parallel - pending, policy.max_offers - used)
-        if self._skipped(session, ask) >= policy.max_skips:
+        if skipped >= policy.max_skips:
             slots = 0  # helpers who could not be messaged do not count as tries, but are bounded
         made: list[Offer] = []
         if slots > 0:
             if ranked is None:
                 ranked = self._ranker.candidates_for(session, ask, asker, vector, now)
-            position = session.scalar(select(func.count()).where(Offer.ask_id == ask.id)) or 0
+            position = len(so_far)
             # Ranked before this transaction: someone may have been offered this ask since.
-            offered = set(session.scalars(select(Offer.helper_id).where(Offer.ask_id == ask.id)))
+            offered = {helper_id for helper_id, _ in so_far}
             for r in ranked:
                 if len(made) >= slots:
                     break

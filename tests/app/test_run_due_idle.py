@@ -21,7 +21,9 @@ imported = time.perf_counter()
 code = main(["jobs", "run-due"])
 done = time.perf_counter()
 heavy = sorted(
-    m for m in ("torch", "sentence_transformers", "transformers", "slack_bolt") if m in sys.modules
+    m
+    for m in ("torch", "sentence_transformers", "transformers", "slack_bolt", "alembic")
+    if m in sys.modules
 )
 from peerbot.embeddings.sentence import _cache
 print(json.dumps({"code": code, "heavy": heavy, "models": len(_cache),

@@ -53,3 +53,20 @@ def test_hashing_embedder_is_marked_as_not_the_real_model() -> None:
     assert e.model_name != DEFAULT_MODEL_NAME
     v = e.embed(["a b c", ""])
     assert np.allclose(np.linalg.norm(v, axis=1), 1.0)
+
+
+def test_one_text_on_one_thread_gives_the_batch_vector(real_embedder: Embedder) -> None:
+    """A small input runs on one torch thread (``SMALL_BATCH``): the same vectors as in a batch,
+    and the process's thread setting is back afterwards."""
+    import torch
+
+    from peerbot.embeddings.sentence import SMALL_BATCH
+
+    texts = [f"How do I give hard feedback to a senior engineer? ({i})" for i in range(20)]
+    assert len(texts) > SMALL_BATCH
+    before = torch.get_num_threads()
+    batch = real_embedder.embed(texts)
+    for i in (0, 7, 19):
+        alone = real_embedder.embed([texts[i]])
+        assert np.allclose(alone[0], batch[i], atol=1e-4)
+    assert torch.get_num_threads() == before
