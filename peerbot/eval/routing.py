@@ -159,7 +159,7 @@ def build_index(
         for a in dict.fromkeys(q.answerer_ids):
             if a in cset:
                 helps[a].append(PastHelp(str(q.question_id), vectors[q.question_id], q.text, at))
-                topics.add_help(a, q.tags)
+                topics.add_help(a, q.tags, at)
     records = [
         HelperRecord(c, None, "", helps[c], HelperFacts(helps_given=data.help_counts[c]))
         for c in data.candidates

@@ -86,10 +86,13 @@ POLICY_SIGNALS: frozenset[str] = frozenset({"fairness", "capacity"})
 #: on the development sets, learning them lowered the replayed MRR (they concentrate first offers
 #: on the recently active). Emptying this set lets a workspace learn them.
 UNLEARNED_SIGNALS: frozenset[str] = frozenset({"topical_recency", "neighbours"})
-#: Signals whose learned weight never falls below the hand-set one: the stated expertise is all
-#: that is known of a new helper, and a history cannot measure its worth for them (helpers with
-#: a history are found through it), so a new helper whose expertise matches stays reachable.
-COLD_START_FLOOR: frozenset[str] = frozenset({"semantic_expertise"})
+#: Signals whose learned weight never falls below the hand-set one: the stated expertise and the
+#: topics on a profile (part of ``topic_history``) are all that is known of a new helper, and a
+#: history cannot measure their worth for them (helpers with a history are found through it),
+#: so a new helper whose expertise or topics match stays reachable. ``topic_history`` is also
+#: the signal whose training features are thinnest (a young history has few tagged helps), so
+#: a fit can drop it where it still ranks new asks better (measured on android).
+COLD_START_FLOOR: frozenset[str] = frozenset({"semantic_expertise", "topic_history"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,9 +196,11 @@ def replay_features(
     selection) to help again later, a leak of the future that teaches "few helps: will help".
 
     ``lag_days``: each ask is featurised against the history as it stood that many days before
-    it (production ranks against a current index: 0). An evaluation whose asks are ranked
-    against a history frozen before them passes its typical gap, so the model learns what
-    predicts help over that horizon rather than the next day.
+    it, as of that time (production ranks against a current index: 0). An evaluation whose
+    asks are ranked against a history frozen before them, at the time it was frozen, passes
+    its typical gap, so the model learns what predicts help over that horizon rather than the
+    next day (and time-decayed values such as ``topic_history`` have the scale they have when
+    the evaluation ranks).
 
     ``profile_topics``: the topics each helper lists on their profile (``topic_history``);
     the topics of past helps come from the events.
@@ -233,7 +238,7 @@ def replay_features(
             done, who = pending.popleft()
             for h in who:
                 index.add_past_help(h, PastHelp(done.ask_id, done.vector, done.text, done.at))
-                topic_index.add_help(h, done.topics)
+                topic_index.add_help(h, done.topics, done.at)
                 n_helps[h] = n_helps.get(h, 0) + 1
                 if n_helps[h] >= min_helps:
                     known[h] = None
@@ -243,7 +248,7 @@ def replay_features(
         learn_until(ev.at - lag)
         if k >= featurise_from and any(h in known for h in helped):
             query = Ask(
-                ev.text, ev.vector, ev.at, asker_id=ev.asker_id, topics=frozenset(ev.topics)
+                ev.text, ev.vector, ev.at - lag, asker_id=ev.asker_id, topics=frozenset(ev.topics)
             )
             scoring = ranker.score(query, allowed=list(known))
             ids = list(scoring.scored.ids)

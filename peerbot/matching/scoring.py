@@ -110,7 +110,7 @@ class RankerWeights:
     fairness: float = 1.5
     topical_recency: float = 0.0
     neighbours: float = 0.0
-    topic_history: float = 1.0
+    topic_history: float = 0.5
     #: Sharpness of the per-ask similarity aggregation (higher: only close past asks count).
     semantic_temperature: float = 20.0
     #: Cosine at and below which a vector is unrelated to the ask: it adds nothing to the
