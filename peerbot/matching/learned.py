@@ -196,11 +196,9 @@ def replay_features(
     selection) to help again later, a leak of the future that teaches "few helps: will help".
 
     ``lag_days``: each ask is featurised against the history as it stood that many days before
-    it, as of that time (production ranks against a current index: 0). An evaluation whose
-    asks are ranked against a history frozen before them, at the time it was frozen, passes
-    its typical gap, so the model learns what predicts help over that horizon rather than the
-    next day (and time-decayed values such as ``topic_history`` have the scale they have when
-    the evaluation ranks).
+    it (production ranks against a current index: 0). An evaluation whose asks are ranked
+    against a history frozen before them passes its typical gap, so the model learns what
+    predicts help over that horizon rather than the next day.
 
     ``profile_topics``: the topics each helper lists on their profile (``topic_history``);
     the topics of past helps come from the events.
@@ -248,7 +246,7 @@ def replay_features(
         learn_until(ev.at - lag)
         if k >= featurise_from and any(h in known for h in helped):
             query = Ask(
-                ev.text, ev.vector, ev.at - lag, asker_id=ev.asker_id, topics=frozenset(ev.topics)
+                ev.text, ev.vector, ev.at, asker_id=ev.asker_id, topics=frozenset(ev.topics)
             )
             scoring = ranker.score(query, allowed=list(known))
             ids = list(scoring.scored.ids)

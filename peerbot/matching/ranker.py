@@ -179,7 +179,7 @@ class HybridRanker:
             signals["lexical"] = idx.bm25.score(tokens, n_slots)[slots]
         topic_index = topics_of(idx)
         if w.topic_history and ask.topics and topic_index is not None:
-            by_topic = topic_index.scores(ask.topics, idx.slot, n_slots, ask.now, w.recency_days)
+            by_topic = topic_index.scores(ask.topics, idx.slot, n_slots, w.recency_days)
             signals["topic_history"] = by_topic[slots]
 
         dynamic = weighted_z(signals, w, len(slots))
@@ -348,7 +348,7 @@ class HybridRanker:
         if topic_index is None:
             return ""
         evidence = topic_index.evidence(
-            self.index.id_at(slot), ask.topics, ask.now, self.weights.recency_days
+            self.index.id_at(slot), ask.topics, self.weights.recency_days
         )
         if not evidence:
             return ""

@@ -70,7 +70,11 @@ class TopicIndex:
         #: topic -> helper ids that list it on their profile.
         self._stated: dict[str, set[str]] = {}
         self._profile: dict[str, frozenset[str]] = {}
+        #: Past helps (tagged or not) per helper: ``N`` of the idf is their sum.
+        self._n_of: dict[str, int] = {}
         self._n_helps = 0
+        #: POSIX time of the latest dated help: ages are counted back from it.
+        self._latest = math.nan
         #: Bumped on every change (caches key on it).
         self.revision = 0
 
@@ -84,7 +88,10 @@ class TopicIndex:
         """Record one past help of ``helper_id`` on an ask with ``topics`` (may be none), given
         when it was (undated: it counts in full, as if it were today)."""
         self._n_helps += 1
+        self._n_of[helper_id] = self._n_of.get(helper_id, 0) + 1
         at = helped_at.timestamp() if helped_at is not None else math.nan
+        if not math.isnan(at) and not at <= self._latest:
+            self._latest = at
         for t in clean_topics(topics):
             self._helped.setdefault(t, []).append((helper_id, at))
             self._arrays.pop(t, None)
@@ -104,9 +111,10 @@ class TopicIndex:
         self.revision += 1
 
     def remove(self, helper_id: str) -> None:
-        """Forget ``helper_id``'s profile topics and tagged helps (the help count stays: the
-        asks happened)."""
+        """Forget ``helper_id``: their profile topics and past helps (to be added again when
+        they changed, or for good when they left)."""
         self.set_profile(helper_id, ())
+        self._n_helps -= self._n_of.pop(helper_id, 0)
         for t, entries in self._helped.items():
             kept = [e for e in entries if e[0] != helper_id]
             if len(kept) != len(entries):
@@ -140,28 +148,22 @@ class TopicIndex:
             self._arrays[topic] = cached
         return cached
 
-    def _decayed(
-        self, topic: str, now: datetime | None, timescale_days: float | None
-    ) -> tuple[list[str], FloatArray]:
-        """Each helper's helps tagged ``topic``, each weighted ``exp(-age / timescale)``."""
+    def _decayed(self, topic: str, timescale_days: float | None) -> tuple[list[str], FloatArray]:
+        """Each helper's helps tagged ``topic``, each weighted ``exp(-age / timescale)``, the
+        age counted back from the latest dated help of the index (not from the time of the
+        ask: a frozen index ranked later, as in a replay, keeps the same values)."""
         ids, inverse, times = self._topic_arrays(topic)
-        if now is None or not timescale_days or timescale_days <= 0:
+        if not timescale_days or timescale_days <= 0 or math.isnan(self._latest):
             weights = np.ones(times.size)
         else:
-            ages = np.maximum(now.timestamp() - times, 0.0) / 86400.0
+            ages = np.maximum(self._latest - times, 0.0) / 86400.0
             weights = np.where(np.isnan(ages), 1.0, np.exp(-ages / timescale_days))
         sums = np.bincount(inverse, weights=weights, minlength=len(ids)).astype(np.float64)
         return ids, sums
 
-    def value(
-        self,
-        helper_id: str,
-        topic: str,
-        now: datetime | None = None,
-        timescale_days: float | None = None,
-    ) -> float:
+    def value(self, helper_id: str, topic: str, timescale_days: float | None = None) -> float:
         """What ``topic`` adds to ``helper_id``'s ``topic_history`` (see :meth:`scores`)."""
-        ids, sums = self._decayed(topic, now, timescale_days)
+        ids, sums = self._decayed(topic, timescale_days)
         helps = float(sums[ids.index(helper_id)]) if helper_id in ids else 0.0
         stated = STATED_WEIGHT if topic in self.stated(helper_id) else 0.0
         return self.idf(topic) * (math.log1p(helps) + stated)
@@ -170,7 +172,6 @@ class TopicIndex:
         self,
         helper_id: str,
         topics: Collection[str],
-        now: datetime | None = None,
         timescale_days: float | None = None,
     ) -> list[TopicEvidence]:
         """Per topic of the ask that ``helper_id`` shares, what it adds; largest first."""
@@ -181,9 +182,7 @@ class TopicIndex:
             stated = t in mine
             if not helps and not stated:
                 continue
-            out.append(
-                TopicEvidence(t, helps, stated, self.value(helper_id, t, now, timescale_days))
-            )
+            out.append(TopicEvidence(t, helps, stated, self.value(helper_id, t, timescale_days)))
         out.sort(key=lambda e: (-e.value, e.topic))
         return out
 
@@ -192,13 +191,12 @@ class TopicIndex:
         topics: Collection[str],
         slot_of: Callable[[str], int | None],
         n_slots: int,
-        now: datetime | None = None,
         timescale_days: float | None = None,
     ) -> FloatArray:
         """``topic_history`` of every slot (``slot_of`` gives a helper id's slot, ``None`` to
         skip it): ``sum over topics t of idf(t) * (log(1 + decayed helps tagged t) +
-        stated(t))``, each help weighted ``exp(-age / timescale_days)`` at ``now`` (no decay
-        without them); 0 for a helper sharing none of ``topics``."""
+        stated(t))``, each help weighted ``exp(-age / timescale_days)`` (no decay without a
+        timescale; see :meth:`_decayed`); 0 for a helper sharing none of ``topics``."""
         out = np.zeros(n_slots, dtype=np.float64)
         for t in clean_topics(topics):
             stated = self._stated.get(t)
@@ -206,7 +204,7 @@ class TopicIndex:
                 continue
             idf = self.idf(t)
             if t in self._helped:
-                ids, sums = self._decayed(t, now, timescale_days)
+                ids, sums = self._decayed(t, timescale_days)
                 values = idf * np.log1p(sums)
                 for h, v in zip(ids, values.tolist(), strict=True):
                     s = slot_of(h)

@@ -36,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from peerbot.matching import HelperIndex, HelperRecord, PastHelp
+from peerbot.services.topic_index import attach_topics, update_topics
 from peerbot.store.models import (
     Ask,
     Embedding,
@@ -286,6 +287,7 @@ class HelperIndexes:
             index = HelperIndex.build(
                 records, self._dim, self._model, exact_max_rows=EXACT_MAX_ROWS
             )
+            attach_topics(index, session, team_id)
             self._teams[team_id] = _TeamIndex(index, fp, now)
             log.info("built the helper index of %s: %d helpers", team_id, len(records))
             return index
@@ -299,6 +301,7 @@ class HelperIndexes:
                 index = HelperIndex.build(
                     records, self._dim, self._model, exact_max_rows=EXACT_MAX_ROWS
                 )
+                attach_topics(index, session, team_id)
                 self._teams[team_id] = _TeamIndex(index, fp, now)
                 log.info("rebuilt the helper index of %s: %d helpers", team_id, len(records))
                 return index
@@ -307,6 +310,8 @@ class HelperIndexes:
                 current.index.remove(helper_id)
             for record in records:
                 current.index.upsert(record)
+            touched = [*removed, *(r.helper_id for r in records)]
+            update_topics(current.index, session, team_id, changed, touched)
             current.version = fp
             current.watermark = now
         return current.index
