@@ -184,3 +184,20 @@ def test_training_sees_only_the_topics_of_earlier_asks() -> None:
         if str(k) in a:
             np.testing.assert_array_equal(a[str(k)].pos, b[str(k)].pos)
             np.testing.assert_array_equal(a[str(k)].neg, b[str(k)].neg)
+
+
+def test_removing_a_helper_and_adding_them_again_restores_the_same_scores() -> None:
+    """The incremental update path: a changed helper is forgotten, then loaded again."""
+    index = TopicIndex()
+    for h, tags in [("A", ["x"]), ("B", ["x", "y"]), ("A", ["y"]), ("B", ["x"])]:
+        index.add_help(h, tags, NOW - timedelta(days=3))
+    index.set_profile("A", ["z"])
+    slots = {"A": 0, "B": 1}
+    before = index.scores(["x", "y", "z"], slots.get, 2, 30.0)
+    index.remove("A")
+    assert (index.helps_tagged("B", "x"), index.helps_tagged("A", "x"), len(index)) == (2, 0, 2)
+    assert index.scores(["x", "y", "z"], slots.get, 2, 30.0)[0] == 0.0
+    index.add_help("A", ["x"], NOW - timedelta(days=3))
+    index.add_help("A", ["y"], NOW - timedelta(days=3))
+    index.set_profile("A", ["z"])
+    np.testing.assert_allclose(index.scores(["x", "y", "z"], slots.get, 2, 30.0), before)
