@@ -179,7 +179,9 @@ class HybridRanker:
             signals["lexical"] = idx.bm25.score(tokens, n_slots)[slots]
         topic_index = topics_of(idx)
         if w.topic_history and ask.topics and topic_index is not None:
-            by_topic = topic_index.scores(ask.topics, idx.slot, n_slots, w.recency_days)
+            by_topic = topic_index.scores(
+                ask.topics, idx.slot, n_slots, w.recency_days, (id(idx), idx.layout)
+            )
             signals["topic_history"] = by_topic[slots]
 
         dynamic = weighted_z(signals, w, len(slots))

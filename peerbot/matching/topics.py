@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import weakref
 from array import array
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -71,6 +71,11 @@ class TopicIndex:
         #: topic -> (distinct helper ids, each entry's position among them, times): built when
         #: first needed after a change of that topic.
         self._arrays: dict[str, tuple[list[str], npt.NDArray[np.intp], FloatArray]] = {}
+        #: topic -> (its helper ids as cached, (layout, latest help, timescale), their slots,
+        #: their decayed sums): see :meth:`scores`.
+        self._scores_cache: dict[
+            str, tuple[list[str], tuple[object, ...], npt.NDArray[np.intp], FloatArray]
+        ] = {}
         #: topic -> helper ids that list it on their profile.
         self._stated: dict[str, set[str]] = {}
         self._profile: dict[str, frozenset[str]] = {}
@@ -91,18 +96,45 @@ class TopicIndex:
     ) -> None:
         """Record one past help of ``helper_id`` on an ask with ``topics`` (may be none), given
         when it was (undated: it counts in full, as if it were today)."""
-        self._n_helps += 1
-        self._n_of[helper_id] = self._n_of.get(helper_id, 0) + 1
-        at = helped_at.timestamp() if helped_at is not None else math.nan
-        if not math.isnan(at) and not at <= self._latest:
-            self._latest = at
-        for t in clean_topics(topics):
-            who, when = self._helped.setdefault(t, ([], array("d")))
-            who.append(helper_id)
-            when.append(at)
-            self._topics_of.setdefault(helper_id, set()).add(t)
-            self._arrays.pop(t, None)
+        self.add_helps([(helper_id, tuple(topics), helped_at)])
+
+    def add_helps(self, rows: Iterable[tuple[str, Sequence[str], datetime | None]]) -> int:
+        """:meth:`add_help` for many ``(helper id, topics, when)`` rows at once (a workspace's
+        whole history: one tight loop); returns how many were added."""
+        helped = self._helped
+        n_of = self._n_of
+        topics_of = self._topics_of
+        cleaned: dict[tuple[str, ...], tuple[str, ...]] = {}
+        latest = self._latest
+        n = 0
+        for helper_id, raw, when in rows:
+            n += 1
+            n_of[helper_id] = n_of.get(helper_id, 0) + 1
+            at = when.timestamp() if when is not None else math.nan
+            if at > latest or (math.isnan(latest) and not math.isnan(at)):
+                latest = at
+            key = tuple(raw)
+            topics = cleaned.get(key)
+            if topics is None:
+                topics = cleaned[key] = clean_topics(key)
+            for t in topics:
+                column = helped.get(t)
+                if column is None:
+                    column = helped[t] = ([], array("d"))
+                column[0].append(helper_id)
+                column[1].append(at)
+                mine = topics_of.get(helper_id)
+                if mine is None:
+                    topics_of[helper_id] = {t}
+                else:
+                    mine.add(t)
+        for topics in cleaned.values():
+            for t in topics:
+                self._arrays.pop(t, None)
+        self._latest = latest
+        self._n_helps += n
         self.revision += 1
+        return n
 
     def set_profile(self, helper_id: str, topics: Iterable[str]) -> None:
         """The topics ``helper_id`` lists on their profile (replacing earlier ones)."""
@@ -202,11 +234,16 @@ class TopicIndex:
         slot_of: Callable[[str], int | None],
         n_slots: int,
         timescale_days: float | None = None,
+        layout: object = None,
     ) -> FloatArray:
         """``topic_history`` of every slot (``slot_of`` gives a helper id's slot, ``None`` to
         skip it): ``sum over topics t of idf(t) * (log(1 + decayed helps tagged t) +
         stated(t))``, each help weighted ``exp(-age / timescale_days)`` (no decay without a
-        timescale; see :meth:`_decayed`); 0 for a helper sharing none of ``topics``."""
+        timescale; see :meth:`_decayed`); 0 for a helper sharing none of ``topics``.
+
+        ``layout``: a token that changes whenever ``slot_of`` would answer differently (the
+        index's layout); with it, each topic's slots and sums are kept between asks, so a topic
+        shared by 100,000 helpers costs a few vector operations, not a Python loop."""
         out = np.zeros(n_slots, dtype=np.float64)
         for t in clean_topics(topics):
             stated = self._stated.get(t)
@@ -214,17 +251,37 @@ class TopicIndex:
                 continue
             idf = self.idf(t)
             if t in self._helped:
-                ids, sums = self._decayed(t, timescale_days)
-                values = idf * np.log1p(sums)
-                for h, v in zip(ids, values.tolist(), strict=True):
-                    s = slot_of(h)
-                    if s is not None:
-                        out[s] += v
+                slots, sums = self._slots_and_sums(t, slot_of, timescale_days, layout)
+                ok = slots >= 0
+                np.add.at(out, slots[ok], idf * np.log1p(sums[ok]))
             for h in stated or ():
                 s = slot_of(h)
                 if s is not None:
                     out[s] += idf * STATED_WEIGHT
         return out
+
+    def _slots_and_sums(
+        self,
+        topic: str,
+        slot_of: Callable[[str], int | None],
+        timescale_days: float | None,
+        layout: object,
+    ) -> tuple[npt.NDArray[np.intp], FloatArray]:
+        """The slots (-1: not in the index) of the helpers with helps on ``topic`` and their
+        decayed sums, kept while the topic's helps, the latest help, the timescale and
+        ``layout`` stay the same (a help on another topic leaves them)."""
+        ids = self._topic_arrays(topic)[0]
+        key = (layout, self._latest, timescale_days)
+        cached = self._scores_cache.get(topic)
+        if layout is not None and cached is not None and cached[0] is ids and cached[1] == key:
+            return cached[2], cached[3]
+        ids, sums = self._decayed(topic, timescale_days)
+        slots = np.fromiter(
+            (-1 if (s := slot_of(h)) is None else s for h in ids), np.intp, len(ids)
+        )
+        if layout is not None:
+            self._scores_cache[topic] = (ids, key, slots, sums)
+        return slots, sums
 
 
 _ATTACHED: weakref.WeakKeyDictionary[HelperIndex, TopicIndex] = weakref.WeakKeyDictionary()

@@ -53,8 +53,10 @@ def _fill(index: TopicIndex, session: Session, team_id: str, only: Subquery | No
         helps = helps.where(Pair.helper_id.in_(select(only.c[0])))
         profiles = profiles.where(HelperProfile.person_id.in_(select(only.c[0])))
     conn = session.connection()
-    for user_id, picked, automatic, at in conn.execute(helps):
-        index.add_help(user_id, ask_topics(picked, automatic), _utc(at))
+    index.add_helps(
+        (user_id, ask_topics(picked, automatic), _utc(at))
+        for user_id, picked, automatic, at in conn.execute(helps)
+    )
     for user_id, topics in conn.execute(profiles):
         if topics:
             index.set_profile(user_id, topics)
