@@ -23,6 +23,8 @@ class AskInput:
     excluded: tuple[str, ...] = ()
     #: The asker's manager, when they name one (never offered their questions).
     manager: str | None = None
+    #: Built-in topic keys the asker picked (optional; matched by ``topic_history``).
+    topics: tuple[str, ...] = ()
 
     def text_for_matching(self) -> str:
         """The text embedded and matched (see :func:`text_for_matching`)."""

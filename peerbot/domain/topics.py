@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 TOPICS: tuple[tuple[str, str], ...] = (
     ("feedback", "Giving hard feedback"),
     ("underperformance", "Underperformance and PIPs"),
@@ -46,3 +48,11 @@ def normalise_topic(raw: str) -> str:
 def topic_label(key: str) -> str:
     """The display label of a topic key (free entries display as entered)."""
     return TOPIC_LABELS.get(key, key)
+
+
+def ask_topics(picked: Iterable[str] | None, automatic: str | None) -> tuple[str, ...]:
+    """The topics an ask is matched on: those the asker picked, else its automatic label."""
+    chosen = tuple(dict.fromkeys(normalise_topic(t) for t in picked or () if t.strip()))
+    if chosen:
+        return chosen
+    return (automatic,) if automatic else ()

@@ -109,6 +109,33 @@ def load_figures(firsts: Sequence[str | None], n_candidates: int) -> dict[str, f
     }
 
 
+def paired_bootstrap(
+    ours: Sequence[float],
+    theirs: Sequence[float],
+    *,
+    draws: int = BOOTSTRAP_DRAWS,
+    seed: int = 0,
+) -> dict[str, float | list[float]]:
+    """The mean difference ``ours - theirs`` of a per-ask metric and its 95% percentile
+    interval, both resampled over the *same* asks in each draw (the two rankers' figures on one
+    ask are not independent: their separate intervals overlap even when one wins nearly every
+    resample). ``share_above_zero``: the share of draws where ours is ahead."""
+    a = np.asarray(ours, dtype=np.float64)
+    b = np.asarray(theirs, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError("paired figures need one value per ask from each ranker")
+    if a.size == 0:
+        return {}
+    diff = a - b
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, diff.size, size=(draws, diff.size))].mean(axis=1)
+    return {
+        "difference": float(diff.mean()),
+        "interval": [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))],
+        "share_above_zero": float((means > 0).mean()),
+    }
+
+
 def bootstrap(
     rows: Sequence[Mapping[str, float]],
     firsts: Sequence[str | None] | None = None,

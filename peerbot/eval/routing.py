@@ -19,7 +19,7 @@ import hashlib
 import json
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +36,7 @@ from peerbot.eval.replay import (
     ReplayAsk,
     bootstrap,
     load_figures,
+    paired_bootstrap,
     replay,
 )
 from peerbot.matching import (
@@ -61,6 +62,7 @@ from peerbot.matching.learned import (
 )
 from peerbot.matching.matcher import RankedList
 from peerbot.matching.scoring import SIGNALS
+from peerbot.matching.topics import TopicIndex, attach
 
 if TYPE_CHECKING:
     from peerbot.config import Settings
@@ -85,6 +87,8 @@ class Question:
     title: str
     body: str
     answerer_ids: tuple[str, ...]
+    #: The site's tags: the ask's topics (known when it is asked, so no leak).
+    tags: tuple[str, ...] = ()
 
     @property
     def text(self) -> str:
@@ -110,6 +114,7 @@ def load_questions(path: Path) -> list[Question]:
                     title=str(row.get("title", "")),
                     body=str(row.get("body", "")),
                     answerer_ids=tuple(str(a) for a in row.get("answerer_ids", [])),
+                    tags=tuple(str(t) for t in row.get("tags", []) or []),
                 )
             )
     out.sort(key=lambda q: q.question_id)
@@ -143,20 +148,25 @@ def split(questions: Sequence[Question]) -> Split:
 def build_index(
     data: Split, vectors: dict[int, np.ndarray], model_name: str, dimension: int, now: datetime
 ) -> HelperIndex:
-    """Profiles of the candidates from the history, as production would hold them."""
+    """Profiles of the candidates from the history, as production would hold them: past helps
+    in the index, and their tags (the topics of those helps) in its :class:`TopicIndex`."""
     cset = set(data.candidates)
     helps: dict[str, list[PastHelp]] = {c: [] for c in data.candidates}
+    topics = TopicIndex()
     n = max(1, len(data.history))
     for i, q in enumerate(data.history):
         at = now - timedelta(days=HISTORY_DAYS * (n - i) / n)
         for a in dict.fromkeys(q.answerer_ids):
             if a in cset:
                 helps[a].append(PastHelp(str(q.question_id), vectors[q.question_id], q.text, at))
+                topics.add_help(a, q.tags, at)
     records = [
         HelperRecord(c, None, "", helps[c], HelperFacts(helps_given=data.help_counts[c]))
         for c in data.candidates
     ]
-    return HelperIndex.build(records, dimension, model_name)
+    index = HelperIndex.build(records, dimension, model_name)
+    attach(index, topics)
+    return index
 
 
 def run_routing_eval(
@@ -215,6 +225,7 @@ def training_events(data: Split, vectors: dict[int, np.ndarray], now: datetime) 
             vectors[q.question_id],
             now - timedelta(days=HISTORY_DAYS * (n - i) / n),
             tuple(dict.fromkeys(q.answerer_ids)),
+            topics=q.tags,
         )
         for i, q in enumerate(data.history)
     ]
@@ -261,7 +272,9 @@ def _static_rankings(
     ranker = HybridRanker(index, weights)
     out = []
     for q in data.asks:
-        scoring = ranker.score(Ask(q.text, vectors[q.question_id], _EPOCH))
+        scoring = ranker.score(
+            Ask(q.text, vectors[q.question_id], _EPOCH, topics=frozenset(q.tags))
+        )
         out.append([scoring.scored.ids[int(i)] for i in scoring.scored.order()])
     return out
 
@@ -331,6 +344,7 @@ def evaluate(
     result["intervals"] = {
         name: bootstrap(rows[name], firsts[name], len(cands), draws=draws) for name in RANKERS
     }
+    result["paired"] = _paired(rows, draws)
     result["model"] = {
         "learned": model is not None and bool(model.learned) and used is model.weights,
         "trained_on_asks": model.n_asks if model else 0,
@@ -385,7 +399,13 @@ def _replay_all(
     asks = [
         ReplayAsk(
             times[q.question_id],
-            Ask(q.text, vectors[q.question_id], times[q.question_id], asker_id=None),
+            Ask(
+                q.text,
+                vectors[q.question_id],
+                times[q.question_id],
+                asker_id=None,
+                topics=frozenset(q.tags),
+            ),
             rel,
         )
         for q, rel in zip(data.asks, relevant, strict=True)
@@ -416,6 +436,7 @@ def _replay_all(
         "capacity": capacity,
         "occupy_days": occupy_days,
     }
+    per_ask: dict[str, Sequence[Mapping[str, float]]] = {}
     for name, fn in (
         ("peerbot", ours),
         ("bm25", by_scores(bm)),
@@ -426,7 +447,24 @@ def _replay_all(
         out[name] = figures
         out[name]["intervals"] = bootstrap(res.rows, res.firsts, len(data.candidates), draws=draws)
         out[name]["no_offer"] = sum(1 for f in res.firsts if f is None)
+        per_ask[name] = res.rows
+    out["paired"] = _paired(per_ask, draws)
     return out
+
+
+#: The baselines peerbot's MRR is compared with, ask by ask (``paired`` in the output).
+PAIRED_WITH: tuple[str, ...] = ("bm25", "popularity", "defaults")
+
+
+def _paired(rows: Mapping[str, Sequence[Mapping[str, float]]], draws: int) -> dict[str, Any]:
+    """``peerbot`` minus each baseline in :data:`PAIRED_WITH` (those present): the mean MRR
+    difference over the same asks and its paired 95% bootstrap interval."""
+    ours = [r["MRR"] for r in rows["peerbot"]]
+    return {
+        f"peerbot - {name}": paired_bootstrap(ours, [r["MRR"] for r in rows[name]], draws=draws)
+        for name in PAIRED_WITH
+        if name in rows
+    }
 
 
 def format_table(result: dict[str, Any]) -> str:
@@ -437,6 +475,7 @@ def format_table(result: dict[str, Any]) -> str:
         ci = result.get("intervals", {}).get(name, {}).get("MRR")
         tail = f"   [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
         lines.append(f"{name:<12}" + "".join(f"{result[name][m]:>11.4f}" for m in METRICS) + tail)
+    lines.extend(_paired_lines(result.get("paired")))
     info = result["info"]
     lines.append(
         f"asks scored: {info['asks_scored']}, candidates: {info['candidates']}, "
@@ -476,12 +515,25 @@ def format_table(result: dict[str, Any]) -> str:
                 f"{name:<12}{r['MRR']:>8.4f}{f'[{ci[0]:.3f}, {ci[1]:.3f}]':>18}"
                 f"{int(r['distinct_first_offers']):>10}{r['largest_share']:>9.3f}{r['gini']:>7.3f}"
             )
+        lines.extend(_paired_lines(rep.get("paired")))
     abl = result.get("ablation")
     if abl:
         lines.append("ablation (static MRR of peerbot with one signal's weight set to 0):")
         for k, v in abl.items():
             lines.append(f"  {k:<28}{v:.4f}")
     return "\n".join(lines) + "\n"
+
+
+def _paired_lines(paired: Mapping[str, Any] | None) -> list[str]:
+    """One line per paired difference: the mean and its 95% interval."""
+    if not paired:
+        return []
+    parts = [
+        f"{k} {v['difference']:+.4f} [{v['interval'][0]:+.3f}, {v['interval'][1]:+.3f}]"
+        for k, v in paired.items()
+        if v
+    ]
+    return ["paired MRR differences (same asks resampled): " + "; ".join(parts)]
 
 
 def _run(

@@ -64,6 +64,8 @@ class Ask:
     asker_utc_offset_minutes: int | None = None
     asker_never_match: frozenset[str] = field(default_factory=frozenset)
     already_offered: frozenset[str] = field(default_factory=frozenset)
+    #: Topics of the ask (picked by the asker; tags in the offline data): ``topic_history``.
+    topics: frozenset[str] = field(default_factory=frozenset)
 
 
 @dataclass(frozen=True, slots=True)

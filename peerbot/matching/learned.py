@@ -53,6 +53,7 @@ from peerbot.matching.facts import Ask, HelperFacts
 from peerbot.matching.index import HelperIndex, HelperRecord, PastHelp
 from peerbot.matching.ranker import HybridRanker
 from peerbot.matching.scoring import SIGNALS, RankerWeights, Scored
+from peerbot.matching.topics import TopicIndex, attach
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -85,10 +86,13 @@ POLICY_SIGNALS: frozenset[str] = frozenset({"fairness", "capacity"})
 #: on the development sets, learning them lowered the replayed MRR (they concentrate first offers
 #: on the recently active). Emptying this set lets a workspace learn them.
 UNLEARNED_SIGNALS: frozenset[str] = frozenset({"topical_recency", "neighbours"})
-#: Signals whose learned weight never falls below the hand-set one: the stated expertise is all
-#: that is known of a new helper, and a history cannot measure its worth for them (helpers with
-#: a history are found through it), so a new helper whose expertise matches stays reachable.
-COLD_START_FLOOR: frozenset[str] = frozenset({"semantic_expertise"})
+#: Signals whose learned weight never falls below the hand-set one: the stated expertise and the
+#: topics on a profile (part of ``topic_history``) are all that is known of a new helper, and a
+#: history cannot measure their worth for them (helpers with a history are found through it),
+#: so a new helper whose expertise or topics match stays reachable. ``topic_history`` is also
+#: the signal whose training features are thinnest (a young history has few tagged helps), so
+#: a fit can drop it where it still ranks new asks better (measured on android).
+COLD_START_FLOOR: frozenset[str] = frozenset({"semantic_expertise", "topic_history"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +111,8 @@ class HelpEvent:
     asker_id: str | None = None
     declined: tuple[str, ...] = ()
     weight: float = 1.0
+    #: The ask's topics (``topic_history``): known when it was asked.
+    topics: tuple[str, ...] = ()
 
 
 def label_weight(rating: float | None = None, met: bool | None = None) -> float:
@@ -174,6 +180,7 @@ def replay_features(
     max_asks: int = MAX_TRAINING_ASKS,
     min_helps: int = 1,
     lag_days: float = 0.0,
+    profile_topics: Mapping[str, Iterable[str]] | None = None,
 ) -> TrainingSet:
     """Walk ``events`` in time order; for each, the signals of its candidates as known *before*
     it (then add its helps). ``helpers`` are the candidates (expertise and facts; their past
@@ -192,6 +199,9 @@ def replay_features(
     it (production ranks against a current index: 0). An evaluation whose asks are ranked
     against a history frozen before them passes its typical gap, so the model learns what
     predicts help over that horizon rather than the next day.
+
+    ``profile_topics``: the topics each helper lists on their profile (``topic_history``);
+    the topics of past helps come from the events.
     """
     ranker_weights = unit_weights(base or RankerWeights())
     base_vec = np.array([(base or RankerWeights()).weight(n) for n in SIGNALS])
@@ -200,6 +210,9 @@ def replay_features(
         for h in helpers
     ]
     index = HelperIndex.build(records, dimension)
+    topic_index = attach(index, TopicIndex())
+    for helper_id, topics in (profile_topics or {}).items():
+        topic_index.set_profile(helper_id, topics)
     ranker = HybridRanker(index, ranker_weights)
     rng = np.random.default_rng(seed)
     out = TrainingSet()
@@ -223,6 +236,7 @@ def replay_features(
             done, who = pending.popleft()
             for h in who:
                 index.add_past_help(h, PastHelp(done.ask_id, done.vector, done.text, done.at))
+                topic_index.add_help(h, done.topics, done.at)
                 n_helps[h] = n_helps.get(h, 0) + 1
                 if n_helps[h] >= min_helps:
                     known[h] = None
@@ -231,7 +245,9 @@ def replay_features(
         helped = [h for h in dict.fromkeys(ev.helpers) if h in index and h != ev.asker_id]
         learn_until(ev.at - lag)
         if k >= featurise_from and any(h in known for h in helped):
-            query = Ask(ev.text, ev.vector, ev.at, asker_id=ev.asker_id)
+            query = Ask(
+                ev.text, ev.vector, ev.at, asker_id=ev.asker_id, topics=frozenset(ev.topics)
+            )
             scoring = ranker.score(query, allowed=list(known))
             ids = list(scoring.scored.ids)
             pos_of = {h: i for i, h in enumerate(ids)}
@@ -516,10 +532,18 @@ def train(
     seed: int = 0,
     min_helps: int = 1,
     lag_days: float = 0.0,
+    profile_topics: Mapping[str, Iterable[str]] | None = None,
 ) -> LearnedModel:
     """:func:`replay_features` then :func:`fit`: the per-workspace model from its history."""
     data = replay_features(
-        events, helpers, dimension, base=base, seed=seed, min_helps=min_helps, lag_days=lag_days
+        events,
+        helpers,
+        dimension,
+        base=base,
+        seed=seed,
+        min_helps=min_helps,
+        lag_days=lag_days,
+        profile_topics=profile_topics,
     )
     return fit(data, base, trained_at=trained_at)
 

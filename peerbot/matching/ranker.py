@@ -10,6 +10,7 @@ from typing import overload
 import numpy as np
 import numpy.typing as npt
 
+from peerbot.domain.topics import topic_label
 from peerbot.matching.bm25 import analyze, surface_forms
 from peerbot.matching.facts import Ask
 from peerbot.matching.index import KIND_EXPERTISE, KIND_PAST, HelperIndex, Hits
@@ -25,6 +26,7 @@ from peerbot.matching.scoring import (
     weighted_z,
     working_hours_overlap,
 )
+from peerbot.matching.topics import topics_of
 
 _EXAMPLE_CHARS = 60
 
@@ -175,6 +177,12 @@ class HybridRanker:
         tokens = analyze(ask.text)
         if w.lexical:
             signals["lexical"] = idx.bm25.score(tokens, n_slots)[slots]
+        topic_index = topics_of(idx)
+        if w.topic_history and ask.topics and topic_index is not None:
+            by_topic = topic_index.scores(
+                ask.topics, idx.slot, n_slots, w.recency_days, (id(idx), idx.layout)
+            )
+            signals["topic_history"] = by_topic[slots]
 
         dynamic = weighted_z(signals, w, len(slots))
         contributions = {**self._static(slots, ask), **dynamic}
@@ -335,6 +343,23 @@ class HybridRanker:
         when = "today" if days == 0 else f"{_plural(days, 'day')} ago"
         return f"helped on {what} {when}: {example}"
 
+    def _describe_topics(self, slot: int, ask: Ask) -> str:
+        """The ask's topic that adds most to ``topic_history``: helps tagged with it, or the
+        helper's profile listing it."""
+        topic_index = topics_of(self.index)
+        if topic_index is None:
+            return ""
+        evidence = topic_index.evidence(
+            self.index.id_at(slot), ask.topics, self.weights.recency_days
+        )
+        if not evidence:
+            return ""
+        best = evidence[0]
+        name = f"'{topic_label(best.topic)}'"
+        if best.helps:
+            return f"helped on {_plural(best.helps, 'ask')} tagged {name}"
+        return f"lists {name} among their topics"
+
     def shared_terms(self, slot: int, tokens: Sequence[str], limit: int = 2) -> list[str]:
         """The query words that add most to ``slot``'s BM25 score (stopwords left out)."""
         contrib = self.index.bm25.term_contributions(tokens, slot)
@@ -365,6 +390,8 @@ class HybridRanker:
             best = max(mine, key=lambda i: float(scoring.hits.sims[i]))
             example = _quote(idx.past_help(slot, int(scoring.hits.refs[best])).text)
             return f"helped on {len(mine)} of the {k} past asks closest to this one, e.g. {example}"
+        if signal == "topic_history":
+            return self._describe_topics(slot, ask)
         if signal == "semantic_expertise":
             surface = surface_forms(ask.text)
             expertise_terms = set(analyze(idx.expertise_text_at(slot)))

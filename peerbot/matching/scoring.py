@@ -82,6 +82,7 @@ SIGNALS: tuple[str, ...] = (
     "fairness",
     "topical_recency",
     "neighbours",
+    "topic_history",
 )
 
 
@@ -109,6 +110,7 @@ class RankerWeights:
     fairness: float = 1.5
     topical_recency: float = 0.0
     neighbours: float = 0.0
+    topic_history: float = 0.5
     #: Sharpness of the per-ask similarity aggregation (higher: only close past asks count).
     semantic_temperature: float = 20.0
     #: Cosine at and below which a vector is unrelated to the ask: it adds nothing to the
@@ -185,6 +187,7 @@ MIN_SCALE: dict[str, float] = {
     "fairness": 0.5,  # log1p(recent offers)
     "topical_recency": 1.0,  # as semantic_history
     "neighbours": 0.25,  # about a quarter of one close past ask
+    "topic_history": 0.5,  # one past help on a topic shared by a third of the helps
 }
 
 

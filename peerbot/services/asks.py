@@ -33,7 +33,7 @@ from peerbot.domain.ports import (
 )
 from peerbot.domain.privacy import is_redacted
 from peerbot.domain.schedule import WorkingHours, add_working_hours, zone
-from peerbot.domain.topics import TOPICS
+from peerbot.domain.topics import TOPICS, ask_topics
 from peerbot.services import messages
 from peerbot.services.errors import StoreUnavailable, is_outage
 from peerbot.services.matching import Matcher, Ranked
@@ -260,6 +260,7 @@ class AskService:
                         urgency=Urgency(inp.urgency),
                         anonymous=inp.anonymous,
                         excluded_user_ids=sorted(set(inp.excluded)) or None,
+                        topics=list(ask_topics(inp.topics, None)) or None,
                         status=AskStatus.MATCHING,
                         client_key=client_key,
                         created_at=now,

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from peerbot.domain.asks import text_for_matching
 from peerbot.domain.ports import Clock
+from peerbot.domain.topics import ask_topics
 from peerbot.matching import HelperRecord
 from peerbot.matching.learned import (
     HelpEvent,
@@ -126,6 +127,8 @@ def load_events(
             asker.slack_user_id,
             Embedding.vector,
             Embedding.dim,
+            Ask.topics,
+            Ask.topic,
         )
         .join(asker, asker.id == Ask.asker_id)
         .join(
@@ -171,7 +174,7 @@ def load_events(
             weight = 1.0  # the introduction failed: still willing, nothing more known
         positives.setdefault(ask_id, {})[uid] = weight
     events = []
-    for ask_id, challenge, desired, obstacles, created, asker_uid, vec, dim in rows:
+    for ask_id, challenge, desired, obstacles, created, asker_uid, vec, dim, picked, auto in rows:
         pos = positives.get(ask_id)
         if not pos:
             continue
@@ -185,6 +188,7 @@ def load_events(
                 asker_id=asker_uid,
                 declined=tuple(sorted(declined.get(ask_id, set()) - set(pos))),
                 weight=sum(pos.values()) / len(pos),
+                topics=ask_topics(picked, auto),
             )
         )
     return events

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from peerbot.domain.asks import text_for_matching
 from peerbot.domain.ports import Vector
 from peerbot.domain.schedule import zone
+from peerbot.domain.topics import ask_topics
 from peerbot.matching import (
     Ask as MatchAsk,
 )
@@ -324,6 +325,7 @@ def load_snapshot(
         asker_utc_offset_minutes=None if ask.anonymous else utc_offset_minutes(asker.tz, now),
         asker_never_match=asker_never,
         already_offered=offered,
+        topics=frozenset(ask_topics(ask.topics, ask.topic)),
     )
     return Snapshot(ask=query, helpers=helpers, managers=managers, eligibility=eligibility)
 

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from peerbot.matching import HelperColumns, HelperIndex, HelperRecord, PastHelp
 from peerbot.matching.index import release_free_memory
+from peerbot.services.topic_index import attach_topics, update_topics
 from peerbot.store.models import (
     Ask,
     Embedding,
@@ -408,6 +409,7 @@ class HelperIndexes:
                 self._model,
                 exact_max_rows=EXACT_MAX_ROWS,
             )
+            attach_topics(index, session, team_id)
             release_free_memory()
             self._teams[team_id] = _TeamIndex(index, fp, now)
             log.info("built the helper index of %s: %d helpers", team_id, len(index))
@@ -424,6 +426,7 @@ class HelperIndexes:
                     self._model,
                     exact_max_rows=EXACT_MAX_ROWS,
                 )
+                attach_topics(index, session, team_id)
                 release_free_memory()
                 self._teams[team_id] = _TeamIndex(index, fp, now)
                 log.info("rebuilt the helper index of %s: %d helpers", team_id, len(index))
@@ -433,6 +436,8 @@ class HelperIndexes:
                 current.index.remove(helper_id)
             for record in records:
                 current.index.upsert(record)
+            touched = [*removed, *(r.helper_id for r in records)]
+            update_topics(current.index, session, team_id, changed, touched)
             current.version = fp
             current.watermark = now
         return current.index

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from peerbot.domain.limits import MAX_CHALLENGE, MAX_FIELD
+from peerbot.domain.topics import TOPICS
 from peerbot.slack import codec, copy, ids
 from peerbot.slack.text import truncate
 
@@ -106,6 +107,7 @@ def build_intake_modal(
                 optional=True,
                 placeholder="What have you tried, and what stops you?",
             ),
+            _ask_topics_input(),
             {
                 "type": "input",
                 "block_id": ids.URGENCY[0],
@@ -150,6 +152,24 @@ def build_intake_modal(
                 "element": {"type": "users_select", "action_id": ids.MANAGER[1]},
             },
         ],
+    }
+
+
+def _ask_topics_input() -> dict[str, Any]:
+    """The intake's optional topics: the built-in list (an ask with none picked is matched on
+    the topic peerbot reads from its text)."""
+    return {
+        "type": "input",
+        "block_id": ids.ASK_TOPICS[0],
+        "optional": True,
+        "label": _plain("Topics"),
+        "hint": _plain("Optional: helps reach people who have helped on these before."),
+        "element": {
+            "type": "multi_static_select",
+            "action_id": ids.ASK_TOPICS[1],
+            "placeholder": _plain("Pick topics"),
+            "options": [{"text": _plain(label), "value": key} for key, label in TOPICS],
+        },
     }
 
 

@@ -15,6 +15,7 @@ URGENCY = ("urgency", "urgency_select")
 ANONYMITY = ("anonymity", "anonymity_checkbox")
 EXCLUDED = ("excluded", "excluded_users")
 MANAGER = ("manager", "manager_user")
+ASK_TOPICS = ("ask_topics", "ask_topics_select")
 
 # App Home actions
 HOME_ASK = "home_ask_for_help"

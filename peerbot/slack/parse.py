@@ -7,6 +7,7 @@ from typing import Any
 
 from peerbot.domain.asks import AskInput, clean_text
 from peerbot.domain.profiles import ProfileInput
+from peerbot.domain.topics import TOPIC_LABELS
 from peerbot.slack import ids
 
 #: Intake field → block id, for answering errors at the field.
@@ -50,6 +51,8 @@ def parse_intake(view: dict[str, Any]) -> AskInput:
         anonymous="anonymous" in anonymity,
         excluded=tuple(str(u) for u in (state_value(view, ids.EXCLUDED) or [])),
         manager=state_value(view, ids.MANAGER) or None,
+        # Built-in topics only: any other value (a forged payload) is dropped.
+        topics=tuple(t for t in state_value(view, ids.ASK_TOPICS) or [] if t in TOPIC_LABELS),
     )
 
 

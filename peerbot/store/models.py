@@ -340,6 +340,8 @@ class Ask(Base):
     excluded_user_ids: Mapped[list[str] | None] = mapped_column(JSONType)
     #: A short topic label, for supply-gap analytics.
     topic: Mapped[str | None] = mapped_column(String(200))
+    #: Built-in topic keys the asker picked (``None``: none; ``topic`` stands in for matching).
+    topics: Mapped[list[str] | None] = mapped_column(JSONType)
     #: Client idempotency key (e.g. the Slack view id of the submission), unique per team.
     client_key: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

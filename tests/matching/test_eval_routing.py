@@ -141,7 +141,25 @@ def test_cli_json_and_table(
     out = io.StringIO()
     assert routing._run(args, out) == 0
     doc = json.loads(out.getvalue())
-    assert set(doc) == {*routing.RANKERS, "info", "intervals", "model", "ablation", "replay"}
+    assert set(doc) == {
+        *routing.RANKERS,
+        "info",
+        "intervals",
+        "paired",
+        "model",
+        "ablation",
+        "replay",
+    }
+    # Paired differences: the same asks resampled, so a ranker minus itself is exactly 0.
+    assert doc["paired"]["peerbot - defaults"] == {
+        "difference": 0.0,
+        "interval": [0.0, 0.0],
+        "share_above_zero": 0.0,
+    }
+    bm = doc["paired"]["peerbot - bm25"]
+    assert bm["difference"] == pytest.approx(doc["peerbot"]["MRR"] - doc["bm25"]["MRR"])
+    assert bm["interval"][0] <= bm["difference"] <= bm["interval"][1]
+    assert set(doc["replay"]["paired"]) == {"peerbot - bm25", "peerbot - popularity"}
     for name in routing.RANKERS:
         low, high = doc["intervals"][name]["MRR"]
         assert low <= doc[name]["MRR"] <= high
@@ -179,6 +197,27 @@ def test_cli_json_and_table(
     assert "embed one ask" in out.getvalue()
 
 
+def test_the_eval_feeds_the_tags_as_topics(tmp_path: Path) -> None:
+    """Tags are the topics: the ask's tags (known when asked) against the tags of the questions
+    each candidate answered in the history. Titles say nothing here; only the tags do."""
+    rows = [
+        {**r, "title": "same words", "tags": ["backup"] if "C" in r["answerer_ids"] else ["index"]}
+        for r in TINY
+    ]
+    rows[-1]["tags"] = ["index"]  # ask 10, answered by A (and C): A's topic
+    path = tmp_path / "tagged.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    topics_only = RankerWeights.from_mapping({**ALL_OFF, "topic_history": 1.0})
+    result = routing.run_routing_eval(path, HashingEmbedder(64), topics_only, learn=False)
+    assert result["defaults"]["MRR"] == 1.0
+    untagged = path.with_name("untagged.jsonl")
+    untagged.write_text(
+        "\n".join(json.dumps({**r, "tags": []}) for r in rows) + "\n", encoding="utf-8"
+    )
+    blind = routing.run_routing_eval(untagged, HashingEmbedder(64), topics_only, learn=False)
+    assert blind["defaults"]["MRR"] < 1.0
+
+
 def test_ranker_weights_come_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RANKER_WEIGHTS", json.dumps({"lexical": 0.5}))
     w = load_settings().ranker_weights_parsed()
@@ -192,7 +231,7 @@ def test_ranker_weights_come_from_settings(monkeypatch: pytest.MonkeyPatch) -> N
 @pytest.mark.model
 @pytest.mark.shared
 @pytest.mark.timeout(900)  # embeds the data set and trains the learned ranker on its history
-@pytest.mark.parametrize(("site", "factor"), [("dba", 1.15), ("android", 1.0)])
+@pytest.mark.parametrize(("site", "factor"), [("dba", 1.3), ("android", 1.05)])
 def test_quality_gate(cached_embedder: Embedder, site: str, factor: float) -> None:
     path = shared_path("data", "routing", f"{site}.jsonl")
     result = routing.run_routing_eval(
@@ -230,5 +269,6 @@ def test_cli_measures_the_ranker_weights_it_is_given(
         assert cli.main(argv) == 0
         doc = json.loads(capsys.readouterr().out)
         assert abs(doc["defaults"]["MRR"] - doc["popularity"]["MRR"]) > 0.005
-        assert doc["defaults"]["MRR"] == pytest.approx(0.351, abs=0.001)  # the measured figure
+        # The measured figure (0.351 before issue 17's topic_history).
+        assert doc["defaults"]["MRR"] == pytest.approx(0.3715, abs=0.001)
         assert doc["peerbot"]["MRR"] >= doc["defaults"]["MRR"] - 0.001

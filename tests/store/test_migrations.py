@@ -21,7 +21,7 @@ ALL_TABLES = set(Base.metadata.tables)
 #: slack_sdk's installation store and OAuth state store tables (migration 0011).
 SLACK_TABLES = set(SLACK_METADATA.tables)
 #: The newest migration.
-HEAD = "0012"
+HEAD = "0013"
 
 
 def _tables(url: str) -> set[str]:
