@@ -9,6 +9,7 @@ from typing import Any
 
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from peerbot.services.errors import is_outage
 from peerbot.slack.admin_blocks import admin_home_blocks
@@ -57,6 +58,10 @@ def home_opened(event: dict[str, Any], context: BoltContext, client: WebClient, 
         publish_home(
             client, deps, actor(context).team_id, event["user"], welcome=not event.get("view")
         )
+    except SlackApiError as e:
+        # Slack refused it (the person was deactivated, or is not one Slack lets us publish
+        # to): nothing to tell anyone; the next opening by a real person publishes it.
+        log.warning("App Home not published for %s: %s", event.get("user"), e.response.get("error"))
     except Exception as e:
         if not is_outage(e):
             raise
