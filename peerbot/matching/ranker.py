@@ -357,7 +357,7 @@ class HybridRanker:
         best = evidence[0]
         name = f"'{topic_label(best.topic)}'"
         if best.helps:
-            return f"helped on {_plural(best.helps, 'ask')} tagged {name}"
+            return f"helped on {_plural(best.helps, 'ask')} about {name}"
         return f"lists {name} among their topics"
 
     def shared_terms(self, slot: int, tokens: Sequence[str], limit: int = 2) -> list[str]:

@@ -82,7 +82,7 @@ def test_an_ask_tagged_with_a_topic_reaches_the_helper_who_helped_on_it(
     assert chosen == helpers[expected]
     # The offer says why, truthfully: one past help on an ask with that topic.
     offer = text_of(harness.dms(chosen)[0])
-    assert f"Helped on 1 ask tagged '{topic_label(topic)}'" in offer
+    assert f"Helped on 1 ask about '{topic_label(topic)}'" in offer
     with unit_of_work(harness.container.sessions) as s:
         stored = s.scalars(select(Ask).where(Ask.challenge == NEW_TEXT)).one()
         assert stored.topics == [topic]

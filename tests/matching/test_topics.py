@@ -85,11 +85,11 @@ def test_the_helper_who_helped_on_the_topic_comes_first_and_is_told_why() -> Non
     ranked = ranker.rank(_ask("what should we do tonight", ("replication",)), limit=None)
     assert ranked[0].helper_id == "REPL"
     told = sum("replication" in tags for _t, tags in HISTORY["REPL"])
-    assert ranked[0].explanation == f"Helped on {told} asks tagged 'replication'"
+    assert ranked[0].explanation == f"Helped on {told} asks about 'replication'"
     # Two topics: the rarer one shared counts for more than the common one.
     ranked = ranker.rank(_ask("tonight", ("postgresql", "vacuum")), limit=None)
     assert [r.helper_id for r in ranked[:2]] == ["PG", "REPL"]
-    assert "tagged 'vacuum'" in ranked[0].explanation or "tagged 'postgresql'" in (
+    assert "about 'vacuum'" in ranked[0].explanation or "about 'postgresql'" in (
         ranked[0].explanation
     )
 
@@ -111,7 +111,7 @@ def test_a_stated_topic_alone_reaches_a_helper_with_no_history() -> None:
     top = {r.helper_id: r for r in ranked[:2]}
     assert set(top) == {"BACKUP", "QUIET"}
     assert top["QUIET"].explanation == "Lists 'backup' among their topics"
-    assert top["BACKUP"].explanation == "Helped on 1 ask tagged 'backup'"
+    assert top["BACKUP"].explanation == "Helped on 1 ask about 'backup'"
     # One stated topic counts as much as one tagged help.
     assert top["QUIET"].score == pytest.approx(top["BACKUP"].score)
     assert math.log1p(1) == pytest.approx(STATED_WEIGHT)
@@ -121,7 +121,7 @@ def test_built_in_topics_are_said_by_their_label() -> None:
     index = _workspace()
     topics_of(index).add_help("QUIET", ["hiring"])  # type: ignore[union-attr]
     ranked = HybridRanker(index, TOPICS_ONLY).rank(_ask("tonight", ("hiring",)))
-    assert ranked[0].explanation == "Helped on 1 ask tagged 'Hiring and interviewing'"
+    assert ranked[0].explanation == "Helped on 1 ask about 'Hiring and interviewing'"
 
 
 @pytest.mark.parametrize(
@@ -134,7 +134,7 @@ def test_explanations_stay_true_with_topics_and_every_signal(topics: tuple[str, 
     ask = _ask("standby will not catch up after failover", topics)
     _check_truth(ranker, ask)
     for r in ranker.rank(ask, limit=None):
-        for n, tag in re.findall(r"helped on (\d+) asks? tagged '([^']+)'", r.explanation, re.I):
+        for n, tag in re.findall(r"helped on (\d+) asks? about '([^']+)'", r.explanation, re.I):
             assert tag in topics
             assert int(n) == sum(tag in tags for _t, tags in HISTORY[r.helper_id])
 
