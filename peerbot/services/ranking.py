@@ -398,39 +398,35 @@ class HelperIndexes:
         self._dim = dimension
         self._teams: dict[str, _TeamIndex] = {}
 
+    def _build(
+        self, session: Session, team_id: str, version: int, now: datetime, verb: str
+    ) -> HelperIndex:
+        """Build the workspace's index (and its topics) from the database and keep it."""
+        index = HelperIndex.build(
+            load_columns(session, team_id, self._model),
+            self._dim,
+            self._model,
+            exact_max_rows=EXACT_MAX_ROWS,
+        )
+        attach_topics(index, session, team_id)
+        release_free_memory()
+        self._teams[team_id] = _TeamIndex(index, version, now)
+        log.info("%s the helper index of %s: %d helpers", verb, team_id, len(index))
+        return index
+
     def refresh(self, session: Session, team_id: str, now: datetime) -> HelperIndex:
         """The workspace's index, brought up to date with the database (callers serialise)."""
         fp = matching_version(session, team_id)
         current = self._teams.get(team_id)
         if current is None:
-            index = HelperIndex.build(
-                load_columns(session, team_id, self._model),
-                self._dim,
-                self._model,
-                exact_max_rows=EXACT_MAX_ROWS,
-            )
-            attach_topics(index, session, team_id)
-            release_free_memory()
-            self._teams[team_id] = _TeamIndex(index, fp, now)
-            log.info("built the helper index of %s: %d helpers", team_id, len(index))
-            return index
+            return self._build(session, team_id, fp, now, "built")
         if current.version != fp:
             since = (current.watermark or now) - OVERLAP
             changed = _changed_helpers(team_id, since)
             n_changed = session.scalar(select(func.count()).select_from(changed)) or 0
             if n_changed > max(REBUILD_AT, len(current.index) // 4):
                 # Upserting means moving rows out of the partitions: past a few, rebuild.
-                index = HelperIndex.build(
-                    load_columns(session, team_id, self._model),
-                    self._dim,
-                    self._model,
-                    exact_max_rows=EXACT_MAX_ROWS,
-                )
-                attach_topics(index, session, team_id)
-                release_free_memory()
-                self._teams[team_id] = _TeamIndex(index, fp, now)
-                log.info("rebuilt the helper index of %s: %d helpers", team_id, len(index))
-                return index
+                return self._build(session, team_id, fp, now, "rebuilt")
             records, removed = load_records(session, team_id, self._model, changed)
             for helper_id in removed:
                 current.index.remove(helper_id)
