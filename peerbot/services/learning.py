@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, union
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from peerbot.domain.asks import text_for_matching
@@ -78,18 +78,14 @@ def meeting_answers(session: Session, team_id: str) -> dict[int, bool]:
 
 def positive_asks(session: Session, team_id: str) -> int:
     """Asks of the workspace with at least one positive label (accepted or paired)."""
-    accepted = select(Offer.ask_id).where(
-        Offer.team_id == team_id, Offer.status == OfferStatus.ACCEPTED
-    )
-    paired = select(Pair.ask_id).where(Pair.team_id == team_id)
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(Ask)
-            .where(Ask.team_id == team_id, or_(Ask.id.in_(accepted), Ask.id.in_(paired)))
-        )
-        or 0
-    )
+    # One union of ask ids (deduplicated), not ``id IN (…) OR id IN (…)`` over the asks: with
+    # 1.1 million asks and 1.5 million offers PostgreSQL ran that as a subplan per ask (the
+    # tick's learning check did not finish in 10 minutes).
+    labelled = union(
+        select(Offer.ask_id).where(Offer.team_id == team_id, Offer.status == OfferStatus.ACCEPTED),
+        select(Pair.ask_id).where(Pair.team_id == team_id),
+    ).subquery()
+    return int(session.scalar(select(func.count()).select_from(labelled)) or 0)
 
 
 def load_events(
