@@ -446,7 +446,8 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.run([*cli, "migrate"], env=env, cwd=tmp, check=True, capture_output=True)
             took = seed(engine, args.helpers, args.helps, model, args.checkins)
             say(f"seeded {args.helpers} helpers x {args.helps} past helps in {took:.1f} s")
-        else:
+        else:  # brought to the code's schema first (a file seeded by an older checkout)
+            subprocess.run([*cli, "migrate"], env=env, cwd=tmp, check=True, capture_output=True)
             say(f"reusing the seeded database ({args.helpers} helpers)")
         if not args.train:
             mark_ranker_trained(engine)
