@@ -7,17 +7,18 @@ offers (100,000 helpers with their history). An offer changes only while it is p
 pass, expiry, withdrawal and skip all start from pending; nothing changes a settled offer), so
 :class:`OfferLedger` splits the table by id:
 
-* the **frozen prefix**: every offer with an id below :attr:`OfferLedger.frozen_upto`, each settled
-  and made more than :data:`FREEZE_AFTER` ago. Its tallies are summed once and kept; an offer
-  never leaves it;
-* the **suffix**: every offer from there on (the oldest still pending one, the ones made
-  lately), read again for each ranking (a range of the primary key: the offers of the last
-  hours or days, not of all time) and tallied afresh.
+* the **frozen prefix**: every offer with an id below :attr:`OfferLedger.frozen_upto`, all made
+  more than :data:`FREEZE_AFTER` ago and read once. The settled ones are tallied once and kept
+  (an offer never leaves that tally); the ones still pending are kept by id (a few: offers lapse
+  within days) and read again by status at each ranking, until they settle into the tally;
+* the **suffix**: every offer from the first recent one on (the last minutes' offers), read again
+  for each ranking (a range of the primary key) and tallied afresh.
 
-The prefix grows over the suffix's settled, old-enough rows in id order, up to the first one
-that is pending or recent. The age rule is what keeps an offer out of the prefix whose
-transaction had taken its id but not yet committed when it was read (such a row would be skipped
-for good otherwise); a transaction of peerbot's lasts well under a second.
+The prefix advances over old rows in id order and stops at the first recent one. That age rule
+keeps out of the prefix an offer whose transaction had taken its id but not yet committed when
+it was read (such a row would be skipped for good otherwise); a transaction of peerbot's lasts
+well under a second. The ledger is built in grouped SQL (one number per accepted offer for the
+median), not row by row.
 
 Offers deleted after they were frozen (a forgotten asker's asks take their offers with them)
 stay counted in the helpers' tallies until the worker restarts (or ``max_age`` passes, when set):
