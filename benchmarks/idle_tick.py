@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import compileall
-import json
 import os
 import resource
 import statistics
@@ -22,6 +21,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from procstats import print_result  # benchmarks/ is on the path
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,11 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "top_imports_s": {name: round(s, 3) for name, s in _top_imports(imports, 8)},
     }
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for k, v in result.items():
-            print(f"  {k:<14} {v}")
+    print_result(result, args.json)
     return 0
 
 

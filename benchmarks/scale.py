@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from procstats import cpu_seconds, free_port, status_kb  # benchmarks/ is on the path
+from procstats import cpu_seconds, free_port, print_result, status_kb  # benchmarks/ is on the path
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import Engine
 
@@ -572,11 +572,7 @@ def main(argv: list[str] | None = None) -> int:
         "tick_s": round(tick_s, 2),
         "tick": tick.stdout.strip().splitlines()[-1] if tick.stdout.strip() else "",
     }
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for k, v in result.items():
-            print(f"  {k:<14} {v}")
+    print_result(result, args.json)
     return 0
 
 
