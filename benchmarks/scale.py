@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 from procstats import cpu_seconds, free_port, print_result, status_kb  # benchmarks/ is on the path
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.engine import Engine
 
 from peerbot.sandbox import SlackDriver, SlackEmulator
@@ -342,7 +342,15 @@ def mark_ranker_trained(engine: Engine) -> None:
     as a workspace that grew to this size would have it: the timed tick then measures the
     check-ins, not a first training on the whole seeded history (issue 17's cost, apart)."""
     with engine.begin() as conn:
+        marks = dict(
+            last_offer_id=int(conn.scalar(select(func.max(Offer.id))) or 0),
+            last_pair_id=int(conn.scalar(select(func.max(Pair.id))) or 0),
+        )
         if conn.scalar(select(func.count()).select_from(RankerModel)):
+            # A file seeded before migration 0014: the marks it would have had.
+            conn.execute(
+                update(RankerModel).where(RankerModel.last_pair_id.is_(None)).values(marks)
+            )
             return
         labelled = int(conn.scalar(select(func.count()).select_from(Pair)) or 0)
         conn.execute(
@@ -354,6 +362,7 @@ def mark_ranker_trained(engine: Engine) -> None:
                     trained_on_asks=0,
                     labelled_asks=labelled,
                     trained_at=datetime(2026, 11, 20, 12, tzinfo=UTC),
+                    **marks,
                 )
             ],
         )

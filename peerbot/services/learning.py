@@ -11,11 +11,13 @@ Labels, per past ask (only asks with a stored ask vector of the current model):
 - **explicit negatives**: the helpers who passed on it; expired or withdrawn offers say nothing
   and are left out; the other negatives are sampled from the helpers known at the time;
 - **weight**: from the asker's rating of the pair and the "did you meet?" answer
-  (:func:`~peerbot.matching.learned.label_weight`; see :func:`meeting_answers`, the hook).
+  (:func:`~peerbot.matching.learned.label_weight`; the answers: :func:`meeting_answers`).
 
 The tick calls :meth:`RankerLearning.refresh_due`: a workspace is (re)trained when it has at least
 :data:`~peerbot.matching.learned.MIN_TRAINING_ASKS` labelled asks and enough arrived since the
-last training (:func:`~peerbot.matching.learned.needs_refresh`). Until then, and whenever the
+last training (:func:`~peerbot.matching.learned.needs_refresh`); it first counts only the labels
+beyond the offer and pair ids seen at the last training (:func:`labelled_since`), and counts the
+whole history only when those could be enough. Until then, and whenever the
 stored model was trained on too few asks, the hand-set weights rank.
 """
 
@@ -27,7 +29,7 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, or_, select, union
+from sqlalchemy import Subquery, func, select, union
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from peerbot.domain.asks import text_for_matching
@@ -53,6 +55,8 @@ from peerbot.store.models import (
     Feedback,
     FeedbackRole,
     HelperProfile,
+    MeetingAnswer,
+    MeetingCheck,
     Offer,
     OfferStatus,
     Pair,
@@ -66,26 +70,60 @@ log = logging.getLogger(__name__)
 
 
 def meeting_answers(session: Session, team_id: str) -> dict[int, bool]:
-    """HOOK for the "did you meet?" answers: ``{pair id: met}`` of the workspace.
+    """The "did you meet?" answers of the workspace's pairs: ``{pair id: met}``.
 
-    The question is being added in parallel (a new column or table); until it lands nobody has
-    answered, so this returns ``{}`` and every label keeps its weight. When it lands, read the
-    answers here (one grouped query by ``team_id``); :func:`load_events` passes each pair's
-    answer to :func:`~peerbot.matching.learned.label_weight` as ``met``.
+    A pair met when either side answered "yes"; it did not when a side answered "no" and
+    nobody "yes"; pairs with only "not yet" (or no answer) are absent. :func:`load_events`
+    passes each pair's answer to :func:`~peerbot.matching.learned.label_weight` as ``met``
+    (a pair that never met counts half).
     """
-    return {}
+    met: dict[int, bool] = {}
+    for pair_id, answer in session.execute(
+        select(MeetingCheck.pair_id, MeetingCheck.answer).where(
+            MeetingCheck.team_id == team_id,
+            MeetingCheck.answer.in_([MeetingAnswer.YES, MeetingAnswer.NO]),
+        )
+    ):
+        met[pair_id] = met.get(pair_id, False) or answer == MeetingAnswer.YES
+    return met
+
+
+def _labelled(team_id: str, after: tuple[int, int] | None = None) -> Subquery:
+    """Ids of the workspace's asks with a positive label (an accepted offer or a pair), once
+    each; only those labelled by offers and pairs with ids beyond ``after`` (offer id, pair id)
+    when given."""
+    # One union of ask ids (deduplicated), not ``id IN (…) OR id IN (…)`` over the asks: with
+    # 1.1 million asks and 1.5 million offers PostgreSQL ran that as a subplan per ask (the
+    # tick's learning check did not finish in 10 minutes).
+    offers = select(Offer.ask_id).where(
+        Offer.team_id == team_id, Offer.status == OfferStatus.ACCEPTED
+    )
+    pairs = select(Pair.ask_id).where(Pair.team_id == team_id)
+    if after is not None:
+        offers = offers.where(Offer.id > after[0])
+        pairs = pairs.where(Pair.id > after[1])
+    return union(offers, pairs).subquery()
 
 
 def positive_asks(session: Session, team_id: str) -> int:
     """Asks of the workspace with at least one positive label (accepted or paired)."""
-    # One union of ask ids (deduplicated), not ``id IN (…) OR id IN (…)`` over the asks: with
-    # 1.1 million asks and 1.5 million offers PostgreSQL ran that as a subplan per ask (the
-    # tick's learning check did not finish in 10 minutes).
-    labelled = union(
-        select(Offer.ask_id).where(Offer.team_id == team_id, Offer.status == OfferStatus.ACCEPTED),
-        select(Pair.ask_id).where(Pair.team_id == team_id),
-    ).subquery()
-    return int(session.scalar(select(func.count()).select_from(labelled)) or 0)
+    return int(session.scalar(select(func.count()).select_from(_labelled(team_id))) or 0)
+
+
+def high_water(session: Session) -> tuple[int, int]:
+    """The largest offer and pair ids now (two primary-key reads): what a model trained now
+    has seen."""
+    return (
+        int(session.scalar(select(func.max(Offer.id))) or 0),
+        int(session.scalar(select(func.max(Pair.id))) or 0),
+    )
+
+
+def labelled_since(session: Session, team_id: str, mark: tuple[int, int]) -> int:
+    """Asks labelled by offers and pairs beyond ``mark`` (:func:`high_water` at the last
+    training): a primary-key range, however long the history. An upper bound of the asks
+    labelled since (an ask labelled before and again after counts here too)."""
+    return int(session.scalar(select(func.count()).select_from(_labelled(team_id, mark))) or 0)
 
 
 def load_events(
@@ -97,17 +135,11 @@ def load_events(
     asker = aliased(Person)
     window = None
     if recent is not None:
-        labelled = or_(
-            Ask.id.in_(
-                select(Offer.ask_id).where(
-                    Offer.team_id == team_id, Offer.status == OfferStatus.ACCEPTED
-                )
-            ),
-            Ask.id.in_(select(Pair.ask_id).where(Pair.team_id == team_id)),
-        )
+        labelled = _labelled(team_id)
         ids = (
             select(Ask.id)
-            .where(Ask.team_id == team_id, labelled)
+            .join(labelled, labelled.c.ask_id == Ask.id)
+            .where(Ask.team_id == team_id)
             .order_by(Ask.created_at.desc(), Ask.id.desc())
             .limit(recent)
             .subquery()
@@ -266,6 +298,7 @@ class RankerLearning:
 
     def train_team(self, session: Session, team_id: str, now: datetime) -> LearnedModel:
         """Train the workspace's model from its history and store it (the caller commits)."""
+        mark = high_water(session)
         events, records = training_window(
             load_events(session, team_id, self._model, TRAIN_HISTORY_ASKS),
             load_records(session, team_id, self._model)[0],
@@ -273,7 +306,7 @@ class RankerLearning:
         )
         model = self.train_events(events, records, now)
         labelled = positive_asks(session, team_id)
-        return self._store(session, team_id, model, labelled, now)
+        return self._store(session, team_id, model, labelled, mark, now)
 
     def train_events(
         self, events: Sequence[HelpEvent], records: Sequence[HelperRecord], now: datetime
@@ -286,7 +319,13 @@ class RankerLearning:
         return fit(data, self.base, trained_at=now)
 
     def _store(
-        self, session: Session, team_id: str, model: LearnedModel, labelled: int, now: datetime
+        self,
+        session: Session,
+        team_id: str,
+        model: LearnedModel,
+        labelled: int,
+        mark: tuple[int, int],
+        now: datetime,
     ) -> LearnedModel:
         row = session.get(RankerModel, team_id)
         if row is None:
@@ -296,6 +335,7 @@ class RankerLearning:
         row.trained_on_asks = model.n_asks
         row.labelled_asks = labelled
         row.trained_at = now
+        row.last_offer_id, row.last_pair_id = mark
         log.info(
             "trained the ranker of %s on %d asks: %s",
             team_id,
@@ -315,8 +355,20 @@ class RankerLearning:
                 # Read and train reading only (no write lock held meanwhile: training a big
                 # workspace takes a while), then store the model in a short write.
                 with read_only(self._sessions) as session:
-                    labelled = positive_asks(session, team)
+                    mark = high_water(session)  # before reading: later labels count next time
                     row = session.get(RankerModel, team)
+                    if (
+                        row is not None
+                        and row.last_offer_id is not None
+                        and row.last_pair_id is not None
+                        and not needs_refresh(
+                            row.labelled_asks,
+                            row.labelled_asks
+                            + labelled_since(session, team, (row.last_offer_id, row.last_pair_id)),
+                        )
+                    ):
+                        continue  # not even an upper bound of the new labels is enough
+                    labelled = positive_asks(session, team)
                     if not needs_refresh(row.labelled_asks if row else None, labelled):
                         continue
                     events, records = training_window(
@@ -326,7 +378,7 @@ class RankerLearning:
                     )
                 model = self.train_events(events, records, now)
                 with self._sessions.begin() as session:
-                    self._store(session, team, model, labelled, now)
+                    self._store(session, team, model, labelled, mark, now)
                 done += 1
             except Exception as exc:  # one workspace's failure never stops the others
                 log.exception("training the ranker of %s failed", team)

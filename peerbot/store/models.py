@@ -843,3 +843,7 @@ class RankerModel(Base):
     #: Labelled asks the workspace had when it was trained (the refresh counts from here).
     labelled_asks: Mapped[int] = mapped_column(Integer)
     trained_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: The largest offer and pair ids when it was trained: the tick's retraining check counts
+    #: only the labels beyond them (None: trained before migration 0014; counted in full).
+    last_offer_id: Mapped[int | None] = mapped_column(Integer)
+    last_pair_id: Mapped[int | None] = mapped_column(Integer)

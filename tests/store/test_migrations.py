@@ -21,7 +21,7 @@ ALL_TABLES = set(Base.metadata.tables)
 #: slack_sdk's installation store and OAuth state store tables (migration 0011).
 SLACK_TABLES = set(SLACK_METADATA.tables)
 #: The newest migration.
-HEAD = "0013"
+HEAD = "0014"
 
 
 def _tables(url: str) -> set[str]:
