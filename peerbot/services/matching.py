@@ -34,6 +34,7 @@ from peerbot.matching import (
     RulesThenHybrid,
     Snapshot,
 )
+from peerbot.services.index_snapshot import SnapshotStore
 from peerbot.services.offer_ledger import OfferFacts, OfferLedger
 from peerbot.services.ranking import HelperIndexes, matching_version
 from peerbot.store.db import read_only
@@ -360,10 +361,13 @@ class IndexedMatcher:
         ranker: Ranker | None = None,
         max_pending_offers: int | None = None,
         learning: LearnedWeights | None = None,
+        snapshots: SnapshotStore | None = None,
     ) -> None:
         #: Per-workspace learned weights (issue 17); None: ``weights`` for every workspace.
         self.learning = learning
-        self._indexes = HelperIndexes(model_name, dimension)
+        #: ``snapshots``: where each workspace's index is read from at start-up and written
+        #: after a build (``None``: always built from the database).
+        self._indexes = HelperIndexes(model_name, dimension, snapshots)
         self._facts = HelperFactsCache()
         self._max_pending_offers = max_pending_offers
         self._ranker = ranker or RulesThenHybrid(weights)

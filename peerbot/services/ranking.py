@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from peerbot.matching import HelperColumns, HelperIndex, HelperRecord, PastHelp
 from peerbot.matching.index import release_free_memory
+from peerbot.services.index_snapshot import SnapshotStore
 from peerbot.services.topic_index import attach_topics, update_topics
 from peerbot.store.models import (
     Ask,
@@ -66,6 +67,8 @@ class _TeamIndex:
     index: HelperIndex
     version: int
     watermark: datetime | None
+    #: Helpers upserted or removed since the index was last written to (or read from) disk.
+    unsaved: int = 0
 
 
 def matching_version(session: Session, team_id: str) -> int:
@@ -393,10 +396,29 @@ def _past_helps(
 class HelperIndexes:
     """One :class:`HelperIndex` per workspace, refreshed from the database before each use."""
 
-    def __init__(self, model_name: str, dimension: int) -> None:
+    def __init__(
+        self, model_name: str, dimension: int, snapshots: SnapshotStore | None = None
+    ) -> None:
         self._model = model_name
         self._dim = dimension
         self._teams: dict[str, _TeamIndex] = {}
+        #: Where indexes are written after a build and read at start-up (``None``: never).
+        self.snapshots = snapshots
+
+    def _load(self, session: Session, team_id: str, version: int) -> _TeamIndex | None:
+        """The workspace's snapshot from disk, when there is one it can bring up to date."""
+        if self.snapshots is None:
+            return None
+        loaded = self.snapshots.load(team_id, self._model, self._dim)
+        if loaded is None:
+            return None
+        if loaded.version > version or (loaded.version < version and loaded.watermark is None):
+            # Newer than the database (restored from a backup?): its changes cannot be found.
+            log.warning("the index snapshot of %s is ahead of the database: rebuilding", team_id)
+            return None
+        current = _TeamIndex(loaded.index, loaded.version, loaded.watermark)
+        self._teams[team_id] = current
+        return current
 
     def _build(
         self, session: Session, team_id: str, version: int, now: datetime, verb: str
@@ -410,14 +432,24 @@ class HelperIndexes:
         )
         attach_topics(index, session, team_id)
         release_free_memory()
-        self._teams[team_id] = _TeamIndex(index, version, now)
+        current = self._teams[team_id] = _TeamIndex(index, version, now)
         log.info("%s the helper index of %s: %d helpers", verb, team_id, len(index))
+        self._save(team_id, current, force=True)
         return index
+
+    def _save(self, team_id: str, current: _TeamIndex, *, force: bool = False) -> None:
+        """Write the workspace's index to disk in the background, after a build (``force``)
+        or once enough helpers changed since the last write (callers serialise)."""
+        store = self.snapshots
+        if store is None or not store.wanted(current.index, current.unsaved, force):
+            return
+        store.save(team_id, current.index, current.version, current.watermark)
+        current.unsaved = 0
 
     def refresh(self, session: Session, team_id: str, now: datetime) -> HelperIndex:
         """The workspace's index, brought up to date with the database (callers serialise)."""
         fp = matching_version(session, team_id)
-        current = self._teams.get(team_id)
+        current = self._teams.get(team_id) or self._load(session, team_id, fp)
         if current is None:
             return self._build(session, team_id, fp, now, "built")
         if current.version != fp:
@@ -436,4 +468,6 @@ class HelperIndexes:
             update_topics(current.index, session, team_id, changed, touched)
             current.version = fp
             current.watermark = now
+            current.unsaved += len(touched)
+            self._save(team_id, current)
         return current.index
