@@ -6,6 +6,7 @@ keeping); the rules and the ranking are the pure :mod:`peerbot.matching` package
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
 from collections.abc import Iterable, Sequence
@@ -384,10 +385,18 @@ class IndexedMatcher:
         # the interpreter up and waiting to take it back) is not queued behind it.
         interval = sys.getswitchinterval()
         sys.setswitchinterval(min(interval, 0.001))
+        # No cyclic garbage collection meanwhile: the build makes millions of short-lived
+        # objects (rows, tuples), and each full collection walks them all with every thread
+        # paused (seconds at 100,000 helpers: /healthz waited for it). Reference counting
+        # frees them; the collector runs again once the build is done.
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             self._warm_teams(sessions, teams, now)
         finally:
             sys.setswitchinterval(interval)
+            if collecting:
+                gc.enable()
         return len(teams)
 
     def _warm_teams(self, sessions: sessionmaker[Session], teams: list[str], now: datetime) -> None:
