@@ -39,6 +39,8 @@ import threading
 import time
 import uuid
 import zlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -332,7 +334,9 @@ class SnapshotStore:
         self.min_rows = min_rows
         self.save_after = save_after
         self._lock = threading.Lock()
-        self._pending: dict[str, Captured] = {}
+        self._pending: dict[
+            str, tuple[Callable[[], Captured], AbstractContextManager[object] | None]
+        ] = {}
         self._writer: threading.Thread | None = None
 
     def load(self, team_id: str, model_name: str, dimension: int) -> Loaded | None:
@@ -345,12 +349,34 @@ class SnapshotStore:
         return index.n_rows >= self.min_rows and (force or unsaved >= self.save_after)
 
     def save(
-        self, team_id: str, index: HelperIndex, version: int, watermark: datetime | None
+        self,
+        team_id: str,
+        index: HelperIndex,
+        version: int,
+        watermark: datetime | None,
+        lock: AbstractContextManager[object] | None = None,
     ) -> None:
-        """Capture ``index`` now (the caller holds it still) and write it in the background."""
-        captured = capture(index, team_id, version, watermark, self.database)
+        """Write ``index`` (current with ``version`` and ``watermark``) in the background.
+
+        Its state is captured by the writer thread, holding ``lock`` (the lock under which
+        the index changes) meanwhile: no request waits for the capture itself. A save asked
+        for while one is pending replaces it.
+        """
+
+        def take() -> Captured:
+            return capture(index, team_id, version, watermark, self.database)
+
+        self.save_later(team_id, take, lock)
+
+    def save_later(
+        self,
+        team_id: str,
+        take: Callable[[], Captured],
+        lock: AbstractContextManager[object] | None = None,
+    ) -> None:
+        """Write what ``take()`` captures (called in the writer thread, under ``lock``)."""
         with self._lock:
-            self._pending[team_id] = captured
+            self._pending[team_id] = (take, lock)
             if self._writer is None:
                 self._writer = threading.Thread(
                     target=self._write_pending, name="index-snapshot", daemon=True
@@ -364,9 +390,11 @@ class SnapshotStore:
                     self._writer = None
                     return
                 team_id = next(iter(self._pending))
-                captured = self._pending.pop(team_id)
+                take, lock = self._pending.pop(team_id)
             started = time.monotonic()
             try:
+                with lock or nullcontext():
+                    captured = take()
                 where = write(self.root, captured, str(captured.meta["model_name"]))
             except Exception:
                 log.exception("could not write the index snapshot of %s", team_id)

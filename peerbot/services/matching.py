@@ -368,11 +368,11 @@ class IndexedMatcher:
         self.learning = learning
         #: ``snapshots``: where each workspace's index is read from at start-up and written
         #: after a build (``None``: always built from the database).
-        self._indexes = HelperIndexes(model_name, dimension, snapshots)
+        self._lock = threading.RLock()
+        self._indexes = HelperIndexes(model_name, dimension, snapshots, self._lock)
         self._facts = HelperFactsCache()
         self._max_pending_offers = max_pending_offers
         self._ranker = ranker or RulesThenHybrid(weights)
-        self._lock = threading.RLock()
 
     def warm(self, sessions: sessionmaker[Session], now: datetime) -> int:
         """Build the index of every workspace with helpers (at worker start-up, in a background

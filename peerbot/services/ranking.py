@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -38,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from peerbot.matching import HelperColumns, HelperIndex, HelperRecord, PastHelp
 from peerbot.matching.index import release_free_memory
-from peerbot.services.index_snapshot import SnapshotStore
+from peerbot.services.index_snapshot import Captured, SnapshotStore, capture
 from peerbot.services.topic_index import attach_topics, update_topics
 from peerbot.store.models import (
     Ask,
@@ -397,13 +398,19 @@ class HelperIndexes:
     """One :class:`HelperIndex` per workspace, refreshed from the database before each use."""
 
     def __init__(
-        self, model_name: str, dimension: int, snapshots: SnapshotStore | None = None
+        self,
+        model_name: str,
+        dimension: int,
+        snapshots: SnapshotStore | None = None,
+        lock: AbstractContextManager[object] | None = None,
     ) -> None:
         self._model = model_name
         self._dim = dimension
         self._teams: dict[str, _TeamIndex] = {}
         #: Where indexes are written after a build and read at start-up (``None``: never).
         self.snapshots = snapshots
+        #: The lock callers hold while refreshing: a snapshot's state is captured under it.
+        self._lock = lock
 
     def _load(self, session: Session, team_id: str, version: int) -> _TeamIndex | None:
         """The workspace's snapshot from disk, when there is one it can bring up to date."""
@@ -443,7 +450,13 @@ class HelperIndexes:
         store = self.snapshots
         if store is None or not store.wanted(current.index, current.unsaved, force):
             return
-        store.save(team_id, current.index, current.version, current.watermark)
+
+        def take() -> Captured:  # in the writer thread, under the callers' lock
+            return capture(
+                current.index, team_id, current.version, current.watermark, store.database
+            )
+
+        store.save_later(team_id, take, self._lock)
         current.unsaved = 0
 
     def refresh(self, session: Session, team_id: str, now: datetime) -> HelperIndex:
