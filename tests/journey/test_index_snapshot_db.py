@@ -9,6 +9,7 @@ change the refresh skipped shows as a different score.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,7 @@ from sqlalchemy.engine import Engine
 from peerbot.matching import HelperIndex, HybridRanker
 from peerbot.matching.facts import Ask as MatchAsk
 from peerbot.services.index_snapshot import SnapshotStore
-from peerbot.services.ranking import HelperIndexes
+from peerbot.services.ranking import HelperIndexes, matching_version
 from peerbot.store.db import session_factory, unit_of_work
 from peerbot.store.models import (
     Ask,
@@ -242,3 +243,39 @@ def test_a_snapshot_ahead_of_the_database_is_rebuilt(
     assert "ahead of the database" in caplog.text
     assert "built the helper index" in caplog.text
     assert len(index) == 5
+
+
+def test_enough_changes_write_a_new_snapshot_that_a_later_worker_loads(
+    engine: Engine, tmp_path: Path
+) -> None:
+    rng = random.Random(4)
+    nrng = np.random.default_rng(4)
+    sessions = session_factory(engine)
+    with unit_of_work(sessions) as s:
+        s.add(Workspace(team_id=TEAM, installed_at=NOW, settings={}))
+        s.flush()
+        s.add(Person(team_id=TEAM, slack_user_id="UASK", display_name="asker", created_at=NOW))
+        for h in range(20):
+            _helper(s, rng, nrng, f"UH{h}", NOW - timedelta(days=1))
+    store = SnapshotStore(tmp_path, "the test database", min_rows=0, save_after=5)
+    worker = HelperIndexes(MODEL, DIM, store)
+    with unit_of_work(sessions) as s:
+        worker.refresh(s, TEAM, NOW)
+    assert store.wait(60)
+    pointer = tmp_path / f"{TEAM}.json"
+    first = json.loads(pointer.read_text())
+    _changes(engine, NOW + timedelta(minutes=1), seed=4)  # 12 helpers changed, 1 new
+    with unit_of_work(sessions) as s:
+        current = worker.refresh(s, TEAM, NOW + timedelta(minutes=2))
+    assert store.wait(60)
+    second = json.loads(pointer.read_text())
+    assert second["matching_version"] > first["matching_version"]
+    assert second["directory"] != first["directory"]
+    with unit_of_work(sessions) as s:  # a worker started now loads it: nothing to refresh
+        version = matching_version(s, TEAM)
+    assert second["matching_version"] == version
+    loaded = store.load(TEAM, MODEL, DIM)
+    assert loaded is not None
+    assert sorted(loaded.index.helper_ids()) == sorted(current.helper_ids())
+    got, want = _scores(loaded.index), _scores(current)
+    assert got == pytest.approx(want, abs=1e-6)
