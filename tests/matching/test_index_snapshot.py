@@ -30,6 +30,12 @@ WORDS += ["café", "naïve", "onboarding"]
 TOPICS = ["hiring", "feedback", "conflict", "remote"]
 
 
+@pytest.fixture(autouse=True)
+def _map_every_array(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory-map arrays of any size (by default small ones are read whole)."""
+    monkeypatch.setattr(snap, "_MMAP_MIN_BYTES", 1)
+
+
 def _records(rng: np.random.Generator, n: int, prefix: str = "U") -> list[HelperRecord]:
     out = []
     for h in range(n):
