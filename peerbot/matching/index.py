@@ -324,7 +324,12 @@ class _TextColumn:
     def __init__(self, items: Sequence[str]) -> None:
         n = len(items)
         self._blocks = ["".join(items[i : i + _BLOCK]) for i in range(0, n, _BLOCK)]
-        ends = np.cumsum(np.fromiter(map(len, items), dtype=np.int64, count=n))
+        # Lengths in pieces: one C loop over a million texts keeps the interpreter ~0.4 s.
+        lengths = [
+            np.fromiter(map(len, items[i : i + 64 * _BLOCK]), dtype=np.int64)
+            for i in range(0, n, 64 * _BLOCK)
+        ]
+        ends = np.cumsum(np.concatenate(lengths) if lengths else np.zeros(0, np.int64))
         starts = np.concatenate([[0], ends[_BLOCK - 1 :: _BLOCK]])[: len(self._blocks)]
         self._ends = (ends - np.repeat(starts, _BLOCK)[:n]).astype(np.int64)
 
