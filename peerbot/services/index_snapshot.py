@@ -113,7 +113,8 @@ def database_identity(database_url: str) -> str:
 
 
 def _safe(team_id: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in team_id)
+    # No "-" (it separates the team from the snapshot's token in directory names).
+    return "".join(c if c.isascii() and (c.isalnum() or c == "_") else "_" for c in team_id)
 
 
 def capture(
