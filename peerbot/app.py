@@ -30,6 +30,7 @@ from peerbot.services.circles import CirclePolicy, CircleService
 from peerbot.services.dedupe import Deduper
 from peerbot.services.digest import DigestLedger
 from peerbot.services.helpers import HelperService
+from peerbot.services.index_snapshot import snapshot_store
 from peerbot.services.installations import InstallationService
 from peerbot.services.journey import JourneyService
 from peerbot.services.learning import RankerLearning
@@ -202,6 +203,7 @@ def build_container(
             settings.ranker_weights_parsed(),
             max_pending_offers=settings.max_pending_offers_per_helper,
             learning=learning,
+            snapshots=snapshot_store(settings.index_snapshot_dir, settings.database_url),
         ),
         MatchPolicy(
             offer_timeout_working_hours=settings.offer_timeout_working_hours,

@@ -220,6 +220,12 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO")
     log_format: LogFormat = Field(default=LogFormat.TEXT)
+    index_snapshot_dir: str | None = Field(
+        default=None,
+        description="directory of the matching index's snapshots (read at start-up instead of "
+        "a build); default <database file>.index beside a SQLite file, none with PostgreSQL; "
+        '"off" disables them',
+    )
 
     @field_validator("slack_api_url")
     @classmethod

@@ -12,7 +12,8 @@ import itertools
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -342,6 +343,55 @@ class BM25Index:
                 norm = self.k1 * (1.0 - self.b + self.b * dl / avg)
                 out[term] = self.idf(term) * tf * (self.k1 + 1.0) / (tf + norm)
         return out
+
+    # --- persistence ----------------------------------------------------------------------
+    def export_state(self) -> tuple[dict[str, npt.NDArray[Any]], dict[str, Any]]:
+        """Arrays (the base; those changes write in place are copies) and JSON-able values
+        (the overlay, the terms) that :meth:`from_state` rebuilds this index from."""
+        arrays: dict[str, npt.NDArray[Any]] = {
+            "t_ptr": self._t_ptr,
+            "t_slots": self._t_slots,
+            "t_tfs": self._t_tfs,
+            "d_ptr": self._d_ptr,
+            "d_terms": self._d_terms,
+            "base_df": self._base_df.copy(),
+            "base_alive": self._base_alive.copy(),
+            "lengths": self._lengths.copy(),
+        }
+        meta = {
+            "k1": self.k1,
+            "b": self.b,
+            "terms": list(self._terms),
+            "docs": [[slot, dict(doc)] for slot, doc in self._docs.items()],
+            "total_len": self._total_len,
+            "n_base": self._n_base,
+            "base_dead": self._base_dead,
+        }
+        return arrays, meta
+
+    @classmethod
+    def from_state(
+        cls, arrays: Mapping[str, npt.NDArray[Any]], meta: Mapping[str, Any]
+    ) -> BM25Index:
+        """The index :meth:`export_state` described (arrays may be copy-on-write maps)."""
+        index = cls(float(meta["k1"]), float(meta["b"]))
+        index._t_ptr, index._t_slots = arrays["t_ptr"], arrays["t_slots"]
+        index._t_tfs, index._d_ptr = arrays["t_tfs"], arrays["d_ptr"]
+        index._d_terms, index._base_df = arrays["d_terms"], arrays["base_df"]
+        index._base_alive, index._lengths = arrays["base_alive"], arrays["lengths"]
+        index._terms = [str(t) for t in meta["terms"]]
+        index._vocab = {t: i for i, t in enumerate(index._terms)}
+        if index._t_ptr.size != len(index._terms) + 1 or index._base_df.size != len(index._terms):
+            raise ValueError("BM25 postings do not match the terms")
+        for slot, doc in meta["docs"]:
+            counts = Counter({str(t): int(n) for t, n in doc.items()})
+            index._docs[int(slot)] = counts
+            for term, n in counts.items():
+                index._postings.setdefault(term, {})[int(slot)] = n
+        index._total_len = int(meta["total_len"])
+        index._n_base = int(meta["n_base"])
+        index._base_dead = int(meta["base_dead"])
+        return index
 
 
 def _ascii_table() -> bytes:

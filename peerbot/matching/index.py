@@ -324,7 +324,12 @@ class _TextColumn:
     def __init__(self, items: Sequence[str]) -> None:
         n = len(items)
         self._blocks = ["".join(items[i : i + _BLOCK]) for i in range(0, n, _BLOCK)]
-        ends = np.cumsum(np.fromiter(map(len, items), dtype=np.int64, count=n))
+        # Lengths in pieces: one C loop over a million texts keeps the interpreter ~0.4 s.
+        lengths = [
+            np.fromiter(map(len, items[i : i + 64 * _BLOCK]), dtype=np.int64)
+            for i in range(0, n, 64 * _BLOCK)
+        ]
+        ends = np.cumsum(np.concatenate(lengths) if lengths else np.zeros(0, np.int64))
         starts = np.concatenate([[0], ends[_BLOCK - 1 :: _BLOCK]])[: len(self._blocks)]
         self._ends = (ends - np.repeat(starts, _BLOCK)[:n]).astype(np.int64)
 
@@ -334,6 +339,63 @@ class _TextColumn:
     def __getitem__(self, i: int) -> str:
         start = int(self._ends[i - 1]) if i % _BLOCK else 0
         return self._blocks[i // _BLOCK][start : int(self._ends[i])]
+
+    def nbytes(self) -> int:
+        """Characters held."""
+        return sum(map(len, self._blocks))
+
+    def utf8(self) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+        """All items as one UTF-8 buffer and the byte offset where each ends."""
+        data: list[bytes] = []
+        ends: list[npt.NDArray[np.int64]] = []
+        at = 0
+        for b, block in enumerate(self._blocks):
+            lo = b * _BLOCK
+            char_ends = self._ends[lo : lo + _BLOCK]
+            if block.isascii():
+                raw = block.encode("ascii")
+                byte_ends = char_ends
+            else:
+                items = [self[i].encode("utf-8") for i in range(lo, lo + char_ends.size)]
+                raw = b"".join(items)
+                byte_ends = np.cumsum(np.fromiter(map(len, items), np.int64, len(items)))
+            data.append(raw)
+            ends.append(at + byte_ends)
+            at += len(raw)
+        flat = np.frombuffer(b"".join(data), dtype=np.uint8)
+        return flat, (np.concatenate(ends) if ends else np.zeros(0, np.int64)).astype(np.int64)
+
+
+class _BytesColumn:
+    """Many strings in one UTF-8 buffer (e.g. memory-mapped from a snapshot), decoded on
+    access: what :class:`_TextColumn` offers, without holding the texts as Python strings."""
+
+    __slots__ = ("_data", "_ends")
+
+    def __init__(self, data: npt.NDArray[np.uint8], ends: npt.NDArray[np.int64]) -> None:
+        self._data = data
+        self._ends = ends
+
+    def __len__(self) -> int:
+        return int(self._ends.size)
+
+    def __getitem__(self, i: int) -> str:
+        start = int(self._ends[i - 1]) if i else 0
+        return bytes(self._data[start : int(self._ends[i])]).decode("utf-8")
+
+    def nbytes(self) -> int:
+        """Bytes held."""
+        return int(self._data.nbytes)
+
+    def utf8(self) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+        """The UTF-8 buffer and the byte offset where each item ends."""
+        return self._data, self._ends
+
+    def items(self) -> list[str]:
+        """Every item, decoded."""
+        raw = bytes(self._data)
+        ends = self._ends.tolist()
+        return [raw[a:b].decode("utf-8") for a, b in zip([0, *ends[:-1]], ends, strict=True)]
 
 
 #: One past help held outside the bulk columns: ask id, text, time, row of its vector.
@@ -425,7 +487,10 @@ class HelperIndex:
         self._centroids = None if centroids is None else np.asarray(centroids, np.float32)
         n_parts = 1 if self._centroids is None else self._centroids.shape[0]
         # Rows.
+        # Rows ``0:len(_mat)`` (the bulk build's, or a loaded snapshot's: maybe a read-only
+        # memory map, never written) and, after them, rows appended since, in ``_tail``.
         self._mat = np.zeros((0, dimension), dtype=np.dtype(storage))
+        self._tail = np.zeros((0, dimension), dtype=np.dtype(storage))
         self._scale = np.zeros(0, dtype=np.float32)
         self._own = np.zeros(0, dtype=np.intp)
         self._kind = np.zeros(0, dtype=np.int8)
@@ -451,8 +516,8 @@ class HelperIndex:
         # Past helps of the bulk build, by slot, in columns; later ones in lists per slot.
         self._hb_ptr = np.zeros(1, dtype=np.int64)
         self._hb_ok = np.zeros(0, dtype=bool)
-        self._hb_ask = _TextColumn([])
-        self._hb_text = _TextColumn([])
+        self._hb_ask: _TextColumn | _BytesColumn = _TextColumn([])
+        self._hb_text: _TextColumn | _BytesColumn = _TextColumn([])
         self._hb_time = np.zeros(0, dtype=np.float64)
         self._hb_row = np.zeros(0, dtype=np.int64)
         self._ho: dict[int, list[_Help]] = {}
@@ -754,7 +819,7 @@ class HelperIndex:
 
     def _decode(self, row: int) -> npt.NDArray[np.float32]:
         """Row ``row`` as a float32 vector (a copy)."""
-        v = self._mat[row].astype(np.float32)
+        v = self._block(row, row + 1)[0].astype(np.float32)
         if self.storage == "int8":
             v *= self._scale[row]
         return v
@@ -762,12 +827,12 @@ class HelperIndex:
     def _dots(self, lo: int, hi: int, q: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Cosines of rows ``lo:hi`` to the unit query (converted to float32 block by block)."""
         if self.storage == "float32":
-            out: npt.NDArray[np.float32] = self._mat[lo:hi] @ q
+            out: npt.NDArray[np.float32] = self._block(lo, hi) @ q
             return out
         out = np.empty(hi - lo, dtype=np.float32)
         for a in range(lo, hi, _CHUNK):
             b = min(hi, a + _CHUNK)
-            out[a - lo : b - lo] = self._mat[a:b].astype(np.float32) @ q
+            out[a - lo : b - lo] = self._block(a, b).astype(np.float32) @ q
         if self.storage == "int8":
             out *= self._scale[lo:hi]
         return out
@@ -776,7 +841,7 @@ class HelperIndex:
         self, rows: npt.NDArray[np.intp], q: npt.NDArray[np.float32]
     ) -> npt.NDArray[np.float32]:
         """Cosines of the rows numbered ``rows`` to the unit query."""
-        blk = self._mat[rows]
+        blk = self._take(rows)
         out: npt.NDArray[np.float32] = (
             blk if self.storage == "float32" else blk.astype(np.float32)
         ) @ q
@@ -807,8 +872,8 @@ class HelperIndex:
 
     def nbytes(self) -> int:
         """Bytes held in arrays by the vectors, their row data and the bulk columns."""
-        arrays = (self._mat, self._scale, self._own, self._kind, self._ref, self._part)
-        cols = sum(len(b) for c in (self._hb_ask, self._hb_text) for b in c._blocks)
+        arrays = [self._mat, self._tail, self._scale, self._own, self._kind, self._ref, self._part]
+        cols = self._hb_ask.nbytes() + self._hb_text.nbytes()
         return int(sum(a.nbytes for a in arrays) + self._hb_time.nbytes + cols)
 
     def has_expertise(self) -> npt.NDArray[np.bool_]:
@@ -1066,12 +1131,16 @@ class HelperIndex:
         self._invalidate()
 
     def _add_row(self, vec: npt.NDArray[np.float32], slot: int, kind: int, ref: int) -> int:
-        """Append one vector (normalised here) as a new row; its number."""
-        if self._hw == self._mat.shape[0]:
-            cap = max(16, 2 * self._mat.shape[0])
-            mat = np.zeros((cap, self.dimension), dtype=self._mat.dtype)
-            mat[: self._hw] = self._mat[: self._hw]
-            self._mat = mat
+        """Append one vector (normalised here) as a new row; its number. The vector goes to
+        the tail (the base matrix is never written: it may be a memory-mapped snapshot)."""
+        nb = self._mat.shape[0]
+        if self._hw - nb == self._tail.shape[0]:
+            cap = max(16, 2 * self._tail.shape[0])
+            tail = np.zeros((cap, self.dimension), dtype=self._mat.dtype)
+            tail[: self._hw - nb] = self._tail[: self._hw - nb]
+            self._tail = tail
+        if self._hw == self._own.shape[0]:
+            cap = max(16, 2 * self._own.shape[0])
             for name in ("_scale", "_own", "_kind", "_ref", "_part"):
                 old = getattr(self, name)
                 arr = np.zeros(cap, dtype=old.dtype)
@@ -1079,7 +1148,7 @@ class HelperIndex:
                 setattr(self, name, arr)
         row = self._hw
         enc, scale = self._encode(vec[None, :])
-        self._mat[row], self._scale[row] = enc[0], scale[0]
+        self._tail[row - nb], self._scale[row] = enc[0], scale[0]
         self._own[row], self._kind[row], self._ref[row] = slot, kind, ref
         part = 0 if self._centroids is None else int(np.argmax(self._centroids @ vec))
         self._part[row] = part
@@ -1090,6 +1159,26 @@ class HelperIndex:
             self._p_hi[0] = self._hw
         return row
 
+    def _block(self, a: int, b: int) -> npt.NDArray[Any]:
+        """Stored rows ``a:b`` (a view unless they span the base and the tail)."""
+        nb = self._mat.shape[0]
+        if b <= nb:
+            return self._mat[a:b]
+        if a >= nb:
+            return self._tail[a - nb : b - nb]
+        return np.concatenate([self._mat[a:nb], self._tail[: b - nb]])
+
+    def _take(self, rows: npt.NDArray[np.intp]) -> npt.NDArray[Any]:
+        """Stored rows numbered ``rows`` (a copy)."""
+        nb = self._mat.shape[0]
+        if not self._hw - nb or not rows.size or int(rows.max()) < nb:
+            return self._mat[rows]
+        out = np.empty((rows.size, self.dimension), dtype=self._mat.dtype)
+        base = rows < nb
+        out[base] = self._mat[rows[base]]
+        out[~base] = self._tail[rows[~base] - nb]
+        return out
+
     def _compact(self) -> None:
         """Drop the freed rows (renumbering the rest; partitions contiguous again)."""
         live = np.flatnonzero(self._own[: self._hw] >= 0)
@@ -1097,7 +1186,9 @@ class HelperIndex:
             live = live[np.argsort(self._part[live], kind="stable")]
         new_of = np.full(self._hw, -1, dtype=np.int64)
         new_of[live] = np.arange(live.size)
-        for name in ("_mat", "_scale", "_own", "_kind", "_ref", "_part"):
+        self._mat = self._take(live)
+        self._tail = np.zeros((0, self.dimension), dtype=self._mat.dtype)
+        for name in ("_scale", "_own", "_kind", "_ref", "_part"):
             setattr(self, name, getattr(self, name)[live])
         self._hw, self._holes = live.size, 0
         n_parts = self._p_lo.size
@@ -1253,6 +1344,129 @@ class HelperIndex:
                 np.concatenate([self._hb_time[ok], np.asarray(times, np.float64)]),
             )
         return self._help_cache
+
+    # --- persistence ----------------------------------------------------------------------
+    def export_state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Everything needed to rebuild this index without computing anything: large arrays
+        (by name) and small JSON-able values. Arrays that later changes write in place are
+        copies; the others (never written, only replaced) are shared, so a caller may take
+        the state under the index's lock and write it out after releasing it."""
+        hw = self._hw
+        nb = self._mat.shape[0]
+        mat = self._mat[:hw] if hw <= nb else (self._mat, self._tail[: hw - nb])
+        ids = [h or "" for h in self._ids]
+        free = [s for s, h in enumerate(self._ids) if h is None]
+        ask_data, ask_ends = self._hb_ask.utf8()
+        text_data, text_ends = self._hb_text.utf8()
+        id_data, id_ends = _TextColumn(ids).utf8()
+        exp_data, exp_ends = _TextColumn(self._exp_text).utf8()
+        arrays: dict[str, Any] = {
+            "mat": mat,
+            "scale": self._scale[:hw].copy(),
+            "own": self._own[:hw].copy(),
+            "kind": self._kind[:hw].copy(),
+            "ref": self._ref[:hw].copy(),
+            "part": self._part[:hw].copy(),
+            "p_lo": self._p_lo.copy(),
+            "p_hi": self._p_hi.copy(),
+            "exp_row": self._exp_row.copy(),
+            "hb_ptr": self._hb_ptr,
+            "hb_ok": self._hb_ok.copy(),
+            "hb_time": self._hb_time,
+            "hb_row": self._hb_row,
+            "hb_ask_data": ask_data,
+            "hb_ask_ends": ask_ends,
+            "hb_text_data": text_data,
+            "hb_text_ends": text_ends,
+            "id_data": id_data,
+            "id_ends": id_ends,
+            "exp_data": exp_data,
+            "exp_ends": exp_ends,
+        }
+        if self._centroids is not None:
+            arrays["centroids"] = self._centroids
+        bm25_arrays, bm25_meta = self.bm25.export_state()
+        arrays.update({f"bm25_{k}": v for k, v in bm25_arrays.items()})
+        meta = {
+            "dimension": self.dimension,
+            "model_name": self.model_name,
+            "generation": self.generation,
+            "n_probe": self.n_probe,
+            "shortlist": self.shortlist,
+            "storage": self.storage,
+            "hw": hw,
+            "holes": self._holes,
+            "free": free,
+            "p_extra": [list(p) for p in self._p_extra],
+            "ho": [
+                [slot, a, t, None if at is None else at.timestamp(), r]
+                for slot, helps in self._ho.items()
+                for a, t, at, r in helps
+            ],
+            "ho_slots": list(self._ho),
+            "bm25": bm25_meta,
+        }
+        return arrays, meta
+
+    @classmethod
+    def from_state(cls, arrays: Mapping[str, Any], meta: Mapping[str, Any]) -> HelperIndex:
+        """The index :meth:`export_state` described. ``arrays`` may be memory-mapped: the
+        vector matrix is only read (rows added later go to a separate tail); the other arrays
+        are written by later changes, so map them copy-on-write (``mmap_mode="c"``) or pass
+        copies. Facts are empty (as after a build): the next ranking's snapshot brings them."""
+        index = cls(
+            int(meta["dimension"]),
+            str(meta["model_name"]),
+            centroids=arrays.get("centroids"),
+            n_probe=int(meta["n_probe"]),
+            storage=str(meta["storage"]),
+            shortlist=int(meta["shortlist"]),
+        )
+        hw = int(meta["hw"])
+        mat = arrays["mat"]
+        if mat.shape != (hw, index.dimension) or mat.dtype != np.dtype(index.storage):
+            raise ValueError("the vector matrix does not match the index's shape or storage")
+        index.generation = int(meta["generation"])
+        index._mat = mat
+        index._tail = np.zeros((0, index.dimension), dtype=mat.dtype)
+        for name in ("scale", "own", "kind", "ref", "part"):
+            arr = arrays[name]
+            if arr.shape != (hw,):
+                raise ValueError(f"row column {name} has {arr.shape[0]} rows, not {hw}")
+            setattr(index, f"_{name}", arr)
+        index._hw, index._holes = hw, int(meta["holes"])
+        index._p_lo, index._p_hi = arrays["p_lo"], arrays["p_hi"]
+        index._p_extra = [list(map(int, p)) for p in meta["p_extra"]]
+        if not index._p_lo.shape == index._p_hi.shape == (len(index._p_extra),):
+            raise ValueError("partition bounds do not match the partitions")
+        ids = _BytesColumn(arrays["id_data"], arrays["id_ends"]).items()
+        free = set(map(int, meta["free"]))
+        index._ids = [None if s in free else h for s, h in enumerate(ids)]
+        index._free = sorted(free, reverse=True)
+        index._slot_of = {h: s for s, h in enumerate(index._ids) if h is not None}
+        index._facts = [None if h is None else HelperFacts() for h in index._ids]
+        index._exp_text = _BytesColumn(arrays["exp_data"], arrays["exp_ends"]).items()
+        index._fcols_stale = True
+        index._exp_row = arrays["exp_row"]
+        index._hb_ptr, index._hb_ok = arrays["hb_ptr"], arrays["hb_ok"]
+        index._hb_time, index._hb_row = arrays["hb_time"], arrays["hb_row"]
+        index._hb_ask = _BytesColumn(arrays["hb_ask_data"], arrays["hb_ask_ends"])
+        index._hb_text = _BytesColumn(arrays["hb_text_data"], arrays["hb_text_ends"])
+        if len(index._exp_text) != len(index._ids) or index._hb_ptr.size != index._hb_ok.size + 1:
+            raise ValueError("per-helper columns of different lengths")
+        ho: dict[int, list[_Help]] = {int(s): [] for s in meta["ho_slots"]}
+        for slot, a, t, at, r in meta["ho"]:
+            when = None if at is None else datetime.fromtimestamp(at, UTC)
+            ho[int(slot)].append((str(a), str(t), when, int(r)))
+        index._ho = ho
+        prefix = "bm25_"
+        index.bm25 = BM25Index.from_state(
+            {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)},
+            meta["bm25"],
+        )
+        index.layout += 1
+        index._invalidate()
+        return index
 
 
 def release_free_memory() -> None:

@@ -26,10 +26,10 @@ from __future__ import annotations
 import math
 import weakref
 from array import array
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -282,6 +282,74 @@ class TopicIndex:
         if layout is not None:
             self._scores_cache[topic] = (ids, key, slots, sums)
         return slots, sums
+
+    # --- persistence ----------------------------------------------------------------------
+    def export_state(self) -> tuple[dict[str, npt.NDArray[Any]], dict[str, Any]]:
+        """Arrays and JSON-able values :meth:`from_state` rebuilds this index from (copies:
+        safe to write out after the index changed again)."""
+        names: dict[str, int] = {}
+        for h in self._n_of:
+            names.setdefault(h, len(names))
+        topics = list(self._helped)
+        ptr = np.zeros(len(topics) + 1, dtype=np.int64)
+        who_parts: list[npt.NDArray[np.int32]] = []
+        when_parts: list[FloatArray] = []
+        for i, t in enumerate(topics):
+            who, when = self._helped[t]
+            ids = np.fromiter((names.setdefault(h, len(names)) for h in who), np.int32, len(who))
+            who_parts.append(ids)
+            when_parts.append(np.frombuffer(when, dtype=np.float64).copy())
+            ptr[i + 1] = ptr[i] + len(who)
+        arrays: dict[str, npt.NDArray[Any]] = {
+            "ptr": ptr,
+            "who": np.concatenate(who_parts) if who_parts else np.zeros(0, np.int32),
+            "when": np.concatenate(when_parts) if when_parts else np.zeros(0, np.float64),
+            "n_of": np.array([self._n_of.get(h, 0) for h in names], dtype=np.int64),
+        }
+        meta = {
+            "names": list(names),
+            "topics": topics,
+            "profiles": {h: sorted(t) for h, t in self._profile.items()},
+            "n_helps": self._n_helps,
+            "latest": None if math.isnan(self._latest) else self._latest,
+        }
+        return arrays, meta
+
+    @classmethod
+    def from_state(
+        cls, arrays: Mapping[str, npt.NDArray[Any]], meta: Mapping[str, Any]
+    ) -> TopicIndex:
+        """The index :meth:`export_state` described."""
+        index = cls()
+        names = [str(h) for h in meta["names"]]
+        topics = [str(t) for t in meta["topics"]]
+        ptr = np.asarray(arrays["ptr"]).tolist()
+        who = np.asarray(arrays["who"])
+        when = np.asarray(arrays["when"], dtype=np.float64)
+        if len(ptr) != len(topics) + 1 or who.size != when.size or ptr[-1] != who.size:
+            raise ValueError("topic columns of different lengths")
+        topics_of: dict[str, set[str]] = {}
+        for i, t in enumerate(topics):
+            lo, hi = ptr[i], ptr[i + 1]
+            ids = who[lo:hi]
+            column = [names[k] for k in ids.tolist()]
+            index._helped[t] = (column, array("d", when[lo:hi].tobytes()))
+            for k in np.unique(ids).tolist():
+                mine = topics_of.get(names[k])
+                if mine is None:
+                    topics_of[names[k]] = {t}
+                else:
+                    mine.add(t)
+        index._topics_of = topics_of
+        n_of = np.asarray(arrays["n_of"]).tolist()
+        index._n_of = {h: int(n) for h, n in zip(names, n_of, strict=False) if n}
+        for h, stated in meta["profiles"].items():
+            index.set_profile(str(h), stated)
+        index._n_helps = int(meta["n_helps"])
+        latest = meta["latest"]
+        index._latest = math.nan if latest is None else float(latest)
+        index.revision += 1
+        return index
 
 
 _ATTACHED: weakref.WeakKeyDictionary[HelperIndex, TopicIndex] = weakref.WeakKeyDictionary()

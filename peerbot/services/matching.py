@@ -6,6 +6,7 @@ keeping); the rules and the ranking are the pure :mod:`peerbot.matching` package
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
 from collections.abc import Iterable, Sequence
@@ -34,6 +35,7 @@ from peerbot.matching import (
     RulesThenHybrid,
     Snapshot,
 )
+from peerbot.services.index_snapshot import SnapshotStore
 from peerbot.services.offer_ledger import OfferFacts, OfferLedger
 from peerbot.services.ranking import HelperIndexes, matching_version
 from peerbot.store.db import read_only
@@ -360,14 +362,17 @@ class IndexedMatcher:
         ranker: Ranker | None = None,
         max_pending_offers: int | None = None,
         learning: LearnedWeights | None = None,
+        snapshots: SnapshotStore | None = None,
     ) -> None:
         #: Per-workspace learned weights (issue 17); None: ``weights`` for every workspace.
         self.learning = learning
-        self._indexes = HelperIndexes(model_name, dimension)
+        #: ``snapshots``: where each workspace's index is read from at start-up and written
+        #: after a build (``None``: always built from the database).
+        self._lock = threading.RLock()
+        self._indexes = HelperIndexes(model_name, dimension, snapshots, self._lock)
         self._facts = HelperFactsCache()
         self._max_pending_offers = max_pending_offers
         self._ranker = ranker or RulesThenHybrid(weights)
-        self._lock = threading.RLock()
 
     def warm(self, sessions: sessionmaker[Session], now: datetime) -> int:
         """Build the index of every workspace with helpers (at worker start-up, in a background
@@ -380,10 +385,18 @@ class IndexedMatcher:
         # the interpreter up and waiting to take it back) is not queued behind it.
         interval = sys.getswitchinterval()
         sys.setswitchinterval(min(interval, 0.001))
+        # No cyclic garbage collection meanwhile: the build makes millions of short-lived
+        # objects (rows, tuples), and each full collection walks them all with every thread
+        # paused (seconds at 100,000 helpers: /healthz waited for it). Reference counting
+        # frees them; the collector runs again once the build is done.
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             self._warm_teams(sessions, teams, now)
         finally:
             sys.setswitchinterval(interval)
+            if collecting:
+                gc.enable()
         return len(teams)
 
     def _warm_teams(self, sessions: sessionmaker[Session], teams: list[str], now: datetime) -> None:

@@ -1,0 +1,428 @@
+"""A workspace's matching index on disk: written after a build, loaded at start-up.
+
+Building the index of 100,000 helpers (1.1 million past-help vectors) reads the whole history
+from the database, partitions, encodes and tokenises it: tens of seconds. A *snapshot* holds the
+result: every array the :class:`~peerbot.matching.index.HelperIndex` (its BM25 index included)
+and its :class:`~peerbot.matching.topics.TopicIndex` need, so that loading computes nothing.
+
+Layout, in the snapshot directory (see :func:`snapshot_dir`)::
+
+    <team>.json              the pointer: format, model, team, watermark, ... and the data dir
+    <team>-<token>/          one snapshot: one ``.npy`` file per array, ``state.json`` (small
+                             values) and the CRC-32 of every file (in the pointer)
+
+A snapshot is written into a temporary directory, renamed into place (``os.replace``), and only
+then named by the pointer, itself replaced atomically: a reader sees the old snapshot or the
+new one, never half of one, also when two workers write at once (the last pointer wins; both
+directories are whole). Directories no pointer names are removed once they are
+:data:`KEEP_OLD_S` old (a worker still reading an older one keeps its memory maps: files
+removed on POSIX stay readable while open).
+
+Loading maps the arrays (``mmap_mode``): the vector matrix read-only (rows added later go to the
+index's separate tail), the others copy-on-write (a change writes a private copy of the page it
+touches; the file never changes). Several workers on one host share the page cache.
+
+Anything unexpected (missing, truncated, corrupt, another format, model, dimension or database)
+is logged and answered with ``None``: the caller builds from the database as without snapshots.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import mmap
+import os
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+import zlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from peerbot.matching import HelperIndex
+from peerbot.matching.topics import TopicIndex, attach, topics_of
+
+log = logging.getLogger(__name__)
+
+#: Bumped whenever what is written changes meaning: other formats are never loaded.
+FORMAT = 1
+#: Unnamed snapshot directories older than this are removed by the next writer.
+KEEP_OLD_S = 600.0
+#: Bytes checksummed at a time (``zlib.crc32`` releases the interpreter for each piece).
+_CRC_PIECE = 16 << 20
+#: Arrays written and read whole (the others are memory-mapped).
+_MMAP_MIN_BYTES = 1 << 16
+
+
+@dataclass(frozen=True, slots=True)
+class Captured:
+    """One workspace's index as arrays and values, taken under the index's lock, to be
+    written out afterwards (:func:`write`)."""
+
+    team_id: str
+    version: int
+    watermark: datetime | None
+    database: str
+    arrays: dict[str, Any]
+    meta: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """A snapshot read back: the index (topics attached) and what it was current with."""
+
+    index: HelperIndex
+    version: int
+    watermark: datetime | None
+
+
+def snapshot_dir(setting: str | None, database_url: str) -> Path | None:
+    """Where snapshots live: ``setting`` (``"off"``/``"none"``/empty: nowhere, snapshots
+    disabled); by default ``<file>.index`` beside a SQLite database file; none otherwise
+    (PostgreSQL: name a state directory, e.g. ``/var/lib/peerbot/index``)."""
+    if setting is not None:
+        value = setting.strip()
+        if value.lower() in {"", "off", "none", "false", "0"}:
+            return None
+        return Path(value).expanduser()
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database).expanduser().with_name(Path(url.database).name + ".index")
+
+
+def database_identity(database_url: str) -> str:
+    """What identifies the database a snapshot was taken of (its URL without the password):
+    a snapshot of another database is never loaded."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    return url.render_as_string(hide_password=True) if url.password else str(url)
+
+
+def _safe(team_id: str) -> str:
+    # No "-" (it separates the team from the snapshot's token in directory names).
+    return "".join(c if c.isascii() and (c.isalnum() or c == "_") else "_" for c in team_id)
+
+
+def capture(
+    index: HelperIndex, team_id: str, version: int, watermark: datetime | None, database: str
+) -> Captured:
+    """The state of ``index`` (and its topics) to write: cheap (arrays that later changes
+    write in place are copied; the vector matrix, never written, is shared). Call it where the
+    index may not change meanwhile (under the matcher's lock)."""
+    arrays, meta = index.export_state()
+    topics = topics_of(index)
+    if topics is not None:
+        t_arrays, t_meta = topics.export_state()
+        arrays.update({f"topics_{k}": v for k, v in t_arrays.items()})
+        meta["topics"] = t_meta
+    return Captured(team_id, version, watermark, database, arrays, meta)
+
+
+def _write_npy(path: Path, value: Any) -> int:
+    """Write one array (or the rows of several, one after the other) as ``.npy``; its CRC-32."""
+    parts = list(value) if isinstance(value, tuple) else [value]
+    first = np.asarray(parts[0])
+    shape = (sum(int(np.shape(p)[0]) for p in parts), *first.shape[1:])
+    header = {
+        "descr": np.lib.format.dtype_to_descr(first.dtype),
+        "fortran_order": False,
+        "shape": shape,
+    }
+    head = io.BytesIO()
+    np.lib.format.write_array_header_1_0(head, header)
+    crc = zlib.crc32(head.getvalue())
+    with open(path, "wb") as f:
+        f.write(head.getvalue())
+        for part in parts:
+            arr = np.ascontiguousarray(part, dtype=first.dtype)
+            if arr.shape[1:] != first.shape[1:]:
+                raise ValueError("rows of different shapes")
+            view = memoryview(arr.reshape(-1).view(np.uint8).data) if arr.size else memoryview(b"")
+            for lo in range(0, len(view), _CRC_PIECE):
+                piece = view[lo : lo + _CRC_PIECE]
+                crc = zlib.crc32(piece, crc)
+                f.write(piece)
+        f.flush()
+        os.fsync(f.fileno())
+    return crc
+
+
+def _crc(path: Path) -> int:
+    """CRC-32 of the file's bytes (read through a memory map, a piece at a time)."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if not size:
+            return 0
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            view = memoryview(mm)
+            crc = 0
+            for lo in range(0, size, _CRC_PIECE):
+                crc = zlib.crc32(view[lo : lo + _CRC_PIECE], crc)
+            view.release()
+            return crc
+
+
+def write(root: Path, captured: Captured, model_name: str) -> Path:
+    """Write ``captured`` under ``root`` atomically (see the module); its directory."""
+    root.mkdir(parents=True, exist_ok=True)
+    team = _safe(captured.team_id)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{team}-", suffix=".tmp", dir=root))
+    try:
+        files: dict[str, dict[str, Any]] = {}
+        for name, value in captured.arrays.items():
+            path = tmp / f"{name}.npy"
+            files[name] = {"crc": _write_npy(path, value), "size": path.stat().st_size}
+        state = json.dumps(captured.meta, separators=(",", ":")).encode("utf-8")
+        (tmp / "state.json").write_bytes(state)
+        final = root / f"{team}-{uuid.uuid4().hex}"
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    pointer = {
+        "format": FORMAT,
+        "model_name": model_name,
+        "dimension": captured.meta["dimension"],
+        "team_id": captured.team_id,
+        "database": captured.database,
+        "matching_version": captured.version,
+        "watermark": None if captured.watermark is None else captured.watermark.isoformat(),
+        "directory": final.name,
+        "files": files,
+        "state_crc": zlib.crc32(state),
+        "written_at": time.time(),
+    }
+    fd, tmp_pointer = tempfile.mkstemp(prefix=f".{team}-", suffix=".json.tmp", dir=root)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(pointer, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp_pointer, root / f"{team}.json")
+    _remove_old(root, team, keep=final.name)
+    return final
+
+
+def _remove_old(root: Path, team: str, keep: str) -> None:
+    """Remove this team's snapshot directories that no pointer names, once they are old."""
+    try:
+        named = json.loads((root / f"{team}.json").read_text("utf-8")).get("directory")
+    except (OSError, ValueError):
+        named = keep
+    cutoff = time.time() - KEEP_OLD_S
+    for path in root.iterdir():
+        if path.name in (keep, named) or not path.name.startswith((f"{team}-", f".{team}-")):
+            continue
+        try:
+            if path.lstat().st_mtime < cutoff:
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink()
+        except OSError:
+            pass
+
+
+class SnapshotError(ValueError):
+    """The snapshot cannot be used (the message says why)."""
+
+
+def load(root: Path, team_id: str, model_name: str, dimension: int, database: str) -> Loaded | None:
+    """The workspace's snapshot under ``root``, or ``None`` (logged) when there is none or it
+    cannot be used: then build from the database."""
+    started = time.monotonic()
+    if not (root / f"{_safe(team_id)}.json").exists():
+        log.info("no index snapshot of %s in %s: building the index", team_id, root)
+        return None
+    try:
+        loaded = _load(root, team_id, model_name, dimension, database)
+    except Exception as exc:  # any defect of the files means: build instead
+        log.warning("index snapshot of %s not used (%s): building the index", team_id, exc)
+        return None
+    log.info(
+        "loaded the index snapshot of %s: %d helpers in %.2f s",
+        team_id,
+        len(loaded.index),
+        time.monotonic() - started,
+    )
+    return loaded
+
+
+def _load(root: Path, team_id: str, model_name: str, dimension: int, database: str) -> Loaded:
+    team = _safe(team_id)
+    pointer = json.loads((root / f"{team}.json").read_text("utf-8"))
+    expected = {
+        "format": FORMAT,
+        "model_name": model_name,
+        "dimension": dimension,
+        "team_id": team_id,
+        "database": database,
+    }
+    for key, want in expected.items():
+        if pointer.get(key) != want:
+            raise SnapshotError(f"{key} is {pointer.get(key)!r}, not {want!r}")
+    data = root / str(pointer["directory"])
+    if Path(str(pointer["directory"])).name != pointer["directory"]:
+        raise SnapshotError("the pointer names a directory elsewhere")
+    state = (data / "state.json").read_bytes()
+    if zlib.crc32(state) != pointer["state_crc"]:
+        raise SnapshotError("state.json does not match its checksum")
+    meta = json.loads(state)
+    arrays: dict[str, npt.NDArray[Any]] = {}
+    for name, info in pointer["files"].items():
+        path = data / f"{name}.npy"
+        size = path.stat().st_size
+        if size != info["size"]:
+            raise SnapshotError(f"{name}.npy has {size} bytes, not {info['size']}")
+        if _crc(path) != info["crc"]:
+            raise SnapshotError(f"{name}.npy does not match its checksum")
+        if size < _MMAP_MIN_BYTES:
+            arrays[name] = np.load(path, allow_pickle=False)
+        else:
+            # The matrix is only read; every other array may be written by later changes:
+            # copy-on-write maps, so that the file never changes.
+            if name == "mat":
+                arrays[name] = np.asarray(np.load(path, mmap_mode="r", allow_pickle=False))
+            else:
+                arrays[name] = np.asarray(np.load(path, mmap_mode="c", allow_pickle=False))
+    index = HelperIndex.from_state(arrays, meta)
+    if index.model_name != model_name or index.dimension != dimension:
+        raise SnapshotError("the index inside was built for another model")
+    if "topics" in meta:
+        prefix = "topics_"
+        attach(
+            index,
+            TopicIndex.from_state(
+                {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)},
+                meta["topics"],
+            ),
+        )
+    watermark = pointer.get("watermark")
+    return Loaded(
+        index,
+        int(pointer["matching_version"]),
+        None if watermark is None else datetime.fromisoformat(watermark),
+    )
+
+
+class SnapshotStore:
+    """Snapshots of the workspaces' indexes in one directory: read at start-up, written in a
+    background thread (one write at a time; a capture taken meanwhile is written next, the
+    ones it supersedes never are).
+
+    ``min_rows``: indexes of fewer vectors are not written (they build in well under a
+    second); ``save_after``: helpers changed since the last write before the next one.
+    """
+
+    def __init__(
+        self, root: Path, database: str, *, min_rows: int = 20_000, save_after: int = 500
+    ) -> None:
+        self.root = root
+        self.database = database
+        self.min_rows = min_rows
+        self.save_after = save_after
+        self._lock = threading.Lock()
+        self._pending: dict[
+            str, tuple[Callable[[], Captured], AbstractContextManager[object] | None]
+        ] = {}
+        self._writer: threading.Thread | None = None
+
+    def load(self, team_id: str, model_name: str, dimension: int) -> Loaded | None:
+        """The workspace's snapshot (see :func:`load`)."""
+        return load(self.root, team_id, model_name, dimension, self.database)
+
+    def wanted(self, index: HelperIndex, unsaved: int, force: bool) -> bool:
+        """Whether ``index`` (``unsaved`` helpers changed since the last write) is worth
+        writing now (``force``: it was just built)."""
+        return index.n_rows >= self.min_rows and (force or unsaved >= self.save_after)
+
+    def save(
+        self,
+        team_id: str,
+        index: HelperIndex,
+        version: int,
+        watermark: datetime | None,
+        lock: AbstractContextManager[object] | None = None,
+    ) -> None:
+        """Write ``index`` (current with ``version`` and ``watermark``) in the background.
+
+        Its state is captured by the writer thread, holding ``lock`` (the lock under which
+        the index changes) meanwhile: no request waits for the capture itself. A save asked
+        for while one is pending replaces it.
+        """
+
+        def take() -> Captured:
+            return capture(index, team_id, version, watermark, self.database)
+
+        self.save_later(team_id, take, lock)
+
+    def save_later(
+        self,
+        team_id: str,
+        take: Callable[[], Captured],
+        lock: AbstractContextManager[object] | None = None,
+    ) -> None:
+        """Write what ``take()`` captures (called in the writer thread, under ``lock``)."""
+        with self._lock:
+            self._pending[team_id] = (take, lock)
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._write_pending, name="index-snapshot", daemon=True
+                )
+                self._writer.start()
+
+    def _write_pending(self) -> None:
+        while True:
+            with self._lock:
+                if not self._pending:
+                    self._writer = None
+                    return
+                team_id = next(iter(self._pending))
+                take, lock = self._pending.pop(team_id)
+            started = time.monotonic()
+            try:
+                with lock or nullcontext():
+                    captured = take()
+                where = write(self.root, captured, str(captured.meta["model_name"]))
+            except Exception:
+                log.exception("could not write the index snapshot of %s", team_id)
+                continue
+            log.info(
+                "wrote the index snapshot of %s to %s in %.1f s",
+                team_id,
+                where,
+                time.monotonic() - started,
+            )
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until every write asked for is done; whether it is (for tests and shutdown)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                writer = self._writer
+            if writer is None:
+                return True
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            writer.join(left)
+
+
+def snapshot_store(setting: str | None, database_url: str) -> SnapshotStore | None:
+    """The store the settings name (``INDEX_SNAPSHOT_DIR``; see :func:`snapshot_dir`), or
+    ``None`` when snapshots are off."""
+    root = snapshot_dir(setting, database_url)
+    return None if root is None else SnapshotStore(root, database_identity(database_url))
