@@ -187,6 +187,8 @@ def build_container(
     client = build_web_client(settings)
     installations, client_for = _team_clients(settings, engine, sessions, clock)
     gateway = SlackGateway(client_for)
+    # The matching index's snapshots on this host (also removed by privacy erasures).
+    snapshots = snapshot_store(settings.index_snapshot_dir, settings.database_url)
     # Per-workspace learned ranker weights (issue 17): trained by the tick, read per ranking.
     learning = RankerLearning(
         sessions, clock, embedder.model_name, embedder.dimension, settings.ranker_weights_parsed()
@@ -203,7 +205,7 @@ def build_container(
             settings.ranker_weights_parsed(),
             max_pending_offers=settings.max_pending_offers_per_helper,
             learning=learning,
-            snapshots=snapshot_store(settings.index_snapshot_dir, settings.database_url),
+            snapshots=snapshots,
         ),
         MatchPolicy(
             offer_timeout_working_hours=settings.offer_timeout_working_hours,
@@ -276,6 +278,7 @@ def build_container(
             circles=circles,
             retention_days=settings.retention_days,
             uninstall_grace_days=settings.uninstall_grace_days,
+            snapshots=snapshots,
         ),
         learning=learning,
         circles=circles,

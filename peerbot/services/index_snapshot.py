@@ -24,6 +24,14 @@ touches; the file never changes). Several workers on one host share the page cac
 
 Anything unexpected (missing, truncated, corrupt, another format, model, dimension or database)
 is logged and answered with ``None``: the caller builds from the database as without snapshots.
+
+A snapshot holds copies of past asks' text and vectors (for BM25 and the vector search), and an
+index changed in place keeps the parts it replaced until it is rebuilt. When text is erased (a
+person forgotten, retention), :meth:`SnapshotStore.discard` removes the workspace's snapshots at
+once and leaves a marker (``<team>.erased``: the time after the erasure committed). From then
+on only an index *built from the database after it* (its ``origin``) is written or loaded:
+a write in flight of an older one is dropped, and a worker holding an older one writes nothing
+until it rebuilds (the next start-up, or enough changes).
 """
 
 from __future__ import annotations
@@ -42,7 +50,7 @@ import zlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +83,8 @@ class Captured:
     database: str
     arrays: dict[str, Any]
     meta: dict[str, Any]
+    #: When the index was built from the database (it holds nothing erased after that).
+    origin: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +94,7 @@ class Loaded:
     index: HelperIndex
     version: int
     watermark: datetime | None
+    origin: datetime | None = None
 
 
 def snapshot_dir(setting: str | None, database_url: str) -> Path | None:
@@ -118,7 +129,12 @@ def _safe(team_id: str) -> str:
 
 
 def capture(
-    index: HelperIndex, team_id: str, version: int, watermark: datetime | None, database: str
+    index: HelperIndex,
+    team_id: str,
+    version: int,
+    watermark: datetime | None,
+    database: str,
+    origin: datetime | None = None,
 ) -> Captured:
     """The state of ``index`` (and its topics) to write: cheap (arrays that later changes
     write in place are copied; the vector matrix, never written, is shared). Call it where the
@@ -129,7 +145,7 @@ def capture(
         t_arrays, t_meta = topics.export_state()
         arrays.update({f"topics_{k}": v for k, v in t_arrays.items()})
         meta["topics"] = t_meta
-    return Captured(team_id, version, watermark, database, arrays, meta)
+    return Captured(team_id, version, watermark, database, arrays, meta, origin)
 
 
 def _write_npy(path: Path, value: Any) -> int:
@@ -201,6 +217,7 @@ def write(root: Path, captured: Captured, model_name: str) -> Path:
         "database": captured.database,
         "matching_version": captured.version,
         "watermark": None if captured.watermark is None else captured.watermark.isoformat(),
+        "origin": None if captured.origin is None else captured.origin.isoformat(),
         "directory": final.name,
         "files": files,
         "state_crc": zlib.crc32(state),
@@ -234,6 +251,37 @@ def _remove_old(root: Path, team: str, keep: str) -> None:
                     path.unlink()
         except OSError:
             pass
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """A file's modification time and size (None: no file): whether it changed."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
+def _erased_at(root: Path, team: str) -> datetime | None:
+    """When text was last erased in the workspace (its marker), if ever."""
+    try:
+        return datetime.fromisoformat(
+            json.loads((root / f"{team}.erased").read_text("utf-8"))["at"]
+        )
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return datetime.max.replace(tzinfo=UTC)  # unreadable: treat every snapshot as older
+
+
+def _before_erasure(root: Path, team: str, origin: datetime | str | None) -> bool:
+    """Whether an index built from the database at ``origin`` may hold text erased since."""
+    erased = _erased_at(root, team)
+    if erased is None:
+        return False
+    if isinstance(origin, str):
+        origin = datetime.fromisoformat(origin)
+    return origin is None or origin < erased
 
 
 class SnapshotError(ValueError):
@@ -274,6 +322,8 @@ def _load(root: Path, team_id: str, model_name: str, dimension: int, database: s
     for key, want in expected.items():
         if pointer.get(key) != want:
             raise SnapshotError(f"{key} is {pointer.get(key)!r}, not {want!r}")
+    if _before_erasure(root, team, pointer.get("origin")):
+        raise SnapshotError("captured before text was erased in the workspace")
     data = root / str(pointer["directory"])
     if Path(str(pointer["directory"])).name != pointer["directory"]:
         raise SnapshotError("the pointer names a directory elsewhere")
@@ -310,11 +360,12 @@ def _load(root: Path, team_id: str, model_name: str, dimension: int, database: s
                 meta["topics"],
             ),
         )
-    watermark = pointer.get("watermark")
+    watermark, origin = pointer.get("watermark"), pointer.get("origin")
     return Loaded(
         index,
         int(pointer["matching_version"]),
         None if watermark is None else datetime.fromisoformat(watermark),
+        None if origin is None else datetime.fromisoformat(origin),
     )
 
 
@@ -339,15 +390,70 @@ class SnapshotStore:
             str, tuple[Callable[[], Captured], AbstractContextManager[object] | None]
         ] = {}
         self._writer: threading.Thread | None = None
+        self._busy: set[str] = set()  # teams being written now
+        self._outdated: dict[str, tuple[tuple[tuple[int, int] | None, ...], bool]] = {}
 
     def load(self, team_id: str, model_name: str, dimension: int) -> Loaded | None:
         """The workspace's snapshot (see :func:`load`)."""
         return load(self.root, team_id, model_name, dimension, self.database)
 
-    def wanted(self, index: HelperIndex, unsaved: int, force: bool) -> bool:
+    def discard(self, team_id: str, at: datetime) -> None:
+        """Text was erased in the workspace (call after the erasure committed; ``at``: now):
+        remove its snapshots now, and remember ``at`` so that a snapshot captured before it is
+        never written or loaded (workers then write a new one at their next refresh)."""
+        team = _safe(team_id)
+        with self._lock:
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=f".{team}-", suffix=".erased.tmp", dir=self.root)
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    json.dump({"at": at.isoformat()}, f)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, self.root / f"{team}.erased")
+                (self.root / f"{team}.json").unlink(missing_ok=True)
+                for path in self.root.iterdir():
+                    if path.name.startswith((f"{team}-", f".{team}-")) and path.is_dir():
+                        shutil.rmtree(path, ignore_errors=True)
+            except OSError:
+                log.exception("could not remove the index snapshots of %s", team_id)
+                return
+        log.info("removed the index snapshots of %s (text erased)", team_id)
+
+    def writable(self, team_id: str, origin: datetime | None) -> bool:
+        """Whether an index built from the database at ``origin`` may be written: it holds
+        nothing erased since (see the module)."""
+        return not _before_erasure(self.root, _safe(team_id), origin)
+
+    def outdated(self, team_id: str) -> bool:
+        """Whether the workspace has no snapshot a worker may load (none, or one captured
+        before text was erased) and none is being written: the next refresh then writes one.
+        Asked at every refresh: two ``stat`` calls while the files are unchanged."""
+        team = _safe(team_id)
+        with self._lock:
+            if team_id in self._pending or team_id in self._busy:
+                return False
+        stamps = tuple(_stamp(self.root / f"{team}{ext}") for ext in (".json", ".erased"))
+        known = self._outdated.get(team_id)
+        if known is not None and known[0] == stamps:
+            return known[1]
+        try:
+            pointer = json.loads((self.root / f"{team}.json").read_text("utf-8"))
+            answer = _before_erasure(self.root, team, pointer.get("origin"))
+        except (OSError, ValueError):
+            answer = True
+        self._outdated[team_id] = (stamps, answer)
+        return answer
+
+    def wanted(
+        self, index: HelperIndex, unsaved: int, force: bool, team_id: str | None = None
+    ) -> bool:
         """Whether ``index`` (``unsaved`` helpers changed since the last write) is worth
-        writing now (``force``: it was just built)."""
-        return index.n_rows >= self.min_rows and (force or unsaved >= self.save_after)
+        writing now (``force``: it was just built; with ``team_id``, also when the workspace
+        has no loadable snapshot: see :meth:`outdated`)."""
+        return index.n_rows >= self.min_rows and (
+            force or unsaved >= self.save_after or (team_id is not None and self.outdated(team_id))
+        )
 
     def save(
         self,
@@ -392,20 +498,36 @@ class SnapshotStore:
                     return
                 team_id = next(iter(self._pending))
                 take, lock = self._pending.pop(team_id)
-            started = time.monotonic()
+                self._busy.add(team_id)
             try:
-                with lock or nullcontext():
-                    captured = take()
-                where = write(self.root, captured, str(captured.meta["model_name"]))
-            except Exception:
-                log.exception("could not write the index snapshot of %s", team_id)
-                continue
-            log.info(
-                "wrote the index snapshot of %s to %s in %.1f s",
-                team_id,
-                where,
-                time.monotonic() - started,
-            )
+                self._write_one(team_id, take, lock)
+            finally:
+                with self._lock:
+                    self._busy.discard(team_id)
+
+    def _write_one(
+        self,
+        team_id: str,
+        take: Callable[[], Captured],
+        lock: AbstractContextManager[object] | None,
+    ) -> None:
+        started = time.monotonic()
+        try:
+            with lock or nullcontext():
+                captured = take()
+            if _before_erasure(self.root, _safe(team_id), captured.origin):
+                log.info("index snapshot of %s not written: text erased since", team_id)
+                return
+            where = write(self.root, captured, str(captured.meta["model_name"]))
+        except Exception:
+            log.exception("could not write the index snapshot of %s", team_id)
+            return
+        log.info(
+            "wrote the index snapshot of %s to %s in %.1f s",
+            team_id,
+            where,
+            time.monotonic() - started,
+        )
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until every write asked for is done; whether it is (for tests and shutdown)."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -71,6 +71,7 @@ from peerbot.store.models import (
 
 if TYPE_CHECKING:
     from peerbot.services.circles import CircleService
+    from peerbot.services.index_snapshot import SnapshotStore
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +159,11 @@ class PrivacyService:
         circles: CircleService | None = None,
         retention_days: int = 365,
         uninstall_grace_days: int = 30,
+        snapshots: SnapshotStore | None = None,
     ) -> None:
+        """``snapshots``: the matching index's snapshots on this host, removed whenever text
+        is erased (they hold copies of past asks' text)."""
+        self._snapshots = snapshots
         self._sessions = sessions
         self._clock = clock
         self._release = release_offer
@@ -234,8 +239,18 @@ class PrivacyService:
         self._out_of_channels(team_id, user_id, channels)
         self._compact()
         if report.found:
+            self._discard_snapshots([team_id])
             log.info("privacy: a person's data was deleted in %s: %s", team_id, report.summary())
         return report
+
+    def _discard_snapshots(self, teams: Iterable[str]) -> None:
+        """After an erasure committed: no copy of the erased text stays in an index snapshot
+        (see :meth:`~peerbot.services.index_snapshot.SnapshotStore.discard`)."""
+        if self._snapshots is None:
+            return
+        now = self._clock.now()
+        for team_id in teams:
+            self._snapshots.discard(team_id, now)
 
     def _compact(self) -> None:
         """On SQLite, fold the WAL into the file and empty it, so that no old page image of the
@@ -542,6 +557,7 @@ class PrivacyService:
                 if n:
                     counts[table.name] = n
         self._compact()
+        self._discard_snapshots([team_id])
         log.info("privacy: workspace %s purged (%s)", team_id, counts)
         return counts
 
@@ -647,6 +663,7 @@ class PrivacyService:
                     OutboxMessage.sent_at <= now - timedelta(days=SENT_OUTBOX_DAYS),
                 ),
             )
+        self._discard_snapshots(by_team)
         if report.asks_redacted or report.circles_redacted or report.outbox_pruned:
             log.info(
                 "retention: %d ended asks redacted, %d ended circles redacted, "

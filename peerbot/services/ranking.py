@@ -70,6 +70,9 @@ class _TeamIndex:
     watermark: datetime | None
     #: Helpers upserted or removed since the index was last written to (or read from) disk.
     unsaved: int = 0
+    #: When it was built from the database (a loaded snapshot: when that one was): the parts
+    #: changes replaced stay until a rebuild, so text erased later may still be inside.
+    origin: datetime | None = None
 
 
 def matching_version(session: Session, team_id: str) -> int:
@@ -440,7 +443,7 @@ class HelperIndexes:
             # Newer than the database (restored from a backup?): its changes cannot be found.
             log.warning("the index snapshot of %s is ahead of the database: rebuilding", team_id)
             return None
-        current = _TeamIndex(loaded.index, loaded.version, loaded.watermark)
+        current = _TeamIndex(loaded.index, loaded.version, loaded.watermark, origin=loaded.origin)
         self._teams[team_id] = current
         return current
 
@@ -456,7 +459,7 @@ class HelperIndexes:
         )
         attach_topics(index, session, team_id)
         release_free_memory()
-        current = self._teams[team_id] = _TeamIndex(index, version, now)
+        current = self._teams[team_id] = _TeamIndex(index, version, now, origin=now)
         log.info("%s the helper index of %s: %d helpers", verb, team_id, len(index))
         self._save(team_id, current, force=True)
         return index
@@ -465,12 +468,19 @@ class HelperIndexes:
         """Write the workspace's index to disk in the background, after a build (``force``)
         or once enough helpers changed since the last write (callers serialise)."""
         store = self.snapshots
-        if store is None or not store.wanted(current.index, current.unsaved, force):
+        if store is None or not store.wanted(current.index, current.unsaved, force, team_id):
             return
+        if not store.writable(team_id, current.origin):
+            return  # text was erased since it was built: only a rebuild is written
 
         def take() -> Captured:  # in the writer thread, under the callers' lock
             return capture(
-                current.index, team_id, current.version, current.watermark, store.database
+                current.index,
+                team_id,
+                current.version,
+                current.watermark,
+                store.database,
+                current.origin,
             )
 
         store.save_later(team_id, take, self._lock)

@@ -20,9 +20,11 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
+from peerbot.clock import FrozenClock
 from peerbot.matching import HelperIndex, HybridRanker
 from peerbot.matching.facts import Ask as MatchAsk
 from peerbot.services.index_snapshot import SnapshotStore
+from peerbot.services.privacy import PrivacyService
 from peerbot.services.ranking import HelperIndexes, matching_version
 from peerbot.store.db import session_factory, unit_of_work
 from peerbot.store.models import (
@@ -279,3 +281,61 @@ def test_enough_changes_write_a_new_snapshot_that_a_later_worker_loads(
     assert sorted(loaded.index.helper_ids()) == sorted(current.helper_ids())
     got, want = _scores(loaded.index), _scores(current)
     assert got == pytest.approx(want, abs=1e-6)
+
+
+def _files_containing(root: Path, needle: bytes) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+def test_erased_text_leaves_no_snapshot_behind(engine: Engine, tmp_path: Path) -> None:
+    """A snapshot holds copies of past asks' text: forgetting the asker removes it at once; an
+    index built before the erasure (which keeps the parts it replaced) is never written again;
+    the next build writes one without the text."""
+    rng = random.Random(6)
+    nrng = np.random.default_rng(6)
+    sessions = session_factory(engine)
+    secret = "zanzibarquux"
+    with unit_of_work(sessions) as s:
+        s.add(Workspace(team_id=TEAM, installed_at=NOW, settings={}))
+        s.flush()
+        asker = Person(team_id=TEAM, slack_user_id="UASK", display_name="asker", created_at=NOW)
+        s.add(asker)
+        s.flush()
+        helpers = [_helper(s, rng, nrng, f"UH{h}", NOW - timedelta(days=3)) for h in range(6)]
+        for h in helpers:
+            _past_help(s, rng, nrng, h.id, asker.id, NOW - timedelta(days=2))
+        ask = s.scalars(select(Ask).order_by(Ask.id)).first()
+        assert ask is not None
+        ask.challenge = f"{secret} reorg with two leads"
+    root = tmp_path / "snapshots"
+    store = SnapshotStore(root, "the test database", min_rows=0)
+    worker = HelperIndexes(MODEL, DIM, store)
+    with unit_of_work(sessions) as s:
+        worker.refresh(s, TEAM, NOW)
+    assert store.wait(60)
+    assert _files_containing(root, secret.encode())  # the snapshot holds the text
+
+    clock = FrozenClock(NOW + timedelta(minutes=5))
+    report = PrivacyService(sessions, clock, snapshots=store).forget(TEAM, "UASK")
+    assert report.found and report.asks_redacted == 6
+    assert not _files_containing(root, secret.encode())
+    assert store.load(TEAM, MODEL, DIM) is None
+
+    # A write of an index built before the erasure (in flight meanwhile) is dropped.
+    with unit_of_work(sessions) as s:
+        old = worker.refresh(s, TEAM, clock.now())  # brought current, but built before
+        store.save(TEAM, old, matching_version(s, TEAM), clock.now())
+    assert store.wait(60)
+    assert not _files_containing(root, secret.encode())
+    assert store.outdated(TEAM)  # and that worker writes nothing more until it rebuilds
+
+    # A worker starting now builds from the database and writes a snapshot without the text.
+    later = clock.now() + timedelta(minutes=1)
+    with unit_of_work(sessions) as s:
+        current = HelperIndexes(MODEL, DIM, store).refresh(s, TEAM, later)
+    assert store.wait(60)
+    assert not store.outdated(TEAM)
+    assert not _files_containing(root, secret.encode())
+    loaded = store.load(TEAM, MODEL, DIM)
+    assert loaded is not None
+    assert _scores(loaded.index) == pytest.approx(_scores(current), abs=1e-6)
