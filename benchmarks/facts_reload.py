@@ -28,12 +28,12 @@ from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from procstats import print_result  # noqa: E402 - benchmarks/ is on the path
+from procstats import print_result
 
-from peerbot.services.matching import FAIRNESS_WINDOW, HelperFactsCache, _load_base  # noqa: E402
-from peerbot.services.offer_ledger import OfferLedger  # noqa: E402
-from peerbot.store.db import create_engine_for  # noqa: E402
-from peerbot.store.models import HelperProfile  # noqa: E402
+from peerbot.services.matching import FAIRNESS_WINDOW, HelperFactsCache, _load_base
+from peerbot.services.offer_ledger import OfferLedger
+from peerbot.store.db import create_engine_for
+from peerbot.store.models import HelperProfile
 
 
 def _accept_one(engine: Any, team: str) -> None:

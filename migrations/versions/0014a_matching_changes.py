@@ -93,9 +93,7 @@ def _sqlite(table: str, event: str, when: str | None, people: str) -> str:
     row = "OLD" if event == "DELETE" else "NEW"
     alive = f"EXISTS (SELECT 1 FROM workspaces WHERE workspaces.team_id = {row}.team_id)"
     when = alive if when is None else f"({when}) AND {alive}"
-    version = (
-        f"coalesce((SELECT version FROM matching_versions WHERE team_id = {row}.team_id), 0)"
-    )
+    version = f"coalesce((SELECT version FROM matching_versions WHERE team_id = {row}.team_id), 0)"
     return (
         f"CREATE TRIGGER {_name(table, event)} AFTER {event} ON {table} FOR EACH ROW "
         f"WHEN {when} BEGIN "
