@@ -42,7 +42,7 @@ from tests.store.builders import add_ask, add_person, add_workspace
 TEAM = "T001"
 #: New York leaves daylight saving time at 06:00 UTC on 1 November 2026: the hour turns change
 #: its helpers' offsets during the test.
-START = datetime(2026, 10, 31, 22, tzinfo=UTC)
+START = datetime(2026, 11, 1, 2, tzinfo=UTC)
 ZONES = ["America/New_York", "Europe/Berlin", "Asia/Tokyo", None]
 KINDS = [
     "accept",
@@ -56,6 +56,7 @@ KINDS = [
     "deleted_flag",
     "delete_person",
     "new_helper",
+    "new_person",
     "never_add",
     "never_remove",
     "manager",
@@ -140,8 +141,10 @@ def _change(s: Session, kind: str, rng: random.Random, now: datetime, serial: in
             )
             and not s.scalar(select(func.count()).select_from(Ask).where(Ask.asker_id == p.id))
         ]
+        helpers = {p.person_id for p in profiles}
+        managed = [p for p in free if p.id not in helpers and p.manager_slack_user_id]
         if free:
-            s.delete(rng.choice(free))
+            s.delete(rng.choice(managed if managed and rng.random() < 0.7 else free))
     elif kind == "new_helper":
         p = add_person(
             s,
@@ -151,6 +154,8 @@ def _change(s: Session, kind: str, rng: random.Random, now: datetime, serial: in
             manager_slack_user_id=rng.choice([None, *uids]),
         )
         s.add(HelperProfile(person_id=p.id, team_id=TEAM, opted_in=True, capacity=2))
+    elif kind == "new_person":  # an asker-to-be, in someone's reporting line
+        add_person(s, TEAM, f"UP{serial}", manager_slack_user_id=rng.choice(uids))
     elif kind == "never_add" and profiles:
         helper = rng.choice(profiles)
         blocked = rng.choice(uids)
