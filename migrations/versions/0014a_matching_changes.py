@@ -12,11 +12,11 @@
   active pairs per helper, from the index alone) and ``offers (team_id, status, helper_id,
   sent_at, responded_at)`` (the offer ledger's grouped build, from the index alone).
 
-SQLite: ``AFTER`` row triggers beside 0010's (writers are serial; a trigger may see the number
-before or after 0010's bump of the same row, which is why readers ask for ``version >= v``).
-PostgreSQL: 0010's deferred trigger function records the person too, after it has bumped (and
-so locked) the workspace's number: a change row always carries a number at least as high as
-any a reader can have seen before the change committed.
+Both dialects record the person in 0010's triggers, right after the bump, so a change row
+carries the number its change made: a reader holding number ``v`` asks for ``version > v``.
+SQLite: 0010's row triggers (writers are serial) get one more statement at the end of their
+body. PostgreSQL: 0010's deferred trigger function records the person too, after it has bumped
+(and so locked until commit) the workspace's number.
 
 Revision ID: 0014a
 Revises: 0013
@@ -25,7 +25,10 @@ Create Date: 2026-12-02 01:15:00.000000
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -36,71 +39,75 @@ down_revision: str | Sequence[str] | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_PEOPLE_FIELDS = ("slack_user_id", "tz", "deleted", "can_be_messaged", "manager_slack_user_id")
-_PAIR_FIELDS = ("status", "helper_id", "team_id")
-_HELPER_ONLY = " OR ".join(
-    f"OLD.{c} IS NOT NEW.{c}" for c in _PEOPLE_FIELDS if c != "manager_slack_user_id"
-)
-_IS_HELPER = "EXISTS (SELECT 1 FROM helper_profiles WHERE helper_profiles.person_id = NEW.id)"
-
-#: (table, event, condition or None, SELECT of the person ids the row change is about): the
-#: same row changes as 0010's triggers (but expertise vectors).
-_SQLITE: tuple[tuple[str, str, str | None, str], ...] = (
-    ("helper_profiles", "INSERT", None, "SELECT NEW.person_id AS pid"),
-    ("helper_profiles", "UPDATE", None, "SELECT NEW.person_id AS pid"),
-    ("helper_profiles", "DELETE", None, "SELECT OLD.person_id AS pid"),
-    ("people", "INSERT", "NEW.manager_slack_user_id IS NOT NULL", "SELECT NEW.id AS pid"),
-    (
-        "people",
-        "UPDATE",
-        "OLD.manager_slack_user_id IS NOT NEW.manager_slack_user_id "
-        f"OR (({_HELPER_ONLY}) AND {_IS_HELPER})",
-        "SELECT NEW.id AS pid",
-    ),
-    ("people", "DELETE", None, "SELECT OLD.id AS pid"),
-    ("pairs", "INSERT", None, "SELECT NEW.helper_id AS pid"),
-    (
-        "pairs",
-        "UPDATE",
-        " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in _PAIR_FIELDS),
-        "SELECT NEW.helper_id AS pid UNION SELECT OLD.helper_id",
-    ),
-    ("pairs", "DELETE", None, "SELECT OLD.helper_id AS pid"),
-    ("feedback", "INSERT", None, "SELECT helper_id AS pid FROM pairs WHERE id = NEW.pair_id"),
+#: (table, event, SELECT of the person ids the row change is about): the row changes 0010's
+#: triggers count (but expertise vectors), under the same conditions (0010's ``WHEN``).
+_SQLITE: tuple[tuple[str, str, str], ...] = (
+    ("helper_profiles", "INSERT", "SELECT NEW.person_id AS pid"),
+    ("helper_profiles", "UPDATE", "SELECT NEW.person_id AS pid"),
+    ("helper_profiles", "DELETE", "SELECT OLD.person_id AS pid"),
+    ("people", "INSERT", "SELECT NEW.id AS pid"),
+    ("people", "UPDATE", "SELECT NEW.id AS pid"),
+    ("people", "DELETE", "SELECT OLD.id AS pid"),
+    ("pairs", "INSERT", "SELECT NEW.helper_id AS pid"),
+    ("pairs", "UPDATE", "SELECT NEW.helper_id AS pid UNION SELECT OLD.helper_id"),
+    ("pairs", "DELETE", "SELECT OLD.helper_id AS pid"),
+    ("feedback", "INSERT", "SELECT helper_id AS pid FROM pairs WHERE id = NEW.pair_id"),
     (
         "feedback",
         "UPDATE",
-        None,
         "SELECT helper_id AS pid FROM pairs WHERE id IN (NEW.pair_id, OLD.pair_id)",
     ),
-    ("feedback", "DELETE", None, "SELECT helper_id AS pid FROM pairs WHERE id = OLD.pair_id"),
-    ("helper_never_match", "INSERT", None, "SELECT NEW.helper_person_id AS pid"),
+    ("feedback", "DELETE", "SELECT helper_id AS pid FROM pairs WHERE id = OLD.pair_id"),
+    ("helper_never_match", "INSERT", "SELECT NEW.helper_person_id AS pid"),
     (
         "helper_never_match",
         "UPDATE",
-        None,
         "SELECT NEW.helper_person_id AS pid UNION SELECT OLD.helper_person_id",
     ),
-    ("helper_never_match", "DELETE", None, "SELECT OLD.helper_person_id AS pid"),
+    ("helper_never_match", "DELETE", "SELECT OLD.helper_person_id AS pid"),
 )
 
 
 def _name(table: str, event: str) -> str:
-    return f"trg_{table}_{event.lower()}_matching_change"
+    """0010's trigger for the row change."""
+    return f"trg_{table}_{event.lower()}_matching_version"
 
 
-def _sqlite(table: str, event: str, when: str | None, people: str) -> str:
+def _record(event: str, people: str) -> str:
+    """The statement appended to 0010's trigger body: after its bump, so the row carries the
+    number the change made (writers are serial on SQLite)."""
     row = "OLD" if event == "DELETE" else "NEW"
-    alive = f"EXISTS (SELECT 1 FROM workspaces WHERE workspaces.team_id = {row}.team_id)"
-    when = alive if when is None else f"({when}) AND {alive}"
-    version = f"coalesce((SELECT version FROM matching_versions WHERE team_id = {row}.team_id), 0)"
     return (
-        f"CREATE TRIGGER {_name(table, event)} AFTER {event} ON {table} FOR EACH ROW "
-        f"WHEN {when} BEGIN "
         "INSERT INTO matching_changes (team_id, version, person_id) "
-        f"SELECT {row}.team_id, {version}, pid FROM ({people}) WHERE pid IS NOT NULL; "
-        "END"
+        f"SELECT {row}.team_id, "
+        f"(SELECT version FROM matching_versions WHERE team_id = {row}.team_id), pid "
+        f"FROM ({people}) WHERE pid IS NOT NULL; "
     )
+
+
+def _migration_0010() -> Any:
+    """0010's module (its trigger conditions and SQL, so they are not copied here)."""
+    path = Path(__file__).with_name("0010_scale.py")
+    spec = importlib.util.spec_from_file_location("peerbot_migration_0010", path)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _sqlite_triggers(add: bool) -> None:
+    """Recreate 0010's triggers with the feed's statement at the end of their body (``add``),
+    or as 0010 made them."""
+    m0010 = _migration_0010()
+    conditions = {(table, event): when for table, event, when in m0010.TRIGGERS}
+    for table, event, people in _SQLITE:
+        sql = m0010._sqlite(table, event, conditions[(table, event)])
+        if add:
+            body, end = sql.rsplit("END", 1)
+            sql = f"{body}{_record(event, people)}END{end}"
+        op.execute(f"DROP TRIGGER {_name(table, event)}")
+        op.execute(sql)
 
 
 #: 0010's function, put back by the downgrade.
@@ -248,8 +255,7 @@ def upgrade() -> None:
     if op.get_context().dialect.name == "postgresql":
         op.execute(_PG_FUNCTION)
     else:
-        for table, event, when, people in _SQLITE:
-            op.execute(_sqlite(table, event, when, people))
+        _sqlite_triggers(add=True)
 
 
 def downgrade() -> None:
@@ -257,8 +263,7 @@ def downgrade() -> None:
     if op.get_context().dialect.name == "postgresql":
         op.execute(_PG_FUNCTION_0010)
     else:
-        for table, event, _when, _people in _SQLITE:
-            op.execute(f"DROP TRIGGER IF EXISTS {_name(table, event)}")
+        _sqlite_triggers(add=False)
     op.drop_index("ix_offers_team_id_status_helper_id", table_name="offers")
     op.drop_index("ix_pairs_team_id_helper_id_status", table_name="pairs")
     # Not batch mode: SQLite would copy the table, which 0010's triggers name.

@@ -42,10 +42,10 @@ def feed_position(session: Session, team_id: str) -> tuple[int, int]:
 
 
 def changed_since(team_id: str, version: int) -> Select[tuple[int]]:
-    """The person ids named by the feed at ``version`` or later, as a subquery to join on (a
-    change row may carry the number from just before its own bump: ``>=``, not ``>``)."""
+    """The person ids named by the feed after ``version``, as a subquery to join on (a change
+    row carries the number its own change made)."""
     return select(MatchingChange.person_id).where(
-        MatchingChange.team_id == team_id, MatchingChange.version >= version
+        MatchingChange.team_id == team_id, MatchingChange.version > version
     )
 
 
