@@ -11,8 +11,10 @@ number its facts were loaded at and reloads only the people named since (:func:`
 from __future__ import annotations
 
 from sqlalchemy import Select, delete, select, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from peerbot.store.db import NO_WRITE_LOCK
 from peerbot.store.models import MatchingChange, MatchingVersion
 
 __all__ = [
@@ -22,11 +24,14 @@ __all__ = [
     "changed_since",
     "feed_position",
     "prune_changes",
+    "prune_feed",
 ]
 
 #: Feed rows of the last this many change numbers are kept per workspace (a worker further
 #: behind loads everything).
 KEEP_VERSIONS = 50_000
+#: Feed rows deleted per workspace and tick at most (a short write transaction).
+PRUNE_BATCH = 20_000
 #: More feed rows than this since a worker's number: a full load is cheaper than the join.
 MAX_CHANGED_ROWS = 5_000
 
@@ -64,25 +69,51 @@ def changed_people(session: Session, team_id: str, version: int) -> set[int] | N
     return set(ids)
 
 
+def _due(session: Session, keep: int) -> list[tuple[str, int]]:
+    """(workspace, cut) for every workspace with feed rows to delete or a mark to move."""
+    due = []
+    for team, version, pruned in session.execute(
+        select(MatchingVersion.team_id, MatchingVersion.version, MatchingVersion.pruned_before)
+    ).all():
+        cut = max(int(version) - keep, int(pruned))
+        if cut > int(pruned) or session.scalar(
+            select(MatchingChange.id)
+            .where(MatchingChange.team_id == team, MatchingChange.version < cut)
+            .limit(1)
+        ):
+            due.append((str(team), cut))
+    return due
+
+
 def prune_changes(session: Session, keep: int = KEEP_VERSIONS) -> int:
-    """Delete the feed rows more than ``keep`` change numbers old, per workspace (the tick
-    calls it; cheap when there is nothing to delete: one read of the numbers). Returns the
+    """Delete the feed rows more than ``keep`` change numbers old, per workspace, at most
+    :data:`PRUNE_BATCH` rows each call (the tick calls it; the rest go next time). Returns the
     rows deleted."""
     deleted = 0
-    for team, version, _pruned in session.execute(
-        select(
-            MatchingVersion.team_id, MatchingVersion.version, MatchingVersion.pruned_before
-        ).where(MatchingVersion.version - keep > MatchingVersion.pruned_before)
-    ).all():
-        cut = int(version) - keep
+    for team, cut in _due(session, keep):
         # The mark first: a reader that misses rows sees it when it looks after reading them.
         session.execute(
-            update(MatchingVersion).where(MatchingVersion.team_id == team).values(pruned_before=cut)
+            update(MatchingVersion)
+            .where(MatchingVersion.team_id == team, MatchingVersion.pruned_before < cut)
+            .values(pruned_before=cut)
         )
-        result = session.execute(
-            delete(MatchingChange).where(
-                MatchingChange.team_id == team, MatchingChange.version < cut
-            )
+        oldest = (
+            select(MatchingChange.id)
+            .where(MatchingChange.team_id == team, MatchingChange.version < cut)
+            .limit(PRUNE_BATCH)
+            .scalar_subquery()
         )
+        result = session.execute(delete(MatchingChange).where(MatchingChange.id.in_(oldest)))
         deleted += int(getattr(result, "rowcount", 0) or 0)
     return deleted
+
+
+def prune_feed(engine: Engine, keep: int = KEEP_VERSIONS) -> int:
+    """:func:`prune_changes` in a transaction of its own, only when something is due (the
+    tick's step: otherwise one read, and never SQLite's write lock)."""
+    with Session(engine) as session:
+        session.connection(execution_options={NO_WRITE_LOCK: True})
+        if not _due(session, keep):
+            return 0
+    with Session(engine) as session, session.begin():
+        return prune_changes(session, keep)
