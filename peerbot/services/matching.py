@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVarTuple
 
 import numpy as np
 from sqlalchemy import Row, Select, func, select
@@ -60,6 +60,8 @@ __all__ = [
     "load_snapshot",
     "utc_offset_minutes",
 ]
+
+_Ts = TypeVarTuple("_Ts")
 
 #: An :class:`Eligibility` is rebuilt (and every helper's facts synced into the index again)
 #: once the helpers handed to its ``replace`` since it was built outnumber twice the helpers
@@ -153,11 +155,11 @@ class _Read:
         )
 
 
-def _read(session: Session, team_id: str, only: Select[tuple[int]] | None) -> _Read:
+def _read(session: Session, team_id: str, only: Select[int] | None) -> _Read:
     """The base facts of the workspace's helpers, or (``only``: a subquery of person ids) of
     those people alone: every statement is restricted by a join on it, never an id list."""
 
-    def of(stmt: Select[Any], column: Any) -> Select[Any]:
+    def of(stmt: Select[*_Ts], column: Any) -> Select[*_Ts]:
         return stmt if only is None else stmt.where(column.in_(only))
 
     rows = {
@@ -411,7 +413,7 @@ class HelperFactsCache:
                     # rebuild the rules' view (it cannot drop a helper or re-read the lines).
                     base.position = {}
                     base.eligibility = None
-                changed = (touched | {pid for pid in moved}) & base.rows.keys()
+                changed = (touched | set(moved or ())) & base.rows.keys()
             renewed = []
             for pid in changed:
                 facts = _facts_of(base, pid, max_pending_offers)

@@ -46,7 +46,7 @@ def feed_position(session: Session, team_id: str) -> tuple[int, int]:
     return (int(row[0]), int(row[1])) if row is not None else (0, 0)
 
 
-def changed_since(team_id: str, version: int) -> Select[tuple[int]]:
+def changed_since(team_id: str, version: int) -> Select[int]:
     """The person ids named by the feed after ``version``, as a subquery to join on (a change
     row carries the number its own change made)."""
     return select(MatchingChange.person_id).where(
