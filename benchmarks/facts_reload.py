@@ -67,10 +67,12 @@ def _accept_one(engine: Any, team: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Parse the arguments, measure, print."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db-file", required=True, help="SQLite file (written to: one pair)")
+    parser.add_argument("--db-file", help="SQLite file (written to: one pair)")
     parser.add_argument("--db-url", help="a database URL instead of --db-file")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
+    if not (args.db_file or args.db_url):
+        parser.error("give --db-file or --db-url")
     engine = create_engine_for(args.db_url or f"sqlite:///{args.db_file}")
     now = datetime.now(UTC)
     with Session(engine) as s:
