@@ -211,13 +211,13 @@ def _read(session: Session, team_id: str, only: Select[int] | None) -> _Read:
         )
     }
     never_sets: dict[int, set[str]] = {}
+    never = select(HelperNeverMatch.helper_person_id, HelperNeverMatch.blocked_slack_user_id)
     for hid, blocked in session.execute(
-        of(
-            select(HelperNeverMatch.helper_person_id, HelperNeverMatch.blocked_slack_user_id).where(
-                HelperNeverMatch.team_id == team_id
-            ),
-            HelperNeverMatch.helper_person_id,
-        )
+        # By the people alone when given (the feed names the workspace's people only): with
+        # the workspace too, SQLite would walk every never-match row of the workspace.
+        never.where(HelperNeverMatch.team_id == team_id)
+        if only is None
+        else never.where(HelperNeverMatch.helper_person_id.in_(only))
     ):
         never_sets.setdefault(hid, set()).add(blocked)
     ratings: dict[int, tuple[int, int]] = {
