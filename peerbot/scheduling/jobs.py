@@ -22,6 +22,7 @@ from typing import Protocol
 
 from sqlalchemy.engine import Engine
 
+from peerbot.services.matching_feed import prune_feed
 from peerbot.store.db import is_sqlite_memory
 
 log = logging.getLogger(__name__)
@@ -224,6 +225,10 @@ def run_due(tick: Tick) -> TickReport:
         report.offers_expired = tick.asks.expire_due()
         report.checkins_sent = tick.pairs.run_due()
         tick.deduper.forget_old()
+        try:  # the matching change feed's old rows (one read when there are none)
+            prune_feed(tick.engine)
+        except Exception:  # never stops the tick's other work
+            log.exception("pruning the matching change feed failed")
         tick.people.recheck_unreachable()
         if tick.retention is not None:
             tick.retention.apply_retention()

@@ -12,10 +12,10 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVarTuple
 
 import numpy as np
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, Select, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from peerbot.domain.asks import text_for_matching
@@ -36,8 +36,9 @@ from peerbot.matching import (
     Snapshot,
 )
 from peerbot.services.index_snapshot import SnapshotStore
+from peerbot.services.matching_feed import changed_people, changed_since, feed_position
 from peerbot.services.offer_ledger import OfferFacts, OfferLedger
-from peerbot.services.ranking import HelperIndexes, matching_version
+from peerbot.services.ranking import HelperIndexes
 from peerbot.store.db import read_only
 from peerbot.store.models import (
     Ask,
@@ -61,6 +62,8 @@ __all__ = [
     "load_snapshot",
     "utc_offset_minutes",
 ]
+
+_Ts = TypeVarTuple("_Ts")
 
 #: An :class:`Eligibility` is rebuilt (and every helper's facts synced into the index again)
 #: once the helpers handed to its ``replace`` since it was built outnumber twice the helpers
@@ -107,7 +110,12 @@ _HELPER_COLUMNS = (
 
 @dataclass
 class _Base:
-    """The facts that change seldom (profiles, people, pairs, ratings, never-match lists)."""
+    """The facts that change seldom (profiles, people, pairs, ratings, never-match lists).
+
+    ``key`` is (the change number they were read at, the hour of the time-zone offsets);
+    ``managers`` holds only people with a manager, ``uids`` their person ids (to drop a
+    person's old entry when they change or go).
+    """
 
     key: tuple[int, datetime]
     rows: dict[int, Row[*tuple[Any, ...]]]
@@ -117,6 +125,7 @@ class _Base:
     never: dict[int, frozenset[str]]
     ratings: dict[int, tuple[int, int]]
     offsets: dict[str | None, int | None]
+    uids: dict[int, str] = field(default_factory=dict)
     offers: dict[int, OfferFacts] = field(default_factory=dict)
     facts: dict[int, HelperFacts] = field(default_factory=dict)
     helpers: dict[int, Candidate] = field(default_factory=dict)
@@ -125,67 +134,183 @@ class _Base:
     position: dict[int, int] = field(default_factory=dict)
 
 
-def _load_base(session: Session, team_id: str, key: tuple[int, datetime], now: datetime) -> _Base:
+@dataclass
+class _Read:
+    """The base facts of some helpers (all, or the ones a subquery names), as read."""
+
+    rows: dict[int, Row[*tuple[Any, ...]]]
+    people: list[tuple[int, str, str | None]]
+    active: dict[int, int]
+    helps: dict[int, int]
+    never: dict[int, frozenset[str]]
+    ratings: dict[int, tuple[int, int]]
+
+    def ids(self) -> set[int]:
+        """Every person id read."""
+        return (
+            set(self.rows)
+            | {p for p, _u, _m in self.people}
+            | set(self.active)
+            | set(self.helps)
+            | set(self.never)
+            | set(self.ratings)
+        )
+
+
+def _read(session: Session, team_id: str, only: Select[int] | None) -> _Read:
+    """The base facts of the workspace's helpers, or (``only``: a subquery of person ids) of
+    those people alone: every statement is restricted by a join on it, never an id list."""
+
+    def of(stmt: Select[*_Ts], column: Any) -> Select[*_Ts]:
+        return stmt if only is None else stmt.where(column.in_(only))
+
     rows = {
         r.person_id: r
         for r in session.execute(
-            select(*_HELPER_COLUMNS)
-            .join(Person, Person.id == HelperProfile.person_id)
-            .where(HelperProfile.team_id == team_id, HelperProfile.opted_in.is_(True))
+            of(
+                select(*_HELPER_COLUMNS)
+                .join(Person, Person.id == HelperProfile.person_id)
+                .where(HelperProfile.team_id == team_id, HelperProfile.opted_in.is_(True)),
+                HelperProfile.person_id,
+            )
         ).all()
     }
-    managers: dict[str, str | None] = (
-        {
-            uid: mgr
-            for uid, mgr in session.execute(
-                select(Person.slack_user_id, Person.manager_slack_user_id).where(
-                    Person.team_id == team_id
+    people: list[tuple[int, str, str | None]] = (
+        [
+            (int(pid), uid, mgr)
+            for pid, uid, mgr in session.execute(
+                of(
+                    select(Person.id, Person.slack_user_id, Person.manager_slack_user_id).where(
+                        Person.team_id == team_id, Person.manager_slack_user_id.is_not(None)
+                    ),
+                    Person.id,
                 )
             )
-        }
-        if rows
-        else {}
+        ]
+        if rows or only is not None
+        else []
     )
-    active = active_pair_counts(session, team_id)
+    active = {
+        int(h): int(n)
+        for h, n in session.execute(
+            of(
+                select(Pair.helper_id, func.count())
+                .where(Pair.team_id == team_id, Pair.status == PairStatus.ACTIVE)
+                .group_by(Pair.helper_id),
+                Pair.helper_id,
+            )
+        )
+    }
     helps = {
         int(h): int(n)
         for h, n in session.execute(
-            select(Pair.helper_id, func.count())
-            .where(Pair.team_id == team_id)
-            .group_by(Pair.helper_id)
+            of(
+                select(Pair.helper_id, func.count())
+                .where(Pair.team_id == team_id)
+                .group_by(Pair.helper_id),
+                Pair.helper_id,
+            )
         )
     }
     never_sets: dict[int, set[str]] = {}
+    never = select(HelperNeverMatch.helper_person_id, HelperNeverMatch.blocked_slack_user_id)
     for hid, blocked in session.execute(
-        select(HelperNeverMatch.helper_person_id, HelperNeverMatch.blocked_slack_user_id).where(
-            HelperNeverMatch.team_id == team_id
-        )
+        # By the people alone when given (the feed names the workspace's people only): with
+        # the workspace too, SQLite would walk every never-match row of the workspace.
+        never.where(HelperNeverMatch.team_id == team_id)
+        if only is None
+        else never.where(HelperNeverMatch.helper_person_id.in_(only))
     ):
         never_sets.setdefault(hid, set()).add(blocked)
     ratings: dict[int, tuple[int, int]] = {
         hid: (int(total or 0), int(n))
         for hid, total, n in session.execute(
-            select(Pair.helper_id, func.sum(Feedback.rating), func.count(Feedback.rating))
-            .join(Feedback, Feedback.pair_id == Pair.id)
-            .where(
-                Pair.team_id == team_id,
-                Feedback.role == FeedbackRole.ASKER,
-                Feedback.rating.is_not(None),
+            of(
+                select(Pair.helper_id, func.sum(Feedback.rating), func.count(Feedback.rating))
+                .join(Feedback, Feedback.pair_id == Pair.id)
+                .where(
+                    Pair.team_id == team_id,
+                    Feedback.role == FeedbackRole.ASKER,
+                    Feedback.rating.is_not(None),
+                )
+                .group_by(Pair.helper_id),
+                Pair.helper_id,
             )
-            .group_by(Pair.helper_id)
         )
     }
-    offsets = {tz: utc_offset_minutes(tz, now) for tz in {r.tz for r in rows.values()}}
+    return _Read(
+        rows, people, active, helps, {h: frozenset(v) for h, v in never_sets.items()}, ratings
+    )
+
+
+def _load_base(session: Session, team_id: str, key: tuple[int, datetime], now: datetime) -> _Base:
+    got = _read(session, team_id, None)
+    offsets = {tz: utc_offset_minutes(tz, now) for tz in {r.tz for r in got.rows.values()}}
     return _Base(
         key,
-        rows,
-        managers,
-        active,
-        helps,
-        {h: frozenset(v) for h, v in never_sets.items()},
-        ratings,
+        got.rows,
+        {uid: mgr for _pid, uid, mgr in got.people},
+        got.active,
+        got.helps,
+        got.never,
+        got.ratings,
         offsets,
+        uids={pid: uid for pid, uid, _mgr in got.people},
     )
+
+
+def _reload_changed(
+    session: Session, team_id: str, base: _Base, now: datetime
+) -> tuple[set[int], bool] | None:
+    """Bring ``base`` up to the workspace's current facts by reading only the people the
+    change feed names since ``base``'s number. Returns (the people whose base facts were
+    reloaded, whether the reporting lines changed), or ``None``: load everything instead."""
+    since = base.key[0]
+    named = changed_people(session, team_id, since)
+    if named is None:
+        return None
+    if not named:
+        return set(), False
+    got = _read(session, team_id, changed_since(team_id, since))
+    touched = named | got.ids()  # rows named by changes that committed meanwhile, too
+    lines_before = {
+        pid: (base.uids.get(pid), base.managers.get(base.uids.get(pid, ""))) for pid in touched
+    }
+    for pid in touched:
+        base.rows.pop(pid, None)
+        base.active.pop(pid, None)
+        base.helps.pop(pid, None)
+        base.never.pop(pid, None)
+        base.ratings.pop(pid, None)
+        uid = base.uids.pop(pid, None)
+        if uid is not None:
+            base.managers.pop(uid, None)
+    base.rows.update(got.rows)
+    base.active.update(got.active)
+    base.helps.update(got.helps)
+    base.never.update(got.never)
+    base.ratings.update(got.ratings)
+    for pid, uid, mgr in got.people:
+        base.managers[uid] = mgr
+        base.uids[pid] = uid
+    for row in got.rows.values():
+        if row.tz not in base.offsets:
+            base.offsets[row.tz] = utc_offset_minutes(row.tz, now)
+    lines_after = {
+        pid: (base.uids.get(pid), base.managers.get(base.uids.get(pid, ""))) for pid in touched
+    }
+    return touched, lines_before != lines_after
+
+
+def _turn_hour(base: _Base, now: datetime) -> set[int]:
+    """New time-zone offsets for the hour of ``now`` (one per zone); returns the helpers in
+    the zones whose offset moved (a daylight-saving change), usually none."""
+    offsets = {tz: utc_offset_minutes(tz, now) for tz in base.offsets}
+    moved = {tz for tz, off in offsets.items() if base.offsets[tz] != off}
+    base.offsets = offsets
+    if not moved:
+        return set()
+    return {pid for pid, row in base.rows.items() if row.tz in moved}
 
 
 _NO_OFFERS: OfferFacts = (0, 0, 0, 0, None)
@@ -226,18 +351,23 @@ def _facts_of(base: _Base, pid: int, max_pending_offers: int | None) -> HelperFa
 class HelperFactsCache:
     """The helpers' facts of each workspace, kept current instead of reloaded per ask.
 
-    What changes seldom (profiles, people, pairs, ratings, never-match lists) is reloaded only
-    when the workspace's change number (:func:`~peerbot.services.ranking.matching_version`)
-    moves, or the hour turns (time-zone offsets); the offer counts, which move with every ask,
-    are brought up to date each time (:class:`~peerbot.services.offer_ledger.OfferLedger`: only
-    the offers that can have changed are read) and only the helpers whose counts changed get
-    new facts.
+    What changes seldom (profiles, people, pairs, ratings, never-match lists) is loaded once;
+    when the workspace's change number (:func:`~peerbot.services.matching_feed.feed_position`)
+    moves, only the people the change feed (:mod:`peerbot.services.matching_feed`) names since
+    are read again (everything, when the feed was pruned past the cache's number or too many
+    changed). When the hour turns, the time-zone offsets are recomputed per zone. The offer
+    counts, which move with every ask, are brought up to date each time
+    (:class:`~peerbot.services.offer_ledger.OfferLedger`: only the offers that can have
+    changed are read). Only the helpers whose facts changed get new ones.
     """
 
     def __init__(self) -> None:
         self._teams: dict[str, _Base] = {}
         self._ledgers: dict[str, OfferLedger] = {}
         self._lock = threading.Lock()
+        #: Full loads and partial reloads done (for tests and benchmarks).
+        self.loads = 0
+        self.reloads = 0
 
     def helpers(
         self, session: Session, team_id: str, now: datetime, max_pending_offers: int | None
@@ -245,29 +375,62 @@ class HelperFactsCache:
         """The workspace's opted-in helpers with current facts, the reporting lines, and the
         same helpers with the rules that do not depend on the ask applied."""
         with self._lock:  # reads inside: an older read never lands after a newer one
-            key = (
-                matching_version(session, team_id),
-                now.replace(minute=0, second=0, microsecond=0),
-            )
+            version, _pruned = feed_position(session, team_id)
+            hour = now.replace(minute=0, second=0, microsecond=0)
             ledger = self._ledgers.get(team_id)
             if ledger is None:
                 ledger = self._ledgers[team_id] = OfferLedger(team_id, FAIRNESS_WINDOW)
             moved = ledger.read(session, now)
             base = self._teams.get(team_id)
-            if base is None or base.key != key or moved is None:
-                base = _load_base(session, team_id, key, now)
+            reloaded: tuple[set[int], bool] | None = None
+            if base is not None and moved is not None:
+                if base.key[0] == version:
+                    reloaded = set(), False
+                else:
+                    reloaded = _reload_changed(session, team_id, base, now)
+                    self.reloads += reloaded is not None
+            changed: Iterable[int]
+            if base is None or reloaded is None:
+                base = _load_base(session, team_id, (version, hour), now)
+                self.loads += 1
                 self._teams[team_id] = base
                 base.offers = ledger.facts
-                changed: Iterable[int] = base.rows
+                changed = base.rows
             else:
+                touched, lines_moved = reloaded
+                if hour != base.key[1]:
+                    touched |= _turn_hour(base, now)
+                base.key = (version, hour)
                 base.offers = ledger.facts
-                changed = [pid for pid in moved if pid in base.rows]
+                gone = [pid for pid in touched if pid in base.helpers and pid not in base.rows]
+                for pid in gone:
+                    del base.helpers[pid]
+                    base.facts.pop(pid, None)
+                if (
+                    gone
+                    or lines_moved
+                    or any(pid in base.rows and pid not in base.helpers for pid in touched)
+                ):
+                    # Helpers came or went, or the reporting lines moved: list them afresh and
+                    # rebuild the rules' view (it cannot drop a helper or re-read the lines).
+                    base.position = {}
+                    base.eligibility = None
+                changed = (touched | set(moved or ())) & base.rows.keys()
             renewed = []
             for pid in changed:
                 facts = _facts_of(base, pid, max_pending_offers)
-                if base.facts.get(pid) != facts:
+                row = base.rows[pid]
+                old = base.helpers.get(pid)
+                if (
+                    old is None
+                    or old.facts != facts
+                    or old.user_id != row.slack_user_id
+                    or old.tz != row.tz
+                ):
+                    if old is not None and old.user_id != row.slack_user_id:
+                        base.position = {}  # the rules' view is keyed by user id
+                        base.eligibility = None
                     base.facts[pid] = facts
-                    row = base.rows[pid]
                     base.helpers[pid] = Candidate(pid, row.slack_user_id, row.tz, facts)
                     renewed.append(base.helpers[pid])
             if not base.position:

@@ -365,6 +365,15 @@ class Offer(Base):
         UniqueConstraint("ask_id", "helper_id"),
         Index("ix_offers_status_expires_at", "status", "expires_at"),
         Index("ix_offers_helper_id_status", "helper_id", "status"),
+        # The offer ledger's grouped build reads this index alone (migration 0015).
+        Index(
+            "ix_offers_team_id_status_helper_id",
+            "team_id",
+            "status",
+            "helper_id",
+            "sent_at",
+            "responded_at",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -406,6 +415,8 @@ class Pair(Base):
             sqlite_where=text("status IN ('active', 'paused')"),
             postgresql_where=text("status IN ('active', 'paused')"),
         ),
+        # Helps given and active pairs per helper from the index alone (migration 0015).
+        Index("ix_pairs_team_id_helper_id_status", "team_id", "helper_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -825,6 +836,25 @@ class MatchingVersion(Base):
         String(SLACK_ID), ForeignKey("workspaces.team_id", ondelete="CASCADE"), primary_key=True
     )
     version: Mapped[int] = mapped_column(BigInteger)
+    #: Feed rows (:class:`MatchingChange`) below this number were deleted (migration 0015).
+    pruned_before: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class MatchingChange(Base):
+    """One row of the matching change feed (migration 0015's triggers): at change number
+    ``version``, something matching reads about person ``person_id`` changed (their profile or
+    person row, a pair they help in, a rating of it, their never-match list). A worker reloads
+    the facts of only the people named since the number it holds."""
+
+    __tablename__ = "matching_changes"
+    __table_args__ = (Index("ix_matching_changes_team_id_version", "team_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(
+        String(SLACK_ID), ForeignKey("workspaces.team_id", ondelete="CASCADE")
+    )
+    version: Mapped[int] = mapped_column(BigInteger)
+    person_id: Mapped[int] = mapped_column(Integer)
 
 
 class RankerModel(Base):

@@ -96,7 +96,8 @@ def test_the_ledger_equals_aggregating_every_offer(engine: Engine) -> None:
                 ):
                     continue
                 status = rng.choice([OfferStatus.PENDING, OfferStatus.PENDING, *SETTLED])
-                sent = None if rng.random() < 0.1 else now - timedelta(hours=rng.randint(0, 3))
+                ago = timedelta(seconds=rng.randint(0, 11_000))  # fractional hours to accept
+                sent = None if rng.random() < 0.1 else now - ago
                 s.add(
                     Offer(
                         team_id=TEAM,
