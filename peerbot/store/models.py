@@ -323,6 +323,15 @@ class Ask(Base):
     __table_args__ = (
         UniqueConstraint("team_id", "client_key"),
         Index("ix_asks_team_id_status", "team_id", "status"),
+        # The tick's scans of every workspace (stranded, waiting, expiring asks) by status;
+        # retention by the end time of asks not yet redacted (migration 0016).
+        Index("ix_asks_status_updated_at", "status", "updated_at"),
+        Index(
+            "ix_asks_unredacted_closed_at",
+            "closed_at",
+            sqlite_where=text("challenge != ''"),
+            postgresql_where=text("challenge != ''"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -21,9 +21,9 @@ ALL_TABLES = set(Base.metadata.tables)
 #: slack_sdk's installation store and OAuth state store tables (migration 0011).
 SLACK_TABLES = set(SLACK_METADATA.tables)
 #: The newest migration.
-HEAD = "0015"
+HEAD = "0016"
 #: The revision before HEAD.
-PREVIOUS = "0014"
+PREVIOUS = "0015"
 
 
 def _tables(url: str) -> set[str]:
