@@ -1254,6 +1254,32 @@ class HelperIndex:
             )
         return self._help_cache
 
+    def past_help_sums(
+        self, since_row: int = 0
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64], int]:
+        """Per slot, over the live past-help rows numbered ``since_row`` and above: the sum of
+        their unit vectors and how many there are; and the row number the next call may start
+        from (rows are only appended between two changes of :attr:`layout`). For
+        :mod:`peerbot.matching.profiles` (the ``semantic_profile`` signal)."""
+        n, hw = self.n_slots, self._hw
+        lo = min(max(since_row, 0), hw)
+        live = (self._own[lo:hw] >= 0) & (self._kind[lo:hw] == KIND_PAST)
+        rows = lo + np.flatnonzero(live)
+        owners = self._own[rows]
+        order = np.argsort(owners, kind="stable")
+        rows, owners = rows[order], owners[order]
+        sums = np.zeros((n, self.dimension), dtype=np.float32)
+        for a in range(0, rows.size, _ENCODE_ROWS * 8):
+            r = rows[a : a + _ENCODE_ROWS * 8]
+            o = owners[a : a + _ENCODE_ROWS * 8]
+            block = self._mat[r].astype(np.float32)
+            if self.storage == "int8":
+                block *= self._scale[r][:, None]
+            uniq, starts = np.unique(o, return_index=True)
+            sums[uniq] += np.add.reduceat(block, starts, axis=0)
+        counts = np.bincount(owners, minlength=n).astype(np.int64)[:n]
+        return sums, counts, hw
+
 
 def release_free_memory() -> None:
     """Give memory freed by a build's inputs back to the operating system (glibc's

@@ -85,7 +85,7 @@ POLICY_SIGNALS: frozenset[str] = frozenset({"fairness", "capacity"})
 #: Signals computed but not learned (their weight stays the hand-set one, 0 by default): measured
 #: on the development sets, learning them lowered the replayed MRR (they concentrate first offers
 #: on the recently active). Emptying this set lets a workspace learn them.
-UNLEARNED_SIGNALS: frozenset[str] = frozenset({"topical_recency", "neighbours"})
+UNLEARNED_SIGNALS: frozenset[str] = frozenset({"topical_recency", "neighbours", "semantic_profile"})
 #: Signals whose learned weight never falls below the hand-set one: the stated expertise and the
 #: topics on a profile (part of ``topic_history``) are all that is known of a new helper, and a
 #: history cannot measure their worth for them (helpers with a history are found through it),

@@ -1,0 +1,97 @@
+"""The ``semantic_profile`` signal: how close an ask is to a helper's past helps *as a whole*.
+
+``semantic_history`` is a soft count of the past asks close to this one: it grows with every
+similar help, so it favours the prolific. ``semantic_profile`` is the cosine of the ask to the
+mean of the unit vectors of everything the helper helped on (their profile's centroid, the
+"candidate model" of expert finding, where ``semantic_history`` is the "document model"): a
+specialist whose helps all sit near the ask scores high even with few of them, a generalist
+with many helps spread over other subjects does not. Only the helps already in the index count,
+so an ask never sees its own outcome or anything later.
+
+The centroids are kept beside each :class:`~peerbot.matching.index.HelperIndex` (as the topic
+index is, see :mod:`peerbot.matching.topics`): per slot the sum of the past-help vectors and
+their number, updated from the rows appended since the last look while the index's layout
+stays the same, rebuilt when it changes (a helper added, replaced or removed). The sums are
+float32 (a 100,000-helper workspace: about 150 MB at 384 dimensions); the cosines are rounded
+to 1e-6, so a centroid kept up to date and one rebuilt give the same values. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from peerbot.matching.index import HelperIndex
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(slots=True)
+class _Centroids:
+    layout: int
+    next_row: int
+    sums: npt.NDArray[np.float32]
+    counts: npt.NDArray[np.int64]
+    norms: npt.NDArray[np.float32]
+
+
+_KEPT: weakref.WeakKeyDictionary[HelperIndex, _Centroids] = weakref.WeakKeyDictionary()
+
+
+def _current(index: HelperIndex) -> _Centroids:
+    """The centroids of ``index`` as it stands (updated or rebuilt as needed)."""
+    kept = _KEPT.get(index)
+    n = index.n_slots
+    if kept is not None and kept.layout == index.layout and kept.sums.shape[0] == n:
+        sums, counts, hw = index.past_help_sums(kept.next_row)
+        if hw == kept.next_row:
+            return kept
+        touched = np.flatnonzero(counts)
+        if touched.size:
+            merged = kept.sums[touched] + sums[touched]
+            kept.sums[touched] = merged
+            kept.counts[touched] += counts[touched]
+            kept.norms[touched] = np.sqrt(np.einsum("ij,ij->i", merged, merged))
+        kept.next_row = hw
+        return kept
+    sums, counts, hw = index.past_help_sums(0)
+    norms = np.sqrt(np.einsum("ij,ij->i", sums, sums)).astype(np.float32)
+    kept = _Centroids(index.layout, hw, sums, counts, norms)
+    _KEPT[index] = kept
+    return kept
+
+
+def profile_similarity(index: HelperIndex, query: npt.ArrayLike) -> FloatArray:
+    """Per slot of ``index``: the cosine of ``query`` to the mean of the helper's past-help
+    vectors (``NaN`` for a helper with no past help: nothing is known, see
+    :func:`~peerbot.matching.scoring.standardise`)."""
+    c = _current(index)
+    q = np.asarray(query, dtype=np.float32).reshape(-1)
+    norm = float(np.linalg.norm(q))
+    if norm > 0:
+        q = q / norm
+    n = c.sums.shape[0]
+    dots = c.sums @ q
+    out = np.full(n, np.nan)
+    ok = (c.counts > 0) & (c.norms > 0)
+    # Rounded to 1e-6: a centroid kept up to date and one rebuilt sum the same rows in
+    # different groupings, which moves the float32 result in its last bits only.
+    out[ok] = np.round(dots[ok] / c.norms[ok], 6)
+    return out
+
+
+def similar_share(
+    index: HelperIndex, slot: int, query: npt.ArrayLike, threshold: float
+) -> tuple[int, int, int]:
+    """For the explanation: how many of the past helps in ``slot`` have a cosine of at least
+    ``threshold`` to ``query``, how many there are, and the position of the closest (-1: none)."""
+    helps = index.past_helps(slot)
+    if not helps:
+        return 0, 0, -1
+    q = np.asarray(query, dtype=np.float32).reshape(-1)
+    q = q / max(float(np.linalg.norm(q)), 1e-12)
+    sims = np.array([float(np.asarray(h.vector, dtype=np.float32) @ q) for h in helps])
+    return int((sims >= threshold).sum()), len(helps), int(np.argmax(sims))
