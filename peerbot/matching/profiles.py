@@ -64,22 +64,40 @@ def _current(index: HelperIndex) -> _Centroids:
     return kept
 
 
-def profile_similarity(index: HelperIndex, query: npt.ArrayLike) -> FloatArray:
+def profile_similarity(
+    index: HelperIndex, query: npt.ArrayLike, among: npt.NDArray[np.intp] | None = None
+) -> FloatArray:
     """Per slot of ``index``: the cosine of ``query`` to the mean of the helper's past-help
-    vectors (``NaN`` for a helper with no past help: nothing is known, see
-    :func:`~peerbot.matching.scoring.standardise`)."""
+    vectors; ``NaN`` for a helper with no past help (nothing is known: the lowest value, see
+    :func:`~peerbot.matching.scoring.standardise`).
+
+    ``among``: compute only the helpers owning these slots (repeats allowed), the others are
+    ``NaN`` too. The ranker passes the owners of the past helps its search scored: every helper
+    in exact search, so nothing changes there; in approximate (IVF) search the helpers with a
+    past help in a probed partition, so one whose every help lies far from the ask ranks with
+    the lowest value, and a ranking costs a product over those helpers, not the workspace."""
     c = _current(index)
     q = np.asarray(query, dtype=np.float32).reshape(-1)
     norm = float(np.linalg.norm(q))
     if norm > 0:
         q = q / norm
     n = c.sums.shape[0]
-    dots = c.sums @ q
+    wanted = (c.counts > 0) & (c.norms > 0)
+    if among is not None:
+        marked = np.zeros(n, dtype=bool)
+        owners = np.asarray(among, dtype=np.intp)
+        marked[owners[(owners >= 0) & (owners < n)]] = True
+        wanted &= marked
     out = np.full(n, np.nan)
-    ok = (c.counts > 0) & (c.norms > 0)
-    # Rounded to 1e-6: a centroid kept up to date and one rebuilt sum the same rows in
-    # different groupings, which moves the float32 result in its last bits only.
-    out[ok] = np.round(dots[ok] / c.norms[ok], 6)
+    slots = np.flatnonzero(wanted)
+    if slots.size:
+        # Gathering rows costs more than the product over all of them when many are wanted.
+        dots = c.sums @ q if slots.size > n // 4 else c.sums[slots] @ q
+        if dots.size > slots.size:
+            dots = dots[slots]
+        # Rounded to 1e-6: a centroid kept up to date and one rebuilt sum the same rows in
+        # different groupings, which moves the float32 result in its last bits only.
+        out[slots] = np.round(dots / c.norms[slots], 6)
     return out
 
 

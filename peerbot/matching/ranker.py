@@ -185,7 +185,9 @@ class HybridRanker:
             )
             signals["topic_history"] = by_topic[slots]
         if w.semantic_profile and past.any():
-            signals["semantic_profile"] = profile_similarity(idx, ask.vector)[slots]
+            signals["semantic_profile"] = profile_similarity(idx, ask.vector, hits.owners[past])[
+                slots
+            ]
 
         dynamic = weighted_z(signals, w, len(slots))
         contributions = {**self._static(slots, ask), **dynamic}

@@ -126,3 +126,16 @@ def test_no_past_help_no_profile_signal() -> None:
     assert profile_similarity(index, _ask().vector)[index.slot("A")] == pytest.approx(
         float(EMB.embed([ON])[0] @ _ask().vector), abs=1e-5
     )
+
+
+def test_among_computes_only_the_helpers_the_search_scored() -> None:
+    """Given the owners of the past helps a search scored, the others are unknown (the lowest
+    value when standardised); those given keep exactly their full value."""
+    index = _specialist_and_generalist()
+    query = _ask().vector
+    full = profile_similarity(index, query)
+    spec, gen = index.slot("SPECIALIST"), index.slot("GENERALIST")
+    assert spec is not None and gen is not None
+    some = profile_similarity(index, query, np.array([gen, gen, -1, 999], dtype=np.intp))
+    assert some[gen] == full[gen]
+    assert np.isnan(some[spec]) and not np.isnan(full[spec])
