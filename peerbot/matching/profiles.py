@@ -18,6 +18,7 @@ to 1e-6, so a centroid kept up to date and one rebuilt give the same values. Pur
 
 from __future__ import annotations
 
+import threading
 import weakref
 from dataclasses import dataclass
 
@@ -39,10 +40,18 @@ class _Centroids:
 
 
 _KEPT: weakref.WeakKeyDictionary[HelperIndex, _Centroids] = weakref.WeakKeyDictionary()
+#: Rankings of one index may run in several threads at once; the update of its centroids is
+#: the only write on that path (two updates from the same row would count those rows twice).
+_LOCK = threading.Lock()
 
 
 def _current(index: HelperIndex) -> _Centroids:
     """The centroids of ``index`` as it stands (updated or rebuilt as needed)."""
+    with _LOCK:
+        return _update(index)
+
+
+def _update(index: HelperIndex) -> _Centroids:
     kept = _KEPT.get(index)
     n = index.n_slots
     if kept is not None and kept.layout == index.layout and kept.sums.shape[0] == n:
