@@ -11,9 +11,10 @@ so an ask never sees its own outcome or anything later.
 The centroids are kept beside each :class:`~peerbot.matching.index.HelperIndex` (as the topic
 index is, see :mod:`peerbot.matching.topics`): per slot the sum of the past-help vectors and
 their number, updated from the rows appended since the last look while the index's layout
-stays the same, rebuilt when it changes (a helper added, replaced or removed). The sums are
-float32 (a 100,000-helper workspace: about 150 MB at 384 dimensions); the cosines are rounded
-to 1e-6, so a centroid kept up to date and one rebuilt give the same values. Pure: no I/O.
+stays the same; when it changes (a helper added, replaced or removed), only the helpers whose
+past helps changed are summed again. The sums are float32 (a 100,000-helper workspace: about
+150 MB at 384 dimensions); the cosines are rounded to 1e-6, so a centroid kept up to date and
+one rebuilt give the same values. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class _Centroids:
     sums: npt.NDArray[np.float32]
     counts: npt.NDArray[np.int64]
     norms: npt.NDArray[np.float32]
+    #: Per slot: the highest row number of its past helps when last seen (-1: none).
+    last: npt.NDArray[np.int64]
 
 
 _KEPT: weakref.WeakKeyDictionary[HelperIndex, _Centroids] = weakref.WeakKeyDictionary()
@@ -51,10 +54,30 @@ def _current(index: HelperIndex) -> _Centroids:
         return _update(index)
 
 
+def _norms(sums: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    out: npt.NDArray[np.float32] = np.sqrt(np.einsum("ij,ij->i", sums, sums)).astype(np.float32)
+    return out
+
+
 def _update(index: HelperIndex) -> _Centroids:
+    """Bring the kept centroids of ``index`` up to date: the rows appended since the last look
+    while the layout is the same; after a layout change, only the helpers whose past-help
+    marks (count, highest row) moved are summed again; the first time, all of them."""
     kept = _KEPT.get(index)
     n = index.n_slots
-    if kept is not None and kept.layout == index.layout and kept.sums.shape[0] == n:
+    if kept is None:
+        sums, counts, hw = index.past_help_sums(0)
+        _, last, _ = index.past_help_marks()
+        kept = _Centroids(index.layout, hw, sums, counts, _norms(sums), last)
+        _KEPT[index] = kept
+        return kept
+    if kept.sums.shape[0] < n:  # new slots: nothing known of them yet
+        grow = n - kept.sums.shape[0]
+        kept.sums = np.vstack([kept.sums, np.zeros((grow, kept.sums.shape[1]), np.float32)])
+        kept.counts = np.concatenate([kept.counts, np.zeros(grow, np.int64)])
+        kept.norms = np.concatenate([kept.norms, np.zeros(grow, np.float32)])
+        kept.last = np.concatenate([kept.last, np.full(grow, -1, np.int64)])
+    if kept.layout == index.layout:
         sums, counts, hw = index.past_help_sums(kept.next_row)
         if hw == kept.next_row:
             return kept
@@ -63,13 +86,21 @@ def _update(index: HelperIndex) -> _Centroids:
             merged = kept.sums[touched] + sums[touched]
             kept.sums[touched] = merged
             kept.counts[touched] += counts[touched]
-            kept.norms[touched] = np.sqrt(np.einsum("ij,ij->i", merged, merged))
+            kept.norms[touched] = _norms(merged)
+            _, last, _ = index.past_help_marks()
+            kept.last[touched] = last[touched]
         kept.next_row = hw
         return kept
-    sums, counts, hw = index.past_help_sums(0)
-    norms = np.sqrt(np.einsum("ij,ij->i", sums, sums)).astype(np.float32)
-    kept = _Centroids(index.layout, hw, sums, counts, norms)
-    _KEPT[index] = kept
+    counts_now, last_now, hw = index.past_help_marks()
+    changed = np.flatnonzero((counts_now != kept.counts[:n]) | (last_now != kept.last[:n]))
+    if changed.size:
+        sums, counts, _ = index.past_help_sums(0, changed)
+        kept.sums[changed] = sums[changed]
+        kept.counts[changed] = counts[changed]
+        kept.norms[changed] = _norms(sums[changed])
+        kept.last[changed] = last_now[changed]
+    kept.layout = index.layout
+    kept.next_row = hw
     return kept
 
 

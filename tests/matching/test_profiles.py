@@ -139,3 +139,29 @@ def test_among_computes_only_the_helpers_the_search_scored() -> None:
     some = profile_similarity(index, query, np.array([gen, gen, -1, 999], dtype=np.intp))
     assert some[gen] == full[gen]
     assert np.isnan(some[spec]) and not np.isnan(full[spec])
+
+
+def test_a_replaced_helper_alone_is_summed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the first ranking, replacing one helper of many sums that helper's rows only (a
+    profile edit in a 100,000-helper workspace must not re-read 1.1 million vectors)."""
+    records = [helper(f"H{k}", [OFF[k % len(OFF)], f"{ON} {k}"]) for k in range(30)]
+    index = HelperIndex.build(records, EMB.dimension)
+    query = _ask().vector
+    profile_similarity(index, query)
+    asked: list[object] = []
+    real = index.past_help_sums
+
+    def spy(since_row: int = 0, slots: np.ndarray | None = None) -> object:
+        asked.append(None if slots is None else sorted(slots.tolist()))
+        return real(since_row, slots)
+
+    monkeypatch.setattr(index, "past_help_sums", spy)
+    index.upsert(helper("H7", [ON, ON, ON]))
+    got = profile_similarity(index, query)
+    assert asked == [[index.slot("H7")]]
+    fresh = HelperIndex.build(
+        [*records[:7], helper("H7", [ON, ON, ON]), *records[8:]], EMB.dimension
+    )
+    want = profile_similarity(fresh, query)
+    for h in fresh.helper_ids():
+        assert got[index.slot(h)] == pytest.approx(want[fresh.slot(h)], abs=1e-5), h
