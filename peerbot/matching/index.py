@@ -58,6 +58,8 @@ def _one_blas_thread() -> AbstractContextManager[object]:
 
 
 KIND_PAST = 0
+#: :meth:`HelperIndex.past_help_sums` counts each vector component in units of 1/SUM_SCALE.
+SUM_SCALE = 2**15
 KIND_EXPERTISE = 1
 
 #: The facts :meth:`HelperIndex.fact_columns` holds as float columns (``helps_given`` first:
@@ -1256,11 +1258,13 @@ class HelperIndex:
 
     def past_help_sums(
         self, since_row: int = 0, slots: npt.NDArray[np.intp] | None = None
-    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64], int]:
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], int]:
         """Per slot, over the live past-help rows numbered ``since_row`` and above (of the
-        ``slots`` given, or of all): the sum of their unit vectors and how many there are; and
-        the row number the next call may start from (rows are only appended between two
-        changes of :attr:`layout`). For :mod:`peerbot.matching.profiles` (``semantic_profile``)."""
+        ``slots`` given, or of all): the sum of their unit vectors, each component in units of
+        ``1 / SUM_SCALE`` (integers: a sum is the same in whatever groups it is added), and how
+        many there are; and the row number the next call may start from (rows are only
+        appended between two changes of :attr:`layout`). For :mod:`peerbot.matching.profiles`
+        (the ``semantic_profile`` signal)."""
         n, hw = self.n_slots, self._hw
         lo = min(max(since_row, 0), hw)
         live = (self._own[lo:hw] >= 0) & (self._kind[lo:hw] == KIND_PAST)
@@ -1272,15 +1276,16 @@ class HelperIndex:
         owners = self._own[rows]
         order = np.argsort(owners, kind="stable")
         rows, owners = rows[order], owners[order]
-        sums = np.zeros((n, self.dimension), dtype=np.float32)
+        sums = np.zeros((n, self.dimension), dtype=np.int64)
         for a in range(0, rows.size, _ENCODE_ROWS * 8):
             r = rows[a : a + _ENCODE_ROWS * 8]
             o = owners[a : a + _ENCODE_ROWS * 8]
             block = self._mat[r].astype(np.float32)
             if self.storage == "int8":
                 block *= self._scale[r][:, None]
+            fixed = np.rint(block * SUM_SCALE).astype(np.int64)
             uniq, starts = np.unique(o, return_index=True)
-            sums[uniq] += np.add.reduceat(block, starts, axis=0)
+            sums[uniq] += np.add.reduceat(fixed, starts, axis=0)
         counts = np.bincount(owners, minlength=n).astype(np.int64)[:n]
         return sums, counts, hw
 

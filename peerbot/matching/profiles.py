@@ -12,9 +12,9 @@ The centroids are kept beside each :class:`~peerbot.matching.index.HelperIndex` 
 index is, see :mod:`peerbot.matching.topics`): per slot the sum of the past-help vectors and
 their number, updated from the rows appended since the last look while the index's layout
 stays the same; when it changes (a helper added, replaced or removed), only the helpers whose
-past helps changed are summed again. The sums are float32 (a 100,000-helper workspace: about
-150 MB at 384 dimensions); the cosines are rounded to 1e-6, so a centroid kept up to date and
-one rebuilt give the same values. Pure: no I/O.
+past helps changed are summed again. The sums are integers (each component in units of
+``1 / SUM_SCALE``; int32: a 100,000-helper workspace holds about 150 MB at 384 dimensions), so a
+centroid kept up to date and one made afresh are exactly equal. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from __future__ import annotations
 import threading
 import weakref
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -35,9 +36,11 @@ FloatArray = npt.NDArray[np.float64]
 class _Centroids:
     layout: int
     next_row: int
-    sums: npt.NDArray[np.float32]
+    #: Per slot, in units of ``1 / SUM_SCALE`` (int32: exact, so a sum kept up to date and
+    #: one made afresh are equal; a helper would need 65,536 helps to overflow it).
+    sums: npt.NDArray[np.int32]
     counts: npt.NDArray[np.int64]
-    norms: npt.NDArray[np.float32]
+    norms: npt.NDArray[np.float64]
     #: Per slot: the highest row number of its past helps when last seen (-1: none).
     last: npt.NDArray[np.int64]
 
@@ -54,8 +57,9 @@ def _current(index: HelperIndex) -> _Centroids:
         return _update(index)
 
 
-def _norms(sums: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    out: npt.NDArray[np.float32] = np.sqrt(np.einsum("ij,ij->i", sums, sums)).astype(np.float32)
+def _norms(sums: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.float64]:
+    s = sums.astype(np.float64)
+    out: npt.NDArray[np.float64] = np.sqrt(np.einsum("ij,ij->i", s, s))
     return out
 
 
@@ -68,14 +72,14 @@ def _update(index: HelperIndex) -> _Centroids:
     if kept is None:
         sums, counts, hw = index.past_help_sums(0)
         _, last, _ = index.past_help_marks()
-        kept = _Centroids(index.layout, hw, sums, counts, _norms(sums), last)
+        kept = _Centroids(index.layout, hw, sums.astype(np.int32), counts, _norms(sums), last)
         _KEPT[index] = kept
         return kept
     if kept.sums.shape[0] < n:  # new slots: nothing known of them yet
         grow = n - kept.sums.shape[0]
-        kept.sums = np.vstack([kept.sums, np.zeros((grow, kept.sums.shape[1]), np.float32)])
+        kept.sums = np.vstack([kept.sums, np.zeros((grow, kept.sums.shape[1]), np.int32)])
         kept.counts = np.concatenate([kept.counts, np.zeros(grow, np.int64)])
-        kept.norms = np.concatenate([kept.norms, np.zeros(grow, np.float32)])
+        kept.norms = np.concatenate([kept.norms, np.zeros(grow, np.float64)])
         kept.last = np.concatenate([kept.last, np.full(grow, -1, np.int64)])
     if kept.layout == index.layout:
         sums, counts, hw = index.past_help_sums(kept.next_row)
@@ -84,7 +88,7 @@ def _update(index: HelperIndex) -> _Centroids:
         touched = np.flatnonzero(counts)
         if touched.size:
             merged = kept.sums[touched] + sums[touched]
-            kept.sums[touched] = merged
+            kept.sums[touched] = merged.astype(np.int32)
             kept.counts[touched] += counts[touched]
             kept.norms[touched] = _norms(merged)
             _, last, _ = index.past_help_marks()
@@ -95,7 +99,7 @@ def _update(index: HelperIndex) -> _Centroids:
     changed = np.flatnonzero((counts_now != kept.counts[:n]) | (last_now != kept.last[:n]))
     if changed.size:
         sums, counts, _ = index.past_help_sums(0, changed)
-        kept.sums[changed] = sums[changed]
+        kept.sums[changed] = sums[changed].astype(np.int32)
         kept.counts[changed] = counts[changed]
         kept.norms[changed] = _norms(sums[changed])
         kept.last[changed] = last_now[changed]
@@ -105,39 +109,44 @@ def _update(index: HelperIndex) -> _Centroids:
 
 
 def profile_similarity(
-    index: HelperIndex, query: npt.ArrayLike, among: npt.NDArray[np.intp] | None = None
+    index: HelperIndex,
+    query: npt.ArrayLike,
+    among: npt.NDArray[np.intp] | None = None,
+    floor: float | None = None,
 ) -> FloatArray:
     """Per slot of ``index``: the cosine of ``query`` to the mean of the helper's past-help
     vectors; ``NaN`` for a helper with no past help (nothing is known: the lowest value, see
     :func:`~peerbot.matching.scoring.standardise`).
 
-    ``among``: compute only the helpers owning these slots (repeats allowed), the others are
-    ``NaN`` too. The ranker passes the owners of the past helps its search scored: every helper
-    in exact search, so nothing changes there; in approximate (IVF) search the helpers with a
-    past help in a probed partition, so one whose every help lies far from the ask ranks with
-    the lowest value, and a ranking costs a product over those helpers, not the workspace."""
+    With a ``floor`` every value is at least ``floor``; with ``among`` (slots, repeats
+    allowed) only those helpers are computed and every other helper with a past help has the
+    floor (``NaN`` without one). The ranker passes the owners of the past helps its search
+    found above the similarity floor: a helper none of whose helps is related to the ask is
+    unrelated as a whole, in exact and in approximate (IVF) search alike (the IVF probe skips
+    only rows far from the ask), and a ranking costs a product over the few related helpers,
+    not over the workspace."""
     c = _current(index)
     q = np.asarray(query, dtype=np.float32).reshape(-1)
     norm = float(np.linalg.norm(q))
     if norm > 0:
         q = q / norm
     n = c.sums.shape[0]
-    wanted = (c.counts > 0) & (c.norms > 0)
+    known = (c.counts > 0) & (c.norms > 0)
+    out = np.full(n, np.nan)
+    if floor is not None:
+        out[known] = floor
+    wanted = known
     if among is not None:
         marked = np.zeros(n, dtype=bool)
         owners = np.asarray(among, dtype=np.intp)
         marked[owners[(owners >= 0) & (owners < n)]] = True
-        wanted &= marked
-    out = np.full(n, np.nan)
+        wanted = known & marked
     slots = np.flatnonzero(wanted)
     if slots.size:
-        # Gathering rows costs more than the product over all of them when many are wanted.
-        dots = c.sums @ q if slots.size > n // 4 else c.sums[slots] @ q
-        if dots.size > slots.size:
-            dots = dots[slots]
-        # Rounded to 1e-6: a centroid kept up to date and one rebuilt sum the same rows in
-        # different groupings, which moves the float32 result in its last bits only.
-        out[slots] = np.round(dots / c.norms[slots], 6)
+        # Only the helpers wanted are converted (the ranker asks for the few related ones).
+        dots = c.sums[slots].astype(np.float32) @ q
+        values = dots.astype(np.float64) / c.norms[slots]
+        out[slots] = values if floor is None else np.maximum(values, floor)
     return out
 
 

@@ -185,9 +185,10 @@ class HybridRanker:
             )
             signals["topic_history"] = by_topic[slots]
         if w.semantic_profile and past.any():
-            signals["semantic_profile"] = profile_similarity(idx, ask.vector, hits.owners[past])[
-                slots
-            ]
+            related = past & (hits.sims > w.similarity_floor)
+            signals["semantic_profile"] = profile_similarity(
+                idx, ask.vector, hits.owners[related], w.similarity_floor
+            )[slots]
 
         dynamic = weighted_z(signals, w, len(slots))
         contributions = {**self._static(slots, ask), **dynamic}

@@ -55,9 +55,9 @@ standardisation the same values and rank alike (``peerbot bench match`` prints t
     asks, where ``semantic_history`` is absolute.
 ``semantic_profile``
     Cosine of the ask to the mean of the helper's past-help vectors (see
-    :mod:`peerbot.matching.profiles`): what they help on as a whole, not how often. Computed
-    for the helpers whose past helps the search scored (all in exact search; in IVF search
-    those with a help in a probed partition, the others take the lowest value).
+    :mod:`peerbot.matching.profiles`): what they help on as a whole, not how often. At least
+    ``similarity_floor``, and exactly that for a helper none of whose past helps is above it
+    (so exact and IVF search agree, as for ``semantic_history``).
 """
 
 from __future__ import annotations

@@ -128,9 +128,9 @@ def test_no_past_help_no_profile_signal() -> None:
     )
 
 
-def test_among_computes_only_the_helpers_the_search_scored() -> None:
-    """Given the owners of the past helps a search scored, the others are unknown (the lowest
-    value when standardised); those given keep exactly their full value."""
+def test_among_computes_only_the_helpers_the_search_found_related() -> None:
+    """Given the owners of the past helps a search found, the others are unknown, or at the
+    floor when one is given; those given keep exactly their full value."""
     index = _specialist_and_generalist()
     query = _ask().vector
     full = profile_similarity(index, query)
@@ -139,6 +139,11 @@ def test_among_computes_only_the_helpers_the_search_scored() -> None:
     some = profile_similarity(index, query, np.array([gen, gen, -1, 999], dtype=np.intp))
     assert some[gen] == full[gen]
     assert np.isnan(some[spec]) and not np.isnan(full[spec])
+    # With a floor: those not computed take it (a helper without past helps stays unknown),
+    # those computed are at least it.
+    floored = profile_similarity(index, query, np.array([gen]), floor=0.99)
+    assert floored[spec] == 0.99 and floored[gen] == max(full[gen], 0.99)
+    assert np.isnan(floored[index.slot("NEW")])
 
 
 def test_a_replaced_helper_alone_is_summed_again(monkeypatch: pytest.MonkeyPatch) -> None:
