@@ -86,8 +86,8 @@ POLICY_SIGNALS: frozenset[str] = frozenset({"fairness", "capacity"})
 #: development sets, learning ``topical_recency`` and ``neighbours`` (0 by default) lowered the
 #: replayed MRR (they concentrate first offers on the recently active); learning
 #: ``semantic_profile`` (0.5 by default) gave weights that won the held-out latest history but
-#: ranked the new asks worse on both sets (dba 0.367 against 0.388 hand-set, android 0.459
-#: against 0.469 without it), so it stays a fixed term beside the learned ones. Emptying this
+#: ranked the new asks worse on both sets (measured without its floor: dba 0.367 against 0.388
+#: hand-set, android 0.459 against 0.469 without it), so it stays a fixed term. Emptying this
 #: set lets a workspace learn them.
 UNLEARNED_SIGNALS: frozenset[str] = frozenset({"topical_recency", "neighbours", "semantic_profile"})
 #: Signals whose learned weight never falls below the hand-set one: the stated expertise and the
