@@ -58,6 +58,8 @@ def _one_blas_thread() -> AbstractContextManager[object]:
 
 
 KIND_PAST = 0
+#: :meth:`HelperIndex.past_help_sums` counts each vector component in units of 1/SUM_SCALE.
+SUM_SCALE = 2**15
 KIND_EXPERTISE = 1
 
 #: The facts :meth:`HelperIndex.fact_columns` holds as float columns (``helps_given`` first:
@@ -1344,6 +1346,51 @@ class HelperIndex:
                 np.concatenate([self._hb_time[ok], np.asarray(times, np.float64)]),
             )
         return self._help_cache
+
+    def past_help_sums(
+        self, since_row: int = 0, slots: npt.NDArray[np.intp] | None = None
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], int]:
+        """Per slot, over the live past-help rows numbered ``since_row`` and above (of the
+        ``slots`` given, or of all): the sum of their unit vectors, each component in units of
+        ``1 / SUM_SCALE`` (integers: a sum is the same in whatever groups it is added), and how
+        many there are; and the row number the next call may start from (rows are only
+        appended between two changes of :attr:`layout`). For :mod:`peerbot.matching.profiles`
+        (the ``semantic_profile`` signal)."""
+        n, hw = self.n_slots, self._hw
+        lo = min(max(since_row, 0), hw)
+        live = (self._own[lo:hw] >= 0) & (self._kind[lo:hw] == KIND_PAST)
+        if slots is not None:
+            wanted = np.zeros(n + 1, dtype=bool)
+            wanted[np.asarray(slots, dtype=np.intp)] = True
+            live &= wanted[self._own[lo:hw]]
+        rows = lo + np.flatnonzero(live)
+        owners = self._own[rows]
+        order = np.argsort(owners, kind="stable")
+        rows, owners = rows[order], owners[order]
+        sums = np.zeros((n, self.dimension), dtype=np.int64)
+        for a in range(0, rows.size, _ENCODE_ROWS * 8):
+            r = rows[a : a + _ENCODE_ROWS * 8]
+            o = owners[a : a + _ENCODE_ROWS * 8]
+            block = self._take(r).astype(np.float32)
+            if self.storage == "int8":
+                block *= self._scale[r][:, None]
+            fixed = np.rint(block * SUM_SCALE).astype(np.int64)
+            uniq, starts = np.unique(o, return_index=True)
+            sums[uniq] += np.add.reduceat(fixed, starts, axis=0)
+        counts = np.bincount(owners, minlength=n).astype(np.int64)[:n]
+        return sums, counts, hw
+
+    def past_help_marks(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], int]:
+        """Per slot: how many live past-help rows it has and the highest of their numbers (-1:
+        none); and the next row number. A helper replaced (new rows), given a help, or removed
+        changes them, and so does a compaction (rows renumbered): what
+        :mod:`peerbot.matching.profiles` compares to recompute only the helpers that changed."""
+        n, hw = self.n_slots, self._hw
+        rows = np.flatnonzero((self._own[:hw] >= 0) & (self._kind[:hw] == KIND_PAST))
+        owners = self._own[rows]
+        last = np.full(n, -1, dtype=np.int64)
+        last[owners] = rows  # ascending rows: the last write per slot is its highest row
+        return np.bincount(owners, minlength=n).astype(np.int64)[:n], last, hw
 
     # --- persistence ----------------------------------------------------------------------
     def export_state(self) -> tuple[dict[str, Any], dict[str, Any]]:

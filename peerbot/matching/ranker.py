@@ -14,6 +14,7 @@ from peerbot.domain.topics import topic_label
 from peerbot.matching.bm25 import analyze, surface_forms
 from peerbot.matching.facts import Ask
 from peerbot.matching.index import KIND_EXPERTISE, KIND_PAST, HelperIndex, Hits
+from peerbot.matching.profiles import profile_similarity, similar_share
 from peerbot.matching.scoring import (
     RankerWeights,
     Scored,
@@ -183,6 +184,11 @@ class HybridRanker:
                 ask.topics, idx.slot, n_slots, w.recency_days, (id(idx), idx.layout)
             )
             signals["topic_history"] = by_topic[slots]
+        if w.semantic_profile and past.any():
+            related = past & (hits.sims > w.similarity_floor)
+            signals["semantic_profile"] = profile_similarity(
+                idx, ask.vector, hits.owners[related], w.similarity_floor
+            )[slots]
 
         dynamic = weighted_z(signals, w, len(slots))
         contributions = {**self._static(slots, ask), **dynamic}
@@ -392,6 +398,18 @@ class HybridRanker:
             return f"helped on {len(mine)} of the {k} past asks closest to this one, e.g. {example}"
         if signal == "topic_history":
             return self._describe_topics(slot, ask)
+        if signal == "semantic_profile":
+            similar, total, best = similar_share(
+                idx, slot, ask.vector, self.weights.similar_threshold
+            )
+            if not total:
+                return ""
+            example = _quote(idx.past_help(slot, best).text)
+            if similar:
+                helps = _plural(total, "past help")
+                verb = "was" if similar == 1 else "were"
+                return f"{similar} of their {helps} {verb} on similar asks, e.g. {example}"
+            return f"their past helps lean toward asks like this one, e.g. {example}"
         if signal == "semantic_expertise":
             surface = surface_forms(ask.text)
             expertise_terms = set(analyze(idx.expertise_text_at(slot)))

@@ -53,6 +53,11 @@ standardisation the same values and rank alike (``peerbot bench match`` prints t
     Votes of the ``neighbours_k`` past asks most similar to this one (over every helper's past
     helps): ``sum`` of their cosine, to each one's helper. Relative to the other helpers' past
     asks, where ``semantic_history`` is absolute.
+``semantic_profile``
+    Cosine of the ask to the mean of the helper's past-help vectors (see
+    :mod:`peerbot.matching.profiles`): what they help on as a whole, not how often. At least
+    ``similarity_floor``, and exactly that for a helper none of whose past helps is above it
+    (so exact and IVF search agree, as for ``semantic_history``).
 """
 
 from __future__ import annotations
@@ -83,6 +88,7 @@ SIGNALS: tuple[str, ...] = (
     "topical_recency",
     "neighbours",
     "topic_history",
+    "semantic_profile",
 )
 
 
@@ -111,6 +117,7 @@ class RankerWeights:
     topical_recency: float = 0.0
     neighbours: float = 0.0
     topic_history: float = 0.5
+    semantic_profile: float = 0.5
     #: Sharpness of the per-ask similarity aggregation (higher: only close past asks count).
     semantic_temperature: float = 20.0
     #: Cosine at and below which a vector is unrelated to the ask: it adds nothing to the
@@ -188,6 +195,7 @@ MIN_SCALE: dict[str, float] = {
     "topical_recency": 1.0,  # as semantic_history
     "neighbours": 0.25,  # about a quarter of one close past ask
     "topic_history": 0.5,  # one past help on a topic shared by a third of the helps
+    "semantic_profile": 0.05,  # cosine
 }
 
 

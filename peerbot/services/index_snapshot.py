@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from peerbot.matching import HelperIndex
+from peerbot.matching import HelperIndex, profiles
 from peerbot.matching.topics import TopicIndex, attach, topics_of
 
 log = logging.getLogger(__name__)
@@ -145,6 +145,10 @@ def capture(
         t_arrays, t_meta = topics.export_state()
         arrays.update({f"topics_{k}": v for k, v in t_arrays.items()})
         meta["topics"] = t_meta
+    centroids = profiles.export_state(index)
+    if centroids is not None:
+        arrays.update({f"profiles_{k}": v for k, v in centroids[0].items()})
+        meta["profiles"] = centroids[1]
     return Captured(team_id, version, watermark, database, arrays, meta, origin)
 
 
@@ -351,6 +355,13 @@ def _load(root: Path, team_id: str, model_name: str, dimension: int, database: s
     index = HelperIndex.from_state(arrays, meta)
     if index.model_name != model_name or index.dimension != dimension:
         raise SnapshotError("the index inside was built for another model")
+    if "profiles" in meta:
+        prefix = "profiles_"
+        profiles.restore_state(
+            index,
+            {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)},
+            meta["profiles"],
+        )
     if "topics" in meta:
         prefix = "topics_"
         attach(

@@ -34,6 +34,7 @@ from peerbot.matching import (
     RankerWeights,
     RulesThenHybrid,
     Snapshot,
+    profiles,
 )
 from peerbot.services.index_snapshot import SnapshotStore
 from peerbot.services.matching_feed import changed_people, changed_since, feed_position
@@ -566,6 +567,7 @@ class IndexedMatcher:
         for team in teams:
             with read_only(sessions) as session, self._lock:
                 index = self._indexes.refresh(session, team, now)
+                profiles.warm(index)  # the semantic_profile centroids (kept in a snapshot)
                 # The helpers' facts, the rules' view of them and the ranker's caches too: one
                 # ranking of an empty ask that nobody asked loads them all.
                 helpers, managers, eligibility = self._facts.helpers(

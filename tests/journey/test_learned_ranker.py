@@ -61,6 +61,7 @@ TOPIC_BLIND = RankerWeights(
     experience=1.0,
     recency=1.0,
     topical_recency=0.0,
+    semantic_profile=0.0,
 )
 
 

@@ -231,7 +231,7 @@ def test_ranker_weights_come_from_settings(monkeypatch: pytest.MonkeyPatch) -> N
 @pytest.mark.model
 @pytest.mark.shared
 @pytest.mark.timeout(900)  # embeds the data set and trains the learned ranker on its history
-@pytest.mark.parametrize(("site", "factor"), [("dba", 1.3), ("android", 1.05)])
+@pytest.mark.parametrize(("site", "factor"), [("dba", 1.35), ("android", 1.05)])
 def test_quality_gate(cached_embedder: Embedder, site: str, factor: float) -> None:
     path = shared_path("data", "routing", f"{site}.jsonl")
     result = routing.run_routing_eval(
@@ -269,6 +269,7 @@ def test_cli_measures_the_ranker_weights_it_is_given(
         assert cli.main(argv) == 0
         doc = json.loads(capsys.readouterr().out)
         assert abs(doc["defaults"]["MRR"] - doc["popularity"]["MRR"]) > 0.005
-        # The measured figure (0.351 before issue 17's topic_history).
-        assert doc["defaults"]["MRR"] == pytest.approx(0.3715, abs=0.001)
+        # The measured figure (0.351 before issue 17's topic_history, 0.3715 before
+        # semantic_profile).
+        assert doc["defaults"]["MRR"] == pytest.approx(0.3813, abs=0.001)
         assert doc["peerbot"]["MRR"] >= doc["defaults"]["MRR"] - 0.001

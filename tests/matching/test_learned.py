@@ -54,6 +54,7 @@ TOPIC_BLIND = RankerWeights(
     experience=1.0,
     recency=1.0,
     topical_recency=0.0,
+    semantic_profile=0.0,
 )
 SIG = {name: k for k, name in enumerate(SIGNALS)}
 
@@ -118,6 +119,9 @@ def test_an_asks_own_help_is_not_in_its_features() -> None:
     data = replay_features([*events, first], helpers, EMB.dimension)
     group = next(g for g in data.groups if g.ask_id == "new")
     col = SIG["semantic_history"]
+    assert group.pos[0, col] <= group.neg[:, col].min()
+    # Nor in what they help on as a whole (no past help: unknown, the lowest value).
+    col = SIG["semantic_profile"]
     assert group.pos[0, col] <= group.neg[:, col].min()
     # Counts and ratings as they are now are never replayed into the past.
     rated = HelperRecord(

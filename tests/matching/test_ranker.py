@@ -126,6 +126,15 @@ def _check_truth(ranker: HybridRanker, ask: Ask) -> None:
             if example.helped_at is not None:
                 days = int((ask.now - example.helped_at).total_seconds() // 86400)
                 assert ("today" if days == 0 else f"{days} day") in r.explanation.lower()
+        if "semantic_profile" in r.reasons:
+            q = ask.vector / np.linalg.norm(ask.vector)
+            sims = [float(np.asarray(h.vector) @ q) for h in rec.past_helps]
+            n_similar = sum(s >= ranker.weights.similar_threshold for s in sims)
+            closest = rec.past_helps[int(np.argmax(sims))].text
+            assert closest[:40].lower() in r.explanation.lower()
+            if n_similar:
+                said = f"{n_similar} of their {len(sims)} past help"
+                assert said in r.explanation
         if "capacity" in r.reasons:
             left = (rec.facts.capacity_total or 0) - (rec.facts.capacity_used or 0)
             assert f"room for {left} more ask" in r.explanation
@@ -262,6 +271,7 @@ def test_absent_signals_contribute_nothing_and_do_not_break() -> None:
             "recency",
             "topical_recency",
             "neighbours",
+            "semantic_profile",
         }
     empty = HybridRanker(HelperIndex(EMB.dimension)).rank(_ask())
     assert empty == []

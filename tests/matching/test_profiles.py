@@ -1,0 +1,172 @@
+"""``semantic_profile``: the cosine of an ask to the mean of a helper's past helps, kept beside
+the index as it changes, explained truthfully."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import numpy as np
+import pytest
+
+from peerbot.matching import Ask, HelperFacts, HelperIndex, HelperRecord, HybridRanker, PastHelp
+from peerbot.matching.profiles import profile_similarity
+from peerbot.matching.scoring import SIGNALS, RankerWeights
+from tests.matching.helpers import EMB, NOW, helper, past
+from tests.matching.test_ranker import _check_truth, _workspace
+
+ON = "handling a low performer who misses deadlines"
+OFF = [
+    "budget planning for next year",
+    "hiring loop for engineers",
+    "salary negotiation offer",
+    "remote onboarding checklist",
+    "quarterly roadmap priorities",
+    "incident postmortem process",
+]
+ONLY_PROFILE = RankerWeights.from_mapping({**dict.fromkeys(SIGNALS, 0.0), "semantic_profile": 1.0})
+ONLY_HISTORY = RankerWeights.from_mapping({**dict.fromkeys(SIGNALS, 0.0), "semantic_history": 1.0})
+
+
+def _ask(text: str = ON) -> Ask:
+    return Ask(text, EMB.embed([text])[0], NOW, asker_id="ASKER")
+
+
+def _specialist_and_generalist() -> HelperIndex:
+    on = [f"{ON} case {k}" for k in range(2)]
+    return HelperIndex.build(
+        [
+            helper("SPECIALIST", on),
+            helper("GENERALIST", [*on, ON, *OFF]),
+            helper("NEW", [], "performance"),
+        ],
+        EMB.dimension,
+    )
+
+
+def test_a_specialist_outranks_a_generalist_with_more_similar_helps() -> None:
+    """The generalist helped on every ask the specialist did and one more close one, so the
+    soft count of similar helps puts them first; what they help on as a whole is mostly other
+    subjects, so ``semantic_profile`` puts the specialist first. A helper with no past help is
+    unknown to it (last)."""
+    index = _specialist_and_generalist()
+    by_history = [r.helper_id for r in HybridRanker(index, ONLY_HISTORY).rank(_ask(), limit=None)]
+    assert by_history[0] == "GENERALIST"
+    by_profile = [r.helper_id for r in HybridRanker(index, ONLY_PROFILE).rank(_ask(), limit=None)]
+    assert by_profile == ["SPECIALIST", "GENERALIST", "NEW"]
+    sims = profile_similarity(index, _ask().vector)
+    assert np.isnan(sims[index.slot("NEW")])
+
+
+@pytest.mark.parametrize("storage", ["float32", "int8"])
+def test_kept_centroids_follow_the_index_as_it_changes(storage: str) -> None:
+    """Values after helps are added, a helper replaced and one removed are those of an index
+    built afresh from the same records (in both storages)."""
+    records = {f"H{k}": helper(f"H{k}", [OFF[k], OFF[(k + 1) % len(OFF)]]) for k in range(5)}
+    index = HelperIndex(EMB.dimension, storage=storage)
+    for r in records.values():
+        index.upsert(r)
+    query = _ask().vector
+
+    def same_as_fresh() -> None:
+        fresh = HelperIndex(EMB.dimension, storage=storage)
+        for r in records.values():
+            fresh.upsert(r)
+        got, want = profile_similarity(index, query), profile_similarity(fresh, query)
+        assert sorted(index.helper_ids()) == sorted(fresh.helper_ids())
+        for h in fresh.helper_ids():
+            assert got[index.slot(h)] == pytest.approx(want[fresh.slot(h)], abs=2e-3), h
+
+    same_as_fresh()  # kept from now on
+    before = profile_similarity(index, query)[index.slot("H1")]
+    for h, p in (("H1", past("x1", ON)), ("H3", past("x3", f"{ON} again"))):
+        index.add_past_help(h, p)
+        records[h] = dataclasses.replace(records[h], past_helps=(*records[h].past_helps, p))
+    same_as_fresh()
+    assert profile_similarity(index, query)[index.slot("H1")] > before
+    records["H2"] = helper("H2", [ON, ON])
+    index.upsert(records["H2"])
+    index.remove("H4")
+    del records["H4"]
+    same_as_fresh()
+
+
+def test_the_explanation_counts_the_similar_past_helps_truly() -> None:
+    index = _specialist_and_generalist()
+    ranker = HybridRanker(index, ONLY_PROFILE)
+    top = ranker.rank(_ask(), limit=1)[0]
+    assert top.helper_id == "SPECIALIST" and top.reasons == ("semantic_profile",)
+    rec = index.record("SPECIALIST")
+    q = _ask().vector / np.linalg.norm(_ask().vector)
+    similar = sum(
+        float(np.asarray(h.vector) @ q) >= ranker.weights.similar_threshold for h in rec.past_helps
+    )
+    assert similar == 2
+    assert top.explanation.startswith("2 of their 2 past helps were on similar asks, e.g. '")
+    quoted = re.search(r"e\.g\. '([^']+)'", top.explanation)
+    assert quoted and any(h.text.startswith(quoted.group(1).rstrip("…")) for h in rec.past_helps)
+
+
+@pytest.mark.parametrize("text", [ON, "hiring loop for designers", "budget planning"])
+def test_explanations_stay_true_when_the_profile_leads(text: str) -> None:
+    weights = dataclasses.replace(RankerWeights(), semantic_profile=4.0)
+    ranker = HybridRanker(_workspace(), weights)
+    named = {n for r in ranker.rank(_ask(text), limit=None) for n in r.reasons}
+    assert "semantic_profile" in named
+    _check_truth(ranker, _ask(text))
+
+
+def test_no_past_help_no_profile_signal() -> None:
+    index = HelperIndex.build(
+        [HelperRecord("A", EMB.embed(["hiring"])[0], "hiring", (), HelperFacts())], EMB.dimension
+    )
+    scoring = HybridRanker(index, ONLY_PROFILE).score(_ask())
+    assert "semantic_profile" not in scoring.scored.contributions
+    index.add_past_help("A", PastHelp("1", EMB.embed([ON])[0], ON, NOW))
+    assert profile_similarity(index, _ask().vector)[index.slot("A")] == pytest.approx(
+        float(EMB.embed([ON])[0] @ _ask().vector), abs=1e-5
+    )
+
+
+def test_among_computes_only_the_helpers_the_search_found_related() -> None:
+    """Given the owners of the past helps a search found, the others are unknown, or at the
+    floor when one is given; those given keep exactly their full value."""
+    index = _specialist_and_generalist()
+    query = _ask().vector
+    full = profile_similarity(index, query)
+    spec, gen = index.slot("SPECIALIST"), index.slot("GENERALIST")
+    assert spec is not None and gen is not None
+    some = profile_similarity(index, query, np.array([gen, gen, -1, 999], dtype=np.intp))
+    assert some[gen] == full[gen]
+    assert np.isnan(some[spec]) and not np.isnan(full[spec])
+    # With a floor: those not computed take it (a helper without past helps stays unknown),
+    # those computed are at least it.
+    floored = profile_similarity(index, query, np.array([gen]), floor=0.99)
+    assert floored[spec] == 0.99 and floored[gen] == max(full[gen], 0.99)
+    assert np.isnan(floored[index.slot("NEW")])
+
+
+def test_a_replaced_helper_alone_is_summed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the first ranking, replacing one helper of many sums that helper's rows only (a
+    profile edit in a 100,000-helper workspace must not re-read 1.1 million vectors)."""
+    records = [helper(f"H{k}", [OFF[k % len(OFF)], f"{ON} {k}"]) for k in range(30)]
+    index = HelperIndex.build(records, EMB.dimension)
+    query = _ask().vector
+    profile_similarity(index, query)
+    asked: list[object] = []
+    real = index.past_help_sums
+
+    def spy(since_row: int = 0, slots: np.ndarray | None = None) -> object:
+        asked.append(None if slots is None else sorted(slots.tolist()))
+        return real(since_row, slots)
+
+    monkeypatch.setattr(index, "past_help_sums", spy)
+    index.upsert(helper("H7", [ON, ON, ON]))
+    got = profile_similarity(index, query)
+    assert asked == [[index.slot("H7")]]
+    fresh = HelperIndex.build(
+        [*records[:7], helper("H7", [ON, ON, ON]), *records[8:]], EMB.dimension
+    )
+    want = profile_similarity(fresh, query)
+    for h in fresh.helper_ids():
+        assert got[index.slot(h)] == pytest.approx(want[fresh.slot(h)], abs=1e-5), h
