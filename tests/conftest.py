@@ -25,3 +25,28 @@ ROOT = Path(__file__).resolve().parent.parent
 def project_root() -> Path:
     """The checkout's top level."""
     return ROOT
+
+
+#: Tests that take tens of seconds each (a real-model process started, a workload of a thousand
+#: messages), by node id prefix, longest first. pytest-xdist (``--dist loadgroup``) hands out the
+#: grouped tests first, then the others in collection order: these go to the front of the others,
+#: so that no long test starts last and runs alone while the other worker waits.
+SLOW_FIRST = (
+    "tests/outbox/test_crash.py",
+    "tests/journey/test_workers.py",
+    "tests/app/test_http_serve.py",
+    "tests/matching/test_bench.py",
+    "tests/app/test_cli.py::test_the_first_command_without_tokens",
+)
+
+
+def _slow_rank(item: pytest.Item) -> int:
+    for rank, prefix in enumerate(SLOW_FIRST):
+        if item.nodeid.startswith(prefix):
+            return rank
+    return len(SLOW_FIRST)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put the :data:`SLOW_FIRST` tests first (a stable sort: the rest keep their order)."""
+    items.sort(key=_slow_rank)
