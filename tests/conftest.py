@@ -11,6 +11,15 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+# Under pytest-xdist the workers already keep every core busy: torch's and the BLAS's own
+# threads (one per core each, by default) only contend with the other worker; their spinning
+# made embedding the routing data take half as much CPU again and 1.6x the wall time. A share
+# of the cores each (read by torch and OpenBLAS when first imported; inherited by the processes
+# tests start).
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _share = (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, _share)))
+
 pytest_plugins = [
     "tests.fixtures.shared",
     "tests.fixtures.db",
