@@ -56,6 +56,25 @@ def _slow_rank(item: pytest.Item) -> int:
     return len(SLOW_FIRST)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Put the :data:`SLOW_FIRST` tests first (a stable sort: the rest keep their order)."""
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Put the :data:`SLOW_FIRST` tests first (a stable sort: the rest keep their order), and
+    make ``--dist loadgroup`` honour the ``xdist_group`` marks again.
+
+    pytest-xdist 3.8 groups tests by appending ``@group`` to ``item._nodeid``; pytest 9 keeps
+    the id in ``item._id``, so the suffix never appeared and every group was spread over the
+    workers (the routing data embedded on both, the fuzz requests drawn twice)."""
     items.sort(key=_slow_rank)
+    if not getattr(config.option, "loadgroup", False):
+        return
+    from _pytest.nodes import coerce_node_id
+
+    for item in items:
+        names = sorted(
+            {
+                str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                for m in item.iter_markers("xdist_group")
+            }
+        )
+        if names and "@" not in item.nodeid:
+            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(names)}")  # type: ignore[attr-defined]
