@@ -320,9 +320,11 @@ def evaluate(
     bm25_scores = [baseline.score(tokenize(q.text), len(data.candidates)) for q in data.asks]
 
     relevant = [frozenset(a for a in q.answerer_ids if a in cset) for q in data.asks]
+    ranked = _static_rankings(data, index, vectors, used)
     rankings: dict[str, list[list[str]]] = {
-        "peerbot": _static_rankings(data, index, vectors, used),
-        "defaults": _static_rankings(data, index, vectors, weights),
+        "peerbot": ranked,
+        # nothing learned (or too little): the same weights, the same rankings
+        "defaults": ranked if used == weights else _static_rankings(data, index, vectors, weights),
         "bm25": [list(cands[np.argsort(-bm, kind="stable")]) for bm in bm25_scores],
         "popularity": [pop_ranking] * len(data.asks),
     }

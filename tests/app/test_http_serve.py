@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from peerbot.sandbox import SlackDriver, SlackEmulator
+from tests.fixtures.db import DatabaseFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "serve-test-secret"
@@ -66,18 +67,11 @@ def _wait_healthy(url: str, proc: subprocess.Popen[str], timeout: float = 120) -
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_serve_stops_cleanly_on_a_signal(
-    tmp_path: Path, emulator: SlackEmulator, sig: signal.Signals
+    tmp_path: Path, emulator: SlackEmulator, sig: signal.Signals, db_factory: DatabaseFactory
 ) -> None:
-    env = _env(tmp_path, emulator)
-    migrate = subprocess.run(
-        [sys.executable, "-m", "peerbot.cli", "migrate"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert migrate.returncode == 0, migrate.stderr
+    # A copy of the session's migrated SQLite template (what `peerbot migrate` makes: the
+    # command itself is tested in tests/app/test_cli.py), not one more process migrating.
+    env = {**_env(tmp_path, emulator), "DATABASE_URL": db_factory.fresh("sqlite")}
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "peerbot.cli", "serve", "--port", str(port)],

@@ -64,9 +64,14 @@ def test_one_text_on_one_thread_gives_the_batch_vector(real_embedder: Embedder) 
 
     texts = [f"How do I give hard feedback to a senior engineer? ({i})" for i in range(20)]
     assert len(texts) > SMALL_BATCH
-    before = torch.get_num_threads()
-    batch = real_embedder.embed(texts)
-    for i in (0, 7, 19):
-        alone = real_embedder.embed([texts[i]])
-        assert np.allclose(alone[0], batch[i], atol=1e-4)
-    assert torch.get_num_threads() == before
+    outer = torch.get_num_threads()
+    torch.set_num_threads(2)  # more than one, whatever the test run set (tests/conftest.py)
+    try:
+        before = torch.get_num_threads()
+        batch = real_embedder.embed(texts)
+        for i in (0, 7, 19):
+            alone = real_embedder.embed([texts[i]])
+            assert np.allclose(alone[0], batch[i], atol=1e-4)
+        assert torch.get_num_threads() == before
+    finally:
+        torch.set_num_threads(outer)

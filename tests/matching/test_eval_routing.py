@@ -239,11 +239,13 @@ def test_quality_gate(cached_embedder: Embedder, site: str, factor: float) -> No
     )
     best_baseline = max(result["bm25"]["MRR"], result["popularity"]["MRR"])
     assert result["peerbot"]["MRR"] >= factor * best_baseline, result
+    if site == "dba":  # the weights learned from the history do not rank worse than the defaults
+        assert result["peerbot"]["MRR"] >= result["defaults"]["MRR"] - 0.001, result
 
 
 @pytest.mark.model
 @pytest.mark.shared
-@pytest.mark.timeout(900)  # two evaluations, each training the learned ranker
+@pytest.mark.timeout(900)  # two evaluations (the learned ranker is the quality gate's)
 @pytest.mark.parametrize(("site", "check_default"), [("dba", True), ("android", False)])
 def test_cli_measures_the_ranker_weights_it_is_given(
     cached_embedder: Embedder,
@@ -253,16 +255,20 @@ def test_cli_measures_the_ranker_weights_it_is_given(
     check_default: bool,
 ) -> None:
     """RANKER_WEIGHTS that keep only the popularity signal make ``peerbot eval routing`` report
-    the popularity baseline's MRR; the default weights do not."""
+    the popularity baseline's MRR; the default weights do not.
+
+    ``defaults`` ranks with RANKER_WEIGHTS as given, whether or not a ranker is learned, so the
+    runs here learn none (``--no-learn``: training on the history is most of an evaluation's
+    time); :func:`test_quality_gate` measures the learned ranker on the same data."""
     import peerbot.embeddings
 
     path = shared_path("data", "routing", f"{site}.jsonl")
     monkeypatch.setattr(peerbot.embeddings, "load_embedder", lambda *_: cached_embedder)
     argv = ["eval", "routing", "--data", str(path), "--json", "--no-replay", "--no-ablation"]
+    argv += ["--no-learn"]
     monkeypatch.setenv("RANKER_WEIGHTS", json.dumps(POPULARITY_ONLY))
     assert cli.main(argv) == 0
     doc = json.loads(capsys.readouterr().out)
-    # ``defaults`` ranks with RANKER_WEIGHTS as given; ``peerbot`` learns from the history.
     assert doc["defaults"]["MRR"] == pytest.approx(doc["popularity"]["MRR"], abs=0.005)
     if check_default:
         monkeypatch.delenv("RANKER_WEIGHTS")
@@ -272,4 +278,3 @@ def test_cli_measures_the_ranker_weights_it_is_given(
         # The measured figure (0.351 before issue 17's topic_history, 0.3715 before
         # semantic_profile).
         assert doc["defaults"]["MRR"] == pytest.approx(0.3813, abs=0.001)
-        assert doc["peerbot"]["MRR"] >= doc["defaults"]["MRR"] - 0.001
