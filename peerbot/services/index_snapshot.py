@@ -473,8 +473,10 @@ class SnapshotStore:
         version: int,
         watermark: datetime | None,
         lock: AbstractContextManager[object] | None = None,
+        origin: datetime | None = None,
     ) -> None:
-        """Write ``index`` (current with ``version`` and ``watermark``) in the background.
+        """Write ``index`` (current with ``version`` and ``watermark``; built from the
+        database at ``origin``) in the background.
 
         Its state is captured by the writer thread, holding ``lock`` (the lock under which
         the index changes) meanwhile: no request waits for the capture itself. A save asked
@@ -482,7 +484,7 @@ class SnapshotStore:
         """
 
         def take() -> Captured:
-            return capture(index, team_id, version, watermark, self.database)
+            return capture(index, team_id, version, watermark, self.database, origin)
 
         self.save_later(team_id, take, lock)
 

@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from peerbot.clock import FrozenClock
-from peerbot.matching import HelperIndex, HybridRanker
+from peerbot.matching import HelperIndex, HybridRanker, profiles
 from peerbot.matching.facts import Ask as MatchAsk
 from peerbot.services.index_snapshot import SnapshotStore
 from peerbot.services.privacy import PrivacyService
@@ -339,3 +339,48 @@ def test_erased_text_leaves_no_snapshot_behind(engine: Engine, tmp_path: Path) -
     loaded = store.load(TEAM, MODEL, DIM)
     assert loaded is not None
     assert _scores(loaded.index) == pytest.approx(_scores(current), abs=1e-6)
+
+
+def test_the_profile_centroids_travel_in_the_snapshot(engine: Engine, tmp_path: Path) -> None:
+    """The semantic_profile centroids summed before a snapshot is written are read back with
+    it (the first ranking after a load does not sum them all again), and after changes they
+    still equal a fresh build's."""
+    rng = random.Random(8)
+    nrng = np.random.default_rng(8)
+    sessions = session_factory(engine)
+    start = NOW - timedelta(days=30)
+    with unit_of_work(sessions) as s:
+        s.add(Workspace(team_id=TEAM, installed_at=start, settings={}))
+        s.flush()
+        asker = Person(team_id=TEAM, slack_user_id="UASK", display_name="asker", created_at=start)
+        s.add(asker)
+        s.flush()
+        for h in range(30):
+            person = _helper(s, rng, nrng, f"UH{h:03d}", start)
+            for j in range(rng.randint(1, 4)):
+                _past_help(s, rng, nrng, person.id, asker.id, start - timedelta(days=j + 1))
+    store = SnapshotStore(tmp_path, "the test database", min_rows=0)
+    with unit_of_work(sessions) as s:
+        built = HelperIndexes(MODEL, DIM).refresh(s, TEAM, NOW)
+        profiles.warm(built)
+        store.save(TEAM, built, matching_version(s, TEAM), NOW, origin=NOW)
+    assert store.wait(60)
+    loaded = store.load(TEAM, MODEL, DIM)
+    assert loaded is not None
+    kept = profiles.export_state(loaded.index)
+    assert kept is not None  # read back, not summed
+    want = profiles.export_state(built)
+    assert want is not None
+    for name, values in want[0].items():
+        assert np.array_equal(kept[0][name], values), name
+
+    _changes(engine, NOW + timedelta(minutes=1), seed=8)
+    later = NOW + timedelta(minutes=2)
+    with unit_of_work(sessions) as s:
+        worker = HelperIndexes(MODEL, DIM, store)
+        refreshed = worker.refresh(s, TEAM, later)
+        fresh = HelperIndexes(MODEL, DIM).refresh(s, TEAM, later)
+    got, expected = _scores(refreshed), _scores(fresh)
+    assert got.keys() == expected.keys()
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, abs=1e-6), key
