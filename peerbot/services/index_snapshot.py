@@ -257,15 +257,6 @@ def _remove_old(root: Path, team: str, keep: str) -> None:
             pass
 
 
-def _stamp(path: Path) -> tuple[int, int] | None:
-    """A file's modification time and size (None: no file): whether it changed."""
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_size)
-
-
 def _erased_at(root: Path, team: str) -> datetime | None:
     """When text was last erased in the workspace (its marker), if ever."""
     try:
@@ -401,8 +392,6 @@ class SnapshotStore:
             str, tuple[Callable[[], Captured], AbstractContextManager[object] | None]
         ] = {}
         self._writer: threading.Thread | None = None
-        self._busy: set[str] = set()  # teams being written now
-        self._outdated: dict[str, tuple[tuple[tuple[int, int] | None, ...], bool]] = {}
 
     def load(self, team_id: str, model_name: str, dimension: int) -> Loaded | None:
         """The workspace's snapshot (see :func:`load`)."""
@@ -437,24 +426,14 @@ class SnapshotStore:
         return not _before_erasure(self.root, _safe(team_id), origin)
 
     def outdated(self, team_id: str) -> bool:
-        """Whether the workspace has no snapshot a worker may load (none, or one captured
-        before text was erased) and none is being written: the next refresh then writes one.
-        Asked at every refresh: two ``stat`` calls while the files are unchanged."""
+        """Whether the workspace has no snapshot a worker may load (none, or one built before
+        text was erased): the next refresh with changes then writes one, if it may."""
         team = _safe(team_id)
-        with self._lock:
-            if team_id in self._pending or team_id in self._busy:
-                return False
-        stamps = tuple(_stamp(self.root / f"{team}{ext}") for ext in (".json", ".erased"))
-        known = self._outdated.get(team_id)
-        if known is not None and known[0] == stamps:
-            return known[1]
         try:
             pointer = json.loads((self.root / f"{team}.json").read_text("utf-8"))
-            answer = _before_erasure(self.root, team, pointer.get("origin"))
         except (OSError, ValueError):
-            answer = True
-        self._outdated[team_id] = (stamps, answer)
-        return answer
+            return True
+        return _before_erasure(self.root, team, pointer.get("origin"))
 
     def wanted(
         self, index: HelperIndex, unsaved: int, force: bool, team_id: str | None = None
@@ -511,12 +490,7 @@ class SnapshotStore:
                     return
                 team_id = next(iter(self._pending))
                 take, lock = self._pending.pop(team_id)
-                self._busy.add(team_id)
-            try:
-                self._write_one(team_id, take, lock)
-            finally:
-                with self._lock:
-                    self._busy.discard(team_id)
+            self._write_one(team_id, take, lock)
 
     def _write_one(
         self,

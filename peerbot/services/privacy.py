@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, literal_column, or_, select, update
+from sqlalchemy import delete, literal, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from peerbot.domain import notices
@@ -617,13 +617,14 @@ class PrivacyService:
             # Each workspace's own period (programme settings); the others use the default.
             overrides = retention_overrides(session)
             # By the partial index on the unredacted asks' end times (migration 0016): its
-            # condition written out (not bound), and the status as an expression no index
+            # condition rendered inline (SQLite uses a partial index only for a query naming
+            # its condition, not a bound parameter), and the status as an expression no index
             # answers (else SQLite's planner walks every ended ask by status: 5 s at 1.1
             # million asks).
-            assert REDACTED == ""  # the index's condition
+            blank = literal(REDACTED, literal_execute=True)
             ended = (
-                Ask.status.op("||")(literal_column("''")).in_([s.value for s in ENDED_ASKS]),
-                Ask.challenge != literal_column("''"),
+                Ask.status.op("||")(blank).in_([s.value for s in ENDED_ASKS]),
+                Ask.challenge != blank,
             )
             unredacted = select(Ask)
             old = list(
