@@ -12,6 +12,10 @@ REDACTED = ""
 #: loses their Slack id: it becomes this prefix and random letters, never sent to Slack.
 FORGOTTEN_PREFIX = "forgotten-"
 
+#: Key in a workspace's settings: when the app was uninstalled (ISO 8601); everything held
+#: about the workspace is deleted ``UNINSTALL_GRACE_DAYS`` later.
+REMOVED_AT = "removed_at"
+
 #: Days a sent outbox row is kept (for the after-crash check, metrics and support).
 SENT_OUTBOX_DAYS = 30
 
