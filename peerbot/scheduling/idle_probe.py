@@ -137,9 +137,9 @@ def _connect(target: Target) -> Any:
         return conn
     import psycopg
 
-    conn = psycopg.connect(target.where, autocommit=False)
-    conn.read_only = True
-    return conn
+    pg = psycopg.connect(target.where, autocommit=False)
+    pg.read_only = True
+    return pg
 
 
 def _param(target: Target, when: datetime) -> object:
