@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-
 #: What redacted text becomes. An ask whose challenge is empty has been redacted (the intake
 #: never accepts an empty challenge), and nothing renders it again.
 REDACTED = ""
@@ -22,6 +20,8 @@ SENT_OUTBOX_DAYS = 30
 
 def forgotten_id() -> str:
     """A fresh stand-in for a forgotten person's Slack user id (unique, 26 characters)."""
+    import secrets  # here: the idle cron probe imports this module and needs none of it
+
     return FORGOTTEN_PREFIX + secrets.token_hex(8)
 
 

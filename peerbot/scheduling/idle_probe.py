@@ -20,9 +20,8 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from peerbot.domain.privacy import REDACTED, REMOVED_AT, SENT_OUTBOX_DAYS
 from peerbot.scheduling import due_rules
@@ -98,8 +97,7 @@ def _has_token(env: Mapping[str, str]) -> bool:
 # --------------------------------------------------------------------------- connections
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     """Where the database is: a SQLite file, or a PostgreSQL conninfo URI."""
 
     dialect: str
@@ -258,8 +256,7 @@ PARTS: dict[str, tuple[str, ...]] = {
 }
 
 
-@dataclass(frozen=True)
-class Cutoffs:
+class Cutoffs(NamedTuple):
     """The times and sizes the query compares with (from the settings and stored overrides)."""
 
     now: datetime
