@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
+from peerbot.domain import due_rules
 from peerbot.domain.privacy import REDACTED, REMOVED_AT, SENT_OUTBOX_DAYS
-from peerbot.scheduling import due_rules
 
 #: The schema revision the SQL below was written for: a database at any other revision gets
 #: the full tick (a test checks this is the migrations' head, so a new migration makes its

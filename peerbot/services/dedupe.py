@@ -6,8 +6,8 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from peerbot.domain.due_rules import KEEP_FOR
 from peerbot.domain.ports import Clock
-from peerbot.scheduling.due_rules import KEEP_FOR
 from peerbot.store.db import unit_of_work
 from peerbot.store.models import ProcessedSlackId, SlackIdKind
 

@@ -14,7 +14,7 @@ from sqlalchemy import Select, delete, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from peerbot.scheduling import due_rules
+from peerbot.domain import due_rules
 from peerbot.store.db import NO_WRITE_LOCK
 from peerbot.store.models import MatchingChange, MatchingVersion
 

@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from peerbot.domain.due_rules import RECHECK_AFTER
 from peerbot.domain.ports import UserInfo
-from peerbot.scheduling.due_rules import RECHECK_AFTER
 from peerbot.store.models import Person, Workspace
 
 

@@ -17,10 +17,10 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
+from peerbot.domain.due_rules import maybe_monday_morning_somewhere
 from peerbot.domain.png_chart import bar_chart_png
 from peerbot.domain.ports import Clock
 from peerbot.domain.schedule import zone
-from peerbot.scheduling.due_rules import maybe_monday_morning_somewhere
 from peerbot.services.digest import DigestLedger
 from peerbot.services.programme import Figures, ProgrammeView
 from peerbot.slack.admin_blocks import glance_fields

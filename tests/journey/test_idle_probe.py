@@ -21,9 +21,8 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from peerbot.config import Settings
-from peerbot.domain import notices
+from peerbot.domain import due_rules, notices
 from peerbot.domain.ports import Embedder
-from peerbot.scheduling import due_rules
 from peerbot.scheduling.idle_probe import (
     DEFAULTS,
     PARTS,
