@@ -14,18 +14,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from peerbot import __version__
-from peerbot.config import ConfigError, Settings, load_settings
-from peerbot.logs import configure_logging
+from peerbot.config_error import ConfigError
 
 if TYPE_CHECKING:
     from slack_bolt import App
 
     from peerbot.app import Container
+    from peerbot.config import Settings
     from peerbot.scheduling.scheduler import TickScheduler
 
 log = logging.getLogger("peerbot")
 
-Handler = Callable[[argparse.Namespace, Settings], int]
+Handler = Callable[[argparse.Namespace, "Settings"], int]
 
 
 def _require_token(settings: Settings) -> None:
@@ -466,9 +466,16 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         description="Do everything that is due now (or at --at): match asks saved but not yet "
         "matched, expire unanswered offers and move their asks on, queue due check-ins, look "
         "again at people who could not be messaged, apply retention, then deliver due outbox "
-        "messages.",
+        "messages. First a light check (one query, before the app is loaded) asks whether "
+        "anything is due; when nothing is, it prints the all-zero summary and stops (well "
+        "under a second). When anything is due, or it cannot tell, the full tick runs.",
     )
     jp.add_argument("--at", help="act as if it were this ISO-8601 instant (with offset)")
+    jp.add_argument(
+        "--full",
+        action="store_true",
+        help="skip the light check: always load the app and run the whole tick",
+    )
     jp.set_defaults(handler=_cmd_jobs_run_due)
 
     p = sub.add_parser(
@@ -544,6 +551,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `peerbot` console script."""
     parser = build_parser(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    if getattr(args, "handler", None) is _cmd_jobs_run_due and not args.full:
+        # The idle cron minute: answered before the app (or pydantic) is imported.
+        from peerbot.scheduling.idle_probe import quiet_summary
+
+        quiet = quiet_summary(args.at)
+        if quiet is not None:
+            print(quiet)
+            return 0
+    from peerbot.config import load_settings
+    from peerbot.logs import configure_logging
+
     try:
         settings = load_settings()
     except ConfigError as exc:

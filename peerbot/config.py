@@ -15,8 +15,12 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from peerbot.config_error import ConfigError
+
 if TYPE_CHECKING:
     from peerbot.matching.scoring import RankerWeights
+
+__all__ = ["ConfigError", "LogFormat", "Settings", "load_settings"]
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
@@ -46,10 +50,6 @@ class LogFormat(StrEnum):
 
     TEXT = "text"
     JSON = "json"
-
-
-class ConfigError(RuntimeError):
-    """A setting is missing or invalid; the message says what to set."""
 
 
 class Settings(BaseSettings):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-
 #: What redacted text becomes. An ask whose challenge is empty has been redacted (the intake
 #: never accepts an empty challenge), and nothing renders it again.
 REDACTED = ""
@@ -12,12 +10,18 @@ REDACTED = ""
 #: loses their Slack id: it becomes this prefix and random letters, never sent to Slack.
 FORGOTTEN_PREFIX = "forgotten-"
 
+#: Key in a workspace's settings: when the app was uninstalled (ISO 8601); everything held
+#: about the workspace is deleted ``UNINSTALL_GRACE_DAYS`` later.
+REMOVED_AT = "removed_at"
+
 #: Days a sent outbox row is kept (for the after-crash check, metrics and support).
 SENT_OUTBOX_DAYS = 30
 
 
 def forgotten_id() -> str:
     """A fresh stand-in for a forgotten person's Slack user id (unique, 26 characters)."""
+    import secrets  # here: the idle cron probe imports this module and needs none of it
+
     return FORGOTTEN_PREFIX + secrets.token_hex(8)
 
 

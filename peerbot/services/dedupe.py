@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from peerbot.domain.due_rules import KEEP_FOR
 from peerbot.domain.ports import Clock
 from peerbot.store.db import unit_of_work
 from peerbot.store.models import ProcessedSlackId, SlackIdKind
-
-KEEP_FOR = timedelta(days=3)  # Slack retries within minutes; three days is generous
 
 
 class Deduper:

@@ -14,6 +14,7 @@ from sqlalchemy import Select, delete, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from peerbot.domain import due_rules
 from peerbot.store.db import NO_WRITE_LOCK
 from peerbot.store.models import MatchingChange, MatchingVersion
 
@@ -29,7 +30,7 @@ __all__ = [
 
 #: Feed rows of the last this many change numbers are kept per workspace (a worker further
 #: behind loads everything).
-KEEP_VERSIONS = 50_000
+KEEP_VERSIONS = due_rules.KEEP_VERSIONS
 #: Feed rows deleted per workspace and tick at most (a short write transaction).
 PRUNE_BATCH = 20_000
 #: More feed rows than this since a worker's number: a full load is cheaper than the join.

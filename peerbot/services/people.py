@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from peerbot.domain.due_rules import RECHECK_AFTER
 from peerbot.domain.ports import UserInfo
 from peerbot.store.models import Person, Workspace
 
@@ -103,10 +104,6 @@ def mark_reachable(person: Person) -> None:
     person.can_be_messaged = True
     person.last_dm_failure = None
     person.last_dm_failure_at = None
-
-
-#: A person who could not be messaged is looked up again after this long.
-RECHECK_AFTER = timedelta(days=1)
 
 
 def due_for_recheck(session: Session, now: datetime, limit: int) -> list[Person]:

@@ -32,6 +32,7 @@ from peerbot.domain import notices
 from peerbot.domain.ports import Clock
 from peerbot.domain.privacy import (
     REDACTED,
+    REMOVED_AT,
     SENT_OUTBOX_DAYS,
     forgotten_id,
     is_redacted,
@@ -84,8 +85,6 @@ LIVE_PAIRS = (PairStatus.ACTIVE, PairStatus.PAUSED)
 #: Characters of a past ask an offer's explanation may quote (``matching.ranker``: 60, cut).
 _QUOTE_PREFIX = 40
 
-#: Key in ``workspaces.settings``: when Slack said the app was removed (ISO-8601).
-REMOVED_AT = "removed_at"
 #: How long a removed workspace stays paused (until it is purged or reinstalled).
 FOREVER = timedelta(days=36500)
 

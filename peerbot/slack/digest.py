@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
+from peerbot.domain.due_rules import maybe_monday_morning_somewhere
 from peerbot.domain.png_chart import bar_chart_png
 from peerbot.domain.ports import Clock
 from peerbot.domain.schedule import zone
@@ -31,13 +32,6 @@ log = logging.getLogger(__name__)
 MORNING = range(8, 12)
 WEEKS_CHARTED = 8
 ADMINS_CACHED_FOR = timedelta(hours=1)
-
-
-def maybe_monday_morning_somewhere(now: datetime) -> bool:
-    """Whether it is Monday morning in some time zone (UTC-12 to UTC+14): Sunday 18:00 UTC to
-    Monday 23:59 UTC. Outside it, the digest asks Slack nothing."""
-    utc = now.astimezone(UTC)
-    return utc.weekday() == 0 or (utc.weekday() == 6 and utc.hour >= 18)
 
 
 def is_monday_morning(now: datetime, tz: str | None) -> bool:
