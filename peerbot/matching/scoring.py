@@ -114,7 +114,8 @@ class RankerWeights:
     #: Measured in the replay of ``peerbot eval routing`` (capacity and occupancy as production
     #: has them): preferring the helper with room over the one an offer would fill up keeps
     #: the busiest experts free for the asks only they can answer (replayed MRR dba 0.197 ->
-    #: 0.212, android 0.252 -> 0.257 at 1.0; 2.0 and 3.0 spread offers more but rank worse).
+    #: 0.212, android 0.252 -> 0.257 at 1.0, ahead at every occupancy from 6 to 8 days on
+    #: dba; on dba 2.0 and 3.0 spread offers more but rank worse: 0.202 and 0.174).
     capacity: float = 1.0
     timezone: float = 0.25
     acceptance: float = 0.25
