@@ -5,7 +5,9 @@
 first offer is taken as accepted and occupies one unit of that helper's capacity for
 ``occupy_days``; the fairness signal sees the offers made in the last
 :data:`~peerbot.services.matching.FAIRNESS_WINDOW`-long window so far. A helper at capacity is
-not offered the ask, so the reciprocal rank of an ask whose answerers are all busy is 0.
+not offered the ask, so the reciprocal rank of an ask whose answerers are all busy is 0 for
+every ranker (:attr:`ReplayResult.all_busy` marks those asks: how much of a ranker's replayed
+MRR its own earlier first offers cost).
 
 :func:`bootstrap` gives 95% percentile intervals by resampling the asks (1,000 draws, fixed
 seed); the load figures of a replay are resampled over its first offers (the replay itself is
@@ -54,6 +56,8 @@ class ReplayResult:
 
     rows: list[dict[str, float]] = field(default_factory=list)
     firsts: list[str | None] = field(default_factory=list)
+    #: Per ask: True when every relevant helper was at capacity (no ranking could score it).
+    all_busy: list[bool] = field(default_factory=list)
 
 
 def replay(
@@ -72,6 +76,7 @@ def replay(
     out = ReplayResult()
     for item in sorted(asks, key=lambda a: a.at):
         now = item.at
+        at_capacity: set[str] = set()
         helpers = []
         for c in candidates:
             busy[c] = [t for t in busy[c] if t > now]
@@ -86,8 +91,11 @@ def replay(
                 recent_offers=recent,
             )
             helpers.append(Candidate(0, c, None, facts))
+            if len(busy[c]) >= capacity:
+                at_capacity.add(c)
         ranking = list(rank(Snapshot(ask=item.ask, helpers=helpers)))
         out.rows.append(all_metrics(ranking, item.relevant))
+        out.all_busy.append(bool(item.relevant) and item.relevant <= at_capacity)
         first = ranking[0] if ranking else None
         out.firsts.append(first)
         if first is not None:

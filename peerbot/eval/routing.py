@@ -449,6 +449,8 @@ def _replay_all(
         out[name] = figures
         out[name]["intervals"] = bootstrap(res.rows, res.firsts, len(data.candidates), draws=draws)
         out[name]["no_offer"] = sum(1 for f in res.firsts if f is None)
+        # Asks none of whose answerers had room: they score 0 whatever the ranking.
+        out[name]["answerers_all_busy"] = sum(res.all_busy)
         per_ask[name] = res.rows
     out["paired"] = _paired(per_ask, draws)
     return out
@@ -505,10 +507,12 @@ def format_table(result: dict[str, Any]) -> str:
     if rep:
         lines.append(
             f"replayed in time order (capacity {rep['capacity']}, each first offer occupies it "
-            f"{rep['occupy_days']:g} days; fairness sees the offers so far):"
+            f"{rep['occupy_days']:g} days; fairness sees the offers so far; all busy: asks "
+            f"whose answerers were all at capacity, 0 for any ranking):"
         )
         lines.append(
             f"{'ranker':<12}{'MRR':>8}{'95% CI':>18}{'distinct':>10}{'largest':>9}{'Gini':>7}"
+            f"{'all busy':>10}"
         )
         for name in ("peerbot", "bm25", "popularity"):
             r = rep[name]
@@ -516,6 +520,7 @@ def format_table(result: dict[str, Any]) -> str:
             lines.append(
                 f"{name:<12}{r['MRR']:>8.4f}{f'[{ci[0]:.3f}, {ci[1]:.3f}]':>18}"
                 f"{int(r['distinct_first_offers']):>10}{r['largest_share']:>9.3f}{r['gini']:>7.3f}"
+                f"{r.get('answerers_all_busy', 0):>10}"
             )
         lines.extend(_paired_lines(rep.get("paired")))
     abl = result.get("ablation")

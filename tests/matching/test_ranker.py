@@ -184,7 +184,7 @@ def test_reasons_are_top_contributors_in_domain() -> None:
         "capacity": np.array([0.1, 0.9, 0.5]),
         "fairness": np.array([0.0, -2.0, -1.0]),
     }
-    scored = combine(["a", "b", "c"], signals, RankerWeights(fairness=0.3))
+    scored = combine(["a", "b", "c"], signals, RankerWeights(fairness=0.3, capacity=0.25))
     # By hand: z-scores (population sd, above each MIN_SCALE) times the weights.
     # semantic_history: sd 1.2472, z = (1.3363, -1.0690, -0.2673), weight 1.0
     # capacity: sd 0.3266, z = (-1.2247, 1.2247, 0), weight 0.25
@@ -225,10 +225,10 @@ def test_capacity_and_timezone_explained_by_hand() -> None:
     index = HelperIndex.build([near, far], EMB.dimension)
     ranked = HybridRanker(index, RankerWeights()).rank(_ask(offset=0), limit=None)
     # Free share 0.75 against 0.25 (sd 0.25) and 8 against 0 shared hours (sd 4): z = +-1 each,
-    # times weights 0.25 and 0.25; everything else is the same for both.
+    # times weights 1.0 (capacity) and 0.25; everything else is the same for both.
     assert [r.helper_id for r in ranked] == ["NEAR", "FAR"]
-    assert ranked[0].score == pytest.approx(0.5)
-    assert ranked[1].score == pytest.approx(-0.5)
+    assert ranked[0].score == pytest.approx(1.25)
+    assert ranked[1].score == pytest.approx(-1.25)
     assert ranked[0].reasons == ("capacity", "timezone")
     assert ranked[0].explanation == "Has room for 3 more asks; shares 8 working hours with you"
     assert ranked[1].reasons == ()

@@ -30,9 +30,22 @@ def test_capacity_is_occupied_for_the_configured_days() -> None:
     # Day 0: A; day 1: A is busy (until day 2.5) -> B; day 2: A and B busy -> C; day 3: A free.
     assert res.firsts == ["A", "B", "C", "A"]
     assert [r["MRR"] for r in res.rows] == [1.0, 0.0, 0.0, 1.0]
+    # Day 1 and day 2: A, the one relevant helper, is at capacity: those asks cannot score.
+    assert res.all_busy == [False, True, True, False]
     # Occupied for less than a day: A takes every ask.
     res = replay(_asks(4), list("ABC"), {}, _always_a_first, capacity=1, occupy_days=0.5)
     assert res.firsts == ["A"] * 4
+    assert not any(res.all_busy)
+
+
+def test_an_ask_is_all_busy_only_when_every_relevant_helper_is_full() -> None:
+    """A and B both answered; with A busy, B still can score the ask (not all busy)."""
+    asks = [ReplayAsk(a.at, a.ask, frozenset("AB")) for a in _asks(3)]
+    res = replay(asks, list("ABC"), {}, _always_a_first, capacity=1, occupy_days=1.5)
+    # Day 0: A; day 1: A busy -> B (relevant: MRR 1); day 2: A free again.
+    assert res.firsts == ["A", "B", "A"]
+    assert res.all_busy == [False, False, False]
+    assert [r["MRR"] for r in res.rows] == [1.0, 1.0, 1.0]
 
 
 def test_fairness_sees_the_offers_made_so_far() -> None:
