@@ -40,9 +40,10 @@ from sqlalchemy.orm import Session
 
 from peerbot.matching import HelperColumns, HelperIndex, HelperRecord, PastHelp
 from peerbot.matching.index import release_free_memory
+from peerbot.services.bulk_read import TIME_PIECE as _TIME_PIECE
+from peerbot.services.bulk_read import parse_time, partitions
+from peerbot.services.bulk_read import timestamps as _timestamps
 from peerbot.services.index_snapshot import Captured, SnapshotStore, capture
-from peerbot.services.ranking_times import TIME_PIECE as _TIME_PIECE
-from peerbot.services.ranking_times import timestamps as _timestamps
 from peerbot.services.topic_index import attach_topics, update_topics
 from peerbot.store.models import (
     Ask,
@@ -289,7 +290,7 @@ def _stream_past_helps(
     times: list[datetime | None] = []
     texts: list[str] = []
     n = 0
-    for part in conn.execution_options(yield_per=_STREAM_ROWS).execute(stmt).partitions():
+    for part in partitions(conn, stmt, _STREAM_ROWS):
         k = len(part)
         if mat is None:
             dim = len(part[0][5]) // VECTOR_DTYPE.itemsize
@@ -378,6 +379,11 @@ def _utc(when: datetime | None) -> datetime | None:
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
+def _aware(when: datetime | str | None) -> datetime | None:
+    """A time read as the driver gives it (SQLite's stored text read raw) as aware UTC."""
+    return parse_time(when) if isinstance(when, str) else _utc(when)
+
+
 def _past_helps(
     conn: Connection,
     stmt: Select[int, int, int, Any, str, bytes],
@@ -400,7 +406,7 @@ def _past_helps(
             [ask_ids[i] for i in at],
             [rows[i] for i in at],
             [texts[i] for i in at],
-            [_utc(created[i]) for i in at],
+            [_aware(created[i]) for i in at],
         )
     )
     owners = owners[order]

@@ -22,7 +22,8 @@ from sqlalchemy.sql import Subquery
 from peerbot.domain.topics import ask_topics
 from peerbot.matching import HelperIndex
 from peerbot.matching.topics import TopicIndex, attach, topics_of
-from peerbot.services.ranking_times import timestamps as _timestamps
+from peerbot.services.bulk_read import partitions
+from peerbot.services.bulk_read import timestamps as _timestamps
 from peerbot.store.models import Ask, HelperProfile, Pair, Person
 
 
@@ -64,7 +65,7 @@ def _fill(index: TopicIndex, session: Session, team_id: str, only: Subquery | No
     key_ids: list[npt.NDArray[np.intp]] = []
     keys: dict[tuple[Any, str | None], int] = {}
     number = keys.setdefault
-    for part in conn.execution_options(yield_per=_STREAM_ROWS).execute(helps).partitions():
+    for part in partitions(conn, helps, _STREAM_ROWS):
         users, picked, automatic, at = zip(*part, strict=True)
         user_ids.extend(users)
         times.extend(at)

@@ -1,14 +1,38 @@
-"""Times read from the database in bulk, as POSIX seconds (for the index and topic loads)."""
+"""Reading many rows at once for the index and topic loads: rows in partitions, without a
+result row object per row on SQLite, and stored times as POSIX seconds in bulk."""
 
 from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
+from sqlalchemy import Connection, Select
+
+
+def partitions(conn: Connection, stmt: Select[*tuple[Any, ...]], size: int) -> Iterator[list[Any]]:
+    """The rows of ``stmt`` as lists of at most ``size`` value tuples, read on ``conn`` (its
+    transaction). On SQLite straight from the driver's cursor (the statement compiled with
+    its values inline: the result rows of SQLAlchemy cost more than SQLite's own reading over
+    a million rows); elsewhere through SQLAlchemy, streamed (a server-side cursor on
+    PostgreSQL). The statement's columns must need no result processing (plain types)."""
+    if conn.dialect.name != "sqlite":
+        for part in conn.execution_options(yield_per=size).execute(stmt).partitions():
+            yield list(part)
+        return
+    sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql)
+        while rows := cursor.fetchmany(size):
+            yield rows
+    finally:
+        cursor.close()
+
 
 #: Times converted at a time (each piece one C call holding the interpreter).
 TIME_PIECE = 16_384
@@ -23,7 +47,7 @@ def timestamps(created: list[datetime | None] | list[str | None]) -> npt.NDArray
         try:
             return _text_timestamps(texts)
         except (ValueError, Warning):  # not the stored format: through datetimes
-            created = [None if c is None else _parse_time(c) for c in texts]
+            created = [None if c is None else parse_time(c) for c in texts]
     times = cast("list[datetime | None]", created)
     if not any(c is not None and c.tzinfo is not None for c in times):
         # In pieces: numpy converts a list of datetimes in one C call that keeps the
@@ -58,7 +82,8 @@ def _text_timestamps(created: list[str | None]) -> npt.NDArray[np.float64]:
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
-def _parse_time(text: str) -> datetime:
+def parse_time(text: str) -> datetime:
+    """A time stored as text (naive: UTC) as an aware datetime."""
     when = datetime.fromisoformat(text)
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when
 
