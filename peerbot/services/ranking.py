@@ -204,7 +204,7 @@ def load_columns(session: Session, team_id: str, model: str) -> HelperColumns:
         found = pids[by_pid][at] == owners
         return np.where(found, by_pid[at], -1)
 
-    exp_rows = conn.execution_options(yield_per=_STREAM_ROWS).execute(exp_stmt).all()
+    exp_rows = [row for part in partitions(conn, exp_stmt, _STREAM_ROWS) for row in part]
     exp_pos = positions(np.fromiter((r[0] for r in exp_rows), dtype=np.int64, count=len(exp_rows)))
     keep_at = np.argsort(exp_pos, kind="stable")
     keep_at = keep_at[exp_pos[keep_at] >= 0]
