@@ -44,6 +44,8 @@ FloatArray = npt.NDArray[np.float64]
 #: What a topic on a helper's profile is worth, in units of ``log(1 + helps)`` (one stated topic
 #: counts as much as one past help tagged with it: ``log(2)``).
 STATED_WEIGHT = math.log(2.0)
+#: Helps numbered at a time by :meth:`TopicIndex.add_help_columns`.
+_PIECE = 65_536
 
 
 def clean_topics(topics: Iterable[str]) -> tuple[str, ...]:
@@ -154,9 +156,15 @@ class TopicIndex:
             raise ValueError("help columns of different lengths")
         if not n:
             return 0
-        # Helpers numbered in order of first appearance, in one C loop.
+        # Helpers numbered in order of first appearance, a C loop per piece (one loop over a
+        # million would keep the interpreter from every other thread meanwhile).
         names: defaultdict[str, int] = defaultdict(itertools.count().__next__)
-        hid = np.fromiter(map(names.__getitem__, helper_ids), np.intp, count=n)
+        hid = np.concatenate(
+            [
+                np.fromiter(map(names.__getitem__, helper_ids[lo : lo + _PIECE]), np.intp)
+                for lo in range(0, n, _PIECE)
+            ]
+        )
         name_of = np.empty(len(names), dtype=object)
         name_of[:] = list(names)
         counts = np.bincount(hid, minlength=len(names)).tolist()
