@@ -441,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
         "SLACK_SIGNING_SECRET": SECRET,
         "SLACK_API_URL": emulator.api_url,
         "DATABASE_URL": url,
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": os.environ.get("SCALE_LOG_LEVEL", "WARNING"),
         # The tick is run once, below, at a fixed time: the server's own tick would take it.
         "SCHEDULER_ENABLED": "false",
     }

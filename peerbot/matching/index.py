@@ -300,12 +300,16 @@ def train_centroids(
         if previous is not None and np.array_equal(assign, previous):
             break  # converged: ``cent`` came from this very assignment, so would come again
         previous = assign
-        # Sum the rows of each centroid: sorted once, added by runs (np.add.at is slow).
+        # Sum the rows of each centroid: sorted once, each run added as one block (2.5x
+        # faster than np.add.reduceat over the runs; np.add.at is slower still).
         order = np.argsort(assign, kind="stable")
-        ordered = assign[order]
-        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        grouped = rows[order]
+        bounds = np.searchsorted(assign[order], np.arange(n_lists + 1)).tolist()
         sums = np.zeros_like(cent)
-        sums[ordered[starts]] = np.add.reduceat(rows[order], starts, axis=0)
+        for c in range(n_lists):
+            if bounds[c + 1] > bounds[c]:
+                sums[c] = grouped[bounds[c] : bounds[c + 1]].sum(axis=0)
+        del grouped
         norms = np.linalg.norm(sums, axis=1, keepdims=True)
         empty = norms[:, 0] == 0
         sums[empty] = cent[empty]
@@ -656,9 +660,13 @@ class HelperIndex:
                 np.concatenate([np.arange(n), help_owner]),
                 [*cols.expertise_texts, *cols.help_texts],
             )
-            index = cls._build_vectors(
-                cols, dimension, model_name, n_probe, centroids, n_lists, ivf, storage, shortlist
-            )
+            # One BLAS thread: the tokeniser has the other core, and multi-threaded OpenBLAS
+            # on a busy machine spins (a product took 10x the wall time on 2 threads).
+            with _one_blas_thread():
+                index = cls._build_vectors(
+                    cols, dimension, model_name, n_probe, centroids, n_lists, ivf, storage,
+                    shortlist,
+                )  # fmt: skip
             index.bm25 = bm25.result()
         index._own = np.concatenate([exp_slots.astype(np.intp), help_owner])
         index._kind = np.concatenate(

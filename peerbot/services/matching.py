@@ -7,8 +7,10 @@ keeping); the rules and the ranking are the pure :mod:`peerbot.matching` package
 from __future__ import annotations
 
 import gc
+import logging
 import sys
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -72,6 +74,8 @@ _Ts = TypeVarTuple("_Ts")
 REPLACED_SLACK = 50_000
 #: Offers sent within this window count against a helper's fairness signal.
 FAIRNESS_WINDOW = timedelta(days=30)
+
+log = logging.getLogger(__name__)
 
 
 def utc_offset_minutes(tz: str | None, when: datetime) -> int | None:
@@ -566,8 +570,11 @@ class IndexedMatcher:
     def _warm_teams(self, sessions: sessionmaker[Session], teams: list[str], now: datetime) -> None:
         for team in teams:
             with read_only(sessions) as session, self._lock:
+                t0 = time.monotonic()
                 index = self._indexes.refresh(session, team, now)
+                t1 = time.monotonic()
                 profiles.warm(index)  # the semantic_profile centroids (kept in a snapshot)
+                t2 = time.monotonic()
                 # The helpers' facts, the rules' view of them and the ranker's caches too: one
                 # ranking of an empty ask that nobody asked loads them all.
                 helpers, managers, eligibility = self._facts.helpers(
@@ -579,6 +586,10 @@ class IndexedMatcher:
                     ranked = self._ranker.rank(index, warmup)
                     if len(ranked):
                         ranked[0]  # writes one explanation: loads what that reads
+                log.info(
+                    "warm-up of %s: index %.1f s, profiles %.1f s, facts and ranking %.1f s",
+                    team, t1 - t0, t2 - t1, time.monotonic() - t2,
+                )  # fmt: skip
 
     def candidates_for(
         self, session: Session, ask: Ask, asker: Person, vector: Vector, now: datetime

@@ -15,7 +15,7 @@ this on its own, so a profile saved on one worker is seen by the next ask on any
 from __future__ import annotations
 
 import logging
-import math
+import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,6 +28,7 @@ from sqlalchemy import (
     Connection,
     DateTime,
     Select,
+    String,
     Subquery,
     and_,
     func,
@@ -39,6 +40,9 @@ from sqlalchemy.orm import Session
 
 from peerbot.matching import HelperColumns, HelperIndex, HelperRecord, PastHelp
 from peerbot.matching.index import release_free_memory
+from peerbot.services.bulk_read import TIME_PIECE as _TIME_PIECE
+from peerbot.services.bulk_read import parse_time, partitions
+from peerbot.services.bulk_read import timestamps as _timestamps
 from peerbot.services.index_snapshot import Captured, SnapshotStore, capture
 from peerbot.services.topic_index import attach_topics, update_topics
 from peerbot.store.models import (
@@ -110,13 +114,18 @@ def _live(stmt: Select[*_Ts], person_id: Any) -> Select[*_Ts]:
 
 
 def _helper_statements(
-    team_id: str, model: str, scope: Select[Any] | None
+    team_id: str, model: str, scope: Select[Any] | None, *, scan: bool = False
 ) -> tuple[
     Select[int, bool, str, list[str], str, bool],
     Select[int, bytes, int],
-    Select[int, int, int, datetime, str, bytes],
+    Select[int, int, int, Any, str, bytes],
 ]:
-    """The three reads of an index load: helper profiles, expertise vectors, past helps."""
+    """The three reads of an index load: helper profiles, expertise vectors, past helps.
+
+    ``scan`` (a full build on SQLite): the past helps are read walking the pairs table in
+    its own (creation) order, not through the workspace's index on it, whose helper order
+    sends every row's lookups of its ask and vector to another page; and their times come as
+    the stored text (parsed in bulk by :func:`_timestamps`)."""
     stmt = (
         select(
             HelperProfile.person_id,
@@ -143,7 +152,7 @@ def _helper_statements(
             Pair.ask_id,
             # The plain type: the UTC is attached below, without a Python call per value
             # through the column's TypeDecorator (100,000 rows at 10,000 helpers).
-            type_coerce(Pair.created_at, DateTime(timezone=True)),
+            type_coerce(Pair.created_at, String if scan else DateTime(timezone=True)),
             Ask.challenge,
             Embedding.vector,
         )
@@ -158,7 +167,7 @@ def _helper_statements(
             ),
         ),
         Pair.helper_id,
-    ).where(Pair.team_id == team_id)
+    ).where((Pair.team_id.concat("") if scan else Pair.team_id) == team_id)
     # No ORDER BY: sorting rows that carry their vectors made SQLite build a temporary B-tree
     # (half the query's time); each helper's past helps are put in pair order afterwards.
     if scope is not None:
@@ -180,7 +189,8 @@ def load_columns(session: Session, team_id: str, model: str) -> HelperColumns:
     :func:`load_records` gives, without an object per past help: at 100,000 helpers the
     1.1 million past helps stay in one matrix and a few lists). Facts are left empty."""
     conn = session.connection()
-    stmt, exp_stmt, help_stmt = _helper_statements(team_id, model, None)
+    sqlite = conn.dialect.name == "sqlite"
+    stmt, exp_stmt, help_stmt = _helper_statements(team_id, model, None, scan=sqlite)
     live = [r for r in conn.execute(stmt).all() if r.opted_in and not r.deleted]
     n = len(live)
     pids = np.fromiter((r.person_id for r in live), dtype=np.int64, count=n)
@@ -194,11 +204,14 @@ def load_columns(session: Session, team_id: str, model: str) -> HelperColumns:
         found = pids[by_pid][at] == owners
         return np.where(found, by_pid[at], -1)
 
-    exp_rows = conn.execution_options(yield_per=_STREAM_ROWS).execute(exp_stmt).all()
+    exp_rows = [row for part in partitions(conn, exp_stmt, _STREAM_ROWS) for row in part]
     exp_pos = positions(np.fromiter((r[0] for r in exp_rows), dtype=np.int64, count=len(exp_rows)))
-    keep = [i for i in np.argsort(exp_pos, kind="stable").tolist() if exp_pos[i] >= 0]
-    exp_vecs = [vector_from_bytes(exp_rows[i][1], exp_rows[i][2]) for i in keep]
-    dim = exp_vecs[0].shape[0] if exp_vecs else 0
+    keep_at = np.argsort(exp_pos, kind="stable")
+    keep_at = keep_at[exp_pos[keep_at] >= 0]
+    keep = keep_at.tolist()
+    exp_matrix = _vector_rows([exp_rows[i][1] for i in keep], [exp_rows[i][2] for i in keep])
+    del exp_rows
+    dim = exp_matrix.shape[1] if keep else 0
     read = _stream_past_helps(conn, help_stmt, team_id, None)
     if read is None:
         mat = np.zeros((0, dim), np.float32)
@@ -220,18 +233,8 @@ def load_columns(session: Session, team_id: str, model: str) -> HelperColumns:
     return HelperColumns(
         helper_ids=[r.slack_user_id for r in live],
         expertise_texts=[_expertise_text(r.expertise, r.topics) for r in live],
-        expertise_of=exp_pos[keep].astype(np.intp),
-        expertise_vectors=(
-            # Stacked in pieces (one C call for 100,000 vectors kept the interpreter 0.6 s).
-            np.concatenate(
-                [
-                    np.stack(exp_vecs[i : i + _TIME_PIECE])
-                    for i in range(0, len(exp_vecs), _TIME_PIECE)
-                ]
-            )
-            if exp_vecs
-            else np.zeros((0, mat.shape[1]), np.float32)
-        ),
+        expertise_of=exp_pos[keep_at].astype(np.intp),
+        expertise_vectors=exp_matrix if keep else np.zeros((0, mat.shape[1]), np.float32),
         help_counts=np.bincount(help_pos[order], minlength=n).astype(np.int64),
         help_vectors=mat,
         help_vector_rows=order.astype(np.intp),
@@ -241,32 +244,24 @@ def load_columns(session: Session, team_id: str, model: str) -> HelperColumns:
     )
 
 
-#: Times converted at a time (each piece one C call holding the interpreter).
-_TIME_PIECE = 16_384
-
-
-def _timestamps(created: list[datetime | None]) -> npt.NDArray[np.float64]:
-    """POSIX seconds of each time (``NaN``: none); naive times are UTC (as SQLite stores)."""
-    if not any(c is not None and c.tzinfo is not None for c in created):
-        # In pieces: numpy converts a list of datetimes in one C call that keeps the
-        # interpreter (7 s for 1.1 million under load: every other thread waited for it).
-        parts = []
-        for lo in range(0, len(created), _TIME_PIECE):
-            stamps = np.array(created[lo : lo + _TIME_PIECE], dtype="datetime64[us]")
-            part = stamps.astype(np.int64) / 1e6
-            part[np.isnat(stamps)] = np.nan
-            parts.append(part)
-        return np.concatenate(parts) if parts else np.zeros(0)
-    return np.fromiter(
-        (math.nan if c is None else _utc(c).timestamp() for c in created),  # type: ignore[union-attr]
-        dtype=np.float64,
-        count=len(created),
-    )
+def _vector_rows(blobs: list[bytes], dims: list[int]) -> npt.NDArray[np.float32]:
+    """The stored vectors ``blobs`` (each ``dims[i]`` values long) as rows of one float32
+    matrix: joined and read in pieces (one C call each), no array per vector."""
+    if not blobs:
+        return np.zeros((0, 0), np.float32)
+    dim = dims[0]
+    if set(dims) != {dim} or any(len(b) != dim * VECTOR_DTYPE.itemsize for b in blobs):
+        return np.stack([vector_from_bytes(b, d) for b, d in zip(blobs, dims, strict=True)])
+    out = np.empty((len(blobs), dim), np.float32)
+    for lo in range(0, len(blobs), _TIME_PIECE):
+        part = blobs[lo : lo + _TIME_PIECE]
+        out[lo : lo + len(part)] = np.frombuffer(b"".join(part), VECTOR_DTYPE).reshape(-1, dim)
+    return out
 
 
 def _stream_past_helps(
     conn: Connection,
-    stmt: Select[int, int, int, datetime, str, bytes],
+    stmt: Select[int, int, int, Any, str, bytes],
     team_id: str,
     scope: Select[Any] | None,
 ) -> (
@@ -295,7 +290,7 @@ def _stream_past_helps(
     times: list[datetime | None] = []
     texts: list[str] = []
     n = 0
-    for part in conn.execution_options(yield_per=_STREAM_ROWS).execute(stmt).partitions():
+    for part in partitions(conn, stmt, _STREAM_ROWS):
         k = len(part)
         if mat is None:
             dim = len(part[0][5]) // VECTOR_DTYPE.itemsize
@@ -384,9 +379,14 @@ def _utc(when: datetime | None) -> datetime | None:
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
+def _aware(when: datetime | str | None) -> datetime | None:
+    """A time read as the driver gives it (SQLite's stored text read raw) as aware UTC."""
+    return parse_time(when) if isinstance(when, str) else _utc(when)
+
+
 def _past_helps(
     conn: Connection,
-    stmt: Select[int, int, int, datetime, str, bytes],
+    stmt: Select[int, int, int, Any, str, bytes],
     team_id: str,
     scope: Select[Any] | None,
 ) -> dict[int, list[PastHelp]]:
@@ -406,7 +406,7 @@ def _past_helps(
             [ask_ids[i] for i in at],
             [rows[i] for i in at],
             [texts[i] for i in at],
-            [_utc(created[i]) for i in at],
+            [_aware(created[i]) for i in at],
         )
     )
     owners = owners[order]
@@ -451,13 +451,17 @@ class HelperIndexes:
         self, session: Session, team_id: str, version: int, now: datetime, verb: str
     ) -> HelperIndex:
         """Build the workspace's index (and its topics) from the database and keep it."""
-        index = HelperIndex.build(
-            load_columns(session, team_id, self._model),
-            self._dim,
-            self._model,
-            exact_max_rows=EXACT_MAX_ROWS,
-        )
+        t0 = time.monotonic()
+        cols = load_columns(session, team_id, self._model)
+        t1 = time.monotonic()
+        index = HelperIndex.build(cols, self._dim, self._model, exact_max_rows=EXACT_MAX_ROWS)
+        del cols
+        t2 = time.monotonic()
         attach_topics(index, session, team_id)
+        log.info(
+            "index of %s: read %.1f s, built %.1f s, topics %.1f s",
+            team_id, t1 - t0, t2 - t1, time.monotonic() - t2,
+        )  # fmt: skip
         release_free_memory()
         current = self._teams[team_id] = _TeamIndex(index, version, now, origin=now)
         log.info("%s the helper index of %s: %d helpers", verb, team_id, len(index))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -201,3 +201,41 @@ def test_removing_a_helper_and_adding_them_again_restores_the_same_scores() -> N
     index.add_help("A", ["y"], NOW - timedelta(days=3))
     index.set_profile("A", ["z"])
     np.testing.assert_allclose(index.scores(["x", "y", "z"], slots.get, 2, 30.0), before)
+
+
+def test_helps_added_as_columns_make_the_index_added_one_by_one() -> None:
+    """The bulk path of a full load (:meth:`TopicIndex.add_help_columns`) holds what adding
+    each help in turn holds: the same topics, counts, times in the same order, idf and
+    scores, also when added to an index that already holds helps."""
+    rng = np.random.default_rng(5)
+    keys = [(), ("Hiring",), ("hiring", "remote"), ("remote", " Hiring "), ("budget",), ("x",)]
+    helpers = [f"U{i}" for i in range(7)]
+
+    def history(n: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+        who = [helpers[i] for i in rng.integers(0, len(helpers), n)]
+        key = rng.integers(0, len(keys), n).astype(np.intp)
+        times = NOW.timestamp() - rng.integers(0, 400, n) * 86400.0
+        times[rng.random(n) < 0.2] = np.nan
+        return who, key, times
+
+    one, bulk = TopicIndex(), TopicIndex()
+    for who, key, times in (history(60), history(25)):
+        one.add_helps(
+            (h, keys[k], None if math.isnan(t) else _at(t))
+            for h, k, t in zip(who, key.tolist(), times.tolist(), strict=True)
+        )
+        assert bulk.add_help_columns(who, key, keys, times) == len(who)
+    assert bulk.export_state()[1] == one.export_state()[1]
+    for name, arr in one.export_state()[0].items():
+        assert np.array_equal(bulk.export_state()[0][name], arr, equal_nan=True), name
+    slot = {h: i for i, h in enumerate(helpers)}.get
+    for topics in (["hiring"], ["remote", "budget"], ["x", "nothing"]):
+        assert np.array_equal(one.scores(topics, slot, 7, 30.0), bulk.scores(topics, slot, 7, 30.0))
+    one.remove("U3")
+    bulk.remove("U3")
+    assert bulk.export_state()[1] == one.export_state()[1]
+    assert len(bulk) == len(one)
+
+
+def _at(posix: float) -> datetime:
+    return datetime.fromtimestamp(posix, UTC)

@@ -128,3 +128,49 @@ def test_columnar_load_of_an_empty_workspace(engine: Engine) -> None:
         cols = load_columns(s, "T001", MODEL)
     index = HelperIndex.build(cols, DIM, MODEL)
     assert len(index) == 0
+
+
+def test_topics_load_in_bulk_as_added_one_by_one(engine: Engine) -> None:
+    """The full topic load (plain columns from the database, added in bulk) holds what adding
+    each pair's topics in pair order holds, read back through the ORM: picked topics (JSON
+    lists), automatic labels, none, opted-out and deleted helpers' helps (they count in the
+    idf), undated-looking times with microseconds, and the profiles' stated topics."""
+    from peerbot.domain.topics import ask_topics
+    from peerbot.matching.topics import TopicIndex
+    from peerbot.services.topic_index import attach_topics
+    from peerbot.store.models import Ask, Person
+
+    _seed(engine)
+    picks: list[tuple[list[str] | None, str | None]] = [
+        (["hiring", "Remote work"], None),
+        (None, "conflict"),
+        ([], "hiring"),
+        (None, None),
+        (["réorg"], "conflict"),
+    ]
+    with unit_of_work(session_factory(engine)) as s:
+        asks = s.query(Ask).order_by(Ask.id).all()
+        for k, ask in enumerate(asks):
+            ask.topics, ask.topic = picks[k % len(picks)]
+    with unit_of_work(session_factory(engine)) as s:
+        bulk = attach_topics(HelperIndex(DIM, MODEL), s, "T001")
+        want = TopicIndex()
+        rows = (
+            s.query(Pair, Ask, Person)
+            .join(Ask, Ask.id == Pair.ask_id)
+            .join(Person, Person.id == Pair.helper_id)
+            .order_by(Pair.id)
+        )
+        for pair, ask, person in rows:
+            want.add_help(person.slack_user_id, ask_topics(ask.topics, ask.topic), pair.created_at)
+        for profile, person in s.query(HelperProfile, Person).join(
+            Person, Person.id == HelperProfile.person_id
+        ):
+            if profile.topics:
+                want.set_profile(person.slack_user_id, profile.topics)
+    got_arrays, got_meta = bulk.export_state()
+    want_arrays, want_meta = want.export_state()
+    assert got_meta == want_meta
+    assert want_meta["topics"] == ["hiring", "remote work", "conflict", "réorg"]
+    for name, arr in want_arrays.items():
+        assert np.array_equal(got_arrays[name], arr), name
