@@ -832,9 +832,14 @@ class HelperIndex:
             out: npt.NDArray[np.float32] = self._block(lo, hi) @ q
             return out
         out = np.empty(hi - lo, dtype=np.float32)
-        for a in range(lo, hi, _CHUNK):
-            b = min(hi, a + _CHUNK)
-            out[a - lo : b - lo] = self._block(a, b).astype(np.float32) @ q
+        # Rows fetched a span of chunks at a time (one read when the matrix is a snapshot's
+        # file), converted a chunk at a time.
+        span = _CHUNK * 16
+        for s in range(lo, hi, span):
+            rows = self._block(s, min(hi, s + span))
+            for a in range(s, min(hi, s + span), _CHUNK):
+                b = min(hi, a + _CHUNK)
+                out[a - lo : b - lo] = rows[a - s : b - s].astype(np.float32) @ q
         if self.storage == "int8":
             out *= self._scale[lo:hi]
         return out
@@ -1365,12 +1370,15 @@ class HelperIndex:
             live &= wanted[self._own[lo:hw]]
         rows = lo + np.flatnonzero(live)
         owners = self._own[rows]
-        order = np.argsort(owners, kind="stable")
-        rows, owners = rows[order], owners[order]
         sums = np.zeros((n, self.dimension), dtype=np.int64)
+        # Blocks of rows in row order (each block a narrow range of the matrix: read once,
+        # also from a snapshot's file), sorted by owner within the block (integer sums: the
+        # same in whatever groups they are added).
         for a in range(0, rows.size, _ENCODE_ROWS * 8):
             r = rows[a : a + _ENCODE_ROWS * 8]
             o = owners[a : a + _ENCODE_ROWS * 8]
+            order = np.argsort(o, kind="stable")
+            r, o = r[order], o[order]
             block = self._take(r).astype(np.float32)
             if self.storage == "int8":
                 block *= self._scale[r][:, None]
@@ -1400,7 +1408,13 @@ class HelperIndex:
         the state under the index's lock and write it out after releasing it."""
         hw = self._hw
         nb = self._mat.shape[0]
-        mat = self._mat[:hw] if hw <= nb else (self._mat, self._tail[: hw - nb])
+        # hw < nb never holds (rows are appended to the tail); the whole base is passed as
+        # it is (it may be read from a snapshot's file: not read here).
+        mat = (
+            self._mat
+            if hw == nb
+            else (self._mat[:hw] if hw < nb else (self._mat, self._tail[: hw - nb]))
+        )
         ids = [h or "" for h in self._ids]
         free = [s for s, h in enumerate(self._ids) if h is None]
         ask_data, ask_ends = self._hb_ask.utf8()

@@ -59,6 +59,7 @@ import numpy.typing as npt
 
 from peerbot.matching import HelperIndex, profiles
 from peerbot.matching.topics import TopicIndex, attach, topics_of
+from peerbot.services.file_rows import FileRows
 
 log = logging.getLogger(__name__)
 
@@ -153,10 +154,13 @@ def capture(
 
 
 def _write_npy(path: Path, value: Any) -> int:
-    """Write one array (or the rows of several, one after the other) as ``.npy``; its CRC-32."""
-    parts = list(value) if isinstance(value, tuple) else [value]
-    first = np.asarray(parts[0])
-    shape = (sum(int(np.shape(p)[0]) for p in parts), *first.shape[1:])
+    """Write one array (or the rows of several, one after the other) as ``.npy``; its CRC-32.
+    Arrays are written :data:`_CRC_PIECE` bytes of rows at a time (a matrix read from a
+    snapshot file, :class:`FileRows`, is never read whole)."""
+    parts = [p if isinstance(p, FileRows) else np.asarray(p) for p in
+             (value if isinstance(value, tuple) else (value,))]  # fmt: skip
+    first = parts[0]
+    shape = (sum(int(p.shape[0]) for p in parts), *first.shape[1:])
     header = {
         "descr": np.lib.format.dtype_to_descr(first.dtype),
         "fortran_order": False,
@@ -168,14 +172,15 @@ def _write_npy(path: Path, value: Any) -> int:
     with open(path, "wb") as f:
         f.write(head.getvalue())
         for part in parts:
-            arr = np.ascontiguousarray(part, dtype=first.dtype)
-            if arr.shape[1:] != first.shape[1:]:
+            if part.shape[1:] != first.shape[1:]:
                 raise ValueError("rows of different shapes")
-            view = memoryview(arr.reshape(-1).view(np.uint8).data) if arr.size else memoryview(b"")
-            for lo in range(0, len(view), _CRC_PIECE):
-                piece = view[lo : lo + _CRC_PIECE]
-                crc = zlib.crc32(piece, crc)
-                f.write(piece)
+            row_bytes = max(1, int(np.prod(part.shape[1:], dtype=np.int64)) * first.dtype.itemsize)
+            step = max(1, _CRC_PIECE // row_bytes)
+            for lo in range(0, int(part.shape[0]), step):
+                arr = np.ascontiguousarray(part[lo : lo + step], dtype=first.dtype)
+                view = memoryview(arr.reshape(-1).view(np.uint8).data) if arr.size else b""
+                crc = zlib.crc32(view, crc)
+                f.write(view)
         f.flush()
         os.fsync(f.fileno())
     return crc
@@ -337,10 +342,11 @@ def _load(root: Path, team_id: str, model_name: str, dimension: int, database: s
         if size < _MMAP_MIN_BYTES:
             arrays[name] = np.load(path, allow_pickle=False)
         else:
-            # The matrix is only read; every other array may be written by later changes:
-            # copy-on-write maps, so that the file never changes.
+            # The matrix is only read, rows at a time: read from the file on demand, not
+            # mapped (see peerbot.services.file_rows). Every other array may be written by
+            # later changes: copy-on-write maps, so that the file never changes.
             if name == "mat":
-                arrays[name] = np.asarray(np.load(path, mmap_mode="r", allow_pickle=False))
+                arrays[name] = FileRows(path)  # type: ignore[assignment]
             else:
                 arrays[name] = np.asarray(np.load(path, mmap_mode="c", allow_pickle=False))
     index = HelperIndex.from_state(arrays, meta)
