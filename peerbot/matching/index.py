@@ -1166,6 +1166,25 @@ class HelperIndex:
             self._p_hi[0] = self._hw
         return row
 
+    def adopt_rows(self, rows: Any, source: object) -> bool:
+        """Hold the stored rows ``0:len(rows)`` as ``rows`` from now on (an array-like of the
+        same rows, e.g. the snapshot file just written from this index: see
+        :class:`~peerbot.services.file_rows.FileRows`) in place of the base matrix, when that
+        is still ``source`` (no compaction renumbered the rows since) and ``rows`` covers it;
+        rows of the tail that ``rows`` holds leave the tail. Whether it did (the old base is
+        then freed once nothing else holds it)."""
+        nb, n = self._mat.shape[0], int(rows.shape[0])
+        if (
+            self._mat is not source
+            or not nb <= n <= self._hw
+            or tuple(rows.shape[1:]) != (self.dimension,)
+            or np.dtype(rows.dtype) != self._mat.dtype
+        ):
+            return False
+        self._tail = self._tail[n - nb :].copy()
+        self._mat = rows
+        return True
+
     def _block(self, a: int, b: int) -> npt.NDArray[Any]:
         """Stored rows ``a:b`` (a view unless they span the base and the tail)."""
         nb = self._mat.shape[0]

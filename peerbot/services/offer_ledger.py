@@ -30,8 +30,8 @@ for counts that only nudge a soft signal.
 from __future__ import annotations
 
 import heapq
-from array import array
 import statistics
+from array import array
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any

@@ -159,3 +159,37 @@ def test_a_loaded_index_changed_and_written_again_loads_alike(tmp_path: Path) ->
         q = rng.normal(size=DIM).astype(np.float32)
         a, b = again.index.search(q), index.search(q)
         assert np.array_equal(a.owners, b.owners) and np.array_equal(a.sims, b.sims)
+
+
+def test_a_built_index_reads_its_matrix_from_the_snapshot_once_written(tmp_path: Path) -> None:
+    index, twin = _index(), _index()  # the same records built twice: one is kept in memory
+    for idx in (index, twin):  # tail rows (after the base) are written and adopted too
+        idx.add_past_help("U3", PastHelp("late", np.ones(DIM, np.float32), "late help"))
+    store = snap.SnapshotStore(tmp_path, "db", min_rows=1)
+    store.save("T1", index, 1, None)
+    assert store.wait(30)
+    assert isinstance(index._mat, FileRows) and index._mat.shape[0] == index._hw
+    assert index._tail.shape[0] == 0 or not index._tail[: index._hw - index._mat.shape[0]].size
+    rng = np.random.default_rng(9)
+    for _ in range(5):
+        q = rng.normal(size=DIM).astype(np.float32)
+        a, b = index.search(q), twin.search(q)
+        assert np.array_equal(a.owners, b.owners) and np.array_equal(a.sims, b.sims)
+    # Rows added after the write go to the tail and are searched as before.
+    for idx in (index, twin):
+        idx.add_past_help("U5", PastHelp("later", -np.ones(DIM, np.float32), "later help"))
+    q = -np.ones(DIM, np.float32)
+    a, b = index.search(q), twin.search(q)
+    assert np.array_equal(a.owners, b.owners) and np.array_equal(a.sims, b.sims)
+
+
+def test_an_index_compacted_meanwhile_keeps_its_own_rows(tmp_path: Path) -> None:
+    index = _index(600)
+    captured = snap.capture(index, "T1", 1, None, "db")
+    for hid in index.helper_ids()[:500]:  # enough removals to compact (renumber) the rows
+        index.remove(hid)
+    assert index._mat.shape[0] < 5400
+    where = snap.write(tmp_path, captured, "model-a")
+    before = index._mat
+    snap._adopt(captured, where, None)
+    assert index._mat is before and isinstance(before, np.ndarray)
