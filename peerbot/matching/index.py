@@ -828,13 +828,21 @@ class HelperIndex:
 
     def _dots(self, lo: int, hi: int, q: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Cosines of rows ``lo:hi`` to the unit query (converted to float32 block by block)."""
+        span = _CHUNK * 16
         if self.storage == "float32":
-            out: npt.NDArray[np.float32] = self._block(lo, hi) @ q
+            if isinstance(self._mat, np.ndarray) or hi - lo <= span:
+                out: npt.NDArray[np.float32] = self._block(lo, hi) @ q
+                return out
+            # Read from a snapshot's file: a span at a time, not the whole matrix at once
+            # (spans aligned on whole chunks: the same products as one call).
+            out = np.empty(hi - lo, dtype=np.float32)
+            for s in range(lo, hi, span):
+                e = min(hi, s + span)
+                out[s - lo : e - lo] = self._block(s, e) @ q
             return out
         out = np.empty(hi - lo, dtype=np.float32)
         # Rows fetched a span of chunks at a time (one read when the matrix is a snapshot's
         # file), converted a chunk at a time.
-        span = _CHUNK * 16
         for s in range(lo, hi, span):
             rows = self._block(s, min(hi, s + span))
             for a in range(s, min(hi, s + span), _CHUNK):

@@ -193,3 +193,29 @@ def test_an_index_compacted_meanwhile_keeps_its_own_rows(tmp_path: Path) -> None
     before = index._mat
     snap._adopt(captured, where, None)
     assert index._mat is before and isinstance(before, np.ndarray)
+
+
+def test_an_exact_float32_index_read_from_its_file_scores_alike(tmp_path: Path) -> None:
+    # Exact search over float32 rows, read a span at a time: the same cosines, bit for bit.
+    rng = np.random.default_rng(11)
+    records = [
+        HelperRecord(
+            f"U{h}",
+            rng.normal(size=DIM).astype(np.float32),
+            "x",
+            tuple(
+                PastHelp(f"a{h}-{j}", rng.normal(size=DIM).astype(np.float32), f"help {h} {j}")
+                for j in range(9)
+            ),
+        )
+        for h in range(4000)
+    ]
+    index = HelperIndex.build(records, DIM, "model-a", exact_max_rows=10**6)
+    assert index.storage == "float32" and index.n_rows > 16 * 1024 * 2
+    snap.write(tmp_path, snap.capture(index, "T1", 1, None, "db"), "model-a")
+    loaded = snap.load(tmp_path, "T1", "model-a", DIM, "db")
+    assert loaded is not None and isinstance(loaded.index._mat, FileRows)
+    for _ in range(3):
+        q = rng.normal(size=DIM).astype(np.float32)
+        a, b = loaded.index.search(q), index.search(q)
+        assert np.array_equal(a.owners, b.owners) and np.array_equal(a.sims, b.sims)
