@@ -345,11 +345,15 @@ def _load(root: Path, team_id: str, model_name: str, dimension: int, database: s
         if size < _MMAP_MIN_BYTES:
             arrays[name] = np.load(path, allow_pickle=False)
         else:
-            # The matrix is only read, rows at a time: read from the file on demand, not
-            # mapped (see peerbot.services.file_rows). Every other array may be written by
-            # later changes: copy-on-write maps, so that the file never changes.
-            if name == "mat":
+            # The matrix is only read. With IVF partitions a search reads a few of them and
+            # some scattered rows: read from the file on demand, not mapped (a mapped page
+            # stays resident: see peerbot.services.file_rows). An exact index scores every
+            # row for every ask: mapped read-only, as it is all read anyway. Every other array
+            # may be written by later changes: copy-on-write maps (the file never changes).
+            if name == "mat" and "centroids" in pointer["files"]:
                 arrays[name] = FileRows(path)  # type: ignore[assignment]
+            elif name == "mat":
+                arrays[name] = np.asarray(np.load(path, mmap_mode="r", allow_pickle=False))
             else:
                 arrays[name] = np.asarray(np.load(path, mmap_mode="c", allow_pickle=False))
     index = HelperIndex.from_state(arrays, meta)
@@ -541,13 +545,13 @@ class SnapshotStore:
 
 
 def _adopt(captured: Captured, where: Path, lock: AbstractContextManager[object] | None) -> None:
-    """After ``captured`` was written to ``where``: the index it was taken of reads its vector
-    matrix from the file from now on (as a loaded snapshot does), and the copy in memory (422
+    """After ``captured`` was written to ``where``: the index it was taken of (IVF) reads its
+    vector matrix from the file from now on (as a loaded snapshot does), and the copy in memory (422
     MB at 1.1 million int8 rows after a build) is freed; unless the rows were renumbered
     since (then it keeps its own, see :meth:`HelperIndex.adopt_rows`)."""
     index, mat = captured.index, captured.arrays.get("mat")
-    if index is None or mat is None:
-        return
+    if index is None or mat is None or index.centroids is None:
+        return  # an exact index scores every row per ask: it keeps them in memory
     base = mat[0] if isinstance(mat, tuple) else mat
     try:
         rows = FileRows(where / "mat.npy")
