@@ -18,9 +18,12 @@ directories are whole). Directories no pointer names are removed once they are
 :data:`KEEP_OLD_S` old (a worker still reading an older one keeps its memory maps: files
 removed on POSIX stay readable while open).
 
-Loading maps the arrays (``mmap_mode``): the vector matrix read-only (rows added later go to the
-index's separate tail), the others copy-on-write (a change writes a private copy of the page it
-touches; the file never changes). Several workers on one host share the page cache.
+Loading maps the arrays (``mmap_mode``) copy-on-write (a change writes a private copy of the page
+it touches; the file never changes), except the vector matrix, only ever read (rows added later
+go to the index's separate tail): an IVF index reads it from the file on demand
+(:class:`~peerbot.services.file_rows.FileRows`: a mapped page a search touched would stay
+resident), an exact one maps it read-only (every ask reads every row). Several workers on one
+host share the page cache. After a write, the IVF index written switches to the file too.
 
 Anything unexpected (missing, truncated, corrupt, another format, model, dimension or database)
 is logged and answered with ``None``: the caller builds from the database as without snapshots.
