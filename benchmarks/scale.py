@@ -11,7 +11,7 @@ child process (the Slack emulator here as Slack), and measures:
 * the first ask after start: modal submission to the first offer DM to a helper;
 * p50/p99 of the same over ``--asks`` (20) more asks from different askers;
 * the worst ``/healthz`` latency from start-up until the last ask (the index is built meanwhile);
-* the server's RSS after the first ask (and its peak);
+* the server's RSS after the first ask (also split into RssAnon and RssFile; and its peak);
 * `peerbot jobs run-due` sending the N/10 due check-ins (wall time of the command).
 
     PYTHONPATH=. python benchmarks/scale.py --helpers 10000 --db sqlite [--json]
@@ -518,6 +518,10 @@ def main(argv: list[str] | None = None) -> int:
 
         first = one_ask(0)
         rss_mb = status_kb(server.pid, "VmRSS") / 1024
+        # Of which anonymous (the heap: private to the worker) and file-backed pages (code,
+        # the model's weights, memory-mapped snapshot arrays: shared with other processes).
+        rss_anon_mb = status_kb(server.pid, "RssAnon") / 1024
+        rss_file_mb = status_kb(server.pid, "RssFile") / 1024
         say(f"first ask -> offer DM {first:.2f} s")
         spy_asks = None
         if args.py_spy_asks:
@@ -577,6 +581,8 @@ def main(argv: list[str] | None = None) -> int:
         "server_cpu_per_ask_s": round(cpu_per_ask, 3),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "rss_mb": round(rss_mb),
+        "rss_anon_mb": round(rss_anon_mb),
+        "rss_file_mb": round(rss_file_mb),
         "peak_rss_mb": round(peak_mb),
         "tick_s": round(tick_s, 2),
         "tick": tick.stdout.strip().splitlines()[-1] if tick.stdout.strip() else "",

@@ -836,13 +836,26 @@ class HelperIndex:
 
     def _dots(self, lo: int, hi: int, q: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Cosines of rows ``lo:hi`` to the unit query (converted to float32 block by block)."""
+        span = _CHUNK * 16
         if self.storage == "float32":
-            out: npt.NDArray[np.float32] = self._block(lo, hi) @ q
+            if isinstance(self._mat, np.ndarray) or hi - lo <= span:
+                out: npt.NDArray[np.float32] = self._block(lo, hi) @ q
+                return out
+            # Read from a snapshot's file: a span at a time, not the whole matrix at once
+            # (spans aligned on whole chunks: the same products as one call).
+            out = np.empty(hi - lo, dtype=np.float32)
+            for s in range(lo, hi, span):
+                e = min(hi, s + span)
+                out[s - lo : e - lo] = self._block(s, e) @ q
             return out
         out = np.empty(hi - lo, dtype=np.float32)
-        for a in range(lo, hi, _CHUNK):
-            b = min(hi, a + _CHUNK)
-            out[a - lo : b - lo] = self._block(a, b).astype(np.float32) @ q
+        # Rows fetched a span of chunks at a time (one read when the matrix is a snapshot's
+        # file), converted a chunk at a time.
+        for s in range(lo, hi, span):
+            rows = self._block(s, min(hi, s + span))
+            for a in range(s, min(hi, s + span), _CHUNK):
+                b = min(hi, a + _CHUNK)
+                out[a - lo : b - lo] = rows[a - s : b - s].astype(np.float32) @ q
         if self.storage == "int8":
             out *= self._scale[lo:hi]
         return out
@@ -1169,6 +1182,25 @@ class HelperIndex:
             self._p_hi[0] = self._hw
         return row
 
+    def adopt_rows(self, rows: Any, source: object) -> bool:
+        """Hold the stored rows ``0:len(rows)`` as ``rows`` from now on (an array-like of the
+        same rows, e.g. the snapshot file just written from this index: see
+        :class:`~peerbot.services.file_rows.FileRows`) in place of the base matrix, when that
+        is still ``source`` (no compaction renumbered the rows since) and ``rows`` covers it;
+        rows of the tail that ``rows`` holds leave the tail. Whether it did (the old base is
+        then freed once nothing else holds it)."""
+        nb, n = self._mat.shape[0], int(rows.shape[0])
+        if (
+            self._mat is not source
+            or not nb <= n <= self._hw
+            or tuple(rows.shape[1:]) != (self.dimension,)
+            or np.dtype(rows.dtype) != self._mat.dtype
+        ):
+            return False
+        self._tail = self._tail[n - nb :].copy()
+        self._mat = rows
+        return True
+
     def _block(self, a: int, b: int) -> npt.NDArray[Any]:
         """Stored rows ``a:b`` (a view unless they span the base and the tail)."""
         nb = self._mat.shape[0]
@@ -1373,12 +1405,15 @@ class HelperIndex:
             live &= wanted[self._own[lo:hw]]
         rows = lo + np.flatnonzero(live)
         owners = self._own[rows]
-        order = np.argsort(owners, kind="stable")
-        rows, owners = rows[order], owners[order]
         sums = np.zeros((n, self.dimension), dtype=np.int64)
+        # Blocks of rows in row order (each block a narrow range of the matrix: read once,
+        # also from a snapshot's file), sorted by owner within the block (integer sums: the
+        # same in whatever groups they are added).
         for a in range(0, rows.size, _ENCODE_ROWS * 8):
             r = rows[a : a + _ENCODE_ROWS * 8]
             o = owners[a : a + _ENCODE_ROWS * 8]
+            order = np.argsort(o, kind="stable")
+            r, o = r[order], o[order]
             block = self._take(r).astype(np.float32)
             if self.storage == "int8":
                 block *= self._scale[r][:, None]
@@ -1408,7 +1443,13 @@ class HelperIndex:
         the state under the index's lock and write it out after releasing it."""
         hw = self._hw
         nb = self._mat.shape[0]
-        mat = self._mat[:hw] if hw <= nb else (self._mat, self._tail[: hw - nb])
+        # hw < nb never holds (rows are appended to the tail); the whole base is passed as
+        # it is (it may be read from a snapshot's file: not read here).
+        mat = (
+            self._mat
+            if hw == nb
+            else (self._mat[:hw] if hw < nb else (self._mat, self._tail[: hw - nb]))
+        )
         ids = [h or "" for h in self._ids]
         free = [s for s, h in enumerate(self._ids) if h is None]
         ask_data, ask_ends = self._hb_ask.utf8()

@@ -18,9 +18,12 @@ directories are whole). Directories no pointer names are removed once they are
 :data:`KEEP_OLD_S` old (a worker still reading an older one keeps its memory maps: files
 removed on POSIX stay readable while open).
 
-Loading maps the arrays (``mmap_mode``): the vector matrix read-only (rows added later go to the
-index's separate tail), the others copy-on-write (a change writes a private copy of the page it
-touches; the file never changes). Several workers on one host share the page cache.
+Loading maps the arrays (``mmap_mode``) copy-on-write (a change writes a private copy of the page
+it touches; the file never changes), except the vector matrix, only ever read (rows added later
+go to the index's separate tail): an IVF index reads it from the file on demand
+(:class:`~peerbot.services.file_rows.FileRows`: a mapped page a search touched would stay
+resident), an exact one maps it read-only (every ask reads every row). Several workers on one
+host share the page cache. After a write, the IVF index written switches to the file too.
 
 Anything unexpected (missing, truncated, corrupt, another format, model, dimension or database)
 is logged and answered with ``None``: the caller builds from the database as without snapshots.
@@ -59,6 +62,7 @@ import numpy.typing as npt
 
 from peerbot.matching import HelperIndex, profiles
 from peerbot.matching.topics import TopicIndex, attach, topics_of
+from peerbot.services.file_rows import FileRows
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +89,9 @@ class Captured:
     meta: dict[str, Any]
     #: When the index was built from the database (it holds nothing erased after that).
     origin: datetime | None = None
+    #: The index captured: once written, it reads its vector matrix from the file
+    #: (:meth:`SnapshotStore.save_later`).
+    index: HelperIndex | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,14 +156,17 @@ def capture(
     if centroids is not None:
         arrays.update({f"profiles_{k}": v for k, v in centroids[0].items()})
         meta["profiles"] = centroids[1]
-    return Captured(team_id, version, watermark, database, arrays, meta, origin)
+    return Captured(team_id, version, watermark, database, arrays, meta, origin, index)
 
 
 def _write_npy(path: Path, value: Any) -> int:
-    """Write one array (or the rows of several, one after the other) as ``.npy``; its CRC-32."""
-    parts = list(value) if isinstance(value, tuple) else [value]
-    first = np.asarray(parts[0])
-    shape = (sum(int(np.shape(p)[0]) for p in parts), *first.shape[1:])
+    """Write one array (or the rows of several, one after the other) as ``.npy``; its CRC-32.
+    Arrays are written :data:`_CRC_PIECE` bytes of rows at a time (a matrix read from a
+    snapshot file, :class:`FileRows`, is never read whole)."""
+    parts = [p if isinstance(p, FileRows) else np.asarray(p) for p in
+             (value if isinstance(value, tuple) else (value,))]  # fmt: skip
+    first = parts[0]
+    shape = (sum(int(p.shape[0]) for p in parts), *first.shape[1:])
     header = {
         "descr": np.lib.format.dtype_to_descr(first.dtype),
         "fortran_order": False,
@@ -168,14 +178,15 @@ def _write_npy(path: Path, value: Any) -> int:
     with open(path, "wb") as f:
         f.write(head.getvalue())
         for part in parts:
-            arr = np.ascontiguousarray(part, dtype=first.dtype)
-            if arr.shape[1:] != first.shape[1:]:
+            if part.shape[1:] != first.shape[1:]:
                 raise ValueError("rows of different shapes")
-            view = memoryview(arr.reshape(-1).view(np.uint8).data) if arr.size else memoryview(b"")
-            for lo in range(0, len(view), _CRC_PIECE):
-                piece = view[lo : lo + _CRC_PIECE]
-                crc = zlib.crc32(piece, crc)
-                f.write(piece)
+            row_bytes = max(1, int(np.prod(part.shape[1:], dtype=np.int64)) * first.dtype.itemsize)
+            step = max(1, _CRC_PIECE // row_bytes)
+            for lo in range(0, int(part.shape[0]), step):
+                arr = np.ascontiguousarray(part[lo : lo + step], dtype=first.dtype)
+                view = memoryview(arr.reshape(-1).view(np.uint8).data) if arr.size else b""
+                crc = zlib.crc32(view, crc)
+                f.write(view)
         f.flush()
         os.fsync(f.fileno())
     return crc
@@ -337,9 +348,14 @@ def _load(root: Path, team_id: str, model_name: str, dimension: int, database: s
         if size < _MMAP_MIN_BYTES:
             arrays[name] = np.load(path, allow_pickle=False)
         else:
-            # The matrix is only read; every other array may be written by later changes:
-            # copy-on-write maps, so that the file never changes.
-            if name == "mat":
+            # The matrix is only read. With IVF partitions a search reads a few of them and
+            # some scattered rows: read from the file on demand, not mapped (a mapped page
+            # stays resident: see peerbot.services.file_rows). An exact index scores every
+            # row for every ask: mapped read-only, as it is all read anyway. Every other array
+            # may be written by later changes: copy-on-write maps (the file never changes).
+            if name == "mat" and "centroids" in pointer["files"]:
+                arrays[name] = FileRows(path)  # type: ignore[assignment]
+            elif name == "mat":
                 arrays[name] = np.asarray(np.load(path, mmap_mode="r", allow_pickle=False))
             else:
                 arrays[name] = np.asarray(np.load(path, mmap_mode="c", allow_pickle=False))
@@ -509,6 +525,7 @@ class SnapshotStore:
         except Exception:
             log.exception("could not write the index snapshot of %s", team_id)
             return
+        _adopt(captured, where, lock)
         log.info(
             "wrote the index snapshot of %s to %s in %.1f s",
             team_id,
@@ -528,6 +545,26 @@ class SnapshotStore:
             if left is not None and left <= 0:
                 return False
             writer.join(left)
+
+
+def _adopt(captured: Captured, where: Path, lock: AbstractContextManager[object] | None) -> None:
+    """After ``captured`` was written to ``where``: the index it was taken of (IVF) reads its
+    vector matrix from the file from now on (as a loaded snapshot does), and the copy in memory (422
+    MB at 1.1 million int8 rows after a build) is freed; unless the rows were renumbered
+    since (then it keeps its own, see :meth:`HelperIndex.adopt_rows`)."""
+    index, mat = captured.index, captured.arrays.get("mat")
+    if index is None or mat is None or index.centroids is None:
+        return  # an exact index scores every row per ask: it keeps them in memory
+    base = mat[0] if isinstance(mat, tuple) else mat
+    try:
+        rows = FileRows(where / "mat.npy")
+    except (OSError, ValueError):
+        log.exception("could not read back the index snapshot in %s", where)
+        return
+    with lock or nullcontext():
+        adopted = index.adopt_rows(rows, base)
+    if not adopted:
+        rows.close()
 
 
 def snapshot_store(setting: str | None, database_url: str) -> SnapshotStore | None:

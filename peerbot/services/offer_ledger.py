@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import heapq
 import statistics
+from array import array
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -61,13 +62,19 @@ _COLUMNS = (
 )
 
 
+def _no_hours() -> array[float]:
+    return array("d")
+
+
 @dataclass(slots=True)
 class _Tally:
     received: int = 0
     accepted: int = 0
     pending: int = 0
     recent: int = 0
-    hours: list[float] = field(default_factory=list)
+    #: Hours to accept, as C doubles (8 bytes each, not a 24-byte float object and a list
+    #: slot: 26 MB less at 1.1 million accepted offers).
+    hours: array[float] = field(default_factory=_no_hours)
 
 
 def _accept_hours(status: OfferStatus, sent: datetime | None, responded: datetime | None) -> float:
