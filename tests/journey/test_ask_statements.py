@@ -75,6 +75,7 @@ def one_ask(h: Harness, asker: str, text: str) -> list[tuple[str, str, str]]:
         h.settle()
     if os.environ.get("PEERBOT_SHOW_STATEMENTS"):
         print(f"\n{len(seen)} statements\n" + show(seen))
+        print("\n".join(f"{t[:12]:12} {s[:90]}  @ {o[:80]}" for o, t, s in seen))
     return seen
 
 
