@@ -79,8 +79,16 @@ def one_ask(h: Harness, asker: str, text: str) -> list[tuple[str, str, str]]:
     return seen
 
 
-def test_one_ask_stays_within_its_statement_budget(harness: Harness) -> None:
+#: Statements (BEGIN/COMMIT included) of one ask from the submission to the last message
+#: marked sent, as measured when the budget was set, plus a little room. Each extra
+#: statement per helper (an N+1) exceeds it: the workspace has 15 helpers.
+BUDGET = {"sqlite": 85, "postgresql": 72}
+
+
+def test_one_ask_stays_within_its_statement_budget(harness: Harness, db_backend: str) -> None:
     helpers = seed_helpers(harness)
+    for n in range(12):
+        harness.add_helper(f"extra{n}", f"Ran a platform team of {n + 4}; budgets and vendors.")
     # A first ask warms what is cached per process (the index, settings).
     one_ask(harness, harness.add_user("ann"), "How do I hire my first engineering manager?")
     asker = harness.add_user("alex")
@@ -91,4 +99,5 @@ def test_one_ask_stays_within_its_statement_budget(harness: Harness) -> None:
     )
     # The offer went out (the count is of a whole ask, not of one that failed half-way).
     assert any("offer_accept" in str(m.get("blocks")) for m in harness.dms(helpers["feedback"]))
-    assert len(seen) <= 200, show(seen)
+    assert any("asking the best-matched peers" in str(m) for m in harness.dms(asker))
+    assert len(seen) <= BUDGET[db_backend], f"{len(seen)} statements:\n{show(seen)}"
