@@ -12,8 +12,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any, cast
 
 from sqlalchemy import delete, event, func, or_, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -382,7 +384,7 @@ class AskService:
                     .values(topic=func.coalesce(Ask.topic, topic))
                     .execution_options(synchronize_session=False)
                 )
-                if saved.rowcount:
+                if cast(CursorResult[Any], saved).rowcount:
                     upsert_vector(
                         session,
                         team_id=team_id,
@@ -408,10 +410,10 @@ class AskService:
             if vector is not None:
                 ranked = self._ranker.candidates_for(session, ask, asker, vector, now)
         with unit_of_work(self._sessions) as session:
-            both = _locked_ask_with(session, ask_id, asker_id)
-            if both is None or both[0].status != AskStatus.MATCHING:
+            locked = _locked_ask_with(session, ask_id, asker_id)
+            if locked is None or locked[0].status != AskStatus.MATCHING:
                 return False
-            ask, asker = both
+            ask, asker = locked
             if vector is None:
                 vector = self._ask_vector(session, ask)
             self._advance(session, ask, asker, vector, now, first=True, ranked=ranked)

@@ -17,9 +17,10 @@ import weakref
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, event, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, sessionmaker
 
 from peerbot.domain.notices import (
@@ -259,7 +260,7 @@ def mark_sent_if_claimed(
         )
         .execution_options(synchronize_session=False)
     )
-    return bool(done.rowcount)
+    return bool(cast(CursorResult[Any], done).rowcount)
 
 
 def mark_dead(msg: OutboxMessage, code: str) -> None:
