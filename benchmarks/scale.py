@@ -18,7 +18,11 @@ child process (the Slack emulator here as Slack), and measures:
 
 ``--db-file`` keeps the seeded SQLite database for the next run (it is reused when it holds the
 same number of helpers; each run adds its asks, offers and check-ins on top). PostgreSQL runs in a
-throwaway cluster (``initdb``/``pg_ctl``, as the tests do) that is seeded each time.
+throwaway cluster (``initdb``/``pg_ctl``, as the tests do) that is seeded each time, or, with
+``--pg-dir DIR``, in a cluster kept in DIR: made and seeded on the first run, started again (same
+port when free) and reused by the next runs with the same number of helpers. With ``--pg-dir``
+the index snapshots go to ``DIR/index`` (``INDEX_SNAPSHOT_DIR``): the first run builds the index
+and writes a snapshot, the next ones start from it.
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ import argparse
 import json
 import os
 import random
+import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -368,6 +374,46 @@ def mark_ranker_trained(engine: Engine) -> None:
         )
 
 
+def _kept_cluster(directory: str) -> Any:
+    """A PostgreSQL cluster kept in ``directory``: ``initdb`` on first use, started again on the
+    next (on the port it had, so that its URL, and the snapshots' database identity, stay)."""
+    from tests.fixtures.db import ThrowawayCluster, _free_port
+
+    class KeptCluster(ThrowawayCluster):
+        def __init__(self, base: Path) -> None:
+            super().__init__()
+            shutil.rmtree(self.base, ignore_errors=True)  # the temp dir the parent made
+            base.mkdir(parents=True, exist_ok=True)
+            self.base = base
+            self.data = base / "data"
+            self.log = base / "postgres.log"
+            port_file = base / "port"
+            if port_file.exists():
+                port = int(port_file.read_text())
+                with socket.socket() as s:
+                    try:
+                        s.bind(("127.0.0.1", port))
+                        self.port = port
+                    except OSError:
+                        self.port = _free_port()
+            port_file.write_text(str(self.port))
+
+        def start(self) -> Any:
+            if not (self.data / "PG_VERSION").exists():
+                return super().start()
+            initdb, self.initdb = self.initdb, "true"  # the cluster is there: start it
+            try:
+                return super().start()
+            finally:
+                self.initdb = initdb
+
+        def stop(self) -> None:  # a clean shutdown (fsync is off), the data kept
+            if self.started:
+                self._run(self.pg_ctl, "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    return KeptCluster(Path(directory).resolve())
+
+
 def _seeded_helpers(engine: Engine) -> int:
     try:
         with engine.connect() as conn:
@@ -392,6 +438,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--helps", type=int, default=10, help="past helps per helper (default 10)")
     p.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     p.add_argument("--db-file", help="SQLite file to seed once and reuse across runs")
+    p.add_argument(
+        "--pg-dir",
+        help="PostgreSQL: keep the seeded cluster in this directory and reuse it across runs "
+        "(index snapshots in DIR/index)",
+    )
     p.add_argument("--asks", type=int, default=20, help="asks timed after the first (20)")
     p.add_argument(
         "--checkins",
@@ -399,6 +450,7 @@ def main(argv: list[str] | None = None) -> int:
         help="active pairs with a check-in due at the timed tick (default: helpers / 10)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--no-tick", action="store_true", help="leave out the timed tick (asks only)")
     p.add_argument(
         "--py-spy",
         metavar="FILE",
@@ -428,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
         from tests.fixtures.db import ThrowawayCluster
 
-        cluster = ThrowawayCluster()
+        cluster = _kept_cluster(args.pg_dir) if args.pg_dir else ThrowawayCluster()
         url = str(cluster.start().set(database="postgres").render_as_string(hide_password=False))
     else:
         url = f"sqlite:///{Path(args.db_file).resolve() if args.db_file else tmp / 'scale.db'}"
@@ -445,13 +497,17 @@ def main(argv: list[str] | None = None) -> int:
         # The tick is run once, below, at a fixed time: the server's own tick would take it.
         "SCHEDULER_ENABLED": "false",
     }
+    if args.db == "postgresql" and args.pg_dir:
+        env.setdefault("INDEX_SNAPSHOT_DIR", str(Path(args.pg_dir).resolve() / "index"))
     cli = [sys.executable, "-m", "peerbot.cli"]
     server = None
     try:
         engine = create_engine_for(url)
         if _seeded_helpers(engine) != args.helpers:
             if _seeded_helpers(engine):
-                raise SystemExit(f"{url} holds another number of helpers: use another --db-file")
+                raise SystemExit(
+                    f"{url} holds another number of helpers: use another --db-file/--pg-dir"
+                )
             subprocess.run([*cli, "migrate"], env=env, cwd=tmp, check=True, capture_output=True)
             took = seed(engine, args.helpers, args.helps, model, args.checkins)
             say(f"seeded {args.helpers} helpers x {args.helps} past helps in {took:.1f} s")
@@ -548,14 +604,14 @@ def main(argv: list[str] | None = None) -> int:
         peak_mb = status_kb(server.pid, "VmHWM") / 1024
         t0 = time.monotonic()
         tick = subprocess.run(
-            [*cli, "jobs", "run-due", "--at", TICK_AT],
+            [*cli, "jobs", "run-due", "--at", TICK_AT] if not args.no_tick else ["true"],
             env=env,
             cwd=tmp,
             capture_output=True,
             text=True,
             check=False,
         )
-        tick_s = time.monotonic() - t0
+        tick_s = time.monotonic() - t0 if not args.no_tick else float("nan")
         if tick.returncode != 0:
             say(tick.stderr[-2000:])
     finally:

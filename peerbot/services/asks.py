@@ -12,8 +12,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any, cast
 
-from sqlalchemy import delete, event, func, or_, select
+from sqlalchemy import delete, event, func, or_, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -147,6 +149,20 @@ def _locked_ask(session: Session, ask_id: int) -> Ask | None:
     return session.scalar(stmt)
 
 
+def _locked_ask_with(session: Session, ask_id: int, person_id: int) -> tuple[Ask, Person] | None:
+    """:func:`_locked_ask` and a person (not locked), read in the same statement."""
+    stmt = (
+        select(Ask, Person)
+        .join(Person, Person.id == person_id)
+        .where(Ask.id == ask_id)
+        .execution_options(populate_existing=True)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(of=Ask)
+    row = session.execute(stmt).first()
+    return None if row is None else (row[0], row[1])
+
+
 def _forget_move_on(session: Session, _transaction: object) -> None:
     """A rolled-back transaction moves no ask on (a rolled-back savepoint leaves it be)."""
     if not getattr(_transaction, "nested", False):
@@ -244,8 +260,8 @@ class AskService:
                     )
                     if existing is not None:
                         return SubmitResult(existing, duplicate=True)
-                    asker = upsert_person(session, team_id, user_id, now)
-                    _lock_person(session, asker.id)  # one asker's submissions one at a time
+                    # Locked as it is read: one asker's submissions one at a time.
+                    asker = upsert_person(session, team_id, user_id, now, lock=True)
                     if inp.manager and inp.manager != user_id:
                         asker.manager_slack_user_id = inp.manager  # the reporting-line rule
                     waiting = self._waiting(session, asker.id)
@@ -316,6 +332,7 @@ class AskService:
         second call, or one racing the tick, finds it no longer ``matching`` and returns False).
         """
         with read_only(self._sessions) as session:
+            # The ask, its asker and whether its vector is stored already: one statement.
             row = session.execute(
                 select(
                     Ask.team_id,
@@ -324,21 +341,19 @@ class AskService:
                     Ask.challenge,
                     Ask.desired_result,
                     Ask.obstacles,
+                    select(Embedding.id)
+                    .where(
+                        Embedding.owner_kind == EmbeddingOwner.ASK,
+                        Embedding.owner_id == Ask.id,
+                        Embedding.model_name == self._embedder.model_name,
+                    )
+                    .exists()
+                    .label("stored"),
                 )
                 .join(Person, Person.id == Ask.asker_id)
                 .where(Ask.id == ask_id)
             ).first()
-            stored = (
-                row is not None
-                and session.scalar(
-                    select(Embedding.id).where(
-                        Embedding.owner_kind == EmbeddingOwner.ASK,
-                        Embedding.owner_id == ask_id,
-                        Embedding.model_name == self._embedder.model_name,
-                    )
-                )
-                is not None
-            )
+            stored = row is not None and bool(row.stored)
         if row is None or row.status != AskStatus.MATCHING:
             return False
         team_id, user_id = row.team_id, row.slack_user_id
@@ -359,11 +374,17 @@ class AskService:
             info = None
         now = self._clock.now()
         with unit_of_work(self._sessions) as session:
-            asker_id = upsert_person(session, team_id, user_id, now, info).id
+            # The ask's asker was read above: their workspace exists.
+            asker_id = upsert_person(session, team_id, user_id, now, info, workspace_known=True).id
             if vector is not None:
-                saved = session.get(Ask, ask_id)
-                if saved is not None and saved.status == AskStatus.MATCHING:
-                    saved.topic = saved.topic or topic
+                # The topic on the ask still matching (one UPDATE, no read first).
+                saved = session.execute(
+                    update(Ask)
+                    .where(Ask.id == ask_id, Ask.status == AskStatus.MATCHING)
+                    .values(topic=func.coalesce(Ask.topic, topic))
+                    .execution_options(synchronize_session=False)
+                )
+                if cast(CursorResult[Any], saved).rowcount:
                     upsert_vector(
                         session,
                         team_id=team_id,
@@ -378,19 +399,21 @@ class AskService:
         # date and the helpers are scored. The write below re-checks what may have moved.
         ranked = None
         with read_only(self._sessions) as session:
-            ask = session.get(Ask, ask_id)
-            asker = session.get(Person, asker_id)
-            if ask is None or asker is None or ask.status != AskStatus.MATCHING:
+            both = session.execute(
+                select(Ask, Person).join(Person, Person.id == asker_id).where(Ask.id == ask_id)
+            ).first()
+            if both is None or both[0].status != AskStatus.MATCHING:
                 return False
+            ask, asker = both
             if vector is None:  # embedded before (the vector just saved is not read back)
                 vector = self._stored_vector(session, ask)
             if vector is not None:
                 ranked = self._ranker.candidates_for(session, ask, asker, vector, now)
         with unit_of_work(self._sessions) as session:
-            ask = _locked_ask(session, ask_id)
-            if ask is None or ask.status != AskStatus.MATCHING:
+            locked = _locked_ask_with(session, ask_id, asker_id)
+            if locked is None or locked[0].status != AskStatus.MATCHING:
                 return False
-            asker = session.get_one(Person, asker_id)
+            ask, asker = locked
             if vector is None:
                 vector = self._ask_vector(session, ask)
             self._advance(session, ask, asker, vector, now, first=True, ranked=ranked)
@@ -583,36 +606,37 @@ class AskService:
         row (PostgreSQL; SQLite transactions are serial), so two asks at the same moment cannot
         both pass it; the pause (e.g. the third unanswered offer in this very transaction);
         still opted in, reachable and with capacity left. A helper who fails any is skipped."""
+        # The lock first, then one read of the rest (in a statement of its own: on PostgreSQL
+        # a statement that waited for the lock would count with the snapshot taken before).
         _lock_person(session, helper_id)
-        profile = session.get(HelperProfile, helper_id)
-        person = session.get(Person, helper_id)
-        if profile is None or person is None or not profile.opted_in:
+        active = (
+            select(func.count())
+            .where(Pair.helper_id == helper_id, Pair.status == PairStatus.ACTIVE)
+            .scalar_subquery()
+        )
+        pending = (
+            select(func.count())
+            .where(Offer.helper_id == helper_id, Offer.status == OfferStatus.PENDING)
+            .scalar_subquery()
+        )
+        row = session.execute(
+            select(HelperProfile, Person, active, pending)
+            .join(Person, Person.id == HelperProfile.person_id)
+            .where(HelperProfile.person_id == helper_id)
+        ).first()
+        if row is None:
+            return False
+        profile, person, n_active, n_pending = row
+        if not profile.opted_in:
             return False
         if person.deleted or not person.can_be_messaged:
             return False
         paused_until = profile.paused_until
         if paused_until is not None and paused_until > self._clock.now():
             return False
-        if profile.capacity is not None:
-            active = (
-                session.scalar(
-                    select(func.count()).where(
-                        Pair.helper_id == helper_id, Pair.status == PairStatus.ACTIVE
-                    )
-                )
-                or 0
-            )
-            if active >= profile.capacity:
-                return False
-        pending = (
-            session.scalar(
-                select(func.count()).where(
-                    Offer.helper_id == helper_id, Offer.status == OfferStatus.PENDING
-                )
-            )
-            or 0
-        )
-        return pending < self._policy.max_pending_offers
+        if profile.capacity is not None and (n_active or 0) >= profile.capacity:
+            return False
+        return (n_pending or 0) < self._policy.max_pending_offers
 
     def _unmet(
         self, session: Session, ask: Ask, asker: Person, now: datetime, *, first: bool

@@ -107,7 +107,14 @@ class Loaded:
 def snapshot_dir(setting: str | None, database_url: str) -> Path | None:
     """Where snapshots live: ``setting`` (``"off"``/``"none"``/empty: nowhere, snapshots
     disabled); by default ``<file>.index`` beside a SQLite database file; none otherwise
-    (PostgreSQL: name a state directory, e.g. ``/var/lib/peerbot/index``)."""
+    (PostgreSQL: name a state directory, e.g. ``/var/lib/peerbot/index``).
+
+    Why none by default with PostgreSQL: it is where several hosts run workers, and an
+    erasure (forget, retention, a purge) clears the snapshots of the host that runs it only
+    (:meth:`SnapshotStore.discard`); a default directory per host would keep erased text on the
+    others. The workers of one host share a directory as they share ``<file>.index`` on SQLite
+    (each write is whole and atomic; the last pointer wins); several hosts share one directory
+    (a network file system) or keep snapshots off."""
     if setting is not None:
         value = setting.strip()
         if value.lower() in {"", "off", "none", "false", "0"}:

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVarTuple
 
 import numpy as np
-from sqlalchemy import Row, Select, func, select
+from sqlalchemy import Row, Select, func, literal, select, union_all
 from sqlalchemy.orm import Session, sessionmaker
 
 from peerbot.domain.asks import text_for_matching
@@ -472,20 +472,24 @@ def load_snapshot(
     helpers, managers, eligibility = (cache or HelperFactsCache()).helpers(
         session, team, now, max_pending_offers
     )
-    asker_never = frozenset(
-        session.scalars(
-            select(HelperNeverMatch.blocked_slack_user_id).where(
+    # Whom the asker never wants to be matched with (0), and whom this ask was offered to
+    # already (1): one statement.
+    rows = session.execute(
+        union_all(
+            select(
+                literal(0).label("kind"), HelperNeverMatch.blocked_slack_user_id.label("user")
+            ).where(
                 HelperNeverMatch.team_id == team, HelperNeverMatch.helper_person_id == asker.id
-            )
-        )
-    ) | frozenset(ask.excluded_user_ids or ())  # "Don't offer this to" (issue 12)
-    offered = frozenset(
-        session.scalars(
-            select(Person.slack_user_id)
+            ),
+            select(literal(1), Person.slack_user_id)
             .join(Offer, Offer.helper_id == Person.id)
-            .where(Offer.ask_id == ask.id)
+            .where(Offer.ask_id == ask.id),
         )
+    ).all()
+    asker_never = frozenset(u for k, u in rows if k == 0) | frozenset(
+        ask.excluded_user_ids or ()  # "Don't offer this to" (issue 12)
     )
+    offered = frozenset(u for k, u in rows if k == 1)
     query = MatchAsk(
         text=text_for_matching(ask.challenge, ask.desired_result, ask.obstacles),
         vector=vector,

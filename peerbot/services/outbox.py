@@ -85,6 +85,8 @@ class SendReport:
     #: Put back because Slack refused the app's token for their workspace.
     paused: int = 0
     errors: list[str] = field(default_factory=list)
+    #: The pass ended because nothing more was due (not at its batch size).
+    exhausted: bool = False
 
     @property
     def handled(self) -> int:
@@ -280,6 +282,7 @@ class OutboxSender:
             for _ in range(self._batch):
                 claimed = self._claim(pass_, report)
                 if claimed is False:
+                    report.exhausted = True
                     break
                 if isinstance(claimed, _Claimed):
                     self._record(claimed, self._attempt(claimed.job), report, pass_)
@@ -292,6 +295,11 @@ class OutboxSender:
             r = self.run_once()
             total.add(r)
             if r.handled == 0 or r.sent + r.dead == 0:
+                break
+            if r.exhausted and not r.deferred:
+                # Nothing was due at the pass's last claim, and nothing it put back is due
+                # again: another pass would find nothing (a commit that enqueues since wakes
+                # the worker for one).
                 break
         return total
 
@@ -316,6 +324,12 @@ class OutboxSender:
         now = self._clock.now()
         key = claimed.job.key
         with unit_of_work(self._sessions) as session:
+            if out.sent is not None and queue.mark_sent_if_claimed(
+                session, claimed.id, self.worker_id, out.sent, now, counted=not out.recovered
+            ):
+                # Delivered and still ours (the usual case): recorded in one statement.
+                self._sent(session, claimed, out, report, pass_, claimed.job.team_id)
+                return
             msg = queue.for_record(session, claimed.id)
             if msg is None:
                 return
@@ -327,22 +341,7 @@ class OutboxSender:
                 if not mine:
                     log.warning("outbox %s: claim lost while sending; recording it", key)
                 queue.mark_sent(msg, out.sent, now, counted=not out.recovered)
-                marked = pass_.marked or {}
-                was = (
-                    queue.resume_workspace(session, msg.team_id) if msg.team_id in marked else None
-                )
-                if was is not None:
-                    log.info(
-                        "workspace %s: Slack accepts messages again (%s); sending resumed",
-                        msg.team_id,
-                        was,
-                    )
-                report.sent += 1
-                if out.recovered:
-                    report.recovered += 1
-                    self.recovered += 1
-                if self._on_sent is not None:
-                    self._on_sent(session, claimed.job.notice, out.sent)
+                self._sent(session, claimed, out, report, pass_, msg.team_id)
                 return
             if not mine:
                 log.warning("outbox %s: claim lost while sending; leaving it", key)
@@ -350,6 +349,31 @@ class OutboxSender:
             if out.prior_settled and not out.maybe_posted:
                 msg.unconfirmed_since = None
             self._failed(session, msg, out, now, report)
+
+    def _sent(
+        self,
+        session: Session,
+        claimed: _Claimed,
+        out: DeliveryOutcome,
+        report: SendReport,
+        pass_: _Pass,
+        team_id: str,
+    ) -> None:
+        """What follows a delivery recorded as sent: a paused workspace resumed, counters,
+        the use-case's ``on_sent``."""
+        assert out.sent is not None
+        marked = pass_.marked or {}
+        was = queue.resume_workspace(session, team_id) if team_id in marked else None
+        if was is not None:
+            log.info(
+                "workspace %s: Slack accepts messages again (%s); sending resumed", team_id, was
+            )
+        report.sent += 1
+        if out.recovered:
+            report.recovered += 1
+            self.recovered += 1
+        if self._on_sent is not None:
+            self._on_sent(session, claimed.job.notice, out.sent)
 
     def _failed(
         self,

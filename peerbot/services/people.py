@@ -26,11 +26,15 @@ def ensure_workspace(session: Session, team_id: str, now: datetime) -> Workspace
     return ws
 
 
-def find_person(session: Session, team_id: str, user_id: str) -> Person | None:
-    """The person with Slack id ``user_id`` in ``team_id``, if known."""
-    return session.scalar(
-        select(Person).where(Person.team_id == team_id, Person.slack_user_id == user_id)
-    )
+def find_person(
+    session: Session, team_id: str, user_id: str, *, lock: bool = False
+) -> Person | None:
+    """The person with Slack id ``user_id`` in ``team_id``, if known; ``lock``: their row
+    locked until commit on PostgreSQL (SQLite's writers are serial already)."""
+    stmt = select(Person).where(Person.team_id == team_id, Person.slack_user_id == user_id)
+    if lock and session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return session.scalar(stmt)
 
 
 def upsert_person(
@@ -39,10 +43,19 @@ def upsert_person(
     user_id: str,
     now: datetime,
     info: UserInfo | None = None,
+    *,
+    lock: bool = False,
+    workspace_known: bool = False,
 ) -> Person:
-    """Create or refresh a person; ``info`` (their Slack profile) updates name, email, tz."""
-    ensure_workspace(session, team_id, now)
-    person = find_person(session, team_id, user_id)
+    """Create or refresh a person; ``info`` (their Slack profile) updates name, email, tz.
+
+    ``lock``: the person's row is locked until commit on PostgreSQL, in the statement that
+    reads it (one created here is new in this transaction: nobody else can lock it).
+    ``workspace_known``: the workspace's row is known to exist (a row of the workspace was
+    just read): it is not looked up."""
+    if not workspace_known:
+        ensure_workspace(session, team_id, now)
+    person = find_person(session, team_id, user_id, lock=lock)
     if person is None:
         try:
             # Two first requests from one person at once (a double click, a command and an
@@ -58,7 +71,7 @@ def upsert_person(
                 )
                 session.add(person)
         except IntegrityError:
-            person = find_person(session, team_id, user_id)
+            person = find_person(session, team_id, user_id, lock=lock)
             assert person is not None
     if info is not None:
         person.display_name = info.name or person.display_name

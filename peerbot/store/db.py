@@ -6,12 +6,14 @@ One unit of work per listener or job (:func:`unit_of_work`); repositories take t
 
 from __future__ import annotations
 
+import select
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -60,7 +62,10 @@ def create_engine_for(url: str | URL, **kwargs: Any) -> Engine:
         A connection with the :data:`NO_WRITE_LOCK` execution option begins with a deferred
         ``BEGIN`` instead (health probes).
     PostgreSQL
-        ``postgresql://`` means psycopg 3; connections are pinged before use.
+        ``postgresql://`` means psycopg 3. A pooled connection is checked before use without a
+        round trip (:func:`_check_alive`): one the server closed (a restart, an idle timeout,
+        ``pg_terminate_backend``) is replaced; one idle for :data:`PING_IDLE_S` or more is pinged
+        as well (a network that dropped it silently).
 
     Both backends hide SQL parameters in log lines and exception texts
     (``hide_parameters=True``): a failed INSERT must not write an anonymous ask into the log.
@@ -70,8 +75,49 @@ def create_engine_for(url: str | URL, **kwargs: Any) -> Engine:
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, **kwargs)
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(parsed, **kwargs)
+    if kwargs.get("pool_pre_ping"):  # asked for explicitly: a ping at every checkout
+        return create_engine(parsed, **kwargs)
+    engine = create_engine(parsed, **kwargs)
+    event.listen(engine, "checkout", _check_alive)
+    event.listen(engine, "checkin", _checked_in)
+    return engine
+
+
+#: A pooled PostgreSQL connection idle this long is pinged before use (a round trip); one used
+#: more recently is only checked locally (:func:`_check_alive`).
+PING_IDLE_S = 30.0
+_CHECKED_IN = "peerbot_checked_in"
+
+
+def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+    record.info[_CHECKED_IN] = time.monotonic()
+
+
+def _check_alive(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Instead of ``pool_pre_ping``'s ``SELECT 1`` at every checkout (a round trip, on PostgreSQL
+    two with the ``BEGIN`` psycopg sends first, for each unit of work): an idle connection
+    has nothing to read, so a socket that is readable holds what a closed connection leaves
+    (the server's "terminating connection" error, or the end of the stream). Such a connection,
+    one psycopg knows is closed or broken, and one idle for :data:`PING_IDLE_S` whose ping
+    fails are replaced (``DisconnectionError``: the pool reconnects and retries the checkout)."""
+    if getattr(dbapi_connection, "closed", False) or getattr(dbapi_connection, "broken", False):
+        raise exc.DisconnectionError("the connection is closed")
+    try:
+        fd = dbapi_connection.fileno()
+    except Exception as e:  # no socket any more
+        raise exc.DisconnectionError(str(e)) from e
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+    if poller.poll(0):
+        raise exc.DisconnectionError("the server closed the connection")
+    last = record.info.get(_CHECKED_IN)
+    if last is not None and time.monotonic() - last >= PING_IDLE_S:
+        try:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            dbapi_connection.rollback()
+        except Exception as e:
+            raise exc.DisconnectionError(f"ping failed: {e}") from e
 
 
 def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:

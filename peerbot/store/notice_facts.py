@@ -71,6 +71,32 @@ _CHECKIN = (
 )
 
 
+#: An ask with its asker, in one query (each row in the workspace).
+_ASK = (
+    select(Ask, _ASKER)
+    .join(_ASKER, _ASKER.id == Ask.asker_id)
+    .where(
+        Ask.id == bindparam("id"),
+        Ask.team_id == bindparam("team"),
+        _ASKER.team_id == bindparam("team"),
+    )
+)
+#: An offer with its helper, its ask and the ask's asker, in one query.
+_OFFER = (
+    select(Offer, _HELPER, Ask, _ASKER)
+    .join(_HELPER, _HELPER.id == Offer.helper_id)
+    .join(Ask, Ask.id == Offer.ask_id)
+    .join(_ASKER, _ASKER.id == Ask.asker_id)
+    .where(
+        Offer.id == bindparam("id"),
+        Offer.team_id == bindparam("team"),
+        _HELPER.team_id == bindparam("team"),
+        Ask.team_id == bindparam("team"),
+        _ASKER.team_id == bindparam("team"),
+    )
+)
+
+
 def _ask_view(ask: Ask, asker: Person) -> AskView:
     """The ask as messages show it; gone once redacted or once its asker was forgotten."""
     if is_redacted(ask.challenge):
@@ -110,17 +136,27 @@ class StoreNoticeFacts(StoreCircleFacts):
         return person
 
     def ask(self, ask_id: int) -> AskView:
-        """The ask."""
-        ask = self._get(Ask, ask_id)
-        return _ask_view(ask, self._user(ask.asker_id))
+        """The ask (one query: the ask and its asker)."""
+        row = self._session.execute(_ASK, {"id": ask_id, "team": self._team}).one_or_none()
+        if row is None:
+            raise NoticeGone(f"asks {ask_id} (or its asker)")
+        ask, asker = row
+        if is_forgotten(asker.slack_user_id):
+            raise NoticeGone(f"person {asker.id} was forgotten")
+        return _ask_view(ask, asker)
 
     def offer(self, offer_id: int) -> OfferView:
-        """The offer with its ask."""
-        offer = self._get(Offer, offer_id)
-        helper = self._user(offer.helper_id)
+        """The offer with its ask (one query: the offer, its helper, its ask and asker)."""
+        row = self._session.execute(_OFFER, {"id": offer_id, "team": self._team}).one_or_none()
+        if row is None:
+            raise NoticeGone(f"offers {offer_id} (or its people or ask)")
+        offer, helper, ask, asker = row
+        for person in (helper, asker):
+            if is_forgotten(person.slack_user_id):
+                raise NoticeGone(f"person {person.id} was forgotten")
         return OfferView(
             offer_id=offer.id,
-            ask=self.ask(offer.ask_id),
+            ask=_ask_view(ask, asker),
             helper=helper.slack_user_id,
             helper_tz=helper.tz,
             explanation=offer.explanation or "",

@@ -17,9 +17,10 @@ import weakref
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, event, select
+from sqlalchemy import ColumnElement, event, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, sessionmaker
 
 from peerbot.domain.notices import (
@@ -72,10 +73,18 @@ def enqueue(
 
 
 def key_free(session: Session, key: str) -> bool:
-    """True when no message has been recorded under ``key`` yet."""
-    return (
-        session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)) is None
-    )
+    """True when no message has been recorded under ``key`` yet.
+
+    Messages enqueued in this unit of work and not flushed yet are looked at in the session,
+    without flushing them: the transaction's messages then go out in one INSERT at commit."""
+    if any(isinstance(o, OutboxMessage) for o in session.deleted):
+        session.flush()  # a key freed in this transaction (never seen: exact all the same)
+    for obj in session.new:
+        if isinstance(obj, OutboxMessage) and obj.idempotency_key == key:
+            return False
+    with session.no_autoflush:
+        found = session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key))
+    return found is None
 
 
 _WAKERS: weakref.WeakKeyDictionary[sessionmaker[Session], list[Callable[[], None]]] = (
@@ -216,6 +225,42 @@ def mark_sent(msg: OutboxMessage, ref: SentRef, now: datetime, *, counted: bool)
     msg.claimed_until = None
     msg.unconfirmed_since = None
     msg.failing_since = None
+
+
+def mark_sent_if_claimed(
+    session: Session,
+    message_id: int,
+    worker_id: str,
+    ref: SentRef,
+    now: datetime,
+    *,
+    counted: bool,
+) -> bool:
+    """:func:`mark_sent` in one UPDATE, when ``worker_id`` still holds the message's claim;
+    False (nothing changed) otherwise: then read it (:func:`for_record`) and decide."""
+    result: dict[str, Any] = {"channel": ref.channel}
+    if ref.ts:
+        result["ts"] = ref.ts
+    done = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == message_id,
+            OutboxMessage.status == OutboxStatus.SENDING,
+            OutboxMessage.claimed_by == worker_id,
+        )
+        .values(
+            result=result,
+            status=OutboxStatus.SENT,
+            sent_at=now,
+            attempts=OutboxMessage.attempts + (1 if counted else 0),
+            claimed_by=None,
+            claimed_until=None,
+            unconfirmed_since=None,
+            failing_since=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(cast(CursorResult[Any], done).rowcount)
 
 
 def mark_dead(msg: OutboxMessage, code: str) -> None:

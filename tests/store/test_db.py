@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from peerbot.store.db import create_engine_for, normalize_url, session_factory, unit_of_work
 from peerbot.store.models import ProcessedSlackId, SlackIdKind, Workspace
@@ -21,7 +23,8 @@ def test_postgresql_urls_use_psycopg3(scheme: str) -> None:
     try:
         assert engine.dialect.name == "postgresql"
         assert engine.dialect.driver == "psycopg"
-        assert engine.pool._pre_ping
+        # Pooled connections are checked without a round trip (see the test below).
+        assert not engine.pool._pre_ping
     finally:
         engine.dispose()
     assert normalize_url(f"{scheme}://x@h/d").drivername == "postgresql+psycopg"
@@ -174,3 +177,45 @@ def test_read_then_write_claims_do_not_fail_on_locks(engine: Engine) -> None:
     assert results["B"] in {"seen", "duplicate"}, results
     with factory() as session:
         assert session.scalar(select(func.count()).select_from(ProcessedSlackId)) == 1
+
+
+def test_postgresql_replaces_a_pooled_connection_the_server_closed(
+    engine: Engine, db_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No ``SELECT 1`` before each unit of work, and yet a connection the server terminated
+    while it sat in the pool (a restart, an idle timeout) is replaced before use: the next
+    unit of work succeeds. A ping would be one more round trip per unit of work."""
+    if db_backend != "postgresql":
+        pytest.skip("PostgreSQL's pooled connections")
+    from sqlalchemy import event, text
+
+    sent: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *a: sent.append(a[2]))
+    pings: list[object] = []
+    ping = engine.dialect.do_ping
+    monkeypatch.setattr(engine.dialect, "do_ping", lambda c: pings.append(c) or ping(c))
+    sessions = session_factory(engine)
+    with unit_of_work(sessions) as s:
+        pid = s.scalar(text("SELECT pg_backend_pid()"))
+    with unit_of_work(sessions) as s:  # the same pooled connection, no ping
+        assert s.scalar(text("SELECT pg_backend_pid()")) == pid
+    other = create_engine_for(engine.url, poolclass=NullPool)  # not from the pool above
+    try:
+        with other.connect().execution_options(isolation_level="AUTOCOMMIT") as admin:
+            assert admin.scalar(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+            deadline = time.monotonic() + 10
+            while (
+                admin.scalar(  # the server closes the terminated connection's socket
+                    text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p"), {"p": pid}
+                )
+                and time.monotonic() < deadline
+            ):
+                time.sleep(0.02)
+    finally:
+        other.dispose()
+    with unit_of_work(sessions) as s:
+        assert s.scalar(text("SELECT pg_backend_pid()")) != pid
+        s.add(Workspace(team_id="TALIVE", installed_at=NOW, settings={}))
+    with unit_of_work(sessions) as s:
+        assert s.get(Workspace, "TALIVE") is not None
+    assert "SELECT 1" not in sent and not pings
