@@ -61,7 +61,12 @@ class _ParameterCount:
         context: object,
         executemany: bool,
     ) -> None:
-        rows = parameters if executemany else [parameters]
+        # executemany: a list of rows; but "insertmanyvalues" batches (an INSERT of several
+        # rows in one statement) come as one row of all their values (flat, or by name)
+        flat = isinstance(parameters, dict) or (
+            bool(parameters) and not isinstance(parameters[0], tuple | list | dict)
+        )
+        rows = parameters if executemany and not flat else [parameters]
         for row in rows or ():
             n = len(row) if row is not None else 0
             if n > self.most:
