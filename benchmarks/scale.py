@@ -633,14 +633,14 @@ def main(argv: list[str] | None = None) -> int:
         "first_offer_s": round(first, 3),
         "offer_p50_s": round(statistics.median(times), 3),
         "offer_p99_s": round(times[min(len(times) - 1, int(len(times) * 0.99))], 3),
-        "healthz_max_s": round(max(health) if health else float("nan"), 3),
+        "healthz_max_s": round(max(health), 3) if health else None,
         "server_cpu_per_ask_s": round(cpu_per_ask, 3),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "rss_mb": round(rss_mb),
         "rss_anon_mb": round(rss_anon_mb),
         "rss_file_mb": round(rss_file_mb),
         "peak_rss_mb": round(peak_mb),
-        "tick_s": round(tick_s, 2),
+        "tick_s": None if args.no_tick else round(tick_s, 2),  # JSON has no NaN
         "tick": tick.stdout.strip().splitlines()[-1] if tick.stdout.strip() else "",
     }
     print_result(result, args.json)
