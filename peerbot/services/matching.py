@@ -574,26 +574,54 @@ class IndexedMatcher:
     def _warm_teams(self, sessions: sessionmaker[Session], teams: list[str], now: datetime) -> None:
         for team in teams:
             with read_only(sessions) as session, self._lock:
-                t0 = time.monotonic()
-                index = self._indexes.refresh(session, team, now)
-                t1 = time.monotonic()
-                profiles.warm(index)  # the semantic_profile centroids (kept in a snapshot)
-                t2 = time.monotonic()
-                # The helpers' facts, the rules' view of them and the ranker's caches too: one
-                # ranking of an empty ask that nobody asked loads them all.
-                helpers, managers, eligibility = self._facts.helpers(
-                    session, team, now, self._max_pending_offers
-                )
-                if helpers:
-                    query = MatchAsk(text="", vector=np.zeros(index.dimension, np.float32), now=now)
-                    warmup = Snapshot(query, helpers, managers, eligibility)
-                    ranked = self._ranker.rank(index, warmup)
-                    if len(ranked):
-                        ranked[0]  # writes one explanation: loads what that reads
-                log.info(
-                    "warm-up of %s: index %.1f s, profiles %.1f s, facts and ranking %.1f s",
-                    team, t1 - t0, t2 - t1, time.monotonic() - t2,
-                )  # fmt: skip
+                # A snapshot loaded, or (a large workspace with none) a provisional index.
+                apart = self._indexes.start(session, team, now)
+                self._warm_team(session, team, now)
+            if apart:
+                self._build_apart(sessions, team, now)
+
+    def _build_apart(self, sessions: sessionmaker[Session], team: str, now: datetime) -> None:
+        """Build the workspace's full index without the matcher's lock (asks are ranked on
+        the provisional index meanwhile), then put it in place and warm it up."""
+        t0, c0 = time.monotonic(), time.thread_time()
+        with read_only(sessions) as session:
+            built = self._indexes.build_apart(session, team, now)
+        profiles.warm(built.index)  # its centroids, before any ranking sees it
+        log.info(
+            "full index of %s built apart in %.1f s (CPU %.1f)",
+            team, time.monotonic() - t0, time.thread_time() - c0,
+        )  # fmt: skip
+        with read_only(sessions) as session, self._lock:
+            if self._indexes.install(team, built):
+                self._warm_team(session, team, now)
+
+    def _warm_team(self, session: Session, team: str, now: datetime) -> None:
+        """Bring the workspace's index current (building it when none is held), its
+        centroids, the helpers' facts and the ranker's caches (callers hold the lock)."""
+        t0, c0 = time.monotonic(), time.thread_time()
+        index = self._indexes.refresh(session, team, now)
+        t1, c1 = time.monotonic(), time.thread_time()
+        profiles.warm(index)  # the semantic_profile centroids (kept in a snapshot)
+        t2, c2 = time.monotonic(), time.thread_time()
+        # The helpers' facts, the rules' view of them and the ranker's caches too: one
+        # ranking of an empty ask that nobody asked loads them all.
+        helpers, managers, eligibility = self._facts.helpers(
+            session, team, now, self._max_pending_offers
+        )
+        t3, c3 = time.monotonic(), time.thread_time()
+        if helpers:
+            query = MatchAsk(text="", vector=np.zeros(index.dimension, np.float32), now=now)
+            warmup = Snapshot(query, helpers, managers, eligibility)
+            ranked = self._ranker.rank(index, warmup)
+            if len(ranked):
+                ranked[0]  # writes one explanation: loads what that reads
+        log.info(
+            "warm-up of %s%s: index %.1f s (CPU %.1f), profiles %.1f s (CPU %.1f), "
+            "facts %.1f s (CPU %.1f), ranking %.1f s (CPU %.1f)",
+            team, " (provisional)" if self._indexes.provisional(team) else "",
+            t1 - t0, c1 - c0, t2 - t1, c2 - c1, t3 - t2, c3 - c2,
+            time.monotonic() - t3, time.thread_time() - c3,
+        )  # fmt: skip
 
     def candidates_for(
         self, session: Session, ask: Ask, asker: Person, vector: Vector, now: datetime

@@ -67,6 +67,12 @@ REBUILD_AT = 1000
 EXACT_MAX_ROWS = 400_000
 
 
+#: A start-up that must build an index of more past helps than this (no snapshot to load)
+#: serves asks meanwhile from a provisional index of the helpers' profiles alone (see
+#: :meth:`HelperIndexes.start`); a smaller one builds in full at once (a few seconds).
+PROVISIONAL_ABOVE = 200_000
+
+
 @dataclass
 class _TeamIndex:
     index: HelperIndex
@@ -77,6 +83,18 @@ class _TeamIndex:
     #: When it was built from the database (a loaded snapshot: when that one was): the parts
     #: changes replaced stay until a rebuild, so text erased later may still be inside.
     origin: datetime | None = None
+    #: Built from the helpers' profiles alone while the full index builds (never written).
+    provisional: bool = False
+
+
+@dataclass(frozen=True)
+class Built:
+    """A full index built apart (:meth:`HelperIndexes.build_apart`), to be installed."""
+
+    index: HelperIndex
+    #: The workspace's change number it was read at, and the time its read began.
+    version: int
+    at: datetime
 
 
 def matching_version(session: Session, team_id: str) -> int:
@@ -184,10 +202,13 @@ def _expertise_text(expertise: str | None, topics: list[str] | None) -> str:
     return text
 
 
-def load_columns(session: Session, team_id: str, model: str) -> HelperColumns:
+def load_columns(
+    session: Session, team_id: str, model: str, *, past_helps: bool = True
+) -> HelperColumns:
     """All of the workspace's opted-in helpers as the index's columnar build input (what
     :func:`load_records` gives, without an object per past help: at 100,000 helpers the
-    1.1 million past helps stay in one matrix and a few lists). Facts are left empty."""
+    1.1 million past helps stay in one matrix and a few lists). Facts are left empty.
+    ``past_helps=False``: their profiles alone (expertise text and vector), no past help."""
     conn = session.connection()
     sqlite = conn.dialect.name == "sqlite"
     stmt, exp_stmt, help_stmt = _helper_statements(team_id, model, None, scan=sqlite)
@@ -212,7 +233,7 @@ def load_columns(session: Session, team_id: str, model: str) -> HelperColumns:
     exp_matrix = _vector_rows([exp_rows[i][1] for i in keep], [exp_rows[i][2] for i in keep])
     del exp_rows
     dim = exp_matrix.shape[1] if keep else 0
-    read = _stream_past_helps(conn, help_stmt, team_id, None)
+    read = _stream_past_helps(conn, help_stmt, team_id, None) if past_helps else None
     if read is None:
         mat = np.zeros((0, dim), np.float32)
         help_pos = np.zeros(0, dtype=np.int64)
@@ -451,27 +472,97 @@ class HelperIndexes:
         self, session: Session, team_id: str, version: int, now: datetime, verb: str
     ) -> HelperIndex:
         """Build the workspace's index (and its topics) from the database and keep it."""
-        t0 = time.monotonic()
-        cols = load_columns(session, team_id, self._model)
-        t1 = time.monotonic()
-        index = HelperIndex.build(cols, self._dim, self._model, exact_max_rows=EXACT_MAX_ROWS)
-        del cols
-        t2 = time.monotonic()
-        attach_topics(index, session, team_id)
-        log.info(
-            "index of %s: read %.1f s, built %.1f s, topics %.1f s",
-            team_id, t1 - t0, t2 - t1, time.monotonic() - t2,
-        )  # fmt: skip
-        release_free_memory()
+        index = self._build_index(session, team_id)
         current = self._teams[team_id] = _TeamIndex(index, version, now, origin=now)
         log.info("%s the helper index of %s: %d helpers", verb, team_id, len(index))
         self._save(team_id, current, force=True)
         return index
 
+    def _build_index(self, session: Session, team_id: str) -> HelperIndex:
+        """The workspace's full index (and its topics) read from the database (logged)."""
+        t0, c0 = time.monotonic(), time.thread_time()
+        cols = load_columns(session, team_id, self._model)
+        t1, c1 = time.monotonic(), time.thread_time()
+        index = HelperIndex.build(cols, self._dim, self._model, exact_max_rows=EXACT_MAX_ROWS)
+        del cols
+        t2, c2 = time.monotonic(), time.thread_time()
+        attach_topics(index, session, team_id)
+        t3, c3 = time.monotonic(), time.thread_time()
+        log.info(
+            "index of %s: read %.1f s (CPU %.1f), built %.1f s (CPU %.1f), "
+            "topics %.1f s (CPU %.1f)",
+            team_id, t1 - t0, c1 - c0, t2 - t1, c2 - c1, t3 - t2, c3 - c2,
+        )  # fmt: skip
+        release_free_memory()
+        return index
+
+    # --- a start-up that must build: a provisional index meanwhile -------------------------
+    def start(self, session: Session, team_id: str, now: datetime) -> bool:
+        """At worker start-up (callers serialise): load the workspace's snapshot when there is
+        one; otherwise, when its index is large (more than :data:`PROVISIONAL_ABOVE` past
+        helps), keep a *provisional* index of the helpers' profiles alone (expertise vectors,
+        texts and topics: a second or two at 100,000 helpers) and return True: the caller
+        then builds the full index apart (:meth:`build_apart`, without the lock) and
+        installs it (:meth:`install`). Asks meanwhile rank every helper who passes the rules
+        (the rules read the helpers' facts, never the index) on what it holds: their profiles
+        and their facts, not yet their past helps. Returns False when nothing is left to do
+        apart (an index is held or was loaded; or a small workspace, which :meth:`refresh`
+        builds in full)."""
+        if team_id in self._teams:
+            return False
+        fp = matching_version(session, team_id)
+        if self._load(session, team_id, fp) is not None:
+            return False
+        helps = session.scalar(
+            select(func.count()).select_from(Pair).where(Pair.team_id == team_id)
+        )
+        if int(helps or 0) <= PROVISIONAL_ABOVE:
+            return False
+        t0 = time.monotonic()
+        cols = load_columns(session, team_id, self._model, past_helps=False)
+        index = HelperIndex.build(cols, self._dim, self._model, exact_max_rows=EXACT_MAX_ROWS)
+        del cols
+        attach_topics(index, session, team_id, past_helps=False)
+        self._teams[team_id] = _TeamIndex(index, fp, now, origin=now, provisional=True)
+        log.info(
+            "provisional helper index of %s (profiles alone): %d helpers in %.1f s; "
+            "the full index builds meanwhile",
+            team_id, len(index), time.monotonic() - t0,
+        )  # fmt: skip
+        return True
+
+    def provisional(self, team_id: str) -> bool:
+        """Whether the workspace's index is a provisional one (see :meth:`start`)."""
+        current = self._teams.get(team_id)
+        return current is not None and current.provisional
+
+    def build_apart(self, session: Session, team_id: str, now: datetime) -> Built:
+        """The workspace's full index read in ``session`` (one read transaction), not kept:
+        needs no lock (nothing of this object is touched); ``now`` is before the read."""
+        fp = matching_version(session, team_id)
+        return Built(self._build_index(session, team_id), fp, now)
+
+    def install(self, team_id: str, built: Built) -> bool:
+        """Keep ``built`` in place of the workspace's provisional index (callers serialise;
+        the next :meth:`refresh` brings it up to the changes made since its read). Returns
+        False, keeping what is there, when the index held is no longer provisional (a
+        refresh rebuilt it meanwhile)."""
+        current = self._teams.get(team_id)
+        if current is not None and not current.provisional:
+            return False
+        kept = self._teams[team_id] = _TeamIndex(
+            built.index, built.version, built.at, origin=built.at
+        )
+        log.info("built the helper index of %s: %d helpers", team_id, len(built.index))
+        self._save(team_id, kept, force=True)
+        return True
+
     def _save(self, team_id: str, current: _TeamIndex, *, force: bool = False) -> None:
         """Write the workspace's index to disk in the background, after a build (``force``)
         or once enough helpers changed since the last write (callers serialise)."""
         store = self.snapshots
+        if current.provisional:
+            return  # the full index is written once built
         if store is None or not store.wanted(current.index, current.unsaved, force, team_id):
             return
         if not store.writable(team_id, current.origin):

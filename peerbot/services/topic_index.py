@@ -27,7 +27,14 @@ from peerbot.services.bulk_read import timestamps as _timestamps
 from peerbot.store.models import Ask, HelperProfile, Pair, Person
 
 
-def _fill(index: TopicIndex, session: Session, team_id: str, only: Subquery | None) -> None:
+def _fill(
+    index: TopicIndex,
+    session: Session,
+    team_id: str,
+    only: Subquery | None,
+    *,
+    past_helps: bool = True,
+) -> None:
     """Add the past helps and profile topics of the workspace's helpers (or of the person ids
     ``only`` selects) to ``index``.
 
@@ -65,7 +72,7 @@ def _fill(index: TopicIndex, session: Session, team_id: str, only: Subquery | No
     key_ids: list[npt.NDArray[np.intp]] = []
     keys: dict[tuple[Any, str | None], int] = {}
     number = keys.setdefault
-    for part in partitions(conn, helps, _STREAM_ROWS):
+    for part in partitions(conn, helps, _STREAM_ROWS) if past_helps else ():
         users, picked, automatic, at = zip(*part, strict=True)
         user_ids.extend(users)
         times.extend(at)
@@ -106,10 +113,13 @@ def _decoded(picked: Any) -> list[str] | None:
     return list(picked) if picked is not None else None
 
 
-def attach_topics(index: HelperIndex, session: Session, team_id: str) -> TopicIndex:
-    """Load the workspace's topics into a new :class:`TopicIndex` attached to ``index``."""
+def attach_topics(
+    index: HelperIndex, session: Session, team_id: str, *, past_helps: bool = True
+) -> TopicIndex:
+    """Load the workspace's topics into a new :class:`TopicIndex` attached to ``index``
+    (``past_helps=False``: the helpers' profile topics alone)."""
     topics = TopicIndex()
-    _fill(topics, session, team_id, None)
+    _fill(topics, session, team_id, None, past_helps=past_helps)
     return attach(index, topics)
 
 
