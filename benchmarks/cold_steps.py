@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from peerbot.matching import Ask as MatchAsk
 from peerbot.matching import RulesThenHybrid, Snapshot, profiles
+from peerbot.services import ranking
 from peerbot.services.matching import HelperFactsCache
 from peerbot.services.ranking import HelperIndexes
 from peerbot.store.db import create_engine_for, read_only, session_factory
@@ -33,6 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--db-file", help="the SQLite file (or --url)")
     p.add_argument("--url", help="a database URL")
     p.add_argument("--model", default=None, help="the model name the vectors were stored with")
+    p.add_argument(
+        "--provisional",
+        action="store_true",
+        help="time the provisional index (profiles alone) and the facts only: what the first "
+        "ask of a worker that must build waits for",
+    )
     args = p.parse_args(argv)
     from peerbot.embeddings.sentence import resolve_model_path
 
@@ -55,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:<12} {steps[-1][1]:6.1f} s wall {steps[-1][2]:6.1f} s CPU", flush=True)
             return out
 
+        if args.provisional:
+            ranking.PROVISIONAL_ABOVE = 0
+            step("provisional", lambda: indexes.start(session, team, now))
         index = step("index", lambda: indexes.refresh(session, team, now))
         step("centroids", lambda: profiles.warm(index))  # type: ignore[arg-type]
         helpers, managers, elig = step(  # type: ignore[misc]

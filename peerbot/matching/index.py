@@ -1406,20 +1406,38 @@ class HelperIndex:
         rows = lo + np.flatnonzero(live)
         owners = self._own[rows]
         sums = np.zeros((n, self.dimension), dtype=np.int64)
-        # Blocks of rows in row order (each block a narrow range of the matrix: read once,
-        # also from a snapshot's file), sorted by owner within the block (integer sums: the
-        # same in whatever groups they are added).
-        for a in range(0, rows.size, _ENCODE_ROWS * 8):
-            r = rows[a : a + _ENCODE_ROWS * 8]
-            o = owners[a : a + _ENCODE_ROWS * 8]
-            order = np.argsort(o, kind="stable")
-            r, o = r[order], o[order]
-            block = self._take(r).astype(np.float32)
-            if self.storage == "int8":
-                block *= self._scale[r][:, None]
-            fixed = np.rint(block * SUM_SCALE).astype(np.int64)
-            uniq, starts = np.unique(o, return_index=True)
-            sums[uniq] += np.add.reduceat(fixed, starts, axis=0)
+        if isinstance(self._mat, np.ndarray):
+            # Rows in memory: taken in owner order (each helper's rows, scattered over the
+            # partitions, summed within a block before one add per helper).
+            by_owner = np.argsort(owners, kind="stable")
+            rows, owners = rows[by_owner], owners[by_owner]
+            sorted_blocks = True
+        else:
+            # Rows read from a file: blocks in row order (each a narrow range of the file,
+            # read once), sorted by owner within the block.
+            sorted_blocks = False
+        # Each component times SUM_SCALE (for int8: code * (scale * SUM_SCALE), the same
+        # float32 values as (code * scale) * SUM_SCALE: SUM_SCALE is a power of two), rounded;
+        # integer sums are the same in whatever groups they are added.
+        mult = (
+            self._scale * np.float32(SUM_SCALE)
+            if self.storage == "int8"
+            else np.full(self._scale.shape, SUM_SCALE, np.float32)
+        )
+        step = _ENCODE_ROWS * 8
+        for a in range(0, rows.size, step):
+            r = rows[a : a + step]
+            o = owners[a : a + step]
+            if not sorted_blocks:
+                order = np.argsort(o, kind="stable")
+                r, o = r[order], o[order]
+            block = np.multiply(self._take(r), mult[r][:, None], dtype=np.float32)
+            np.rint(block, out=block)
+            # int32: a block's sum per helper is at most ``step * SUM_SCALE`` (< 2**31).
+            fixed = block.astype(np.int32)
+            del block
+            starts = np.flatnonzero(np.concatenate([[True], o[1:] != o[:-1]]))
+            sums[o[starts]] += np.add.reduceat(fixed, starts, axis=0)
         counts = np.bincount(owners, minlength=n).astype(np.int64)[:n]
         return sums, counts, hw
 

@@ -170,3 +170,77 @@ def test_a_replaced_helper_alone_is_summed_again(monkeypatch: pytest.MonkeyPatch
     want = profile_similarity(fresh, query)
     for h in fresh.helper_ids():
         assert got[index.slot(h)] == pytest.approx(want[fresh.slot(h)], abs=1e-5), h
+
+
+def _sums_as_before(
+    index: HelperIndex, since_row: int = 0, slots: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """:meth:`HelperIndex.past_help_sums` as it was computed before it was made faster (blocks
+    in row order, int64 throughout): the reference the fast one must equal bit for bit."""
+    from peerbot.matching.index import KIND_PAST, SUM_SCALE
+
+    n, hw = index.n_slots, index._hw
+    lo = min(max(since_row, 0), hw)
+    live = (index._own[lo:hw] >= 0) & (index._kind[lo:hw] == KIND_PAST)
+    if slots is not None:
+        wanted = np.zeros(n + 1, dtype=bool)
+        wanted[np.asarray(slots, dtype=np.intp)] = True
+        live &= wanted[index._own[lo:hw]]
+    rows = lo + np.flatnonzero(live)
+    owners = index._own[rows]
+    sums = np.zeros((n, index.dimension), dtype=np.int64)
+    for a in range(0, rows.size, 1000):
+        r, o = rows[a : a + 1000], owners[a : a + 1000]
+        order = np.argsort(o, kind="stable")
+        r, o = r[order], o[order]
+        block = index._take(r).astype(np.float32)
+        if index.storage == "int8":
+            block *= index._scale[r][:, None]
+        fixed = np.rint(block * SUM_SCALE).astype(np.int64)
+        uniq, starts = np.unique(o, return_index=True)
+        sums[uniq] += np.add.reduceat(fixed, starts, axis=0)
+    return sums, np.bincount(owners, minlength=n).astype(np.int64)[:n], hw
+
+
+@pytest.mark.parametrize("storage", ["float32", "int8"])
+def test_past_help_sums_equal_the_former_computation_bit_for_bit(storage: str) -> None:
+    """The fast sums (rows taken in owner order, one float32 multiply, int32 blocks) are the
+    integers the former computation gave, over an IVF index built in bulk and then changed
+    (rows appended, replaced, removed), for all rows, rows since a mark, and some slots."""
+    from peerbot.matching import HelperColumns
+
+    rng = np.random.default_rng(7)
+    dim, n = 24, 300
+    helps = rng.integers(0, 30, n)
+    k = int(helps.sum())
+    cols = HelperColumns(
+        helper_ids=[f"H{i}" for i in range(n)],
+        expertise_texts=["x"] * n,
+        expertise_of=np.arange(n, dtype=np.intp),
+        expertise_vectors=rng.normal(size=(n, dim)).astype(np.float32),
+        help_counts=helps.astype(np.int64),
+        help_vectors=rng.normal(size=(k, dim)).astype(np.float32),
+        help_vector_rows=rng.permutation(k).astype(np.intp),
+        help_ask_ids=[str(i) for i in range(k)],
+        help_texts=["y"] * k,
+        help_times=np.zeros(k),
+    )
+    index = HelperIndex.build(cols, dim, exact_max_rows=100, n_lists=8, storage=storage)
+    assert index.centroids is not None  # IVF: each helper's rows spread over the partitions
+
+    def check() -> None:
+        for since, slots in ((0, None), (index._hw // 2, None), (0, np.array([3, 5, 5, 77]))):
+            got, want = index.past_help_sums(since, slots), _sums_as_before(index, since, slots)
+            assert got[0].dtype == want[0].dtype and np.array_equal(got[0], want[0])
+            assert np.array_equal(got[1], want[1]) and got[2] == want[2]
+
+    check()
+    mark = index._hw
+    for i in range(20):
+        vec = rng.normal(size=dim).astype(np.float32)
+        index.add_past_help(f"H{i}", PastHelp(f"new{i}", vec, "z", NOW))
+    index.upsert(HelperRecord("H40", None, "", (PastHelp("r", rng.normal(size=dim), "r", NOW),)))
+    index.remove("H41")
+    check()
+    got, want = index.past_help_sums(mark), _sums_as_before(index, mark)
+    assert np.array_equal(got[0], want[0]) and got[1].sum() > 0
