@@ -506,8 +506,8 @@ class HelperIndexes:
         installs it (:meth:`install`). Asks meanwhile rank every helper who passes the rules
         (the rules read the helpers' facts, never the index) on what it holds: their profiles
         and their facts, not yet their past helps. Returns False when nothing is left to do
-        apart (an index is held or was loaded; or a small workspace, which :meth:`refresh`
-        builds in full)."""
+        apart (an index is held or was loaded; or a small workspace: built in full here, as
+        :meth:`refresh` would)."""
         if team_id in self._teams:
             return False
         fp = matching_version(session, team_id)
@@ -517,6 +517,7 @@ class HelperIndexes:
             select(func.count()).select_from(Pair).where(Pair.team_id == team_id)
         )
         if int(helps or 0) <= PROVISIONAL_ABOVE:
+            self._build(session, team_id, fp, now, "built")
             return False
         t0 = time.monotonic()
         cols = load_columns(session, team_id, self._model, past_helps=False)

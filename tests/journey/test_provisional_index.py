@@ -167,9 +167,13 @@ def test_an_ask_during_the_start_up_build_is_ranked_by_the_production_rules(
     assert full and not {uid for uid, _s, _e in full} & RULED_OUT.keys()
     assert len(full) == 40 - len(RULED_OUT)
 
-    worker = IndexedMatcher(MODEL, DIM)
+    small = IndexedMatcher(MODEL, DIM)
     with read_only(sessions) as s:  # a small workspace: built in full at once, as before
-        assert worker._indexes.start(s, TEAM, NOW) is False
+        assert small._indexes.start(s, TEAM, NOW) is False
+    assert not small._indexes.provisional(TEAM)
+    assert _ranked(small, engine, vector) == full
+
+    worker = IndexedMatcher(MODEL, DIM)
     monkeypatch.setattr(ranking, "PROVISIONAL_ABOVE", 0)
     with read_only(sessions) as s:
         assert worker._indexes.start(s, TEAM, NOW) is True
