@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from peerbot.app import Container
     from peerbot.config import Settings
     from peerbot.scheduling.scheduler import TickScheduler
+    from peerbot.services.matching import StartUp
 
 log = logging.getLogger("peerbot")
 
@@ -170,16 +171,28 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from peerbot.web.server import HttpLimits, HttpServer, PeerbotWSGI
 
     warm: threading.Thread | None = None
+    start_up: StartUp | None = None
 
     def build_index(container: Container) -> None:
-        # The matching index builds in the background from here on, while the model loads and
-        # then while requests are served (an ask arriving before it is ready is saved,
-        # acknowledged and matched once it is).
-        nonlocal warm
+        # The matching index builds in the background from here on, then while requests are
+        # served (an ask arriving before it is ready is saved, acknowledged and matched once
+        # it is). What the first ask needs (a snapshot loaded, or a provisional index, and the
+        # helpers' facts) is read before the model loads, and a full build waits for the
+        # model: all at once, each took several times longer (see StartUp).
+        nonlocal warm, start_up
+        start_up = container.asks.start_up()
+        if start_up is not None:
+            start_up.hold_builds()
         warm = threading.Thread(target=_warm, args=(container,), name="warm", daemon=True)
         warm.start()
+        if start_up is not None:
+            start_up.first_phase.wait(FIRST_PHASE_WAIT_S)
 
-    container, app, scheduler = _start(settings, http_mode=True, before_model=build_index)
+    try:
+        container, app, scheduler = _start(settings, http_mode=True, before_model=build_index)
+    finally:
+        if start_up is not None:
+            start_up.model_loaded.set()
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     limits = HttpLimits.from_settings(settings)
     wsgi = PeerbotWSGI(
@@ -266,6 +279,9 @@ def _cmd_helpers_import(args: argparse.Namespace, settings: Settings) -> int:
 
 #: How long a stopping `peerbot serve` waits for the start-up index build to finish.
 WARM_JOIN_S = 60.0
+#: How long `peerbot serve` waits for the first phase of the index warm-up (what the first
+#: ask needs) before it loads the embedding model anyway.
+FIRST_PHASE_WAIT_S = 120.0
 
 
 def _warm(container: Container) -> None:

@@ -38,7 +38,7 @@ from peerbot.domain.schedule import WorkingHours, add_working_hours, zone
 from peerbot.domain.topics import TOPICS, ask_topics
 from peerbot.services import messages
 from peerbot.services.errors import StoreUnavailable, is_outage
-from peerbot.services.matching import Matcher, Ranked
+from peerbot.services.matching import Matcher, Ranked, StartUp
 from peerbot.services.pairs import schedule_new_pair
 from peerbot.services.people import find_person, mark_unreachable, upsert_person
 from peerbot.services.vectors import upsert_vector
@@ -433,6 +433,11 @@ class AskService:
         matcher keeps one; returns how many workspaces were built. Needs no model."""
         warm = getattr(self._ranker, "warm", None)
         return int(warm(self._sessions, self._clock.now())) if warm is not None else 0
+
+    def start_up(self) -> StartUp | None:
+        """The matcher's start-up order (:class:`~peerbot.services.matching.StartUp`), when it
+        keeps an index (None otherwise)."""
+        return getattr(self._ranker, "start_up", None)
 
     def match_stranded(self, grace: timedelta | None = None) -> int:
         """Match asks recorded at least ``grace`` ago and never matched (the process stopped

@@ -61,6 +61,7 @@ __all__ = [
     "IndexedMatcher",
     "Matcher",
     "Ranked",
+    "StartUp",
     "active_pair_counts",
     "load_snapshot",
     "utc_offset_minutes",
@@ -504,6 +505,31 @@ def load_snapshot(
     return Snapshot(ask=query, helpers=helpers, managers=managers, eligibility=eligibility)
 
 
+#: A full build apart (see :meth:`IndexedMatcher.warm`) waits at most this long for
+#: :attr:`StartUp.model_loaded`.
+MODEL_WAIT_S = 600.0
+
+
+class StartUp:
+    """The order of a worker's start-up (`peerbot serve`): first what the first ask needs (each
+    workspace's index loaded from its snapshot, built when small, or a provisional one, and
+    the helpers' facts: :attr:`first_phase`), then the embedding model, then the full builds
+    apart (they wait for :attr:`model_loaded`). Run at once, each part took 3-7 times its CPU
+    time: they share one interpreter lock, and a thread reading rows from SQLite gives it up
+    at every row and then waits for the other thread to hand it back."""
+
+    def __init__(self) -> None:
+        #: Set once the first phase of :meth:`IndexedMatcher.warm` is done (or failed).
+        self.first_phase = threading.Event()
+        #: Full builds apart start once this is set (set until :meth:`hold_builds`).
+        self.model_loaded = threading.Event()
+        self.model_loaded.set()
+
+    def hold_builds(self) -> None:
+        """Keep full builds apart waiting until :attr:`model_loaded` is set again."""
+        self.model_loaded.clear()
+
+
 class LearnedWeights(Protocol):
     """The weights to rank a workspace's asks with (see :mod:`peerbot.services.learning`)."""
 
@@ -545,6 +571,8 @@ class IndexedMatcher:
         self._facts = HelperFactsCache()
         self._max_pending_offers = max_pending_offers
         self._ranker = ranker or RulesThenHybrid(weights)
+        #: The order of the start-up warm-up and the model load (see :class:`StartUp`).
+        self.start_up = StartUp()
 
     def warm(self, sessions: sessionmaker[Session], now: datetime) -> int:
         """Build the index of every workspace with helpers (at worker start-up, in a background
@@ -566,19 +594,26 @@ class IndexedMatcher:
         try:
             self._warm_teams(sessions, teams, now)
         finally:
+            self.start_up.first_phase.set()
             sys.setswitchinterval(interval)
             if collecting:
                 gc.enable()
         return len(teams)
 
     def _warm_teams(self, sessions: sessionmaker[Session], teams: list[str], now: datetime) -> None:
-        for team in teams:
+        apart = []
+        for team in teams:  # first what an ask needs, for every workspace
             with read_only(sessions) as session, self._lock:
-                # A snapshot loaded, or (a large workspace with none) a provisional index.
-                apart = self._indexes.start(session, team, now)
+                # A snapshot loaded, a small index built, or (a large workspace with no
+                # snapshot) a provisional index.
+                if self._indexes.start(session, team, now):
+                    apart.append(team)
                 self._warm_team(session, team, now)
-            if apart:
-                self._build_apart(sessions, team, now)
+        self.start_up.first_phase.set()
+        if apart and not self.start_up.model_loaded.wait(MODEL_WAIT_S):
+            log.warning("the embedding model is not loaded yet: building the full index anyway")
+        for team in apart:
+            self._build_apart(sessions, team, now)
 
     def _build_apart(self, sessions: sessionmaker[Session], team: str, now: datetime) -> None:
         """Build the workspace's full index without the matcher's lock (asks are ranked on
