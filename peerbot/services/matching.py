@@ -577,9 +577,15 @@ class IndexedMatcher:
     def warm(self, sessions: sessionmaker[Session], now: datetime) -> int:
         """Build the index of every workspace with helpers (at worker start-up, in a background
         thread, so the first ask does not wait for it); reads only, never the write lock.
-        Returns how many workspaces were built."""
-        with read_only(sessions) as session:
-            teams = list(session.scalars(select(HelperProfile.team_id).distinct()))
+        Returns how many workspaces were built. A large workspace with no snapshot gets a
+        provisional index first, then its full index built apart (:class:`StartUp`,
+        :meth:`~peerbot.services.ranking.HelperIndexes.start`)."""
+        try:
+            with read_only(sessions) as session:
+                teams = list(session.scalars(select(HelperProfile.team_id).distinct()))
+        except BaseException:
+            self.start_up.first_phase.set()  # nobody waits for a warm-up that failed
+            raise
         # The build is Python-heavy: hand the interpreter to request threads 5x as often
         # meanwhile, so an acknowledgement (a few dozen short database calls, each one giving
         # the interpreter up and waiting to take it back) is not queued behind it.
