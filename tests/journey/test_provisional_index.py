@@ -228,3 +228,37 @@ def test_changes_made_during_the_build_apart_are_in_the_installed_index(
     assert store.wait(60)
     assert store.load(TEAM, MODEL, DIM) is not None
     assert not indexes.install(TEAM, built)
+
+
+def test_the_full_build_waits_for_the_model_and_the_first_phase_does_not(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`peerbot serve`'s order (StartUp): the warm-up's first phase (the provisional index and
+    the facts) is marked done before the full build apart starts, and that one starts only once
+    the model is loaded."""
+    import threading
+
+    _seed(engine, seed=6)
+    sessions = session_factory(engine)
+    monkeypatch.setattr(ranking, "PROVISIONAL_ABOVE", 0)
+    worker = IndexedMatcher(MODEL, DIM)
+    worker.start_up.hold_builds()
+    started: list[tuple[bool, bool]] = []
+    build_apart = worker._indexes.build_apart
+
+    def spy(session: Session, team_id: str, now: object) -> ranking.Built:
+        started.append(
+            (worker.start_up.first_phase.is_set(), worker.start_up.model_loaded.is_set())
+        )
+        return build_apart(session, team_id, now)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(worker._indexes, "build_apart", spy)
+    warm = threading.Thread(target=worker.warm, args=(sessions, NOW))
+    warm.start()
+    assert worker.start_up.first_phase.wait(60)
+    assert worker._indexes.provisional(TEAM) and not started
+    worker.start_up.model_loaded.set()  # the model is loaded: the full build may start
+    warm.join(120)
+    assert not warm.is_alive()
+    assert started == [(True, True)]
+    assert not worker._indexes.provisional(TEAM)
