@@ -375,6 +375,17 @@ class HelperFactsCache:
         self.loads = 0
         self.reloads = 0
 
+    def held(
+        self, team_id: str
+    ) -> tuple[list[Candidate], dict[str, str | None], Eligibility] | None:
+        """What :meth:`helpers` answered last for the workspace, as it stands (no read;
+        ``None`` before the first)."""
+        with self._lock:
+            base = self._teams.get(team_id)
+            if base is None or base.eligibility is None:
+                return None
+            return list(base.listed), base.managers, base.eligibility
+
     def helpers(
         self, session: Session, team_id: str, now: datetime, max_pending_offers: int | None
     ) -> tuple[list[Candidate], dict[str, str | None], Eligibility]:
@@ -634,11 +645,21 @@ class IndexedMatcher:
         )  # fmt: skip
         with read_only(sessions) as session, self._lock:
             if self._indexes.install(team, built):
-                self._warm_team(session, team, now)
+                # The facts as the last ask left them (asks meanwhile read them at later
+                # times: reading them at ``now`` again would look like the clock went back).
+                self._warm_team(session, team, now, facts=self._facts.held(team))
 
-    def _warm_team(self, session: Session, team: str, now: datetime) -> None:
+    def _warm_team(
+        self,
+        session: Session,
+        team: str,
+        now: datetime,
+        *,
+        facts: tuple[list[Candidate], dict[str, str | None], Eligibility] | None = None,
+    ) -> None:
         """Bring the workspace's index current (building it when none is held), its
-        centroids, the helpers' facts and the ranker's caches (callers hold the lock)."""
+        centroids, the helpers' facts (``facts``: those, not read) and the ranker's caches
+        (callers hold the lock)."""
         t0, c0 = time.monotonic(), time.thread_time()
         index = self._indexes.refresh(session, team, now)
         t1, c1 = time.monotonic(), time.thread_time()
@@ -646,7 +667,7 @@ class IndexedMatcher:
         t2, c2 = time.monotonic(), time.thread_time()
         # The helpers' facts, the rules' view of them and the ranker's caches too: one
         # ranking of an empty ask that nobody asked loads them all.
-        helpers, managers, eligibility = self._facts.helpers(
+        helpers, managers, eligibility = facts or self._facts.helpers(
             session, team, now, self._max_pending_offers
         )
         t3, c3 = time.monotonic(), time.thread_time()

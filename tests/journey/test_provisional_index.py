@@ -187,8 +187,10 @@ def test_an_ask_during_the_start_up_build_is_ranked_by_the_production_rules(
         assert explanation
         assert not any(text in explanation for text in past_texts)
 
+    loads = worker._facts.loads
     worker._build_apart(sessions, TEAM, NOW)  # the full index, put in place
     assert not worker._indexes.provisional(TEAM)
+    assert worker._facts.loads == loads  # the facts kept current are not read again
     after = _ranked(worker, engine, vector)
     assert [uid for uid, _s, _e in after] == [uid for uid, _s, _e in full]
     assert [s for _u, s, _e in after] == pytest.approx([s for _u, s, _e in full], abs=1e-9)
