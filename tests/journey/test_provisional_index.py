@@ -151,7 +151,8 @@ def _ranked(
     sessions = session_factory(engine)
     with unit_of_work(sessions) as s:
         ask, asker = _ask(s, offered_to="UH004")
-        ranked = matcher.candidates_for(s, ask, asker, vector, NOW)
+        # A minute after the warm-ups' time, as asks come after a start-up.
+        ranked = matcher.candidates_for(s, ask, asker, vector, NOW + timedelta(minutes=1))
         out = [(r.candidate.user_id, r.score, r.explanation) for r in ranked]
         s.rollback()
     return out
