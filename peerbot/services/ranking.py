@@ -39,7 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from peerbot.matching import HelperColumns, HelperIndex, HelperRecord, PastHelp
-from peerbot.matching.index import release_free_memory
+from peerbot.matching.index import EXACT_MAX_ROWS, release_free_memory
 from peerbot.services.bulk_read import TIME_PIECE as _TIME_PIECE
 from peerbot.services.bulk_read import parse_time, partitions
 from peerbot.services.bulk_read import timestamps as _timestamps
@@ -62,9 +62,6 @@ _Ts = TypeVarTuple("_Ts")
 OVERLAP = timedelta(minutes=10)
 #: More changed helpers than this (and than a quarter of the index) rebuild it instead.
 REBUILD_AT = 1000
-#: Up to this many vectors the index scores every row (one matrix product: ~10 ms per 100k rows,
-#: recall 1.0, nothing to train at build time); above it, IVF partitions.
-EXACT_MAX_ROWS = 400_000
 
 
 @dataclass
