@@ -512,6 +512,11 @@ def _replay_figures(
     return out
 
 
+def _mean_mrr(rows: Sequence[Mapping[str, float]]) -> float:
+    """The mean reciprocal rank of ``rows`` (0 without rows)."""
+    return float(np.mean([r["MRR"] for r in rows])) if rows else 0.0
+
+
 def _replay_mean(
     runs: Mapping[float, Mapping[str, ReplayResult]],
     n_candidates: int,
@@ -536,7 +541,7 @@ def _replay_mean(
     for name in names:
         loads = [load_figures(runs[d][name].firsts, n_candidates) for d in lengths]
         out[name] = {
-            "MRR": float(np.mean([r["MRR"] for r in per_ask[name]])) if per_ask[name] else 0.0,
+            "MRR": _mean_mrr(per_ask[name]),
             "intervals": bootstrap(per_ask[name], draws=draws),
             **{k: float(np.mean([f[k] for f in loads])) for k in loads[0]},
             "fewest_distinct_first_offers": min(f["distinct_first_offers"] for f in loads),
@@ -547,7 +552,7 @@ def _replay_mean(
     out["per_length"] = [
         {
             "occupy_days": d,
-            **{name: mean_metrics(runs[d][name].rows)["MRR"] for name in names},
+            **{name: _mean_mrr(runs[d][name].rows) for name in names},
             "distinct_first_offers": {
                 name: len({f for f in runs[d][name].firsts if f is not None}) for name in names
             },
