@@ -413,9 +413,12 @@ def occupancy_lengths(
     0 or ``steps`` 1; lengths below a tenth of a day are left out)."""
     if spread <= 0.0 or steps <= 1:
         return [center]
-    return [float(d) for d in np.linspace(center - spread, center + spread, steps) if d >= 0.1] or [
-        center
+    # The asked length itself exactly (its replay is also the single figure's).
+    lengths = [
+        center if abs(float(d) - center) < 1e-9 else float(d)
+        for d in np.linspace(center - spread, center + spread, steps)
     ]
+    return [d for d in lengths if d >= 0.1] or [center]
 
 
 def _replay_runs(

@@ -107,6 +107,7 @@ def test_the_replayed_figure_averages_the_occupancy_lengths() -> None:
     assert occupancy_lengths(7.0) == [6.0, 6.5, 7.0, 7.5, 8.0]
     assert occupancy_lengths(7.0, 0.0) == [7.0]
     assert occupancy_lengths(0.5, 1.0) == [0.5, 1.0, 1.5]  # no length below a tenth of a day
+    assert 3.3 in occupancy_lengths(3.3)  # the asked length exactly: its replay is reused
 
     def res(rrs: list[float], firsts: list[str]) -> ReplayResult:
         return ReplayResult([{"MRR": r} for r in rrs], list(firsts), [r == 0 for r in rrs])
