@@ -66,6 +66,7 @@ from peerbot.store.models import (
     Embedding,
     EmbeddingOwner,
     HelperProfile,
+    IndexErasure,
     MatchingVersion,
     Pair,
     Person,
@@ -78,6 +79,10 @@ _Ts = TypeVarTuple("_Ts")
 OVERLAP = timedelta(minutes=10)
 #: More changed helpers than this (and than a quarter of the index) rebuild it instead.
 REBUILD_AT = 1000
+#: Every this many seconds (and at a worker's first refresh) a refresh also reads every
+#: workspace's erasure count (one small read): the host's snapshots of workspaces this worker
+#: does not rank for (a purged one, say) go too.
+ERASURE_SWEEP_S = 300.0
 #: Up to this many vectors the index scores every row (one matrix product: ~10 ms per 100k rows,
 #: recall 1.0, nothing to train at build time); above it, IVF partitions.
 EXACT_MAX_ROWS = 400_000
@@ -472,6 +477,7 @@ class HelperIndexes:
         self._replacing: dict[str, threading.Thread] = {}
         self._replaced_at: dict[str, float] = {}
         self._replace_lock = threading.Lock()
+        self._swept_at: float | None = None
 
     def _load(
         self, session: Session, team_id: str, version: int, erasures: int | None = None
@@ -551,6 +557,7 @@ class HelperIndexes:
         else:  # the erasure count in the same read (see the module)
             fp, erased = matching_position(session, team_id)
             self.snapshots.note_erasures(team_id, erased)
+            self._sweep(session, now)
         current = self._teams.get(team_id) or self._load(session, team_id, fp, erased)
         if current is None:
             return self._build(session, team_id, fp, now, "built", erased)
@@ -575,6 +582,29 @@ class HelperIndexes:
             current.unsaved += len(touched)
             self._save(team_id, current)
         return current.index
+
+    def sweep(self, session: Session, now: datetime) -> None:
+        """:meth:`_sweep` now (a worker starting: also the workspaces it builds no index of)."""
+        self._swept_at = None
+        self._sweep(session, now)
+
+    def _sweep(self, session: Session, now: datetime) -> None:
+        """At most every :data:`ERASURE_SWEEP_S` seconds: every workspace's erasure count,
+        so that this host's older snapshots of any workspace are deleted (also of one no ask
+        reaches here any more: a purged workspace) and any index held of one is replaced."""
+        store = self.snapshots
+        started = time.monotonic()
+        if store is None or (
+            self._swept_at is not None and started - self._swept_at < ERASURE_SWEEP_S
+        ):
+            return
+        self._swept_at = started
+        counts = session.execute(select(IndexErasure.team_id, IndexErasure.erasures)).all()
+        for team_id, count in counts:
+            store.note_erasures(team_id, int(count))
+            current = self._teams.get(team_id)
+            if current is not None and (current.erasures or 0) < count:
+                self._replace_later(session, team_id, now)
 
     def _replace_later(self, session: Session, team_id: str, now: datetime) -> None:
         """Replace the workspace's index, built before an erasure, in a background thread

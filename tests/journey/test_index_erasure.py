@@ -35,7 +35,15 @@ from peerbot.services.matching import IndexedMatcher
 from peerbot.services.privacy import PrivacyService
 from peerbot.services.ranking import HelperIndexes
 from peerbot.store.db import session_factory, unit_of_work
-from peerbot.store.models import Ask, AskStatus, Embedding, EmbeddingOwner, Person, Workspace
+from peerbot.store.models import (
+    Ask,
+    AskStatus,
+    Embedding,
+    EmbeddingOwner,
+    HelperProfile,
+    Person,
+    Workspace,
+)
 from tests.journey.test_index_snapshot_db import DIM, MODEL, TEAM, _helper, _past_help, _scores
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -256,3 +264,47 @@ def test_every_erasure_is_counted_with_it_and_a_purge_keeps_the_count(engine: En
     with unit_of_work(sessions) as s:
         assert s.get(Workspace, TEAM) is None
     assert count() == 3
+
+
+def test_a_purged_workspace_leaves_no_snapshot_on_other_hosts(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No ask reaches a purged workspace again: a running worker of another host deletes its
+    snapshot at its periodic look at every workspace's count (a refresh for another
+    workspace), and a worker starting there at start-up."""
+    monkeypatch.setattr(ranking, "ERASURE_SWEEP_S", 0.0)
+    vector = _seed(engine)
+    sessions = session_factory(engine)
+    with unit_of_work(sessions) as s:  # a second workspace, still installed
+        s.add(Workspace(team_id="T2", installed_at=NOW, settings={}))
+        s.flush()
+        person = Person(team_id="T2", slack_user_id="UT2", display_name="t2", created_at=NOW)
+        s.add(person)
+        s.flush()
+        s.add(HelperProfile(person_id=person.id, team_id="T2", opted_in=True, expertise="x",
+                            created_at=NOW, updated_at=NOW))  # fmt: skip
+    root_a, root_b, store_a = _both_hosts_written(engine, tmp_path, vector, ivf=False)
+    root_c = tmp_path / "host-c"
+    with unit_of_work(sessions) as s:
+        HelperIndexes(MODEL, DIM, writer := SnapshotStore(root_c, DATABASE, min_rows=0)).refresh(
+            s, TEAM, NOW
+        )
+    assert writer.wait(60) and _holding(root_c, SECRET.encode())
+
+    worker_b = HelperIndexes(MODEL, DIM, SnapshotStore(root_b, DATABASE, min_rows=0))
+    worker_b.replace_after_erasure_s = 0.0
+    with unit_of_work(sessions) as s:
+        worker_b.refresh(s, TEAM, NOW)  # started from its snapshot
+    assert _held(root_b)
+
+    PrivacyService(sessions, FrozenClock(NOW), snapshots=store_a).purge_workspace(TEAM)
+    assert not _holding(root_a, SECRET.encode())
+    with unit_of_work(sessions) as s:
+        worker_b.refresh(s, "T2", NOW)  # an ask in the other workspace
+    assert worker_b.wait_replaced(60)
+    assert not _holding(root_b, SECRET.encode()) and not _holding(root_b, vector)
+    assert not _held_deleted(root_b)
+
+    assert _holding(root_c, SECRET.encode())  # host C: nobody ran there since
+    IndexedMatcher(MODEL, DIM, snapshots=SnapshotStore(root_c, DATABASE)).warm(sessions, NOW)
+    assert not _holding(root_c, SECRET.encode()) and not _holding(root_c, vector)
