@@ -8,7 +8,7 @@ and its :class:`~peerbot.matching.topics.TopicIndex` need, so that loading compu
 Layout, in the snapshot directory (see :func:`snapshot_dir`)::
 
     <team>.json              the pointer: format, model, team, watermark, ... and the data dir
-    <team>-<token>/          one snapshot: one ``.npy`` file per array, ``state.json`` (small
+    <team>-<erasures>.<token>/  one snapshot: one ``.npy`` file per array, ``state.json`` (small
                              values) and the CRC-32 of every file (in the pointer)
 
 A snapshot is written into a temporary directory, renamed into place (``os.replace``), and only
@@ -45,6 +45,7 @@ for how a worker then lets go of the deleted files it still reads).
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import logging
@@ -56,8 +57,8 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -250,7 +251,10 @@ def write(root: Path, captured: Captured, model_name: str) -> Path:
     """Write ``captured`` under ``root`` atomically (see the module); its directory."""
     root.mkdir(parents=True, exist_ok=True)
     team = _safe(captured.team_id)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{team}-", suffix=".tmp", dir=root))
+    # The erasure count in the names: a directory not named by the pointer yet (being
+    # written, or renamed into place a moment ago) is told apart from one of an older count.
+    count = captured.erasures or 0
+    tmp = Path(tempfile.mkdtemp(prefix=f".{team}-{count}.", suffix=".tmp", dir=root))
     try:
         files: dict[str, dict[str, Any]] = {}
         for name, value in captured.arrays.items():
@@ -258,7 +262,7 @@ def write(root: Path, captured: Captured, model_name: str) -> Path:
             files[name] = {"crc": _write_npy(path, value), "size": path.stat().st_size}
         state = json.dumps(captured.meta, separators=(",", ":")).encode("utf-8")
         (tmp / "state.json").write_bytes(state)
-        final = root / f"{team}-{uuid.uuid4().hex}"
+        final = root / f"{team}-{count}.{uuid.uuid4().hex}"
         os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -278,7 +282,7 @@ def write(root: Path, captured: Captured, model_name: str) -> Path:
         "state_crc": zlib.crc32(state),
         "written_at": time.time(),
     }
-    fd, tmp_pointer = tempfile.mkstemp(prefix=f".{team}-", suffix=".json.tmp", dir=root)
+    fd, tmp_pointer = tempfile.mkstemp(prefix=f".{team}-{count}.", suffix=".json.tmp", dir=root)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(pointer, f)
         f.flush()
@@ -311,6 +315,14 @@ def _remove_old(root: Path, team: str, keep: str) -> None:
 def _count(value: object) -> int:
     """A pointer's erasure count (none recorded: 0, as before any erasure)."""
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _count_of(name: str, team: str) -> int:
+    """The erasure count in a snapshot directory's name (``<team>-<count>.<token>``, or
+    ``.<team>-<count>.<random>.tmp`` while written); -1 when it has none."""
+    rest = name.removeprefix(".").removeprefix(f"{team}-")
+    head = rest.split(".", 1)[0]
+    return int(head) if head.isdigit() and "." in rest else -1
 
 
 class SnapshotError(ValueError):
@@ -460,6 +472,25 @@ class SnapshotStore:
             self._remove_stale(team_id, known)
         return loaded
 
+    @contextmanager
+    def exclusive(self, team_id: str) -> Iterator[None]:
+        """Held by one process of the host at a time, per workspace (a lock file in the
+        directory): a worker replacing its index after an erasure holds it while it builds and
+        writes, so that the host's other workers, waiting meanwhile, load what it wrote
+        instead of each building their own. Without a usable directory: not held."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            f = open(self.root / f".{_safe(team_id)}.lock", "ab")  # noqa: SIM115 - closed below
+        except OSError:
+            yield
+            return
+        with f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
     def note_erasures(self, team_id: str, erasures: int) -> bool:
         """The workspace has had ``erasures`` erasures (its count in the database, read by a
         refresh of the index): when that is more than this store knew of, its snapshot files
@@ -484,8 +515,9 @@ class SnapshotStore:
 
     def _remove_stale(self, team_id: str, erasures: int) -> None:
         """Delete the workspace's snapshot files built before its ``erasures``-th erasure: the
-        pointer (when it names such a snapshot) and every directory no current pointer names
-        (however recent: an older one may hold erased text)."""
+        pointer (when it names such a snapshot) and every directory of an older count (by its
+        name; however recent), named by the pointer or not (one being written by another
+        worker of a current count stays)."""
         team = _safe(team_id)
         pointer = self.root / f"{team}.json"
         keep = None
@@ -508,6 +540,8 @@ class SnapshotStore:
                     return
                 for path in self.root.iterdir():
                     if path.name == keep or not path.name.startswith((f"{team}-", f".{team}-")):
+                        continue
+                    if _count_of(path.name, team) >= erasures:
                         continue
                     if path.is_dir():
                         shutil.rmtree(path, ignore_errors=True)

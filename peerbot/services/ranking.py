@@ -29,7 +29,7 @@ import gc
 import logging
 import threading
 import time
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -635,15 +635,20 @@ class HelperIndexes:
         asks rank with the old index meanwhile). The new index takes the old one's place in
         one assignment; the old one, once the asks using it are done, is freed with the
         deleted snapshot files it read."""
+        store = self.snapshots
         try:
-            with read_only(sessionmaker(bind=engine)) as session:
-                fp, erased = matching_position(session, team_id)
-                if self.snapshots is not None:
-                    self.snapshots.note_erasures(team_id, erased)
-                if self._load(session, team_id, fp, erased) is None:
-                    self._build(session, team_id, fp, now, "replaced", erased)
-                else:
-                    log.info("replaced the helper index of %s from its snapshot", team_id)
+            # One worker of the host at a time: the others then load what it wrote.
+            with store.exclusive(team_id) if store is not None else nullcontext():
+                with read_only(sessionmaker(bind=engine)) as session:
+                    fp, erased = matching_position(session, team_id)
+                    if store is not None:
+                        store.note_erasures(team_id, erased)
+                    if self._load(session, team_id, fp, erased) is None:
+                        self._build(session, team_id, fp, now, "replaced", erased)
+                    else:
+                        log.info("replaced the helper index of %s from its snapshot", team_id)
+                if store is not None:
+                    store.wait()  # written before the next worker of the host looks
         except Exception:
             log.exception("could not replace the helper index of %s", team_id)
         finally:

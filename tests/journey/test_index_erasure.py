@@ -200,13 +200,16 @@ def test_a_running_worker_on_another_host_deletes_and_lets_go_of_its_snapshot(
     root_a, root_b, store_a = _both_hosts_written(engine, tmp_path, vector, ivf)
     sessions = session_factory(engine)
 
-    # Host B's running worker started from its snapshot: it reads (maps) the files.
+    # Host B's running workers started from its snapshot: they read (map) the files.
     store_b = SnapshotStore(root_b, DATABASE, min_rows=0)
     worker_b = HelperIndexes(MODEL, DIM, store_b)
-    worker_b.replace_after_erasure_s = 0.0
-    with caplog.at_level(logging.INFO), unit_of_work(sessions) as s:
-        worker_b.refresh(s, TEAM, NOW)
-    assert "loaded the index snapshot" in caplog.text
+    worker_b2 = HelperIndexes(MODEL, DIM, SnapshotStore(root_b, DATABASE, min_rows=0))
+    for worker in (worker_b, worker_b2):
+        worker.replace_after_erasure_s = 0.0
+        caplog.clear()
+        with caplog.at_level(logging.INFO), unit_of_work(sessions) as s:
+            worker.refresh(s, TEAM, NOW)
+        assert "loaded the index snapshot" in caplog.text
     assert _held(root_b)  # the arrays are mapped (and, IVF, the matrix file held open)
 
     clock = FrozenClock(NOW + timedelta(minutes=5))
@@ -215,10 +218,16 @@ def test_a_running_worker_on_another_host_deletes_and_lets_go_of_its_snapshot(
     assert _holding(root_b, SECRET.encode())  # B has not heard of it yet
 
     # B's next refresh (an ask) reads the erasure count with the change number.
-    with unit_of_work(sessions) as s:
-        worker_b.refresh(s, TEAM, clock.now())
-    assert worker_b.wait_replaced(60)
-    assert store_b.wait(60)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        for worker in (worker_b, worker_b2):
+            with unit_of_work(sessions) as s:
+                worker.refresh(s, TEAM, clock.now())
+        assert worker_b.wait_replaced(60) and worker_b2.wait_replaced(60)
+        assert store_b.wait(60)
+    # One of the host's two workers built and wrote; the other loaded what it wrote.
+    assert caplog.text.count("replaced the helper index of T1: 40 helpers") == 1
+    assert caplog.text.count("replaced the helper index of T1 from its snapshot") == 1
     for root in (root_a, root_b):
         assert not _holding(root, SECRET.encode()), root
         assert not _holding(root, vector), root

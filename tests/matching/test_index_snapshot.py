@@ -319,6 +319,12 @@ def test_a_snapshot_built_before_an_erasure_is_refused_and_removed(tmp_path: Pat
     assert not store.outdated("T1")
     loaded = other.load("T1", "model-a", DIM, erasures=3)
     assert loaded is not None and loaded.erasures == 3 and loaded.version == 9
+    # Another worker's write under way (of the current count) stays; an older one goes.
+    (tmp_path / ".T1-3.abc.tmp").mkdir()
+    (tmp_path / "T1-2.def").mkdir()
+    assert snap.SnapshotStore(tmp_path, "db").note_erasures("T1", 3)
+    assert (tmp_path / ".T1-3.abc.tmp").is_dir() and not (tmp_path / "T1-2.def").exists()
+    assert other.load("T1", "model-a", DIM, erasures=3) is not None
     assert not store.note_erasures("T1", 3)  # nothing new: nothing touched
     assert store.note_erasures("T1", 4)
     assert list(tmp_path.iterdir()) == []
