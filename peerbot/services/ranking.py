@@ -549,13 +549,25 @@ class HelperIndexes:
         store.save_later(team_id, take, self._lock)
         current.unsaved = 0
 
-    def refresh(self, session: Session, team_id: str, now: datetime) -> HelperIndex:
-        """The workspace's index, brought up to date with the database (callers serialise)."""
+    def refresh(
+        self,
+        session: Session,
+        team_id: str,
+        now: datetime,
+        version: int | None = None,
+        erasures: int | None = None,
+    ) -> HelperIndex:
+        """The workspace's index, brought up to date with the database (callers serialise).
+        ``version`` and ``erasures``: the workspace's change number and erasure count read in
+        this transaction already (else they are read here, in one statement)."""
         erased: int | None = None
         if self.snapshots is None:
-            fp = matching_version(session, team_id)
-        else:  # the erasure count in the same read (see the module)
-            fp, erased = matching_position(session, team_id)
+            fp = matching_version(session, team_id) if version is None else version
+        else:  # the erasure count with the change number (see the module)
+            if version is None or erasures is None:
+                fp, erased = matching_position(session, team_id)
+            else:
+                fp, erased = version, erasures
             self.snapshots.note_erasures(team_id, erased)
             self._sweep(session, now)
         current = self._teams.get(team_id) or self._load(session, team_id, fp, erased)
