@@ -7,9 +7,11 @@ and its :class:`~peerbot.matching.topics.TopicIndex` need, so that loading compu
 
 Layout, in the snapshot directory (see :func:`snapshot_dir`)::
 
-    <team>.json              the pointer: format, model, team, watermark, ... and the data dir
-    <team>-<erasures>.<token>/  one snapshot: one ``.npy`` file per array, ``state.json`` (small
-                             values) and the CRC-32 of every file (in the pointer)
+    <team>.json                 the pointer: format, model, team, watermark, erasure count,
+                                ... and the data dir
+    <team>-<erasures>.<token>/  one snapshot: one ``.npy`` file per array, ``state.json``
+                                (small values) and the CRC-32 of every file (in the pointer)
+    .<team>.lock                held by the worker replacing its index after an erasure
 
 A snapshot is written into a temporary directory, renamed into place (``os.replace``), and only
 then named by the pointer, itself replaced atomically: a reader sees the old snapshot or the
