@@ -552,6 +552,7 @@ class IndexedMatcher:
         Returns how many workspaces were built."""
         with read_only(sessions) as session:
             teams = list(session.scalars(select(HelperProfile.team_id).distinct()))
+            self._indexes.sweep(session, now)  # snapshots older than an erasure (0017)
         # The build is Python-heavy: hand the interpreter to request threads 5x as often
         # meanwhile, so an acknowledgement (a few dozen short database calls, each one giving
         # the interpreter up and waiting to take it back) is not queued behind it.
