@@ -594,6 +594,7 @@ class IndexedMatcher:
         try:
             with read_only(sessions) as session:
                 teams = list(session.scalars(select(HelperProfile.team_id).distinct()))
+                self._indexes.sweep(session, now)  # snapshots older than an erasure (0017)
         except BaseException:
             self.start_up.first_phase.set()  # nobody waits for a warm-up that failed
             raise
