@@ -381,6 +381,8 @@ class HelperFactsCache:
         same helpers with the rules that do not depend on the ask applied."""
         with self._lock:  # reads inside: an older read never lands after a newer one
             version, _pruned = feed_position(session, team_id)
+            # For the index's refresh that follows in this ranking (one read of the number).
+            session.info.setdefault(VERSION_READ, {})[team_id] = version
             hour = now.replace(minute=0, second=0, microsecond=0)
             ledger = self._ledgers.get(team_id)
             if ledger is None:
@@ -450,6 +452,11 @@ class HelperFactsCache:
             elif renewed:
                 base.eligibility.replace(renewed)
             return helpers, base.managers, base.eligibility
+
+
+#: ``Session.info`` key: workspace -> the change number :class:`HelperFactsCache` read in this
+#: session, taken by the ranking's index refresh (instead of a second read of the number).
+VERSION_READ = "peerbot.matching.version_read"
 
 
 def load_snapshot(
@@ -608,10 +615,12 @@ class IndexedMatcher:
             max_pending_offers=self._max_pending_offers,
             cache=self._facts,
         )
+        # The change number the helpers' facts were read at: the index is brought to it too.
+        version = session.info.get(VERSION_READ, {}).pop(ask.team_id, None)
         if not snapshot.helpers:
             return []
         with self._lock:
-            index = self._indexes.refresh(session, ask.team_id, now)
+            index = self._indexes.refresh(session, ask.team_id, now, version)
             if isinstance(self._ranker, RulesThenHybrid):
                 ranker = self._ranker
                 if self.learning is not None:

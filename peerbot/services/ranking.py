@@ -490,9 +490,13 @@ class HelperIndexes:
         store.save_later(team_id, take, self._lock)
         current.unsaved = 0
 
-    def refresh(self, session: Session, team_id: str, now: datetime) -> HelperIndex:
-        """The workspace's index, brought up to date with the database (callers serialise)."""
-        fp = matching_version(session, team_id)
+    def refresh(
+        self, session: Session, team_id: str, now: datetime, version: int | None = None
+    ) -> HelperIndex:
+        """The workspace's index, brought up to date with the database (callers serialise).
+        ``version``: the workspace's change number read in this transaction already (else it
+        is read here)."""
+        fp = matching_version(session, team_id) if version is None else version
         current = self._teams.get(team_id) or self._load(session, team_id, fp)
         if current is None:
             return self._build(session, team_id, fp, now, "built")
