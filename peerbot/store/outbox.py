@@ -52,10 +52,16 @@ def enqueue(
     """Record ``notice`` for ``to``, to deliver once the transaction commits.
 
     ``key`` is the message's idempotency key: a second enqueue under the same key records
-    nothing and returns None, so a retried request never sends twice.
+    nothing, so a retried request never sends twice. A key enqueued in this unit of work
+    already returns None at once; one recorded before is looked for when the session flushes,
+    in one query for every message enqueued since the last flush (:func:`_drop_taken_keys`):
+    that message is then dropped, not inserted (the returned object is left unsaved).
     """
-    if not key_free(session, key):
-        return None
+    if any(isinstance(o, OutboxMessage) for o in session.deleted):
+        session.flush()  # a key freed in this transaction (never seen: exact all the same)
+    for obj in session.new:
+        if isinstance(obj, OutboxMessage) and obj.idempotency_key == key:
+            return None
     msg = OutboxMessage(
         team_id=team_id,
         idempotency_key=key,
@@ -69,7 +75,37 @@ def enqueue(
     )
     session.add(msg)
     session.info[_ENQUEUED] = True
+    session.info.setdefault(_UNCHECKED, []).append(msg)
     return msg
+
+
+#: ``Session.info`` key: messages enqueued since the last flush, their keys not yet looked for.
+_UNCHECKED = "peerbot.outbox.unchecked"
+#: Keys looked for per query at most (a tick may enqueue thousands in one transaction).
+KEY_CHUNK = 500
+
+
+@event.listens_for(Session, "before_flush")
+def _drop_taken_keys(session: Session, _context: object, _instances: object) -> None:
+    """Before a flush inserts the messages enqueued since the last one: drop those whose key
+    is recorded already (in one query per :data:`KEY_CHUNK` keys, not one per message)."""
+    unchecked = session.info.pop(_UNCHECKED, None)
+    if not unchecked:
+        return
+    pending = [m for m in unchecked if m in session.new]
+    keys = [m.idempotency_key for m in pending]
+    taken: set[str] = set()
+    for i in range(0, len(keys), KEY_CHUNK):
+        taken.update(
+            session.scalars(
+                select(OutboxMessage.idempotency_key).where(
+                    OutboxMessage.idempotency_key.in_(keys[i : i + KEY_CHUNK])
+                )
+            )
+        )
+    for msg in pending:
+        if msg.idempotency_key in taken:
+            session.expunge(msg)
 
 
 def key_free(session: Session, key: str) -> bool:
