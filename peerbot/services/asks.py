@@ -36,7 +36,7 @@ from peerbot.domain.ports import (
 from peerbot.domain.privacy import is_redacted
 from peerbot.domain.schedule import WorkingHours, add_working_hours, zone
 from peerbot.domain.topics import TOPICS, ask_topics
-from peerbot.services import messages
+from peerbot.services import messages, programme_settings
 from peerbot.services.errors import StoreUnavailable, is_outage
 from peerbot.services.matching import Matcher, Ranked
 from peerbot.services.pairs import schedule_new_pair
@@ -62,6 +62,7 @@ from peerbot.store.models import (
     Pair,
     PairStatus,
     Person,
+    ProgrammeSetting,
     Urgency,
     Workspace,
 )
@@ -193,17 +194,25 @@ def _locked_ask(session: Session, ask_id: int) -> Ask | None:
 
 
 def _locked_ask_with(session: Session, ask_id: int, person_id: int) -> tuple[Ask, Person] | None:
-    """:func:`_locked_ask` and a person (not locked), read in the same statement."""
+    """:func:`_locked_ask` and a person (not locked), read in the same statement; and the
+    ask's workspace's programme settings with them, kept for the rest of the transaction
+    (:func:`~peerbot.services.programme_settings.remember`: the offer policy reads them)."""
     stmt = (
-        select(Ask, Person)
+        select(Ask, Person, ProgrammeSetting.key, ProgrammeSetting.value)
+        .select_from(Ask)
         .join(Person, Person.id == person_id)
+        .outerjoin(ProgrammeSetting, ProgrammeSetting.team_id == Ask.team_id)
         .where(Ask.id == ask_id)
         .execution_options(populate_existing=True)
     )
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(of=Ask)
-    row = session.execute(stmt).first()
-    return None if row is None else (row[0], row[1])
+    rows = session.execute(stmt).all()
+    if not rows:
+        return None
+    ask, person = rows[0][0], rows[0][1]
+    programme_settings.remember(session, ask.team_id, [(r[2], r[3]) for r in rows])
+    return ask, person
 
 
 def _forget_move_on(session: Session, _transaction: object) -> None:
