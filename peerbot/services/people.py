@@ -125,7 +125,8 @@ def upsert_person(
 
 def refresh_person(session: Session, person_id: int, info: UserInfo, now: datetime) -> None:
     """:func:`upsert_person`'s refresh from a Slack profile, for a person known by id: one
-    UPDATE, no read first (a person who is gone meanwhile is not created again)."""
+    UPDATE, no read first. Only while the row is still ``info.user_id``'s: a person forgotten
+    meanwhile (their Slack id replaced) is neither refreshed nor created again."""
     values: dict[str, object] = {"deleted": info.deleted, "updated_at": now}
     for column, value in (
         ("display_name", info.name),
@@ -136,7 +137,9 @@ def refresh_person(session: Session, person_id: int, info: UserInfo, now: dateti
         if value:  # an empty field in Slack's answer keeps what is known
             values[column] = value
     session.execute(
-        update(Person).where(Person.id == person_id).values(values),
+        update(Person)
+        .where(Person.id == person_id, Person.slack_user_id == info.user_id)
+        .values(values),
         execution_options={"synchronize_session": False},
     )
 
