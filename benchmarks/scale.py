@@ -20,9 +20,11 @@ child process (the Slack emulator here as Slack), and measures:
 same number of helpers; each run adds its asks, offers and check-ins on top). PostgreSQL runs in a
 throwaway cluster (``initdb``/``pg_ctl``, as the tests do) that is seeded each time, or, with
 ``--pg-dir DIR``, in a cluster kept in DIR: made and seeded on the first run, started again (same
-port when free) and reused by the next runs with the same number of helpers. With ``--pg-dir``
-the index snapshots go to ``DIR/index`` (``INDEX_SNAPSHOT_DIR``): the first run builds the index
-and writes a snapshot, the next ones start from it.
+port when free) and reused by the next runs with the same number of helpers. The server runs
+with the product's default index snapshot directory (``INDEX_SNAPSHOT_DIR`` unset: beside a
+SQLite file; with PostgreSQL, the host's state directory for that database, the same for every
+run on a kept cluster): the first run builds the index and writes a snapshot, the next ones
+start from it. Set ``INDEX_SNAPSHOT_DIR`` (e.g. ``off``) in the environment to run otherwise.
 """
 
 from __future__ import annotations
@@ -441,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--pg-dir",
         help="PostgreSQL: keep the seeded cluster in this directory and reuse it across runs "
-        "(index snapshots in DIR/index)",
+        "(index snapshots in the default directory: see INDEX_SNAPSHOT_DIR)",
     )
     p.add_argument("--asks", type=int, default=20, help="asks timed after the first (20)")
     p.add_argument(
@@ -497,8 +499,6 @@ def main(argv: list[str] | None = None) -> int:
         # The tick is run once, below, at a fixed time: the server's own tick would take it.
         "SCHEDULER_ENABLED": "false",
     }
-    if args.db == "postgresql" and args.pg_dir:
-        env.setdefault("INDEX_SNAPSHOT_DIR", str(Path(args.pg_dir).resolve() / "index"))
     cli = [sys.executable, "-m", "peerbot.cli"]
     server = None
     try:

@@ -223,9 +223,9 @@ class Settings(BaseSettings):
     index_snapshot_dir: str | None = Field(
         default=None,
         description="directory of the matching index's snapshots (read at start-up instead of "
-        "a build); default <database file>.index beside a SQLite file, none with PostgreSQL "
-        "(name one directory per host, or one shared by all hosts: erasures clear the "
-        'directory of the host that runs them); "off" disables them',
+        "a build); default <database file>.index beside a SQLite file, with PostgreSQL "
+        "$XDG_STATE_HOME/peerbot/index/<database> (~/.local/state without it; one per host: "
+        'erasures are counted in the database and reach every host); "off" disables them',
     )
 
     @field_validator("slack_api_url")

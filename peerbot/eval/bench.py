@@ -34,7 +34,7 @@ from peerbot.matching import (
     PastHelp,
     RankerWeights,
 )
-from peerbot.matching.index import STORAGE, release_free_memory
+from peerbot.matching.index import EXACT_MAX_ROWS, STORAGE, release_free_memory
 
 SIZES: tuple[int, ...] = (1_000, 10_000, 100_000)
 _WORDS = [
@@ -247,7 +247,7 @@ def run_bench(
     storage: str | None = None,
     n_probe: int | None = None,
     shortlist: int | None = None,
-    exact_max_rows: int = 50_000,
+    exact_max_rows: int = EXACT_MAX_ROWS,
     check_storage: bool = False,
     model_mb: float | None = None,
 ) -> dict[str, float]:
@@ -416,8 +416,9 @@ def add_cli(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--exact-max-rows",
         type=int,
-        default=50_000,
-        help="vectors up to which search is exact (above: IVF); production uses 400,000",
+        default=EXACT_MAX_ROWS,
+        help=f"vectors up to which search is exact (above: IVF; default {EXACT_MAX_ROWS:,}, "
+        "production's)",
     )
     p.add_argument(
         "--check-storage",

@@ -34,9 +34,11 @@ from peerbot.eval.replay import (
     DEFAULT_CAPACITY,
     DEFAULT_OCCUPY_DAYS,
     ReplayAsk,
+    ReplayResult,
     bootstrap,
     load_figures,
     paired_bootstrap,
+    ratio_bootstrap,
     replay,
 )
 from peerbot.matching import (
@@ -77,6 +79,18 @@ MIN_ANSWERS = 3
 EMBED_WORDS = 32
 HISTORY_DAYS = 365.0
 _EPOCH = datetime(2019, 9, 1, tzinfo=UTC)
+#: The replayed figure is the mean over several occupancy lengths: the asked length and
+#: ``OCCUPY_SPREAD_DAYS`` either side, ``OCCUPY_STEPS`` lengths evenly spaced (6, 6.5, 7, 7.5
+#: and 8 days around the default 7). One replay is one draw of a chaotic process: a single
+#: different first offer changes who is free for every later ask, so the replayed MRR of one
+#: length moves by more than the differences being measured (dba, session 7: 1.25x-1.38x BM25
+#: between 6 and 8 days). Averaging each ask's reciprocal rank over the lengths measures the
+#: same thing (how a ranker fares under capacity) with that noise averaged out; the single
+#: replay at the asked length is still reported (``replay``).
+OCCUPY_SPREAD_DAYS = 1.0
+OCCUPY_STEPS = 5
+#: The rankers replayed.
+REPLAYED: tuple[str, ...] = ("peerbot", "bm25", "popularity")
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +304,7 @@ def evaluate(
     replayed: bool = True,
     capacity: int = DEFAULT_CAPACITY,
     occupy_days: float = DEFAULT_OCCUPY_DAYS,
+    occupy_spread: float = OCCUPY_SPREAD_DAYS,
     draws: int = BOOTSTRAP_DRAWS,
     ablation: bool = True,
 ) -> dict[str, Any]:
@@ -299,7 +314,9 @@ def evaluate(
     (:mod:`peerbot.matching.learned`; ``weights`` are the hand-set fallback and the weights of
     what is not learned), or ``weights`` themselves when ``learn`` is off or the history is too
     short; ``defaults`` are ``weights`` as given. With ``replayed``, the asks are also replayed
-    in time order with capacity and fairness (:func:`peerbot.eval.replay.replay`).
+    in time order with capacity and fairness (:func:`peerbot.eval.replay.replay`): ``replay``
+    at ``occupy_days``, and ``replay_mean`` averaged over :func:`occupancy_lengths` around it
+    (``occupy_spread`` days either side; 0 for that one length).
     """
     now = _EPOCH
     index = build_index(data, vectors, model_name, dimension, now)
@@ -347,6 +364,7 @@ def evaluate(
         name: bootstrap(rows[name], firsts[name], len(cands), draws=draws) for name in RANKERS
     }
     result["paired"] = _paired(rows, draws)
+    result["ratio"] = _ratios(rows, draws)
     result["model"] = {
         "learned": model is not None and bool(model.learned) and used is model.weights,
         "trained_on_asks": model.n_asks if model else 0,
@@ -365,7 +383,8 @@ def evaluate(
             mrr = [all_metrics(r, rel)["MRR"] for r, rel in zip(ranks, relevant, strict=True)]
             result["ablation"][f"without {s}"] = float(np.mean(mrr)) if mrr else 0.0
     if replayed:
-        result["replay"] = _replay_all(
+        lengths = occupancy_lengths(occupy_days, occupy_spread)
+        runs = _replay_runs(
             data,
             vectors,
             model_name,
@@ -375,13 +394,34 @@ def evaluate(
             bm25_scores,
             pop,
             capacity=capacity,
-            occupy_days=occupy_days,
-            draws=draws,
+            lengths=sorted({*lengths, occupy_days}),
+        )
+        result["replay"] = _replay_figures(
+            runs[occupy_days], len(cands), capacity=capacity, occupy_days=occupy_days, draws=draws
+        )
+        result["replay_mean"] = _replay_mean(
+            {d: runs[d] for d in lengths}, len(cands), capacity=capacity, draws=draws
         )
     return result
 
 
-def _replay_all(
+def occupancy_lengths(
+    center: float, spread: float = OCCUPY_SPREAD_DAYS, steps: int = OCCUPY_STEPS
+) -> list[float]:
+    """The occupancy lengths (days) the mean replayed figure averages over: ``steps`` evenly
+    spaced from ``center - spread`` to ``center + spread`` (just ``center`` when ``spread`` is
+    0 or ``steps`` 1; lengths below a tenth of a day are left out)."""
+    if spread <= 0.0 or steps <= 1:
+        return [center]
+    # The asked length itself exactly (its replay is also the single figure's).
+    lengths = [
+        center if abs(float(d) - center) < 1e-9 else float(d)
+        for d in np.linspace(center - spread, center + spread, steps)
+    ]
+    return [d for d in lengths if d >= 0.1] or [center]
+
+
+def _replay_runs(
     data: Split,
     vectors: dict[int, np.ndarray],
     model_name: str,
@@ -392,10 +432,10 @@ def _replay_all(
     pop: np.ndarray,
     *,
     capacity: int,
-    occupy_days: float,
-    draws: int,
-) -> dict[str, Any]:
-    """Each ranker replayed through the rules with capacity; its figures and intervals."""
+    lengths: Sequence[float],
+) -> dict[float, dict[str, ReplayResult]]:
+    """Each ranker of :data:`REPLAYED` replayed through the rules with capacity, once per
+    occupancy length in ``lengths``."""
     index = build_index(data, vectors, model_name, dimension, _EPOCH)
     times = ask_times(data)
     asks = [
@@ -434,30 +474,110 @@ def _replay_all(
         row = bm25_scores[by_text[id(s.ask)]]
         return lambda u: float(row[slot_of[u]])
 
-    out: dict[str, Any] = {
-        "capacity": capacity,
-        "occupy_days": occupy_days,
+    rankers = {
+        "peerbot": ours,
+        "bm25": by_scores(bm),
+        "popularity": by_scores(lambda s: pop_of.__getitem__),
     }
-    per_ask: dict[str, Sequence[Mapping[str, float]]] = {}
-    for name, fn in (
-        ("peerbot", ours),
-        ("bm25", by_scores(bm)),
-        ("popularity", by_scores(lambda s: pop_of.__getitem__)),
-    ):
-        res = replay(asks, data.candidates, base, fn, capacity=capacity, occupy_days=occupy_days)
-        figures = {**mean_metrics(res.rows), **load_figures(res.firsts, len(data.candidates))}
-        out[name] = figures
-        out[name]["intervals"] = bootstrap(res.rows, res.firsts, len(data.candidates), draws=draws)
-        out[name]["no_offer"] = sum(1 for f in res.firsts if f is None)
+    return {
+        days: {
+            name: replay(asks, data.candidates, base, fn, capacity=capacity, occupy_days=days)
+            for name, fn in rankers.items()
+        }
+        for days in lengths
+    }
+
+
+def _replay_figures(
+    runs: Mapping[str, ReplayResult],
+    n_candidates: int,
+    *,
+    capacity: int,
+    occupy_days: float,
+    draws: int,
+) -> dict[str, Any]:
+    """One occupancy length's replay: each ranker's figures and intervals, the paired
+    differences and the ratios to the baselines."""
+    out: dict[str, Any] = {"capacity": capacity, "occupy_days": occupy_days}
+    for name, res in runs.items():
+        figures: dict[str, Any] = {
+            **mean_metrics(res.rows),
+            **load_figures(res.firsts, n_candidates),
+        }
+        figures["intervals"] = bootstrap(res.rows, res.firsts, n_candidates, draws=draws)
+        figures["no_offer"] = sum(1 for f in res.firsts if f is None)
         # Asks none of whose answerers had room: they score 0 whatever the ranking.
-        out[name]["answerers_all_busy"] = sum(res.all_busy)
-        per_ask[name] = res.rows
+        figures["answerers_all_busy"] = sum(res.all_busy)
+        out[name] = figures
+    per_ask = {name: res.rows for name, res in runs.items()}
     out["paired"] = _paired(per_ask, draws)
+    out["ratio"] = _ratios(per_ask, draws)
+    return out
+
+
+def _mean_mrr(rows: Sequence[Mapping[str, float]]) -> float:
+    """The mean reciprocal rank of ``rows`` (0 without rows)."""
+    return float(np.mean([r["MRR"] for r in rows])) if rows else 0.0
+
+
+def _replay_mean(
+    runs: Mapping[float, Mapping[str, ReplayResult]],
+    n_candidates: int,
+    *,
+    capacity: int,
+    draws: int,
+) -> dict[str, Any]:
+    """The replayed figure over several occupancy lengths: each ask's reciprocal rank averaged
+    over the lengths, then the mean over the asks with its bootstrap interval (asks resampled,
+    as for one replay), the paired differences and ratios on those per-ask means, the load
+    figures averaged over the lengths, and each length's own MRR."""
+    lengths = sorted(runs)
+    names = list(runs[lengths[0]])
+    per_ask = {
+        name: [
+            {"MRR": float(np.mean([runs[d][name].rows[k]["MRR"] for d in lengths]))}
+            for k in range(len(runs[lengths[0]][name].rows))
+        ]
+        for name in names
+    }
+    out: dict[str, Any] = {"capacity": capacity, "occupy_days": lengths}
+    for name in names:
+        loads = [load_figures(runs[d][name].firsts, n_candidates) for d in lengths]
+        out[name] = {
+            "MRR": _mean_mrr(per_ask[name]),
+            "intervals": bootstrap(per_ask[name], draws=draws),
+            **{k: float(np.mean([f[k] for f in loads])) for k in loads[0]},
+            "fewest_distinct_first_offers": min(f["distinct_first_offers"] for f in loads),
+            "answerers_all_busy": float(np.mean([sum(runs[d][name].all_busy) for d in lengths])),
+        }
+    out["paired"] = _paired(per_ask, draws)
+    out["ratio"] = _ratios(per_ask, draws)
+    out["per_length"] = [
+        {
+            "occupy_days": d,
+            **{name: _mean_mrr(runs[d][name].rows) for name in names},
+            "distinct_first_offers": {
+                name: len({f for f in runs[d][name].firsts if f is not None}) for name in names
+            },
+        }
+        for d in lengths
+    ]
     return out
 
 
 #: The baselines peerbot's MRR is compared with, ask by ask (``paired`` in the output).
 PAIRED_WITH: tuple[str, ...] = ("bm25", "popularity", "defaults")
+
+
+def _ratios(rows: Mapping[str, Sequence[Mapping[str, float]]], draws: int) -> dict[str, Any]:
+    """``peerbot``'s MRR divided by each baseline's in :data:`PAIRED_WITH` (those present),
+    with the ratio's paired 95% bootstrap interval (the targets are ratios: "1.35x BM25")."""
+    ours = [r["MRR"] for r in rows["peerbot"]]
+    return {
+        f"peerbot / {name}": ratio_bootstrap(ours, [r["MRR"] for r in rows[name]], draws=draws)
+        for name in PAIRED_WITH
+        if name in rows and name != "defaults"
+    }
 
 
 def _paired(rows: Mapping[str, Sequence[Mapping[str, float]]], draws: int) -> dict[str, Any]:
@@ -480,6 +600,7 @@ def format_table(result: dict[str, Any]) -> str:
         tail = f"   [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
         lines.append(f"{name:<12}" + "".join(f"{result[name][m]:>11.4f}" for m in METRICS) + tail)
     lines.extend(_paired_lines(result.get("paired")))
+    lines.extend(_ratio_lines(result.get("ratio")))
     info = result["info"]
     lines.append(
         f"asks scored: {info['asks_scored']}, candidates: {info['candidates']}, "
@@ -523,6 +644,31 @@ def format_table(result: dict[str, Any]) -> str:
                 f"{r.get('answerers_all_busy', 0):>10}"
             )
         lines.extend(_paired_lines(rep.get("paired")))
+        lines.extend(_ratio_lines(rep.get("ratio")))
+    mean = result.get("replay_mean")
+    if mean and len(mean["occupy_days"]) > 1:
+        days = " / ".join(f"{d:g}" for d in mean["occupy_days"])
+        lines.append(
+            f"replayed, each ask's reciprocal rank averaged over occupancies of {days} days "
+            "(one replay is one noisy draw: a different first offer changes who is free later):"
+        )
+        lines.append(f"{'ranker':<12}{'MRR':>8}{'95% CI':>18}{'distinct':>10}{'fewest':>8}")
+        for name in REPLAYED:
+            r = mean[name]
+            ci = r["intervals"]["MRR"]
+            lines.append(
+                f"{name:<12}{r['MRR']:>8.4f}{f'[{ci[0]:.3f}, {ci[1]:.3f}]':>18}"
+                f"{r['distinct_first_offers']:>10.1f}{int(r['fewest_distinct_first_offers']):>8}"
+            )
+        lines.append(
+            "  per length (peerbot / bm25 MRR): "
+            + "; ".join(
+                f"{p['occupy_days']:g} d {p['peerbot']:.3f} / {p['bm25']:.3f}"
+                for p in mean["per_length"]
+            )
+        )
+        lines.extend(_paired_lines(mean.get("paired")))
+        lines.extend(_ratio_lines(mean.get("ratio")))
     abl = result.get("ablation")
     if abl:
         lines.append("ablation (static MRR of peerbot with one signal's weight set to 0):")
@@ -541,6 +687,18 @@ def _paired_lines(paired: Mapping[str, Any] | None) -> list[str]:
         if v
     ]
     return ["paired MRR differences (same asks resampled): " + "; ".join(parts)]
+
+
+def _ratio_lines(ratios: Mapping[str, Any] | None) -> list[str]:
+    """One line of MRR ratios to the baselines, each with its paired 95% interval."""
+    if not ratios:
+        return []
+    parts = [
+        f"{k} {v['ratio']:.3f}x [{v['interval'][0]:.3f}, {v['interval'][1]:.3f}]"
+        for k, v in ratios.items()
+        if v
+    ]
+    return ["MRR ratios (same asks resampled): " + "; ".join(parts)] if parts else []
 
 
 def _run(
@@ -564,6 +722,7 @@ def _run(
         replayed=not getattr(args, "no_replay", False),
         capacity=getattr(args, "capacity", DEFAULT_CAPACITY),
         occupy_days=getattr(args, "occupy_days", DEFAULT_OCCUPY_DAYS),
+        occupy_spread=getattr(args, "occupy_spread", OCCUPY_SPREAD_DAYS),
         draws=getattr(args, "bootstrap", BOOTSTRAP_DRAWS),
         ablation=not getattr(args, "no_ablation", False),
     )
@@ -612,6 +771,15 @@ def add_cli(subparsers: Any) -> argparse.ArgumentParser:
         type=float,
         default=DEFAULT_OCCUPY_DAYS,
         help="days an accepted first offer occupies the helper's capacity in the replay",
+    )
+    p.add_argument(
+        "--occupy-spread",
+        type=float,
+        default=OCCUPY_SPREAD_DAYS,
+        help=(
+            f"the mean replayed figure averages {OCCUPY_STEPS} occupancy lengths from this many "
+            "days below --occupy-days to as many above (0: that one length)"
+        ),
     )
     p.add_argument("--no-replay", action="store_true", help="skip the replay with capacity")
     p.add_argument("--no-ablation", action="store_true", help="skip the ablation")

@@ -413,6 +413,10 @@ STORAGE = ("float32", "float16", "int8")
 #: Rows converted to float32 at a time for a product: a piece that stays in the CPU's cache
 #: (32,768 rows, a fresh 48 MB each time, made the 100,000-helper ranking 154 ms instead of 92).
 _CHUNK = 1024
+#: Up to this many vectors the index scores every row (one matrix product: ~10 ms per 100k rows,
+#: recall 1.0, nothing to train at build time); above it, IVF partitions. The production
+#: default (``peerbot bench match`` uses it too, so its figures are production's).
+EXACT_MAX_ROWS = 400_000
 #: Rows the bulk build reads, assigns and encodes at a time.
 _BUILD_ROWS = 8192
 #: Rows encoded at a time (the same values as all at once, row by row).
@@ -540,7 +544,7 @@ class HelperIndex:
         dimension: int,
         model_name: str = "",
         *,
-        exact_max_rows: int = 50_000,
+        exact_max_rows: int = EXACT_MAX_ROWS,
         n_lists: int | None = None,
         n_probe: int = 12,
         centroids: npt.NDArray[np.float32] | None = None,

@@ -29,7 +29,7 @@ from peerbot.domain.privacy import REDACTED, REMOVED_AT, SENT_OUTBOX_DAYS
 #: The schema revision the SQL below was written for: a database at any other revision gets
 #: the full tick (a test checks this is the migrations' head, so a new migration makes its
 #: author review these conditions).
-PROBE_SCHEMA = "0016"
+PROBE_SCHEMA = "0017"
 
 #: ``Settings``' defaults of what the probe reads (a test checks them against ``Settings``).
 DEFAULTS: dict[str, str] = {

@@ -7,9 +7,11 @@ and its :class:`~peerbot.matching.topics.TopicIndex` need, so that loading compu
 
 Layout, in the snapshot directory (see :func:`snapshot_dir`)::
 
-    <team>.json              the pointer: format, model, team, watermark, ... and the data dir
-    <team>-<token>/          one snapshot: one ``.npy`` file per array, ``state.json`` (small
-                             values) and the CRC-32 of every file (in the pointer)
+    <team>.json                 the pointer: format, model, team, watermark, erasure count,
+                                ... and the data dir
+    <team>-<erasures>.<token>/  one snapshot: one ``.npy`` file per array, ``state.json``
+                                (small values) and the CRC-32 of every file (in the pointer)
+    .<team>.lock                held by the worker replacing its index after an erasure
 
 A snapshot is written into a temporary directory, renamed into place (``os.replace``), and only
 then named by the pointer, itself replaced atomically: a reader sees the old snapshot or the
@@ -29,16 +31,23 @@ Anything unexpected (missing, truncated, corrupt, another format, model, dimensi
 is logged and answered with ``None``: the caller builds from the database as without snapshots.
 
 A snapshot holds copies of past asks' text and vectors (for BM25 and the vector search), and an
-index changed in place keeps the parts it replaced until it is rebuilt. When text is erased (a
-person forgotten, retention), :meth:`SnapshotStore.discard` removes the workspace's snapshots at
-once and leaves a marker (``<team>.erased``: the time after the erasure committed). From then
-on only an index *built from the database after it* (its ``origin``) is written or loaded:
-a write in flight of an older one is dropped, and a worker holding an older one writes nothing
-until it rebuilds (the next start-up, or enough changes).
+index changed in place keeps the parts it replaced until it is rebuilt. Erasures (a person
+forgotten, retention, a purge) are counted in the database, in the erasure's transaction
+(:mod:`peerbot.services.erasures`); an index carries the count read before it was built
+(``erasures``, in the pointer). Only a snapshot carrying the workspace's current count is
+loaded or written: an older one is refused and its files deleted (:meth:`SnapshotStore.load`),
+a write in flight of an older one is dropped (and deleted if it finished meanwhile). The store
+remembers the highest count it has heard of per workspace (:meth:`SnapshotStore.note_erasures`,
+fed by every refresh of the index, which reads the count with the change number; and
+:meth:`SnapshotStore.discard`, called by the erasure on its own host), and deletes the
+workspace's older snapshot files as soon as it hears of a higher one: every host's files go at
+the next refresh of any of its workers (see :class:`~peerbot.services.ranking.HelperIndexes`
+for how a worker then lets go of the deleted files it still reads).
 """
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import logging
@@ -50,10 +59,10 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +76,8 @@ from peerbot.services.file_rows import FileRows
 log = logging.getLogger(__name__)
 
 #: Bumped whenever what is written changes meaning: other formats are never loaded.
-FORMAT = 1
+#: (2: the pointer carries the erasure count, migration 0017.)
+FORMAT = 2
 #: Unnamed snapshot directories older than this are removed by the next writer.
 KEEP_OLD_S = 600.0
 #: Bytes checksummed at a time (``zlib.crc32`` releases the interpreter for each piece).
@@ -92,6 +102,9 @@ class Captured:
     #: The index captured: once written, it reads its vector matrix from the file
     #: (:meth:`SnapshotStore.save_later`).
     index: HelperIndex | None = None
+    #: The workspace's erasure count read before the index was built (``None``: unknown,
+    #: taken as 0, never written once the workspace had an erasure).
+    erasures: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,19 +115,21 @@ class Loaded:
     version: int
     watermark: datetime | None
     origin: datetime | None = None
+    #: The erasure count the index was built at (see :class:`Captured`).
+    erasures: int | None = None
 
 
 def snapshot_dir(setting: str | None, database_url: str) -> Path | None:
     """Where snapshots live: ``setting`` (``"off"``/``"none"``/empty: nowhere, snapshots
-    disabled); by default ``<file>.index`` beside a SQLite database file; none otherwise
-    (PostgreSQL: name a state directory, e.g. ``/var/lib/peerbot/index``).
+    disabled); by default ``<file>.index`` beside a SQLite database file, and for any other
+    database (PostgreSQL) a directory of the host's per-user state, one per database:
+    ``$XDG_STATE_HOME/peerbot/index/<database>`` (``~/.local/state/...`` without
+    ``XDG_STATE_HOME``; ``<database>``: its host, port and name and a hash of its URL, see
+    :func:`default_state_dir`). None for a SQLite database in memory.
 
-    Why none by default with PostgreSQL: it is where several hosts run workers, and an
-    erasure (forget, retention, a purge) clears the snapshots of the host that runs it only
-    (:meth:`SnapshotStore.discard`); a default directory per host would keep erased text on the
-    others. The workers of one host share a directory as they share ``<file>.index`` on SQLite
-    (each write is whole and atomic; the last pointer wins); several hosts share one directory
-    (a network file system) or keep snapshots off."""
+    Each host keeps its own: erasures are counted in the database (migration 0017), so every
+    host deletes its older snapshots once it hears of one (see the module). The workers of one
+    host share the directory (each write is whole and atomic; the last pointer wins)."""
     if setting is not None:
         value = setting.strip()
         if value.lower() in {"", "off", "none", "false", "0"}:
@@ -123,9 +138,28 @@ def snapshot_dir(setting: str | None, database_url: str) -> Path | None:
     from sqlalchemy.engine import make_url
 
     url = make_url(database_url)
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+    if url.get_backend_name() != "sqlite":
+        return default_state_dir(database_url)
+    if url.database in (None, "", ":memory:") or url.database.startswith("file::memory:"):
         return None
     return Path(url.database).expanduser().with_name(Path(url.database).name + ".index")
+
+
+def default_state_dir(database_url: str) -> Path:
+    """The default snapshot directory of a server database (see :func:`snapshot_dir`): under
+    ``$XDG_STATE_HOME`` (or ``~/.local/state``), ``peerbot/index/<host>_<port>_<name>-<hash>``
+    (the hash: of the URL without its password, so two databases on one host never share a
+    directory, and the same database always finds its own again)."""
+    import hashlib
+
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    identity = database_identity(database_url)
+    label = _safe(f"{url.host or 'local'}_{url.port or ''}_{url.database or ''}")[:60]
+    digest = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:12]
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state).expanduser() / "peerbot" / "index" / f"{label}-{digest}"
 
 
 def database_identity(database_url: str) -> str:
@@ -149,6 +183,7 @@ def capture(
     watermark: datetime | None,
     database: str,
     origin: datetime | None = None,
+    erasures: int | None = None,
 ) -> Captured:
     """The state of ``index`` (and its topics) to write: cheap (arrays that later changes
     write in place are copied; the vector matrix, never written, is shared). Call it where the
@@ -163,7 +198,7 @@ def capture(
     if centroids is not None:
         arrays.update({f"profiles_{k}": v for k, v in centroids[0].items()})
         meta["profiles"] = centroids[1]
-    return Captured(team_id, version, watermark, database, arrays, meta, origin, index)
+    return Captured(team_id, version, watermark, database, arrays, meta, origin, index, erasures)
 
 
 def _write_npy(path: Path, value: Any) -> int:
@@ -218,7 +253,10 @@ def write(root: Path, captured: Captured, model_name: str) -> Path:
     """Write ``captured`` under ``root`` atomically (see the module); its directory."""
     root.mkdir(parents=True, exist_ok=True)
     team = _safe(captured.team_id)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{team}-", suffix=".tmp", dir=root))
+    # The erasure count in the names: a directory not named by the pointer yet (being
+    # written, or renamed into place a moment ago) is told apart from one of an older count.
+    count = captured.erasures or 0
+    tmp = Path(tempfile.mkdtemp(prefix=f".{team}-{count}.", suffix=".tmp", dir=root))
     try:
         files: dict[str, dict[str, Any]] = {}
         for name, value in captured.arrays.items():
@@ -226,7 +264,7 @@ def write(root: Path, captured: Captured, model_name: str) -> Path:
             files[name] = {"crc": _write_npy(path, value), "size": path.stat().st_size}
         state = json.dumps(captured.meta, separators=(",", ":")).encode("utf-8")
         (tmp / "state.json").write_bytes(state)
-        final = root / f"{team}-{uuid.uuid4().hex}"
+        final = root / f"{team}-{count}.{uuid.uuid4().hex}"
         os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -240,12 +278,13 @@ def write(root: Path, captured: Captured, model_name: str) -> Path:
         "matching_version": captured.version,
         "watermark": None if captured.watermark is None else captured.watermark.isoformat(),
         "origin": None if captured.origin is None else captured.origin.isoformat(),
+        "erasures": captured.erasures,
         "directory": final.name,
         "files": files,
         "state_crc": zlib.crc32(state),
         "written_at": time.time(),
     }
-    fd, tmp_pointer = tempfile.mkstemp(prefix=f".{team}-", suffix=".json.tmp", dir=root)
+    fd, tmp_pointer = tempfile.mkstemp(prefix=f".{team}-{count}.", suffix=".json.tmp", dir=root)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(pointer, f)
         f.flush()
@@ -275,41 +314,40 @@ def _remove_old(root: Path, team: str, keep: str) -> None:
             pass
 
 
-def _erased_at(root: Path, team: str) -> datetime | None:
-    """When text was last erased in the workspace (its marker), if ever."""
-    try:
-        return datetime.fromisoformat(
-            json.loads((root / f"{team}.erased").read_text("utf-8"))["at"]
-        )
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError, TypeError):
-        return datetime.max.replace(tzinfo=UTC)  # unreadable: treat every snapshot as older
+def _count(value: object) -> int:
+    """A pointer's erasure count (none recorded: 0, as before any erasure)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def _before_erasure(root: Path, team: str, origin: datetime | str | None) -> bool:
-    """Whether an index built from the database at ``origin`` may hold text erased since."""
-    erased = _erased_at(root, team)
-    if erased is None:
-        return False
-    if isinstance(origin, str):
-        origin = datetime.fromisoformat(origin)
-    return origin is None or origin < erased
+def _count_of(name: str, team: str) -> int:
+    """The erasure count in a snapshot directory's name (``<team>-<count>.<token>``, or
+    ``.<team>-<count>.<random>.tmp`` while written); -1 when it has none."""
+    rest = name.removeprefix(".").removeprefix(f"{team}-")
+    head = rest.split(".", 1)[0]
+    return int(head) if head.isdigit() and "." in rest else -1
 
 
 class SnapshotError(ValueError):
     """The snapshot cannot be used (the message says why)."""
 
 
-def load(root: Path, team_id: str, model_name: str, dimension: int, database: str) -> Loaded | None:
+def load(
+    root: Path,
+    team_id: str,
+    model_name: str,
+    dimension: int,
+    database: str,
+    erasures: int = 0,
+) -> Loaded | None:
     """The workspace's snapshot under ``root``, or ``None`` (logged) when there is none or it
-    cannot be used: then build from the database."""
+    cannot be used (also when it was built before the workspace's ``erasures``-th erasure):
+    then build from the database."""
     started = time.monotonic()
     if not (root / f"{_safe(team_id)}.json").exists():
         log.info("no index snapshot of %s in %s: building the index", team_id, root)
         return None
     try:
-        loaded = _load(root, team_id, model_name, dimension, database)
+        loaded = _load(root, team_id, model_name, dimension, database, erasures)
     except Exception as exc:  # any defect of the files means: build instead
         log.warning("index snapshot of %s not used (%s): building the index", team_id, exc)
         return None
@@ -322,7 +360,9 @@ def load(root: Path, team_id: str, model_name: str, dimension: int, database: st
     return loaded
 
 
-def _load(root: Path, team_id: str, model_name: str, dimension: int, database: str) -> Loaded:
+def _load(
+    root: Path, team_id: str, model_name: str, dimension: int, database: str, erasures: int
+) -> Loaded:
     team = _safe(team_id)
     pointer = json.loads((root / f"{team}.json").read_text("utf-8"))
     expected = {
@@ -335,8 +375,8 @@ def _load(root: Path, team_id: str, model_name: str, dimension: int, database: s
     for key, want in expected.items():
         if pointer.get(key) != want:
             raise SnapshotError(f"{key} is {pointer.get(key)!r}, not {want!r}")
-    if _before_erasure(root, team, pointer.get("origin")):
-        raise SnapshotError("captured before text was erased in the workspace")
+    if _count(pointer.get("erasures")) < erasures:
+        raise SnapshotError("built before text was erased in the workspace")
     data = root / str(pointer["directory"])
     if Path(str(pointer["directory"])).name != pointer["directory"]:
         raise SnapshotError("the pointer names a directory elsewhere")
@@ -391,6 +431,7 @@ def _load(root: Path, team_id: str, model_name: str, dimension: int, database: s
         int(pointer["matching_version"]),
         None if watermark is None else datetime.fromisoformat(watermark),
         None if origin is None else datetime.fromisoformat(origin),
+        _count(pointer.get("erasures")),
     )
 
 
@@ -415,48 +456,125 @@ class SnapshotStore:
             str, tuple[Callable[[], Captured], AbstractContextManager[object] | None]
         ] = {}
         self._writer: threading.Thread | None = None
+        #: Per workspace, the highest erasure count heard of (see :meth:`note_erasures`).
+        self._erasures: dict[str, int] = {}
 
-    def load(self, team_id: str, model_name: str, dimension: int) -> Loaded | None:
-        """The workspace's snapshot (see :func:`load`)."""
-        return load(self.root, team_id, model_name, dimension, self.database)
+    def load(
+        self, team_id: str, model_name: str, dimension: int, erasures: int | None = None
+    ) -> Loaded | None:
+        """The workspace's snapshot (see :func:`load`), if built at its latest erasure count
+        (``erasures``, read from the database, or the highest this store heard of): an older
+        one is refused and its files deleted."""
+        if erasures is not None:
+            self.note_erasures(team_id, erasures)
+        with self._lock:
+            known = self._erasures.get(team_id, 0)
+        loaded = load(self.root, team_id, model_name, dimension, self.database, known)
+        if loaded is None:
+            self._remove_stale(team_id, known)
+        return loaded
 
-    def discard(self, team_id: str, at: datetime) -> None:
-        """Text was erased in the workspace (call after the erasure committed; ``at``: now):
-        remove its snapshots now, and remember ``at`` so that a snapshot captured before it is
-        never written or loaded (workers then write a new one at their next refresh)."""
+    @contextmanager
+    def exclusive(self, team_id: str) -> Iterator[None]:
+        """Held by one process of the host at a time, per workspace (a lock file in the
+        directory): a worker replacing its index after an erasure holds it while it builds and
+        writes, so that the host's other workers, waiting meanwhile, load what it wrote
+        instead of each building their own. Without a usable directory: not held."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            f = open(self.root / f".{_safe(team_id)}.lock", "ab")  # noqa: SIM115 - closed below
+        except OSError:
+            yield
+            return
+        with f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+    def note_erasures(self, team_id: str, erasures: int) -> bool:
+        """The workspace has had ``erasures`` erasures (its count in the database, read by a
+        refresh of the index): when that is more than this store knew of, its snapshot files
+        built before are deleted now. Whether it was more. Cheap when it is not (no file is
+        touched)."""
+        with self._lock:
+            known = self._erasures.get(team_id)
+            if known is not None and erasures <= known:
+                return False
+            self._erasures[team_id] = erasures
+        if known is None and not erasures:
+            return False  # never erased: nothing to look for
+        self._remove_stale(team_id, erasures)
+        return True
+
+    def discard(self, team_id: str, erasures: int) -> None:
+        """Text was erased in the workspace (call after the erasure committed; ``erasures``:
+        the count it made, :func:`~peerbot.services.erasures.record_erasure`): its snapshots
+        built before are removed now, and none built before is written or loaded from now on
+        (workers write a new one once they rebuilt)."""
+        self.note_erasures(team_id, erasures)
+
+    def _remove_stale(self, team_id: str, erasures: int) -> None:
+        """Delete the workspace's snapshot files built before its ``erasures``-th erasure: the
+        pointer (when it names such a snapshot) and every directory of an older count (by its
+        name; however recent), named by the pointer or not (one being written by another
+        worker of a current count stays)."""
         team = _safe(team_id)
+        pointer = self.root / f"{team}.json"
+        keep = None
+        removed = 0
         with self._lock:
             try:
-                self.root.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(prefix=f".{team}-", suffix=".erased.tmp", dir=self.root)
-                with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    json.dump({"at": at.isoformat()}, f)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, self.root / f"{team}.erased")
-                (self.root / f"{team}.json").unlink(missing_ok=True)
+                try:
+                    named = json.loads(pointer.read_text("utf-8"))
+                except FileNotFoundError:
+                    named = None
+                except (OSError, ValueError):
+                    named = {}  # unreadable: removed
+                if named is not None:
+                    if _count(named.get("erasures")) >= erasures and named.get("directory"):
+                        keep = str(named["directory"])
+                    else:
+                        pointer.unlink(missing_ok=True)
+                        removed += 1
+                if not self.root.is_dir():
+                    return
                 for path in self.root.iterdir():
-                    if path.name.startswith((f"{team}-", f".{team}-")) and path.is_dir():
+                    if path.name == keep or not path.name.startswith((f"{team}-", f".{team}-")):
+                        continue
+                    if _count_of(path.name, team) >= erasures:
+                        continue
+                    if path.is_dir():
                         shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        path.unlink(missing_ok=True)
+                    removed += 1
+                (self.root / f"{team}.erased").unlink(missing_ok=True)  # format 1's marker
             except OSError:
                 log.exception("could not remove the index snapshots of %s", team_id)
                 return
-        log.info("removed the index snapshots of %s (text erased)", team_id)
+        if removed:
+            log.info("removed the index snapshots of %s (text erased)", team_id)
 
-    def writable(self, team_id: str, origin: datetime | None) -> bool:
-        """Whether an index built from the database at ``origin`` may be written: it holds
+    def writable(self, team_id: str, erasures: int | None) -> bool:
+        """Whether an index built at erasure count ``erasures`` may be written: it holds
         nothing erased since (see the module)."""
-        return not _before_erasure(self.root, _safe(team_id), origin)
+        with self._lock:
+            known = self._erasures.get(team_id, 0)
+        return (erasures or 0) >= known
 
     def outdated(self, team_id: str) -> bool:
         """Whether the workspace has no snapshot a worker may load (none, or one built before
-        text was erased): the next refresh with changes then writes one, if it may."""
+        its latest erasure): the next refresh with changes then writes one, if it may."""
         team = _safe(team_id)
         try:
             pointer = json.loads((self.root / f"{team}.json").read_text("utf-8"))
         except (OSError, ValueError):
             return True
-        return _before_erasure(self.root, team, pointer.get("origin"))
+        with self._lock:
+            known = self._erasures.get(team_id, 0)
+        return _count(pointer.get("erasures")) < known
 
     def wanted(
         self, index: HelperIndex, unsaved: int, force: bool, team_id: str | None = None
@@ -476,9 +594,10 @@ class SnapshotStore:
         watermark: datetime | None,
         lock: AbstractContextManager[object] | None = None,
         origin: datetime | None = None,
+        erasures: int | None = None,
     ) -> None:
         """Write ``index`` (current with ``version`` and ``watermark``; built from the
-        database at ``origin``) in the background.
+        database at ``origin``, after its ``erasures``-th erasure) in the background.
 
         Its state is captured by the writer thread, holding ``lock`` (the lock under which
         the index changes) meanwhile: no request waits for the capture itself. A save asked
@@ -486,7 +605,7 @@ class SnapshotStore:
         """
 
         def take() -> Captured:
-            return capture(index, team_id, version, watermark, self.database, origin)
+            return capture(index, team_id, version, watermark, self.database, origin, erasures)
 
         self.save_later(team_id, take, lock)
 
@@ -525,12 +644,18 @@ class SnapshotStore:
         try:
             with lock or nullcontext():
                 captured = take()
-            if _before_erasure(self.root, _safe(team_id), captured.origin):
+            if not self.writable(team_id, captured.erasures):
                 log.info("index snapshot of %s not written: text erased since", team_id)
                 return
             where = write(self.root, captured, str(captured.meta["model_name"]))
         except Exception:
             log.exception("could not write the index snapshot of %s", team_id)
+            return
+        if not self.writable(team_id, captured.erasures):  # an erasure heard of meanwhile
+            with self._lock:
+                known = self._erasures.get(team_id, 0)
+            self._remove_stale(team_id, known)
+            log.info("index snapshot of %s removed: text erased since", team_id)
             return
         _adopt(captured, where, lock)
         log.info(

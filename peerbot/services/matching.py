@@ -38,8 +38,9 @@ from peerbot.matching import (
     Snapshot,
     profiles,
 )
+from peerbot.services.erasures import erasure_count_of
 from peerbot.services.index_snapshot import SnapshotStore
-from peerbot.services.matching_feed import changed_people, changed_since, feed_position
+from peerbot.services.matching_feed import changed_people, changed_since
 from peerbot.services.offer_ledger import OfferFacts, OfferLedger
 from peerbot.services.ranking import HelperIndexes
 from peerbot.store.db import read_only
@@ -49,6 +50,7 @@ from peerbot.store.models import (
     FeedbackRole,
     HelperNeverMatch,
     HelperProfile,
+    MatchingVersion,
     Offer,
     Pair,
     PairStatus,
@@ -380,9 +382,18 @@ class HelperFactsCache:
         """The workspace's opted-in helpers with current facts, the reporting lines, and the
         same helpers with the rules that do not depend on the ask applied."""
         with self._lock:  # reads inside: an older read never lands after a newer one
-            version, _pruned = feed_position(session, team_id)
-            # For the index's refresh that follows in this ranking (one read of the number).
-            session.info.setdefault(VERSION_READ, {})[team_id] = version
+            # The change number, and with it the erasure count for the index's refresh that
+            # follows in this ranking (:data:`VERSION_READ`): one statement for both.
+            version, erasures = session.execute(
+                select(
+                    select(MatchingVersion.version)
+                    .where(MatchingVersion.team_id == team_id)
+                    .scalar_subquery(),
+                    erasure_count_of(team_id),
+                )
+            ).one()
+            version, erasures = int(version or 0), int(erasures or 0)
+            session.info.setdefault(VERSION_READ, {})[team_id] = (version, erasures)
             hour = now.replace(minute=0, second=0, microsecond=0)
             ledger = self._ledgers.get(team_id)
             if ledger is None:
@@ -454,8 +465,8 @@ class HelperFactsCache:
             return helpers, base.managers, base.eligibility
 
 
-#: ``Session.info`` key: workspace -> the change number :class:`HelperFactsCache` read in this
-#: session, taken by the ranking's index refresh (instead of a second read of the number).
+#: ``Session.info`` key: workspace -> (change number, erasure count) :class:`HelperFactsCache`
+#: read in this session, taken by the ranking's index refresh (instead of reading them again).
 VERSION_READ = "peerbot.matching.version_read"
 
 
@@ -559,6 +570,7 @@ class IndexedMatcher:
         Returns how many workspaces were built."""
         with read_only(sessions) as session:
             teams = list(session.scalars(select(HelperProfile.team_id).distinct()))
+            self._indexes.sweep(session, now)  # snapshots older than an erasure (0017)
         # The build is Python-heavy: hand the interpreter to request threads 5x as often
         # meanwhile, so an acknowledgement (a few dozen short database calls, each one giving
         # the interpreter up and waiting to take it back) is not queued behind it.
@@ -616,11 +628,11 @@ class IndexedMatcher:
             cache=self._facts,
         )
         # The change number the helpers' facts were read at: the index is brought to it too.
-        version = session.info.get(VERSION_READ, {}).pop(ask.team_id, None)
+        version, erasures = session.info.get(VERSION_READ, {}).pop(ask.team_id, (None, None))
         if not snapshot.helpers:
             return []
         with self._lock:
-            index = self._indexes.refresh(session, ask.team_id, now, version)
+            index = self._indexes.refresh(session, ask.team_id, now, version, erasures)
             if isinstance(self._ranker, RulesThenHybrid):
                 ranker = self._ranker
                 if self.learning is not None:

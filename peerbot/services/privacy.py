@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -38,6 +38,7 @@ from peerbot.domain.privacy import (
     is_redacted,
 )
 from peerbot.services import messages
+from peerbot.services.erasures import record_erasure
 from peerbot.services.journey import withdraw_offer_message
 from peerbot.services.people import ensure_workspace, find_person
 from peerbot.services.programme_settings import forget_admin, retention_days, retention_overrides
@@ -60,6 +61,7 @@ from peerbot.store.models import (
     Feedback,
     HelperNeverMatch,
     HelperProfile,
+    IndexErasure,
     Offer,
     OfferStatus,
     OutboxMessage,
@@ -233,23 +235,27 @@ class PrivacyService:
         """Delete ``user_id``'s data in ``team_id`` (idempotent); see the module docstring."""
         now = self._clock.now()
         channels: list[str] = []
+        erased: dict[str, int] = {}
         with unit_of_work(self._sessions) as session:
             report = self._forget(session, team_id, user_id, now, channels)
+            if report.found:  # counted with the erasure itself (see services.erasures)
+                erased[team_id] = record_erasure(session, team_id, now)
         self._out_of_channels(team_id, user_id, channels)
         self._compact()
         if report.found:
-            self._discard_snapshots([team_id])
+            self._discard_snapshots(erased)
             log.info("privacy: a person's data was deleted in %s: %s", team_id, report.summary())
         return report
 
-    def _discard_snapshots(self, teams: Iterable[str]) -> None:
-        """After an erasure committed: no copy of the erased text stays in an index snapshot
-        (see :meth:`~peerbot.services.index_snapshot.SnapshotStore.discard`)."""
+    def _discard_snapshots(self, erased: dict[str, int]) -> None:
+        """After an erasure committed (``erased``: each workspace's erasure count it made, see
+        :mod:`peerbot.services.erasures`): this host's index snapshots of it go at once (see
+        :meth:`~peerbot.services.index_snapshot.SnapshotStore.discard`); every other host's
+        workers learn of it from the count in the database."""
         if self._snapshots is None:
             return
-        now = self._clock.now()
-        for team_id in teams:
-            self._snapshots.discard(team_id, now)
+        for team_id, count in erased.items():
+            self._snapshots.discard(team_id, count)
 
     def _compact(self) -> None:
         """On SQLite, fold the WAL into the file and empty it, so that no old page image of the
@@ -550,13 +556,16 @@ class PrivacyService:
         counts: dict[str, int] = {}
         with unit_of_work(self._sessions) as session:
             for table in reversed(Base.metadata.sorted_tables):
-                if "team_id" not in table.c:
+                if "team_id" not in table.c or table is IndexErasure.__table__:
                     continue
                 n = self._count(session, delete(table).where(table.c.team_id == team_id))
                 if n:
                     counts[table.name] = n
+            # Its count is kept (and grows): no snapshot of the workspace is loaded should it
+            # be installed again.
+            erased = {team_id: record_erasure(session, team_id, self._clock.now())}
         self._compact()
-        self._discard_snapshots([team_id])
+        self._discard_snapshots(erased)
         log.info("privacy: workspace %s purged (%s)", team_id, counts)
         return counts
 
@@ -644,6 +653,7 @@ class PrivacyService:
                     ).limit(500)
                 )
             by_team: dict[str, list[Ask]] = {}
+            erased: dict[str, int] = {}
             for ask in old:
                 by_team.setdefault(ask.team_id, []).append(ask)
             for team_id, asks in by_team.items():
@@ -660,6 +670,7 @@ class PrivacyService:
                 )
                 self._touch_helpers(session, team_id, [a.id for a in asks], now)
                 report.asks_redacted += len(asks)
+                erased[team_id] = record_erasure(session, team_id, now)
             report.circles_redacted = self._redact_old_circles(session, now - self._retention)
             report.outbox_pruned = self._count(
                 session,
@@ -668,7 +679,7 @@ class PrivacyService:
                     OutboxMessage.sent_at <= now - timedelta(days=SENT_OUTBOX_DAYS),
                 ),
             )
-        self._discard_snapshots(by_team)
+        self._discard_snapshots(erased)
         if report.asks_redacted or report.circles_redacted or report.outbox_pruned:
             log.info(
                 "retention: %d ended asks redacted, %d ended circles redacted, "

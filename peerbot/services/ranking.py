@@ -10,13 +10,26 @@ profiles, expertise vectors, pairs, ...) is read: one primary-key lookup. When i
 the one the index was built at, the helpers touched since the last refresh (with a safety
 overlap for transactions that committed late) are reloaded and upserted. Every process does
 this on its own, so a profile saved on one worker is seen by the next ask on any worker.
+
+With index snapshots on, the same read brings the workspace's erasure count
+(:func:`matching_position`, :mod:`peerbot.services.erasures`). An index built before the
+latest erasure keeps copies of the erased text (an upsert leaves the parts it replaced; a
+deleted helper profile is not among the changes), and may read them from a snapshot's files
+deleted since (a memory map or an open file keeps their bytes on disk). So when the count grows
+the host's older snapshot files are deleted at once (:meth:`SnapshotStore.note_erasures`), and
+the index is replaced in the background (:meth:`HelperIndexes.replace_after_erasure_s`): from a
+snapshot another worker wrote since the erasure, else built from the database (then written).
+Asks meanwhile rank with the old one, whose erased helpers and past helps the refresh has
+already taken out of ranking; once replaced, it is dropped and its files let go.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
+import threading
 import time
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -36,20 +49,24 @@ from sqlalchemy import (
     type_coerce,
     union,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from peerbot.matching import HelperColumns, HelperIndex, HelperRecord, PastHelp
-from peerbot.matching.index import release_free_memory
+from peerbot.matching.index import EXACT_MAX_ROWS, release_free_memory
 from peerbot.services.bulk_read import TIME_PIECE as _TIME_PIECE
 from peerbot.services.bulk_read import parse_time, partitions
 from peerbot.services.bulk_read import timestamps as _timestamps
+from peerbot.services.erasures import erasure_count_of
 from peerbot.services.index_snapshot import Captured, SnapshotStore, capture
 from peerbot.services.topic_index import attach_topics, update_topics
+from peerbot.store.db import read_only
 from peerbot.store.models import (
     Ask,
     Embedding,
     EmbeddingOwner,
     HelperProfile,
+    IndexErasure,
     MatchingVersion,
     Pair,
     Person,
@@ -62,9 +79,10 @@ _Ts = TypeVarTuple("_Ts")
 OVERLAP = timedelta(minutes=10)
 #: More changed helpers than this (and than a quarter of the index) rebuild it instead.
 REBUILD_AT = 1000
-#: Up to this many vectors the index scores every row (one matrix product: ~10 ms per 100k rows,
-#: recall 1.0, nothing to train at build time); above it, IVF partitions.
-EXACT_MAX_ROWS = 400_000
+#: Every this many seconds (and at a worker's first refresh) a refresh also reads every
+#: workspace's erasure count (one small read): the host's snapshots of workspaces this worker
+#: does not rank for (a purged one, say) go too.
+ERASURE_SWEEP_S = 300.0
 
 
 @dataclass
@@ -77,6 +95,9 @@ class _TeamIndex:
     #: When it was built from the database (a loaded snapshot: when that one was): the parts
     #: changes replaced stay until a rebuild, so text erased later may still be inside.
     origin: datetime | None = None
+    #: The workspace's erasure count read before it was built (or its snapshot's): an index
+    #: built before a later erasure is replaced, and never written.
+    erasures: int | None = None
 
 
 def matching_version(session: Session, team_id: str) -> int:
@@ -87,6 +108,20 @@ def matching_version(session: Session, team_id: str) -> int:
         session.scalar(select(MatchingVersion.version).where(MatchingVersion.team_id == team_id))
         or 0
     )
+
+
+def matching_position(session: Session, team_id: str) -> tuple[int, int]:
+    """The workspace's change number (:func:`matching_version`) and erasure count
+    (:func:`~peerbot.services.erasures.erasure_count`), in one statement."""
+    row = session.execute(
+        select(
+            select(MatchingVersion.version)
+            .where(MatchingVersion.team_id == team_id)
+            .scalar_subquery(),
+            erasure_count_of(team_id),
+        )
+    ).one()
+    return int(row[0] or 0), int(row[1] or 0)
 
 
 def _changed_helpers(team_id: str, since: datetime) -> Subquery:
@@ -431,12 +466,24 @@ class HelperIndexes:
         self.snapshots = snapshots
         #: The lock callers hold while refreshing: a snapshot's state is captured under it.
         self._lock = lock
+        #: After an erasure, an index built before it is replaced in the background at once,
+        #: but not again within this many seconds (retention erases a little at many ticks:
+        #: the next replacement waits, and takes in every erasure since). ``None``: never
+        #: (it writes no snapshot until a rebuild for other reasons).
+        self.replace_after_erasure_s: float | None = 600.0
+        self._replacing: dict[str, threading.Thread] = {}
+        self._replaced_at: dict[str, float] = {}
+        self._replace_lock = threading.Lock()
+        self._swept_at: float | None = None
 
-    def _load(self, session: Session, team_id: str, version: int) -> _TeamIndex | None:
-        """The workspace's snapshot from disk, when there is one it can bring up to date."""
+    def _load(
+        self, session: Session, team_id: str, version: int, erasures: int | None = None
+    ) -> _TeamIndex | None:
+        """The workspace's snapshot from disk, when there is one it can bring up to date
+        (built at its latest erasure count ``erasures``)."""
         if self.snapshots is None:
             return None
-        loaded = self.snapshots.load(team_id, self._model, self._dim)
+        loaded = self.snapshots.load(team_id, self._model, self._dim, erasures)
         if loaded is None:
             return None
         if loaded.version > version or (loaded.version < version and loaded.watermark is None):
@@ -444,11 +491,18 @@ class HelperIndexes:
             log.warning("the index snapshot of %s is ahead of the database: rebuilding", team_id)
             return None
         current = _TeamIndex(loaded.index, loaded.version, loaded.watermark, origin=loaded.origin)
+        current.erasures = loaded.erasures
         self._teams[team_id] = current
         return current
 
     def _build(
-        self, session: Session, team_id: str, version: int, now: datetime, verb: str
+        self,
+        session: Session,
+        team_id: str,
+        version: int,
+        now: datetime,
+        verb: str,
+        erasures: int | None = None,
     ) -> HelperIndex:
         """Build the workspace's index (and its topics) from the database and keep it."""
         t0 = time.monotonic()
@@ -463,7 +517,8 @@ class HelperIndexes:
             team_id, t1 - t0, t2 - t1, time.monotonic() - t2,
         )  # fmt: skip
         release_free_memory()
-        current = self._teams[team_id] = _TeamIndex(index, version, now, origin=now)
+        current = _TeamIndex(index, version, now, origin=now, erasures=erasures)
+        self._teams[team_id] = current
         log.info("%s the helper index of %s: %d helpers", verb, team_id, len(index))
         self._save(team_id, current, force=True)
         return index
@@ -474,7 +529,7 @@ class HelperIndexes:
         store = self.snapshots
         if store is None or not store.wanted(current.index, current.unsaved, force, team_id):
             return
-        if not store.writable(team_id, current.origin):
+        if not store.writable(team_id, current.erasures):
             return  # text was erased since it was built: only a rebuild is written
 
         def take() -> Captured:  # in the writer thread, under the callers' lock
@@ -485,28 +540,45 @@ class HelperIndexes:
                 current.watermark,
                 store.database,
                 current.origin,
+                current.erasures,
             )
 
         store.save_later(team_id, take, self._lock)
         current.unsaved = 0
 
     def refresh(
-        self, session: Session, team_id: str, now: datetime, version: int | None = None
+        self,
+        session: Session,
+        team_id: str,
+        now: datetime,
+        version: int | None = None,
+        erasures: int | None = None,
     ) -> HelperIndex:
         """The workspace's index, brought up to date with the database (callers serialise).
-        ``version``: the workspace's change number read in this transaction already (else it
-        is read here)."""
-        fp = matching_version(session, team_id) if version is None else version
-        current = self._teams.get(team_id) or self._load(session, team_id, fp)
+        ``version`` and ``erasures``: the workspace's change number and erasure count read in
+        this transaction already (else they are read here, in one statement)."""
+        erased: int | None = None
+        if self.snapshots is None:
+            fp = matching_version(session, team_id) if version is None else version
+        else:  # the erasure count with the change number (see the module)
+            if version is None or erasures is None:
+                fp, erased = matching_position(session, team_id)
+            else:
+                fp, erased = version, erasures
+            self.snapshots.note_erasures(team_id, erased)
+            self._sweep(session, now)
+        current = self._teams.get(team_id) or self._load(session, team_id, fp, erased)
         if current is None:
-            return self._build(session, team_id, fp, now, "built")
+            return self._build(session, team_id, fp, now, "built", erased)
+        if erased is not None and (current.erasures or 0) < erased:
+            self._replace_later(session, team_id, now)
         if current.version != fp:
             since = (current.watermark or now) - OVERLAP
             changed = _changed_helpers(team_id, since)
             n_changed = session.scalar(select(func.count()).select_from(changed)) or 0
             if n_changed > max(REBUILD_AT, len(current.index) // 4):
                 # Upserting means moving rows out of the partitions: past a few, rebuild.
-                return self._build(session, team_id, fp, now, "rebuilt")
+                return self._build(session, team_id, fp, now, "rebuilt", erased)
             records, removed = load_records(session, team_id, self._model, changed)
             for helper_id in removed:
                 current.index.remove(helper_id)
@@ -519,3 +591,87 @@ class HelperIndexes:
             current.unsaved += len(touched)
             self._save(team_id, current)
         return current.index
+
+    def sweep(self, session: Session, now: datetime) -> None:
+        """:meth:`_sweep` now (a worker starting: also the workspaces it builds no index of)."""
+        self._swept_at = None
+        self._sweep(session, now)
+
+    def _sweep(self, session: Session, now: datetime) -> None:
+        """At most every :data:`ERASURE_SWEEP_S` seconds: every workspace's erasure count,
+        so that this host's older snapshots of any workspace are deleted (also of one no ask
+        reaches here any more: a purged workspace) and any index held of one is replaced."""
+        store = self.snapshots
+        started = time.monotonic()
+        if store is None or (
+            self._swept_at is not None and started - self._swept_at < ERASURE_SWEEP_S
+        ):
+            return
+        self._swept_at = started
+        counts = session.execute(select(IndexErasure.team_id, IndexErasure.erasures)).all()
+        for team_id, count in counts:
+            store.note_erasures(team_id, int(count))
+            current = self._teams.get(team_id)
+            if current is not None and (current.erasures or 0) < count:
+                self._replace_later(session, team_id, now)
+
+    def _replace_later(self, session: Session, team_id: str, now: datetime) -> None:
+        """Replace the workspace's index, built before an erasure, in a background thread
+        (see the module), unless one is under way or the last one ended less than
+        :attr:`replace_after_erasure_s` ago (a later refresh starts it then)."""
+        wait_s = self.replace_after_erasure_s
+        with self._replace_lock:
+            if wait_s is None or team_id in self._replacing:
+                return
+            last = self._replaced_at.get(team_id)
+            if last is not None and time.monotonic() - last < wait_s:
+                return
+            bind = session.get_bind()
+            engine = bind if isinstance(bind, Engine) else bind.engine
+            thread = threading.Thread(
+                target=self._replace,
+                args=(engine, team_id, now),
+                name=f"index-replace-{team_id}",
+                daemon=True,
+            )
+            self._replacing[team_id] = thread
+        log.info("text was erased in %s: replacing its index in the background", team_id)
+        thread.start()
+
+    def _replace(self, engine: Engine, team_id: str, now: datetime) -> None:
+        """The background replacement (:meth:`_replace_later`): re-adopt a snapshot written
+        after the latest erasure, else build from the database (outside the callers' lock:
+        asks rank with the old index meanwhile). The new index takes the old one's place in
+        one assignment; the old one, once the asks using it are done, is freed with the
+        deleted snapshot files it read."""
+        store = self.snapshots
+        try:
+            # One worker of the host at a time: the others then load what it wrote.
+            with store.exclusive(team_id) if store is not None else nullcontext():
+                with read_only(sessionmaker(bind=engine)) as session:
+                    fp, erased = matching_position(session, team_id)
+                    if store is not None:
+                        store.note_erasures(team_id, erased)
+                    if self._load(session, team_id, fp, erased) is None:
+                        self._build(session, team_id, fp, now, "replaced", erased)
+                    else:
+                        log.info("replaced the helper index of %s from its snapshot", team_id)
+                if store is not None:
+                    store.wait()  # written before the next worker of the host looks
+        except Exception:
+            log.exception("could not replace the helper index of %s", team_id)
+        finally:
+            with self._replace_lock:
+                self._replacing.pop(team_id, None)
+                self._replaced_at[team_id] = time.monotonic()
+        gc.collect()  # the old index, should a cycle hold it (and its files)
+
+    def wait_replaced(self, timeout: float | None = None) -> bool:
+        """Wait for the replacements under way (tests, shutdown); whether all ended."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._replace_lock:
+            threads = list(self._replacing.values())
+        for thread in threads:
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        with self._replace_lock:
+            return not self._replacing

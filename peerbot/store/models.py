@@ -886,3 +886,21 @@ class RankerModel(Base):
     #: only the labels beyond them (None: trained before migration 0014; counted in full).
     last_offer_id: Mapped[int | None] = mapped_column(Integer)
     last_pair_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class IndexErasure(Base):
+    """Per workspace, the erasures of text the matching index copies (a person forgotten,
+    retention, a workspace purged), counted: written in the erasure's own transaction
+    (migration 0017). An index snapshot records the count its index was built at; one built
+    before the latest erasure is never loaded nor written (:mod:`peerbot.services.erasures`).
+
+    No foreign key to the workspace: a purged workspace's row stays, so a snapshot of it left
+    on a host is never loaded should the workspace come back."""
+
+    __tablename__ = "index_erasures"
+
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID), primary_key=True)
+    #: How many erasures the workspace has had (grows by one with each).
+    erasures: Mapped[int] = mapped_column(BigInteger)
+    #: When the latest one was made (the erasing worker's clock; shown, never compared).
+    erased_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -310,6 +310,7 @@ def test_erased_text_leaves_no_snapshot_behind(engine: Engine, tmp_path: Path) -
     root = tmp_path / "snapshots"
     store = SnapshotStore(root, "the test database", min_rows=0)
     worker = HelperIndexes(MODEL, DIM, store)
+    worker.replace_after_erasure_s = None  # it keeps its index (test_index_erasure: replaced)
     with unit_of_work(sessions) as s:
         worker.refresh(s, TEAM, NOW)
     assert store.wait(60)

@@ -23,6 +23,7 @@ from peerbot.store.models import (
     Feedback,
     HelperNeverMatch,
     HelperProfile,
+    IndexErasure,
     Offer,
     OfferStatus,
     OutboxMessage,
@@ -239,9 +240,13 @@ def test_uninstall_stops_sending_at_once_and_purges_after_the_grace_period(
     assert h.emulator.calls == []
     with unit_of_work(h.container.sessions) as s:
         for table in Base.metadata.sorted_tables:
-            if "team_id" in table.c:
+            if "team_id" in table.c and table is not IndexErasure.__table__:
                 rows = s.execute(select(table).where(table.c.team_id == h.team)).all()
                 assert rows == [], table.name
+        # Kept: the workspace's erasure count (the purge made one more), no person's data, so
+        # that no host loads an index snapshot of it should it be installed again.
+        kept = s.execute(select(IndexErasure).where(IndexErasure.team_id == h.team)).scalar_one()
+        assert kept.erasures >= 1
     blob = database_bytes(h.container.engine, db_url)
     assert b"Quillfeather" not in blob and asker.encode() not in blob
 

@@ -20,8 +20,10 @@ from peerbot.matching import HelperIndex, RankerWeights
 
 def test_bench_prints_build_time_rss_and_the_recall_of_the_approximate_search() -> None:
     out = io.StringIO()
-    # 5,000 helpers x 10 past helps: 55,000 vectors, past the exact limit (50,000): IVF.
-    results = run_bench(None, sizes=(5_000,), runs=1, stream=out, check_storage=True)
+    # 5,000 helpers x 10 past helps: 55,000 vectors, past an exact limit of 50,000: IVF.
+    results = run_bench(
+        None, sizes=(5_000,), runs=1, stream=out, check_storage=True, exact_max_rows=50_000
+    )
     text = out.getvalue()
     assert "IVF" in text and "index built in" in text and "s CPU" in text
     assert "recall@10" in text and "int8" in text

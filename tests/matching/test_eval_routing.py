@@ -149,6 +149,8 @@ def test_cli_json_and_table(
         "model",
         "ablation",
         "replay",
+        "replay_mean",
+        "ratio",
     }
     # Paired differences: the same asks resampled, so a ranker minus itself is exactly 0.
     assert doc["paired"]["peerbot - defaults"] == {
@@ -160,6 +162,18 @@ def test_cli_json_and_table(
     assert bm["difference"] == pytest.approx(doc["peerbot"]["MRR"] - doc["bm25"]["MRR"])
     assert bm["interval"][0] <= bm["difference"] <= bm["interval"][1]
     assert set(doc["replay"]["paired"]) == {"peerbot - bm25", "peerbot - popularity"}
+    ratio = doc["ratio"]["peerbot / bm25"]
+    assert ratio["ratio"] == pytest.approx(doc["peerbot"]["MRR"] / doc["bm25"]["MRR"])
+    # The replayed figure over five occupancy lengths keeps the asked length's own replay.
+    mean = doc["replay_mean"]
+    assert mean["occupy_days"] == [6.0, 6.5, 7.0, 7.5, 8.0]
+    at_7 = next(p for p in mean["per_length"] if p["occupy_days"] == 7.0)
+    assert at_7["peerbot"] == doc["replay"]["peerbot"]["MRR"]
+    assert mean["peerbot"]["MRR"] == pytest.approx(
+        sum(p["peerbot"] for p in mean["per_length"]) / 5
+    )
+    low, high = mean["peerbot"]["intervals"]["MRR"]
+    assert low <= mean["peerbot"]["MRR"] <= high
     for name in routing.RANKERS:
         low, high = doc["intervals"][name]["MRR"]
         assert low <= doc[name]["MRR"] <= high

@@ -270,10 +270,61 @@ def test_the_store_writes_in_the_background_and_only_indexes_worth_it(tmp_path: 
     _assert_same_ranking(loaded.index, index, seed=17)
 
 
-def test_snapshot_directory_setting() -> None:
+def test_snapshot_directory_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert snap.snapshot_dir(None, "sqlite:////var/peerbot/p.db") == Path("/var/peerbot/p.db.index")
     assert snap.snapshot_dir(None, "sqlite://") is None
-    assert snap.snapshot_dir(None, "postgresql://u:secret@h/db") is None
+    # PostgreSQL: on by default, in the host's state directory, one directory per database.
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    pg = snap.snapshot_dir(None, "postgresql://u:secret@h:5433/db")
+    assert pg is not None and pg.parent == tmp_path / "peerbot" / "index"
+    assert pg.name.startswith("h_5433_db-") and "secret" not in str(pg)
+    assert snap.snapshot_dir(None, "postgresql://u:other@h:5433/db") == pg  # not the password
+    assert snap.snapshot_dir(None, "postgresql://u:secret@h:5433/db2") != pg
+    assert snap.snapshot_dir(None, "postgresql://u:secret@h2:5433/db") != pg
+    monkeypatch.delenv("XDG_STATE_HOME")
+    home = snap.snapshot_dir(None, "postgresql://h/db")
+    assert home is not None and home.parent == Path.home() / ".local/state/peerbot/index"
+    assert snap.snapshot_dir("off", "postgresql://h/db") is None
     assert snap.snapshot_dir("off", "sqlite:////var/p.db") is None
     assert snap.snapshot_dir("/srv/idx", "postgresql://h/db") == Path("/srv/idx")
     assert "secret" not in snap.database_identity("postgresql://u:secret@h/db")
+
+
+def test_a_snapshot_built_before_an_erasure_is_refused_and_removed(tmp_path: Path) -> None:
+    """The erasure count (migration 0017): a snapshot carrying a lower count than the
+    database's is never loaded and its files go; a write of one is dropped; one carrying the
+    current count loads."""
+    index = _index(18, ivf=True)
+    store = snap.SnapshotStore(tmp_path, "db", min_rows=0)
+    store.save("T1", index, 7, NOW, erasures=2)
+    assert store.wait(30)
+    assert store.load("T1", "model-a", DIM, erasures=2) is not None
+    assert any(p.is_dir() for p in tmp_path.iterdir())
+
+    other = snap.SnapshotStore(tmp_path, "db", min_rows=0)  # another worker, the same host
+    assert other.load("T1", "model-a", DIM, erasures=3) is None
+    assert list(tmp_path.iterdir()) == []  # pointer and arrays deleted
+    store.save("T1", index, 8, NOW, erasures=2)  # a worker not told yet writes it again:
+    assert store.wait(30)
+    assert other.load("T1", "model-a", DIM, erasures=3) is None  # refused, deleted again
+    assert list(tmp_path.iterdir()) == []
+    assert store.note_erasures("T1", 3)  # its next refresh reads the count
+    store.save("T1", index, 8, NOW, erasures=2)  # now a write of the older index is dropped
+    assert store.wait(30)
+    assert list(tmp_path.iterdir()) == []
+    assert store.outdated("T1")
+
+    store.save("T1", index, 9, NOW, erasures=3)
+    assert store.wait(30)
+    assert not store.outdated("T1")
+    loaded = other.load("T1", "model-a", DIM, erasures=3)
+    assert loaded is not None and loaded.erasures == 3 and loaded.version == 9
+    # Another worker's write under way (of the current count) stays; an older one goes.
+    (tmp_path / ".T1-3.abc.tmp").mkdir()
+    (tmp_path / "T1-2.def").mkdir()
+    assert snap.SnapshotStore(tmp_path, "db").note_erasures("T1", 3)
+    assert (tmp_path / ".T1-3.abc.tmp").is_dir() and not (tmp_path / "T1-2.def").exists()
+    assert other.load("T1", "model-a", DIM, erasures=3) is not None
+    assert not store.note_erasures("T1", 3)  # nothing new: nothing touched
+    assert store.note_erasures("T1", 4)
+    assert list(tmp_path.iterdir()) == []

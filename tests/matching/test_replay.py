@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from peerbot.eval.replay import ReplayAsk, bootstrap, load_figures, replay
+import pytest
+
+from peerbot.eval.replay import (
+    ReplayAsk,
+    ReplayResult,
+    bootstrap,
+    load_figures,
+    ratio_bootstrap,
+    replay,
+)
+from peerbot.eval.routing import _replay_mean, occupancy_lengths
 from peerbot.matching import Ask, RulesThenHybrid, Snapshot, eligible
 from peerbot.matching.facts import HelperFacts
 from tests.matching.helpers import EMB, NOW
@@ -74,3 +84,47 @@ def test_bootstrap_interval_holds_the_mean() -> None:
     low, high = ci["MRR"]
     assert low < 1 / 3 < high and high - low < 0.3
     assert ci["distinct_first_offers"] == [5.0, 5.0]
+
+
+def test_the_ratio_interval_is_paired_and_holds_the_ratio() -> None:
+    """Ours is twice theirs on every ask: every resample gives exactly 2 (paired: the same asks
+    in both means). With noise, the interval holds the ratio of the means."""
+    theirs = [0.1 * (i % 4) for i in range(40)]
+    exact = ratio_bootstrap([2 * t for t in theirs], theirs, draws=200)
+    assert exact["ratio"] == pytest.approx(2.0)
+    assert exact["interval"] == pytest.approx([2.0, 2.0])
+    ours = [t + (0.3 if i % 3 == 0 else 0.0) for i, t in enumerate(theirs)]
+    noisy = ratio_bootstrap(ours, theirs, draws=300)
+    low, high = noisy["interval"]
+    assert noisy["ratio"] == pytest.approx(sum(ours) / sum(theirs))
+    assert low < noisy["ratio"] < high and low > 1.0
+    assert ratio_bootstrap([1.0, 0.5], [0.0, 0.0]) == {}
+
+
+def test_the_replayed_figure_averages_the_occupancy_lengths() -> None:
+    """Five lengths, a day either side in half-day steps; each ask's reciprocal rank averaged
+    over the lengths (not the replays pooled), the load figures averaged, each length kept."""
+    assert occupancy_lengths(7.0) == [6.0, 6.5, 7.0, 7.5, 8.0]
+    assert occupancy_lengths(7.0, 0.0) == [7.0]
+    assert occupancy_lengths(0.5, 1.0) == [0.5, 1.0, 1.5]  # no length below a tenth of a day
+    assert 3.3 in occupancy_lengths(3.3)  # the asked length exactly: its replay is reused
+
+    def res(rrs: list[float], firsts: list[str]) -> ReplayResult:
+        return ReplayResult([{"MRR": r} for r in rrs], list(firsts), [r == 0 for r in rrs])
+
+    runs = {
+        6.0: {"peerbot": res([1.0, 0.5, 0.0], "AAB"), "bm25": res([0.5, 0.5, 0.0], "AAA")},
+        8.0: {"peerbot": res([1.0, 0.0, 0.0], "ABC"), "bm25": res([0.5, 0.25, 0.0], "AAA")},
+    }
+    mean = _replay_mean(runs, 4, capacity=2, draws=100)
+    assert mean["occupy_days"] == [6.0, 8.0]
+    assert mean["peerbot"]["MRR"] == pytest.approx((1.0 + 0.25 + 0.0) / 3)
+    assert mean["bm25"]["MRR"] == pytest.approx((0.5 + 0.375) / 3)
+    assert mean["peerbot"]["distinct_first_offers"] == 2.5  # 2 at 6 days, 3 at 8
+    assert mean["peerbot"]["fewest_distinct_first_offers"] == 2
+    assert mean["peerbot"]["answerers_all_busy"] == 1.5
+    assert mean["ratio"]["peerbot / bm25"]["ratio"] == pytest.approx(1.25 / 0.875)
+    assert mean["paired"]["peerbot - bm25"]["difference"] == pytest.approx((1.25 - 0.875) / 3)
+    assert [p["occupy_days"] for p in mean["per_length"]] == [6.0, 8.0]
+    assert mean["per_length"][0]["peerbot"] == pytest.approx(0.5)
+    assert mean["per_length"][1]["distinct_first_offers"] == {"peerbot": 3, "bm25": 1}

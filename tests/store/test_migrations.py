@@ -21,9 +21,9 @@ ALL_TABLES = set(Base.metadata.tables)
 #: slack_sdk's installation store and OAuth state store tables (migration 0011).
 SLACK_TABLES = set(SLACK_METADATA.tables)
 #: The newest migration.
-HEAD = "0016"
+HEAD = "0017"
 #: The revision before HEAD.
-PREVIOUS = "0015"
+PREVIOUS = "0016"
 
 
 def _tables(url: str) -> set[str]:
@@ -42,7 +42,7 @@ def test_the_schema_has_the_expected_tables() -> None:
         "circle_prompts", "circle_actions", "circle_feedback",
         "programme_settings", "programme_setting_changes", "admin_links",
         "admin_digests", "meeting_checks", "matching_versions", "ranker_models",
-            "matching_changes",
+            "matching_changes", "index_erasures",
     } == ALL_TABLES  # fmt: skip
 
 
