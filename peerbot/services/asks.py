@@ -36,12 +36,17 @@ from peerbot.domain.ports import (
 from peerbot.domain.privacy import is_redacted
 from peerbot.domain.schedule import WorkingHours, add_working_hours, zone
 from peerbot.domain.topics import TOPICS, ask_topics
-from peerbot.services import messages
+from peerbot.services import messages, programme_settings
 from peerbot.services.errors import StoreUnavailable, is_outage
 from peerbot.services.matching import Matcher, Ranked, StartUp
 from peerbot.services.pairs import schedule_new_pair
-from peerbot.services.people import find_person, mark_unreachable, upsert_person
-from peerbot.services.vectors import upsert_vector
+from peerbot.services.people import (
+    find_or_add_person,
+    find_person,
+    mark_unreachable,
+    refresh_person,
+)
+from peerbot.services.vectors import store_vector, upsert_vector
 from peerbot.store.db import read_only, unit_of_work
 from peerbot.store.models import (
     Ask,
@@ -57,7 +62,9 @@ from peerbot.store.models import (
     Pair,
     PairStatus,
     Person,
+    ProgrammeSetting,
     Urgency,
+    Workspace,
 )
 from peerbot.store.types import vector_from_bytes
 
@@ -132,6 +139,43 @@ class TooManyOpen:
     open_asks: tuple[OpenAsk, ...]
 
 
+@dataclass(frozen=True)
+class _Recorded:
+    """What :meth:`AskService.match` reads of an ask before embedding it."""
+
+    ask_id: int
+    team_id: str
+    slack_user_id: str
+    asker_id: int
+    challenge: str
+    desired_result: str | None
+    obstacles: str | None
+
+
+class _JustRecorded:
+    """Asks this worker has just recorded, for the :meth:`AskService.match` that follows in the
+    same request: it need not read back what it was handed (a round trip). Taken once; bounded
+    (an ask recorded but never matched here, the process stopping in between, is forgotten
+    after :data:`KEEP` more). Nothing here can go stale: a match that finds its ask no longer
+    waiting (another worker's tick took it on) changes nothing (its writes re-check)."""
+
+    KEEP = 256
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._asks: dict[int, _Recorded] = {}
+
+    def put(self, recorded: _Recorded) -> None:
+        with self._lock:
+            self._asks[recorded.ask_id] = recorded
+            while len(self._asks) > self.KEEP:
+                del self._asks[next(iter(self._asks))]
+
+    def take(self, ask_id: int) -> _Recorded | None:
+        with self._lock:
+            return self._asks.pop(ask_id, None)
+
+
 def _key(*parts: object) -> str:
     return ":".join(str(p) for p in parts)
 
@@ -150,17 +194,25 @@ def _locked_ask(session: Session, ask_id: int) -> Ask | None:
 
 
 def _locked_ask_with(session: Session, ask_id: int, person_id: int) -> tuple[Ask, Person] | None:
-    """:func:`_locked_ask` and a person (not locked), read in the same statement."""
+    """:func:`_locked_ask` and a person (not locked), read in the same statement; and the
+    ask's workspace's programme settings with them, kept for the rest of the transaction
+    (:func:`~peerbot.services.programme_settings.remember`: the offer policy reads them)."""
     stmt = (
-        select(Ask, Person)
+        select(Ask, Person, ProgrammeSetting.key, ProgrammeSetting.value)
+        .select_from(Ask)
         .join(Person, Person.id == person_id)
+        .outerjoin(ProgrammeSetting, ProgrammeSetting.team_id == Ask.team_id)
         .where(Ask.id == ask_id)
         .execution_options(populate_existing=True)
     )
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(of=Ask)
-    row = session.execute(stmt).first()
-    return None if row is None else (row[0], row[1])
+    rows = session.execute(stmt).all()
+    if not rows:
+        return None
+    ask, person = rows[0][0], rows[0][1]
+    programme_settings.remember(session, ask.team_id, [(r[2], r[3]) for r in rows])
+    return ask, person
 
 
 def _forget_move_on(session: Session, _transaction: object) -> None:
@@ -198,6 +250,7 @@ class AskService:
         self._ranker = ranker
         self._policy = policy
         self._topic_vectors: Vector | None = None
+        self._recorded = _JustRecorded()
         #: The workspace's programme settings over ``policy`` (set by the composition root).
         self.policy_lookup: Callable[[Session, str, MatchPolicy], MatchPolicy] | None = None
         #: Waiting ask → the helper profiles' state when its helpers were last looked at.
@@ -255,16 +308,25 @@ class AskService:
         try:
             try:
                 with unit_of_work(self._sessions) as session:
-                    existing = session.scalar(
-                        select(Ask.id).where(Ask.team_id == team_id, Ask.client_key == client_key)
-                    )
+                    # The submission seen before, and whether the workspace is known: one read.
+                    existing, workspace_known = session.execute(
+                        select(
+                            select(Ask.id)
+                            .where(Ask.team_id == team_id, Ask.client_key == client_key)
+                            .scalar_subquery(),
+                            select(Workspace.team_id).where(Workspace.team_id == team_id).exists(),
+                        )
+                    ).one()
                     if existing is not None:
                         return SubmitResult(existing, duplicate=True)
                     # Locked as it is read: one asker's submissions one at a time.
-                    asker = upsert_person(session, team_id, user_id, now, lock=True)
+                    asker, new = find_or_add_person(
+                        session, team_id, user_id, now, lock=True, workspace_known=workspace_known
+                    )
                     if inp.manager and inp.manager != user_id:
                         asker.manager_slack_user_id = inp.manager  # the reporting-line rule
-                    waiting = self._waiting(session, asker.id)
+                    # Someone seen for the first time has no asks yet.
+                    waiting = () if new else self._waiting(session, asker.id)
                     if len(waiting) >= self._policy.max_open_asks:
                         return TooManyOpen(self._policy.max_open_asks, waiting)
                     ask = Ask(
@@ -284,7 +346,18 @@ class AskService:
                     )
                     session.add(ask)
                     session.flush()
-                    return SubmitResult(ask.id, duplicate=False)
+                    recorded = _Recorded(
+                        ask.id,
+                        team_id,
+                        user_id,
+                        asker.id,
+                        ask.challenge,
+                        ask.desired_result,
+                        ask.obstacles,
+                    )
+                # Committed: the match that follows in this worker need not read it back.
+                self._recorded.put(recorded)
+                return SubmitResult(recorded.ask_id, duplicate=False)
             except IntegrityError:
                 # Two deliveries of the same submission raced; the other one recorded it.
                 with unit_of_work(self._sessions) as session:
@@ -331,32 +404,38 @@ class AskService:
         offer the ask to the best peer(s), or tell them nobody is free. Runs once per ask (a
         second call, or one racing the tick, finds it no longer ``matching`` and returns False).
         """
-        with read_only(self._sessions) as session:
-            # The ask, its asker and whether its vector is stored already: one statement.
-            row = session.execute(
-                select(
-                    Ask.team_id,
-                    Person.slack_user_id,
-                    Ask.status,
-                    Ask.challenge,
-                    Ask.desired_result,
-                    Ask.obstacles,
-                    select(Embedding.id)
-                    .where(
-                        Embedding.owner_kind == EmbeddingOwner.ASK,
-                        Embedding.owner_id == Ask.id,
-                        Embedding.model_name == self._embedder.model_name,
+        row = self._recorded.take(ask_id)
+        stored = False  # an ask this worker has just recorded has no vector yet
+        if row is None:
+            with read_only(self._sessions) as session:
+                # The ask, its asker and whether its vector is stored already: one statement.
+                found = session.execute(
+                    select(
+                        Ask.id,
+                        Ask.team_id,
+                        Person.slack_user_id,
+                        Ask.asker_id,
+                        Ask.challenge,
+                        Ask.desired_result,
+                        Ask.obstacles,
+                        Ask.status,
+                        select(Embedding.id)
+                        .where(
+                            Embedding.owner_kind == EmbeddingOwner.ASK,
+                            Embedding.owner_id == Ask.id,
+                            Embedding.model_name == self._embedder.model_name,
+                        )
+                        .exists()
+                        .label("stored"),
                     )
-                    .exists()
-                    .label("stored"),
-                )
-                .join(Person, Person.id == Ask.asker_id)
-                .where(Ask.id == ask_id)
-            ).first()
-            stored = row is not None and bool(row.stored)
-        if row is None or row.status != AskStatus.MATCHING:
-            return False
-        team_id, user_id = row.team_id, row.slack_user_id
+                    .join(Person, Person.id == Ask.asker_id)
+                    .where(Ask.id == ask_id)
+                ).first()
+            if found is None or found.status != AskStatus.MATCHING:
+                return False
+            row = _Recorded(*found[:7])
+            stored = bool(found.stored)
+        team_id, user_id, asker_id = row.team_id, row.slack_user_id, row.asker_id
         # The asker's Slack profile is fetched (a round trip) while the ask is embedded (the
         # model runs outside the interpreter lock): neither waits for the other.
         lookup = _Lookup(self._directory, team_id, user_id)
@@ -374,8 +453,8 @@ class AskService:
             info = None
         now = self._clock.now()
         with unit_of_work(self._sessions) as session:
-            # The ask's asker was read above: their workspace exists.
-            asker_id = upsert_person(session, team_id, user_id, now, info, workspace_known=True).id
+            if info is not None:
+                refresh_person(session, asker_id, info, now)
             if vector is not None:
                 # The topic on the ask still matching (one UPDATE, no read first).
                 saved = session.execute(
@@ -385,15 +464,15 @@ class AskService:
                     .execution_options(synchronize_session=False)
                 )
                 if cast(CursorResult[Any], saved).rowcount:
-                    upsert_vector(
+                    store_vector(
                         session,
                         team_id=team_id,
                         kind=EmbeddingOwner.ASK,
                         owner_id=ask_id,
                         text=text,
-                        embedder=self._embedder,
-                        now=now,
+                        model_name=self._embedder.model_name,
                         vector=vector,
+                        now=now,
                     )
         # Rank reading only: on SQLite no write lock is held while the index is brought up to
         # date and the helpers are scored. The write below re-checks what may have moved.

@@ -38,8 +38,9 @@ from peerbot.matching import (
     Snapshot,
     profiles,
 )
+from peerbot.services.erasures import erasure_count_of
 from peerbot.services.index_snapshot import SnapshotStore
-from peerbot.services.matching_feed import changed_people, changed_since, feed_position
+from peerbot.services.matching_feed import changed_people, changed_since
 from peerbot.services.offer_ledger import OfferFacts, OfferLedger
 from peerbot.services.ranking import HelperIndexes
 from peerbot.store.db import read_only
@@ -49,6 +50,7 @@ from peerbot.store.models import (
     FeedbackRole,
     HelperNeverMatch,
     HelperProfile,
+    MatchingVersion,
     Offer,
     Pair,
     PairStatus,
@@ -392,7 +394,18 @@ class HelperFactsCache:
         """The workspace's opted-in helpers with current facts, the reporting lines, and the
         same helpers with the rules that do not depend on the ask applied."""
         with self._lock:  # reads inside: an older read never lands after a newer one
-            version, _pruned = feed_position(session, team_id)
+            # The change number, and with it the erasure count for the index's refresh that
+            # follows in this ranking (:data:`VERSION_READ`): one statement for both.
+            version, erasures = session.execute(
+                select(
+                    select(MatchingVersion.version)
+                    .where(MatchingVersion.team_id == team_id)
+                    .scalar_subquery(),
+                    erasure_count_of(team_id),
+                )
+            ).one()
+            version, erasures = int(version or 0), int(erasures or 0)
+            session.info.setdefault(VERSION_READ, {})[team_id] = (version, erasures)
             hour = now.replace(minute=0, second=0, microsecond=0)
             ledger = self._ledgers.get(team_id)
             if ledger is None:
@@ -462,6 +475,11 @@ class HelperFactsCache:
             elif renewed:
                 base.eligibility.replace(renewed)
             return helpers, base.managers, base.eligibility
+
+
+#: ``Session.info`` key: workspace -> (change number, erasure count) :class:`HelperFactsCache`
+#: read in this session, taken by the ranking's index refresh (instead of reading them again).
+VERSION_READ = "peerbot.matching.version_read"
 
 
 def load_snapshot(
@@ -699,10 +717,12 @@ class IndexedMatcher:
             max_pending_offers=self._max_pending_offers,
             cache=self._facts,
         )
+        # The change number the helpers' facts were read at: the index is brought to it too.
+        version, erasures = session.info.get(VERSION_READ, {}).pop(ask.team_id, (None, None))
         if not snapshot.helpers:
             return []
         with self._lock:
-            index = self._indexes.refresh(session, ask.team_id, now)
+            index = self._indexes.refresh(session, ask.team_id, now, version, erasures)
             if isinstance(self._ranker, RulesThenHybrid):
                 ranker = self._ranker
                 if self.learning is not None:

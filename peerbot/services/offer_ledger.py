@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Text, cast, func, select
+from sqlalchemy import Text, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from peerbot.store.models import Offer, OfferStatus
@@ -95,6 +95,8 @@ class OfferLedger:
         self.team_id = team_id
         self.window = window
         self.max_age = max_age
+        #: Reads that found the old pending offers as they were (their tallies kept).
+        self.open_kept = 0
         self._reset(None)
 
     def _reset(self, now: datetime | None) -> None:
@@ -110,6 +112,14 @@ class OfferLedger:
         self._suffix_helpers: set[int] = set()
         #: Offers below :attr:`frozen_upto` still pending at the last read: id -> helper.
         self._open: dict[int, int] = {}
+        #: Their part of each helper's facts (pending, and sent in the window), kept between
+        #: reads while none of them settles; and (sent_at, helper) of those counted as sent in
+        #: the window, to take out as they leave it.
+        self._open_tally: dict[int, _Tally] = {}
+        self._open_sent: list[tuple[datetime, int]] = []
+        #: Whether :attr:`_open_tally` holds every offer of :attr:`_open` (not after a build,
+        #: which lists them by id only).
+        self._open_tallied = True
 
     def read(self, session: Session, now: datetime) -> set[int] | None:
         """Bring the facts up to ``now``; return the helpers whose facts changed (``None``: the
@@ -142,10 +152,13 @@ class OfferLedger:
                 tally = self._frozen.setdefault(hid, _Tally())
                 if sent is not None and sent >= since:
                     heapq.heappush(self._sent, (sent, hid))
+            elif oid < self.frozen_upto:  # old and still pending
+                tally = self._open_tally.setdefault(hid, _Tally())
+                self._open[oid] = hid
+                if sent is not None and sent >= since:
+                    heapq.heappush(self._open_sent, (sent, hid))
             else:
                 tally = suffix.setdefault(hid, _Tally())
-                if oid < self.frozen_upto:
-                    self._open[oid] = hid
             if sent is not None and sent >= since:
                 tally.recent += 1
             if settled:
@@ -161,8 +174,40 @@ class OfferLedger:
             touched.add(hid)
 
         # 1. Old offers still pending at the last read: which are still, which settled since.
-        if self._open:
+        # They only ever leave that set (an offer settles once; a new one has a higher id):
+        # as many as before means the same ones, whose part of the facts is kept (but for
+        # those that left the fairness window). By status alone, as below.
+        unchanged = bool(
+            self._open
+            and self._open_tallied
+            and conn.scalar(
+                select(
+                    func.coalesce(
+                        func.sum(
+                            case(
+                                (
+                                    (Offer.team_id == self.team_id) & (Offer.id < self.frozen_upto),
+                                    1,
+                                ),
+                                else_=0,
+                            )
+                        ),
+                        0,
+                    )
+                ).where(Offer.status == OfferStatus.PENDING)
+            )
+            == len(self._open)
+        )
+        if unchanged:
+            self.open_kept += 1
+            while self._open_sent and self._open_sent[0][0] < since:
+                _, hid = heapq.heappop(self._open_sent)
+                self._open_tally[hid].recent -= 1
+                touched.add(hid)
+        elif self._open:
             was_open, self._open = self._open, {}
+            self._open_tally, self._open_sent = {}, []
+            self._open_tallied = True
             touched.update(was_open.values())
             # By status alone (the workspace and id are checked here): given the workspace
             # too, SQLite walks the workspace's index over every offer it ever had.
@@ -185,14 +230,17 @@ class OfferLedger:
         # Old ones are read once (settled: into the frozen tallies; pending: kept in _open);
         # from the first recent one on, every row is read again next time, so that one whose
         # transaction had taken a lower id but not committed yet is not skipped for good.
+        # In pages of STREAM_ROWS by id (usually one: the last minutes' offers; a server-side
+        # cursor would cost three more round trips on PostgreSQL).
         advancing = True
-        stmt = (
-            select(*_COLUMNS)
-            .where(Offer.team_id == self.team_id, Offer.id >= self.frozen_upto)
-            .order_by(Offer.id)
-        )
-        result = conn.execute(stmt, execution_options={"yield_per": STREAM_ROWS})
-        for part in result.partitions():
+        start = self.frozen_upto
+        while True:
+            part = conn.execute(
+                select(*_COLUMNS)
+                .where(Offer.team_id == self.team_id, Offer.id >= start)
+                .order_by(Offer.id)
+                .limit(STREAM_ROWS)
+            ).all()
             for row in part:
                 created = row[5]
                 if advancing and created is not None and created < freeze_before:
@@ -200,11 +248,16 @@ class OfferLedger:
                 else:
                     advancing = False
                 take(row)
+            if len(part) < STREAM_ROWS:
+                break
+            start = part[-1][0] + 1
         touched |= self._suffix_helpers
         self._suffix_helpers = set(suffix)
         changed: set[int] = set()
         for hid in touched:
-            facts = self._facts_of(self._frozen.get(hid), suffix.get(hid))
+            facts = self._facts_of(
+                self._frozen.get(hid), self._open_tally.get(hid), suffix.get(hid)
+            )
             if facts is None:
                 if self.facts.pop(hid, None) is not None:
                     changed.add(hid)
@@ -280,11 +333,12 @@ class OfferLedger:
             select(Offer.id, Offer.helper_id).where(*old, Offer.status == OfferStatus.PENDING)
         ):
             self._open[oid] = hid
+        self._open_tallied = not self._open  # listed by id only: the first read tallies them
         self.frozen_upto = cut
 
     @staticmethod
-    def _facts_of(frozen: _Tally | None, suffix: _Tally | None) -> OfferFacts | None:
-        parts = [t for t in (frozen, suffix) if t is not None]
+    def _facts_of(*tallies: _Tally | None) -> OfferFacts | None:
+        parts = [t for t in tallies if t is not None]
         received = sum(t.received for t in parts)
         pending = sum(t.pending for t in parts)
         recent = sum(t.recent for t in parts)

@@ -119,6 +119,8 @@ class _Claimed:
 
     id: int
     job: OutboxJob
+    #: Its workspace was marked paused when it was claimed (sent: sending resumes there).
+    marked: bool = False
 
 
 @dataclass
@@ -129,8 +131,6 @@ class _Pass:
     skip: set[int] = field(default_factory=set)
     #: Whether to look for messages whose sender's claim expired.
     doubts: bool = True
-    #: Workspaces marked paused for every sender, read once per pass: until when.
-    marked: dict[str, datetime | None] | None = None
 
 
 class OutboxSender:
@@ -179,14 +179,12 @@ class OutboxSender:
         if current is None or until > current:
             self._paused[team_id] = until
 
-    def _paused_teams(self, session: Session, pass_: _Pass, now: datetime) -> list[str]:
-        """Workspaces not to send to now: paused by a 429 in this sender, or paused for every
-        sender because Slack refused the app's token there (read once per pass)."""
-        if pass_.marked is None:
-            pass_.marked = queue.paused_workspaces(session)
+    def _paused_teams(self, now: datetime) -> list[str]:
+        """Workspaces not to send to now: paused by a 429 in this sender (those paused for
+        every sender because Slack refused the app's token there are left out by the claim's
+        query, :func:`~peerbot.store.outbox.next_due`)."""
         self._paused = {t: u for t, u in self._paused.items() if u > now}
-        marked = {t for t, u in pass_.marked.items() if u is not None and u > now}
-        return sorted(set(self._paused) | marked)
+        return sorted(self._paused)
 
     def resume_in(self) -> float | None:
         """Seconds until the first workspace paused by a 429 may be called again, if any."""
@@ -201,19 +199,18 @@ class OutboxSender:
         (deferred on the message it updates, or undeliverable), False when nothing is due."""
         now = self._clock.now()
         with unit_of_work(self._sessions) as session:
-            flt = queue.ClaimFilter(
-                now=now, paused=self._paused_teams(session, pass_, now), skip=pass_.skip
-            )
+            flt = queue.ClaimFilter(now=now, paused=self._paused_teams(now), skip=pass_.skip)
             # Messages in doubt (their sender's claim expired) first, then the next due one.
             # Doubts are rare: once none is found, the rest of the pass looks no more.
-            msg = None
+            found = None
             if pass_.doubts:
-                msg = queue.next_in_doubt(session, flt)
-                pass_.doubts = msg is not None
-            if msg is None:
-                msg = queue.next_due(session, flt)
-            if msg is None:
+                found = queue.next_in_doubt(session, flt)
+                pass_.doubts = found is not None
+            if found is None:
+                found = queue.next_due(session, flt)
+            if found is None:
                 return False
+            msg = found.msg
             pass_.skip.add(msg.id)
             lost = msg.status == OutboxStatus.SENDING
             if lost:
@@ -250,7 +247,7 @@ class OutboxSender:
             )
             posting = not isinstance(audience, Replacing)
             queue.take(msg, self.worker_id, now + self._claim_for, now, posting=posting)
-            return _Claimed(id=msg.id, job=job)
+            return _Claimed(id=msg.id, job=job, marked=found.marked)
 
     def _resolve_ref(self, session: Session, audience: Audience) -> tuple[Audience, SentRef | None]:
         """Who gets the message and, for an update, where the message it replaces is.
@@ -362,8 +359,7 @@ class OutboxSender:
         """What follows a delivery recorded as sent: a paused workspace resumed, counters,
         the use-case's ``on_sent``."""
         assert out.sent is not None
-        marked = pass_.marked or {}
-        was = queue.resume_workspace(session, team_id) if team_id in marked else None
+        was = queue.resume_workspace(session, team_id) if claimed.marked else None
         if was is not None:
             log.info(
                 "workspace %s: Slack accepts messages again (%s); sending resumed", team_id, was

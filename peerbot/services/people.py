@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,6 +39,60 @@ def find_person(
     return session.scalar(stmt)
 
 
+def find_or_add_person(
+    session: Session,
+    team_id: str,
+    user_id: str,
+    now: datetime,
+    *,
+    lock: bool = False,
+    workspace_known: bool = False,
+) -> tuple[Person, bool]:
+    """The person with Slack id ``user_id`` in ``team_id``, created when first seen; and
+    whether this call created them (then nothing else refers to them yet: no asks, no pairs).
+    ``lock`` and ``workspace_known`` as for :func:`upsert_person`."""
+    if not workspace_known:
+        ensure_workspace(session, team_id, now)
+    person = find_person(session, team_id, user_id, lock=lock)
+    if person is not None:
+        return person, False
+    # Two first requests from one person at once (a double click, a command and an event)
+    # both find nobody: the second insert loses and reads the first one's row.
+    values = {
+        "team_id": team_id,
+        "slack_user_id": user_id,
+        "created_at": now,
+        "updated_at": now,
+        "deleted": False,
+        "can_be_messaged": True,
+    }
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        # ``INSERT .. ON CONFLICT DO NOTHING RETURNING``: one statement, no SAVEPOINT around
+        # it (a lost race inserts nothing instead of failing the transaction).
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        stmt = (
+            insert(Person)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["team_id", "slack_user_id"])
+            .returning(Person)
+        )
+        person = session.scalars(stmt, execution_options={"populate_existing": True}).first()
+        if person is not None:
+            return person, True
+    else:
+        try:
+            with session.begin_nested():
+                person = Person(**values)
+                session.add(person)
+            return person, True
+        except IntegrityError:
+            pass
+    person = find_person(session, team_id, user_id, lock=lock)
+    assert person is not None
+    return person, False
+
+
 def upsert_person(
     session: Session,
     team_id: str,
@@ -53,26 +109,9 @@ def upsert_person(
     reads it (one created here is new in this transaction: nobody else can lock it).
     ``workspace_known``: the workspace's row is known to exist (a row of the workspace was
     just read): it is not looked up."""
-    if not workspace_known:
-        ensure_workspace(session, team_id, now)
-    person = find_person(session, team_id, user_id, lock=lock)
-    if person is None:
-        try:
-            # Two first requests from one person at once (a double click, a command and an
-            # event) both find nobody: the second insert loses and reads the first one's row.
-            with session.begin_nested():
-                person = Person(
-                    team_id=team_id,
-                    slack_user_id=user_id,
-                    created_at=now,
-                    updated_at=now,
-                    deleted=False,
-                    can_be_messaged=True,
-                )
-                session.add(person)
-        except IntegrityError:
-            person = find_person(session, team_id, user_id, lock=lock)
-            assert person is not None
+    person, _new = find_or_add_person(
+        session, team_id, user_id, now, lock=lock, workspace_known=workspace_known
+    )
     if info is not None:
         person.display_name = info.name or person.display_name
         person.real_name = info.real_name or person.real_name
@@ -82,6 +121,27 @@ def upsert_person(
         person.updated_at = now
     session.flush()
     return person
+
+
+def refresh_person(session: Session, person_id: int, info: UserInfo, now: datetime) -> None:
+    """:func:`upsert_person`'s refresh from a Slack profile, for a person known by id: one
+    UPDATE, no read first. Only while the row is still ``info.user_id``'s: a person forgotten
+    meanwhile (their Slack id replaced) is neither refreshed nor created again."""
+    values: dict[str, object] = {"deleted": info.deleted, "updated_at": now}
+    for column, value in (
+        ("display_name", info.name),
+        ("real_name", info.real_name),
+        ("email", info.email),
+        ("tz", info.tz),
+    ):
+        if value:  # an empty field in Slack's answer keeps what is known
+            values[column] = value
+    session.execute(
+        update(Person)
+        .where(Person.id == person_id, Person.slack_user_id == info.user_id)
+        .values(values),
+        execution_options={"synchronize_session": False},
+    )
 
 
 def mark_unreachable(

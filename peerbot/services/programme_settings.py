@@ -9,7 +9,7 @@ who made it, the old and the new value.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, time
 from typing import TYPE_CHECKING, Any
@@ -111,6 +111,14 @@ def parse(key: str, raw: object) -> tuple[Any, str | None]:
 #: rest of that session; for batch jobs that read them per row and change none (the tick's
 #: check-ins).
 READ_ONCE = "peerbot.programme_settings.read_once"
+
+
+def remember(session: Session, team_id: str, rows: Iterable[tuple[str | None, Any]]) -> None:
+    """Take ``rows`` ((key, value) of every setting of ``team_id``, read by the caller's own
+    statement; a key of None: no row) as the workspace's settings for the rest of the session:
+    :func:`stored` does not read them again (:data:`READ_ONCE`)."""
+    memo: dict[str, dict[str, Any]] = session.info.setdefault(READ_ONCE, {})
+    memo[team_id] = {k: v for k, v in rows if k is not None and k in SPECS}
 
 
 def stored(session: Session, team_id: str) -> dict[str, Any]:

@@ -6,6 +6,8 @@ import hashlib
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from peerbot.domain.ports import Embedder, Vector
@@ -56,3 +58,58 @@ def upsert_vector(
     row.created_at = now
     session.flush()
     return vec
+
+
+def store_vector(
+    session: Session,
+    *,
+    team_id: str,
+    kind: EmbeddingOwner,
+    owner_id: int,
+    text: str,
+    model_name: str,
+    vector: Vector,
+    now: datetime,
+) -> None:
+    """Store ``vector`` (made from ``text``) for the owner, replacing any stored by the same
+    model: :func:`upsert_vector` with the vector at hand, in one ``INSERT .. ON CONFLICT DO
+    UPDATE`` on PostgreSQL and SQLite (no read first)."""
+    values = {
+        "team_id": team_id,
+        "owner_kind": kind,
+        "owner_id": owner_id,
+        "model_name": model_name,
+        "dim": int(vector.shape[0]),
+        "vector": vector_to_bytes(vector),
+        "text_sha256": text_hash(text),
+        "created_at": now,
+    }
+    dialect = session.get_bind().dialect.name
+    if dialect not in ("postgresql", "sqlite"):
+        row = session.scalar(
+            select(Embedding).where(
+                Embedding.owner_kind == kind,
+                Embedding.owner_id == owner_id,
+                Embedding.model_name == model_name,
+            )
+        )
+        if row is None:
+            session.add(Embedding(**values))
+        else:
+            for column in ("dim", "vector", "text_sha256", "created_at"):
+                setattr(row, column, values[column])
+        session.flush()
+        return
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(Embedding).values(**values)
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["owner_kind", "owner_id", "model_name"],
+            set_={
+                "dim": stmt.excluded.dim,
+                "vector": stmt.excluded.vector,
+                "text_sha256": stmt.excluded.text_sha256,
+                "created_at": stmt.excluded.created_at,
+            },
+        )
+    )

@@ -245,8 +245,13 @@ def facts_reader(sessions: sessionmaker[Session]) -> FactsReader:
     @contextmanager
     def read(team_id: str) -> Iterator[NoticeFacts]:
         with sessions() as session:
-            # A read: on SQLite, a deferred BEGIN that never waits for the write lock.
-            session.connection(execution_options={NO_WRITE_LOCK: True})
+            # A read: on SQLite, a deferred BEGIN that never waits for the write lock; on
+            # PostgreSQL no transaction at all (each statement reads what is committed, as it
+            # would in a READ COMMITTED transaction), so no BEGIN and ROLLBACK round trips.
+            options: dict[str, object] = {NO_WRITE_LOCK: True}
+            if session.get_bind().dialect.name == "postgresql":
+                options["isolation_level"] = "AUTOCOMMIT"
+            session.connection(execution_options=options)
             try:
                 yield StoreNoticeFacts(session, team_id)
             finally:

@@ -17,7 +17,7 @@ import weakref
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import ColumnElement, event, select, update
 from sqlalchemy.engine import CursorResult
@@ -52,10 +52,16 @@ def enqueue(
     """Record ``notice`` for ``to``, to deliver once the transaction commits.
 
     ``key`` is the message's idempotency key: a second enqueue under the same key records
-    nothing and returns None, so a retried request never sends twice.
+    nothing, so a retried request never sends twice. A key enqueued in this unit of work
+    already returns None at once; one recorded before is looked for when the session flushes,
+    in one query for every message enqueued since the last flush (:func:`_drop_taken_keys`):
+    that message is then dropped, not inserted (the returned object is left unsaved).
     """
-    if not key_free(session, key):
-        return None
+    if any(isinstance(o, OutboxMessage) for o in session.deleted):
+        session.flush()  # a key freed in this transaction (never seen: exact all the same)
+    for obj in session.new:
+        if isinstance(obj, OutboxMessage) and obj.idempotency_key == key:
+            return None
     msg = OutboxMessage(
         team_id=team_id,
         idempotency_key=key,
@@ -69,7 +75,37 @@ def enqueue(
     )
     session.add(msg)
     session.info[_ENQUEUED] = True
+    session.info.setdefault(_UNCHECKED, []).append(msg)
     return msg
+
+
+#: ``Session.info`` key: messages enqueued since the last flush, their keys not yet looked for.
+_UNCHECKED = "peerbot.outbox.unchecked"
+#: Keys looked for per query at most (a tick may enqueue thousands in one transaction).
+KEY_CHUNK = 500
+
+
+@event.listens_for(Session, "before_flush")
+def _drop_taken_keys(session: Session, _context: object, _instances: object) -> None:
+    """Before a flush inserts the messages enqueued since the last one: drop those whose key
+    is recorded already (in one query per :data:`KEY_CHUNK` keys, not one per message)."""
+    unchecked = session.info.pop(_UNCHECKED, None)
+    if not unchecked:
+        return
+    pending = [m for m in unchecked if m in session.new]
+    keys = [m.idempotency_key for m in pending]
+    taken: set[str] = set()
+    for i in range(0, len(keys), KEY_CHUNK):
+        taken.update(
+            session.scalars(
+                select(OutboxMessage.idempotency_key).where(
+                    OutboxMessage.idempotency_key.in_(keys[i : i + KEY_CHUNK])
+                )
+            )
+        )
+    for msg in pending:
+        if msg.idempotency_key in taken:
+            session.expunge(msg)
 
 
 def key_free(session: Session, key: str) -> bool:
@@ -140,25 +176,49 @@ class ClaimFilter:
     """Which rows a claim may take."""
 
     now: datetime
-    #: Workspaces whose sending is paused.
+    #: Workspaces whose sending is paused (by this sender; those marked paused for every
+    #: sender, :func:`pause_workspace`, are left out by the claim's query itself).
     paused: Collection[str] = ()
     #: Messages already taken in this pass.
     skip: Collection[int] = ()
 
 
-def _first(session: Session, flt: ClaimFilter, *where: ColumnElement[bool]) -> OutboxMessage | None:
-    stmt = select(OutboxMessage).where(*where)
+class Claimable(NamedTuple):
+    """A message a claim may take, locked, and whether its workspace is marked paused
+    (:func:`pause_workspace`; a pause that ended: sending it probes the workspace)."""
+
+    msg: OutboxMessage
+    marked: bool
+
+
+def _first(session: Session, flt: ClaimFilter, *where: ColumnElement[bool]) -> Claimable | None:
+    # Not where sending is paused for every sender (read here, not in a statement of its own).
+    paused = select(Workspace.team_id).where(
+        Workspace.team_id == OutboxMessage.team_id,
+        Workspace.sending_paused_reason.is_not(None),
+        Workspace.sending_paused_until > flt.now,
+    )
+    marked = (
+        select(Workspace.team_id)
+        .where(
+            Workspace.team_id == OutboxMessage.team_id,
+            Workspace.sending_paused_reason.is_not(None),
+        )
+        .exists()
+    )
+    stmt = select(OutboxMessage, marked).where(*where, ~paused.exists())
     if flt.paused:
         stmt = stmt.where(OutboxMessage.team_id.not_in(list(flt.paused)))
     if flt.skip:
         stmt = stmt.where(OutboxMessage.id.not_in(list(flt.skip)))
     stmt = stmt.order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(1)
     if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
-    return session.scalar(stmt)
+        stmt = stmt.with_for_update(of=OutboxMessage, skip_locked=True)
+    row = session.execute(stmt).first()
+    return None if row is None else Claimable(row[0], bool(row[1]))
 
 
-def next_in_doubt(session: Session, flt: ClaimFilter) -> OutboxMessage | None:
+def next_in_doubt(session: Session, flt: ClaimFilter) -> Claimable | None:
     """A message whose sender's claim expired (it crashed or hung), locked for this claim."""
     return _first(
         session,
@@ -168,7 +228,7 @@ def next_in_doubt(session: Session, flt: ClaimFilter) -> OutboxMessage | None:
     )
 
 
-def next_due(session: Session, flt: ClaimFilter) -> OutboxMessage | None:
+def next_due(session: Session, flt: ClaimFilter) -> Claimable | None:
     """The next pending message due at ``flt.now``, locked for this claim.
 
     An index range scan on (status, next_attempt_at, id) that stops at the first row.
@@ -269,16 +329,6 @@ def mark_dead(msg: OutboxMessage, code: str) -> None:
     msg.status = OutboxStatus.DEAD
     msg.claimed_by = None
     msg.claimed_until = None
-
-
-def paused_workspaces(session: Session) -> dict[str, datetime | None]:
-    """Workspaces marked paused (Slack refused the app's token there): until when, by team."""
-    rows = session.execute(
-        select(Workspace.team_id, Workspace.sending_paused_until).where(
-            Workspace.sending_paused_reason.is_not(None)
-        )
-    )
-    return {team: until for team, until in rows}
 
 
 def pause_workspace(session: Session, team_id: str, until: datetime, reason: str) -> bool:

@@ -7,10 +7,12 @@ import random
 import statistics
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from peerbot.services import offer_ledger
 from peerbot.services.matching import FAIRNESS_WINDOW, HelperFactsCache
 from peerbot.services.offer_ledger import FREEZE_AFTER, OfferFacts, OfferLedger
 from peerbot.store.db import session_factory
@@ -76,7 +78,15 @@ def _rounded(facts: dict[int, OfferFacts]) -> dict[int, OfferFacts]:
     return {k: (*v[:4], None if v[4] is None else round(v[4], 4)) for k, v in facts.items()}
 
 
-def test_the_ledger_equals_aggregating_every_offer(engine: Engine) -> None:
+@pytest.mark.parametrize("settle", [0.3, 0.02], ids=["settling", "mostly-waiting"])
+def test_the_ledger_equals_aggregating_every_offer(
+    engine: Engine, settle: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "mostly-waiting": old pending offers mostly stay so between reads (their part of the
+    # facts is kept, but for those leaving the fairness window), read in pages of 3 rows.
+    if settle < 0.1:
+        monkeypatch.setattr(offer_ledger, "STREAM_ROWS", 3)
+    every = 3 if settle > 0.1 else 1
     rng = random.Random(7)
     sessions = session_factory(engine)
     with sessions.begin() as s:
@@ -112,10 +122,10 @@ def test_the_ledger_equals_aggregating_every_offer(engine: Engine) -> None:
                     )
                 )
             for offer in s.scalars(select(Offer).where(Offer.status == OfferStatus.PENDING)):
-                if rng.random() < 0.3:  # pending offers settle later, any way they can
+                if rng.random() < settle:  # pending offers settle later, any way they can
                     offer.status = rng.choice(SETTLED)
                     offer.responded_at = now
-        if step % 3 == 0:
+        if step % every == 0:
             with Session(engine) as s:
                 before = ledger.frozen_upto
                 changed = ledger.read(s, now)
@@ -135,6 +145,8 @@ def test_the_ledger_equals_aggregating_every_offer(engine: Engine) -> None:
         )
     assert froze >= 5  # the prefix grew: the test exercised it, not only the suffix
     assert ledger.frozen_upto > 1
+    if settle < 0.1:
+        assert ledger.open_kept >= 10  # the old pending offers' tallies were kept, and held
 
 
 def test_a_ranking_sees_a_pass_made_a_moment_before(engine: Engine) -> None:
