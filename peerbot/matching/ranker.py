@@ -100,6 +100,7 @@ class HybridRanker:
         self.weights = weights or RankerWeights()
         self._static_cache: dict[tuple[object, ...], dict[str, npt.NDArray[np.float64]]] = {}
         self._times_cache: tuple[int, npt.NDArray[np.intp], npt.NDArray[np.float64]] | None = None
+        self._prior_cache: tuple[int, object, int, npt.NDArray[np.intp]] | None = None
 
     def _candidate_slots(
         self, ask: Ask, allowed: Collection[str] | None, excluded: Collection[str]
@@ -139,7 +140,8 @@ class HybridRanker:
         if slots is None:
             slots = self._candidate_slots(ask, allowed, excluded)
         n_slots = idx.n_slots
-        hits = idx.search(ask.vector)
+        static = self._static(slots, ask)
+        hits = idx.search(ask.vector, also=self._prior(slots, static))
         signals: dict[str, npt.NDArray[np.float64]] = {}
 
         past = hits.kinds == KIND_PAST
@@ -191,7 +193,7 @@ class HybridRanker:
             )[slots]
 
         dynamic = weighted_z(signals, w, len(slots))
-        contributions = {**self._static(slots, ask), **dynamic}
+        contributions = {**static, **dynamic}
         ids = _SlotIds(idx.live()[1], slots)
         return Scoring(assemble(ids, contributions), slots, hits, tokens)
 
@@ -222,6 +224,27 @@ class HybridRanker:
             return np.zeros(owners.size)
         out: npt.NDArray[np.float64] = ages[start[owners] + refs]
         return out
+
+    def _prior(
+        self, slots: npt.NDArray[np.intp], static: dict[str, npt.NDArray[np.float64]]
+    ) -> npt.NDArray[np.intp] | None:
+        """IVF only: the slots of the :attr:`HelperIndex.prior_shortlist` candidates with the
+        highest sum of the ``static`` contributions, for the search to score on all their
+        rows (``None`` in exact search, which scores every row)."""
+        idx = self.index
+        k = idx.prior_shortlist
+        if idx.centroids is None or k <= 0 or not static or not len(slots):
+            return None
+        key = id(static)
+        cached = self._prior_cache
+        if cached is not None and cached[0] == key and cached[1] is static and cached[2] == k:
+            return cached[3]
+        total = np.zeros(len(slots))
+        for c in static.values():
+            total += c
+        top = slots[np.argpartition(-total, k - 1)[:k]] if k < total.size else slots
+        self._prior_cache = (key, static, k, top)
+        return top
 
     def _static(self, slots: npt.NDArray[np.intp], ask: Ask) -> dict[str, npt.NDArray[np.float64]]:
         """Contributions that do not depend on the ask's text (cached per candidate set).

@@ -53,6 +53,7 @@ def test_recall_is_one_when_every_partition_is_probed_and_none_in_exact_mode() -
     index.n_probe = 8  # every partition: the same rows as exact search
     assert recall_at_10(index, queries, now) == 1.0
     index.n_probe = 1  # one of eight partitions misses rows; without the floor it shows
+    index.prior_shortlist = 0  # (the 300 helpers would all be scored on all their rows)
     assert recall_at_10(index, queries, now, RankerWeights(similarity_floor=-1.0)) < 1.0
 
 
@@ -69,6 +70,7 @@ def test_approximate_search_ranks_as_exact_search_thanks_to_the_similarity_floor
     queries = synthetic_queries(20, topics=64)
     assert recall_at_10(index, queries, now, RankerWeights()) >= 0.99
     no_floor = RankerWeights(similarity_floor=-1.0)
+    index.prior_shortlist = 0  # the probe alone (2,048 of 4,000 helpers would be rescored)
     assert recall_at_10(index, queries, now, no_floor) < 0.9
 
 
