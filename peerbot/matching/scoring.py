@@ -213,10 +213,10 @@ def standardise(values: FloatArray, min_scale: float = 0.0) -> FloatArray | None
     """
     v = np.asarray(values, dtype=np.float64)
     known = ~np.isnan(v)
+    if not known.any():
+        return None
     if known.all():  # the usual case: nothing to fill (``filled`` would equal ``v``)
         filled = v
-    elif not known.any():
-        return None
     else:
         lo = float(v[known].min())
         filled = np.where(known, v, lo)
