@@ -484,7 +484,7 @@ class HelperIndex:
         model_name: str = "",
         *,
         centroids: npt.NDArray[np.float32] | None = None,
-        n_probe: int = 6,
+        n_probe: int = 4,
         storage: str = "float32",
         shortlist: int = 256,
     ) -> None:
@@ -560,7 +560,7 @@ class HelperIndex:
         *,
         exact_max_rows: int = EXACT_MAX_ROWS,
         n_lists: int | None = None,
-        n_probe: int = 6,
+        n_probe: int = 4,
         centroids: npt.NDArray[np.float32] | None = None,
         generation: int = 0,
         storage: str | None = None,
