@@ -215,12 +215,20 @@ def standardise(values: FloatArray, min_scale: float = 0.0) -> FloatArray | None
     known = ~np.isnan(v)
     if not known.any():
         return None
-    lo = float(v[known].min())
-    filled = np.where(known, v, lo)
-    sd = float(filled.std())
+    if known.all():  # the usual case: nothing to fill (``filled`` would equal ``v``)
+        filled = v
+    else:
+        lo = float(v[known].min())
+        filled = np.where(known, v, lo)
+    # ``filled.std()`` and ``filled - filled.mean()`` as numpy computes them (the same sums in
+    # the same order, so the same values), the deviations computed once.
+    n = filled.size
+    dev = filled - float(np.add.reduce(filled) / n)
+    sd = math.sqrt(float(np.add.reduce(dev * dev) / n))
     if not math.isfinite(sd) or sd < 1e-12:
         return None
-    return (filled - float(filled.mean())) / max(sd, min_scale)
+    out: FloatArray = dev / max(sd, min_scale)
+    return out
 
 
 def weighted_z(
@@ -295,6 +303,10 @@ def semantic_history_signal(
     acc = np.zeros(n_candidates, dtype=np.float64)
     keep = owner >= 0
     base = math.exp(-temperature) if floor is None else math.exp(temperature * (floor - 1.0))
+    if floor is not None:
+        # Past asks well below the floor add exactly 0 (leaving them out changes no sum); the
+        # margin keeps any near it in the computation below, whatever the rounding of exp.
+        keep &= np.asarray(sims) > floor - 1e-4
     if keep.any():
         vals = np.exp(temperature * (np.asarray(sims, dtype=np.float64)[keep] - 1.0))
         if floor is not None:
