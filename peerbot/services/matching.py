@@ -38,11 +38,10 @@ from peerbot.matching import (
     Snapshot,
     profiles,
 )
-from peerbot.services.erasures import erasure_count_of
 from peerbot.services.index_snapshot import SnapshotStore
 from peerbot.services.matching_feed import changed_people, changed_since
 from peerbot.services.offer_ledger import OfferFacts, OfferLedger
-from peerbot.services.ranking import HelperIndexes
+from peerbot.services.ranking import HelperIndexes, matching_position
 from peerbot.store.db import read_only
 from peerbot.store.models import (
     Ask,
@@ -50,7 +49,6 @@ from peerbot.store.models import (
     FeedbackRole,
     HelperNeverMatch,
     HelperProfile,
-    MatchingVersion,
     Offer,
     Pair,
     PairStatus,
@@ -396,15 +394,7 @@ class HelperFactsCache:
         with self._lock:  # reads inside: an older read never lands after a newer one
             # The change number, and with it the erasure count for the index's refresh that
             # follows in this ranking (:data:`VERSION_READ`): one statement for both.
-            version, erasures = session.execute(
-                select(
-                    select(MatchingVersion.version)
-                    .where(MatchingVersion.team_id == team_id)
-                    .scalar_subquery(),
-                    erasure_count_of(team_id),
-                )
-            ).one()
-            version, erasures = int(version or 0), int(erasures or 0)
+            version, erasures = matching_position(session, team_id)
             session.info.setdefault(VERSION_READ, {})[team_id] = (version, erasures)
             hour = now.replace(minute=0, second=0, microsecond=0)
             ledger = self._ledgers.get(team_id)
