@@ -393,6 +393,9 @@ def _kept_cluster(directory: str) -> Any:
             if port_file.exists():
                 port = int(port_file.read_text())
                 with socket.socket() as s:
+                    # As PostgreSQL binds (SO_REUSEADDR): the last run's connections in
+                    # TIME_WAIT do not make the port look taken.
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                     try:
                         s.bind(("127.0.0.1", port))
                         self.port = port
