@@ -30,7 +30,7 @@ from peerbot.services.circles import CirclePolicy, CircleService
 from peerbot.services.dedupe import Deduper
 from peerbot.services.digest import DigestLedger
 from peerbot.services.helpers import HelperService
-from peerbot.services.index_snapshot import snapshot_store
+from peerbot.services.index_snapshot import SnapshotStore, snapshot_store
 from peerbot.services.installations import InstallationService
 from peerbot.services.journey import JourneyService
 from peerbot.services.learning import RankerLearning
@@ -55,6 +55,10 @@ if TYPE_CHECKING:  # Bolt is imported where the app is built: the tick (cron) do
     from slack_bolt import App
 
 log = logging.getLogger(__name__)
+
+#: How long stopping waits for an index snapshot being written (a 100,000-helper one takes
+#: seconds); a write cut short leaves only a temporary directory, removed by a later writer.
+SNAPSHOT_WRITE_WAIT_S = 30.0
 
 USER_ERROR_TEXT = (
     "Sorry, something went wrong on our side and nothing was saved. Please try again in a "
@@ -87,6 +91,8 @@ class Container:
     installations: InstallationService | None = None
     #: Per-workspace learned ranker weights, trained by the tick (None: hand-set weights only).
     learning: RankerLearning | None = None
+    #: This host's matching-index snapshots (None: off); a stop lets a write under way finish.
+    snapshots: SnapshotStore | None = None
 
     @property
     def tick(self) -> Tick:
@@ -105,8 +111,12 @@ class Container:
         )
 
     def close(self) -> None:
-        """Stop the outbox worker and release connections."""
+        """Stop the outbox worker, let an index snapshot being written finish (at most
+        :data:`SNAPSHOT_WRITE_WAIT_S`: a worker stopped soon after its start-up build keeps what
+        it built for the next start), and release connections."""
         self.worker.stop()
+        if self.snapshots is not None and not self.snapshots.wait(SNAPSHOT_WRITE_WAIT_S):
+            log.warning("stopping with an index snapshot still being written (it is not kept)")
         self.engine.dispose()
 
 
@@ -282,6 +292,7 @@ def build_container(
         ),
         learning=learning,
         circles=circles,
+        snapshots=snapshots,
     )
 
 
