@@ -7,6 +7,7 @@ import gc
 import logging
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -141,7 +142,11 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
                 flush=True,
             )
             return _cmd_sandbox(args, settings)
-    container, app, scheduler = _start(settings, http_mode=False)
+    warm = _IndexWarmUp()
+    try:
+        container, app, scheduler = _start(settings, http_mode=False, before_model=warm.begin)
+    finally:
+        warm.model_loaded()
     log.info("peerbot %s starting in Socket Mode", __version__)
     dashboard: HttpServer | None = None
     try:
@@ -155,6 +160,7 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         if dashboard is not None:
             dashboard.stop()
+        warm.join()
         _stop(container, scheduler)
     return 0
 
@@ -166,33 +172,13 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     waitress's sockets from a signal handler in its own loop thread ended in ``Bad file
     descriptor``; :meth:`HttpServer.stop` closes them from inside the loop instead.
     """
-    import threading
-
     from peerbot.web.server import HttpLimits, HttpServer, PeerbotWSGI
 
-    warm: threading.Thread | None = None
-    start_up: StartUp | None = None
-
-    def build_index(container: Container) -> None:
-        # The matching index builds in the background from here on, then while requests are
-        # served (an ask arriving before it is ready is saved, acknowledged and matched once
-        # it is). What the first ask needs (a snapshot loaded, or a provisional index, and the
-        # helpers' facts) is read before the model loads, and a full build waits for the
-        # model: all at once, each took several times longer (see StartUp).
-        nonlocal warm, start_up
-        start_up = container.asks.start_up()
-        if start_up is not None:
-            start_up.hold_builds()
-        warm = threading.Thread(target=_warm, args=(container,), name="warm", daemon=True)
-        warm.start()
-        if start_up is not None:
-            start_up.first_phase.wait(FIRST_PHASE_WAIT_S)
-
+    warm = _IndexWarmUp()
     try:
-        container, app, scheduler = _start(settings, http_mode=True, before_model=build_index)
+        container, app, scheduler = _start(settings, http_mode=True, before_model=warm.begin)
     finally:
-        if start_up is not None:
-            start_up.model_loaded.set()
+        warm.model_loaded()
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     limits = HttpLimits.from_settings(settings)
     wsgi = PeerbotWSGI(
@@ -224,8 +210,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         if server is not None:
             server.stop()
-        if warm is not None:  # exiting while the model embeds in a thread aborts the process
-            warm.join(timeout=WARM_JOIN_S)
+        warm.join()
         _stop(container, scheduler)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -282,6 +267,40 @@ WARM_JOIN_S = 60.0
 #: How long `peerbot serve` waits for the first phase of the index warm-up (what the first
 #: ask needs) before it loads the embedding model anyway.
 FIRST_PHASE_WAIT_S = 120.0
+
+
+class _IndexWarmUp:
+    """The matching index's start-up (`run` and `serve`): :meth:`begin`, given to
+    :func:`_start` as ``before_model``, starts it in the background, where it goes on while
+    requests are served (an ask arriving before it is ready is saved, acknowledged and matched
+    once it is). What the first ask needs (a snapshot loaded, or a provisional index, and the
+    helpers' facts) is read before the model loads, and a full build waits for the model
+    (:meth:`model_loaded`): all at once, each took several times longer (see ``StartUp``)."""
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._start_up: StartUp | None = None
+
+    def begin(self, container: Container) -> None:
+        """Start the warm-up; wait (at most :data:`FIRST_PHASE_WAIT_S`) for its first phase."""
+        self._start_up = container.asks.start_up()
+        if self._start_up is not None:
+            self._start_up.hold_builds()
+        self._thread = threading.Thread(target=_warm, args=(container,), name="warm", daemon=True)
+        self._thread.start()
+        if self._start_up is not None:
+            self._start_up.first_phase.wait(FIRST_PHASE_WAIT_S)
+
+    def model_loaded(self) -> None:
+        """The model is loaded (or its load failed): a full build may start."""
+        if self._start_up is not None:
+            self._start_up.model_loaded.set()
+
+    def join(self) -> None:
+        """Wait (at most :data:`WARM_JOIN_S`) for the warm-up: exiting while the model embeds
+        in a thread aborts the process."""
+        if self._thread is not None:
+            self._thread.join(timeout=WARM_JOIN_S)
 
 
 def _warm(container: Container) -> None:
