@@ -198,7 +198,9 @@ def build_container(
     installations, client_for = _team_clients(settings, engine, sessions, clock)
     gateway = SlackGateway(client_for)
     # The matching index's snapshots on this host (also removed by privacy erasures).
-    snapshots = snapshot_store(settings.index_snapshot_dir, settings.database_url)
+    snapshots = snapshot_store(
+        settings.index_snapshot_dir, settings.database_url, settings.xdg_state_home
+    )
     # Per-workspace learned ranker weights (issue 17): trained by the tick, read per ranking.
     learning = RankerLearning(
         sessions, clock, embedder.model_name, embedder.dimension, settings.ranker_weights_parsed()

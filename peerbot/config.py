@@ -227,6 +227,11 @@ class Settings(BaseSettings):
         "$XDG_STATE_HOME/peerbot/index/<database> (~/.local/state without it; one per host: "
         'erasures are counted in the database and reach every host); "off" disables them',
     )
+    xdg_state_home: str | None = Field(
+        default=None,
+        description="the host's per-user state directory (the XDG base directory variable; "
+        "~/.local/state when unset): where PostgreSQL's index snapshots go by default",
+    )
 
     @field_validator("slack_api_url")
     @classmethod

@@ -119,7 +119,9 @@ class Loaded:
     erasures: int | None = None
 
 
-def snapshot_dir(setting: str | None, database_url: str) -> Path | None:
+def snapshot_dir(
+    setting: str | None, database_url: str, state_home: str | None = None
+) -> Path | None:
     """Where snapshots live: ``setting`` (``"off"``/``"none"``/empty: nowhere, snapshots
     disabled); by default ``<file>.index`` beside a SQLite database file, and for any other
     database (PostgreSQL) a directory of the host's per-user state, one per database:
@@ -139,13 +141,13 @@ def snapshot_dir(setting: str | None, database_url: str) -> Path | None:
 
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
-        return default_state_dir(database_url)
+        return default_state_dir(database_url, state_home)
     if url.database in (None, "", ":memory:") or url.database.startswith("file::memory:"):
         return None
     return Path(url.database).expanduser().with_name(Path(url.database).name + ".index")
 
 
-def default_state_dir(database_url: str) -> Path:
+def default_state_dir(database_url: str, state_home: str | None = None) -> Path:
     """The default snapshot directory of a server database (see :func:`snapshot_dir`): under
     ``$XDG_STATE_HOME`` (or ``~/.local/state``), ``peerbot/index/<host>_<port>_<name>-<hash>``
     (the hash: of the URL without its password, so two databases on one host never share a
@@ -158,7 +160,7 @@ def default_state_dir(database_url: str) -> Path:
     identity = database_identity(database_url)
     label = _safe(f"{url.host or 'local'}_{url.port or ''}_{url.database or ''}")[:60]
     digest = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:12]
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    state = state_home or str(Path.home() / ".local" / "state")
     return Path(state).expanduser() / "peerbot" / "index" / f"{label}-{digest}"
 
 
@@ -699,8 +701,10 @@ def _adopt(captured: Captured, where: Path, lock: AbstractContextManager[object]
         rows.close()
 
 
-def snapshot_store(setting: str | None, database_url: str) -> SnapshotStore | None:
-    """The store the settings name (``INDEX_SNAPSHOT_DIR``; see :func:`snapshot_dir`), or
-    ``None`` when snapshots are off."""
-    root = snapshot_dir(setting, database_url)
+def snapshot_store(
+    setting: str | None, database_url: str, state_home: str | None = None
+) -> SnapshotStore | None:
+    """The store the settings name (``INDEX_SNAPSHOT_DIR``, ``XDG_STATE_HOME``; see
+    :func:`snapshot_dir`), or ``None`` when snapshots are off."""
+    root = snapshot_dir(setting, database_url, state_home)
     return None if root is None else SnapshotStore(root, database_identity(database_url))

@@ -274,14 +274,15 @@ def test_snapshot_directory_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert snap.snapshot_dir(None, "sqlite:////var/peerbot/p.db") == Path("/var/peerbot/p.db.index")
     assert snap.snapshot_dir(None, "sqlite://") is None
     # PostgreSQL: on by default, in the host's state directory, one directory per database.
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
-    pg = snap.snapshot_dir(None, "postgresql://u:secret@h:5433/db")
+    pg = snap.snapshot_dir(None, "postgresql://u:secret@h:5433/db", str(tmp_path))
     assert pg is not None and pg.parent == tmp_path / "peerbot" / "index"
     assert pg.name.startswith("h_5433_db-") and "secret" not in str(pg)
-    assert snap.snapshot_dir(None, "postgresql://u:other@h:5433/db") == pg  # not the password
-    assert snap.snapshot_dir(None, "postgresql://u:secret@h:5433/db2") != pg
-    assert snap.snapshot_dir(None, "postgresql://u:secret@h2:5433/db") != pg
-    monkeypatch.delenv("XDG_STATE_HOME")
+    state = str(tmp_path)
+    assert (
+        snap.snapshot_dir(None, "postgresql://u:other@h:5433/db", state) == pg
+    )  # not the password
+    assert snap.snapshot_dir(None, "postgresql://u:secret@h:5433/db2", state) != pg
+    assert snap.snapshot_dir(None, "postgresql://u:secret@h2:5433/db", state) != pg
     home = snap.snapshot_dir(None, "postgresql://h/db")
     assert home is not None and home.parent == Path.home() / ".local/state/peerbot/index"
     assert snap.snapshot_dir("off", "postgresql://h/db") is None
