@@ -45,7 +45,7 @@ def _p99(xs: list[float]) -> float:
 
 def main() -> None:
     """Measure and print."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=200, help="requests of each kind (default 200)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="peerbot-bench-"))

@@ -381,9 +381,21 @@ def _line(workers: int, r: RateResult) -> str:
 
 def main() -> None:
     """Measure and print."""
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 3])
-    parser.add_argument("--rates", type=float, nargs="+", default=[2, 5, 10, 20, 40])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1, 3],
+        help="numbers of `peerbot serve` workers, one measurement each (default 1 3)",
+    )
+    parser.add_argument(
+        "--rates",
+        type=float,
+        nargs="+",
+        default=[2, 5, 10, 20, 40],
+        help="request rates per second, rising (default 2 5 10 20 40)",
+    )
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per rate")
     parser.add_argument("--database-url", help="PostgreSQL admin URL (default: throwaway)")
     args = parser.parse_args()

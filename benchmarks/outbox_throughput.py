@@ -96,7 +96,7 @@ def lower_bound_seconds(calls: dict[str, int], limits: dict[str, int]) -> tuple[
 
 def main() -> None:
     """Seed, start the emulator, send everything, print the figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=10_000, help="due check-ins (default 10000)")
     parser.add_argument("--scale", type=float, default=20.0, help="limit multiplier (20)")
     parser.add_argument("--db", help="database URL (default: SQLite in a temp directory)")

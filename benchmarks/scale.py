@@ -441,7 +441,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--helpers", type=int, default=1000, help="helpers to seed (default 1000)")
     p.add_argument("--helps", type=int, default=10, help="past helps per helper (default 10)")
-    p.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    p.add_argument(
+        "--db",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="database to seed and serve from (default sqlite; postgresql: a throwaway cluster)",
+    )
     p.add_argument("--db-file", help="SQLite file to seed once and reuse across runs")
     p.add_argument(
         "--pg-dir",

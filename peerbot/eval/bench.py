@@ -399,11 +399,20 @@ def add_cli(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``bench match`` on ``subparsers`` (the top-level subcommands of ``peerbot``)."""
     from peerbot.eval.routing import _group
 
-    group = _group(subparsers, "bench", "benchmarks")
+    group = _group(
+        subparsers,
+        "bench",
+        "benchmarks",
+        "Benchmarks of peerbot's own parts on this machine (no Slack, no database).",
+    )
     p: argparse.ArgumentParser = group.add_parser(
         "match",
         help="time ranking 1k/10k/100k helpers against embedding one ask; build time, "
         "RSS and recall@10 of the approximate search",
+        description="Build a matching index of synthetic helpers at each of --sizes and print "
+        "the median time to rank them for one ask beside the median time to embed one ask "
+        "with the model (unless --no-model), the build time (wall and CPU), the process's "
+        "RSS and, where the search is approximate (IVF), its recall@10 against exact search.",
     )
     p.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="helper counts")
     p.add_argument("--helps", type=int, default=10, help="past helps per helper")

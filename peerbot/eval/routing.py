@@ -749,9 +749,22 @@ def add_cli(subparsers: Any) -> argparse.ArgumentParser:
     Creates the ``eval`` group when absent. Sets ``args.handler(args, settings) -> int`` (model
     path and weights from the settings) and ``args.func(args) -> int`` (defaults).
     """
-    group = _group(subparsers, "eval", "offline evaluations")
+    group = _group(
+        subparsers,
+        "eval",
+        "offline evaluations",
+        "Offline evaluations of peerbot's matching on recorded data (no Slack, no database).",
+    )
     p: argparse.ArgumentParser = group.add_parser(
-        "routing", help="route Stack Exchange questions; compare peerbot with baselines"
+        "routing",
+        help="route Stack Exchange questions; compare peerbot with baselines",
+        description="Route the asks of a routing JSONL file (shared/data/routing/README.md): "
+        "the first 80%% by question id is history, the rest are asks. Prints P@1, MRR, "
+        "Recall@5/10 and nDCG@10 of peerbot's ranker (weights learned from the history "
+        "part, or the hand-set ones with --no-learn) beside BM25 and popularity, each with a "
+        "95%% bootstrap interval; the asks replayed in time order with helper capacity "
+        "(MRR, distinct first offers, largest share, Gini); paired intervals against each "
+        "baseline; and an ablation of the signals.",
     )
     p.add_argument("--data", required=True, type=Path, help="routing JSONL file")
     p.add_argument("--json", action="store_true", help="one JSON object keyed by ranker")
@@ -793,12 +806,12 @@ def add_cli(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _group(subparsers: Any, name: str, help_text: str) -> Any:
+def _group(subparsers: Any, name: str, help_text: str, description: str) -> Any:
     """The sub-subparsers of group ``name`` under ``subparsers``, created when missing."""
     choices = getattr(subparsers, "choices", {}) or {}
     parser = choices.get(name)
     if parser is None:
-        parser = subparsers.add_parser(name, help=help_text)
+        parser = subparsers.add_parser(name, help=help_text, description=description)
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             return action
