@@ -432,6 +432,14 @@ class PairService:
                 return Result.INVALID
             if checkin.answered_at is not None:
                 return Result.ALREADY
+            if pair.status not in (PairStatus.ACTIVE, PairStatus.PAUSED):
+                # An old check-in message of a closed pairing: its answers ("we have let
+                # your peer know", "we will check in again") would not be true.
+                return Result.CLOSED
+            if pair.status == PairStatus.PAUSED and expected == Role.ASKER:
+                # The asker is back, as with a new commitment: check-ins resume (so "Stuck"
+                # reaches the helper and "we will check in again next time" holds).
+                self._resume(session, pair, now)
             checkin.answered_at = now
             checkin.answer = parsed
             if expected == Role.ASKER:

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from peerbot.store.db import unit_of_work
-from peerbot.store.models import Checkin, CheckinKind, Pair, PairStatus
+from peerbot.store.models import Checkin, CheckinAnswer, CheckinKind, Pair, PairStatus
 from tests.fixtures.app import Harness
-from tests.journey.test_accountability import paired
+from tests.journey.test_accountability import last_with, paired
 from tests.journey.test_ask_accept import text_of
 
 
@@ -166,3 +166,54 @@ def test_helper_gets_a_monthly_check(harness: Harness) -> None:
     # The asker cannot answer the helper's check.
     c = sent_checkins(h, CheckinKind.HELPER_MONTHLY)[0]
     assert h.container.pairs.answer_checkin(h.team, c.id, asker, "done") == "not_yours"
+
+
+def test_stuck_on_a_closed_pairing_promises_nothing(harness: Harness) -> None:
+    """A check-in message left in the asker's DM after the pairing closed: "Stuck" there is
+    refused (the pairing is closed), not answered with "we have let your peer know" while
+    nobody is told."""
+    from peerbot.services.pairs import CloseInput
+
+    h = harness
+    asker, helper = paired(h)
+    for _ in range(8):
+        h.advance(timedelta(days=1))
+    checkin = last_with(h.dms(asker), "Time for a quick check-in")
+    with unit_of_work(h.container.sessions) as s:
+        pair_id = s.scalars(select(Pair)).one().id
+    closed = h.container.pairs.close(h.team, pair_id, helper, CloseInput(reflection="Done."))
+    assert closed == "ok"
+    h.settle()
+    h.click(asker, checkin, "checkin_answer_stuck")
+    assert not any("stuck" in text_of(m) for m in h.dms(helper))
+    assert not any("let your peer know" in text_of(m) for m in h.dms(asker))
+    with unit_of_work(h.container.sessions) as s:
+        assert s.scalars(select(Checkin).where(Checkin.sent_at.is_not(None))).one().answer in (
+            None,
+            CheckinAnswer.NONE,
+        )
+    (c,) = sent_checkins(h)
+    assert h.container.pairs.answer_checkin(h.team, c.id, asker, "in_progress") == "closed"
+
+
+def test_stuck_on_a_paused_pairing_resumes_it_and_reaches_the_helper(harness: Harness) -> None:
+    """After the pause, the asker answers the bump "Stuck": the helper is nudged, as the
+    answer says, and check-ins run again (as after a new commitment)."""
+    h = harness
+    asker, helper = paired(h)
+    for _ in range(26):
+        h.advance(timedelta(days=1))
+    with unit_of_work(h.container.sessions) as s:
+        assert s.scalars(select(Pair)).one().status == PairStatus.PAUSED
+    bump = last_with(h.dms(asker), "gentle nudge")
+    h.click(asker, bump, "checkin_answer_stuck")
+    assert any("You answered: Stuck" in text_of(m) for m in h.dms(asker))
+    nudge = last_with(h.dms(helper), "stuck")
+    assert f"<@{asker}>" in text_of(nudge)
+    with unit_of_work(h.container.sessions) as s:
+        pair = s.scalars(select(Pair)).one()
+        assert pair.status == PairStatus.ACTIVE and pair.next_checkin_at is not None
+    n = len(sent_checkins(h))
+    for _ in range(10):  # a week, and the weekend or holiday after it
+        h.advance(timedelta(days=1))
+    assert len(sent_checkins(h)) == n + 1  # "we will check in again next time"
