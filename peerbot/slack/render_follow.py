@@ -70,7 +70,12 @@ def _meet_answered(notice: MeetAnswered, facts: NoticeFacts) -> Message:
     pair = facts.pair(notice.pair_id)
     asker = notice.to == Side.ASKER
     if notice.answer == MeetAnswer.YES:
-        text = "You met: great! Add your next steps as commitments in your group DM."
+        # Only the asker adds commitments, from their own DM (the group DM has only Close).
+        text = (
+            "You met: great! Add your next steps as commitments: we check in on them with you."
+            if asker
+            else f"You met: great! Thank you for making time for <@{pair.asker}>."
+        )
         if asker:
             text += (
                 " If this peer turns out not to be the right fit for this, you can ask for "
@@ -90,7 +95,18 @@ def _meet_answered(notice: MeetAnswered, facts: NoticeFacts) -> Message:
         )
     blocks = [_section(text)]
     if asker and notice.answer != MeetAnswer.NOT_YET:
-        blocks.append({"type": "actions", "elements": [_another_peer_button(pair.pair_id)]})
+        elements = [_another_peer_button(pair.pair_id)]
+        if notice.answer == MeetAnswer.YES:
+            elements.insert(
+                0,
+                _button(
+                    "Add a commitment",
+                    ids.PAIR_ADD_COMMITMENT,
+                    codec.PAIR.encode(pair.pair_id),
+                    "primary",
+                ),
+            )
+        blocks.append({"type": "actions", "elements": elements})
     return _message(text, blocks)
 
 
