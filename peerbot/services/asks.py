@@ -269,6 +269,12 @@ class AskService:
             return self._policy
         return self.policy_lookup(session, team_id, self._policy)
 
+    def offer_policy(self, team_id: str) -> MatchPolicy:
+        """:meth:`policy_for` in its own read: what screens say about who will see a request
+        (helpers asked in all, and how many at once) is then this workspace's truth."""
+        with unit_of_work(self._sessions) as session:
+            return self.policy_for(session, team_id)
+
     # ------------------------------------------------------------------ submit
 
     def _topic(self, vector: Vector) -> str:

@@ -60,11 +60,13 @@ def build_intake_modal(
     *,
     max_offers: int = 3,
     at_once: int = 1,
+    urgent_at_once: int | None = None,
 ) -> dict[str, Any]:
     """The `/peerhelp` intake modal, optionally pre-filled with the command's text.
 
-    ``max_offers`` and ``at_once`` (``MAX_OFFERS_PER_ASK``, ``PARALLEL_OFFERS``) make the
-    sentence saying who will see the request true for this deployment."""
+    ``max_offers``, ``at_once`` and ``urgent_at_once`` (the workspace's offer policy: helpers
+    asked in all, at once, and at once for an urgent ask) make the sentence saying who will see
+    the request true for this workspace."""
     urgency_options = [{"text": _plain(label), "value": value} for value, label in URGENCY_OPTIONS]
     return {
         "type": "modal",
@@ -80,7 +82,7 @@ def build_intake_modal(
                     "type": "mrkdwn",
                     "text": (
                         "Describe what you are stuck on. "
-                        + copy.who_sees(max_offers, at_once)
+                        + copy.who_sees(max_offers, at_once, urgent_at_once)
                         + " You decide whether your name is shown before one accepts."
                     ),
                 },

@@ -12,8 +12,8 @@ from peerbot.slack.blocks import _plain
 PRIVACY_TEXT = (
     "*Your data*\n"
     "*Your questions* (challenge, result wanted, what is in the way): seen by you and by "
-    "the helpers they are offered to, one at a time, and by the helper who accepts. Kept until "
-    "{days} days after the request ended, then the text is deleted.\n"
+    "the helpers they are offered to (one or two at a time), and by the helper who accepts. "
+    "Kept until {days} days after the request ended, then the text is deleted.\n"
     "*Commitments, thanks and reflections*: seen by the two of you in a pairing. Kept as "
     "long as the question.\n"
     "*Your helper profile* (expertise, topics, capacity, pause, who you never want to be "

@@ -187,15 +187,15 @@ def _withdraw_button(ask_id: int) -> dict[str, Any]:
     return button
 
 
-def welcome_text(max_offers: int = 3, at_once: int = 1) -> str:
+def welcome_text(max_offers: int = 3, at_once: int = 1, urgent_at_once: int | None = None) -> str:
     """The first-contact welcome: what peerbot does, who sees what, how to ask, how to help."""
     return (
         "*Welcome!* peerbot finds you an experienced manager who has faced what you are facing, "
         "and introduces you two for a short conversation.\n"
         "• *Ask:* press *Ask for help* (or type `/peerhelp` anywhere) and describe the "
         "situation.\n"
-        f"• *Who sees what:* {copy.who_sees(max_offers, at_once)} You can keep your name "
-        "hidden until one accepts.\n"
+        f"• *Who sees what:* {copy.who_sees(max_offers, at_once, urgent_at_once)} "
+        "You can keep your name hidden until one accepts.\n"
         "• *Help others:* press *Become a helper* below; you choose how many conversations "
         "at once, and can pause any time.\n"
         "Type `/peerhelp help` for every command."
@@ -283,13 +283,14 @@ def build_home(
     welcome: bool = False,
     max_offers: int = 3,
     at_once: int = 1,
+    urgent_at_once: int | None = None,
 ) -> dict[str, Any]:
     """App Home: a welcome the first time, ask for help, the person's history (open requests
     with Withdraw, pairs with their status, offers waiting, the last closed ones), their data
     and their helper profile (with Resume now while paused)."""
     blocks: list[dict[str, Any]] = [{"type": "header", "text": _plain("Peer help for managers")}]
     if welcome:
-        blocks.append(_section(welcome_text(max_offers, at_once)))
+        blocks.append(_section(welcome_text(max_offers, at_once, urgent_at_once)))
     blocks.append(
         _section(
             "Stuck on a hard conversation, a hire or a re-org? Describe it and "

@@ -510,3 +510,42 @@ def test_the_last_offer_passed_never_says_someone_else_was_asked(harness: Harnes
     assert "someone else" not in closed and "another peer" not in closed
     with unit_of_work(h.container.sessions) as s:
         assert s.scalars(select(Ask.status)).one() == AskStatus.UNMET
+
+
+def test_who_sees_a_request_follows_the_workspaces_own_offer_settings(harness: Harness) -> None:
+    """An admin set 5 helpers per request, 2 at once (programme settings): the intake and the
+    first App Home say so, not the environment's 3, one at a time."""
+    from peerbot.services.programme_settings import change, defaults_from
+
+    h = harness
+    with unit_of_work(h.container.sessions) as s:
+        _, errors = change(
+            s,
+            h.team,
+            "UADMIN",
+            {"max_offers_per_ask": "5", "parallel_offers": "2"},
+            defaults_from(h.container.settings),
+            h.clock.now(),
+        )
+        assert errors == {}
+    user = h.add_user("nina")
+    modal = h.emulator.view(h.open_intake(user, "my new lead and I disagree"))
+    assert modal is not None
+    intro = modal["blocks"][0]["text"]["text"]
+    assert "Up to 5 experienced peers see it, 2 at a time, each in a private DM" in intro
+    assert "Up to 5 experienced peers see it, 2 at a time" in home_text(home(h, user))
+
+
+@pytest.mark.one_database  # about the words
+def test_the_intake_names_the_pace_of_an_urgent_request(harness: Harness) -> None:
+    """One at a time by default, but an urgent request (chosen in the same dialog) goes to two
+    at once: the dialog says both."""
+    h = harness
+    user = h.add_user("nina")
+    modal = h.emulator.view(h.open_intake(user, "my new lead and I disagree"))
+    assert modal is not None
+    intro = modal["blocks"][0]["text"]["text"]
+    assert (
+        "Up to 3 experienced peers see it, one at a time (2 at a time if you need help in the "
+        "next day or two), each in a private DM" in intro
+    )

@@ -91,23 +91,29 @@ def peerhelp(
         profile = deps.helpers.profile(who.team_id, who.user_id)
         client.views_open(trigger_id=command["trigger_id"], view=build_profile_modal(profile))
         return
-    client.views_open(trigger_id=command["trigger_id"], view=intake(deps, text))
-
-
-def intake(deps: Deps, initial: str = "") -> dict[str, Any]:
-    """The intake dialog, saying truly who will see the request under this deployment's
-    settings."""
-    return blocks.build_intake_modal(
-        initial_challenge=initial,
-        max_offers=deps.settings.max_offers_per_ask,
-        at_once=deps.settings.parallel_offers,
+    client.views_open(
+        trigger_id=command["trigger_id"], view=intake(deps, actor(context).team_id, text)
     )
 
 
-def home_ask(ack: Ack, body: dict[str, Any], client: WebClient, deps: Deps) -> None:
+def intake(deps: Deps, team_id: str, initial: str = "") -> dict[str, Any]:
+    """The intake dialog, saying truly who will see the request under this workspace's offer
+    policy (its programme settings over the environment's)."""
+    policy = deps.asks.offer_policy(team_id)
+    return blocks.build_intake_modal(
+        initial_challenge=initial,
+        max_offers=policy.max_offers,
+        at_once=policy.parallel,
+        urgent_at_once=max(policy.parallel, policy.urgent_parallel),
+    )
+
+
+def home_ask(
+    ack: Ack, body: dict[str, Any], context: BoltContext, client: WebClient, deps: Deps
+) -> None:
     """App Home's "Ask for help": the intake modal."""
     ack()
-    client.views_open(trigger_id=body["trigger_id"], view=intake(deps))
+    client.views_open(trigger_id=body["trigger_id"], view=intake(deps, actor(context).team_id))
 
 
 def home_profile(

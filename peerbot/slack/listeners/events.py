@@ -34,12 +34,14 @@ def publish_home(
         days = deps.privacy.retention_days_for(team_id)
     data = replace(deps.helpers.home(team_id, user_id), retention_days=days)
     history = deps.journey.history(team_id, user_id) if deps.journey is not None else None
+    policy = deps.asks.offer_policy(team_id) if welcome else None  # the workspace's own
     view = build_home(
         data,
         history,
         welcome=welcome,
-        max_offers=deps.settings.max_offers_per_ask,
-        at_once=deps.settings.parallel_offers,
+        max_offers=policy.max_offers if policy else deps.settings.max_offers_per_ask,
+        at_once=policy.parallel if policy else deps.settings.parallel_offers,
+        urgent_at_once=max(policy.parallel, policy.urgent_parallel) if policy else None,
     )
     admin = deps.admin
     if admin is not None and admin.is_admin(team_id, user_id):
