@@ -55,6 +55,9 @@ class ProfileView:
     paused_until: datetime | None
     never_match: list[str]
     active_pairs: int
+    #: Signed up while the workspace's admins approve each new helper, not approved yet
+    #: (opted out until then: offered nothing).
+    awaiting_approval: bool = False
 
 
 @dataclass(frozen=True)
@@ -374,6 +377,7 @@ class HelperService:
             else None,
             never_match=sorted(never),
             active_pairs=int(active or 0),
+            awaiting_approval=profile.consent == AWAITING_APPROVAL,
         )
 
     def profile(self, team_id: str, user_id: str) -> ProfileView | None:

@@ -51,7 +51,7 @@ def build_profile_modal(p: ProfileView | None) -> dict[str, Any]:
         "action_id": ids.PROFILE_OPT_IN[1],
         "options": [opt_in_option],
     }
-    if p is None or p.opted_in:
+    if p is None or p.opted_in or p.awaiting_approval:  # awaiting: they said yes
         opt_el["initial_options"] = [opt_in_option]
     capacity = str(p.capacity if p else 2)
     pause_el: dict[str, Any] = {"type": "datepicker", "action_id": ids.PROFILE_PAUSE[1]}
@@ -187,8 +187,15 @@ def _withdraw_button(ask_id: int) -> dict[str, Any]:
     return button
 
 
-def welcome_text(max_offers: int = 3, at_once: int = 1, urgent_at_once: int | None = None) -> str:
-    """The first-contact welcome: what peerbot does, who sees what, how to ask, how to help."""
+def welcome_text(
+    max_offers: int = 3,
+    at_once: int = 1,
+    urgent_at_once: int | None = None,
+    *,
+    helper_button: str = "Become a helper",
+) -> str:
+    """The first-contact welcome: what peerbot does, who sees what, how to ask, how to help
+    (``helper_button``: the label of the helper button below, as this person sees it)."""
     return (
         "*Welcome!* peerbot finds you an experienced manager who has faced what you are facing, "
         "and introduces you two for a short conversation.\n"
@@ -196,7 +203,7 @@ def welcome_text(max_offers: int = 3, at_once: int = 1, urgent_at_once: int | No
         "situation.\n"
         f"• *Who sees what:* {copy.who_sees(max_offers, at_once, urgent_at_once)} "
         "You can keep your name hidden until one accepts.\n"
-        "• *Help others:* press *Become a helper* below; you choose how many conversations "
+        f"• *Help others:* press *{helper_button}* below; you choose how many conversations "
         "at once, and can pause any time.\n"
         "Type `/peerhelp help` for every command."
     )
@@ -289,8 +296,11 @@ def build_home(
     with Withdraw, pairs with their status, offers waiting, the last closed ones), their data
     and their helper profile (with Resume now while paused)."""
     blocks: list[dict[str, Any]] = [{"type": "header", "text": _plain("Peer help for managers")}]
+    helper_text, button = _helper_section(data.profile)
     if welcome:
-        blocks.append(_section(welcome_text(max_offers, at_once, urgent_at_once)))
+        blocks.append(
+            _section(welcome_text(max_offers, at_once, urgent_at_once, helper_button=button))
+        )
     blocks.append(
         _section(
             "Stuck on a hard conversation, a hire or a re-org? Describe it and "
@@ -326,23 +336,7 @@ def build_home(
     blocks.extend(privacy_blocks(data.retention_days))
     blocks.append({"type": "divider"})
     p = data.profile
-    paused = False
-    if p is None or not p.opted_in:
-        helper_text = (
-            "*Help other managers*\nIf you have managed people for a while, sign up to be "
-            "asked, at most as often as you choose."
-        )
-        button = "Become a helper"
-    else:
-        paused = p.paused_until is not None
-        state = (
-            f"paused until {p.paused_until:%d %b}, then available again by itself"
-            if p.paused_until
-            else f"available, helping {p.active_pairs} of {p.capacity}"
-        )
-        topics = ", ".join(topic_label(t) for t in p.topics) or "no topics yet"
-        helper_text = f"*Your helper profile*: {state}\n{truncate_escaped(topics, 500)}"
-        button = "Edit profile"
+    paused = p is not None and p.opted_in and p.paused_until is not None
     blocks.append(_section(helper_text, _home_button(button, ids.HOME_EDIT_PROFILE)))
     if paused:
         blocks.append(
@@ -353,6 +347,29 @@ def build_home(
             }
         )
     return {"type": "home", "blocks": blocks}
+
+
+def _helper_section(p: ProfileView | None) -> tuple[str, str]:
+    """App Home's helper section for profile ``p``: its text and its button's label."""
+    if p is not None and p.awaiting_approval:
+        text = (
+            "*Your helper profile*: waiting for the people who run the programme to approve "
+            "it; you are not asked to help until then."
+        )
+        return text, "Edit profile"
+    if p is None or not p.opted_in:
+        text = (
+            "*Help other managers*\nIf you have managed people for a while, sign up to be "
+            "asked, at most as often as you choose."
+        )
+        return text, "Become a helper"
+    state = (
+        f"paused until {p.paused_until:%d %b}, then available again by itself"
+        if p.paused_until
+        else f"available, helping {p.active_pairs} of {p.capacity}"
+    )
+    topics = ", ".join(topic_label(t) for t in p.topics) or "no topics yet"
+    return f"*Your helper profile*: {state}\n{truncate_escaped(topics, 500)}", "Edit profile"
 
 
 def _legacy_lists(data: HomeData) -> list[dict[str, Any]]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from peerbot.domain import notices as n
+from peerbot.services.helpers import HomeData, ProfileView
 from peerbot.slack import follow_ids, ids
+from peerbot.slack.profile_blocks import build_home
 from peerbot.slack.render import render
 from tests.app.test_render_worst_case import WorstFacts
 
@@ -42,3 +45,34 @@ def test_we_met_points_to_commitments_only_where_they_can_be_added() -> None:
 def test_the_intro_read_by_both_has_only_buttons_both_can_use() -> None:
     intro = render(n.Intro(pair_id=7), WorstFacts())
     assert _actions(intro) == [ids.PAIR_CLOSE]
+
+
+def _profile(**kw: Any) -> ProfileView:
+    base: dict[str, Any] = {
+        "opted_in": True,
+        "expertise": "Coached first-time managers.",
+        "topics": [],
+        "years_managing": 5,
+        "function": "",
+        "capacity": 2,
+        "paused_until": None,
+        "never_match": [],
+        "active_pairs": 0,
+    }
+    return ProfileView(**{**base, **kw})
+
+
+def test_the_welcome_names_the_helper_button_the_person_actually_has() -> None:
+    """A helper (e.g. invited, said yes) opening App Home for the first time is told to press
+    the button that is there (Edit profile), not "Become a helper"; someone awaiting approval
+    is told they wait, not invited to sign up again."""
+
+    def home_text(profile: ProfileView | None) -> str:
+        view = build_home(HomeData(profile, [], []), welcome=True)
+        return json.dumps(view)
+
+    assert "press *Become a helper* below" in home_text(None)
+    helper = home_text(_profile())
+    assert "Become a helper" not in helper and "press *Edit profile* below" in helper
+    waiting = home_text(_profile(opted_in=False, awaiting_approval=True))
+    assert "Become a helper" not in waiting and "waiting for the people who run" in waiting

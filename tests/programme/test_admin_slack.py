@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from peerbot.domain.ports import Embedder
 from peerbot.slack import admin_blocks as ab
+from peerbot.slack.profile_blocks import build_profile_modal
 from tests.fixtures.app import Harness, make_harness
 
 FEEDBACK = "giving hard feedback to senior engineers who miss deadlines and get defensive"
@@ -133,6 +134,15 @@ def test_helper_approval_and_invitations(h: Harness) -> None:
     h.container.helpers.save(h.team, nina, ProfileInput(opted_in=True, expertise=FEEDBACK))
     states = {row.user_id: row.state for row in admin.view.helpers(h.team)}
     assert states[nina] == "awaiting approval"
+    # her App Home says she waits for approval (not "Become a helper", as if she had not
+    # signed up), and her profile dialog keeps her yes
+    waiting = json.dumps(_home(h, nina))
+    assert "waiting for the people who run the programme to approve" in waiting
+    assert "Become a helper" not in waiting
+    profile = h.container.helpers.profile(h.team, nina)
+    assert profile is not None and profile.awaiting_approval
+    opt_in = build_profile_modal(profile)["blocks"][0]["element"]
+    assert [o["value"] for o in opt_in.get("initial_options", [])] == ["yes"]
     h.ask(sam, "How do I give hard feedback to a senior engineer who keeps missing deadlines?")
     assert not [m for m in h.dms(nina) if "Accept" in json.dumps(m)]
 
@@ -146,6 +156,7 @@ def test_helper_approval_and_invitations(h: Harness) -> None:
     assert any("approved you as a helper" in t for t in h.texts(nina))
     states = {row.user_id: row.state for row in admin.view.helpers(h.team)}
     assert states[nina] == "active"
+    assert "available, helping 0 of 2" in json.dumps(_home(h, nina))
 
     # Invite helpers on a supply gap: the invited person gets the consent DM
     home = _home(h, ada)
