@@ -23,6 +23,16 @@ class AskWithdrawn(Notice):
 
 
 @dataclass(frozen=True)
+class AskEnded(Notice):
+    """The asker's receipt, updated once the request stopped waiting without a peer (nobody
+    could take it, or Slack would not carry it): its Edit and Withdraw buttons go, as both
+    would be refused; a later message says what happened."""
+
+    kind: ClassVar[str] = "ask_ended"
+    ask_id: int
+
+
+@dataclass(frozen=True)
 class PairPausedTo(Notice):
     """To one of the two, in their own DM: check-ins paused after no answers. ``to`` is their
     side, so the asker gets the buttons only the asker can use and the helper does not."""

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from peerbot.domain import notices
 from peerbot.domain.asks import AskInput, text_for_matching
 from peerbot.domain.followup import GHOST_AFTER, GHOST_PAUSE
+from peerbot.domain.journey_notices import AskEnded
 from peerbot.domain.ports import (
     Clock,
     DeliveryOutcome,
@@ -744,12 +745,29 @@ class AskService:
             or 0
         )
         log.info("ask %s unmet after %d offer(s); topic %s", ask.id, tried, ask.topic)
+        self._end_receipt(session, ask, now)
         messages.post(
             session,
             team_id=ask.team_id,
             key=_key("ask", ask.id, "unmet", *([ask.tries_before] if ask.tries_before else [])),
             to=asker.slack_user_id,
             notice=notices.AskUnmet(ask_id=ask.id, tried=tried),
+            now=now,
+        )
+
+    @staticmethod
+    def _end_receipt(session: Session, ask: Ask, now: datetime) -> None:
+        """The asker's receipt loses its Edit and Withdraw buttons: the ask stopped waiting
+        without a peer, so both would be refused (an update, sent once the receipt is)."""
+        received = _key("ask", ask.id, "received")
+        if messages.key_free(session, received):
+            return
+        messages.update(
+            session,
+            team_id=ask.team_id,
+            key=_key("ask", ask.id, "ended", *([ask.tries_before] if ask.tries_before else [])),
+            replaces=received,
+            notice=AskEnded(ask_id=ask.id),
             now=now,
         )
 
@@ -1059,6 +1077,7 @@ class AskService:
         asker = session.get(Person, ask.asker_id)
         assert asker is not None
         log.warning("ask %s: Slack refused the offer message itself; the asker is told", ask.id)
+        self._end_receipt(session, ask, now)
         messages.post(
             session,
             team_id=ask.team_id,

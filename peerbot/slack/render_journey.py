@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from peerbot.domain.journey_notices import (
     AskEdited,
+    AskEnded,
     AskWithdrawn,
     HelperPaused,
     OfferEdited,
@@ -34,6 +35,17 @@ def _ask_withdrawn(notice: AskWithdrawn, facts: NoticeFacts) -> Message:
     text = (
         "You withdrew this request, so nobody else will be asked, and a peer who had it "
         "waiting has been told. You can ask again any time with `/peerhelp`."
+    )
+    return _message(text, [_section(text), *_ask_blocks(ask, heading="Your request")])
+
+
+@render.register
+def _ask_ended(notice: AskEnded, facts: NoticeFacts) -> Message:
+    """The asker's receipt once the request stopped waiting without a peer: no buttons."""
+    ask = facts.ask(notice.ask_id)
+    text = (
+        "This request is no longer waiting for a peer; our later message says why. You can "
+        "ask again any time with `/peerhelp`."
     )
     return _message(text, [_section(text), *_ask_blocks(ask, heading="Your request")])
 

@@ -87,6 +87,7 @@ READERS: dict[str, Callable[[n.Notice], tuple[str, ...]]] = {
     "ask_unmet": lambda _: (ASKER,),
     "ask_not_sent": lambda _: (ASKER,),
     "ask_withdrawn": lambda _: (ASKER,),
+    "ask_ended": lambda _: (ASKER,),
     "ask_edited": lambda _: (ASKER,),
     "offer_edited": lambda _: (HELPER,),
     "intro_failed": lambda x: (_side(x),),

@@ -14,6 +14,7 @@ from peerbot.domain import circle_notices as cn
 from peerbot.domain import notices as n
 from peerbot.domain.journey_notices import (
     AskEdited,
+    AskEnded,
     AskWithdrawn,
     HelperPaused,
     OfferEdited,
@@ -164,6 +165,7 @@ def worst_notices() -> list[n.Notice]:
         cn.CircleClosed(circle_id=1, person_id=5, too_small=True),
         *(HelperStatusChanged(person_id=5, change=c) for c in HELPER_ACTIONS),
         AskWithdrawn(ask_id=1),
+        AskEnded(ask_id=1),
         AskEdited(ask_id=1, answer_by=WHEN, max_offers=3),
         OfferEdited(offer_id=5),
         *(PairPausedTo(pair_id=7, to=side) for side in n.Side),

@@ -182,6 +182,10 @@ def test_all_pass_and_the_asker_is_told(harness: Harness) -> None:
         harness.settle()
     last = text_of(harness.dms(asker)[-1])
     assert "the 3 peers we asked could not take this on" in last
+    # The receipt no longer offers Edit request and Withdraw: both would be refused now.
+    receipt = harness.dms(asker)[0]
+    assert "no longer waiting for a peer" in text_of(receipt)
+    assert "ask_withdraw" not in str(receipt["blocks"]) and "ask_edit" not in str(receipt)
     with unit_of_work(harness.container.sessions) as s:
         ask = s.scalars(select(Ask)).one()
         assert ask.status == AskStatus.UNMET
