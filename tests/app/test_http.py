@@ -144,7 +144,8 @@ def test_metrics_count_from_the_database(metrics_harness: Harness) -> None:
         "# HELP peerbot_outbox_messages Outbox messages by status (dead = dead letters).\n"
         "# TYPE peerbot_outbox_messages gauge\n"
         'peerbot_outbox_messages{status="dead"} 1\n'
-        'peerbot_outbox_messages{status="sent"} 2\n'
+        # the receipt, its update once the ask ended (no Edit or Withdraw), the unmet message
+        'peerbot_outbox_messages{status="sent"} 3\n'
         "# HELP peerbot_asks Asks by status (unmet = supply gap).\n"
         "# TYPE peerbot_asks gauge\n"
         'peerbot_asks{status="unmet"} 1\n'
