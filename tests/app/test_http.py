@@ -163,7 +163,7 @@ def test_metrics_count_from_the_database(metrics_harness: Harness) -> None:
     assert counts.asks == {"unmet": 1}
     assert counts.offers == {"skipped": 1}
     assert counts.pairs == {}
-    assert counts.outbox == {"dead": 1, "sent": 2}
+    assert counts.outbox == {"dead": 1, "sent": 3}
 
 
 def test_metrics_text_is_prometheus_exposition() -> None:
