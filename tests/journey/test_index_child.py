@@ -150,7 +150,7 @@ def test_a_stopping_worker_terminates_its_child(
 ) -> None:
     _seed(engine, seed=6)
     sessions = session_factory(engine)
-    worker, store = _worker(tmp_path)
+    worker, _store = _worker(tmp_path)
     # A child that would take a minute.
     worker.children.command = (sys.executable, "-c", "import time; time.sleep(60)")
     started = threading.Event()
