@@ -557,9 +557,11 @@ class StartUp:
     """The order of a worker's start-up (`peerbot serve`): first what the first ask needs (each
     workspace's index loaded from its snapshot, built when small, or a provisional one, and
     the helpers' facts: :attr:`first_phase`), then the embedding model, then the full builds
-    apart (they wait for :attr:`model_loaded`). Run at once, each part took 3-7 times its CPU
-    time: they share one interpreter lock, and a thread reading rows from SQLite gives it up
-    at every row and then waits for the other thread to hand it back."""
+    apart in the worker (they wait for :attr:`model_loaded`). Run at once, each part took 3-7
+    times its CPU time: they share one interpreter lock, and a thread reading rows from SQLite
+    gives it up at every row and then waits for the other thread to hand it back. A full build
+    in a child process (:mod:`peerbot.services.index_child`) shares no lock with the worker:
+    it starts right after the first phase, beside the model load, at a lower priority."""
 
     def __init__(self) -> None:
         #: Set once the first phase of :meth:`IndexedMatcher.warm` is done (or failed).
@@ -658,8 +660,6 @@ class IndexedMatcher:
                         apart.append(team)
                     self._warm_team(session, team, now)
         self.start_up.first_phase.set()
-        if apart and not self.start_up.model_loaded.wait(MODEL_WAIT_S):
-            log.warning("the embedding model is not loaded yet: building the full index anyway")
         for team in apart:
             if self.children.closed:
                 return  # the worker is stopping
@@ -669,10 +669,14 @@ class IndexedMatcher:
         """Build the workspace's full index without the matcher's lock (asks are ranked on
         the provisional index meanwhile), then put it in place and warm it up. In a child
         process when it can (:meth:`_built_by_child`), else (or when that failed) here."""
+        # A child starts at once, beside the model load (its own process, at a lower priority:
+        # the load comes first); a build here waits for the model (:class:`StartUp`).
         built = self._built_by_child(sessions, team, now)
         if built is None:
             if self.children.closed:
                 return  # stopping: the child was terminated, nothing is built here
+            if not self.start_up.model_loaded.wait(MODEL_WAIT_S):
+                log.warning("the embedding model is not loaded yet: building the index anyway")
             t0, c0 = time.monotonic(), time.thread_time()
             with _building(), read_only(sessions) as session:
                 built = self._indexes.build_apart(session, team, now)

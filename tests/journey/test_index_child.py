@@ -247,3 +247,29 @@ def test_the_worker_loads_no_snapshot_of_a_child_that_missed_an_erasure(
         assert ranking.matching_position(s, TEAM)[1] == 1
     loaded = store.load(TEAM, MODEL, DIM, 1)
     assert loaded is not None and loaded.erasures == 1
+
+
+def test_the_child_starts_beside_the_model_load(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A child build shares no interpreter lock with the worker: it starts once the first
+    phase is done, without waiting for the embedding model (a build in the worker waits:
+    ``test_the_full_build_waits_for_the_model_and_the_first_phase_does_not``)."""
+    _seed(engine, seed=9)
+    sessions = session_factory(engine)
+    worker, _store = _worker(tmp_path)
+    worker.start_up.hold_builds()  # the model is loading
+    seen: list[tuple[bool, bool]] = []
+
+    def around(run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        seen.append((worker.start_up.first_phase.is_set(), worker.start_up.model_loaded.is_set()))
+        return run()
+
+    _spy_run(worker, monkeypatch, around)
+    warm = threading.Thread(target=worker.warm, args=(sessions, NOW))
+    warm.start()
+    warm.join(120)
+    assert not warm.is_alive()
+    assert seen == [(True, False)]
+    assert worker.children.succeeded == 1
+    assert not worker._indexes.provisional(TEAM)
