@@ -1,6 +1,8 @@
-"""Typed settings: the only place peerbot reads its environment.
+"""Typed settings: the only place peerbot reads its settings.
 
-Values come from the process environment and from a `.env` file in the working directory.
+Values come from the process environment and from a `.env` file in the working directory, both
+read by :func:`peerbot.config_env.read_env` (the environment over the file, names not
+case-sensitive), which the idle probe uses too.
 Validation happens once at start-up; a missing value stops start-up with one line that names the
 variable and where to get its value (see :func:`require`).
 """
@@ -13,8 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
+from peerbot.config_env import AmbiguousSetting, read_env
 from peerbot.config_error import ConfigError
 
 if TYPE_CHECKING:
@@ -52,12 +60,33 @@ class LogFormat(StrEnum):
     JSON = "json"
 
 
+class _ReadEnv(EnvSettingsSource):
+    """pydantic-settings' environment source (JSON for dicts, SecretStr, ...) over the values
+    :func:`read_env` gives: the environment over `.env`, the settings' names only."""
+
+    def _load_env_vars(self) -> dict[str, str | None]:
+        try:
+            return dict(read_env(self.settings_cls.model_fields))
+        except AmbiguousSetting as exc:
+            raise ConfigError(f"{exc}: unset one of them.") from None
+
+
 class Settings(BaseSettings):
     """All of peerbot's configuration, read from the environment and `.env`."""
 
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
-    )
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Explicit values first, then the environment over `.env` (:class:`_ReadEnv`)."""
+        return init_settings, _ReadEnv(settings_cls)
 
     slack_bot_token: SecretStr | None = Field(default=None, description="xoxb- bot token")
     slack_app_token: SecretStr | None = Field(default=None, description="xapp- token, Socket Mode")

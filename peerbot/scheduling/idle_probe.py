@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
+from peerbot import config_env
 from peerbot.domain import due_rules
 from peerbot.domain.privacy import REDACTED, REMOVED_AT, SENT_OUTBOX_DAYS
 
@@ -39,6 +40,9 @@ DEFAULTS: dict[str, str] = {
     "circle_every_weeks": "4",
 }
 
+#: Every setting the probe reads (the defaults' and the Slack credentials' names).
+READS = frozenset(DEFAULTS) | {"slack_bot_token", "slack_client_id", "slack_client_secret"}
+
 #: The summary line of a tick that did nothing (``TickReport().summary()``, checked by a test).
 QUIET_SUMMARY = "offers expired 0, check-ins 0, messages sent 0, retried 0, dead 0"
 
@@ -53,24 +57,15 @@ class Unknown(Exception):
 # --------------------------------------------------------------------------- settings
 
 
-def read_env(environ: Mapping[str, str] | None = None, env_file: str = ".env") -> dict[str, str]:
-    """The settings as ``Settings`` sees them, by lower-cased name: the ``.env`` file in the
-    working directory, then the environment over it (names are not case-sensitive)."""
-    values: dict[str, str] = {}
-    if os.path.exists(env_file):
-        from dotenv import dotenv_values  # what pydantic-settings reads .env with
-
-        for key, value in dotenv_values(env_file, encoding="utf-8").items():
-            if value is not None:
-                values[key.lower()] = value
-    found: dict[str, str] = {}
-    for key, value in (os.environ if environ is None else environ).items():
-        low = key.lower()
-        if low in found and found[low] != value:
-            raise Unknown(f"{key} is set twice in different cases")
-        found[low] = value
-    values.update(found)
-    return values
+def read_env(
+    environ: Mapping[str, str] | None = None, env_file: str = config_env.ENV_FILE
+) -> dict[str, str]:
+    """The settings the probe reads, as ``Settings`` sees them, by lower-cased name
+    (:func:`peerbot.config_env.read_env`); a setting set twice is :class:`Unknown`."""
+    try:
+        return config_env.read_env(READS, environ, env_file)
+    except config_env.AmbiguousSetting as exc:
+        raise Unknown(str(exc)) from None
 
 
 def _setting(env: Mapping[str, str], name: str) -> str:
@@ -323,7 +318,9 @@ def _removed_due(markers: str | None, now: datetime, grace: timedelta) -> bool:
 
 
 def due_now(
-    at: datetime | None = None, environ: Mapping[str, str] | None = None, env_file: str = ".env"
+    at: datetime | None = None,
+    environ: Mapping[str, str] | None = None,
+    env_file: str = config_env.ENV_FILE,
 ) -> frozenset[str]:
     """The probe's conditions that hold now (or at ``at``): empty when the tick has nothing to
     do. Raises :class:`Unknown` when it cannot tell (then the full tick must run)."""
