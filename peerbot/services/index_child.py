@@ -59,6 +59,14 @@ CHILD_NICE = 10
 _MODEL_MODULES = ("torch", "sentence_transformers", "transformers")
 
 
+#: The child's program: ``sys.argv[1]`` (the worker's code directory) first on the path, then
+#: this module as ``__main__``.
+_BOOT = (
+    "import runpy, sys; sys.path.insert(0, sys.argv.pop(1)); "
+    "runpy.run_module('peerbot.services.index_child', run_name='__main__', alter_sys=True)"
+)
+
+
 class ChildBuildError(RuntimeError):
     """A child build failed (the message says how): the worker builds in a thread instead."""
 
@@ -95,8 +103,17 @@ class ChildBuilds:
 
     def __init__(self, timeout_s: float = CHILD_TIMEOUT_S) -> None:
         self.timeout_s = timeout_s
-        #: The child's command line (the request goes to its standard input).
-        self.command: tuple[str, ...] = (sys.executable, "-m", "peerbot.services.index_child")
+        import peerbot
+
+        #: The child's command line (the request goes to its standard input): this module
+        #: run from the code this worker runs (its directory first on the child's path: a
+        #: checkout, say), whatever the working directory holds.
+        self.command: tuple[str, ...] = (
+            sys.executable,
+            "-c",
+            _BOOT,
+            str(Path(peerbot.__file__).resolve().parent.parent),
+        )
         self._lock = threading.Lock()
         self._running: set[subprocess.Popen[bytes]] = set()
         self._closed = False
@@ -114,12 +131,6 @@ class ChildBuilds:
         """Run one child build of ``request`` (:func:`build_request`) and wait for it (the
         calling thread only waits); its report. Raises :class:`ChildBuildError` when it
         failed, timed out, was terminated or wrote nothing."""
-        import peerbot
-
-        env = dict(os.environ)
-        # The child imports the same code as this worker (a checkout on PYTHONPATH, say).
-        code_root = str(Path(peerbot.__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (code_root, env.get("PYTHONPATH")) if p)
         started, spawned = time.monotonic(), time.time()
         with self._lock:
             if self._closed:
@@ -128,7 +139,6 @@ class ChildBuilds:
                 list(self.command),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                env=env,
                 close_fds=True,
             )
             self._running.add(proc)
