@@ -473,6 +473,12 @@ def main(argv: list[str] | None = None) -> int:
         "collapsed stacks per thread written to FILE)",
     )
     p.add_argument(
+        "--trace",
+        type=Path,
+        help="write every timed ask and /healthz probe as [wall-clock time, seconds] to this "
+        "JSON file (to split them by what the server's log says it was doing)",
+    )
+    p.add_argument(
         "--train",
         action="store_true",
         help="leave the ranker untrained: the timed tick then also trains it on the seeded "
@@ -546,10 +552,13 @@ def main(argv: list[str] | None = None) -> int:
         startup_s = time.monotonic() - started
         stop = threading.Event()
         health: list[float] = []
+        health_at: list[float] = []  # wall-clock times of the probes (to match the server's log)
 
         def poll_health() -> None:
             while not stop.is_set():
+                at = time.time()
                 health.append(_health(url_http)[0])
+                health_at.append(at)
                 stop.wait(0.1)
 
         poller = threading.Thread(target=poll_health, daemon=True)
@@ -600,7 +609,16 @@ def main(argv: list[str] | None = None) -> int:
             )
             time.sleep(1.0)  # py-spy attaches
         cpu0 = cpu_seconds(server.pid)
-        times = [one_ask(i + 1) for i in range(args.asks)]
+        asked_at: list[float] = []
+
+        def timed_ask(n: int) -> float:
+            asked_at.append(time.time())
+            return one_ask(n)
+
+        times = [timed_ask(i + 1) for i in range(args.asks)]
+        # The slowest asks and the worst probe with their wall-clock times (the server's log
+        # says what it was doing then: a build, an install, ...).
+        slowest = sorted(zip(times, asked_at, strict=True), reverse=True)[:3]
         # The server's CPU per timed ask (all threads; less sensitive to a busy machine than
         # the wall times; under py-spy, the process measured is py-spy's).
         cpu_per_ask = (cpu_seconds(server.pid) - cpu0) / max(1, args.asks)
@@ -633,7 +651,13 @@ def main(argv: list[str] | None = None) -> int:
         if cluster is not None:
             cluster.stop()
 
+    unsorted = list(times)
     times.sort()
+
+    def clock(at: float) -> str:
+        return time.strftime("%H:%M:%S", time.localtime(at)) + f".{int(at % 1 * 1000):03d}"
+
+    worst = max(range(len(health)), key=health.__getitem__) if health else None
     result = {
         "helpers": args.helpers,
         "db": args.db,
@@ -642,6 +666,8 @@ def main(argv: list[str] | None = None) -> int:
         "offer_p50_s": round(statistics.median(times), 3),
         "offer_p99_s": round(times[min(len(times) - 1, int(len(times) * 0.99))], 3),
         "healthz_max_s": round(max(health), 3) if health else None,
+        "healthz_worst_at": clock(health_at[worst]) if worst is not None else None,
+        "offer_slowest": [[round(t, 3), clock(at)] for t, at in slowest],
         "server_cpu_per_ask_s": round(cpu_per_ask, 3),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "rss_mb": round(rss_mb),
@@ -651,6 +677,15 @@ def main(argv: list[str] | None = None) -> int:
         "tick_s": None if args.no_tick else round(tick_s, 2),  # JSON has no NaN
         "tick": tick.stdout.strip().splitlines()[-1] if tick.stdout.strip() else "",
     }
+    if args.trace:
+        args.trace.write_text(
+            json.dumps(
+                {
+                    "asks": [[at, t] for at, t in zip(asked_at, unsorted, strict=True)],
+                    "healthz": [[at, t] for at, t in zip(health_at, health, strict=True)],
+                }
+            )
+        )
     print_result(result, args.json)
     return 0
 

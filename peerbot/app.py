@@ -115,6 +115,7 @@ class Container:
         :data:`SNAPSHOT_WRITE_WAIT_S`: a worker stopped soon after its start-up build keeps what
         it built for the next start), and release connections."""
         self.worker.stop()
+        self.asks.close()  # a child process building an index is terminated
         if self.snapshots is not None and not self.snapshots.wait(SNAPSHOT_WRITE_WAIT_S):
             log.warning("stopping with an index snapshot still being written (it is not kept)")
         self.engine.dispose()
@@ -218,6 +219,8 @@ def build_container(
             max_pending_offers=settings.max_pending_offers_per_helper,
             learning=learning,
             snapshots=snapshots,
+            build_in_child=settings.index_build_child,
+            provisional_above=settings.index_provisional_above,
         ),
         MatchPolicy(
             offer_timeout_working_hours=settings.offer_timeout_working_hours,

@@ -280,9 +280,11 @@ class _IndexWarmUp:
     def __init__(self) -> None:
         self._thread: threading.Thread | None = None
         self._start_up: StartUp | None = None
+        self._container: Container | None = None
 
     def begin(self, container: Container) -> None:
         """Start the warm-up; wait (at most :data:`FIRST_PHASE_WAIT_S`) for its first phase."""
+        self._container = container
         self._start_up = container.asks.start_up()
         if self._start_up is not None:
             self._start_up.hold_builds()
@@ -298,7 +300,10 @@ class _IndexWarmUp:
 
     def join(self) -> None:
         """Wait (at most :data:`WARM_JOIN_S`) for the warm-up: exiting while the model embeds
-        in a thread aborts the process."""
+        in a thread aborts the process. A child process building the full index is
+        terminated first (nothing to wait for: the next start builds again)."""
+        if self._container is not None:
+            self._container.asks.close()
         if self._thread is not None:
             self._thread.join(timeout=WARM_JOIN_S)
 

@@ -256,6 +256,18 @@ class Settings(BaseSettings):
         "$XDG_STATE_HOME/peerbot/index/<database> (~/.local/state without it; one per host: "
         'erasures are counted in the database and reach every host); "off" disables them',
     )
+    index_build_child: bool = Field(
+        default=True,
+        description="with snapshots on, a start-up that must build a large index (no snapshot) "
+        "builds it in a child process that hands it over as a snapshot (false: in a thread of "
+        "the worker)",
+    )
+    index_provisional_above: int = Field(
+        default=200_000,
+        ge=0,
+        description="a start-up that must build an index of more past helps than this serves "
+        "asks from a provisional index (the helpers' profiles) while the full one builds",
+    )
     xdg_state_home: str | None = Field(
         default=None,
         description="the host's per-user state directory (the XDG base directory variable; "

@@ -520,6 +520,13 @@ class AskService:
         warm = getattr(self._ranker, "warm", None)
         return int(warm(self._sessions, self._clock.now())) if warm is not None else 0
 
+    def close(self) -> None:
+        """A stopping worker: the matcher's background work ends (a child process building
+        an index is terminated)."""
+        close = getattr(self._ranker, "close", None)
+        if close is not None:
+            close()
+
     def start_up(self) -> StartUp | None:
         """The matcher's start-up order (:class:`~peerbot.services.matching.StartUp`), when it
         keeps an index (None otherwise)."""

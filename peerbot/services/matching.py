@@ -11,13 +11,15 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVarTuple
 
 import numpy as np
 from sqlalchemy import Row, Select, func, literal, select, union_all
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from peerbot.domain.asks import text_for_matching
@@ -38,10 +40,11 @@ from peerbot.matching import (
     Snapshot,
     profiles,
 )
+from peerbot.services.index_child import ChildBuildError, ChildBuilds, build_request
 from peerbot.services.index_snapshot import SnapshotStore
 from peerbot.services.matching_feed import changed_people, changed_since
 from peerbot.services.offer_ledger import OfferFacts, OfferLedger
-from peerbot.services.ranking import HelperIndexes, matching_position
+from peerbot.services.ranking import Built, HelperIndexes, matching_position
 from peerbot.store.db import read_only
 from peerbot.store.models import (
     Ask,
@@ -529,13 +532,36 @@ def load_snapshot(
 MODEL_WAIT_S = 600.0
 
 
+@contextmanager
+def _building() -> Iterator[None]:
+    """A build (or load) in this process while requests are served: the interpreter handed to
+    request threads 5x as often (an acknowledgement, a few dozen short database calls each
+    giving it up and waiting to take it back, is not queued behind the build), and no cyclic
+    garbage collection (the build makes millions of short-lived objects, and each full
+    collection walks them all with every thread paused: /healthz waited seconds for it at
+    100,000 helpers; reference counting frees them; the collector runs again after). Not
+    needed while a child process builds: the worker only waits then."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(interval, 0.001))
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
+        if collecting:
+            gc.enable()
+
+
 class StartUp:
     """The order of a worker's start-up (`peerbot serve`): first what the first ask needs (each
     workspace's index loaded from its snapshot, built when small, or a provisional one, and
     the helpers' facts: :attr:`first_phase`), then the embedding model, then the full builds
-    apart (they wait for :attr:`model_loaded`). Run at once, each part took 3-7 times its CPU
-    time: they share one interpreter lock, and a thread reading rows from SQLite gives it up
-    at every row and then waits for the other thread to hand it back."""
+    apart in the worker (they wait for :attr:`model_loaded`). Run at once, each part took 3-7
+    times its CPU time: they share one interpreter lock, and a thread reading rows from SQLite
+    gives it up at every row and then waits for the other thread to hand it back. A full build
+    in a child process (:mod:`peerbot.services.index_child`) shares no lock with the worker:
+    it starts right after the first phase, beside the model load, at a lower priority."""
 
     def __init__(self) -> None:
         #: Set once the first phase of :meth:`IndexedMatcher.warm` is done (or failed).
@@ -580,6 +606,8 @@ class IndexedMatcher:
         max_pending_offers: int | None = None,
         learning: LearnedWeights | None = None,
         snapshots: SnapshotStore | None = None,
+        build_in_child: bool = True,
+        provisional_above: int | None = None,
     ) -> None:
         #: Per-workspace learned weights (issue 17); None: ``weights`` for every workspace.
         self.learning = learning
@@ -587,18 +615,27 @@ class IndexedMatcher:
         #: after a build (``None``: always built from the database).
         self._lock = threading.RLock()
         self._indexes = HelperIndexes(model_name, dimension, snapshots, self._lock)
+        #: ``provisional_above``: past helps above which a start-up with no snapshot serves
+        #: from a provisional index while the full one builds (``None``: the default).
+        self._indexes.provisional_above = provisional_above
         self._facts = HelperFactsCache()
         self._max_pending_offers = max_pending_offers
         self._ranker = ranker or RulesThenHybrid(weights)
         #: The order of the start-up warm-up and the model load (see :class:`StartUp`).
         self.start_up = StartUp()
+        #: Full builds apart run in child processes (snapshots on; see
+        #: :mod:`peerbot.services.index_child`); False: in a thread of the worker.
+        self.build_in_child = build_in_child
+        #: The child processes building (terminated by :meth:`close`).
+        self.children = ChildBuilds()
 
     def warm(self, sessions: sessionmaker[Session], now: datetime) -> int:
         """Build the index of every workspace with helpers (at worker start-up, in a background
         thread, so the first ask does not wait for it); reads only, never the write lock.
         Returns how many workspaces were built. A large workspace with no snapshot gets a
         provisional index first, then its full index built apart (:class:`StartUp`,
-        :meth:`~peerbot.services.ranking.HelperIndexes.start`)."""
+        :meth:`~peerbot.services.ranking.HelperIndexes.start`): in a child process
+        (:mod:`peerbot.services.index_child`) when snapshots are on."""
         try:
             with read_only(sessions) as session:
                 teams = list(session.scalars(select(HelperProfile.team_id).distinct()))
@@ -606,57 +643,102 @@ class IndexedMatcher:
         except BaseException:
             self.start_up.first_phase.set()  # nobody waits for a warm-up that failed
             raise
-        # The build is Python-heavy: hand the interpreter to request threads 5x as often
-        # meanwhile, so an acknowledgement (a few dozen short database calls, each one giving
-        # the interpreter up and waiting to take it back) is not queued behind it.
-        interval = sys.getswitchinterval()
-        sys.setswitchinterval(min(interval, 0.001))
-        # No cyclic garbage collection meanwhile: the build makes millions of short-lived
-        # objects (rows, tuples), and each full collection walks them all with every thread
-        # paused (seconds at 100,000 helpers: /healthz waited for it). Reference counting
-        # frees them; the collector runs again once the build is done.
-        collecting = gc.isenabled()
-        gc.disable()
         try:
             self._warm_teams(sessions, teams, now)
         finally:
             self.start_up.first_phase.set()
-            sys.setswitchinterval(interval)
-            if collecting:
-                gc.enable()
         return len(teams)
 
     def _warm_teams(self, sessions: sessionmaker[Session], teams: list[str], now: datetime) -> None:
         apart = []
-        for team in teams:  # first what an ask needs, for every workspace
-            with read_only(sessions) as session, self._lock:
-                # A snapshot loaded, a small index built, or (a large workspace with no
-                # snapshot) a provisional index.
-                if self._indexes.start(session, team, now):
-                    apart.append(team)
-                self._warm_team(session, team, now)
+        with _building():
+            for team in teams:  # first what an ask needs, for every workspace
+                with read_only(sessions) as session, self._lock:
+                    # A snapshot loaded, a small index built, or (a large workspace with no
+                    # snapshot) a provisional index.
+                    if self._indexes.start(session, team, now):
+                        apart.append(team)
+                    self._warm_team(session, team, now)
         self.start_up.first_phase.set()
-        if apart and not self.start_up.model_loaded.wait(MODEL_WAIT_S):
-            log.warning("the embedding model is not loaded yet: building the full index anyway")
         for team in apart:
+            if self.children.closed:
+                return  # the worker is stopping
             self._build_apart(sessions, team, now)
 
     def _build_apart(self, sessions: sessionmaker[Session], team: str, now: datetime) -> None:
         """Build the workspace's full index without the matcher's lock (asks are ranked on
-        the provisional index meanwhile), then put it in place and warm it up."""
-        t0, c0 = time.monotonic(), time.thread_time()
-        with read_only(sessions) as session:
-            built = self._indexes.build_apart(session, team, now)
-        profiles.warm(built.index)  # its centroids, before any ranking sees it
-        log.info(
-            "full index of %s built apart in %.1f s (CPU %.1f)",
-            team, time.monotonic() - t0, time.thread_time() - c0,
-        )  # fmt: skip
-        with read_only(sessions) as session, self._lock:
+        the provisional index meanwhile), then put it in place and warm it up. In a child
+        process when it can (:meth:`_built_by_child`), else (or when that failed) here."""
+        # A child starts at once, beside the model load (its own process, at a lower priority:
+        # the load comes first); a build here waits for the model (:class:`StartUp`).
+        built = self._built_by_child(sessions, team, now)
+        if built is None:
+            if self.children.closed:
+                return  # stopping: the child was terminated, nothing is built here
+            if not self.start_up.model_loaded.wait(MODEL_WAIT_S):
+                log.warning("the embedding model is not loaded yet: building the index anyway")
+            t0, c0 = time.monotonic(), time.thread_time()
+            with _building(), read_only(sessions) as session:
+                built = self._indexes.build_apart(session, team, now)
+                profiles.warm(built.index)  # its centroids, before any ranking sees it
+            log.info(
+                "full index of %s built apart in %.1f s (CPU %.1f)",
+                team, time.monotonic() - t0, time.thread_time() - c0,
+            )  # fmt: skip
+        with _building(), read_only(sessions) as session, self._lock:
             if self._indexes.install(team, built):
                 # The facts as the last ask left them (asks meanwhile read them at later
                 # times: reading them at ``now`` again would look like the clock went back).
                 self._warm_team(session, team, now, facts=self._facts.held(team))
+
+    def _built_by_child(
+        self, sessions: sessionmaker[Session], team: str, now: datetime
+    ) -> Built | None:
+        """The workspace's full index built by a child process and loaded from the snapshot
+        it wrote (see :mod:`peerbot.services.index_child`); ``None`` (logged) when snapshots
+        are off, the database is in memory, the child is turned off (``INDEX_BUILD_CHILD``)
+        or it failed: then the caller builds here."""
+        store = self._indexes.snapshots
+        if store is None or not self.build_in_child or self.children.closed:
+            return None
+        with read_only(sessions) as session:
+            bind = session.get_bind()
+        url = (bind if isinstance(bind, Engine) else bind.engine).url
+        if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+            return None
+        t0, c0 = time.monotonic(), time.thread_time()
+        request = build_request(
+            url.render_as_string(hide_password=False),
+            team,
+            self._indexes.model_name,
+            self._indexes.dimension,
+            store.root,
+            store.database,
+            now,
+        )
+        try:
+            report = self.children.run(request)
+            t1, c1 = time.monotonic(), time.thread_time()
+            with _building(), read_only(sessions) as session:
+                built = self._indexes.load_apart(session, team)
+            if built is None:
+                raise ChildBuildError("the snapshot it wrote could not be loaded")
+        except Exception:
+            if not self.children.closed:
+                log.exception("the child build of the index of %s failed: building it here", team)
+            return None
+        log.info(
+            "full index of %s built by a child process (pid %s) in %.1f s (child CPU %.1f s, "
+            "peak RSS %s MB, start %.2f s), loaded in %.1f s (CPU %.1f); waiting cost CPU %.2f",
+            team, report.get("pid"), t1 - t0, report.get("cpu_s", 0.0),
+            report.get("peak_rss_mb"), report.get("start_s", 0.0),
+            time.monotonic() - t1, time.thread_time() - c1, c1 - c0,
+        )  # fmt: skip
+        return built
+
+    def close(self) -> None:
+        """A stopping worker: terminate the child builds running (see :class:`ChildBuilds`)."""
+        self.children.close()
 
     def _warm_team(
         self,

@@ -110,7 +110,9 @@ class _TeamIndex:
 
 @dataclass(frozen=True)
 class Built:
-    """A full index built apart (:meth:`HelperIndexes.build_apart`), to be installed."""
+    """A full index built apart (:meth:`HelperIndexes.build_apart`, or in a child process
+    and loaded from the snapshot it wrote: :meth:`HelperIndexes.load_apart`), to be
+    installed."""
 
     index: HelperIndex
     #: The workspace's change number it was read at, and the time its read began.
@@ -118,6 +120,10 @@ class Built:
     at: datetime
     #: The workspace's erasure count read before it (``None``: snapshots off).
     erasures: int | None = None
+    #: When it was built from the database (``None``: at ``at``).
+    origin: datetime | None = None
+    #: Loaded from a snapshot on disk: not written again once installed.
+    written: bool = False
 
 
 def matching_version(session: Session, team_id: str) -> int:
@@ -302,6 +308,27 @@ def load_columns(
     )
 
 
+def build_index(session: Session, team_id: str, model: str, dimension: int) -> HelperIndex:
+    """The workspace's full index (and its topics) read from the database in ``session``
+    (logged): what a worker builds, and what a child process builds for it
+    (:mod:`peerbot.services.index_child`)."""
+    t0, c0 = time.monotonic(), time.thread_time()
+    cols = load_columns(session, team_id, model)
+    t1, c1 = time.monotonic(), time.thread_time()
+    index = HelperIndex.build(cols, dimension, model, exact_max_rows=EXACT_MAX_ROWS)
+    del cols
+    t2, c2 = time.monotonic(), time.thread_time()
+    attach_topics(index, session, team_id)
+    t3, c3 = time.monotonic(), time.thread_time()
+    log.info(
+        "index of %s: read %.1f s (CPU %.1f), built %.1f s (CPU %.1f), "
+        "topics %.1f s (CPU %.1f)",
+        team_id, t1 - t0, c1 - c0, t2 - t1, c2 - c1, t3 - t2, c3 - c2,
+    )  # fmt: skip
+    release_free_memory()
+    return index
+
+
 def _vector_rows(blobs: list[bytes], dims: list[int]) -> npt.NDArray[np.float32]:
     """The stored vectors ``blobs`` (each ``dims[i]`` values long) as rows of one float32
     matrix: joined and read in pieces (one C call each), no array per vector."""
@@ -484,6 +511,9 @@ class HelperIndexes:
     ) -> None:
         self._model = model_name
         self._dim = dimension
+        #: The embedding model's name and dimension the indexes are built for.
+        self.model_name = model_name
+        self.dimension = dimension
         self._teams: dict[str, _TeamIndex] = {}
         #: Where indexes are written after a build and read at start-up (``None``: never).
         self.snapshots = snapshots
@@ -498,6 +528,9 @@ class HelperIndexes:
         self._replaced_at: dict[str, float] = {}
         self._replace_lock = threading.Lock()
         self._swept_at: float | None = None
+        #: Past helps above which a start-up with no snapshot serves from a provisional
+        #: index meanwhile (``None``: :data:`PROVISIONAL_ABOVE`; ``INDEX_PROVISIONAL_ABOVE``).
+        self.provisional_above: int | None = None
 
     def _load(
         self, session: Session, team_id: str, version: int, erasures: int | None = None
@@ -537,21 +570,7 @@ class HelperIndexes:
 
     def _build_index(self, session: Session, team_id: str) -> HelperIndex:
         """The workspace's full index (and its topics) read from the database (logged)."""
-        t0, c0 = time.monotonic(), time.thread_time()
-        cols = load_columns(session, team_id, self._model)
-        t1, c1 = time.monotonic(), time.thread_time()
-        index = HelperIndex.build(cols, self._dim, self._model, exact_max_rows=EXACT_MAX_ROWS)
-        del cols
-        t2, c2 = time.monotonic(), time.thread_time()
-        attach_topics(index, session, team_id)
-        t3, c3 = time.monotonic(), time.thread_time()
-        log.info(
-            "index of %s: read %.1f s (CPU %.1f), built %.1f s (CPU %.1f), "
-            "topics %.1f s (CPU %.1f)",
-            team_id, t1 - t0, c1 - c0, t2 - t1, c2 - c1, t3 - t2, c3 - c2,
-        )  # fmt: skip
-        release_free_memory()
-        return index
+        return build_index(session, team_id, self._model, self._dim)
 
     def _position(self, session: Session, team_id: str) -> tuple[int, int | None]:
         """The workspace's change number and (snapshots on) erasure count, as
@@ -582,12 +601,18 @@ class HelperIndexes:
         helps = session.scalar(
             select(func.count()).select_from(Pair).where(Pair.team_id == team_id)
         )
-        if int(helps or 0) <= PROVISIONAL_ABOVE:
+        above = PROVISIONAL_ABOVE if self.provisional_above is None else self.provisional_above
+        if int(helps or 0) <= above:
             self._build(session, team_id, fp, now, "built", erased)
             return False
         t0 = time.monotonic()
         cols = load_columns(session, team_id, self._model, past_helps=False)
-        index = HelperIndex.build(cols, self._dim, self._model, exact_max_rows=EXACT_MAX_ROWS)
+        # Its vectors in int8 (searched exactly, as every index this small): it lives for the
+        # build's minute, and float32 would cost the worker 110 MB more meanwhile (100,000
+        # helpers: 221 MB against 112 MB, RSS measured).
+        index = HelperIndex.build(
+            cols, self._dim, self._model, exact_max_rows=EXACT_MAX_ROWS, storage="int8"
+        )
         del cols
         attach_topics(index, session, team_id, past_helps=False)
         self._teams[team_id] = _TeamIndex(
@@ -611,19 +636,45 @@ class HelperIndexes:
         fp, erased = self._position(session, team_id)
         return Built(self._build_index(session, team_id), fp, now, erased)
 
+    def load_apart(self, session: Session, team_id: str) -> Built | None:
+        """The workspace's full index from its snapshot (one a child process just wrote:
+        :mod:`peerbot.services.index_child`), as a start-up from a snapshot loads it (the
+        erasure count read in ``session`` first: a snapshot built before it is refused and
+        deleted), not kept: to :meth:`install`. ``None``: no snapshot it may use."""
+        if self.snapshots is None:
+            return None
+        fp, erased = self._position(session, team_id)
+        loaded = self.snapshots.load(team_id, self._model, self._dim, erased)
+        if loaded is None:
+            return None
+        if loaded.version > fp or (loaded.version < fp and loaded.watermark is None):
+            log.warning("the index snapshot of %s is ahead of the database", team_id)
+            return None
+        at = loaded.watermark or loaded.origin
+        if at is None:
+            return None
+        return Built(
+            loaded.index, loaded.version, at, loaded.erasures, origin=loaded.origin, written=True
+        )
+
     def install(self, team_id: str, built: Built) -> bool:
         """Keep ``built`` in place of the workspace's provisional index (callers serialise;
         the next :meth:`refresh` brings it up to the changes made since its read). Returns
         False, keeping what is there, when the index held is no longer provisional (a
-        refresh rebuilt it meanwhile)."""
+        refresh rebuilt it meanwhile). Written as a snapshot unless it was read from one."""
         current = self._teams.get(team_id)
         if current is not None and not current.provisional:
             return False
         kept = self._teams[team_id] = _TeamIndex(
-            built.index, built.version, built.at, origin=built.at, erasures=built.erasures
+            built.index,
+            built.version,
+            built.at,
+            origin=built.origin or built.at,
+            erasures=built.erasures,
         )
         log.info("built the helper index of %s: %d helpers", team_id, len(built.index))
-        self._save(team_id, kept, force=True)
+        if not built.written:
+            self._save(team_id, kept, force=True)
         return True
 
     def _save(self, team_id: str, current: _TeamIndex, *, force: bool = False) -> None:
