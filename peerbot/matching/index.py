@@ -507,6 +507,8 @@ class HelperIndex:
         #: enter the top 10, and such a row can sit in a partition the probe skips.
         self.prior_shortlist = PRIOR_SHORTLIST
         self._also_cache: tuple[tuple[int, int, int], _AlsoRows] | None = None
+        #: :attr:`revision` less the changes of facts alone (the rows' caches key on it).
+        self._rows_revision = 0
         self.storage = storage
         self._centroids = None if centroids is None else np.asarray(centroids, np.float32)
         n_parts = 1 if self._centroids is None else self._centroids.shape[0]
@@ -1268,6 +1270,7 @@ class HelperIndex:
         self.revision += 1
         if facts_only:
             return
+        self._rows_revision += 1
         self._help_cache = None
         self._slots_cache = None
         self._recency_cache = {}
@@ -1386,9 +1389,10 @@ class HelperIndex:
 
     def _also_rows(self, also: npt.NDArray[np.intp]) -> _AlsoRows:
         """The live slots of ``also``, their rows, and a contiguous copy of those rows with
-        their scales: kept until the index changes (the ranker passes the same helpers ask
-        after ask, and gathering their scattered rows cost more than scoring them)."""
-        key = (self.revision, self._hw, hash(also.tobytes()))
+        their scales: kept until the index's rows change (the ranker passes the same helpers
+        ask after ask, and gathering their scattered rows cost more than scoring them; a
+        change of facts alone, after every offer, keeps them)."""
+        key = (self._rows_revision, self._hw, hash(also.tobytes()))
         cached = self._also_cache
         if cached is not None and cached[0] == key:
             return cached[1]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import threading
+import weakref
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import overload
 
 import numpy as np
@@ -77,6 +79,35 @@ class _SlotIds(Sequence[str]):
         return str(self._ids[self._slots[i]])
 
 
+@dataclass(slots=True)
+class _Caches:
+    """What the rankers of one index keep between asks, each entry keyed by what it depends
+    on (the index's revision among it): the contributions that do not depend on the ask's
+    text (:meth:`HybridRanker._static`: by candidate set, weights and asker's time zone),
+    the ages of the past helps and the last prior shortlist."""
+
+    static: dict[tuple[object, ...], dict[str, npt.NDArray[np.float64]]] = field(
+        default_factory=dict
+    )
+    times: tuple[int, npt.NDArray[np.intp], npt.NDArray[np.float64]] | None = None
+    prior: tuple[int, object, int, npt.NDArray[np.intp]] | None = None
+
+
+#: Per index (dropped with it): production ranks each ask with a new :class:`HybridRanker`
+#: (and learned weights of its own), which found nothing kept before (at 100,000 helpers the
+#: ask-independent contributions alone cost ~10 ms to recompute).
+_KEPT: weakref.WeakKeyDictionary[HelperIndex, _Caches] = weakref.WeakKeyDictionary()
+_CACHES_LOCK = threading.Lock()
+
+
+def _caches_of(index: HelperIndex) -> _Caches:
+    with _CACHES_LOCK:
+        kept = _KEPT.get(index)
+        if kept is None:
+            kept = _KEPT[index] = _Caches()
+        return kept
+
+
 def _quote(text: str) -> str:
     text = " ".join(text.split())
     if len(text) > _EXAMPLE_CHARS:
@@ -98,9 +129,8 @@ class HybridRanker:
     def __init__(self, index: HelperIndex, weights: RankerWeights | None = None) -> None:
         self.index = index
         self.weights = weights or RankerWeights()
-        self._static_cache: dict[tuple[object, ...], dict[str, npt.NDArray[np.float64]]] = {}
-        self._times_cache: tuple[int, npt.NDArray[np.intp], npt.NDArray[np.float64]] | None = None
-        self._prior_cache: tuple[int, object, int, npt.NDArray[np.intp]] | None = None
+        #: Shared by every ranker of the index (production makes one per ask).
+        self._caches = _caches_of(index)
 
     def _candidate_slots(
         self, ask: Ask, allowed: Collection[str] | None, excluded: Collection[str]
@@ -217,7 +247,7 @@ class HybridRanker:
         """Age in days of past helps ``(owner slot, ref)`` before the latest dated help of the
         index (a common reference: only differences matter); undated ones count as the oldest."""
         idx = self.index
-        cached = self._times_cache
+        cached = self._caches.times
         if cached is None or cached[0] != idx.revision:
             h_owners, h_times = idx.help_times()
             start = np.zeros(max(idx.n_slots, 1), dtype=np.intp)
@@ -232,7 +262,7 @@ class HybridRanker:
             else:
                 ages = np.zeros(h_times.size)
             cached = (idx.revision, start, ages)
-            self._times_cache = cached
+            self._caches.times = cached
         _rev, start, ages = cached
         if ages.size == 0:
             return np.zeros(owners.size)
@@ -250,14 +280,14 @@ class HybridRanker:
         if idx.centroids is None or k <= 0 or not static or not len(slots):
             return None
         key = id(static)
-        cached = self._prior_cache
+        cached = self._caches.prior
         if cached is not None and cached[0] == key and cached[1] is static and cached[2] == k:
             return cached[3]
         total = np.zeros(len(slots))
         for c in static.values():
             total += c
         top = slots[np.argpartition(-total, k - 1)[:k]] if k < total.size else slots
-        self._prior_cache = (key, static, k, top)
+        self._caches.prior = (key, static, k, top)
         return top
 
     def _static(self, slots: npt.NDArray[np.intp], ask: Ask) -> dict[str, npt.NDArray[np.float64]]:
@@ -269,7 +299,7 @@ class HybridRanker:
         idx = self.index
         w = self.weights
         key = (idx.revision, len(slots), hash(slots.tobytes()), ask.asker_utc_offset_minutes, w)
-        hit = self._static_cache.get(key)
+        hit = self._caches.static.get(key)
         if hit is not None:
             return hit
         signals: dict[str, npt.NDArray[np.float64]] = {}
@@ -301,9 +331,11 @@ class HybridRanker:
         signals["fairness"] = -np.log1p(np.maximum(facts["recent_offers"][slots], 0.0))
 
         result = weighted_z(signals, w, len(slots))
-        if len(self._static_cache) >= 8:
-            self._static_cache.pop(next(iter(self._static_cache)))
-        self._static_cache[key] = result
+        with _CACHES_LOCK:
+            kept = self._caches.static
+            while len(kept) >= 8:
+                kept.pop(next(iter(kept)))
+            kept[key] = result
         return result
 
     def rank(
