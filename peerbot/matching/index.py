@@ -1009,6 +1009,11 @@ class HelperIndex:
         """All past helps of the helper in ``slot``."""
         return [PastHelp(a, self._decode(r), t, at) for a, t, at, r in self._helps(slot)]
 
+    def past_help_texts(self, slot: int) -> list[tuple[str, datetime | None]]:
+        """Text and time of each past help of ``slot`` (as :meth:`past_helps`, in the same
+        order), without decoding their vectors: what an explanation quotes."""
+        return [(t, at) for _a, t, at, _r in self._helps(slot)]
+
     # --- changes --------------------------------------------------------------------------
     def apply(self, changes: Iterable[IndexChange]) -> int:
         """Apply changes newer than :attr:`generation`, in version order; returns how many."""

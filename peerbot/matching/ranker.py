@@ -409,13 +409,13 @@ class HybridRanker:
             w.recency_days, 1e-9
         )
         best = int(mask[int(np.argmax(terms))])
-        past = self.index.past_help(slot, int(hits.refs[best]))
-        example = _quote(past.text)
+        text, helped_at = self.index.past_help_texts(slot)[int(hits.refs[best])]
+        example = _quote(text)
         close = float(hits.sims[best]) >= w.similar_threshold
         what = "a similar ask" if close else "a related ask"
-        if past.helped_at is None:
+        if helped_at is None:
             return f"helped on {what}: {example}"
-        days = max(0, math.floor((ask.now - past.helped_at).total_seconds() / 86400))
+        days = max(0, math.floor((ask.now - helped_at).total_seconds() / 86400))
         when = "today" if days == 0 else f"{_plural(days, 'day')} ago"
         return f"helped on {what} {when}: {example}"
 
@@ -451,7 +451,7 @@ class HybridRanker:
             n, pairs = self.similar_past_helps(slot, scoring.hits)
             if not pairs:
                 return ""
-            example = _quote(idx.past_help(slot, pairs[0][1]).text)
+            example = _quote(idx.past_help_texts(slot)[pairs[0][1]][0])
             if n:
                 return f"has helped on {_plural(n, 'similar ask')}, e.g. {example}"
             return f"closest past help: {example}"
@@ -464,7 +464,7 @@ class HybridRanker:
                 return ""
             k = int(top.size)
             best = max(mine, key=lambda i: float(scoring.hits.sims[i]))
-            example = _quote(idx.past_help(slot, int(scoring.hits.refs[best])).text)
+            example = _quote(idx.past_help_texts(slot)[int(scoring.hits.refs[best])][0])
             return f"helped on {len(mine)} of the {k} past asks closest to this one, e.g. {example}"
         if signal == "topic_history":
             return self._describe_topics(slot, ask)
@@ -474,7 +474,7 @@ class HybridRanker:
             )
             if not total:
                 return ""
-            example = _quote(idx.past_help(slot, best).text)
+            example = _quote(idx.past_help_texts(slot)[best][0])
             if similar:
                 helps = _plural(total, "past help")
                 verb = "was" if similar == 1 else "were"
@@ -503,7 +503,7 @@ class HybridRanker:
                 return f"expertise mentions {quoted}"
             return f"past asks mention {quoted}"
         if signal == "experience":
-            n = f.helps_given if f.helps_given is not None else len(idx.past_helps(slot))
+            n = f.helps_given if f.helps_given is not None else len(idx.past_help_texts(slot))
             return f"has helped {_plural(n, 'time')}"
         if signal == "rating" and f.rating_mean is not None:
             return f"rated {f.rating_mean:.1f}/5 by {_plural(f.rating_count, 'person')}".replace(
@@ -512,7 +512,7 @@ class HybridRanker:
         if signal == "tenure" and f.years_managing is not None:
             return f"{f.years_managing:g} years managing"
         if signal == "recency":
-            times = [h.helped_at for h in idx.past_helps(slot) if h.helped_at is not None]
+            times = [at for _text, at in idx.past_help_texts(slot) if at is not None]
             if not times:
                 return ""
             days = max(0, math.floor((ask.now - max(times)).total_seconds() / 86400))
