@@ -1372,7 +1372,8 @@ class HelperIndex:
         rows, sims, own = rows[keep], sims[keep], own[keep]
         # Partial soft count per helper (the semantic-history aggregation's shape).
         partial = np.bincount(own, weights=np.exp(20.0 * (sims - 1.0)), minlength=self.n_slots)
-        touched = np.flatnonzero(partial) if self.shortlist > 0 else np.zeros(0, np.intp)
+        # (``!= 0``: the same slots; nonzero of a boolean array is ~15x faster than of floats)
+        touched = np.flatnonzero(partial != 0) if self.shortlist > 0 else np.zeros(0, np.intp)
         if touched.size > self.shortlist:
             best = np.argpartition(-partial[touched], self.shortlist - 1)[: self.shortlist]
             touched = touched[best]
@@ -1494,6 +1495,8 @@ class HelperIndex:
         rows = lo + np.flatnonzero(live)
         owners = self._own[rows]
         sums = np.zeros((n, self.dimension), dtype=np.int64)
+        if not rows.size:  # nothing to add: every ranking asks whether rows were appended
+            return sums, np.zeros(n, dtype=np.int64), hw
         if isinstance(self._mat, np.ndarray):
             # Rows in memory: taken in owner order (each helper's rows, scattered over the
             # partitions, summed within a block before one add per helper).
