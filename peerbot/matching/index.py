@@ -422,8 +422,13 @@ EXACT_MAX_ROWS = 400_000
 #: probes alike) ranked 54th to 8,981st on the other signals, 15 of 19 within 2,048.
 PRIOR_SHORTLIST = 2048
 #: Slots, rows, copies of the stored rows and their scales (see ``HelperIndex._also_rows``).
+#: (slots, rows, their stored copy, scales, (owner, kind, ref) of each row).
 _AlsoRows = tuple[
-    npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[Any], npt.NDArray[np.float32]
+    npt.NDArray[np.intp],
+    npt.NDArray[np.intp],
+    npt.NDArray[Any],
+    npt.NDArray[np.float32],
+    tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any]],
 ]
 #: Rows the bulk build reads, assigns and encodes at a time.
 _BUILD_ROWS = 8192
@@ -1378,19 +1383,20 @@ class HelperIndex:
             best = np.argpartition(-partial[touched], self.shortlist - 1)[: self.shortlist]
             touched = touched[best]
         short = np.zeros(self.n_slots, dtype=bool)
-        parts_r, parts_s = [], []
+        parts_s = []
+        tail = None
         if also is not None and also.size:
-            a_slots, a_rows, a_block, a_scale = self._also_rows(also)
+            a_slots, _a_rows, a_block, a_scale, tail = self._also_rows(also)
             short[a_slots] = True
             touched = touched[~short[touched]]
-            parts_r.append(a_rows)
             parts_s.append(self._block_dots(a_block, a_scale, q))
         short[touched] = True
         all_rows = self._rows_of_many(touched)
         rest = ~short[own]
         return self._hits(
-            np.concatenate([rows[rest], all_rows, *parts_r]),
+            np.concatenate([rows[rest], all_rows]),
             np.concatenate([sims[rest], self._dots_at(all_rows, q), *parts_s]),
+            tail,
         )
 
     def _also_rows(self, also: npt.NDArray[np.intp]) -> _AlsoRows:
@@ -1410,7 +1416,13 @@ class HelperIndex:
         rows = np.sort(self._rows_of_many(slots))
         # A contiguous copy in the storage type (2,048 helpers: 8.6 MB of int8), converted a
         # chunk at a time at each ask: faster than products over a float32 copy (34 MB read).
-        value = (slots, rows, self._take(rows), self._scale[rows].copy())
+        value = (
+            slots,
+            rows,
+            self._take(rows),
+            self._scale[rows].copy(),
+            (self._own[rows], self._kind[rows], self._ref[rows]),
+        )
         self._also_cache = (key, value)
         return value
 
@@ -1429,12 +1441,24 @@ class HelperIndex:
             res *= scale
         return res
 
-    def _hits(self, rows: npt.NDArray[np.intp], sims: npt.NDArray[np.float32]) -> Hits:
-        own = self._own[rows]
+    def _hits(
+        self,
+        rows: npt.NDArray[np.intp],
+        sims: npt.NDArray[np.float32],
+        tail: tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any]] | None = None,
+    ) -> Hits:
+        """Hits of ``rows`` (then of the rows whose (owner, kind, ref) are ``tail``, kept with
+        their copy by :meth:`_also_rows`) scored ``sims``; rows of removed helpers left out."""
+        own, kind, ref = self._own[rows], self._kind[rows], self._ref[rows]
+        if tail is not None:
+            t_own, t_kind, t_ref = tail
+            own = np.concatenate([own, t_own])
+            kind = np.concatenate([kind, t_kind])
+            ref = np.concatenate([ref, t_ref])
         if self._holes:
             keep = own >= 0
-            rows, sims, own = rows[keep], sims[keep], own[keep]
-        return Hits(sims.astype(np.float32, copy=False), own, self._kind[rows], self._ref[rows])
+            sims, own, kind, ref = sims[keep], own[keep], kind[keep], ref[keep]
+        return Hits(sims.astype(np.float32, copy=False), own, kind, ref)
 
     def fact_columns(self) -> dict[str, npt.NDArray[np.float64]]:
         """Facts as slot-indexed float arrays (``NaN`` = unknown), keyed by the names of
