@@ -1416,10 +1416,22 @@ class HelperIndex:
         rows = np.sort(self._rows_of_many(slots))
         # A contiguous copy in the storage type (2,048 helpers: 8.6 MB of int8), converted a
         # chunk at a time at each ask: faster than products over a float32 copy (34 MB read).
+        block = None
+        if cached is not None and cached[0][:2] == key[:2] and cached[1][1].size:
+            # The same rows, other helpers (a change of facts moved a few in or out of the
+            # prior shortlist): the rows already copied are taken from the old copy (5x as
+            # fast as from the whole matrix), only the others from the matrix.
+            o_rows, o_block = cached[1][1], cached[1][2]
+            pos = np.minimum(np.searchsorted(o_rows, rows), o_rows.size - 1)
+            found = o_rows[pos] == rows
+            block = np.empty((rows.size, self.dimension), dtype=o_block.dtype)
+            block[found] = o_block[pos[found]]
+            if not found.all():
+                block[~found] = self._take(rows[~found])
         value = (
             slots,
             rows,
-            self._take(rows),
+            block if block is not None else self._take(rows),
             self._scale[rows].copy(),
             (self._own[rows], self._kind[rows], self._ref[rows]),
         )

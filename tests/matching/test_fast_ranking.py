@@ -179,3 +179,20 @@ def test_a_helper_without_facts_keeps_the_reference_order() -> None:
     assert [(r.candidate.user_id, r.explanation) for r in ranked[:5]] == [
         (i, e) for i, _, e in head
     ]
+
+
+def test_the_prior_shortlists_rows_copied_again_from_the_last_copy_are_the_stored_rows() -> None:
+    """When a change of facts moves a few helpers in or out of the prior shortlist, the new
+    copy of their rows takes the rows it already had from the last copy: the same bytes as
+    taken from the matrix, and the same owners and scales."""
+    _records, index = _workspace(600, True)
+    first = np.arange(0, 300, dtype=np.intp)
+    index._also_rows(first)
+    moved = np.concatenate([np.arange(20, 300), np.arange(400, 430)]).astype(np.intp)
+    slots, rows, block, scale, (own, kind, ref) = index._also_rows(moved)
+    assert np.array_equal(slots, np.sort(moved))
+    assert np.array_equal(rows, np.sort(index._rows_of_many(slots)))
+    assert np.array_equal(block, index._take(rows))
+    assert np.array_equal(scale, index._scale[rows])
+    assert np.array_equal(own, index._own[rows]) and np.array_equal(ref, index._ref[rows])
+    assert np.array_equal(kind, index._kind[rows])
