@@ -86,9 +86,9 @@ class _Caches:
     text (:meth:`HybridRanker._static`: by candidate set, weights and asker's time zone),
     the ages of the past helps and the last prior shortlist."""
 
-    static: dict[tuple[object, ...], dict[str, npt.NDArray[np.float64]]] = field(
-        default_factory=dict
-    )
+    static: dict[
+        tuple[object, ...], tuple[npt.NDArray[np.intp], dict[str, npt.NDArray[np.float64]]]
+    ] = field(default_factory=dict)
     times: tuple[int, npt.NDArray[np.intp], npt.NDArray[np.float64]] | None = None
     prior: tuple[int, object, int, npt.NDArray[np.intp]] | None = None
 
@@ -298,10 +298,13 @@ class HybridRanker:
         """
         idx = self.index
         w = self.weights
-        key = (idx.revision, len(slots), hash(slots.tobytes()), ask.asker_utc_offset_minutes, w)
-        hit = self._caches.static.get(key)
-        if hit is not None:
-            return hit
+        # A cheap fingerprint of the candidates (hashing 100,000 slots' bytes took 0.3 ms),
+        # the slots themselves compared on a hit.
+        mark = (int(slots[0]), int(slots[-1]), int(np.add.reduce(slots))) if len(slots) else ()
+        key = (idx.revision, len(slots), mark, ask.asker_utc_offset_minutes, w)
+        kept = self._caches.static.get(key)
+        if kept is not None and (kept[0] is slots or np.array_equal(kept[0], slots)):
+            return kept[1]
         signals: dict[str, npt.NDArray[np.float64]] = {}
         facts = idx.fact_columns()
         signals["experience"] = np.log1p(facts["helps_given"][slots])
@@ -332,10 +335,10 @@ class HybridRanker:
 
         result = weighted_z(signals, w, len(slots))
         with _CACHES_LOCK:
-            kept = self._caches.static
-            while len(kept) >= 8:
-                kept.pop(next(iter(kept)))
-            kept[key] = result
+            by_key = self._caches.static
+            while len(by_key) >= 8:
+                by_key.pop(next(iter(by_key)))
+            by_key[key] = (slots.copy(), result)
         return result
 
     def rank(

@@ -196,3 +196,18 @@ def test_the_prior_shortlists_rows_copied_again_from_the_last_copy_are_the_store
     assert np.array_equal(scale, index._scale[rows])
     assert np.array_equal(own, index._own[rows]) and np.array_equal(ref, index._ref[rows])
     assert np.array_equal(kind, index._kind[rows])
+
+
+def test_candidates_with_the_same_fingerprint_are_not_taken_for_each_other() -> None:
+    """The kept contributions are found by a cheap fingerprint of the candidates' slots (the
+    first, the last, the sum) and the slots compared: the same helpers in another order are
+    other candidates, not the kept ones."""
+    _records, index = _workspace(50, False)
+    ask = Ask("feedback", synthetic_queries(1, topics=32)[0], NOW)
+    ranker = HybridRanker(index)
+    a = np.array([0, 3, 2, 5], dtype=np.intp)
+    b = np.array([0, 2, 3, 5], dtype=np.intp)
+    first = ranker.score(ask, slots=a).scored.contributions["fairness"]
+    second = ranker.score(ask, slots=b).scored.contributions["fairness"]
+    assert np.array_equal(second, first[[0, 2, 1, 3]])
+    assert not np.array_equal(second, first)
