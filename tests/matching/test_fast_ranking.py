@@ -163,6 +163,9 @@ def test_rankers_of_one_index_share_what_they_keep_and_an_index_change_drops_it(
     changed = HybridRanker(index).score(ask).scored.contributions
     assert changed["fairness"] is not first["fairness"]
     assert changed["fairness"][1] < first["fairness"][1]
+    # What was kept for the facts before is dropped (never read again: memory only).
+    kept = ranker_module._KEPT[index].static
+    assert len(kept) == 1 and all(key[0] == index.revision for key in kept)
 
 
 def test_a_helper_without_facts_keeps_the_reference_order() -> None:
