@@ -2,8 +2,10 @@
 
 Synthetic workspaces: helpers with ``helps`` past helps each, vectors drawn around a few hundred
 topic directions (so that partitions behave as on real text), facts filled in for every signal.
-Each figure is the median over ``runs`` timed calls of :meth:`HybridRanker.rank` (top 10 with
-explanations), after one warm-up call; beside it the time to build the index and, for the
+Each figure is the median over ``runs`` timed calls of the production ranker
+(:class:`ProductionRanking`: :meth:`RulesThenHybrid.rank` as ``IndexedMatcher.candidates_for``
+calls it, the top 10 read with their explanations), after one warm-up call, with its CPU time,
+also after an offer changed one helper's facts; beside it the time to build the index and, for the
 sizes searched approximately (IVF partitions), the recall@10 of the ranking against exact
 search over the same index (every partition probed) over :data:`RECALL_ASKS` asks (the timed
 ask and synthetic ones drawn as the workspace's past asks are; the number is printed).
@@ -17,8 +19,8 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -27,13 +29,18 @@ import numpy as np
 from peerbot.domain.ports import Embedder
 from peerbot.matching import (
     Ask,
+    Candidate,
+    Eligibility,
     HelperColumns,
     HelperFacts,
     HelperIndex,
     HelperRecord,
     HybridRanker,
     PastHelp,
+    Ranked,
     RankerWeights,
+    RulesThenHybrid,
+    Snapshot,
 )
 from peerbot.matching.index import EXACT_MAX_ROWS, STORAGE, release_free_memory
 
@@ -77,13 +84,64 @@ ASK_TEXT = "how do I give feedback to a senior engineer whose performance droppe
 
 def median_seconds(fn: Callable[[], object], runs: int) -> float:
     """Median wall time of ``runs`` calls of ``fn`` (after one warm-up call)."""
+    return median_times(fn, runs)[0]
+
+
+def median_times(fn: Callable[[], object], runs: int) -> tuple[float, float]:
+    """Median wall time and median CPU time of the process (all its threads: the embedding
+    model's too) over ``runs`` calls of ``fn`` (after one warm-up call): the CPU time says
+    what the call costs when other processes share the cores."""
     fn()
-    times = []
+    walls, cpus = [], []
     for _ in range(runs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+class ProductionRanking:
+    """One ask ranked as production ranks it (``IndexedMatcher.candidates_for`` after its
+    snapshot is loaded): :meth:`RulesThenHybrid.rank` with the helpers' :class:`Eligibility`
+    kept between asks, the first 10 read (each explained); the same ranker kept from one
+    call to the next, as the matcher keeps it.
+
+    :meth:`after_offer` first changes one helper's facts as an offer does (one more recent
+    offer: every ranking after an offer is made sees one), so the ask-independent
+    contributions are computed again."""
+
+    def __init__(
+        self,
+        index: HelperIndex,
+        helper_ids: Sequence[str],
+        facts: Sequence[HelperFacts],
+        ask: Ask,
+    ) -> None:
+        self.index = index
+        self.ask = ask
+        self.helpers = [
+            Candidate(i, uid, None, f)
+            for i, (uid, f) in enumerate(zip(helper_ids, facts, strict=True))
+        ]
+        self.eligibility = Eligibility(self.helpers, {})
+        self.ranker = RulesThenHybrid(RankerWeights())
+        self._next = 0
+
+    def __call__(self) -> list[Ranked]:
+        """Rank the ask; the top 10 with their explanations."""
+        snapshot = Snapshot(self.ask, self.helpers, {}, self.eligibility)
+        return list(self.ranker.rank(self.index, snapshot)[:10])
+
+    def after_offer(self) -> list[Ranked]:
+        """One helper (the next in turn) has one more recent offer; then :meth:`__call__`."""
+        i = self._next % len(self.helpers)
+        self._next += 1
+        old = self.helpers[i]
+        facts = replace(old.facts, recent_offers=(old.facts.recent_offers or 0) + 1)
+        self.helpers[i] = Candidate(old.person_id, old.user_id, old.tz, facts)
+        self.eligibility.replace([self.helpers[i]])
+        return self()
 
 
 def _top10(ranker: HybridRanker, q: np.ndarray[Any, Any], now: datetime) -> set[str]:
@@ -271,7 +329,9 @@ def run_bench(
     dim = embedder.dimension if embedder is not None else 384
     now = datetime(2025, 1, 1, tzinfo=UTC)
     if embedder is not None:
-        results["embed_one"] = median_seconds(lambda: embedder.embed([ASK_TEXT]), runs)
+        results["embed_one"], results["embed_one_cpu"] = median_times(
+            lambda: embedder.embed([ASK_TEXT]), runs
+        )
         query = embedder.embed([ASK_TEXT])[0]
     else:
         query = np.random.default_rng(1).standard_normal(dim).astype(np.float32)
@@ -300,12 +360,17 @@ def run_bench(
             )
             index.n_probe = probe
             del ref
+        helper_ids, facts = records.helper_ids, records.facts or [HelperFacts()] * n
         del records
         gc.collect()
         release_free_memory()
-        ranker = HybridRanker(index, RankerWeights())
         ask = Ask(ASK_TEXT, query, now, asker_utc_offset_minutes=60)
-        results[f"rank_{n}"] = median_seconds(partial(ranker.rank, ask, limit=10), runs)
+        production = ProductionRanking(index, helper_ids, facts, ask)
+        results[f"rank_{n}"], results[f"rank_cpu_{n}"] = median_times(production, runs)
+        results[f"rank_offer_{n}"], results[f"rank_offer_cpu_{n}"] = median_times(
+            production.after_offer, runs
+        )
+        del production
         results[f"build_{n}"] = built
         results[f"build_cpu_{n}"] = cpu
         results[f"rss_mb_{n}"], _ = rss_mb()
@@ -320,7 +385,11 @@ def run_bench(
         )
         out.write(
             f"rank {n:>7,} helpers ({index.n_rows:>9,} vectors, {mode}, {index.storage}): "
-            f"{results[f'rank_{n}'] * 1e3:8.2f} ms median of {runs}\n"
+            f"{results[f'rank_{n}'] * 1e3:8.2f} ms median of {runs} "
+            f"({results[f'rank_cpu_{n}'] * 1e3:.2f} ms CPU)\n"
+            f"  after an offer changed one helper's facts: "
+            f"{results[f'rank_offer_{n}'] * 1e3:.2f} ms ({results[f'rank_offer_cpu_{n}'] * 1e3:.2f}"
+            f" ms CPU)\n"
             f"  index built in {built:.1f} s wall ({cpu:.1f} s CPU) from columns "
             f"(vectors and columns held: {index.nbytes() / 2**20:.0f} MB)\n"
             f"  {_rss_line(results, n, embedder, model_mb)}\n"
@@ -338,9 +407,12 @@ def run_bench(
                 f"{len(queries)} asks: {results[f'storage_recall10_{n}']:.3f}\n"
             )
         out.flush()
-        del index, ranker
+        del index
     if "embed_one" in results:
-        out.write(f"embed one ask: {results['embed_one'] * 1e3:8.2f} ms median of {runs}\n")
+        out.write(
+            f"embed one ask: {results['embed_one'] * 1e3:8.2f} ms median of {runs} "
+            f"({results['embed_one_cpu'] * 1e3:.2f} ms CPU)\n"
+        )
     _, peak = rss_mb()
     results["peak_rss_mb"] = peak
     out.write(f"peak RSS of the process: {peak:.0f} MB\n")

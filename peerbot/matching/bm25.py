@@ -82,6 +82,10 @@ class BM25Index:
         self._cache: dict[str, tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]] = {}
         self._total_len = 0
         self._lengths = np.zeros(0, dtype=np.float64)
+        #: Changes of the lengths so far, and the length normalisation of every slot as of
+        #: one of them (see :meth:`_norms`).
+        self._length_changes = 0
+        self._norm_cache: tuple[tuple[object, ...], npt.NDArray[np.float64]] | None = None
         # The base (empty until from_texts): term ids, term-major postings, per-doc term ids.
         self._vocab: dict[str, int] = {}
         self._terms: list[str] = []
@@ -300,16 +304,27 @@ class BM25Index:
         out = np.zeros(n_slots, dtype=np.float64)
         if not len(self):
             return out
-        avg = self.average_length or 1.0
-        lengths = self._length_array(n_slots)
+        norms = self._norms(n_slots)
         for term in set(query):
             arrays = self._posting_arrays(term)
             if arrays is None:
                 continue
             slots, tfs = arrays
-            norm = self.k1 * (1.0 - self.b + self.b * lengths[slots] / avg)
-            out[slots] += self.idf(term) * tfs * (self.k1 + 1.0) / (tfs + norm)
+            out[slots] += self.idf(term) * tfs * (self.k1 + 1.0) / (tfs + norms[slots])
         return out
+
+    def _norms(self, n_slots: int) -> npt.NDArray[np.float64]:
+        """``k1 * (1 - b + b * length / average length)`` of every slot, kept until a length
+        changes (computed per matching term before: the same values, gathered instead)."""
+        avg = self.average_length or 1.0
+        key = (id(self._lengths), self._length_changes, n_slots, avg, self.k1, self.b)
+        kept = self._norm_cache
+        if kept is not None and kept[0] == key:
+            return kept[1]
+        lengths = self._length_array(n_slots)
+        norms: npt.NDArray[np.float64] = self.k1 * (1.0 - self.b + self.b * lengths / avg)
+        self._norm_cache = (key, norms)
+        return norms
 
     def _length_array(self, n_slots: int) -> npt.NDArray[np.float64]:
         if self._lengths.size == n_slots:
@@ -320,6 +335,7 @@ class BM25Index:
         return lengths
 
     def _set_length(self, slot: int, delta: int) -> None:
+        self._length_changes += 1
         if slot >= self._lengths.size:
             grown = np.zeros(max(slot + 1, 2 * self._lengths.size, 16), dtype=np.float64)
             grown[: self._lengths.size] = self._lengths

@@ -422,8 +422,13 @@ EXACT_MAX_ROWS = 400_000
 #: probes alike) ranked 54th to 8,981st on the other signals, 15 of 19 within 2,048.
 PRIOR_SHORTLIST = 2048
 #: Slots, rows, copies of the stored rows and their scales (see ``HelperIndex._also_rows``).
+#: (slots, rows, their stored copy, scales, (owner, kind, ref) of each row).
 _AlsoRows = tuple[
-    npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[Any], npt.NDArray[np.float32]
+    npt.NDArray[np.intp],
+    npt.NDArray[np.intp],
+    npt.NDArray[Any],
+    npt.NDArray[np.float32],
+    tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any]],
 ]
 #: Rows the bulk build reads, assigns and encodes at a time.
 _BUILD_ROWS = 8192
@@ -507,6 +512,8 @@ class HelperIndex:
         #: enter the top 10, and such a row can sit in a partition the probe skips.
         self.prior_shortlist = PRIOR_SHORTLIST
         self._also_cache: tuple[tuple[int, int, int], _AlsoRows] | None = None
+        #: :attr:`revision` less the changes of facts alone (the rows' caches key on it).
+        self._rows_revision = 0
         self.storage = storage
         self._centroids = None if centroids is None else np.asarray(centroids, np.float32)
         n_parts = 1 if self._centroids is None else self._centroids.shape[0]
@@ -1007,6 +1014,11 @@ class HelperIndex:
         """All past helps of the helper in ``slot``."""
         return [PastHelp(a, self._decode(r), t, at) for a, t, at, r in self._helps(slot)]
 
+    def past_help_texts(self, slot: int) -> list[tuple[str, datetime | None]]:
+        """Text and time of each past help of ``slot`` (as :meth:`past_helps`, in the same
+        order), without decoding their vectors: what an explanation quotes."""
+        return [(t, at) for _a, t, at, _r in self._helps(slot)]
+
     # --- changes --------------------------------------------------------------------------
     def apply(self, changes: Iterable[IndexChange]) -> int:
         """Apply changes newer than :attr:`generation`, in version order; returns how many."""
@@ -1268,6 +1280,7 @@ class HelperIndex:
         self.revision += 1
         if facts_only:
             return
+        self._rows_revision += 1
         self._help_cache = None
         self._slots_cache = None
         self._recency_cache = {}
@@ -1364,31 +1377,34 @@ class HelperIndex:
         rows, sims, own = rows[keep], sims[keep], own[keep]
         # Partial soft count per helper (the semantic-history aggregation's shape).
         partial = np.bincount(own, weights=np.exp(20.0 * (sims - 1.0)), minlength=self.n_slots)
-        touched = np.flatnonzero(partial) if self.shortlist > 0 else np.zeros(0, np.intp)
+        # (``!= 0``: the same slots; nonzero of a boolean array is ~15x faster than of floats)
+        touched = np.flatnonzero(partial != 0) if self.shortlist > 0 else np.zeros(0, np.intp)
         if touched.size > self.shortlist:
             best = np.argpartition(-partial[touched], self.shortlist - 1)[: self.shortlist]
             touched = touched[best]
         short = np.zeros(self.n_slots, dtype=bool)
-        parts_r, parts_s = [], []
+        parts_s = []
+        tail = None
         if also is not None and also.size:
-            a_slots, a_rows, a_block, a_scale = self._also_rows(also)
+            a_slots, _a_rows, a_block, a_scale, tail = self._also_rows(also)
             short[a_slots] = True
             touched = touched[~short[touched]]
-            parts_r.append(a_rows)
             parts_s.append(self._block_dots(a_block, a_scale, q))
         short[touched] = True
         all_rows = self._rows_of_many(touched)
         rest = ~short[own]
         return self._hits(
-            np.concatenate([rows[rest], all_rows, *parts_r]),
+            np.concatenate([rows[rest], all_rows]),
             np.concatenate([sims[rest], self._dots_at(all_rows, q), *parts_s]),
+            tail,
         )
 
     def _also_rows(self, also: npt.NDArray[np.intp]) -> _AlsoRows:
         """The live slots of ``also``, their rows, and a contiguous copy of those rows with
-        their scales: kept until the index changes (the ranker passes the same helpers ask
-        after ask, and gathering their scattered rows cost more than scoring them)."""
-        key = (self.revision, self._hw, hash(also.tobytes()))
+        their scales: kept until the index's rows change (the ranker passes the same helpers
+        ask after ask, and gathering their scattered rows cost more than scoring them; a
+        change of facts alone, after every offer, keeps them)."""
+        key = (self._rows_revision, self._hw, hash(also.tobytes()))
         cached = self._also_cache
         if cached is not None and cached[0] == key:
             return cached[1]
@@ -1400,7 +1416,25 @@ class HelperIndex:
         rows = np.sort(self._rows_of_many(slots))
         # A contiguous copy in the storage type (2,048 helpers: 8.6 MB of int8), converted a
         # chunk at a time at each ask: faster than products over a float32 copy (34 MB read).
-        value = (slots, rows, self._take(rows), self._scale[rows].copy())
+        block = None
+        if cached is not None and cached[0][:2] == key[:2] and cached[1][1].size:
+            # The same rows, other helpers (a change of facts moved a few in or out of the
+            # prior shortlist): the rows already copied are taken from the old copy (5x as
+            # fast as from the whole matrix), only the others from the matrix.
+            o_rows, o_block = cached[1][1], cached[1][2]
+            pos = np.minimum(np.searchsorted(o_rows, rows), o_rows.size - 1)
+            found = o_rows[pos] == rows
+            block = np.empty((rows.size, self.dimension), dtype=o_block.dtype)
+            block[found] = o_block[pos[found]]
+            if not found.all():
+                block[~found] = self._take(rows[~found])
+        value = (
+            slots,
+            rows,
+            block if block is not None else self._take(rows),
+            self._scale[rows].copy(),
+            (self._own[rows], self._kind[rows], self._ref[rows]),
+        )
         self._also_cache = (key, value)
         return value
 
@@ -1419,12 +1453,24 @@ class HelperIndex:
             res *= scale
         return res
 
-    def _hits(self, rows: npt.NDArray[np.intp], sims: npt.NDArray[np.float32]) -> Hits:
-        own = self._own[rows]
+    def _hits(
+        self,
+        rows: npt.NDArray[np.intp],
+        sims: npt.NDArray[np.float32],
+        tail: tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any]] | None = None,
+    ) -> Hits:
+        """Hits of ``rows`` (then of the rows whose (owner, kind, ref) are ``tail``, kept with
+        their copy by :meth:`_also_rows`) scored ``sims``; rows of removed helpers left out."""
+        own, kind, ref = self._own[rows], self._kind[rows], self._ref[rows]
+        if tail is not None:
+            t_own, t_kind, t_ref = tail
+            own = np.concatenate([own, t_own])
+            kind = np.concatenate([kind, t_kind])
+            ref = np.concatenate([ref, t_ref])
         if self._holes:
             keep = own >= 0
-            rows, sims, own = rows[keep], sims[keep], own[keep]
-        return Hits(sims.astype(np.float32, copy=False), own, self._kind[rows], self._ref[rows])
+            sims, own, kind, ref = sims[keep], own[keep], kind[keep], ref[keep]
+        return Hits(sims.astype(np.float32, copy=False), own, kind, ref)
 
     def fact_columns(self) -> dict[str, npt.NDArray[np.float64]]:
         """Facts as slot-indexed float arrays (``NaN`` = unknown), keyed by the names of
@@ -1485,6 +1531,8 @@ class HelperIndex:
         rows = lo + np.flatnonzero(live)
         owners = self._own[rows]
         sums = np.zeros((n, self.dimension), dtype=np.int64)
+        if not rows.size:  # nothing to add: every ranking asks whether rows were appended
+            return sums, np.zeros(n, dtype=np.int64), hw
         if isinstance(self._mat, np.ndarray):
             # Rows in memory: taken in owner order (each helper's rows, scattered over the
             # partitions, summed within a block before one add per helper).

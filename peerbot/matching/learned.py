@@ -582,7 +582,8 @@ def place_newcomer(
         return order
     k = min(NEWCOMER_TOP_EXPERTISE, expertise.size)
     kth = float(np.partition(expertise, expertise.size - k)[expertise.size - k])
-    fits = [int(i) for i in newcomers if expertise[i] >= kth and expertise[i] > 0]
+    near = expertise[newcomers]
+    fits = newcomers[(near >= kth) & (near > 0)].tolist()  # (no loop over every newcomer)
     if not fits:
         return order
     best = max(fits, key=lambda i: (float(scored.score[i]), -i))

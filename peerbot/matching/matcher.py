@@ -11,10 +11,13 @@ import numpy.typing as npt
 
 from peerbot.matching.facts import Ask, Candidate, Ranked, Snapshot
 from peerbot.matching.index import HelperIndex
-from peerbot.matching.learned import place_newcomer
+from peerbot.matching.learned import NEWCOMER_POSITION, place_newcomer
 from peerbot.matching.ranker import HybridRanker, Scoring
 from peerbot.matching.rules import Eligibility, eligible
 from peerbot.matching.scoring import RankerWeights
+
+#: The head of the order sorted at first (see :meth:`RankedList.order`).
+_HEAD = 32
 
 
 class Ranker(Protocol):
@@ -36,7 +39,7 @@ class RankedList(Sequence[Ranked]):
         self,
         ranker: HybridRanker,
         scoring: Scoring,
-        order: npt.NDArray[np.intp],
+        helps: npt.NDArray[np.float64],
         ask: Ask,
         by_id: Mapping[str, Candidate],
         lock: AbstractContextManager[object] | None = None,
@@ -44,24 +47,57 @@ class RankedList(Sequence[Ranked]):
         self._lock = lock or nullcontext()
         self._ranker = ranker
         self._scoring = scoring
-        self._order = order
+        self._helps = helps
         self._ask = ask
         self._by_id = by_id
         self._done: dict[int, Ranked] = {}
+        #: The order (see :meth:`order`); only its first ``_known`` entries are final.
+        self._order = np.zeros(0, dtype=np.intp)
+        self._known = 0
+
+    def order(self, upto: int | None = None) -> npt.NDArray[np.intp]:
+        """Candidate positions best first (:func:`place_newcomer` applied to the score order),
+        at least the first ``upto`` of them (all when ``None``).
+
+        Only the head that is read is sorted: a full sort of 100,000 scores took longer than
+        the rest of a ranking, and an ask is offered to a few helpers. The head is exactly the
+        full order's: :meth:`Scored.order` of ``k`` is the first ``k`` of the full stable sort,
+        and :func:`place_newcomer` moves one candidate up to a position before ``k``, so the
+        first ``k`` entries of its result do not depend on how the rest is ordered.
+        """
+        scored = self._scoring.scored
+        n = int(scored.score.size)
+        want = n if upto is None else min(max(upto, 0), n)
+        if want <= self._known:
+            return self._order[: self._known]
+        # Grow geometrically; past half of the candidates a full sort costs no more.
+        k = max(want, 2 * self._known, _HEAD)
+        if k > NEWCOMER_POSITION and 2 * k < n:
+            head = scored.order(k)[:k]
+            rest = np.ones(n, dtype=bool)
+            rest[head] = False
+            full = np.concatenate([head, np.flatnonzero(rest)])
+        else:
+            k = n
+            full = scored.order(None)
+        self._order = place_newcomer(scored, full, self._helps)
+        self._known = k
+        return self._order[:k]
 
     def __len__(self) -> int:
-        return int(self._order.size)
+        return int(self._scoring.scored.score.size)
 
     def helper_ids(self) -> list[str]:
         """The candidates' ids best first, without writing any explanation."""
         ids = self._scoring.scored.ids
-        return [ids[int(i)] for i in self._order]
+        return [ids[int(i)] for i in self.order()]
 
     def _at(self, i: int) -> Ranked:
         hit = self._done.get(i)
         if hit is None:
+            pos = int(self.order(i + 1)[i])
             with self._lock:  # the index may be refreshed by another ranking meanwhile
-                r = self._ranker.explain(self._scoring, int(self._order[i]), self._ask)
+                r = self._ranker.explain(self._scoring, pos, self._ask)
             hit = Ranked(self._by_id[r.helper_id], r.score, r.explanation)
             self._done[i] = hit
         return hit
@@ -103,22 +139,25 @@ class RulesThenHybrid:
         index: HelperIndex,
         snapshot: Snapshot,
         lock: AbstractContextManager[object] | None = None,
+        weights: RankerWeights | None = None,
     ) -> Sequence[Ranked]:
         """Rank the eligible helpers of ``snapshot`` (those present in ``index``), best first.
 
         The index's facts of those helpers are brought up to the snapshot's first, so the rules
         and the ranker see the same facts. Explanations are written as the result is read
         (:class:`RankedList`): only for the helpers actually offered; ``lock`` is held while
-        one is written (the one that guards ``index`` against changes).
+        one is written (the one that guards ``index`` against changes). ``weights``: the
+        workspace's learned ones (this ranker's own when ``None``); the rules' state kept
+        between asks is the same whatever the weights.
         """
         if snapshot.eligibility is not None:
-            return self._rank_kept(index, snapshot, snapshot.eligibility, lock)
+            return self._rank_kept(index, snapshot, snapshot.eligibility, lock, weights)
         allowed = eligible(snapshot.helpers, snapshot.ask, snapshot.managers)
         if not allowed:
             return []
         by_id = {c.user_id: c for c in allowed}
         index.sync_facts({c.user_id: c.facts for c in allowed})
-        ranker = HybridRanker(index, self.weights)
+        ranker = HybridRanker(index, weights or self.weights)
         scoring = ranker.score(snapshot.ask, allowed=list(by_id))
         return _ranked(index, ranker, scoring, snapshot.ask, by_id, lock)
 
@@ -144,6 +183,7 @@ class RulesThenHybrid:
         snapshot: Snapshot,
         elig: Eligibility,
         lock: AbstractContextManager[object] | None,
+        weights: RankerWeights | None = None,
     ) -> Sequence[Ranked]:
         """:meth:`rank` with an :class:`Eligibility` kept between asks: the same candidates in
         the same order as :func:`eligible` gives, without checking every rule of every helper."""
@@ -163,7 +203,7 @@ class RulesThenHybrid:
             todo = index.live()[1][self._fixed_slots(index, elig)].tolist()
         index.sync_facts({uid: by_id[uid].facts for uid in todo if uid in by_id})
         self._synced = (index, index.layout, elig, len(elig.replaced))
-        ranker = HybridRanker(index, self.weights)
+        ranker = HybridRanker(index, weights or self.weights)
         scoring = ranker.score(ask, slots=slots)
         return _ranked(index, ranker, scoring, ask, by_id, lock)
 
@@ -179,5 +219,4 @@ def _ranked(
     """The ranked list, best first; cold start: a newcomer whose expertise fits is offered
     early (see :func:`~peerbot.matching.learned.place_newcomer`)."""
     helps = index.fact_columns()["helps_given"][scoring.slots]
-    order = place_newcomer(scoring.scored, scoring.scored.order(None), helps)
-    return RankedList(ranker, scoring, order, ask, by_id, lock)
+    return RankedList(ranker, scoring, helps, ask, by_id, lock)

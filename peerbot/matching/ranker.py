@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import threading
+import weakref
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import overload
 
 import numpy as np
@@ -77,6 +79,35 @@ class _SlotIds(Sequence[str]):
         return str(self._ids[self._slots[i]])
 
 
+@dataclass(slots=True)
+class _Caches:
+    """What the rankers of one index keep between asks, each entry keyed by what it depends
+    on (the index's revision among it): the contributions that do not depend on the ask's
+    text (:meth:`HybridRanker._static`: by candidate set, weights and asker's time zone),
+    the ages of the past helps and the last prior shortlist."""
+
+    static: dict[
+        tuple[object, ...], tuple[npt.NDArray[np.intp], dict[str, npt.NDArray[np.float64]]]
+    ] = field(default_factory=dict)
+    times: tuple[int, npt.NDArray[np.intp], npt.NDArray[np.float64]] | None = None
+    prior: tuple[int, object, int, npt.NDArray[np.intp]] | None = None
+
+
+#: Per index (dropped with it): production ranks each ask with a new :class:`HybridRanker`
+#: (and learned weights of its own), which found nothing kept before (at 100,000 helpers the
+#: ask-independent contributions alone cost ~10 ms to recompute).
+_KEPT: weakref.WeakKeyDictionary[HelperIndex, _Caches] = weakref.WeakKeyDictionary()
+_CACHES_LOCK = threading.Lock()
+
+
+def _caches_of(index: HelperIndex) -> _Caches:
+    with _CACHES_LOCK:
+        kept = _KEPT.get(index)
+        if kept is None:
+            kept = _KEPT[index] = _Caches()
+        return kept
+
+
 def _quote(text: str) -> str:
     text = " ".join(text.split())
     if len(text) > _EXAMPLE_CHARS:
@@ -98,9 +129,8 @@ class HybridRanker:
     def __init__(self, index: HelperIndex, weights: RankerWeights | None = None) -> None:
         self.index = index
         self.weights = weights or RankerWeights()
-        self._static_cache: dict[tuple[object, ...], dict[str, npt.NDArray[np.float64]]] = {}
-        self._times_cache: tuple[int, npt.NDArray[np.intp], npt.NDArray[np.float64]] | None = None
-        self._prior_cache: tuple[int, object, int, npt.NDArray[np.intp]] | None = None
+        #: Shared by every ranker of the index (production makes one per ask).
+        self._caches = _caches_of(index)
 
     def _candidate_slots(
         self, ask: Ask, allowed: Collection[str] | None, excluded: Collection[str]
@@ -217,7 +247,7 @@ class HybridRanker:
         """Age in days of past helps ``(owner slot, ref)`` before the latest dated help of the
         index (a common reference: only differences matter); undated ones count as the oldest."""
         idx = self.index
-        cached = self._times_cache
+        cached = self._caches.times
         if cached is None or cached[0] != idx.revision:
             h_owners, h_times = idx.help_times()
             start = np.zeros(max(idx.n_slots, 1), dtype=np.intp)
@@ -232,7 +262,7 @@ class HybridRanker:
             else:
                 ages = np.zeros(h_times.size)
             cached = (idx.revision, start, ages)
-            self._times_cache = cached
+            self._caches.times = cached
         _rev, start, ages = cached
         if ages.size == 0:
             return np.zeros(owners.size)
@@ -250,14 +280,14 @@ class HybridRanker:
         if idx.centroids is None or k <= 0 or not static or not len(slots):
             return None
         key = id(static)
-        cached = self._prior_cache
+        cached = self._caches.prior
         if cached is not None and cached[0] == key and cached[1] is static and cached[2] == k:
             return cached[3]
         total = np.zeros(len(slots))
         for c in static.values():
             total += c
         top = slots[np.argpartition(-total, k - 1)[:k]] if k < total.size else slots
-        self._prior_cache = (key, static, k, top)
+        self._caches.prior = (key, static, k, top)
         return top
 
     def _static(self, slots: npt.NDArray[np.intp], ask: Ask) -> dict[str, npt.NDArray[np.float64]]:
@@ -268,10 +298,13 @@ class HybridRanker:
         """
         idx = self.index
         w = self.weights
-        key = (idx.revision, len(slots), hash(slots.tobytes()), ask.asker_utc_offset_minutes, w)
-        hit = self._static_cache.get(key)
-        if hit is not None:
-            return hit
+        # A cheap fingerprint of the candidates (hashing 100,000 slots' bytes took 0.3 ms),
+        # the slots themselves compared on a hit.
+        mark = (int(slots[0]), int(slots[-1]), int(np.add.reduce(slots))) if len(slots) else ()
+        key = (idx.revision, len(slots), mark, ask.asker_utc_offset_minutes, w)
+        kept = self._caches.static.get(key)
+        if kept is not None and (kept[0] is slots or np.array_equal(kept[0], slots)):
+            return kept[1]
         signals: dict[str, npt.NDArray[np.float64]] = {}
         facts = idx.fact_columns()
         signals["experience"] = np.log1p(facts["helps_given"][slots])
@@ -301,9 +334,15 @@ class HybridRanker:
         signals["fairness"] = -np.log1p(np.maximum(facts["recent_offers"][slots], 0.0))
 
         result = weighted_z(signals, w, len(slots))
-        if len(self._static_cache) >= 8:
-            self._static_cache.pop(next(iter(self._static_cache)))
-        self._static_cache[key] = result
+        with _CACHES_LOCK:
+            by_key = self._caches.static
+            # Entries of an earlier revision are never read again (a change of facts after
+            # every offer: at 100,000 helpers each holds ~8 MB).
+            for stale in [k for k in by_key if k[0] != idx.revision]:
+                del by_key[stale]
+            while len(by_key) >= 8:
+                by_key.pop(next(iter(by_key)))
+            by_key[key] = (slots.copy(), result)
         return result
 
     def rank(
@@ -377,13 +416,13 @@ class HybridRanker:
             w.recency_days, 1e-9
         )
         best = int(mask[int(np.argmax(terms))])
-        past = self.index.past_help(slot, int(hits.refs[best]))
-        example = _quote(past.text)
+        text, helped_at = self.index.past_help_texts(slot)[int(hits.refs[best])]
+        example = _quote(text)
         close = float(hits.sims[best]) >= w.similar_threshold
         what = "a similar ask" if close else "a related ask"
-        if past.helped_at is None:
+        if helped_at is None:
             return f"helped on {what}: {example}"
-        days = max(0, math.floor((ask.now - past.helped_at).total_seconds() / 86400))
+        days = max(0, math.floor((ask.now - helped_at).total_seconds() / 86400))
         when = "today" if days == 0 else f"{_plural(days, 'day')} ago"
         return f"helped on {what} {when}: {example}"
 
@@ -419,7 +458,7 @@ class HybridRanker:
             n, pairs = self.similar_past_helps(slot, scoring.hits)
             if not pairs:
                 return ""
-            example = _quote(idx.past_help(slot, pairs[0][1]).text)
+            example = _quote(idx.past_help_texts(slot)[pairs[0][1]][0])
             if n:
                 return f"has helped on {_plural(n, 'similar ask')}, e.g. {example}"
             return f"closest past help: {example}"
@@ -432,7 +471,7 @@ class HybridRanker:
                 return ""
             k = int(top.size)
             best = max(mine, key=lambda i: float(scoring.hits.sims[i]))
-            example = _quote(idx.past_help(slot, int(scoring.hits.refs[best])).text)
+            example = _quote(idx.past_help_texts(slot)[int(scoring.hits.refs[best])][0])
             return f"helped on {len(mine)} of the {k} past asks closest to this one, e.g. {example}"
         if signal == "topic_history":
             return self._describe_topics(slot, ask)
@@ -442,7 +481,7 @@ class HybridRanker:
             )
             if not total:
                 return ""
-            example = _quote(idx.past_help(slot, best).text)
+            example = _quote(idx.past_help_texts(slot)[best][0])
             if similar:
                 helps = _plural(total, "past help")
                 verb = "was" if similar == 1 else "were"
@@ -471,7 +510,7 @@ class HybridRanker:
                 return f"expertise mentions {quoted}"
             return f"past asks mention {quoted}"
         if signal == "experience":
-            n = f.helps_given if f.helps_given is not None else len(idx.past_helps(slot))
+            n = f.helps_given if f.helps_given is not None else len(idx.past_help_texts(slot))
             return f"has helped {_plural(n, 'time')}"
         if signal == "rating" and f.rating_mean is not None:
             return f"rated {f.rating_mean:.1f}/5 by {_plural(f.rating_count, 'person')}".replace(
@@ -480,7 +519,7 @@ class HybridRanker:
         if signal == "tenure" and f.years_managing is not None:
             return f"{f.years_managing:g} years managing"
         if signal == "recency":
-            times = [h.helped_at for h in idx.past_helps(slot) if h.helped_at is not None]
+            times = [at for _text, at in idx.past_help_texts(slot) if at is not None]
             if not times:
                 return ""
             days = max(0, math.floor((ask.now - max(times)).total_seconds() / 86400))

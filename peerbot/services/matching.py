@@ -796,10 +796,10 @@ class IndexedMatcher:
         with self._lock:
             index = self._indexes.refresh(session, ask.team_id, now, version, erasures)
             if isinstance(self._ranker, RulesThenHybrid):
-                ranker = self._ranker
+                # Learned weights rank with the same ranker: what it keeps between asks
+                # (the rules' state, the facts synced, its caches) is kept for them too.
+                learned = None
                 if self.learning is not None:
                     learned = self.learning.weights(session, ask.team_id)
-                    if learned != ranker.weights:
-                        ranker = RulesThenHybrid(learned)
-                return ranker.rank(index, snapshot, self._lock)
+                return self._ranker.rank(index, snapshot, self._lock, learned)
             return self._ranker.rank(index, snapshot)

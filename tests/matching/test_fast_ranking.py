@@ -1,0 +1,216 @@
+"""The production ranking (:class:`RulesThenHybrid` with an :class:`Eligibility`, what
+``IndexedMatcher.candidates_for`` calls) ranks exactly as a full computation from scratch.
+
+What production keeps between asks (the ask-independent contributions and the search's copy of
+the prior shortlist's rows, shared by every ranker of an index whatever its weights; the order
+sorted only as far as it is read) must change nothing: same helpers in the same order, same
+scores, same explanations. The reference below computes everything afresh for every ask (no
+cache, a full stable sort of every candidate, then the newcomer's place), as the ranker did
+before those shortcuts."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from peerbot.eval.bench import synthetic_queries, synthetic_records
+from peerbot.matching import (
+    Ask,
+    Candidate,
+    Eligibility,
+    HelperFacts,
+    HelperIndex,
+    HelperRecord,
+    HybridRanker,
+    RankerWeights,
+    RulesThenHybrid,
+    Snapshot,
+)
+from peerbot.matching import ranker as ranker_module
+from peerbot.matching.learned import place_newcomer
+
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
+#: Weights as a workspace's learned ones may be: every signal on, others than the defaults.
+LEARNED = dataclasses.replace(
+    RankerWeights(), lexical=0.7, recency=1.5, topical_recency=0.4, neighbours=0.3, rating=0.1
+)
+
+
+def _reference(
+    index: HelperIndex, ask: Ask, weights: RankerWeights, elig: Eligibility, top: int
+) -> tuple[list[str], list[tuple[str, float, str]]]:
+    """All candidates' ids best first and the first ``top`` (id, score, explanation), computed
+    afresh: the eligible helpers, a ranker with nothing kept, the full order."""
+    allowed = [c.user_id for c in elig.eligible(ask)]
+    ranker = HybridRanker(index, weights)
+    ranker._caches = ranker_module._Caches()  # nothing kept from any earlier ranking
+    index._also_cache = None  # the search's copy of the prior shortlist's rows, made again
+    scoring = ranker.score(ask, allowed=allowed)
+    scored = scoring.scored
+    helps = index.fact_columns()["helps_given"][scoring.slots]
+    order = place_newcomer(scored, np.argsort(-scored.score, kind="stable"), helps)
+    ids = [scored.ids[int(i)] for i in order]
+    head = []
+    for i in order[:top]:
+        r = ranker.explain(scoring, int(i), ask)
+        head.append((r.helper_id, r.score, r.explanation))
+    return ids, head
+
+
+def _workspace(n: int, ivf: bool) -> tuple[list[HelperRecord], HelperIndex]:
+    """``n`` synthetic helpers (every fact filled in) and a few newcomers: no past help, a
+    stated expertise (which the last ask of :func:`_asks` is close to)."""
+    records = synthetic_records(n, helps=4, topics=32)
+    for i in range(0, n, max(1, n // 5)):
+        r = records[i]
+        records[i] = HelperRecord(
+            r.helper_id,
+            r.expertise_vector,
+            "coaching a new team lead",
+            (),
+            dataclasses.replace(r.facts, helps_given=0),
+        )
+    options = {"exact_max_rows": 0, "n_lists": 16} if ivf else {}
+    index = HelperIndex.build(records, 384, "s", **options)  # type: ignore[arg-type]
+    if ivf:
+        index.n_probe = 2  # a few partitions: the prior shortlist matters
+        index.prior_shortlist = max(8, n // 8)
+    return records, index
+
+
+@pytest.mark.parametrize(("n", "ivf"), [(60, False), (400, False), (1_500, True)])
+def test_production_ranking_equals_a_full_computation_ask_after_ask(n: int, ivf: bool) -> None:
+    records, index = _workspace(n, ivf)
+    ids = [r.helper_id for r in records]
+    helpers = [Candidate(i, r.helper_id, None, r.facts) for i, r in enumerate(records)]
+    managers = {ids[3]: ids[4], ids[4]: ids[5]}  # a reporting line
+    elig = Eligibility(helpers, managers)
+    production = RulesThenHybrid(RankerWeights())
+    newcomer = records[0]
+    assert newcomer.expertise_vector is not None
+    vectors = [*synthetic_queries(6, topics=32, seed=3), newcomer.expertise_vector]
+    rng = np.random.default_rng(5)
+    placed = 0
+    for a, vector in enumerate(vectors):
+        weights = LEARNED if a % 2 else RankerWeights()
+        ask = Ask(
+            "how do I coach a new team lead through feedback and hiring",
+            vector,
+            NOW + timedelta(hours=a),
+            asker_id=ids[4] if a % 3 == 0 else None,  # drops their manager and report
+            asker_utc_offset_minutes=60 if a % 2 else None,
+            asker_never_match=frozenset({ids[7]}),
+            already_offered=frozenset({ids[8], ids[9]}),
+        )
+        snapshot = Snapshot(ask, helpers, managers, elig)
+        ranked = production.rank(index, snapshot, weights=None if a % 2 == 0 else weights)
+        got_head = [(r.candidate.user_id, r.score, r.explanation) for r in ranked[:12]]
+        got_ids = ranked.helper_ids()  # type: ignore[attr-defined]
+        want_ids, want_head = _reference(index, ask, weights, elig, 12)
+        assert got_ids == want_ids
+        assert len(ranked) == len(want_ids)
+        assert [(i, e) for i, _, e in got_head] == [(i, e) for i, _, e in want_head]
+        np.testing.assert_allclose(
+            [s for _, s, _ in got_head], [s for _, s, _ in want_head], rtol=1e-12, atol=1e-12
+        )
+        ruled_out = {ids[7], ids[8], ids[9]} | ({ids[3], ids[4], ids[5]} if a % 3 == 0 else set())
+        assert not ruled_out & set(got_ids)
+        placed += newcomer.helper_id in got_ids[:2]
+        # Offers change facts between asks (the ask-independent part is computed again),
+        # and a helper pauses (a rule that depends on the time).
+        for i in rng.choice(n, size=3, replace=False).tolist():
+            f = helpers[i].facts
+            helpers[i] = Candidate(
+                i, ids[i], None, dataclasses.replace(f, recent_offers=(f.recent_offers or 0) + 1)
+            )
+        p = int(rng.integers(10, n))
+        helpers[p] = Candidate(
+            p, ids[p], None, dataclasses.replace(helpers[p].facts, paused_until=NOW + timedelta(1))
+        )
+        elig.replace([helpers[i] for i in range(n) if helpers[i] is not records[i]])
+    assert placed  # the newcomer's place was taken into account at least once
+
+
+def test_reading_further_down_the_list_sorts_more_of_it() -> None:
+    """The order is sorted as far as it is read: reading the 40th helper, or every id, gives
+    the full order's entries."""
+    records, index = _workspace(300, False)
+    helpers = [Candidate(i, r.helper_id, None, r.facts) for i, r in enumerate(records)]
+    elig = Eligibility(helpers, {})
+    ask = Ask("feedback", synthetic_queries(1, topics=32, seed=9)[0], NOW)
+    ranked = RulesThenHybrid().rank(index, Snapshot(ask, helpers, {}, elig))
+    want, _ = _reference(index, ask, RankerWeights(), elig, 0)
+    assert ranked[40].candidate.user_id == want[40]
+    assert [r.candidate.user_id for r in ranked[:70]] == want[:70]
+    assert ranked[-1].candidate.user_id == want[-1]
+    assert [r.candidate.user_id for r in ranked] == want
+
+
+def test_rankers_of_one_index_share_what_they_keep_and_an_index_change_drops_it() -> None:
+    """A new ranker of the same index (production makes one per ask) reuses the
+    ask-independent contributions; a change of facts makes them again."""
+    records, index = _workspace(200, False)
+    ask = Ask("feedback", synthetic_queries(1, topics=32)[0], NOW, asker_utc_offset_minutes=0)
+    first = HybridRanker(index).score(ask).scored.contributions
+    again = HybridRanker(index).score(ask).scored.contributions
+    assert again["fairness"] is first["fairness"]  # the very arrays kept
+    index.update_facts(
+        records[1].helper_id, dataclasses.replace(records[1].facts, recent_offers=40)
+    )
+    changed = HybridRanker(index).score(ask).scored.contributions
+    assert changed["fairness"] is not first["fairness"]
+    assert changed["fairness"][1] < first["fairness"][1]
+    # What was kept for the facts before is dropped (never read again: memory only).
+    kept = ranker_module._KEPT[index].static
+    assert len(kept) == 1 and all(key[0] == index.revision for key in kept)
+
+
+def test_a_helper_without_facts_keeps_the_reference_order() -> None:
+    """Unknown facts (NaN columns) take the same path in both."""
+    records, index = _workspace(80, False)
+    records.append(HelperRecord("BLANK", None, "", (), HelperFacts()))
+    index = HelperIndex.build(records, 384, "s")
+    helpers = [Candidate(i, r.helper_id, None, r.facts) for i, r in enumerate(records)]
+    elig = Eligibility(helpers, {})
+    ask = Ask("hiring", synthetic_queries(1, topics=32, seed=4)[0], NOW)
+    ranked = RulesThenHybrid().rank(index, Snapshot(ask, helpers, {}, elig))
+    want, head = _reference(index, ask, RankerWeights(), elig, 5)
+    assert ranked.helper_ids() == want  # type: ignore[attr-defined]
+    assert [(r.candidate.user_id, r.explanation) for r in ranked[:5]] == [
+        (i, e) for i, _, e in head
+    ]
+
+
+def test_the_prior_shortlists_rows_copied_again_from_the_last_copy_are_the_stored_rows() -> None:
+    """When a change of facts moves a few helpers in or out of the prior shortlist, the new
+    copy of their rows takes the rows it already had from the last copy: the same bytes as
+    taken from the matrix, and the same owners and scales."""
+    _records, index = _workspace(600, True)
+    first = np.arange(0, 300, dtype=np.intp)
+    index._also_rows(first)
+    moved = np.concatenate([np.arange(20, 300), np.arange(400, 430)]).astype(np.intp)
+    slots, rows, block, scale, (own, kind, ref) = index._also_rows(moved)
+    assert np.array_equal(slots, np.sort(moved))
+    assert np.array_equal(rows, np.sort(index._rows_of_many(slots)))
+    assert np.array_equal(block, index._take(rows))
+    assert np.array_equal(scale, index._scale[rows])
+    assert np.array_equal(own, index._own[rows]) and np.array_equal(ref, index._ref[rows])
+    assert np.array_equal(kind, index._kind[rows])
+
+
+def test_candidates_with_the_same_fingerprint_are_not_taken_for_each_other() -> None:
+    """The kept contributions are found by a cheap fingerprint of the candidates' slots (the
+    first, the last, the sum) and the slots compared: the same helpers in another order are
+    other candidates, not the kept ones."""
+    _records, index = _workspace(50, False)
+    ask = Ask("feedback", synthetic_queries(1, topics=32)[0], NOW)
+    ranker = HybridRanker(index)
+    a = np.array([0, 3, 2, 5], dtype=np.intp)
+    b = np.array([0, 2, 3, 5], dtype=np.intp)
+    first = ranker.score(ask, slots=a).scored.contributions["fairness"]
+    second = ranker.score(ask, slots=b).scored.contributions["fairness"]
+    assert np.array_equal(second, first[[0, 2, 1, 3]])
+    assert not np.array_equal(second, first)
