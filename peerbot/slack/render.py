@@ -469,6 +469,11 @@ _ANSWER_TEXT = {
     "stuck": "Stuck. We have let your peer know, so expect them to reach out.",
     "close": "Closing.",
 }
+# After "Stop check-ins" there is no next time: say so, and how to turn them back on.
+_IN_PROGRESS_STOPPED = (
+    "In progress. Thanks. Check-ins are stopped for this pairing, so we will not check in "
+    "again unless you choose Resume check-ins in App Home."
+)
 
 
 @render.register
@@ -476,7 +481,10 @@ def _checkin_answered(notice: CheckinAnswered, facts: NoticeFacts) -> Message:
     """The check-in once answered."""
     checkin = facts.checkin(notice.checkin_id)
     answer = checkin.answer or ""
-    text = f"You answered: {_ANSWER_TEXT.get(answer, answer)}"
+    said = _ANSWER_TEXT.get(answer, answer)
+    if answer == "in_progress" and checkin.checkins_stopped:
+        said = _IN_PROGRESS_STOPPED
+    text = f"You answered: {said}"
     return _message(
         text,
         [
