@@ -239,14 +239,21 @@ def _ask_received(notice: AskReceived, facts: NoticeFacts) -> Message:
         )
         + "and we tell you either way."
     )
-    if ask.urgency == "high":  # urgent: two at once and a shorter window (issue 13)
+    if ask.urgency == "high" and n > 1:  # urgent: two at once, a shorter window (issue 13)
         text = (
             "Thanks, we have your request. As you need help in the next day or two, we are "
             "asking up to two of the best-matched peers at once, in private, with a shorter "
             "time to "
             f"answer: until {_when(notice.answer_by, ask.asker_tz)}. The first to accept is "
-            f"introduced to you; we ask up to {notice.max_offers} peers in all, and we tell "
+            f"introduced to you; we ask up to {copy.peers(n)} in all, and we tell "
             "you either way."
+        )
+    elif ask.urgency == "high":  # the workspace allows one helper per request
+        text = (
+            "Thanks, we have your request. As you need help in the next day or two, we are "
+            "asking the best-matched peer, in private, with a shorter time to answer: until "
+            f"{_when(notice.answer_by, ask.asker_tz)}. If they accept, they are introduced to "
+            "you; we ask only that one peer, and we tell you either way."
         )
     privacy = copy.who_sees(n, at_once=2 if ask.urgency == "high" else None) + (
         " Your name is shown only after a helper accepts." if ask.anonymous else ""
