@@ -234,3 +234,10 @@ def test_no_shortcut_or_options_load_declared_or_handled(manifest: dict[str, Any
     source = "\n".join(p.read_text() for p in (ROOT / "peerbot" / "slack").rglob("*.py"))
     assert not re.search(r"\bapp\.(shortcut|global_shortcut|message_shortcut|options)\(", source)
     assert re.search(r"\bapp\.(action|view)\(", source)
+
+
+def test_every_read_method_the_gateway_lists_is_called() -> None:
+    """``READ_METHODS`` (sent as query parameters) names only methods peerbot calls."""
+    from peerbot.slack.gateway import READ_METHODS
+
+    assert set(called_methods()) >= READ_METHODS, READ_METHODS - set(called_methods())
