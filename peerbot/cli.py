@@ -479,9 +479,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     hp = hsub.add_parser(
         "import",
         help="import or update helpers from a CSV file",
-        description="Invite helpers from CSV: each new person gets a DM asking whether they "
-        "will help (nobody is offered an ask before yes); a re-import never overwrites what a "
-        "helper chose. Upsert helper profiles from CSV. Columns: email or slack_user_id, "
+        description="Invite or update helpers from CSV: each new person gets a DM asking "
+        "whether they will help (nobody is offered an ask before yes); a re-import never "
+        "overwrites what a helper chose. Columns: email or slack_user_id, "
         "expertise, topics (separated by ; or ,), years_managing, function, manager_email, "
         "capacity. Users are resolved with users.lookupByEmail. Running it twice changes "
         "nothing. Rows that cannot be imported are listed with the reason (exit status 1).",

@@ -229,7 +229,7 @@ class Settings(BaseSettings):
     slack_scopes: str = Field(
         default=(
             "commands,chat:write,im:write,mpim:write,users:read,users:read.email,"
-            "im:history,mpim:history,files:write,groups:write"
+            "im:history,mpim:history,files:write,groups:write,groups:history"
         ),
         description="OAuth: bot scopes requested at install, comma-separated",
     )

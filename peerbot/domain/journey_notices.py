@@ -20,6 +20,8 @@ class AskWithdrawn(Notice):
 
     kind: ClassVar[str] = "ask_withdrawn"
     ask_id: int
+    #: Withdrawn while waiting after "Tell me when someone can" (no peer had it then).
+    while_waiting: bool = False
 
 
 @dataclass(frozen=True)

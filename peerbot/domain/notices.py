@@ -591,6 +591,8 @@ class CheckinView:
     checkin_id: int
     pair: PairView
     answer: str | None
+    #: The asker chose "Stop check-ins": no next check-in is planned for this pair.
+    checkins_stopped: bool = False
 
 
 # Notices kept in their own modules register on import; importing them here means every reader

@@ -201,6 +201,12 @@ class CircleService:
         """The circle settings of ``team_id`` now: its programme settings over ``policy``."""
         return circle_policy(session, team_id, self.policy)
 
+    def policy_of(self, team_id: str) -> CirclePolicy:
+        """:meth:`policy_for` in its own read: what screens say about circles (their size and
+        length) is then this workspace's truth."""
+        with unit_of_work(self._sessions) as session:
+            return self.policy_for(session, team_id)
+
     # ------------------------------------------------------------------ the pool
 
     def join(self, team_id: str, user_id: str, text: str, function: str | None) -> PoolPlace:

@@ -167,25 +167,38 @@ class JourneyService:
                 return Change.NOT_YOURS
             if ask.status == AskStatus.CANCELLED:
                 return Change.ALREADY
-            if ask.status not in WITHDRAWABLE:
+            # "Tell me when someone can": unmet, but still waiting for a newly free helper.
+            waiting = (
+                ask.status == AskStatus.UNMET
+                and ask.waiting_until is not None
+                and ask.waiting_until > now
+            )
+            if ask.status not in WITHDRAWABLE and not waiting:
                 return Change.NOT_OPEN
             ask.status = AskStatus.CANCELLED
             ask.closed_at = now
             ask.updated_at = now
+            ask.waiting_until = None
             for offer in session.scalars(
                 select(Offer).where(Offer.ask_id == ask.id, Offer.status == OfferStatus.PENDING)
             ):
                 offer.status = OfferStatus.WITHDRAWN
                 offer.responded_at = now
                 withdraw_offer_message(session, offer, now)
-            receipt = _key("ask", ask.id, "received")
+            # Waiting: the message saying "we will keep your request" is the one to change.
+            wait_key = (
+                queue.last_key_with_prefix(session, _key("ask", ask.id, "waiting", ""))
+                if waiting
+                else None
+            )
+            receipt = wait_key or _key("ask", ask.id, "received")
             if queue.by_key(session, receipt) is not None:
                 messages.update(
                     session,
                     team_id=team_id,
                     key=_key("ask", ask.id, "withdrawn"),
                     replaces=receipt,
-                    notice=AskWithdrawn(ask_id=ask.id),
+                    notice=AskWithdrawn(ask_id=ask.id, while_waiting=waiting),
                     now=now,
                 )
         return Change.OK

@@ -319,15 +319,22 @@ def _plain(text: str) -> dict[str, Any]:
 
 
 def build_join_modal(
-    *, text: str = "", function: str = "", status: str | None = None
+    *,
+    text: str = "",
+    function: str = "",
+    status: str | None = None,
+    min_size: int = 4,
+    max_size: int = 8,
 ) -> dict[str, Any]:
-    """The join dialog: what to work on over the coming weeks, and one's function."""
+    """The join dialog: what to work on over the coming weeks, and one's function. Circles
+    are ``min_size``–``max_size`` people (the workspace's circle rules)."""
     blocks: list[Block] = []
     if status:
         blocks.append(_section(status))
     blocks += [
         _section(
-            "Peer circles are small groups (4–8) of managers working on similar things. Each "
+            f"Peer circles are small groups ({min_size}–{max_size}) of managers working on "
+            "similar things. Each "
             "week one member brings a real issue, the others ask open questions, and everyone "
             "commits to one action. Your circle sees what you write here."
         ),

@@ -14,7 +14,8 @@ sender crashed, or the call timed out or Slack answered 5xx, which may have post
 deliverer first looks for that post in the channel's recent history (``conversations.history``,
 ``oldest`` = the attempt's start less :data:`HISTORY_SKEW`, ``include_all_metadata``): found, it
 reports the message sent without posting again; not found, it posts. This needs the
-``im:history`` and ``mpim:history`` scopes; where history cannot be read, the deliverer logs a
+``im:history`` and ``mpim:history`` scopes (``groups:history`` in a circle's private
+channel); where history cannot be read, the deliverer logs a
 warning and posts again (at least once). ``chat.update`` gives the same result when repeated.
 """
 

@@ -97,10 +97,8 @@ READ_METHODS = frozenset(
         "users.info",
         "users.lookupByEmail",
         "users.list",
-        "conversations.info",
         "conversations.history",
         "auth.test",
-        "team.info",
     }
 )
 

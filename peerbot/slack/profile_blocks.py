@@ -291,10 +291,12 @@ def build_home(
     max_offers: int = 3,
     at_once: int = 1,
     urgent_at_once: int | None = None,
+    circle_weeks: int = 6,
 ) -> dict[str, Any]:
     """App Home: a welcome the first time, ask for help, the person's history (open requests
     with Withdraw, pairs with their status, offers waiting, the last closed ones), their data
-    and their helper profile (with Resume now while paused)."""
+    and their helper profile (with Resume now while paused); peer circles run
+    ``circle_weeks`` weeks (the workspace's setting)."""
     blocks: list[dict[str, Any]] = [{"type": "header", "text": _plain("Peer help for managers")}]
     helper_text, button = _helper_section(data.profile)
     if welcome:
@@ -322,7 +324,8 @@ def build_home(
             "text": {
                 "type": "mrkdwn",
                 "text": "*Peer circles*\nA small group of managers working on similar things, "
-                "meeting weekly for six weeks: join the next round, see your place, or leave.",
+                f"meeting weekly for {circle_weeks} weeks: join the next round, see your place, "
+                "or leave.",
             },
             "accessory": {
                 "type": "button",

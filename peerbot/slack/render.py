@@ -239,14 +239,21 @@ def _ask_received(notice: AskReceived, facts: NoticeFacts) -> Message:
         )
         + "and we tell you either way."
     )
-    if ask.urgency == "high":  # urgent: two at once and a shorter window (issue 13)
+    if ask.urgency == "high" and n > 1:  # urgent: two at once, a shorter window (issue 13)
         text = (
             "Thanks, we have your request. As you need help in the next day or two, we are "
             "asking up to two of the best-matched peers at once, in private, with a shorter "
             "time to "
             f"answer: until {_when(notice.answer_by, ask.asker_tz)}. The first to accept is "
-            f"introduced to you; we ask up to {notice.max_offers} peers in all, and we tell "
+            f"introduced to you; we ask up to {copy.peers(n)} in all, and we tell "
             "you either way."
+        )
+    elif ask.urgency == "high":  # the workspace allows one helper per request
+        text = (
+            "Thanks, we have your request. As you need help in the next day or two, we are "
+            "asking the best-matched peer, in private, with a shorter time to answer: until "
+            f"{_when(notice.answer_by, ask.asker_tz)}. If they accept, they are introduced to "
+            "you; we ask only that one peer, and we tell you either way."
         )
     privacy = copy.who_sees(n, at_once=2 if ask.urgency == "high" else None) + (
         " Your name is shown only after a helper accepts." if ask.anonymous else ""
@@ -469,6 +476,11 @@ _ANSWER_TEXT = {
     "stuck": "Stuck. We have let your peer know, so expect them to reach out.",
     "close": "Closing.",
 }
+# After "Stop check-ins" there is no next time: say so, and how to turn them back on.
+_IN_PROGRESS_STOPPED = (
+    "In progress. Thanks. Check-ins are stopped for this pairing, so we will not check in "
+    "again unless you choose Resume check-ins in App Home."
+)
 
 
 @render.register
@@ -476,7 +488,10 @@ def _checkin_answered(notice: CheckinAnswered, facts: NoticeFacts) -> Message:
     """The check-in once answered."""
     checkin = facts.checkin(notice.checkin_id)
     answer = checkin.answer or ""
-    text = f"You answered: {_ANSWER_TEXT.get(answer, answer)}"
+    said = _ANSWER_TEXT.get(answer, answer)
+    if answer == "in_progress" and checkin.checkins_stopped:
+        said = _IN_PROGRESS_STOPPED
+    text = f"You answered: {said}"
     return _message(
         text,
         [

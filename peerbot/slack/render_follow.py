@@ -214,7 +214,25 @@ def _ask_waiting(notice: AskWaiting, facts: NoticeFacts) -> Message:
         "available, ask them privately first (they can accept or pass). If nobody is found by "
         f"{_when(notice.until, ask.asker_tz)}, we will tell you."
     )
-    return _message(text, [_section(text), *_ask_blocks(ask, heading="Your request")])
+    withdraw = _button("Withdraw request", ids.ASK_WITHDRAW, codec.ASK.encode(ask.ask_id), "danger")
+    withdraw["confirm"] = {
+        "title": {"type": "plain_text", "text": "Withdraw this request?"},
+        "text": {
+            "type": "mrkdwn",
+            "text": "We stop waiting for a helper and nobody will be asked. You can ask again "
+            "any time with `/peerhelp`.",
+        },
+        "confirm": {"type": "plain_text", "text": "Withdraw"},
+        "deny": {"type": "plain_text", "text": "Keep it"},
+    }
+    return _message(
+        text,
+        [
+            _section(text),
+            *_ask_blocks(ask, heading="Your request"),
+            {"type": "actions", "elements": [withdraw]},
+        ],
+    )
 
 
 @render.register

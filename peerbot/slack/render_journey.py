@@ -36,6 +36,11 @@ def _ask_withdrawn(notice: AskWithdrawn, facts: NoticeFacts) -> Message:
         "You withdrew this request, so nobody else will be asked, and a peer who had it "
         "waiting has been told. You can ask again any time with `/peerhelp`."
     )
+    if notice.while_waiting:
+        text = (
+            "You withdrew this request, so we have stopped waiting for a helper and nobody "
+            "will be asked. You can ask again any time with `/peerhelp`."
+        )
     return _message(text, [_section(text), *_ask_blocks(ask, heading="Your request")])
 
 

@@ -42,6 +42,7 @@ from peerbot.store.models import (
     Offer,
     OfferStatus,
     Pair,
+    PairStatus,
     Person,
 )
 
@@ -214,6 +215,7 @@ class StoreNoticeFacts(StoreCircleFacts):
             checkin_id=checkin.id,
             pair=self._pair_view(pair, ask, asker, helper),
             answer=None if answer in (None, CheckinAnswer.NONE) else answer.value,
+            checkins_stopped=pair.status == PairStatus.ACTIVE and pair.next_checkin_at is None,
         )
 
     def commitment(self, commitment_id: int) -> tuple[CommitmentView, PairView]:

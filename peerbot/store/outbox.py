@@ -171,6 +171,16 @@ def by_key(session: Session, key: str) -> OutboxMessage | None:
     return session.scalar(select(OutboxMessage).where(OutboxMessage.idempotency_key == key))
 
 
+def last_key_with_prefix(session: Session, prefix: str) -> str | None:
+    """The most recently recorded key starting with ``prefix`` (None when there is none)."""
+    return session.scalar(
+        select(OutboxMessage.idempotency_key)
+        .where(OutboxMessage.idempotency_key.startswith(prefix, autoescape=True))
+        .order_by(OutboxMessage.id.desc())
+        .limit(1)
+    )
+
+
 @dataclass
 class ClaimFilter:
     """Which rows a claim may take."""

@@ -230,3 +230,10 @@ def test_script_help_describes_it_and_does_nothing_else(name: str, tmp_path: Pat
     assert proc.stdout.startswith("Set up"), proc.stdout
     assert "--help prints this" in proc.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scripts"]
+
+
+def test_helpers_import_says_what_it_does_once() -> None:
+    """The description of `helpers import` says once that it reads a CSV file of helpers."""
+    description = _parser_of(("helpers", "import")).description or ""
+    assert description.count("from CSV") + description.count("from a CSV") == 1, description
+    assert "Upsert" not in description

@@ -62,9 +62,9 @@ def test_socket_mode_home_and_interactivity_on(manifest: dict[str, Any]) -> None
 
 
 def test_bot_scopes_are_least_privilege(manifest: dict[str, Any]) -> None:
-    """Only the scopes peerbot's calls need. History only of the bot's own DMs and group DMs
-    (the outbox confirms a post there after a crash); never of channels, never channels:*;
-    groups:write only to create a circle's private channel."""
+    """Only the scopes peerbot's calls need. History only of the bot's own DMs, group DMs and
+    circle channels (the outbox confirms a post there after a crash); never of public
+    channels, never channels:*; groups:* only for a circle's private channel."""
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert scopes == {
         "commands",
@@ -76,11 +76,28 @@ def test_bot_scopes_are_least_privilege(manifest: dict[str, Any]) -> None:
         "im:history",
         "mpim:history",
         "groups:write",  # only peer circles of 9-10 (their private channel)
+        "groups:history",  # and the after-crash check of a post there
         "files:write",
     }
-    assert {s for s in scopes if s.endswith(":history")} == {"im:history", "mpim:history"}
+    history = {"im:history", "mpim:history", "groups:history"}
+    assert {s for s in scopes if s.endswith(":history")} == history
     assert not any(s.startswith("channels:") for s in scopes)
-    assert {s for s in scopes if s.startswith("groups:")} == {"groups:write"}
+    assert {s for s in scopes if s.startswith("groups:")} == {"groups:write", "groups:history"}
+
+
+def test_the_after_crash_check_can_read_every_conversation_peerbot_posts_in(
+    manifest: dict[str, Any],
+) -> None:
+    """The outbox reads ``conversations.history`` to confirm a post whose outcome is unknown
+    (``delivery.py``, ``_find_posted``) in each kind of conversation it posts in: a DM, a
+    group DM, and a peer circle's private channel (circles of 9-10, ``ToChannel``). Each kind
+    needs its own history scope; without it the read fails with ``missing_scope`` and the
+    message is posted a second time."""
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    readable = {"DM": "im:history", "group DM": "mpim:history", "private channel": "groups:history"}
+    for kind, scope in readable.items():
+        assert scope in METHOD_SCOPES["conversations.history"]
+        assert scope in scopes, f"conversations.history in a {kind} needs {scope}"
 
 
 #: Bot-token scopes each Web API method accepts (any one of them, by conversation type), from
@@ -217,3 +234,10 @@ def test_no_shortcut_or_options_load_declared_or_handled(manifest: dict[str, Any
     source = "\n".join(p.read_text() for p in (ROOT / "peerbot" / "slack").rglob("*.py"))
     assert not re.search(r"\bapp\.(shortcut|global_shortcut|message_shortcut|options)\(", source)
     assert re.search(r"\bapp\.(action|view)\(", source)
+
+
+def test_every_read_method_the_gateway_lists_is_called() -> None:
+    """``READ_METHODS`` (sent as query parameters) names only methods peerbot calls."""
+    from peerbot.slack.gateway import READ_METHODS
+
+    assert set(called_methods()) >= READ_METHODS, READ_METHODS - set(called_methods())

@@ -242,3 +242,18 @@ def test_a_notice_about_something_gone_says_so() -> None:
 
     with pytest.raises(n.NoticeGone):
         render(n.Intro(pair_id=7), Gone())
+
+
+@pytest.mark.parametrize("max_offers", [1, 2, 3])
+def test_the_urgent_receipt_counts_peers_truly(max_offers: int) -> None:
+    """A workspace may allow one helper per request: never "up to 1 peers", nor "two at once"."""
+    facts = WorstFacts()
+    ask = n.AskView(**{**ASK.__dict__, "challenge": "Hard talk", "desired_result": ""})
+    facts.ask = lambda _id: ask  # type: ignore[method-assign]
+    text = render(n.AskReceived(ask_id=1, answer_by=WHEN, max_offers=max_offers), facts)["text"]
+    assert "1 peers" not in text
+    if max_offers == 1:
+        assert "up to two" not in text and "at once" not in text
+        assert "only that one peer" in text
+    else:
+        assert f"up to {max_offers} peers in all" in text

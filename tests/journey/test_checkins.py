@@ -217,3 +217,32 @@ def test_stuck_on_a_paused_pairing_resumes_it_and_reaches_the_helper(harness: Ha
     for _ in range(10):  # a week, and the weekend or holiday after it
         h.advance(timedelta(days=1))
     assert len(sent_checkins(h)) == n + 1  # "we will check in again next time"
+
+
+def test_in_progress_after_stop_does_not_promise_a_next_checkin(harness: Harness) -> None:
+    """The asker stops check-ins from the menu, then answers "In progress" on the same
+    message: the answer must not say "we will check in again next time"."""
+    h = harness
+    asker, _ = paired(h)
+    for _ in range(8):
+        h.advance(timedelta(days=1))
+    checkin = last_with(h.dms(asker), "quick check-in")
+    with unit_of_work(h.container.sessions) as s:
+        pair_id = s.scalars(select(Pair)).one().id
+    assert h.container.pairs.snooze(h.team, pair_id, asker, 0) == "ok"
+    h.click(asker, checkin, "checkin_answer_in_progress")
+    answered = last_with(h.dms(asker), "You answered: In progress")
+    assert "check in again next time" not in text_of(answered)
+    assert "Check-ins are stopped" in text_of(answered)
+    assert "Resume check-ins" in text_of(answered)
+
+
+def test_in_progress_says_we_check_in_again_while_checkins_run(harness: Harness) -> None:
+    h = harness
+    asker, _ = paired(h)
+    for _ in range(8):
+        h.advance(timedelta(days=1))
+    checkin = last_with(h.dms(asker), "quick check-in")
+    h.click(asker, checkin, "checkin_answer_in_progress")
+    answered = last_with(h.dms(asker), "You answered: In progress")
+    assert "we will check in again next time" in text_of(answered)

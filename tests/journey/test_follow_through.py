@@ -256,7 +256,7 @@ def test_tell_me_when_someone_can_offers_to_a_new_helper_consent_first(
     h.click(asker, unmet, "ask_wait_for_helper")
     waiting = next(m for m in h.dms(asker) if m["ts"] == unmet["ts"])
     assert "We will keep your request" in text_of(waiting)
-    assert buttons(waiting) == []
+    assert buttons(waiting) == ["ask_withdraw"]
     # Nobody new: nothing happens. Then a matching helper opts in and is asked (Accept/Pass).
     h.advance(timedelta(minutes=1))
     helper = h.add_helper("fiona", FEEDBACK_EXPERT)
@@ -268,6 +268,30 @@ def test_tell_me_when_someone_can_offers_to_a_new_helper_consent_first(
     with unit_of_work(h.container.sessions) as s:
         ask = s.scalars(select(Ask)).one()
         assert ask.status == AskStatus.PAIRED and ask.waiting_until is None
+
+
+def test_a_waiting_ask_can_be_withdrawn_and_says_so(harness: Harness) -> None:
+    """After "Tell me when someone can" the request still waits for a helper: Withdraw
+    works, the waiting message says so, and a helper opting in later is not asked."""
+    h = harness
+    asker = h.add_user("alex")
+    h.ask(asker, CHALLENGE)
+    unmet = last_with(h.dms(asker), "We are sorry")
+    h.click(asker, unmet, "ask_wait_for_helper")
+    waiting = next(m for m in h.dms(asker) if m["ts"] == unmet["ts"])
+    h.click(asker, waiting, "ask_withdraw")
+    assert h.emulator.ephemerals_to(asker)[-1]["text"].startswith("Withdrawn")
+    withdrawn = next(m for m in h.dms(asker) if m["ts"] == unmet["ts"])
+    assert "You withdrew this request" in text_of(withdrawn)
+    assert "We will keep your request" not in text_of(withdrawn)
+    assert "has been told" not in text_of(withdrawn)  # no peer had it
+    assert buttons(withdrawn) == []
+    with unit_of_work(h.container.sessions) as s:
+        ask = s.scalars(select(Ask)).one()
+        assert ask.status == AskStatus.CANCELLED and ask.waiting_until is None
+    helper = h.add_helper("fiona", FEEDBACK_EXPERT)
+    h.advance(timedelta(minutes=1))
+    assert h.dms(helper) == []
 
 
 def test_a_waiting_ask_ends_after_the_wait_and_the_asker_is_told(harness: Harness) -> None:

@@ -23,7 +23,7 @@ from peerbot.services.outbox import CLAIM_FOR, OutboxSender, backoff
 from peerbot.slack.delivery import outbox_tag
 from peerbot.slack.gateway import SlackCallError, SlackGateway
 from peerbot.store.db import session_factory, unit_of_work
-from peerbot.store.models import Checkin, CheckinAnswer, OutboxMessage, OutboxStatus
+from peerbot.store.models import Checkin, CheckinAnswer, OutboxMessage, OutboxStatus, Pair
 from peerbot.store.outbox import wake_on_commit
 from tests.outbox.helpers import (
     add_users,
@@ -347,6 +347,8 @@ def test_a_chat_update_is_repeated_safely_after_a_crash(
     with unit_of_work(sessions) as session:
         checkin = session.scalars(select(Checkin)).one()
         checkin.answer = CheckinAnswer.IN_PROGRESS
+        # Check-ins still run for this pair (not stopped): "we will check in again" holds.
+        session.get_one(Pair, checkin.pair_id).next_checkin_at = START + timedelta(weeks=1)
         messages.update(
             session,
             team_id=slack_emulator.team_id,

@@ -5,6 +5,7 @@ field; a member's forged change is refused."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -162,3 +163,20 @@ def test_retention_is_per_workspace_and_told_truthfully(h: Harness) -> None:
 
     log = build_programme_admin(h.container, http_mode=True).audit(h.team, ada)
     assert [(c.key, c.old, c.new, c.by) for c in log] == [("retention_days", 365, 30, ada)]
+
+
+def test_circle_texts_follow_the_workspace_size_and_length(h: Harness) -> None:
+    """App Home and the join dialog describe circles as this workspace forms them: a target of
+    10 makes circles of 4–10, and a length of 8 weeks is said as such."""
+    ada = h.add_user("ada", is_admin=True)
+    sam = h.add_user("sam")
+    r = submit(h, ada, {"circle_length_weeks": "8", "circle_target_size": "10"})
+    assert r.body is None or r.body.get("response_action") != "errors", r.body
+    assert h.driver.app_home_opened(sam).status == 200
+    h.settle()
+    home = json.dumps(h.emulator.home_view(sam))
+    assert "meeting weekly for 8 weeks" in home and "six weeks" not in home
+    assert h.driver.slash_command("/peerhelp", sam, "circle").status == 200
+    h.settle()
+    modal = json.dumps(h.emulator.top_modal(sam), ensure_ascii=False)
+    assert "small groups (4–10)" in modal and "(4–8)" not in modal

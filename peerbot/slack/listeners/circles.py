@@ -104,7 +104,9 @@ def circle_command(
         ack(response_type="ephemeral", text=text, blocks=blocks)
         return
     ack()
-    client.views_open(trigger_id=command["trigger_id"], view=ui.build_join_modal())
+    rules = service.policy_of(who.team_id).rules()
+    view = ui.build_join_modal(min_size=rules.min_size, max_size=rules.max_size)
+    client.views_open(trigger_id=command["trigger_id"], view=view)
 
 
 def join_open(
@@ -134,11 +136,14 @@ def join_open(
         client.views_open(trigger_id=body["trigger_id"], view=view)
         return
     place = service.pool_place(who.team_id, who.user_id)
+    rules = service.policy_of(who.team_id).rules()
     if place is None:
-        view = ui.build_join_modal()
+        view = ui.build_join_modal(min_size=rules.min_size, max_size=rules.max_size)
     else:
         reason = UNPLACED_TEXT[place.last_reason] if place.last_reason else None
         view = ui.build_join_modal(
+            min_size=rules.min_size,
+            max_size=rules.max_size,
             text=place.text,
             function=place.function or "",
             status=ui.pool_status_text(place.position, place.waiting, place.next_round_at, reason),

@@ -42,6 +42,9 @@ def publish_home(
         max_offers=policy.max_offers if policy else deps.settings.max_offers_per_ask,
         at_once=policy.parallel if policy else deps.settings.parallel_offers,
         urgent_at_once=max(policy.parallel, policy.urgent_parallel) if policy else None,
+        circle_weeks=deps.circles.policy_of(team_id).length_weeks
+        if deps.circles is not None
+        else deps.settings.circle_length_weeks,
     )
     admin = deps.admin
     if admin is not None and admin.is_admin(team_id, user_id):

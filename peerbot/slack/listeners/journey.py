@@ -22,7 +22,7 @@ from peerbot.slack.listeners.events import publish_home
 log = logging.getLogger(__name__)
 
 WITHDRAWN_TEXT = (
-    "Withdrawn: nobody else will be asked, and a peer who had it waiting has been told. "
+    "Withdrawn: nobody else will be asked, and any peer who had it waiting has been told. "
     "You can ask again any time with `/peerhelp`."
 )
 WITHDRAW_REPLIES = {
