@@ -263,7 +263,7 @@ class Settings(BaseSettings):
         "the worker)",
     )
     index_provisional_above: int = Field(
-        default=200_000,
+        default=20_000,
         ge=0,
         description="a start-up that must build an index of more past helps than this serves "
         "asks from a provisional index (the helpers' profiles) while the full one builds",

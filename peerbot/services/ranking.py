@@ -87,8 +87,11 @@ ERASURE_SWEEP_S = 300.0
 
 #: A start-up that must build an index of more past helps than this (no snapshot to load)
 #: serves asks meanwhile from a provisional index of the helpers' profiles alone (see
-#: :meth:`HelperIndexes.start`); a smaller one builds in full at once (a few seconds).
-PROVISIONAL_ABOVE = 200_000
+#: :meth:`HelperIndexes.start`) while the full one builds (in a child process with snapshots
+#: on); a smaller one builds in full at once (under a second). Session 9: at 10,000 helpers
+#: (100,000 past helps) a build in the worker left its RSS at 821 MB after the first ask, one in
+#: a child 594 MB (the target is 800).
+PROVISIONAL_ABOVE = 20_000
 
 
 @dataclass
