@@ -130,6 +130,21 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
     return b
 
 
+def _withdraw_button(ask_id: int, what_happens: str) -> Block:
+    """The asker's "Withdraw request" button, confirmed first with ``what_happens``."""
+    withdraw = _button("Withdraw request", ids.ASK_WITHDRAW, codec.ASK.encode(ask_id), "danger")
+    withdraw["confirm"] = {
+        "title": {"type": "plain_text", "text": "Withdraw this request?"},
+        "text": {
+            "type": "mrkdwn",
+            "text": f"{what_happens} You can ask again any time with `/peerhelp`.",
+        },
+        "confirm": {"type": "plain_text", "text": "Withdraw"},
+        "deny": {"type": "plain_text", "text": "Keep it"},
+    }
+    return withdraw
+
+
 def _pair_actions(pair_id: int, block_id: str | None = None) -> Block:
     """The pair's two standing buttons: add a commitment, close the pairing."""
     block: Block = {
@@ -258,17 +273,10 @@ def _ask_received(notice: AskReceived, facts: NoticeFacts) -> Message:
     privacy = copy.who_sees(n, at_once=2 if ask.urgency == "high" else None) + (
         " Your name is shown only after a helper accepts." if ask.anonymous else ""
     )
-    withdraw = _button("Withdraw request", ids.ASK_WITHDRAW, codec.ASK.encode(ask.ask_id), "danger")
-    withdraw["confirm"] = {
-        "title": {"type": "plain_text", "text": "Withdraw this request?"},
-        "text": {
-            "type": "mrkdwn",
-            "text": "Nobody else will be asked, and a peer who has it waiting is told it "
-            "was withdrawn. You can ask again any time with `/peerhelp`.",
-        },
-        "confirm": {"type": "plain_text", "text": "Withdraw"},
-        "deny": {"type": "plain_text", "text": "Keep it"},
-    }
+    withdraw = _withdraw_button(
+        ask.ask_id,
+        "Nobody else will be asked, and a peer who has it waiting is told it was withdrawn.",
+    )
     return _message(
         text,
         [

@@ -29,6 +29,7 @@ from peerbot.slack.render import (
     _section,
     _short,
     _when,
+    _withdraw_button,
     render,
 )
 
@@ -214,17 +215,9 @@ def _ask_waiting(notice: AskWaiting, facts: NoticeFacts) -> Message:
         "available, ask them privately first (they can accept or pass). If nobody is found by "
         f"{_when(notice.until, ask.asker_tz)}, we will tell you."
     )
-    withdraw = _button("Withdraw request", ids.ASK_WITHDRAW, codec.ASK.encode(ask.ask_id), "danger")
-    withdraw["confirm"] = {
-        "title": {"type": "plain_text", "text": "Withdraw this request?"},
-        "text": {
-            "type": "mrkdwn",
-            "text": "We stop waiting for a helper and nobody will be asked. You can ask again "
-            "any time with `/peerhelp`.",
-        },
-        "confirm": {"type": "plain_text", "text": "Withdraw"},
-        "deny": {"type": "plain_text", "text": "Keep it"},
-    }
+    withdraw = _withdraw_button(
+        ask.ask_id, "We stop waiting for a helper and nobody will be asked."
+    )
     return _message(
         text,
         [
