@@ -20,6 +20,26 @@ def _plain(text: str) -> dict[str, Any]:
     return {"type": "plain_text", "text": text, "emoji": True}
 
 
+def withdraw_button(
+    ask_id: int, what_happens: str, label: str = "Withdraw request"
+) -> dict[str, Any]:
+    """The asker's Withdraw button for ask ``ask_id``, with Slack's own confirmation first
+    (nothing irreversible by accident) saying ``what_happens``."""
+    return {
+        "type": "button",
+        "action_id": ids.ASK_WITHDRAW,
+        "text": _plain(label),
+        "value": codec.ASK.encode(ask_id),
+        "style": "danger",
+        "confirm": {
+            "title": _plain("Withdraw this request?"),
+            "text": {"type": "mrkdwn", "text": what_happens},
+            "confirm": _plain("Withdraw"),
+            "deny": _plain("Keep it"),
+        },
+    }
+
+
 def _input(
     block_id: str,
     action_id: str,

@@ -11,7 +11,7 @@ from peerbot.domain.topics import TOPICS, topic_label
 from peerbot.services.helpers import HomeData, ProfileView
 from peerbot.services.journey import History, LivePair
 from peerbot.slack import codec, copy, ids
-from peerbot.slack.blocks import _input, _plain
+from peerbot.slack.blocks import _input, _plain, withdraw_button
 from peerbot.slack.limits import MAX_OPTION_TEXT, MAX_OPTION_VALUE
 from peerbot.slack.privacy_blocks import privacy_blocks
 from peerbot.slack.text import truncate, truncate_escaped
@@ -172,19 +172,13 @@ def _home_button(
 
 
 def _withdraw_button(ask_id: int) -> dict[str, Any]:
-    """Withdraw request, with Slack's own confirmation first (nothing irreversible by accident)."""
-    button = _home_button("Withdraw", ids.ASK_WITHDRAW, codec.ASK.encode(ask_id), "danger")
-    button["confirm"] = {
-        "title": _plain("Withdraw this request?"),
-        "text": {
-            "type": "mrkdwn",
-            "text": "Nobody else will be asked, and a peer who has it waiting is told it was "
-            "withdrawn. You can ask again any time.",
-        },
-        "confirm": _plain("Withdraw"),
-        "deny": _plain("Keep it"),
-    }
-    return button
+    """App Home's Withdraw for an open request (see :func:`withdraw_button`)."""
+    return withdraw_button(
+        ask_id,
+        "Nobody else will be asked, and a peer who has it waiting is told it was withdrawn. "
+        "You can ask again any time.",
+        label="Withdraw",
+    )
 
 
 def welcome_text(

@@ -44,7 +44,7 @@ from peerbot.domain.notices import (
 from peerbot.domain.ports import NoticeFacts
 from peerbot.domain.schedule import zone
 from peerbot.slack import codec, copy, follow_ids, ids
-from peerbot.slack.blocks import URGENCY_OPTIONS
+from peerbot.slack.blocks import URGENCY_OPTIONS, withdraw_button
 from peerbot.slack.limits import MAX_SECTION_TEXT as SECTION_LIMIT
 from peerbot.slack.text import block_quote, escape_mrkdwn, one_line, truncate_escaped
 
@@ -132,17 +132,7 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
 
 def _withdraw_button(ask_id: int, what_happens: str) -> Block:
     """The asker's "Withdraw request" button, confirmed first with ``what_happens``."""
-    withdraw = _button("Withdraw request", ids.ASK_WITHDRAW, codec.ASK.encode(ask_id), "danger")
-    withdraw["confirm"] = {
-        "title": {"type": "plain_text", "text": "Withdraw this request?"},
-        "text": {
-            "type": "mrkdwn",
-            "text": f"{what_happens} You can ask again any time with `/peerhelp`.",
-        },
-        "confirm": {"type": "plain_text", "text": "Withdraw"},
-        "deny": {"type": "plain_text", "text": "Keep it"},
-    }
-    return withdraw
+    return withdraw_button(ask_id, f"{what_happens} You can ask again any time with `/peerhelp`.")
 
 
 def _pair_actions(pair_id: int, block_id: str | None = None) -> Block:

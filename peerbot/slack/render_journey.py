@@ -32,15 +32,12 @@ from peerbot.slack.render import (
 def _ask_withdrawn(notice: AskWithdrawn, facts: NoticeFacts) -> Message:
     """The asker's receipt once they withdrew the request: no buttons."""
     ask = facts.ask(notice.ask_id)
-    text = (
-        "You withdrew this request, so nobody else will be asked, and a peer who had it "
-        "waiting has been told. You can ask again any time with `/peerhelp`."
+    done = (
+        "we have stopped waiting for a helper and nobody will be asked"
+        if notice.while_waiting
+        else "nobody else will be asked, and a peer who had it waiting has been told"
     )
-    if notice.while_waiting:
-        text = (
-            "You withdrew this request, so we have stopped waiting for a helper and nobody "
-            "will be asked. You can ask again any time with `/peerhelp`."
-        )
+    text = f"You withdrew this request, so {done}. You can ask again any time with `/peerhelp`."
     return _message(text, [_section(text), *_ask_blocks(ask, heading="Your request")])
 
 
