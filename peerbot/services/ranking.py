@@ -58,7 +58,7 @@ from peerbot.services.bulk_read import TIME_PIECE as _TIME_PIECE
 from peerbot.services.bulk_read import parse_time, partitions
 from peerbot.services.bulk_read import timestamps as _timestamps
 from peerbot.services.erasures import erasure_count_of
-from peerbot.services.index_snapshot import Captured, SnapshotStore, capture
+from peerbot.services.index_snapshot import Captured, Loaded, SnapshotStore, capture
 from peerbot.services.topic_index import attach_topics, update_topics
 from peerbot.store.db import read_only
 from peerbot.store.models import (
@@ -512,8 +512,6 @@ class HelperIndexes:
         snapshots: SnapshotStore | None = None,
         lock: AbstractContextManager[object] | None = None,
     ) -> None:
-        self._model = model_name
-        self._dim = dimension
         #: The embedding model's name and dimension the indexes are built for.
         self.model_name = model_name
         self.dimension = dimension
@@ -535,19 +533,27 @@ class HelperIndexes:
         #: index meanwhile (``None``: :data:`PROVISIONAL_ABOVE`; ``INDEX_PROVISIONAL_ABOVE``).
         self.provisional_above: int | None = None
 
-    def _load(
-        self, session: Session, team_id: str, version: int, erasures: int | None = None
-    ) -> _TeamIndex | None:
-        """The workspace's snapshot from disk, when there is one it can bring up to date
-        (built at its latest erasure count ``erasures``)."""
+    def _snapshot(self, team_id: str, version: int, erasures: int | None) -> Loaded | None:
+        """The workspace's snapshot on disk, when there is one built at its latest erasure
+        count ``erasures`` that change number ``version`` can bring up to date."""
         if self.snapshots is None:
             return None
-        loaded = self.snapshots.load(team_id, self._model, self._dim, erasures)
+        loaded = self.snapshots.load(team_id, self.model_name, self.dimension, erasures)
         if loaded is None:
             return None
         if loaded.version > version or (loaded.version < version and loaded.watermark is None):
             # Newer than the database (restored from a backup?): its changes cannot be found.
             log.warning("the index snapshot of %s is ahead of the database: rebuilding", team_id)
+            return None
+        return loaded
+
+    def _load(
+        self, session: Session, team_id: str, version: int, erasures: int | None = None
+    ) -> _TeamIndex | None:
+        """The workspace's snapshot from disk, when there is one it can bring up to date
+        (built at its latest erasure count ``erasures``)."""
+        loaded = self._snapshot(team_id, version, erasures)
+        if loaded is None:
             return None
         current = _TeamIndex(loaded.index, loaded.version, loaded.watermark, origin=loaded.origin)
         current.erasures = loaded.erasures
@@ -573,7 +579,7 @@ class HelperIndexes:
 
     def _build_index(self, session: Session, team_id: str) -> HelperIndex:
         """The workspace's full index (and its topics) read from the database (logged)."""
-        return build_index(session, team_id, self._model, self._dim)
+        return build_index(session, team_id, self.model_name, self.dimension)
 
     def _position(self, session: Session, team_id: str) -> tuple[int, int | None]:
         """The workspace's change number and (snapshots on) erasure count, as
@@ -609,12 +615,12 @@ class HelperIndexes:
             self._build(session, team_id, fp, now, "built", erased)
             return False
         t0 = time.monotonic()
-        cols = load_columns(session, team_id, self._model, past_helps=False)
+        cols = load_columns(session, team_id, self.model_name, past_helps=False)
         # Its vectors in int8 (searched exactly, as every index this small): it lives for the
         # build's minute, and float32 would cost the worker 110 MB more meanwhile (100,000
         # helpers: 221 MB against 112 MB, RSS measured).
         index = HelperIndex.build(
-            cols, self._dim, self._model, exact_max_rows=EXACT_MAX_ROWS, storage="int8"
+            cols, self.dimension, self.model_name, exact_max_rows=EXACT_MAX_ROWS, storage="int8"
         )
         del cols
         attach_topics(index, session, team_id, past_helps=False)
@@ -647,11 +653,8 @@ class HelperIndexes:
         if self.snapshots is None:
             return None
         fp, erased = self._position(session, team_id)
-        loaded = self.snapshots.load(team_id, self._model, self._dim, erased)
+        loaded = self._snapshot(team_id, fp, erased)
         if loaded is None:
-            return None
-        if loaded.version > fp or (loaded.version < fp and loaded.watermark is None):
-            log.warning("the index snapshot of %s is ahead of the database", team_id)
             return None
         at = loaded.watermark or loaded.origin
         if at is None:
@@ -738,7 +741,7 @@ class HelperIndexes:
             if n_changed > max(REBUILD_AT, len(current.index) // 4):
                 # Upserting means moving rows out of the partitions: past a few, rebuild.
                 return self._build(session, team_id, fp, now, "rebuilt", erased)
-            records, removed = load_records(session, team_id, self._model, changed)
+            records, removed = load_records(session, team_id, self.model_name, changed)
             for helper_id in removed:
                 current.index.remove(helper_id)
             for record in records:
