@@ -74,10 +74,32 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="seconds to stay alive at the end (to read PSS with a second process)",
     )
+    p.add_argument(
+        "--provisional",
+        action="store_true",
+        help="start as a worker with no snapshot does at this size: the provisional index "
+        "(when above INDEX_PROVISIONAL_ABOVE) and no full build (the child's part)",
+    )
+    p.add_argument(
+        "--tracemalloc",
+        type=int,
+        default=0,
+        metavar="N",
+        help="trace Python allocations; print the N largest sites (by line) still held "
+        "after the last stage",
+    )
     args = p.parse_args(argv)
+    if args.tracemalloc:
+        import tracemalloc
+
+        tracemalloc.start(1)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ["DATABASE_URL"] = args.database_url
+    if args.provisional:  # no snapshot to load: an empty directory
+        import tempfile
+
+        os.environ["INDEX_SNAPSHOT_DIR"] = tempfile.mkdtemp(prefix="rss-stages-")
     os.environ.setdefault("SLACK_BOT_TOKEN", "xoxb-rss-stages")
     os.environ.setdefault("SLACK_SIGNING_SECRET", "rss-stages")
     started = time.monotonic()
@@ -94,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = load_settings()
     container = build_container(settings, embedder=LazyEmbedder(settings.embedding_model_path))
+    if args.provisional:  # the full build (a child's part) left out
+        container.asks._ranker._build_apart = lambda *a, **k: None  # a benchmark reaching in
     report("import", started, 0)
     container.asks.warm_index()
     report("index", started, args.top)
@@ -122,6 +146,14 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(min(5, len(ranked))):
             ranked[i]
     report("ask", started, args.top)
+    if args.tracemalloc:
+        import tracemalloc
+
+        snap = tracemalloc.take_snapshot()
+        total = sum(s.size for s in snap.statistics("filename"))
+        print(f"traced Python allocations held: {total / 2**20:.0f} MB")
+        for stat in snap.statistics("lineno")[: args.tracemalloc]:
+            print(f"  {stat.size / 2**20:7.1f} MB  {stat.count:9d}  {stat.traceback[0]}")
     if args.hold:
         time.sleep(args.hold)
         report("held", started, 0)

@@ -63,6 +63,22 @@ def _norms(sums: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.float64]:
     return out
 
 
+def _held(
+    sums: npt.NDArray[np.integer[Any]], counts: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float64]]:
+    """``sums`` as kept (int32) and their norms, written only for the slots with a past help:
+    the others stay zero pages the process never touched, so they take no memory (a
+    provisional index, of the helpers' profiles alone, has no past help at all: at 100,000
+    helpers its int32 sums would otherwise hold 150 MB of zeros)."""
+    held = np.zeros(sums.shape, np.int32)
+    norms = np.zeros(sums.shape[0], np.float64)
+    has = np.flatnonzero(counts)
+    if has.size:
+        held[has] = sums[has]
+        norms[has] = _norms(held[has])
+    return held, norms
+
+
 def _update(index: HelperIndex) -> _Centroids:
     """Bring the kept centroids of ``index`` up to date: the rows appended since the last look
     while the layout is the same; after a layout change, only the helpers whose past-help
@@ -72,12 +88,17 @@ def _update(index: HelperIndex) -> _Centroids:
     if kept is None:
         sums, counts, hw = index.past_help_sums(0)
         _, last, _ = index.past_help_marks()
-        kept = _Centroids(index.layout, hw, sums.astype(np.int32), counts, _norms(sums), last)
+        held, norms = _held(sums, counts)
+        kept = _Centroids(index.layout, hw, held, counts, norms, last)
         _KEPT[index] = kept
         return kept
     if kept.sums.shape[0] < n:  # new slots: nothing known of them yet
         grow = n - kept.sums.shape[0]
-        kept.sums = np.vstack([kept.sums, np.zeros((grow, kept.sums.shape[1]), np.int32)])
+        # Only the rows with past helps copied (see :func:`_held`).
+        grown = np.zeros((n, kept.sums.shape[1]), np.int32)
+        has = np.flatnonzero(kept.counts)
+        grown[has] = kept.sums[has]
+        kept.sums = grown
         kept.counts = np.concatenate([kept.counts, np.zeros(grow, np.int64)])
         kept.norms = np.concatenate([kept.norms, np.zeros(grow, np.float64)])
         kept.last = np.concatenate([kept.last, np.full(grow, -1, np.int64)])
