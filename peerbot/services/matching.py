@@ -614,10 +614,11 @@ class IndexedMatcher:
         #: ``snapshots``: where each workspace's index is read from at start-up and written
         #: after a build (``None``: always built from the database).
         self._lock = threading.RLock()
-        self._indexes = HelperIndexes(model_name, dimension, snapshots, self._lock)
         #: ``provisional_above``: past helps above which a start-up with no snapshot serves
         #: from a provisional index while the full one builds (``None``: the default).
-        self._indexes.provisional_above = provisional_above
+        self._indexes = HelperIndexes(
+            model_name, dimension, snapshots, self._lock, provisional_above
+        )
         self._facts = HelperFactsCache()
         self._max_pending_offers = max_pending_offers
         self._ranker = ranker or RulesThenHybrid(weights)

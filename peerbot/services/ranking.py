@@ -511,6 +511,7 @@ class HelperIndexes:
         dimension: int,
         snapshots: SnapshotStore | None = None,
         lock: AbstractContextManager[object] | None = None,
+        provisional_above: int | None = None,
     ) -> None:
         #: The embedding model's name and dimension the indexes are built for.
         self.model_name = model_name
@@ -531,7 +532,7 @@ class HelperIndexes:
         self._swept_at: float | None = None
         #: Past helps above which a start-up with no snapshot serves from a provisional
         #: index meanwhile (``None``: :data:`PROVISIONAL_ABOVE`; ``INDEX_PROVISIONAL_ABOVE``).
-        self.provisional_above: int | None = None
+        self.provisional_above = provisional_above
 
     def _snapshot(self, team_id: str, version: int, erasures: int | None) -> Loaded | None:
         """The workspace's snapshot on disk, when there is one built at its latest erasure
