@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from peerbot.domain import notices
-from peerbot.domain.asks import AskInput
+from peerbot.domain.asks import AskInput, still_waiting, waiting_for_helper
 from peerbot.domain.checkins import next_checkin
 from peerbot.domain.journey_notices import AskEdited, AskWithdrawn, HelperPaused, OfferEdited
 from peerbot.domain.ports import Clock, Embedder, Vector
@@ -27,6 +27,7 @@ from peerbot.services.people import find_person
 from peerbot.services.programme_settings import checkin_plan, working_hours
 from peerbot.services.vectors import upsert_vector
 from peerbot.store import outbox as queue
+from peerbot.store.ask_filters import ASKS_LOOKING
 from peerbot.store.db import unit_of_work
 from peerbot.store.models import (
     Ask,
@@ -44,10 +45,9 @@ from peerbot.store.models import (
     Person,
 )
 
-#: Asks waiting for a helper: the ones that can still be withdrawn.
-WITHDRAWABLE = (AskStatus.OPEN, AskStatus.MATCHING, AskStatus.OFFERED)
-#: Asks whose texts the asker may still edit: the same as may be withdrawn.
-EDITABLE = WITHDRAWABLE
+#: Asks whose texts the asker may still edit: those peerbot is still finding a helper for (not
+#: one still waiting after it went unmet: :func:`~peerbot.domain.asks.still_waiting`).
+EDITABLE = ASKS_LOOKING
 #: Closed pairs and ended asks App Home lists at most.
 RECENT_CLOSED = 5
 
@@ -167,14 +167,10 @@ class JourneyService:
                 return Change.NOT_YOURS
             if ask.status == AskStatus.CANCELLED:
                 return Change.ALREADY
-            # "Tell me when someone can": unmet, but still waiting for a newly free helper.
-            waiting = (
-                ask.status == AskStatus.UNMET
-                and ask.waiting_until is not None
-                and ask.waiting_until > now
-            )
-            if ask.status not in WITHDRAWABLE and not waiting:
+            if not waiting_for_helper(ask.status, ask.waiting_until, now):
                 return Change.NOT_OPEN
+            # "Tell me when someone can": unmet, but still waiting for a newly free helper.
+            waiting = still_waiting(ask.status, ask.waiting_until, now)
             ask.status = AskStatus.CANCELLED
             ask.closed_at = now
             ask.updated_at = now
@@ -395,7 +391,7 @@ class JourneyService:
                 return History()
             asks = session.execute(
                 select(Ask.id, Ask.challenge, Ask.status)
-                .where(Ask.asker_id == me.id, Ask.status.in_(WITHDRAWABLE))
+                .where(Ask.asker_id == me.id, Ask.status.in_(ASKS_LOOKING))
                 .order_by(Ask.created_at.desc(), Ask.id.desc())
                 .limit(20)
             ).all()
