@@ -40,7 +40,7 @@ from peerbot.domain.topics import TOPICS, ask_topics
 from peerbot.services import messages, programme_settings
 from peerbot.services.errors import StoreUnavailable, is_outage
 from peerbot.services.matching import Matcher, Ranked, StartUp
-from peerbot.services.pairs import schedule_new_pair
+from peerbot.services.pairs import retire_pair_buttons, schedule_new_pair
 from peerbot.services.people import (
     find_or_add_person,
     find_person,
@@ -1447,6 +1447,7 @@ class AskService:
                 session.execute(
                     delete(Checkin).where(Checkin.pair_id == pair.id, Checkin.sent_at.is_(None))
                 )
+                retire_pair_buttons(session, pair, now)
             session.execute(
                 delete(MeetingCheck).where(
                     MeetingCheck.pair_id == pair.id, MeetingCheck.sent_at.is_(None)

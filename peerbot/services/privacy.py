@@ -41,6 +41,7 @@ from peerbot.domain.privacy import (
 from peerbot.services import messages
 from peerbot.services.erasures import record_erasure
 from peerbot.services.journey import withdraw_offer_message
+from peerbot.services.pairs import retire_pair_buttons
 from peerbot.services.people import ensure_workspace, find_person
 from peerbot.services.programme_settings import forget_admin, retention_days, retention_overrides
 from peerbot.store.circle_privacy import forget_circle_data, redact_circles
@@ -439,6 +440,7 @@ class PrivacyService:
             session.execute(
                 delete(Checkin).where(Checkin.pair_id == pair.id, Checkin.sent_at.is_(None))
             )
+            retire_pair_buttons(session, pair, now)
             paired_ask = session.get(Ask, pair.ask_id)
             if paired_ask is not None and paired_ask.status == AskStatus.PAIRED:
                 paired_ask.status = AskStatus.CLOSED

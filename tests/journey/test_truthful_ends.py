@@ -5,15 +5,29 @@ asker leaves), a closed pairing's old buttons, and leaving a circle."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 
+from peerbot.services.pairs import Result
+from peerbot.slack.listeners import pairs as pair_listeners
 from peerbot.store.db import unit_of_work
-from peerbot.store.models import Ask, AskStatus
+from peerbot.store.models import (
+    Ask,
+    AskStatus,
+    Cadence,
+    Checkin,
+    Commitment,
+    CommitmentStatus,
+    Pair,
+    PairStatus,
+)
 from tests.fixtures.app import Harness
-from tests.journey.test_accountability import last_with
+from tests.journey.test_accountability import add_commitment, last_with, paired, receipt
+from tests.journey.test_ask_accept import text_of
 from tests.journey.test_follow_through import CHALLENGE, FEEDBACK_EXPERT
 from tests.journey.test_privacy import _deactivate
+from tests.journey.test_undo_and_home import buttons
 
 
 def _waiting_ask(h: Harness) -> str:
@@ -38,3 +52,67 @@ def test_a_waiting_request_of_someone_who_left_slack_is_offered_to_nobody(
     helper = h.add_helper("fiona", FEEDBACK_EXPERT)
     h.advance(timedelta(minutes=1))
     assert h.dms(helper) == []
+
+
+# --------------------------------------------------------------------------- a closed pairing
+
+
+def _closed_pair_with_old_checkin(h: Harness) -> tuple[str, str, dict[str, Any], int]:
+    """A pairing with a commitment and a sent check-in, then closed by the helper while the
+    asker's Slack still shows the check-in's buttons (its update cannot reach Slack yet)."""
+    asker, helper = paired(h)
+    add_commitment(h, asker, receipt(h, asker), "Book a call with my skip level")
+    for _ in range(8):
+        h.advance(timedelta(days=1))
+    checkin = last_with(h.dms(asker), "Time for a quick check-in")
+    assert {"commitment_done", "checkin_answer_done", "pair_snooze"} <= buttons(checkin)
+    with unit_of_work(h.container.sessions) as s:
+        pair_id = s.scalars(select(Pair)).one().id
+    h.emulator.inject_error("chat.update", times=None)  # old messages keep their buttons
+    h.click(helper, h.group_messages(asker, helper)[0], "pair_close")
+    modal = h.emulator.top_modal(helper)
+    assert modal is not None
+    h.driver.view_submission(
+        helper, modal["id"], {("close_reflection", "close_reflection_input"): "Good pairing."}
+    )
+    h.settle()
+    with unit_of_work(h.container.sessions) as s:
+        assert s.scalars(select(Pair)).one().status == PairStatus.CLOSED
+    return asker, helper, checkin, pair_id
+
+
+def test_a_closed_pairings_old_buttons_record_nothing_and_say_it_ended(
+    harness: Harness,
+) -> None:
+    h = harness
+    asker, _, checkin, pair_id = _closed_pair_with_old_checkin(h)
+    closed = pair_listeners.REPLIES[Result.CLOSED]
+
+    # A commitment's Done: not marked done, and no "Nice work!" for it.
+    h.click(asker, checkin, "commitment_done")
+    assert h.emulator.ephemerals_to(asker)[-1]["text"] == closed
+    # The cadence menu: check-ins are not said to be "now weekly" on a pairing without any.
+    r = h.driver.block_action(
+        asker,
+        "pair_snooze",
+        value=f"{pair_id}:biweekly",
+        channel_id=checkin["channel"],
+        message_ts=checkin["ts"],
+    )
+    assert r.status == 200
+    h.settle()
+    assert h.emulator.ephemerals_to(asker)[-1]["text"] == closed
+    # An answer: refused too.
+    h.click(asker, checkin, "checkin_answer_done")
+    assert h.emulator.ephemerals_to(asker)[-1]["text"] == closed
+    with unit_of_work(h.container.sessions) as s:
+        assert s.scalars(select(Commitment)).one().status == CommitmentStatus.OPEN
+        assert s.scalars(select(Pair)).one().cadence == Cadence.WEEKLY
+        assert all(c.answered_at is None for c in s.scalars(select(Checkin)))
+
+    # Once Slack takes updates again, the old check-in shows no buttons and says why.
+    h.emulator.clear_faults()
+    h.advance(timedelta(minutes=10))
+    now = next(m for m in h.dms(asker) if m["ts"] == checkin["ts"])
+    assert buttons(now) == set()
+    assert "has ended" in text_of(now) and "Book a call with my skip level" not in text_of(now)
