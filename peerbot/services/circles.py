@@ -36,6 +36,7 @@ from peerbot.domain.circle_notices import (
 from peerbot.domain.notices import Audience, Notice, Replacing, ToChannel, ToGroup, ToPerson
 from peerbot.domain.ports import Clock, Directory, DirectoryError, Embedder
 from peerbot.domain.schedule import next_working_moment, zone
+from peerbot.domain.wording import counted
 from peerbot.services.people import find_person, upsert_person
 from peerbot.services.programme_settings import circle_policy, working_hours
 from peerbot.store import outbox
@@ -136,7 +137,7 @@ class RoundReport:
             return f"no round formed: {self.skipped}"
         sizes = ", ".join(str(s) for s in self.sizes) or "none"
         return (
-            f"round {self.round_id}: {len(self.sizes)} circles (sizes {sizes}); "
+            f"round {self.round_id}: {counted(len(self.sizes), 'circle')} (sizes {sizes}); "
             f"{len(self.unplaced)} not placed, kept for the next round"
         )
 

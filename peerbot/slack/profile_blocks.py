@@ -8,6 +8,7 @@ from peerbot.domain.limits import MAX_EXPERTISE
 from peerbot.domain.profiles import MAX_CAPACITY
 from peerbot.domain.schedule import zone
 from peerbot.domain.topics import TOPICS, topic_label
+from peerbot.domain.wording import counted
 from peerbot.services.helpers import HomeData, ProfileView
 from peerbot.services.journey import History, LivePair
 from peerbot.slack import codec, copy, ids
@@ -318,8 +319,8 @@ def build_home(
             "text": {
                 "type": "mrkdwn",
                 "text": "*Peer circles*\nA small group of managers working on similar things, "
-                f"meeting weekly for {circle_weeks} weeks: join the next round, see your place, "
-                "or leave.",
+                f"meeting weekly for {counted(circle_weeks, 'week')}: join the next round, see "
+                "your place, or leave.",
             },
             "accessory": {
                 "type": "button",

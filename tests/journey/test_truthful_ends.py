@@ -8,7 +8,9 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.engine import Engine
 
+from peerbot.domain.ports import Embedder
 from peerbot.services.pairs import Result
 from peerbot.slack.listeners import pairs as pair_listeners
 from peerbot.store.db import unit_of_work
@@ -22,12 +24,12 @@ from peerbot.store.models import (
     Pair,
     PairStatus,
 )
-from tests.fixtures.app import Harness
+from tests.fixtures.app import Harness, make_harness
 from tests.journey.test_accountability import add_commitment, last_with, paired, receipt
 from tests.journey.test_ask_accept import text_of
 from tests.journey.test_follow_through import CHALLENGE, FEEDBACK_EXPERT
 from tests.journey.test_privacy import _deactivate
-from tests.journey.test_undo_and_home import buttons
+from tests.journey.test_undo_and_home import buttons, home, home_text
 
 
 def _waiting_ask(h: Harness) -> str:
@@ -116,3 +118,17 @@ def test_a_closed_pairings_old_buttons_record_nothing_and_say_it_ended(
     now = next(m for m in h.dms(asker) if m["ts"] == checkin["ts"])
     assert buttons(now) == set()
     assert "has ended" in text_of(now) and "Book a call with my skip level" not in text_of(now)
+
+
+# --------------------------------------------------------------------------- counts
+
+
+def test_app_home_says_one_day_not_one_days(
+    engine: Engine, db_url: str, real_embedder: Embedder
+) -> None:
+    """A workspace keeping requests one day after they end: App Home's privacy text says so in
+    words that agree ("1 day", not "1 days")."""
+    for h in make_harness(engine, db_url, real_embedder, retention_days=1):
+        text = home_text(home(h, h.add_user("alex")))
+        assert "Kept until 1 day after the request ended" in text
+        assert "1 days" not in text
