@@ -27,7 +27,7 @@ from peerbot.services.people import find_person
 from peerbot.services.programme_settings import checkin_plan, working_hours
 from peerbot.services.vectors import upsert_vector
 from peerbot.store import outbox as queue
-from peerbot.store.ask_filters import ASKS_LOOKING
+from peerbot.store.ask_filters import ASKS_LOOKING, ask_waiting_for_helper
 from peerbot.store.db import unit_of_work
 from peerbot.store.models import (
     Ask,
@@ -69,6 +69,9 @@ class OpenRequest:
     ask_id: int
     challenge: str
     status: str
+    #: Nobody could take it and it waits for a newly available helper until then ("Tell me
+    #: when someone can"): it may be withdrawn, not edited. None while it is being looked for.
+    waiting_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -382,16 +385,17 @@ class JourneyService:
     # ------------------------------------------------------------------ history
 
     def history(self, team_id: str, user_id: str) -> History:
-        """Open requests, live pairs with their status, the last closed ones, and (helpers)
-        the offers waiting for their answer."""
+        """Requests still waiting for a helper (also one waiting after it went unmet), live
+        pairs with their status, the last closed ones, and (helpers) the offers waiting for
+        their answer. Only the person's own."""
         now = self._clock.now()
         with unit_of_work(self._sessions) as session:
             me = find_person(session, team_id, user_id)
             if me is None:
                 return History()
             asks = session.execute(
-                select(Ask.id, Ask.challenge, Ask.status)
-                .where(Ask.asker_id == me.id, Ask.status.in_(ASKS_LOOKING))
+                select(Ask.id, Ask.challenge, Ask.status, Ask.waiting_until)
+                .where(Ask.asker_id == me.id, ask_waiting_for_helper(now))
                 .order_by(Ask.created_at.desc(), Ask.id.desc())
                 .limit(20)
             ).all()
@@ -425,7 +429,10 @@ class JourneyService:
                 return person.slack_user_id if person else ""
 
             return History(
-                open_requests=[OpenRequest(a, c, s.value) for a, c, s in asks],
+                open_requests=[
+                    OpenRequest(a, c, s.value, w if still_waiting(s, w, now) else None)
+                    for a, c, s, w in asks
+                ],
                 pairs=[
                     LivePair(
                         pair_id=p.id,

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from peerbot.domain.ports import Embedder
 from peerbot.services.pairs import Result
+from peerbot.slack import ids
 from peerbot.slack.listeners import pairs as pair_listeners
 from peerbot.store.db import unit_of_work
 from peerbot.store.models import (
@@ -29,7 +30,7 @@ from tests.journey.test_accountability import add_commitment, last_with, paired,
 from tests.journey.test_ask_accept import text_of
 from tests.journey.test_follow_through import CHALLENGE, FEEDBACK_EXPERT
 from tests.journey.test_privacy import _deactivate
-from tests.journey.test_undo_and_home import buttons, home, home_text
+from tests.journey.test_undo_and_home import buttons, click_home, home, home_text
 
 
 def _waiting_ask(h: Harness) -> str:
@@ -54,6 +55,30 @@ def test_a_waiting_request_of_someone_who_left_slack_is_offered_to_nobody(
     helper = h.add_helper("fiona", FEEDBACK_EXPERT)
     h.advance(timedelta(minutes=1))
     assert h.dms(helper) == []
+
+
+def test_app_home_lists_a_waiting_request_to_its_asker_only_with_withdraw(
+    harness: Harness,
+) -> None:
+    """A request waiting after "Tell me when someone can" is in its asker's App Home, with
+    Withdraw (not Edit, which would be refused), and nobody else's; Withdraw there works."""
+    h = harness
+    asker = _waiting_ask(h)
+    other = h.add_helper("gus", "Planned quarterly budgets and negotiated vendor contracts.")
+    view = home(h, asker)
+    mine = home_text(view)
+    assert CHALLENGE in mine and "nobody was free" in mine
+    assert ids.ASK_WITHDRAW in buttons(view) and ids.ASK_EDIT not in buttons(view)
+    theirs = home(h, other)
+    assert CHALLENGE not in home_text(theirs) and ids.ASK_WITHDRAW not in buttons(theirs)
+
+    click_home(h, asker, ids.ASK_WITHDRAW)
+    with unit_of_work(h.container.sessions) as s:
+        ask = s.scalars(select(Ask)).one()
+        assert ask.status == AskStatus.CANCELLED and ask.waiting_until is None
+    assert "You withdrew this request" in text_of(last_with(h.dms(asker), "withdrew"))
+    refreshed = h.emulator.home_view(asker) or {}
+    assert CHALLENGE not in home_text(refreshed) and ids.ASK_WITHDRAW not in buttons(refreshed)
 
 
 # --------------------------------------------------------------------------- a closed pairing
