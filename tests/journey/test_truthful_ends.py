@@ -1,6 +1,6 @@
 """Ends told truly, through real Bolt request handling and the Slack emulator, on both
 databases: a request still waiting after "Tell me when someone can" (in App Home, and when its
-asker leaves), a closed pairing's old buttons, and leaving a circle."""
+asker leaves), a closed pairing's old buttons, counts, and leaving a circle."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from peerbot.domain.ports import Embedder
 from peerbot.services.pairs import Result
 from peerbot.slack import ids
+from peerbot.slack.listeners import circles as circle_listeners
 from peerbot.slack.listeners import pairs as pair_listeners
 from peerbot.store.db import unit_of_work
 from peerbot.store.models import (
@@ -20,14 +21,19 @@ from peerbot.store.models import (
     AskStatus,
     Cadence,
     Checkin,
+    Circle,
+    CircleMember,
+    CircleStatus,
     Commitment,
     CommitmentStatus,
     Pair,
     PairStatus,
+    Person,
 )
 from tests.fixtures.app import Harness, make_harness
 from tests.journey.test_accountability import add_commitment, last_with, paired, receipt
 from tests.journey.test_ask_accept import text_of
+from tests.journey.test_circles import join
 from tests.journey.test_follow_through import CHALLENGE, FEEDBACK_EXPERT
 from tests.journey.test_privacy import _deactivate
 from tests.journey.test_undo_and_home import buttons, click_home, home, home_text
@@ -157,3 +163,41 @@ def test_app_home_says_one_day_not_one_days(
         text = home_text(home(h, h.add_user("alex")))
         assert "Kept until 1 day after the request ended" in text
         assert "1 days" not in text
+
+
+# --------------------------------------------------------------------------- circles
+
+
+def test_leaving_a_circle_says_what_happened_also_when_it_closes(harness: Harness) -> None:
+    """Leave this circle answers truly: "smaller" while the circle goes on; "closed" when this
+    leaving closed it; on a closed circle it records nothing and says it has closed; pressed
+    again by someone who left, it says they left already."""
+    h = harness
+    users = [h.add_user(f"s{i}", tz="Europe/London") for i in range(4)]
+    for uid in users:
+        join(h, uid, "Running effective one-to-ones with my reports", "Engineering")
+    assert h.container.circles.form_round(h.team).sizes == [4]  # type: ignore[union-attr]
+    h.settle()
+    opening = h.group_messages(*users)[0]
+
+    def reply(user: str) -> str:
+        h.click(user, opening, "circle_leave")
+        return str(h.emulator.ephemerals_to(user)[-1]["text"])
+
+    assert reply(users[0]) == circle_listeners.LEFT_CIRCLE  # 3 left: it goes on
+    closing = reply(users[1])  # 2 left: it closes
+    assert "smaller" not in closing and "closed" in closing
+    on_closed = reply(users[2])
+    assert "already closed" in on_closed and "You have left" not in on_closed
+    assert "already left" in reply(users[0])
+    with unit_of_work(h.container.sessions) as s:
+        left = dict(
+            s.execute(
+                select(Person.slack_user_id, CircleMember.left_at).join(
+                    CircleMember, CircleMember.person_id == Person.id
+                )
+            ).all()
+        )
+        assert s.scalars(select(Circle)).one().status == CircleStatus.CLOSED
+    assert left[users[0]] is not None and left[users[1]] is not None
+    assert left[users[2]] is None and left[users[3]] is None  # the circle closed around them
