@@ -172,8 +172,11 @@ class JourneyService:
                 return Change.ALREADY
             if not waiting_for_helper(ask.status, ask.waiting_until, now):
                 return Change.NOT_OPEN
-            # "Tell me when someone can": unmet, but still waiting for a newly free helper.
+            # "Tell me when someone can": unmet, but still waiting for a newly free helper (no
+            # peer has it then), or offered to one during that wait (the DM saying "we will
+            # keep your request" is the one to change in both cases).
             waiting = still_waiting(ask.status, ask.waiting_until, now)
+            chose_to_wait = ask.waiting_until is not None
             ask.status = AskStatus.CANCELLED
             ask.closed_at = now
             ask.updated_at = now
@@ -184,10 +187,9 @@ class JourneyService:
                 offer.status = OfferStatus.WITHDRAWN
                 offer.responded_at = now
                 withdraw_offer_message(session, offer, now)
-            # Waiting: the message saying "we will keep your request" is the one to change.
             wait_key = (
                 queue.last_key_with_prefix(session, _key("ask", ask.id, "waiting", ""))
-                if waiting
+                if chose_to_wait
                 else None
             )
             receipt = wait_key or _key("ask", ask.id, "received")

@@ -63,6 +63,29 @@ def test_a_waiting_request_of_someone_who_left_slack_is_offered_to_nobody(
     assert h.dms(helper) == []
 
 
+def test_withdrawn_while_offered_during_its_wait_the_waiting_dm_says_so(
+    harness: Harness,
+) -> None:
+    """A waiting request offered to a newly available helper, then withdrawn from its waiting
+    DM: that DM (not only the receipt) says it was withdrawn and that the peer was told, and
+    loses its Withdraw button; the helper's offer says it was withdrawn."""
+    h = harness
+    asker = _waiting_ask(h)
+    unmet = last_with(h.dms(asker), "We will keep your request")
+    helper = h.add_helper("fiona", FEEDBACK_EXPERT)
+    h.advance(timedelta(minutes=1))
+    assert "offer_accept" in buttons(h.dms(helper)[0])
+    with unit_of_work(h.container.sessions) as s:
+        assert s.scalars(select(Ask.status)).one() == AskStatus.OFFERED
+    h.click(asker, unmet, "ask_withdraw")
+    waiting_dm = next(m for m in h.dms(asker) if m["ts"] == unmet["ts"])
+    assert "You withdrew this request" in text_of(waiting_dm)
+    assert "has been told" in text_of(waiting_dm)
+    assert "We will keep your request" not in text_of(waiting_dm)
+    assert buttons(waiting_dm) == set()
+    assert "withdrawn" in text_of(h.dms(helper)[0])
+
+
 def test_app_home_lists_a_waiting_request_to_its_asker_only_with_withdraw(
     harness: Harness,
 ) -> None:
