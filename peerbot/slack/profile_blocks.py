@@ -189,7 +189,8 @@ def _open_request(r: OpenRequest, tz_name: str | None) -> list[dict[str, Any]]:
     if r.waiting_until is not None:
         day = r.waiting_until.astimezone(zone(tz_name))
         status = (
-            f"nobody was free; we ask a matching helper who becomes available until {day:%a %d %b}"
+            f"nobody was free; until {day:%a %d %b} we ask a matching helper as soon as one "
+            "becomes available"
         )
         elements = [_withdraw_button(r.ask_id, still_waiting=True)]
     else:
