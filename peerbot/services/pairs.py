@@ -171,7 +171,8 @@ def retire_pair_buttons(session: Session, pair: Pair, now: datetime) -> None:
     """Once ``pair`` has ended (in the caller's transaction): each message of it already sent
     whose buttons would now be refused says the pairing has ended, without buttons. These are
     its check-ins, bumps and monthly checks not answered, its answered check-ins (they offer
-    Add a commitment) and its commitment reminders (Done)."""
+    Add a commitment), its commitment reminders (Done) and the asker's copy of a pause (Resume
+    check-ins, Add a commitment)."""
     shown = [
         _key("checkin", checkin_id)
         for checkin_id, kind, answered in session.execute(
@@ -189,6 +190,9 @@ def retire_pair_buttons(session: Session, pair: Pair, now: datetime) -> None:
             )
         )
     ]
+    asker = session.get(Person, pair.asker_id)
+    if asker is not None:
+        shown.append(_key("pair", pair.id, "paused", asker.slack_user_id))
     for key in shown:
         ended = key + ":ended"
         if messages.key_free(session, key) or not messages.key_free(session, ended):

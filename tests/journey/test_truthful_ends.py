@@ -174,6 +174,33 @@ def test_a_closed_pairings_old_buttons_record_nothing_and_say_it_ended(
     assert "has ended" in text_of(now) and "Book a call with my skip level" not in text_of(now)
 
 
+def test_a_paused_pairing_closed_leaves_the_asker_no_resume_button(harness: Harness) -> None:
+    """Check-ins paused after no answers, then the pairing closed: the asker's pause message
+    (Resume check-ins, Add a commitment) says it has ended; the helper's keeps its Close, which
+    still opens the feedback form."""
+    h = harness
+    asker, helper = paired(h)
+    for _ in range(26):  # two check-ins and the bump unanswered: paused
+        h.advance(timedelta(days=1))
+    with unit_of_work(h.container.sessions) as s:
+        assert s.scalars(select(Pair)).one().status == PairStatus.PAUSED
+    paused = last_with(h.dms(asker), "paused them")
+    assert "pair_resume_checkins" in buttons(paused)
+    helper_paused = last_with(h.dms(helper), "paused them")
+    h.click(helper, helper_paused, "pair_close")
+    modal = h.emulator.top_modal(helper)
+    assert modal is not None
+    h.driver.view_submission(
+        helper, modal["id"], {("close_reflection", "close_reflection_input"): "Went quiet."}
+    )
+    h.settle()
+    now = next(m for m in h.dms(asker) if m["ts"] == paused["ts"])
+    assert buttons(now) == set() and "has ended" in text_of(now)
+    assert buttons(next(m for m in h.dms(helper) if m["ts"] == helper_paused["ts"])) == {
+        "pair_close"
+    }
+
+
 # --------------------------------------------------------------------------- counts
 
 
