@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from peerbot import __version__
 from peerbot.config_error import ConfigError
+from peerbot.domain.wording import counted
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -253,7 +254,7 @@ def _cmd_helpers_import(args: argparse.Namespace, settings: Settings) -> int:
         container.close()
     print(
         f"imported {report.created_or_updated}, unchanged {report.unchanged}, "
-        f"not imported {len(report.problems)} (of {report.total} rows); "
+        f"not imported {len(report.problems)} (of {counted(report.total, 'row')}); "
         f"invited {report.invited}, already helping {report.helping}, "
         f"declined {report.declined}, opted out {report.opted_out}"
     )
@@ -404,7 +405,7 @@ def _cmd_privacy(args: argparse.Namespace, settings: Settings) -> int:
         else:
             counts = privacy.purge_workspace(args.team)
             total = sum(counts.values())
-            print(f"workspace {args.team} purged: {total} rows deleted")
+            print(f"workspace {args.team} purged: {counted(total, 'row')} deleted")
     finally:
         container.close()
     return 0

@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any
 
 from peerbot.config import Settings
+from peerbot.domain.wording import counted
 
 
 def _since(value: str) -> date:
@@ -35,10 +36,10 @@ def format_text(data: dict[str, Any]) -> str:
         f"match rate: {_cell(data['match_rate'])}",
         f"median hours to intro: {_cell(data['median_hours_to_intro'])}",
         f"acceptance rate: {_cell(data['acceptance_rate'])}"
-        f" ({data['offers_accepted']} of {data['offers_answered']} offers answered)",
+        f" ({data['offers_accepted']} of {counted(data['offers_answered'], 'offer')} answered)",
         f"check-in completion: {_cell(data['checkin_completion'])}"
         f" ({data['checkins_answered']} of {data['checkins_sent']})",
-        f"mean rating: {_cell(data['mean_rating'])} ({data['ratings']} ratings)",
+        f"mean rating: {_cell(data['mean_rating'])} ({counted(data['ratings'], 'rating')})",
         f"unmet asks: {data['unmet']}",
     ]
     for title, key in (

@@ -4,10 +4,31 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 
 from peerbot.domain.limits import MAX_CHALLENGE, MAX_FIELD, MIN_CHALLENGE
 
 URGENCIES = ("low", "normal", "high")
+
+#: Statuses of an ask peerbot is still finding a helper for: received, being matched, or
+#: offered to a helper who has not answered yet. The asker may still edit or withdraw it.
+LOOKING = ("open", "matching", "offered")
+#: The status of an ask nobody could take; it may still wait (:func:`still_waiting`).
+UNMET = "unmet"
+
+
+def still_waiting(status: str, waiting_until: datetime | None, now: datetime) -> bool:
+    """True for an ask nobody could take whose asker chose "Tell me when someone can" and whose
+    wait is not over at ``now``: a newly available matching helper is still offered it, and
+    the asker may withdraw it (not edit it)."""
+    return status == UNMET and waiting_until is not None and waiting_until > now
+
+
+def waiting_for_helper(status: str, waiting_until: datetime | None, now: datetime) -> bool:
+    """True for an ask still waiting for a helper at ``now``: being looked for (:data:`LOOKING`)
+    or still waiting after it went unmet (:func:`still_waiting`). The asker may withdraw it; it
+    is in progress (ended politely when the asker leaves)."""
+    return status in LOOKING or still_waiting(status, waiting_until, now)
 
 
 @dataclass(frozen=True)

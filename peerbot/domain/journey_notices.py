@@ -72,3 +72,13 @@ class OfferEdited(Notice):
 
     kind: ClassVar[str] = "offer_edited"
     offer_id: int
+
+
+@dataclass(frozen=True)
+class PairMessageEnded(Notice):
+    """A message of a pairing that carried its buttons (a check-in, the helper's monthly check,
+    a commitment reminder), updated once the pairing ended: it says so and has no buttons, as
+    each of them would be refused."""
+
+    kind: ClassVar[str] = "pair_message_ended"
+    pair_id: int

@@ -543,7 +543,7 @@ class AskView:
     desired_result: str
     obstacles: str
     urgency: str
-    #: Still waiting for a peer (open, matching or offered).
+    #: Still being looked for a peer (:data:`peerbot.domain.asks.LOOKING`).
     waiting: bool = True
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from peerbot.domain import notices
-from peerbot.domain.asks import AskInput, text_for_matching
+from peerbot.domain.asks import AskInput, still_waiting, text_for_matching
 from peerbot.domain.followup import GHOST_AFTER, GHOST_PAUSE
 from peerbot.domain.journey_notices import AskEnded
 from peerbot.domain.ports import (
@@ -40,7 +40,7 @@ from peerbot.domain.topics import TOPICS, ask_topics
 from peerbot.services import messages, programme_settings
 from peerbot.services.errors import StoreUnavailable, is_outage
 from peerbot.services.matching import Matcher, Ranked, StartUp
-from peerbot.services.pairs import schedule_new_pair
+from peerbot.services.pairs import retire_pair_buttons, schedule_new_pair
 from peerbot.services.people import (
     find_or_add_person,
     find_person,
@@ -48,6 +48,7 @@ from peerbot.services.people import (
     refresh_person,
 )
 from peerbot.services.vectors import store_vector, upsert_vector
+from peerbot.store.ask_filters import ASKS_LOOKING, ask_still_waiting
 from peerbot.store.db import read_only, unit_of_work
 from peerbot.store.models import (
     Ask,
@@ -117,8 +118,6 @@ class SubmitResult:
     duplicate: bool
 
 
-#: Asks in these states are waiting for a helper: they count against the asker's cap.
-WAITING = (AskStatus.OPEN, AskStatus.MATCHING, AskStatus.OFFERED)
 #: Pairs still running: one per ask at most (a failed or a re-paired, closed pair is not).
 RUNNING_PAIRS = (PairStatus.ACTIVE, PairStatus.PAUSED)
 
@@ -382,7 +381,9 @@ class AskService:
     def _waiting(self, session: Session, asker_id: int) -> tuple[OpenAsk, ...]:
         rows = session.execute(
             select(Ask.id, Ask.challenge, Ask.created_at)
-            .where(Ask.asker_id == asker_id, Ask.status.in_(WAITING))
+            # Asks being looked for a helper count against the cap (one still waiting after it
+            # went unmet does not: between its offers it asks nobody).
+            .where(Ask.asker_id == asker_id, Ask.status.in_(ASKS_LOOKING))
             .order_by(Ask.created_at, Ask.id)
         ).all()
         return tuple(OpenAsk(i, c, t) for i, c, t in rows)
@@ -742,7 +743,7 @@ class AskService:
         ask.status = AskStatus.UNMET
         ask.updated_at = now
         ask.closed_at = now
-        if ask.waiting_until is not None and ask.waiting_until > now:
+        if still_waiting(ask.status, ask.waiting_until, now):
             log.info("ask %s goes back to waiting for a newly available helper", ask.id)
             return  # the asker chose to wait and was told so; nothing new to say
         tried = (
@@ -1315,7 +1316,7 @@ class AskService:
         with read_only(self._sessions) as session:
             waiting = session.execute(
                 select(Ask.id, Ask.team_id, Ask.challenge, Ask.waiting_checked_at)
-                .where(Ask.status == AskStatus.UNMET, Ask.waiting_until > now)
+                .where(ask_still_waiting(now))
                 .order_by(Ask.created_at, Ask.id)
                 .limit(limit)
             ).all()
@@ -1337,12 +1338,8 @@ class AskService:
         with unit_of_work(self._sessions) as session:
             for ask_id, state in look.items():
                 found = _locked_ask(session, ask_id)
-                if (  # changed since it was read: withdrawn, offered, its wait over
-                    found is None
-                    or found.status != AskStatus.UNMET
-                    or found.waiting_until is None
-                    or found.waiting_until <= now
-                ):
+                # Changed since it was read: withdrawn, offered, its wait over.
+                if found is None or not still_waiting(found.status, found.waiting_until, now):
                     continue
                 ask = found
                 if state is None:
@@ -1450,6 +1447,7 @@ class AskService:
                 session.execute(
                     delete(Checkin).where(Checkin.pair_id == pair.id, Checkin.sent_at.is_(None))
                 )
+                retire_pair_buttons(session, pair, now)
             session.execute(
                 delete(MeetingCheck).where(
                     MeetingCheck.pair_id == pair.id, MeetingCheck.sent_at.is_(None)

@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,6 +37,7 @@ from peerbot.domain.circle_notices import (
 from peerbot.domain.notices import Audience, Notice, Replacing, ToChannel, ToGroup, ToPerson
 from peerbot.domain.ports import Clock, Directory, DirectoryError, Embedder
 from peerbot.domain.schedule import next_working_moment, zone
+from peerbot.domain.wording import counted
 from peerbot.services.people import find_person, upsert_person
 from peerbot.services.programme_settings import circle_policy, working_hours
 from peerbot.store import outbox
@@ -68,6 +70,16 @@ GROUP_DM_MAX = 8
 MIN_ACTIVE = 3
 #: How many recent rounds' pairs are not repeated.
 AVOID_ROUNDS = 2
+
+
+class LeaveOutcome(StrEnum):
+    """What **Leave this circle** did, for a true reply."""
+
+    LEFT = "left"  # the circle goes on, smaller
+    CLOSED_IT = "closed_it"  # too few were left: it closed (the others are told so)
+    ALREADY_LEFT = "already_left"
+    CIRCLE_CLOSED = "circle_closed"  # it had closed already: nothing to leave, nothing recorded
+    NOT_MEMBER = "not_member"
 
 
 class CircleError(ValueError):
@@ -136,7 +148,7 @@ class RoundReport:
             return f"no round formed: {self.skipped}"
         sizes = ", ".join(str(s) for s in self.sizes) or "none"
         return (
-            f"round {self.round_id}: {len(self.sizes)} circles (sizes {sizes}); "
+            f"round {self.round_id}: {counted(len(self.sizes), 'circle')} (sizes {sizes}); "
             f"{len(self.unplaced)} not placed, kept for the next round"
         )
 
@@ -839,16 +851,15 @@ class CircleService:
                     now=now,
                 )
 
-    def leave(self, team_id: str, user_id: str, circle_id: int) -> bool:
+    def leave(self, team_id: str, user_id: str, circle_id: int) -> LeaveOutcome:
         """Leave a circle. The others are told only that it is now smaller; below three it is
-        closed and each of them is offered the next round. False when already left."""
+        closed and each of them is offered the next round (CLOSED_IT). A circle that has
+        closed already is not left (CIRCLE_CLOSED: nothing is recorded)."""
         now = self._clock.now()
-        left_channel = self._leave(team_id, user_id, circle_id, now)
-        if left_channel is False:
-            return False
-        if isinstance(left_channel, str) and left_channel:
+        outcome, left_channel = self._leave(team_id, user_id, circle_id, now)
+        if left_channel:
             self.remove_from_channels(team_id, user_id, [left_channel])
-        return True
+        return outcome
 
     def remove_from_channels(self, team_id: str, user_id: str, channel_ids: Sequence[str]) -> None:
         """Take someone who left out of their circles' private channels, so that they no longer
@@ -882,15 +893,30 @@ class CircleService:
                 channels.append(channel)
         return channels
 
-    def _leave(self, team_id: str, user_id: str, circle_id: int, now: datetime) -> str | bool:
-        """The leaving itself, in one transaction: False when not a member, else the private
-        channel to take them out of ("" for a group DM)."""
+    def _leave(
+        self, team_id: str, user_id: str, circle_id: int, now: datetime
+    ) -> tuple[LeaveOutcome, str]:
+        """The leaving itself, in one transaction: what happened, and the private channel to
+        take them out of ("" for a group DM or when they did not leave now)."""
         with unit_of_work(self._sessions) as session:
-            try:
-                circle, member, person = self._member_of(session, team_id, user_id, circle_id)
-            except CircleError:
-                return False
-            return self._member_leaves(session, circle, member, person, now)
+            circle = session.get(Circle, circle_id)
+            person = find_person(session, team_id, user_id)
+            if circle is None or circle.team_id != team_id or person is None:
+                return LeaveOutcome.NOT_MEMBER, ""
+            member = session.scalar(
+                select(CircleMember).where(
+                    CircleMember.circle_id == circle_id, CircleMember.person_id == person.id
+                )
+            )
+            if member is None:
+                return LeaveOutcome.NOT_MEMBER, ""
+            if member.left_at is not None:
+                return LeaveOutcome.ALREADY_LEFT, ""
+            if circle.status != CircleStatus.ACTIVE:
+                return LeaveOutcome.CIRCLE_CLOSED, ""
+            channel = self._member_leaves(session, circle, member, person, now)
+            closed = circle.status != CircleStatus.ACTIVE
+            return (LeaveOutcome.CLOSED_IT if closed else LeaveOutcome.LEFT), channel
 
     def _member_leaves(
         self, session: Session, circle: Circle, member: CircleMember, person: Person, now: datetime

@@ -27,10 +27,10 @@ from peerbot.services.people import (
 )
 from peerbot.services.programme_settings import AWAITING_APPROVAL, awaits_approval
 from peerbot.services.vectors import upsert_vector
+from peerbot.store.ask_filters import ASKS_LOOKING
 from peerbot.store.db import unit_of_work
 from peerbot.store.models import (
     Ask,
-    AskStatus,
     EmbeddingOwner,
     HelperNeverMatch,
     HelperProfile,
@@ -396,7 +396,7 @@ class HelperService:
                 select(Ask.id, Ask.challenge, Ask.status)
                 .where(
                     Ask.asker_id == person.id,
-                    Ask.status.in_([AskStatus.MATCHING, AskStatus.OFFERED, AskStatus.OPEN]),
+                    Ask.status.in_(ASKS_LOOKING),
                 )
                 .order_by(Ask.created_at.desc())
                 .limit(10)

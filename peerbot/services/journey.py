@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from peerbot.domain import notices
-from peerbot.domain.asks import AskInput
+from peerbot.domain.asks import AskInput, still_waiting, waiting_for_helper
 from peerbot.domain.checkins import next_checkin
 from peerbot.domain.journey_notices import AskEdited, AskWithdrawn, HelperPaused, OfferEdited
 from peerbot.domain.ports import Clock, Embedder, Vector
@@ -27,6 +27,7 @@ from peerbot.services.people import find_person
 from peerbot.services.programme_settings import checkin_plan, working_hours
 from peerbot.services.vectors import upsert_vector
 from peerbot.store import outbox as queue
+from peerbot.store.ask_filters import ASKS_LOOKING, ask_waiting_for_helper
 from peerbot.store.db import unit_of_work
 from peerbot.store.models import (
     Ask,
@@ -44,10 +45,9 @@ from peerbot.store.models import (
     Person,
 )
 
-#: Asks waiting for a helper: the ones that can still be withdrawn.
-WITHDRAWABLE = (AskStatus.OPEN, AskStatus.MATCHING, AskStatus.OFFERED)
-#: Asks whose texts the asker may still edit: the same as may be withdrawn.
-EDITABLE = WITHDRAWABLE
+#: Asks whose texts the asker may still edit: those peerbot is still finding a helper for (not
+#: one still waiting after it went unmet: :func:`~peerbot.domain.asks.still_waiting`).
+EDITABLE = ASKS_LOOKING
 #: Closed pairs and ended asks App Home lists at most.
 RECENT_CLOSED = 5
 
@@ -69,6 +69,9 @@ class OpenRequest:
     ask_id: int
     challenge: str
     status: str
+    #: Nobody could take it and it waits for a newly available helper until then ("Tell me
+    #: when someone can"): it may be withdrawn, not edited. None while it is being looked for.
+    waiting_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -167,14 +170,13 @@ class JourneyService:
                 return Change.NOT_YOURS
             if ask.status == AskStatus.CANCELLED:
                 return Change.ALREADY
-            # "Tell me when someone can": unmet, but still waiting for a newly free helper.
-            waiting = (
-                ask.status == AskStatus.UNMET
-                and ask.waiting_until is not None
-                and ask.waiting_until > now
-            )
-            if ask.status not in WITHDRAWABLE and not waiting:
+            if not waiting_for_helper(ask.status, ask.waiting_until, now):
                 return Change.NOT_OPEN
+            # "Tell me when someone can": unmet, but still waiting for a newly free helper (no
+            # peer has it then), or offered to one during that wait (the DM saying "we will
+            # keep your request" is the one to change in both cases).
+            waiting = still_waiting(ask.status, ask.waiting_until, now)
+            chose_to_wait = ask.waiting_until is not None
             ask.status = AskStatus.CANCELLED
             ask.closed_at = now
             ask.updated_at = now
@@ -185,10 +187,9 @@ class JourneyService:
                 offer.status = OfferStatus.WITHDRAWN
                 offer.responded_at = now
                 withdraw_offer_message(session, offer, now)
-            # Waiting: the message saying "we will keep your request" is the one to change.
             wait_key = (
                 queue.last_key_with_prefix(session, _key("ask", ask.id, "waiting", ""))
-                if waiting
+                if chose_to_wait
                 else None
             )
             receipt = wait_key or _key("ask", ask.id, "received")
@@ -386,16 +387,17 @@ class JourneyService:
     # ------------------------------------------------------------------ history
 
     def history(self, team_id: str, user_id: str) -> History:
-        """Open requests, live pairs with their status, the last closed ones, and (helpers)
-        the offers waiting for their answer."""
+        """Requests still waiting for a helper (also one waiting after it went unmet), live
+        pairs with their status, the last closed ones, and (helpers) the offers waiting for
+        their answer. Only the person's own."""
         now = self._clock.now()
         with unit_of_work(self._sessions) as session:
             me = find_person(session, team_id, user_id)
             if me is None:
                 return History()
             asks = session.execute(
-                select(Ask.id, Ask.challenge, Ask.status)
-                .where(Ask.asker_id == me.id, Ask.status.in_(WITHDRAWABLE))
+                select(Ask.id, Ask.challenge, Ask.status, Ask.waiting_until)
+                .where(Ask.asker_id == me.id, ask_waiting_for_helper(now))
                 .order_by(Ask.created_at.desc(), Ask.id.desc())
                 .limit(20)
             ).all()
@@ -429,7 +431,10 @@ class JourneyService:
                 return person.slack_user_id if person else ""
 
             return History(
-                open_requests=[OpenRequest(a, c, s.value) for a, c, s in asks],
+                open_requests=[
+                    OpenRequest(a, c, s.value, w if still_waiting(s, w, now) else None)
+                    for a, c, s, w in asks
+                ],
                 pairs=[
                     LivePair(
                         pair_id=p.id,

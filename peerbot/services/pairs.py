@@ -33,7 +33,7 @@ from peerbot.domain.followup import (
     meet_again_at,
     meet_check_at,
 )
-from peerbot.domain.journey_notices import PairPausedTo
+from peerbot.domain.journey_notices import PairMessageEnded, PairPausedTo
 from peerbot.domain.notices import (
     AnotherPeerOffer,
     CheckinAnswered,
@@ -160,6 +160,50 @@ def schedule_new_pair(
                 side=side,
                 due_at=meet_check_at(now, person.tz),
             )
+        )
+
+
+#: Pairs still running: check-ins, commitments and their buttons work only on these.
+RUNNING = (PairStatus.ACTIVE, PairStatus.PAUSED)
+
+
+def retire_pair_buttons(session: Session, pair: Pair, now: datetime) -> None:
+    """Once ``pair`` has ended (in the caller's transaction): each message of it already sent
+    whose buttons would now be refused says the pairing has ended, without buttons. These are
+    its check-ins, bumps and monthly checks not answered, its answered check-ins (they offer
+    Add a commitment), its commitment reminders (Done) and the asker's copy of a pause (Resume
+    check-ins, Add a commitment)."""
+    shown = [
+        _key("checkin", checkin_id)
+        for checkin_id, kind, answered in session.execute(
+            select(Checkin.id, Checkin.kind, Checkin.answered_at).where(
+                Checkin.pair_id == pair.id, Checkin.sent_at.is_not(None)
+            )
+        )
+        if answered is None or kind != CheckinKind.HELPER_MONTHLY
+    ]
+    shown += [
+        _key("commitment", commitment_id, "reminder")
+        for commitment_id in session.scalars(
+            select(Commitment.id).where(
+                Commitment.pair_id == pair.id, Commitment.reminded_at.is_not(None)
+            )
+        )
+    ]
+    asker = session.get(Person, pair.asker_id)
+    if asker is not None:
+        shown.append(_key("pair", pair.id, "paused", asker.slack_user_id))
+    for key in shown:
+        ended = key + ":ended"
+        if messages.key_free(session, key) or not messages.key_free(session, ended):
+            continue
+        messages.update(
+            session,
+            team_id=pair.team_id,
+            key=ended,
+            replaces=key,
+            notice=PairMessageEnded(pair_id=pair.id),
+            now=now,
         )
 
 
@@ -432,7 +476,7 @@ class PairService:
                 return Result.INVALID
             if checkin.answered_at is not None:
                 return Result.ALREADY
-            if pair.status not in (PairStatus.ACTIVE, PairStatus.PAUSED):
+            if pair.status not in RUNNING:
                 # An old check-in message of a closed pairing: its answers ("we have let
                 # your peer know", "we will check in again") would not be true.
                 return Result.CLOSED
@@ -491,7 +535,7 @@ class PairService:
                 return Result.NOT_FOUND
             if self._role(session, pair, user_id) != Role.ASKER:
                 return Result.NOT_YOURS
-            if pair.status == PairStatus.CLOSED:
+            if pair.status not in RUNNING:
                 return Result.CLOSED
             if weeks == 0:
                 pair.next_checkin_at = None
@@ -519,6 +563,8 @@ class PairService:
                 return Result.NOT_FOUND
             if self._role(session, pair, user_id) is None:
                 return Result.NOT_YOURS
+            if pair.status not in RUNNING:  # an old check-in's menu: it has no check-ins now
+                return Result.CLOSED
             pair.cadence = parsed
         return Result.OK
 
@@ -543,7 +589,7 @@ class PairService:
                 return Result.NOT_FOUND
             if self._role(session, pair, user_id) != Role.ASKER:
                 return Result.NOT_YOURS
-            if pair.status == PairStatus.CLOSED:
+            if pair.status not in RUNNING:
                 return Result.CLOSED
             key = _key("commitment", pair.id, client_key)
             if not messages.key_free(session, key):
@@ -596,6 +642,8 @@ class PairService:
             assert pair is not None
             if self._role(session, pair, user_id) != Role.ASKER:
                 return Result.NOT_YOURS
+            if pair.status not in RUNNING:  # an old check-in or reminder of an ended pairing
+                return Result.CLOSED
             if c.status == CommitmentStatus.DONE:
                 return Result.ALREADY
             c.status = CommitmentStatus.DONE
@@ -611,7 +659,7 @@ class PairService:
             pair = self._pair(session, team_id, pair_id)
             if pair is None:
                 return Result.NOT_YOURS
-            if pair.status == PairStatus.CLOSED:
+            if pair.status not in RUNNING:
                 return Result.CLOSED
             if self._role(session, pair, user_id) != Role.ASKER:
                 return Result.NOT_YOURS
@@ -689,6 +737,7 @@ class PairService:
             if ask is not None:
                 ask.status = AskStatus.CLOSED
                 ask.closed_at = now
+            retire_pair_buttons(session, pair, now)
             self._post(
                 session, pair, _key("pair", pair.id, "closed"), PairClosed(pair_id=pair.id), now
             )

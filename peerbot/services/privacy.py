@@ -29,6 +29,7 @@ from sqlalchemy import delete, literal, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from peerbot.domain import notices
+from peerbot.domain.asks import waiting_for_helper
 from peerbot.domain.ports import Clock
 from peerbot.domain.privacy import (
     REDACTED,
@@ -40,6 +41,7 @@ from peerbot.domain.privacy import (
 from peerbot.services import messages
 from peerbot.services.erasures import record_erasure
 from peerbot.services.journey import withdraw_offer_message
+from peerbot.services.pairs import retire_pair_buttons
 from peerbot.services.people import ensure_workspace, find_person
 from peerbot.services.programme_settings import forget_admin, retention_days, retention_overrides
 from peerbot.store.circle_privacy import forget_circle_data, redact_circles
@@ -78,8 +80,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Asks in these states are still in progress (withdrawn on forget).
-OPEN_ASKS = (AskStatus.OPEN, AskStatus.MATCHING, AskStatus.OFFERED)
 #: Asks in these states ended (their text is redacted after the retention period).
 ENDED_ASKS = (AskStatus.CLOSED, AskStatus.UNMET, AskStatus.CANCELLED)
 #: Pairs in these states are still running (closed on forget).
@@ -406,13 +406,16 @@ class PrivacyService:
                 offer.responded_at = now
             report.offers_released += 1
 
-        # 2. As an asker: open asks are withdrawn and their pending offer DMs updated.
+        # 2. As an asker: asks still waiting for a helper (also one waiting after it went
+        # unmet, which would otherwise be offered to a newly free helper) are withdrawn and
+        # their pending offer DMs updated.
         for ask in asks:
-            if ask.status not in OPEN_ASKS:
+            if not waiting_for_helper(ask.status, ask.waiting_until, now):
                 continue
             ask.status = AskStatus.CANCELLED
             ask.closed_at = now
             ask.updated_at = now
+            ask.waiting_until = None
             report.asks_withdrawn += 1
             for offer in session.scalars(
                 select(Offer).where(Offer.ask_id == ask.id, Offer.status == OfferStatus.PENDING)
@@ -437,6 +440,7 @@ class PrivacyService:
             session.execute(
                 delete(Checkin).where(Checkin.pair_id == pair.id, Checkin.sent_at.is_(None))
             )
+            retire_pair_buttons(session, pair, now)
             paired_ask = session.get(Ask, pair.ask_id)
             if paired_ask is not None and paired_ask.status == AskStatus.PAIRED:
                 paired_ask.status = AskStatus.CLOSED

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from peerbot.domain.wording import counted
 from peerbot.services.programme import Figures
 from peerbot.services.programme_admin import AdminHome
 from peerbot.slack.text import escape_mrkdwn, one_line
@@ -111,8 +112,8 @@ def admin_home_blocks(data: AdminHome) -> list[Block]:
                 "block_id": f"gap_{len(blocks)}",
                 "text": {
                     "type": "mrkdwn",
-                    "text": f"*{escape_mrkdwn(one_line(gap.label, 80))}*: {gap.unmet} unmet "
-                    f"asks, {gap.helpers} helpers",
+                    "text": f"*{escape_mrkdwn(one_line(gap.label, 80))}*: "
+                    f"{counted(gap.unmet, 'unmet ask')}, {counted(gap.helpers, 'helper')}",
                 },
                 "accessory": {
                     "type": "button",

@@ -25,6 +25,7 @@ from peerbot.domain.circle_notices import (
 )
 from peerbot.domain.ports import NoticeFacts
 from peerbot.domain.schedule import zone
+from peerbot.domain.wording import counted
 from peerbot.slack.render import render
 from peerbot.slack.text import escape_mrkdwn, one_line, truncate_escaped
 
@@ -152,7 +153,8 @@ def _opening(notice: CircleOpening, facts: NoticeFacts) -> Message:
     if circle.closed:
         raise_gone(notice.circle_id)
     head = (
-        f":wave: Welcome to your peer circle: {len(circle.members)} managers, all working on: "
+        f":wave: Welcome to your peer circle: {counted(len(circle.members), 'manager')}, "
+        "all working on: "
         f"*{_theme(circle)}*. You were brought together because what you want to work on is "
         "close, and you share working hours on weekdays."
     )

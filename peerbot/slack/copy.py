@@ -22,8 +22,3 @@ def who_sees(max_offers: int, at_once: int | None = 1, urgent_at_once: int | Non
         f"Up to {n} experienced peers see it,{pace} each in a private DM, until one "
         "accepts. Nobody else does."
     )
-
-
-def peers(n: int) -> str:
-    """'1 peer', '3 peers'."""
-    return f"{n} peer{'s' if n != 1 else ''}"

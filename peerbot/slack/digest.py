@@ -21,6 +21,7 @@ from peerbot.domain.due_rules import maybe_monday_morning_somewhere
 from peerbot.domain.png_chart import bar_chart_png
 from peerbot.domain.ports import Clock
 from peerbot.domain.schedule import zone
+from peerbot.domain.wording import counted
 from peerbot.services.digest import DigestLedger
 from peerbot.services.programme import Figures, ProgrammeView
 from peerbot.slack.admin_blocks import glance_fields
@@ -49,7 +50,8 @@ def digest_text(week: Figures, gaps_from: Figures) -> str:
         lines.append("*Largest supply gaps*")
         for g in gaps_from.supply_gaps:
             label = escape_mrkdwn(one_line(g.label, 80))
-            lines.append(f"• {label}: {g.unmet} unmet asks, {g.helpers} helpers")
+            unmet, helpers = counted(g.unmet, "unmet ask"), counted(g.helpers, "helper")
+            lines.append(f"• {label}: {unmet}, {helpers}")
     else:
         lines.append("No supply gaps: every topic has helpers and no ask went unmet.")
     lines.append("")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from peerbot.domain.wording import counted
 from peerbot.slack import ids
 from peerbot.slack.blocks import _plain
 
@@ -13,7 +14,7 @@ PRIVACY_TEXT = (
     "*Your data*\n"
     "*Your questions* (challenge, result wanted, what is in the way): seen by you and by "
     "the helpers they are offered to (one or two at a time), and by the helper who accepts. "
-    "Kept until {days} days after the request ended, then the text is deleted.\n"
+    "Kept until {days} after the request ended, then the text is deleted.\n"
     "*Commitments, thanks and reflections*: seen by the two of you in a pairing. Kept as "
     "long as the question.\n"
     "*Your helper profile* (expertise, topics, capacity, pause, who you never want to be "
@@ -29,7 +30,10 @@ def privacy_blocks(retention_days: int) -> list[dict[str, Any]]:
     return [
         {
             "type": "section",
-            "text": {"type": "mrkdwn", "text": PRIVACY_TEXT.format(days=retention_days)},
+            "text": {
+                "type": "mrkdwn",
+                "text": PRIVACY_TEXT.format(days=counted(retention_days, "day")),
+            },
         },
         {
             "type": "actions",
@@ -53,7 +57,7 @@ def privacy_blocks(retention_days: int) -> list[dict[str, Any]]:
 
 def privacy_text(retention_days: int) -> str:
     """The same in plain text (a message's fallback)."""
-    return PRIVACY_TEXT.format(days=retention_days)
+    return PRIVACY_TEXT.format(days=counted(retention_days, "day"))
 
 
 def build_delete_modal() -> dict[str, Any]:

@@ -8,8 +8,9 @@ from peerbot.domain.limits import MAX_EXPERTISE
 from peerbot.domain.profiles import MAX_CAPACITY
 from peerbot.domain.schedule import zone
 from peerbot.domain.topics import TOPICS, topic_label
+from peerbot.domain.wording import counted
 from peerbot.services.helpers import HomeData, ProfileView
-from peerbot.services.journey import History, LivePair
+from peerbot.services.journey import History, LivePair, OpenRequest
 from peerbot.slack import codec, copy, ids
 from peerbot.slack.blocks import _input, _plain, withdraw_button
 from peerbot.slack.limits import MAX_OPTION_TEXT, MAX_OPTION_VALUE
@@ -171,14 +172,37 @@ def _home_button(
     return button
 
 
-def _withdraw_button(ask_id: int) -> dict[str, Any]:
-    """App Home's Withdraw for an open request (see :func:`withdraw_button`)."""
-    return withdraw_button(
-        ask_id,
-        "Nobody else will be asked, and a peer who has it waiting is told it was withdrawn. "
-        "You can ask again any time.",
-        label="Withdraw",
+def _withdraw_button(ask_id: int, *, still_waiting: bool = False) -> dict[str, Any]:
+    """App Home's Withdraw for an open request (see :func:`withdraw_button`); one that still
+    waits for a newly available helper has nobody asked to tell."""
+    done = (
+        "We stop waiting for a helper and nobody will be asked."
+        if still_waiting
+        else "Nobody else will be asked, and a peer who has it waiting is told it was withdrawn."
     )
+    return withdraw_button(ask_id, f"{done} You can ask again any time.", label="Withdraw")
+
+
+def _open_request(r: OpenRequest, tz_name: str | None) -> list[dict[str, Any]]:
+    """One of the person's requests: what it says, where it stands, and what they can do
+    (Edit request while it is being looked for; Withdraw either way)."""
+    if r.waiting_until is not None:
+        day = r.waiting_until.astimezone(zone(tz_name))
+        status = (
+            f"nobody was free; until {day:%a %d %b} we ask a matching helper as soon as one "
+            "becomes available"
+        )
+        elements = [_withdraw_button(r.ask_id, still_waiting=True)]
+    else:
+        status = _STATUS.get(r.status, r.status)
+        elements = [
+            _home_button("Edit request", ids.ASK_EDIT, codec.ASK.encode(r.ask_id)),
+            _withdraw_button(r.ask_id),
+        ]
+    return [
+        _section(f"• {truncate_escaped(r.challenge, 200)}\n_{status}_"),
+        {"type": "actions", "block_id": f"open_ask_{r.ask_id}", "elements": elements},
+    ]
 
 
 def welcome_text(
@@ -237,19 +261,7 @@ def _history_blocks(h: History) -> list[dict[str, Any]]:
     the last closed ones."""
     blocks: list[dict[str, Any]] = [_section("*Your open requests*")]
     for r in h.open_requests[:HISTORY_MAX]:
-        blocks.append(
-            _section(f"• {truncate_escaped(r.challenge, 200)}\n_{_STATUS.get(r.status, r.status)}_")
-        )
-        blocks.append(
-            {
-                "type": "actions",
-                "block_id": f"open_ask_{r.ask_id}",
-                "elements": [
-                    _home_button("Edit request", ids.ASK_EDIT, codec.ASK.encode(r.ask_id)),
-                    _withdraw_button(r.ask_id),
-                ],
-            }
-        )
+        blocks.extend(_open_request(r, h.tz))
     if not h.open_requests:
         blocks.append(_context("None right now."))
     blocks.append(_section("*Your pairs*"))
@@ -318,8 +330,8 @@ def build_home(
             "text": {
                 "type": "mrkdwn",
                 "text": "*Peer circles*\nA small group of managers working on similar things, "
-                f"meeting weekly for {circle_weeks} weeks: join the next round, see your place, "
-                "or leave.",
+                f"meeting weekly for {counted(circle_weeks, 'week')}: join the next round, see "
+                "your place, or leave.",
             },
             "accessory": {
                 "type": "button",

@@ -43,6 +43,7 @@ from peerbot.domain.notices import (
 )
 from peerbot.domain.ports import NoticeFacts
 from peerbot.domain.schedule import zone
+from peerbot.domain.wording import counted
 from peerbot.slack import codec, copy, follow_ids, ids
 from peerbot.slack.blocks import URGENCY_OPTIONS, withdraw_button
 from peerbot.slack.limits import MAX_SECTION_TEXT as SECTION_LIMIT
@@ -238,7 +239,7 @@ def _ask_received(notice: AskReceived, facts: NoticeFacts) -> Message:
         "Thanks, we have your request. We are asking the best-matched peers, in private. "
         f"Whoever we ask has until {_when(notice.answer_by, ask.asker_tz)} to answer"
         + (
-            f"; if they cannot help, we ask the next, up to {copy.peers(n)} in all, "
+            f"; if they cannot help, we ask the next, up to {counted(n, 'peer')} in all, "
             if n > 1
             else ", "
         )
@@ -250,7 +251,7 @@ def _ask_received(notice: AskReceived, facts: NoticeFacts) -> Message:
             "asking up to two of the best-matched peers at once, in private, with a shorter "
             "time to "
             f"answer: until {_when(notice.answer_by, ask.asker_tz)}. The first to accept is "
-            f"introduced to you; we ask up to {copy.peers(n)} in all, and we tell "
+            f"introduced to you; we ask up to {counted(n, 'peer')} in all, and we tell "
             "you either way."
         )
     elif ask.urgency == "high":  # the workspace allows one helper per request
@@ -311,8 +312,7 @@ def _ask_unmet(notice: AskUnmet, facts: NoticeFacts) -> Message:
     tried = notice.tried
     if tried:
         lead = (
-            f"We are sorry: the {tried} peer{'s' if tried != 1 else ''} we asked could not take "
-            "this on right now."
+            f"We are sorry: the {counted(tried, 'peer')} we asked could not take this on right now."
         )
     else:
         lead = "We are sorry: right now no helper who matches your request is available."
@@ -729,7 +729,7 @@ def _helper_invite(notice: HelperInvite, facts: NoticeFacts) -> Message:
         "The people who run the peer-help programme added you as someone other managers could "
         "learn from. If you say yes, peerbot may now and then send you a manager's question "
         "that matches your experience; you accept or pass each one, and you are never asked "
-        f"for more than {n} conversation{'s' if n != 1 else ''} at a time. You can pause or "
+        f"for more than {counted(n, 'conversation')} at a time. You can pause or "
         "stop any time in peerbot's Home tab. Nothing is sent your way until you say yes."
     )
     return _message(

@@ -18,6 +18,7 @@ from peerbot.domain.notices import (
     Side,
 )
 from peerbot.domain.ports import NoticeFacts
+from peerbot.domain.wording import counted
 from peerbot.slack import codec, follow_ids, ids
 from peerbot.slack.render import (
     Message,
@@ -149,12 +150,17 @@ def _helper_released(notice: HelperReleased, facts: NoticeFacts) -> Message:
     return _plain(text)
 
 
+def _the_last(n: int) -> str:
+    """ "The last request" / "The last 3 requests"."""
+    return "The last request" if n == 1 else f"The last {counted(n, 'request')}"
+
+
 @render.register
 def _helper_auto_paused(notice: HelperAutoPaused, facts: NoticeFacts) -> Message:
     """To a helper: paused after unanswered offers, why, until when, and Resume now."""
     until = notice.until.strftime("%a %-d %b")
     text = (
-        f"The last {notice.missed} requests we sent you went unanswered, so we have paused "
+        f"{_the_last(notice.missed)} we sent you went unanswered, so we have paused "
         f"new requests to you until {until}, to save you the pings. Nothing is wrong. When you "
         "have room again, press Resume now (or change it in peerbot's Home tab)."
     )

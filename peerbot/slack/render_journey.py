@@ -8,6 +8,7 @@ from peerbot.domain.journey_notices import (
     AskWithdrawn,
     HelperPaused,
     OfferEdited,
+    PairMessageEnded,
     PairPausedTo,
 )
 from peerbot.domain.notices import AskReceived, NoticeGone, OfferRequest, Side
@@ -79,6 +80,17 @@ def _pair_paused_to(notice: PairPausedTo, facts: NoticeFacts) -> Message:
         "Nothing is needed from you; if the pairing has run its course, you can close it."
     )
     return _message(text, [_section(text), _close_actions(pair.pair_id)])
+
+
+@render.register
+def _pair_message_ended(notice: PairMessageEnded, facts: NoticeFacts) -> Message:
+    """A check-in, monthly check or reminder of a pairing that has ended: no buttons."""
+    pair = facts.pair(notice.pair_id)
+    text = (
+        f"The pairing about “{_short(pair.ask.challenge)}” has ended, so there is nothing to "
+        "answer or mark here any more. To ask for help again, type `/peerhelp`."
+    )
+    return _message(text, [_section(text)])
 
 
 @render.register

@@ -16,6 +16,7 @@ from typing import TypeVar
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from peerbot.domain.asks import LOOKING
 from peerbot.domain.followup import why_for_asker
 from peerbot.domain.notices import (
     AskView,
@@ -32,7 +33,6 @@ from peerbot.store.db import NO_WRITE_LOCK
 from peerbot.store.export import person_export
 from peerbot.store.models import (
     Ask,
-    AskStatus,
     Checkin,
     CheckinAnswer,
     Commitment,
@@ -113,7 +113,7 @@ def _ask_view(ask: Ask, asker: Person) -> AskView:
         desired_result=ask.desired_result or "",
         obstacles=ask.obstacles or "",
         urgency=ask.urgency.value,
-        waiting=ask.status in (AskStatus.OPEN, AskStatus.MATCHING, AskStatus.OFFERED),
+        waiting=ask.status in LOOKING,
     )
 
 

@@ -21,6 +21,7 @@ from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote
 
+from peerbot.domain.wording import counted
 from peerbot.services.admins import AdminIdentity, AdminPolicy, AdminSignIn
 from peerbot.services.programme import Figures, HelperRow, ProgrammeView
 from peerbot.web.charts import bar_chart
@@ -373,7 +374,7 @@ class AdminWeb:
             text = (
                 "No circles yet."
                 if not circles or not circles.get("circles")
-                else f"{circles['circles']} circles."
+                else f"{counted(circles['circles'], 'circle')}."
             )
             parts.append(f'<section id="circles"><p>{escape(text)}</p></section>')
         else:

@@ -106,6 +106,7 @@ READERS: dict[str, Callable[[n.Notice], tuple[str, ...]]] = {
     "stuck_nudge": lambda _: (HELPER,),
     "pair_paused": lambda _: (ASKER, HELPER),  # queued before the side was recorded
     "pair_paused_to": lambda x: (_side(x),),
+    "pair_message_ended": lambda _: (ASKER, HELPER),  # a check-in (asker), a monthly check
     "commitment_added": lambda _: (ASKER, HELPER),  # the group DM
     "pair_closed": lambda _: (ASKER, HELPER),  # the group DM
     "feedback_request": lambda x: (_side(x),),

@@ -18,6 +18,7 @@ from peerbot.domain.journey_notices import (
     AskWithdrawn,
     HelperPaused,
     OfferEdited,
+    PairMessageEnded,
     PairPausedTo,
 )
 from peerbot.domain.limits import MAX_CHALLENGE, MAX_FIELD
@@ -169,6 +170,7 @@ def worst_notices() -> list[n.Notice]:
         AskEdited(ask_id=1, answer_by=WHEN, max_offers=3),
         OfferEdited(offer_id=5),
         *(PairPausedTo(pair_id=7, to=side) for side in n.Side),
+        PairMessageEnded(pair_id=7),
         HelperPaused(person_id=5, until=date(2026, 12, 31)),
         # Follow-through (issue 13)
         *(n.MeetCheck(meeting_id=3, pair_id=7, to=side) for side in n.Side),

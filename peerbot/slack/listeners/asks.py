@@ -9,6 +9,7 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from peerbot.domain.asks import clean_text, validate_ask
+from peerbot.domain.wording import counted
 from peerbot.services.asks import AcceptOutcome, TooManyOpen
 from peerbot.services.errors import StoreUnavailable, is_outage
 from peerbot.slack import blocks, codec, ids
@@ -85,7 +86,7 @@ def too_many_text(full: TooManyOpen, *, mrkdwn: bool = False) -> str:
         shown.append(f"“{escape_mrkdwn(words) if mrkdwn else words}”")
     n = len(full.open_asks)
     return (
-        f"You already have {n} request{'s' if n != 1 else ''} waiting for a peer "
+        f"You already have {counted(n, 'request')} waiting for a peer "
         f"(at most {full.limit} at a time): {', '.join(shown)}. "
         "You can ask again as soon as one of them is answered."
     )

@@ -15,7 +15,7 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from peerbot.domain.circle_notices import UNPLACED_TEXT, FeedbackKind
-from peerbot.services.circles import CircleError, CircleService
+from peerbot.services.circles import CircleError, CircleService, LeaveOutcome
 from peerbot.slack import circle_render as ui
 from peerbot.slack.codec import IdCodec
 from peerbot.slack.deps import Deps
@@ -28,12 +28,22 @@ log = logging.getLogger(__name__)
 UNAVAILABLE = "Peer circles are not switched on here."
 LEFT_POOL = "You have left the pool for peer circles. You can join again any time."
 NOT_IN_POOL = "You are not in the pool for peer circles."
+_NEXT_ROUND = "You can join a future round with `/peerhelp circle`."
 LEFT_CIRCLE = (
-    "You have left the circle. The others are told only that it is now smaller. "
-    "You can join a future round with `/peerhelp circle`."
+    f"You have left the circle. The others are told only that it is now smaller. {_NEXT_ROUND}"
 )
-#: Whether the person was in the circle → the answer to **Leave this circle**.
-LEAVE_REPLIES = {True: LEFT_CIRCLE, False: "You are not in that circle."}
+#: What **Leave this circle** did → its answer.
+LEAVE_REPLIES = {
+    LeaveOutcome.LEFT: LEFT_CIRCLE,
+    LeaveOutcome.CLOSED_IT: "You have left the circle. Too few were left to meet well, so "
+    "the circle has closed; the others are told that and offered a place in the next round. "
+    + _NEXT_ROUND,
+    LeaveOutcome.ALREADY_LEFT: "You have already left this circle; nothing more to do. "
+    + _NEXT_ROUND,
+    LeaveOutcome.CIRCLE_CLOSED: "This circle has already closed, so there is nothing to leave. "
+    + _NEXT_ROUND,
+    LeaveOutcome.NOT_MEMBER: "You are not in that circle.",
+}
 #: A circle's id on its buttons.
 CIRCLE = IdCodec("circle")
 

@@ -19,6 +19,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from peerbot.domain.asks import clean_text
 from peerbot.domain.checkins import validate_commitment
+from peerbot.domain.wording import counted
 from peerbot.services.pairs import CloseInput, Result, Role
 from peerbot.slack import blocks, codec, ids
 from peerbot.slack.codec import SnoozeChoice
@@ -200,7 +201,7 @@ def snooze(
             "Check-ins are stopped. You can still add commitments and close the pairing, and "
             "resume them any time (here or in peerbot's Home tab)."
             if weeks == 0
-            else f"Check-ins are snoozed for {weeks} week{'s' if weeks > 1 else ''}; "
+            else f"Check-ins are snoozed for {counted(weeks, 'week')}; "
             "resume them any time (here or in peerbot's Home tab)."
         )
     if result == Result.OK:
