@@ -1028,6 +1028,28 @@ class HelperIndex:
         order), without decoding their vectors: what an explanation quotes."""
         return [(t, at) for _a, t, at, _r in self._helps(slot)]
 
+    def latest_help_at(self, slot: int) -> datetime | None:
+        """When ``slot``'s latest dated past help was (``None``: none dated), without making
+        every past help's text and time."""
+        if slot in self._ho or slot >= self._hb_ok.size or not self._hb_ok[slot]:
+            times = [at for _text, at in self.past_help_texts(slot) if at is not None]
+            return max(times) if times else None
+        t = self._hb_time[int(self._hb_ptr[slot]) : int(self._hb_ptr[slot + 1])]
+        t = t[~np.isnan(t)]
+        return datetime.fromtimestamp(float(t.max()), UTC) if t.size else None
+
+    def past_help_text(self, slot: int, ref: int) -> tuple[str, datetime | None]:
+        """``past_help_texts(slot)[ref]`` without making the others (an explanation quotes
+        one past help)."""
+        over = self._ho.get(slot)
+        if over is not None or ref < 0 or slot >= self._hb_ok.size or not self._hb_ok[slot]:
+            return self.past_help_texts(slot)[ref]
+        k = int(self._hb_ptr[slot]) + ref
+        if k >= int(self._hb_ptr[slot + 1]):
+            raise IndexError(ref)
+        t = float(self._hb_time[k])
+        return self._hb_text[k], None if math.isnan(t) else datetime.fromtimestamp(t, UTC)
+
     # --- changes --------------------------------------------------------------------------
     def apply(self, changes: Iterable[IndexChange]) -> int:
         """Apply changes newer than :attr:`generation`, in version order; returns how many."""

@@ -520,7 +520,7 @@ class HybridRanker:
             w.recency_days, 1e-9
         )
         best = int(mask[int(np.argmax(terms))])
-        text, helped_at = self.index.past_help_texts(slot)[int(hits.refs[best])]
+        text, helped_at = self.index.past_help_text(slot, int(hits.refs[best]))
         example = _quote(text)
         close = float(hits.sims[best]) >= w.similar_threshold
         what = "a similar ask" if close else "a related ask"
@@ -562,7 +562,7 @@ class HybridRanker:
             n, pairs = self.similar_past_helps(slot, scoring.hits)
             if not pairs:
                 return ""
-            example = _quote(idx.past_help_texts(slot)[pairs[0][1]][0])
+            example = _quote(idx.past_help_text(slot, pairs[0][1])[0])
             if n:
                 return f"has helped on {_plural(n, 'similar ask')}, e.g. {example}"
             return f"closest past help: {example}"
@@ -575,7 +575,7 @@ class HybridRanker:
                 return ""
             k = int(top.size)
             best = max(mine, key=lambda i: float(scoring.hits.sims[i]))
-            example = _quote(idx.past_help_texts(slot)[int(scoring.hits.refs[best])][0])
+            example = _quote(idx.past_help_text(slot, int(scoring.hits.refs[best]))[0])
             return f"helped on {len(mine)} of the {k} past asks closest to this one, e.g. {example}"
         if signal == "topic_history":
             return self._describe_topics(slot, ask)
@@ -585,7 +585,7 @@ class HybridRanker:
             )
             if not total:
                 return ""
-            example = _quote(idx.past_help_texts(slot)[best][0])
+            example = _quote(idx.past_help_text(slot, best)[0])
             if similar:
                 helps = _plural(total, "past help")
                 verb = "was" if similar == 1 else "were"
@@ -623,10 +623,10 @@ class HybridRanker:
         if signal == "tenure" and f.years_managing is not None:
             return f"{f.years_managing:g} years managing"
         if signal == "recency":
-            times = [at for _text, at in idx.past_help_texts(slot) if at is not None]
-            if not times:
+            latest = idx.latest_help_at(slot)
+            if latest is None:
                 return ""
-            days = max(0, math.floor((ask.now - max(times)).total_seconds() / 86400))
+            days = max(0, math.floor((ask.now - latest).total_seconds() / 86400))
             when = "today" if days == 0 else f"{_plural(days, 'day')} ago"
             return f"helped someone {when}"
         if signal == "capacity" and f.capacity_total is not None:

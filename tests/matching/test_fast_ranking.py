@@ -330,3 +330,26 @@ def test_the_journal_of_fact_changes_gives_the_changed_slots_and_their_values_be
     for k in range(index_module._FACT_LOG_MAX + 1):
         index.update_facts(uid, dataclasses.replace(records[5].facts, recent_offers=k))
     assert index.facts_changed_since(mark) is None
+
+
+def test_one_past_help_and_the_latest_time_read_alone_are_those_of_the_whole_list() -> None:
+    """What an explanation quotes (:meth:`HelperIndex.past_help_text`,
+    :meth:`HelperIndex.latest_help_at`) read without making every past help: the same as read
+    from :meth:`HelperIndex.past_help_texts`, for helpers of the bulk build, helpers given a
+    past help since, undated helps and helpers with none."""
+    records, index = _workspace(30, False)
+    vector = records[1].past_helps[0].vector
+    index.add_past_help(records[1].helper_id, PastHelp("late", vector, "hiring", None))
+    index.add_past_help(records[3].helper_id, PastHelp("new", vector, "budget", NOW))
+    index.upsert(
+        HelperRecord("UNDATED", None, "", (PastHelp("u", vector, "x", None),), HelperFacts())
+    )
+    for uid in [r.helper_id for r in records] + ["UNDATED"]:
+        slot = index.slot(uid)
+        assert slot is not None
+        full = index.past_help_texts(slot)
+        assert [index.past_help_text(slot, k) for k in range(len(full))] == full
+        dated = [at for _t, at in full if at is not None]
+        assert index.latest_help_at(slot) == (max(dated) if dated else None)
+        with pytest.raises(IndexError):
+            index.past_help_text(slot, len(full))
