@@ -84,12 +84,15 @@ class _SlotIds(Sequence[str]):
 class _Static:
     """The ask-independent contributions for one candidate set (see :meth:`HybridRanker._static`)
     and what they were made from: the candidates' slots (a copy), the index's
-    :meth:`~HelperIndex.facts_mark` then and (made when first needed) each slot's position
-    among the candidates (``-1``: none)."""
+    :meth:`~HelperIndex.facts_mark` then, the raw values over the candidates of the signals
+    a change of facts moved (those the next change is likely to move again: an offer moves
+    the same two) and (made when first needed) each slot's position among the candidates
+    (``-1``: none)."""
 
     slots: npt.NDArray[np.intp]
     mark: tuple[int, int]
     result: dict[str, npt.NDArray[np.float64]]
+    raw: dict[str, npt.NDArray[np.float64]] = field(default_factory=dict)
     position: list[npt.NDArray[np.intp]] = field(default_factory=list)
 
     def positions(self, n_slots: int) -> npt.NDArray[np.intp]:
@@ -345,10 +348,10 @@ class HybridRanker:
             entry = _Static(slots.copy(), now, weighted_z(signals, w, len(slots)))
         with _CACHES_LOCK:
             by_key = self._caches.static
-            # Entries of an earlier epoch of the index's facts cannot be brought up to date
-            # (rows or helpers changed since): never read again (at 100,000 helpers each
-            # holds ~8 MB).
-            for stale in [k for k, v in by_key.items() if v.mark[0] != now[0]]:
+            # Entries for the facts before a change are dropped (at 100,000 helpers each holds
+            # ~8 MB): each other asker's candidates are another entry, seldom read again, and
+            # an offer changes facts after every few asks.
+            for stale in [k for k, v in by_key.items() if v.mark != now]:
                 del by_key[stale]
             by_key.pop(key, None)
             while len(by_key) >= 8:
@@ -373,7 +376,7 @@ class HybridRanker:
         inside = changed_slots < pos_of.size
         inside[inside] = pos_of[changed_slots[inside]] >= 0
         if not inside.any():  # no candidate's facts changed
-            return _Static(slots, now, kept.result, kept.position)
+            return _Static(slots, now, kept.result, kept.raw, kept.position)
         at = changed_slots[inside]
         old_cols = {name: col[inside] for name, col in before.items()}
         tz = asker_utc_offset_minutes
@@ -385,15 +388,24 @@ class HybridRanker:
             for name, values in new_raw.items()
             if not np.array_equal(values, old_raw[name], equal_nan=True)
         ]
+        # The raw values kept are current but where the changed candidates are (elementwise
+        # signals: a candidate's value is the same computed alone or among all).
+        raw = dict(kept.raw)
+        for name in redo:
+            if name in raw:
+                raw[name] = raw[name].copy()
+                raw[name][pos_of[at]] = new_raw[name]
         if not redo:
-            return _Static(slots, now, kept.result, kept.position)
+            return _Static(slots, now, kept.result, raw, kept.position)
+        missing = [name for name in redo if name not in raw]
+        if missing:
+            raw.update(self._static_signals(facts, slots, slots, tz, only=missing))
         merged = dict(kept.result)
         for name in redo:
             merged.pop(name, None)
-        full = self._static_signals(facts, slots, slots, tz, only=redo)
-        merged.update(weighted_z(full, w, len(slots)))
+        merged.update(weighted_z({name: raw[name] for name in redo}, w, len(slots)))
         result = {name: merged[name] for name in SIGNALS if name in merged}
-        return _Static(slots, now, result, kept.position)
+        return _Static(slots, now, result, raw, kept.position)
 
     def _static_signals(
         self,
