@@ -421,6 +421,9 @@ EXACT_MAX_ROWS = 400_000
 #: lists) the exact top 10 the probe missed (recall@10 0.981 over 100 asks, at 4 to 12
 #: probes alike) ranked 54th to 8,981st on the other signals, 15 of 19 within 2,048.
 PRIOR_SHORTLIST = 2048
+#: Fact changes journalled before a new epoch starts (see ``HelperIndex.facts_changed_since``):
+#: past this many, making the ranker's kept values again in full costs less than updating them.
+_FACT_LOG_MAX = 4096
 #: Slots, rows, copies of the stored rows and their scales (see ``HelperIndex._also_rows``).
 #: (slots, rows, their stored copy, scales, (owner, kind, ref) of each row).
 _AlsoRows = tuple[
@@ -514,6 +517,12 @@ class HelperIndex:
         self._also_cache: tuple[tuple[int, int, int], _AlsoRows] | None = None
         #: :attr:`revision` less the changes of facts alone (the rows' caches key on it).
         self._rows_revision = 0
+        #: The slots whose facts changed, in order, since the journal began (its epoch), each
+        #: with its values of :data:`FACT_COLUMNS` before the change: what the ranker's kept
+        #: ask-independent values are brought up to date from (see
+        #: :meth:`facts_changed_since`). Any other change starts a new epoch.
+        self._fact_log: list[tuple[int, list[float]]] = []
+        self._fact_epoch = 0
         self.storage = storage
         self._centroids = None if centroids is None else np.asarray(centroids, np.float32)
         n_parts = 1 if self._centroids is None else self._centroids.shape[0]
@@ -1019,6 +1028,28 @@ class HelperIndex:
         order), without decoding their vectors: what an explanation quotes."""
         return [(t, at) for _a, t, at, _r in self._helps(slot)]
 
+    def latest_help_at(self, slot: int) -> datetime | None:
+        """When ``slot``'s latest dated past help was (``None``: none dated), without making
+        every past help's text and time."""
+        if slot in self._ho or slot >= self._hb_ok.size or not self._hb_ok[slot]:
+            times = [at for _text, at in self.past_help_texts(slot) if at is not None]
+            return max(times) if times else None
+        t = self._hb_time[int(self._hb_ptr[slot]) : int(self._hb_ptr[slot + 1])]
+        t = t[~np.isnan(t)]
+        return datetime.fromtimestamp(float(t.max()), UTC) if t.size else None
+
+    def past_help_text(self, slot: int, ref: int) -> tuple[str, datetime | None]:
+        """``past_help_texts(slot)[ref]`` without making the others (an explanation quotes
+        one past help)."""
+        over = self._ho.get(slot)
+        if over is not None or ref < 0 or slot >= self._hb_ok.size or not self._hb_ok[slot]:
+            return self.past_help_texts(slot)[ref]
+        k = int(self._hb_ptr[slot]) + ref
+        if k >= int(self._hb_ptr[slot + 1]):
+            raise IndexError(ref)
+        t = float(self._hb_time[k])
+        return self._hb_text[k], None if math.isnan(t) else datetime.fromtimestamp(t, UTC)
+
     # --- changes --------------------------------------------------------------------------
     def apply(self, changes: Iterable[IndexChange]) -> int:
         """Apply changes newer than :attr:`generation`, in version order; returns how many."""
@@ -1092,6 +1123,11 @@ class HelperIndex:
 
     def _set_facts(self, slot: int, facts: HelperFacts) -> None:
         """Hold ``facts`` for ``slot`` (its fact columns too, when they are built)."""
+        if len(self._fact_log) >= _FACT_LOG_MAX:  # a new epoch: who changed is not kept
+            self._new_fact_epoch()
+        else:
+            before = self._fact_row(slot) if self._fcols_stale else self._fcols[:, slot].tolist()
+            self._fact_log.append((slot, before))
         self._facts[slot] = facts
         if not self._fcols_stale:
             self._fcols[:, slot] = self._fact_row(slot)
@@ -1275,11 +1311,39 @@ class HelperIndex:
         for slot, helps in self._ho.items():
             self._ho[slot] = [(a, t, at, int(new_of[r])) for a, t, at, r in helps]
 
+    def facts_mark(self) -> tuple[int, int]:
+        """Where the journal of fact changes stands now (for :meth:`facts_changed_since`)."""
+        return (self._fact_epoch, len(self._fact_log))
+
+    def facts_changed_since(
+        self, mark: tuple[int, int]
+    ) -> tuple[npt.NDArray[np.intp], dict[str, npt.NDArray[np.float64]]] | None:
+        """The slots whose facts were replaced since ``mark`` (a :meth:`facts_mark`), sorted,
+        each once, and their values of :data:`FACT_COLUMNS` at ``mark`` (as
+        :meth:`fact_columns` held them then: one entry per slot returned); ``None`` when more
+        than facts changed since (rows, helpers added or removed, a load) or the journal of
+        changes was cut: then anything may have changed."""
+        epoch, pos = mark
+        if epoch != self._fact_epoch or pos > len(self._fact_log):
+            return None
+        first: dict[int, list[float]] = {}
+        for slot, before in self._fact_log[pos:]:
+            first.setdefault(slot, before)
+        slots = np.asarray(sorted(first), dtype=np.intp)
+        rows = np.asarray([first[int(s)] for s in slots], dtype=np.float64)
+        rows = rows.reshape(slots.size, len(FACT_COLUMNS))
+        return slots, {name: rows[:, c].copy() for c, name in enumerate(FACT_COLUMNS)}
+
+    def _new_fact_epoch(self) -> None:
+        self._fact_epoch += 1
+        self._fact_log = []
+
     def _invalidate(self, *, facts_only: bool = False) -> None:
         """Drop derived values after a change (only the fact-dependent ones: ``facts_only``)."""
         self.revision += 1
         if facts_only:
             return
+        self._new_fact_epoch()
         self._rows_revision += 1
         self._help_cache = None
         self._slots_cache = None

@@ -212,18 +212,25 @@ def standardise(values: FloatArray, min_scale: float = 0.0) -> FloatArray | None
     The divisor is at least ``min_scale`` (see :data:`MIN_SCALE`).
     """
     v = np.asarray(values, dtype=np.float64)
-    known = ~np.isnan(v)
-    if not known.any():
-        return None
-    if known.all():  # the usual case: nothing to fill (``filled`` would equal ``v``)
+    total = np.add.reduce(v)
+    if math.isfinite(total):  # the usual case: no NaN (nor inf) to fill: ``filled`` is ``v``
         filled = v
     else:
-        lo = float(v[known].min())
-        filled = np.where(known, v, lo)
+        known = ~np.isnan(v)
+        if not known.any():
+            return None
+        if known.all():
+            filled = v
+        else:
+            lo = float(v[known].min())
+            filled = np.where(known, v, lo)
+        total = np.add.reduce(filled)
     # ``filled.std()`` and ``filled - filled.mean()`` as numpy computes them (the same sums in
     # the same order, so the same values), the deviations computed once.
     n = filled.size
-    dev = filled - float(np.add.reduce(filled) / n)
+    if n == 0:
+        return None
+    dev = filled - float(total / n)
     sd = math.sqrt(float(np.add.reduce(dev * dev) / n))
     if not math.isfinite(sd) or sd < 1e-12:
         return None

@@ -28,6 +28,8 @@ def test_bench_prints_build_time_rss_and_the_recall_of_the_approximate_search() 
     )
     text = out.getvalue()
     assert "IVF" in text and "index built in" in text and "s CPU" in text
+    assert "after an offer" in text and "asked by another helper" in text
+    assert results["rank_offer_cpu_5000"] > 0 and results["rank_asker_cpu_5000"] > 0
     assert "recall@10" in text and "int8" in text
     assert 0.0 <= results["recall10_5000"] <= 1.0
     assert results["build_5000"] > 0 and results["build_cpu_5000"] > 0

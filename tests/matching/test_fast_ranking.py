@@ -25,10 +25,12 @@ from peerbot.matching import (
     HelperIndex,
     HelperRecord,
     HybridRanker,
+    PastHelp,
     RankerWeights,
     RulesThenHybrid,
     Snapshot,
 )
+from peerbot.matching import index as index_module
 from peerbot.matching import ranker as ranker_module
 from peerbot.matching.learned import place_newcomer
 
@@ -151,7 +153,8 @@ def test_reading_further_down_the_list_sorts_more_of_it() -> None:
 
 def test_rankers_of_one_index_share_what_they_keep_and_an_index_change_drops_it() -> None:
     """A new ranker of the same index (production makes one per ask) reuses the
-    ask-independent contributions; a change of facts makes them again."""
+    ask-independent contributions; a change of facts makes again those of the signals it
+    changed (the others kept), a change of rows all of them."""
     records, index = _workspace(200, False)
     ask = Ask("feedback", synthetic_queries(1, topics=32)[0], NOW, asker_utc_offset_minutes=0)
     first = HybridRanker(index).score(ask).scored.contributions
@@ -163,9 +166,16 @@ def test_rankers_of_one_index_share_what_they_keep_and_an_index_change_drops_it(
     changed = HybridRanker(index).score(ask).scored.contributions
     assert changed["fairness"] is not first["fairness"]
     assert changed["fairness"][1] < first["fairness"][1]
-    # What was kept for the facts before is dropped (never read again: memory only).
+    assert changed["rating"] is first["rating"]  # a signal the change left alone: kept
+    # The entry was brought up to date, not added beside the old one.
     kept = ranker_module._KEPT[index].static
-    assert len(kept) == 1 and all(key[0] == index.revision for key in kept)
+    assert len(kept) == 1 and all(v.mark == index.facts_mark() for v in kept.values())
+    index.add_past_help(
+        records[2].helper_id, PastHelp("new", records[2].past_helps[0].vector, "hiring", NOW)
+    )
+    again = HybridRanker(index).score(ask).scored.contributions
+    assert again["rating"] is not first["rating"]  # the rows changed: all made again
+    assert len(kept) == 1 and all(v.mark == index.facts_mark() for v in kept.values())
 
 
 def test_a_helper_without_facts_keeps_the_reference_order() -> None:
@@ -214,3 +224,132 @@ def test_candidates_with_the_same_fingerprint_are_not_taken_for_each_other() -> 
     second = ranker.score(ask, slots=b).scored.contributions["fairness"]
     assert np.array_equal(second, first[[0, 2, 1, 3]])
     assert not np.array_equal(second, first)
+
+
+def _changed_facts(f: HelperFacts, kind: int, rng: np.random.Generator) -> HelperFacts:
+    """``f`` after one of the changes production makes (an offer, an answer, a rating, a
+    profile edit), or one that leaves every signal as it was."""
+    if kind == 0:  # an offer: one more recent offer
+        return dataclasses.replace(f, recent_offers=(f.recent_offers or 0) + 1)
+    if kind == 1:  # an answer to an offer
+        received = (f.offers_received or 0) + 1
+        return dataclasses.replace(
+            f, offers_received=received, offers_accepted=(f.offers_accepted or 0) + 1
+        )
+    if kind == 2:  # a rating, or none known any more
+        if rng.random() < 0.5:
+            return dataclasses.replace(f, rating_mean=None, rating_count=0)
+        return dataclasses.replace(f, rating_mean=float(rng.uniform(1, 5)), rating_count=4)
+    if kind == 3:  # a profile edit: several signals at once
+        return dataclasses.replace(
+            f,
+            years_managing=None if rng.random() < 0.3 else float(rng.integers(0, 30)),
+            utc_offset_minutes=int(rng.integers(-10, 12)) * 60,
+            median_accept_hours=float(rng.uniform(0.1, 90)),
+            helps_given=int(rng.integers(0, 40)),
+        )
+    if kind == 4:  # a pair ended or began: capacity used (never full here)
+        return dataclasses.replace(f, capacity_used=int(rng.integers(0, 3)), capacity_total=3)
+    return dataclasses.replace(f, pending_offers=(f.pending_offers or 0) + 1)  # no signal's
+
+
+@pytest.mark.parametrize(("n", "ivf"), [(300, False), (1_500, True)])
+def test_after_changes_of_facts_the_kept_contributions_are_a_fresh_computations(
+    n: int, ivf: bool
+) -> None:
+    """Production brings the ask-independent contributions it keeps up to date after each
+    change of facts (only the changed helpers' values looked at, only the signals they moved
+    standardised again): after every change in a long sequence of them, the ranking is the
+    one a ranker with nothing kept computes, every candidate's score and every signal's
+    contribution included, and the signals no change moved are the very arrays kept."""
+    records, index = _workspace(n, ivf)
+    ids = [r.helper_id for r in records]
+    helpers = [Candidate(i, r.helper_id, None, r.facts) for i, r in enumerate(records)]
+    elig = Eligibility(helpers, {})
+    production = RulesThenHybrid(LEARNED)
+    ask = Ask(
+        "how do I coach a new team lead through feedback and hiring",
+        synthetic_queries(1, topics=32, seed=11)[0],
+        NOW,
+        asker_utc_offset_minutes=60,
+    )
+    rng = np.random.default_rng(17)
+    before: dict[str, np.ndarray] = {}
+    kept_alike = 0
+    for step in range(40):
+        ranked = production.rank(index, Snapshot(ask, helpers, {}, elig))
+        got = ranked._scoring.scored  # type: ignore[attr-defined]
+        want_ids, want_head = _reference(index, ask, LEARNED, elig, 10)
+        assert ranked.helper_ids() == want_ids  # type: ignore[attr-defined]
+        assert [(r.candidate.user_id, r.explanation) for r in ranked[:10]] == [
+            (i, e) for i, _, e in want_head
+        ]
+        fresh = HybridRanker(index, LEARNED)
+        fresh._caches = ranker_module._Caches()
+        want = fresh.score(ask, allowed=[c.user_id for c in elig.eligible(ask)]).scored
+        assert list(got.contributions) == list(want.contributions)
+        for name, values in want.contributions.items():
+            np.testing.assert_allclose(got.contributions[name], values, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(got.score, want.score, rtol=1e-12, atol=1e-12)
+        # A change that moved no signal of a candidate keeps the arrays as they were.
+        kept_alike += sum(got.contributions[k] is v for k, v in before.items())
+        before = {k: got.contributions[k] for k in ("rating", "tenure") if k in got.contributions}
+        # The next changes: one to five helpers, as offers, answers and edits come in.
+        kinds = [0] if step % 4 == 0 else rng.integers(0, 6, size=int(rng.integers(1, 6)))
+        for kind in kinds:
+            i = int(rng.integers(0, n))
+            helpers[i] = Candidate(
+                i, ids[i], None, _changed_facts(helpers[i].facts, int(kind), rng)
+            )
+            elig.replace([helpers[i]])
+    assert kept_alike  # the incremental path was taken (and kept what no change moved)
+
+
+def test_the_journal_of_fact_changes_gives_the_changed_slots_and_their_values_before() -> None:
+    """:meth:`HelperIndex.facts_changed_since`: each changed slot once with its fact columns'
+    values at the mark; ``None`` once rows changed (anything may have) or the journal was cut."""
+    records, index = _workspace(40, False)
+    cols = index.fact_columns()
+    was = {name: col.copy() for name, col in cols.items()}
+    mark = index.facts_mark()
+    assert index.facts_changed_since(mark) is not None
+    uid = records[5].helper_id
+    for i, offers in ((5, 7), (2, 1), (5, 9)):
+        f = dataclasses.replace(records[i].facts, recent_offers=offers)
+        index.update_facts(records[i].helper_id, f)
+    changed = index.facts_changed_since(mark)
+    assert changed is not None
+    slots, values = changed
+    assert slots.tolist() == sorted({index.slot(records[i].helper_id) for i in (5, 2)})
+    for name, col in values.items():
+        assert np.array_equal(col, was[name][slots], equal_nan=True)
+    assert index.facts(uid).recent_offers == 9
+    index.add_past_help(uid, PastHelp("p", records[5].past_helps[0].vector, "hiring", NOW))
+    assert index.facts_changed_since(mark) is None
+    mark = index.facts_mark()
+    for k in range(index_module._FACT_LOG_MAX + 1):
+        index.update_facts(uid, dataclasses.replace(records[5].facts, recent_offers=k))
+    assert index.facts_changed_since(mark) is None
+
+
+def test_one_past_help_and_the_latest_time_read_alone_are_those_of_the_whole_list() -> None:
+    """What an explanation quotes (:meth:`HelperIndex.past_help_text`,
+    :meth:`HelperIndex.latest_help_at`) read without making every past help: the same as read
+    from :meth:`HelperIndex.past_help_texts`, for helpers of the bulk build, helpers given a
+    past help since, undated helps and helpers with none."""
+    records, index = _workspace(30, False)
+    vector = records[1].past_helps[0].vector
+    index.add_past_help(records[1].helper_id, PastHelp("late", vector, "hiring", None))
+    index.add_past_help(records[3].helper_id, PastHelp("new", vector, "budget", NOW))
+    index.upsert(
+        HelperRecord("UNDATED", None, "", (PastHelp("u", vector, "x", None),), HelperFacts())
+    )
+    for uid in [r.helper_id for r in records] + ["UNDATED"]:
+        slot = index.slot(uid)
+        assert slot is not None
+        full = index.past_help_texts(slot)
+        assert [index.past_help_text(slot, k) for k in range(len(full))] == full
+        dated = [at for _t, at in full if at is not None]
+        assert index.latest_help_at(slot) == (max(dated) if dated else None)
+        with pytest.raises(IndexError):
+            index.past_help_text(slot, len(full))
