@@ -68,8 +68,13 @@ def replay(
     *,
     capacity: int = DEFAULT_CAPACITY,
     occupy_days: float = DEFAULT_OCCUPY_DAYS,
+    fairness_window: timedelta = FAIRNESS_WINDOW,
 ) -> ReplayResult:
-    """Replay ``asks`` in time order through ``rank`` with capacity and fairness state."""
+    """Replay ``asks`` in time order through ``rank`` with capacity and fairness state.
+
+    ``fairness_window``: how far back the offers made so far count in ``recent_offers``
+    (production's window by default; another one only to measure a different policy, as
+    ``benchmarks/replay_losses.py --fairness-window`` does)."""
     busy: dict[str, list[datetime]] = {c: [] for c in candidates}
     offers: dict[str, list[datetime]] = {c: [] for c in candidates}
     hold = timedelta(days=occupy_days)
@@ -80,7 +85,7 @@ def replay(
         helpers = []
         for c in candidates:
             busy[c] = [t for t in busy[c] if t > now]
-            recent = sum(1 for t in offers[c] if t > now - FAIRNESS_WINDOW)
+            recent = sum(1 for t in offers[c] if t > now - fairness_window)
             f = base_facts.get(c, HelperFacts())
             facts = HelperFacts(
                 capacity_total=capacity,

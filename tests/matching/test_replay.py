@@ -75,6 +75,18 @@ def test_fairness_sees_the_offers_made_so_far() -> None:
     assert sorted(res.firsts) == ["A", "A", "B", "B", "C", "C"]
     figures = load_figures(res.firsts, 3)
     assert figures["distinct_first_offers"] == 3 and figures["gini"] == 0.0
+    # A window shorter than the day between asks sees no earlier offer: every helper has
+    # none lately, the signal is flat, and the first in order (A) takes every ask.
+    res = replay(
+        _asks(6),
+        list("ABC"),
+        base,
+        rank,
+        capacity=10,
+        occupy_days=0.1,
+        fairness_window=timedelta(hours=12),
+    )
+    assert res.firsts == ["A"] * 6
 
 
 def test_bootstrap_interval_holds_the_mean() -> None:
