@@ -77,8 +77,9 @@ class OfferEdited(Notice):
 @dataclass(frozen=True)
 class PairMessageEnded(Notice):
     """A message of a pairing that carried its buttons (a check-in, the helper's monthly check,
-    a commitment reminder), updated once the pairing ended: it says so and has no buttons, as
-    each of them would be refused."""
+    a commitment reminder, the asker's receipt, a "did you meet?" or its "Yes, we met" reply),
+    updated once the pairing ended: it says so and has no buttons, as each of them would be
+    refused."""
 
     kind: ClassVar[str] = "pair_message_ended"
     pair_id: int

@@ -171,8 +171,10 @@ def retire_pair_buttons(session: Session, pair: Pair, now: datetime) -> None:
     """Once ``pair`` has ended (in the caller's transaction): each message of it already sent
     whose buttons would now be refused says the pairing has ended, without buttons. These are
     its check-ins, bumps and monthly checks not answered, its answered check-ins (they offer
-    Add a commitment), its commitment reminders (Done) and the asker's copy of a pause (Resume
-    check-ins, Add a commitment)."""
+    Add a commitment), its commitment reminders (Done), the asker's copy of a pause (Resume
+    check-ins, Add a commitment), the asker's receipt ("you are matched": Add a commitment,
+    Close this pairing), its "did you meet?" messages not answered and the asker's "Yes, we
+    met" reply (Add a commitment)."""
     shown = [
         _key("checkin", checkin_id)
         for checkin_id, kind, answered in session.execute(
@@ -190,9 +192,20 @@ def retire_pair_buttons(session: Session, pair: Pair, now: datetime) -> None:
             )
         )
     ]
+    for meeting_id, side, answer in session.execute(
+        select(MeetingCheck.id, MeetingCheck.side, MeetingCheck.answer).where(
+            MeetingCheck.pair_id == pair.id, MeetingCheck.sent_at.is_not(None)
+        )
+    ):
+        if answer is None:
+            shown.append(_key("meeting", meeting_id))
+        elif side == MeetingSide.ASKER and answer == MeetingAnswer.YES:
+            # "It isn't going to happen" keeps its "Try another peer": it may still be used.
+            shown.append(_key("meeting", meeting_id, "answered"))
     asker = session.get(Person, pair.asker_id)
     if asker is not None:
         shown.append(_key("pair", pair.id, "paused", asker.slack_user_id))
+    shown.append(_key("ask", pair.ask_id, "matched", pair.id))
     for key in shown:
         ended = key + ":ended"
         if messages.key_free(session, key) or not messages.key_free(session, ended):
@@ -848,7 +861,8 @@ class PairService:
 
     def answer_meeting(self, team_id: str, meeting_id: int, user_id: str, answer: str) -> Result:
         """An answer to "did you meet?": recorded (the programme counts pairs that met);
-        "not yet" asks again in three days; the message is updated with what happens next."""
+        "not yet" asks again in three days; the message is updated with what happens next.
+        CLOSED (nothing recorded) once the pairing has ended."""
         try:
             parsed = MeetingAnswer(answer)
         except ValueError:
@@ -871,6 +885,9 @@ class PairService:
                 return Result.NOT_YOURS
             if check.answered_at is not None:
                 return Result.ALREADY
+            if pair.status not in RUNNING:
+                # An old "did you meet?" of an ended pairing: nothing to record or ask again.
+                return Result.CLOSED
             check.answered_at = now
             check.answer = parsed
             if parsed == MeetingAnswer.NOT_YET and pair.status in (

@@ -11,9 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from peerbot.domain.ports import Embedder
-from peerbot.services.pairs import Result
+from peerbot.services.pairs import Result, pairs_that_met
 from peerbot.slack import ids
 from peerbot.slack.listeners import circles as circle_listeners
+from peerbot.slack.listeners import follow as follow_listeners
 from peerbot.slack.listeners import pairs as pair_listeners
 from peerbot.store.db import unit_of_work
 from peerbot.store.models import (
@@ -26,6 +27,7 @@ from peerbot.store.models import (
     CircleStatus,
     Commitment,
     CommitmentStatus,
+    MeetingCheck,
     Pair,
     PairStatus,
     Person,
@@ -34,7 +36,7 @@ from tests.fixtures.app import Harness, make_harness
 from tests.journey.test_accountability import add_commitment, last_with, paired, receipt
 from tests.journey.test_ask_accept import text_of
 from tests.journey.test_circles import join
-from tests.journey.test_follow_through import CHALLENGE, FEEDBACK_EXPERT
+from tests.journey.test_follow_through import CHALLENGE, FEEDBACK_EXPERT, meet_message
 from tests.journey.test_privacy import _deactivate
 from tests.journey.test_undo_and_home import buttons, click_home, home, home_text
 
@@ -199,6 +201,83 @@ def test_a_paused_pairing_closed_leaves_the_asker_no_resume_button(harness: Harn
     assert buttons(next(m for m in h.dms(helper) if m["ts"] == helper_paused["ts"])) == {
         "pair_close"
     }
+
+
+def _close_as_helper(h: Harness, asker: str, helper: str) -> None:
+    """The helper closes the pairing from the group DM (the close-out form, submitted)."""
+    h.click(helper, h.group_messages(asker, helper)[0], "pair_close")
+    modal = h.emulator.top_modal(helper)
+    assert modal is not None
+    h.driver.view_submission(
+        helper, modal["id"], {("close_reflection", "close_reflection_input"): "Good pairing."}
+    )
+    h.settle()
+    with unit_of_work(h.container.sessions) as s:
+        assert s.scalars(select(Pair)).one().status == PairStatus.CLOSED
+
+
+def _same(h: Harness, user: str, message: dict[str, Any]) -> dict[str, Any]:
+    """``message`` as ``user``'s DM shows it now."""
+    return next(m for m in h.dms(user) if m["ts"] == message["ts"])
+
+
+def test_a_closed_pairing_takes_add_a_commitment_off_the_receipt_and_yes_we_met(
+    harness: Harness,
+) -> None:
+    """The asker's receipt ("you are matched") and their "Yes, we met" reply both offer Add a
+    commitment, which a closed pairing refuses: at close each says the pairing has ended,
+    without buttons; so does the helper's "did you meet?" not yet answered."""
+    h = harness
+    asker, helper = paired(h)
+    matched = receipt(h, asker)
+    h.advance(timedelta(days=3, minutes=30))  # "did you meet?" to both
+    h.click(asker, meet_message(h, asker), "meet_yes")
+    met = last_with(h.dms(asker), "You met")
+    assert "pair_add_commitment" in buttons(met)
+    helper_meet = meet_message(h, helper)
+    assert "meet_yes" in buttons(helper_meet)
+
+    _close_as_helper(h, asker, helper)
+    for user, message in ((asker, matched), (asker, met), (helper, helper_meet)):
+        now = _same(h, user, message)
+        assert buttons(now) == set(), text_of(now)
+        assert "has ended" in text_of(now)
+
+
+def test_did_you_meet_on_a_closed_pairing_records_nothing_and_says_it_ended(
+    harness: Harness,
+) -> None:
+    """A "did you meet?" still on screen after the pairing closed (Slack refused its update):
+    an answer records nothing (no meeting counted, no question asked again, no offer of
+    another peer) and says the pairing has ended; once Slack takes updates, the message has
+    no buttons."""
+    h = harness
+    asker, helper = paired(h)
+    h.advance(timedelta(days=3, minutes=30))
+    asker_meet, helper_meet = meet_message(h, asker), meet_message(h, helper)
+    h.emulator.inject_error("chat.update", times=None)  # old messages keep their buttons
+    _close_as_helper(h, asker, helper)
+    before = len(h.dms(asker))
+
+    ended = follow_listeners.MEET_REPLIES[Result.CLOSED]
+    h.click(helper, helper_meet, "meet_yes")
+    assert [e["text"] for e in h.emulator.ephemerals_to(helper)][-1:] == [ended]
+    h.click(asker, asker_meet, "meet_not_yet")
+    assert [e["text"] for e in h.emulator.ephemerals_to(asker)][-1:] == [ended]
+    h.click(asker, asker_meet, "meet_no")
+    assert [e["text"] for e in h.emulator.ephemerals_to(asker)][-1:] == [ended]
+    with unit_of_work(h.container.sessions) as s:
+        checks = s.scalars(select(MeetingCheck)).all()
+        assert len(checks) == 2
+        assert all(c.answered_at is None and c.answer is None for c in checks)
+        assert pairs_that_met(s, h.team) == 0
+    assert len(h.dms(asker)) == before  # no "another peer" offer
+
+    h.emulator.clear_faults()
+    h.advance(timedelta(minutes=10))
+    for user, message in ((asker, asker_meet), (helper, helper_meet)):
+        now = _same(h, user, message)
+        assert buttons(now) == set() and "has ended" in text_of(now)
 
 
 # --------------------------------------------------------------------------- counts

@@ -23,6 +23,8 @@ MEET_REPLIES = {
     Result.NOT_YOURS: "Only the person this question was for can answer it.",
     Result.NOT_FOUND: "We could not find this pairing any more.",
     Result.INVALID: "That did not work: please try again.",
+    Result.CLOSED: "This pairing has already ended, so this answer was not recorded and there "
+    "is nothing to answer here any more. To ask for help again, type `/peerhelp`.",
 }
 REPAIR_REPLIES = {
     RepairOutcome.NOT_YOURS: "Only the person who asked for help can ask for another peer.",
