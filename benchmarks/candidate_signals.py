@@ -36,7 +36,6 @@ Run: .venv/bin/python benchmarks/candidate_signals.py --data ../shared/data/rout
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 from collections import Counter, defaultdict
@@ -87,21 +86,9 @@ def _soft(sims: npt.NDArray[Any]) -> float:
 
 def _vectors(data: routing.Split, cache: Path | None) -> dict[int, npt.NDArray[np.float32]]:
     """The question vectors, from ``peerbot eval routing``'s cache when it matches."""
-    needed = {q.question_id: q for q in data.history} | {q.question_id: q for q in data.asks}
-    ids = list(needed)
     from peerbot.embeddings import load_embedder
 
-    embedder = load_embedder(None)
-    key = f"{embedder.model_name}|{routing.EMBED_WORDS}|"
-    key += hashlib.sha256(repr(ids).encode()).hexdigest()[:16]
-    mat = None
-    if cache is not None and cache.exists():
-        with np.load(cache, allow_pickle=False) as cached:
-            if str(cached["key"]) == key:
-                mat = cached["vectors"]
-    if mat is None:
-        mat = embedder.embed([needed[i].embed_text() for i in ids])
-    return {qid: mat[k] for k, qid in enumerate(ids)}
+    return routing.question_vectors(data, load_embedder(None), vectors_cache=cache)
 
 
 def main() -> None:

@@ -22,7 +22,6 @@ Run: .venv/bin/python benchmarks/replay_losses.py --data ../shared/data/routing/
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from collections import Counter
 from collections.abc import Sequence
@@ -72,18 +71,7 @@ def main() -> None:
 
     data = routing.split(routing.load_questions(args.data))
     embedder = load_embedder(None)
-    needed = {q.question_id: q for q in data.history} | {q.question_id: q for q in data.asks}
-    ids = list(needed)
-    key = f"{embedder.model_name}|{routing.EMBED_WORDS}|"
-    key += hashlib.sha256(repr(ids).encode()).hexdigest()[:16]
-    mat = None
-    if args.vectors_cache is not None and args.vectors_cache.exists():
-        with np.load(args.vectors_cache, allow_pickle=False) as cached:
-            if str(cached["key"]) == key:
-                mat = cached["vectors"]
-    if mat is None:
-        mat = embedder.embed([needed[i].embed_text() for i in ids])
-    vectors = {qid: mat[k] for k, qid in enumerate(ids)}
+    vectors = routing.question_vectors(data, embedder, vectors_cache=args.vectors_cache)
     model, dim = embedder.model_name, embedder.dimension
 
     weights = RankerWeights()

@@ -201,6 +201,19 @@ def run_routing_eval(
     """
     data = split(load_questions(Path(path)))
     weights = weights or RankerWeights()
+    vectors = question_vectors(data, embedder, embed_words, vectors_cache)
+    return evaluate(data, vectors, embedder.model_name, embedder.dimension, weights, **options)
+
+
+def question_vectors(
+    data: Split,
+    embedder: Embedder,
+    embed_words: int = EMBED_WORDS,
+    vectors_cache: Path | None = None,
+) -> dict[int, np.ndarray]:
+    """The vectors of the history's and the asks' questions, by question id: read from
+    ``vectors_cache`` (an ``.npz`` file) when it was written for the same model, words
+    embedded and questions, else embedded (and written there when given)."""
     needed = {q.question_id: q for q in data.history} | {q.question_id: q for q in data.asks}
     ids = list(needed)
     digest = hashlib.sha256(repr(ids).encode()).hexdigest()[:16]
@@ -215,8 +228,7 @@ def run_routing_eval(
         if vectors_cache is not None:
             with vectors_cache.open("wb") as fh:
                 np.savez(fh, key=np.array(key), vectors=mat)
-    vectors = {qid: mat[k] for k, qid in enumerate(ids)}
-    return evaluate(data, vectors, embedder.model_name, embedder.dimension, weights, **options)
+    return {qid: mat[k] for k, qid in enumerate(ids)}
 
 
 def ask_times(data: Split) -> dict[int, datetime]:

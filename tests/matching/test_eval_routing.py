@@ -127,6 +127,31 @@ def test_eval_runs_through_production_ranker(tiny_file: Path) -> None:
     assert 0.0 <= result["info"]["first_offer_gini"]["peerbot"] <= 1.0
 
 
+def test_question_vectors_are_kept_in_the_cache_and_read_back(
+    tiny_file: Path, tmp_path: Path
+) -> None:
+    """The cache is written on the first run and read on the next (nothing embedded again);
+    one written for another model is not read."""
+
+    class Counting(HashingEmbedder):
+        calls = 0
+
+        def embed(self, texts: Sequence[str]) -> np.ndarray:
+            Counting.calls += 1
+            return super().embed(texts)
+
+    data = routing.split(routing.load_questions(tiny_file))
+    cache = tmp_path / "vectors.npz"
+    first = routing.question_vectors(data, Counting(64), vectors_cache=cache)
+    assert Counting.calls == 1 and cache.exists()
+    again = routing.question_vectors(data, Counting(64), vectors_cache=cache)
+    assert Counting.calls == 1
+    assert first.keys() == again.keys()
+    assert all(np.array_equal(first[q], again[q]) for q in first)
+    other = routing.question_vectors(data, HashingEmbedder(32), vectors_cache=cache)
+    assert {v.shape for v in other.values()} == {(32,)}
+
+
 def test_cli_json_and_table(
     tiny_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
