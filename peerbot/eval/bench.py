@@ -112,7 +112,8 @@ class ProductionRanking:
     offer: every ranking after an offer is made sees one), so the ask-independent
     contributions kept are brought up to date. :meth:`other_asker` asks as another helper
     each time (an asker who is a helper is not a candidate for their own ask: other
-    candidates, for which nothing is kept)."""
+    candidates, whose ask-independent contributions are derived from those kept for every
+    helper passing the fixed rules)."""
 
     def __init__(
         self,
@@ -408,7 +409,7 @@ def run_bench(
             f"  after an offer changed one helper's facts: "
             f"{results[f'rank_offer_{n}'] * 1e3:.2f} ms ({results[f'rank_offer_cpu_{n}'] * 1e3:.2f}"
             f" ms CPU)\n"
-            f"  asked by another helper each time (other candidates: nothing kept for them): "
+            f"  asked by another helper each time (other candidates, derived from those kept): "
             f"{results[f'rank_asker_{n}'] * 1e3:.2f} ms ({results[f'rank_asker_cpu_{n}'] * 1e3:.2f}"
             f" ms CPU)\n"
             f"  index built in {built:.1f} s wall ({cpu:.1f} s CPU) from columns "

@@ -188,7 +188,7 @@ class RulesThenHybrid:
         """:meth:`rank` with an :class:`Eligibility` kept between asks: the same candidates in
         the same order as :func:`eligible` gives, without checking every rule of every helper."""
         ask = snapshot.ask
-        slots = self._fixed_slots(index, elig)
+        base = slots = self._fixed_slots(index, elig)
         drop = [s for s in (index.slot(uid) for uid in elig.excluded(ask)) if s is not None]
         if drop:
             slots = slots[~np.isin(slots, np.asarray(drop, dtype=np.intp))]
@@ -204,7 +204,9 @@ class RulesThenHybrid:
         index.sync_facts({uid: by_id[uid].facts for uid in todo if uid in by_id})
         self._synced = (index, index.layout, elig, len(elig.replaced))
         ranker = HybridRanker(index, weights or self.weights)
-        scoring = ranker.score(ask, slots=slots)
+        # The ask-independent contributions are kept for everyone passing the fixed rules and
+        # the candidates' derived from them (most askers are helpers, left out of their ask).
+        scoring = ranker.score(ask, slots=slots, base=base)
         return _ranked(index, ranker, scoring, ask, by_id, lock)
 
 

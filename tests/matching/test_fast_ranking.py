@@ -353,3 +353,70 @@ def test_one_past_help_and_the_latest_time_read_alone_are_those_of_the_whole_lis
         assert index.latest_help_at(slot) == (max(dated) if dated else None)
         with pytest.raises(IndexError):
             index.past_help_text(slot, len(full))
+
+
+@pytest.mark.parametrize(("n", "ivf"), [(300, False), (1_500, True)])
+def test_asked_by_helpers_the_contributions_derived_from_the_base_are_a_fresh_computations(
+    n: int, ivf: bool
+) -> None:
+    """Askers who are helpers (left out of their own ask, with their reporting line, the
+    helpers their never-match names and those already offered): the candidates' ask-independent
+    contributions are derived from those kept for everyone passing the fixed rules, and are
+    what a ranker with nothing kept computes: same order, same explanations, every candidate's
+    contributions and score to 1e-12. Among the askers and the left-out helpers: helpers
+    without facts (NaN columns) and helpers holding a signal's lowest (or only) value."""
+    records, index = _workspace(n, ivf)
+    ids = [r.helper_id for r in records]
+    helpers = [Candidate(i, r.helper_id, None, r.facts) for i, r in enumerate(records)]
+    # Helpers 10..13 know nothing (NaN in every fact column); 14 alone holds the lowest
+    # responsiveness and fairness (left out as an asker and by a never-match).
+    for i in range(10, 14):
+        helpers[i] = Candidate(i, ids[i], None, HelperFacts())
+    slow = dataclasses.replace(helpers[14].facts, median_accept_hours=5_000.0, recent_offers=90)
+    helpers[14] = Candidate(14, ids[14], None, slow)
+    managers = {ids[20]: ids[21], ids[21]: ids[22], ids[23]: ids[21]}
+    elig = Eligibility(helpers, managers)
+    production = RulesThenHybrid(LEARNED)
+    vectors = synthetic_queries(8, topics=32, seed=23)
+    rng = np.random.default_rng(29)
+    taken = []
+    original = HybridRanker._static_subset
+
+    def spy(self: HybridRanker, *args: object) -> object:
+        got = original(self, *args)  # type: ignore[arg-type]
+        taken.append(got is not None)
+        return got
+
+    askers = [ids[21], ids[10], ids[14], ids[30], ids[11], ids[21], ids[40], ids[14]]
+    for a, (vector, asker) in enumerate(zip(vectors, askers, strict=True)):
+        ask = Ask(
+            "how do I coach a new team lead through feedback and hiring",
+            vector,
+            NOW + timedelta(hours=a),
+            asker_id=asker,
+            asker_utc_offset_minutes=60 if a % 2 else None,
+            asker_never_match=frozenset({ids[12], ids[14]} if a % 3 == 1 else ()),
+            already_offered=frozenset({ids[13], ids[50 + a]}),
+        )
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(HybridRanker, "_static_subset", spy)
+            ranked = production.rank(index, Snapshot(ask, helpers, managers, elig))
+        got = ranked._scoring.scored  # type: ignore[attr-defined]
+        want_ids, want_head = _reference(index, ask, LEARNED, elig, 12)
+        assert ranked.helper_ids() == want_ids  # type: ignore[attr-defined]
+        assert [(r.candidate.user_id, r.explanation) for r in ranked[:12]] == [
+            (i, e) for i, _, e in want_head
+        ]
+        fresh = HybridRanker(index, LEARNED)
+        fresh._caches = ranker_module._Caches()
+        want = fresh.score(ask, allowed=[c.user_id for c in elig.eligible(ask)]).scored
+        assert list(got.contributions) == list(want.contributions)
+        for name, values in want.contributions.items():
+            np.testing.assert_allclose(got.contributions[name], values, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(got.score, want.score, rtol=1e-12, atol=1e-12)
+        assert asker not in set(want_ids)
+        # An offer or another change between asks (the base brought up to date, then derived).
+        i = int(rng.integers(0, n))
+        helpers[i] = Candidate(i, ids[i], None, _changed_facts(helpers[i].facts, a % 6, rng))
+        elig.replace([helpers[i]])
+    assert taken and all(taken)  # every ask's contributions were derived from the base
