@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pytest
@@ -39,6 +40,28 @@ NOW = datetime(2025, 1, 1, tzinfo=UTC)
 LEARNED = dataclasses.replace(
     RankerWeights(), lexical=0.7, recency=1.5, topical_recency=0.4, neighbours=0.3, rating=0.1
 )
+
+
+def _same_as_fresh(
+    index: HelperIndex, ask: Ask, elig: Eligibility, ranked: Any, top: int
+) -> tuple[Any, list[str]]:
+    """Assert that ``ranked`` (the production ranker's, with what it keeps) is the ranking a
+    ranker with nothing kept makes: the same order, the first ``top`` explanations, every
+    contribution and score within 1e-12. Returns its scoring and the reference order."""
+    got = ranked._scoring.scored
+    want_ids, want_head = _reference(index, ask, LEARNED, elig, top)
+    assert ranked.helper_ids() == want_ids
+    assert [(r.candidate.user_id, r.explanation) for r in ranked[:top]] == [
+        (i, e) for i, _, e in want_head
+    ]
+    fresh = HybridRanker(index, LEARNED)
+    fresh._caches = ranker_module._Caches()
+    want = fresh.score(ask, allowed=[c.user_id for c in elig.eligible(ask)]).scored
+    assert list(got.contributions) == list(want.contributions)
+    for name, values in want.contributions.items():
+        np.testing.assert_allclose(got.contributions[name], values, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got.score, want.score, rtol=1e-12, atol=1e-12)
+    return got, want_ids
 
 
 def _reference(
@@ -278,19 +301,7 @@ def test_after_changes_of_facts_the_kept_contributions_are_a_fresh_computations(
     kept_alike = 0
     for step in range(40):
         ranked = production.rank(index, Snapshot(ask, helpers, {}, elig))
-        got = ranked._scoring.scored  # type: ignore[attr-defined]
-        want_ids, want_head = _reference(index, ask, LEARNED, elig, 10)
-        assert ranked.helper_ids() == want_ids  # type: ignore[attr-defined]
-        assert [(r.candidate.user_id, r.explanation) for r in ranked[:10]] == [
-            (i, e) for i, _, e in want_head
-        ]
-        fresh = HybridRanker(index, LEARNED)
-        fresh._caches = ranker_module._Caches()
-        want = fresh.score(ask, allowed=[c.user_id for c in elig.eligible(ask)]).scored
-        assert list(got.contributions) == list(want.contributions)
-        for name, values in want.contributions.items():
-            np.testing.assert_allclose(got.contributions[name], values, rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(got.score, want.score, rtol=1e-12, atol=1e-12)
+        got, _ = _same_as_fresh(index, ask, elig, ranked, 10)
         # A change that moved no signal of a candidate keeps the arrays as they were.
         kept_alike += sum(got.contributions[k] is v for k, v in before.items())
         before = {k: got.contributions[k] for k in ("rating", "tenure") if k in got.contributions}
@@ -401,19 +412,7 @@ def test_asked_by_helpers_the_contributions_derived_from_the_base_are_a_fresh_co
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(HybridRanker, "_static_subset", spy)
             ranked = production.rank(index, Snapshot(ask, helpers, managers, elig))
-        got = ranked._scoring.scored  # type: ignore[attr-defined]
-        want_ids, want_head = _reference(index, ask, LEARNED, elig, 12)
-        assert ranked.helper_ids() == want_ids  # type: ignore[attr-defined]
-        assert [(r.candidate.user_id, r.explanation) for r in ranked[:12]] == [
-            (i, e) for i, _, e in want_head
-        ]
-        fresh = HybridRanker(index, LEARNED)
-        fresh._caches = ranker_module._Caches()
-        want = fresh.score(ask, allowed=[c.user_id for c in elig.eligible(ask)]).scored
-        assert list(got.contributions) == list(want.contributions)
-        for name, values in want.contributions.items():
-            np.testing.assert_allclose(got.contributions[name], values, rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(got.score, want.score, rtol=1e-12, atol=1e-12)
+        _, want_ids = _same_as_fresh(index, ask, elig, ranked, 12)
         assert asker not in set(want_ids)
         # An offer or another change between asks (the base brought up to date, then derived).
         i = int(rng.integers(0, n))
