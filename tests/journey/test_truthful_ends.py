@@ -127,15 +127,7 @@ def _closed_pair_with_old_checkin(h: Harness) -> tuple[str, str, dict[str, Any],
     with unit_of_work(h.container.sessions) as s:
         pair_id = s.scalars(select(Pair)).one().id
     h.emulator.inject_error("chat.update", times=None)  # old messages keep their buttons
-    h.click(helper, h.group_messages(asker, helper)[0], "pair_close")
-    modal = h.emulator.top_modal(helper)
-    assert modal is not None
-    h.driver.view_submission(
-        helper, modal["id"], {("close_reflection", "close_reflection_input"): "Good pairing."}
-    )
-    h.settle()
-    with unit_of_work(h.container.sessions) as s:
-        assert s.scalars(select(Pair)).one().status == PairStatus.CLOSED
+    _close_as_helper(h, asker, helper)
     return asker, helper, checkin, pair_id
 
 
