@@ -297,6 +297,67 @@ def _repair(a: _Assignment, centroid_sims: npt.NDArray[np.float32]) -> list[int]
     return still
 
 
+def _rebalance(a: _Assignment, sims: npt.NDArray[np.float32]) -> bool:
+    """Even out circles left larger than their balanced size (people the greedy pass could not
+    fit were put into a full circle): move someone from the largest circle to the smallest,
+    directly or through a circle between (one person each), while the rules allow. Returns
+    whether anything moved."""
+    p = a.p
+    open_ = [c for c in range(len(a.caps)) if a.caps[c] and a.members[c]]
+    moved = False
+    for _ in range(p.n):
+        if len(open_) < 2:
+            break
+        sizes = {c: len(a.members[c]) for c in open_}
+        big = max(open_, key=lambda c: (sizes[c], -c))
+        small = min(open_, key=lambda c: (sizes[c], c))
+        if sizes[big] - sizes[small] <= 1:
+            break
+        moves = _moves_to_even(a, sims, big, small, open_)
+        if not moves:
+            break
+        for i, c in moves:
+            a.remove(i)
+            a.add(i, c)
+        moved = True
+    return moved
+
+
+def _moves_to_even(
+    a: _Assignment, sims: npt.NDArray[np.float32], big: int, small: int, open_: list[int]
+) -> list[tuple[int, int]]:
+    """One person from ``big`` into ``small``, or else one from a circle between into
+    ``small`` and one from ``big`` into the place they left: the moves, in order ([] when
+    the rules allow neither)."""
+    direct = _move_into(a, sims, big, small)
+    if direct is not None:
+        return [direct]
+    for mid in open_:
+        if mid in (big, small):
+            continue
+        second = _move_into(a, sims, mid, small)
+        if second is None:
+            continue
+        first = _move_into(a, sims, big, mid, leaving=second[0])
+        if first is not None:
+            return [second, first]
+    return []
+
+
+def _move_into(
+    a: _Assignment, sims: npt.NDArray[np.float32], src: int, dest: int, leaving: int | None = None
+) -> tuple[int, int] | None:
+    """The member of ``src`` most like circle ``dest`` who may join it (with ``leaving``, a
+    member of ``dest``, gone), as (person, ``dest``); None when nobody fits."""
+    p = a.p
+    rest = [m for m in a.members[dest] if m != leaving]
+    mask = p.mask_of(rest)
+    fits = [i for i in a.members[src] if p.fits(i, rest, mask)]
+    if not fits:
+        return None
+    return max(fits, key=lambda i: (float(sims[i, dest]), -i)), dest
+
+
 def _improve(a: _Assignment, rounds: int, mix: bool) -> None:
     """Swap pairs of people between circles while that raises the within-circle similarity
     (the sum of pairwise cosines) plus, when ``mix``, a bonus per distinct function."""
@@ -430,11 +491,11 @@ def form_circles(
         if reason != Unplaced.NO_ROOM:
             unplaced[ordered[i].id] = reason
     candidates = [i for i in candidates if ordered[i].id not in unplaced]
-    best: tuple[tuple[int, float], list[Circle], dict[str, Unplaced]] | None = None
+    best: tuple[tuple[int, int, float], list[Circle], dict[str, Unplaced]] | None = None
     for attempt in range(restarts(len(candidates))):
         missed = dict(unplaced)
         circles = _form(problem, candidates, rules, seed * 1000 + attempt, iterations, missed)
-        score = (-len(missed), _objective(problem, circles, rules.mix_functions))
+        score = (-len(missed), -_excess(circles), _objective(problem, circles, rules.mix_functions))
         if best is None or score > best[0]:
             best = (score, circles, missed)
     assert best is not None
@@ -449,6 +510,17 @@ def restarts(n: int) -> int:
     if n <= 400:
         return 3
     return 1
+
+
+def _excess(circles: Sequence[Circle]) -> int:
+    """How far the sizes are from balanced: the people beyond the larger balanced size and
+    the places short of the smaller one (0 when sizes differ by at most one). The pair-sum
+    objective alone would prefer a 5-6-7 to a 6-6-6 (46 pairs against 45)."""
+    if not circles:
+        return 0
+    placed = sum(len(c.members) for c in circles)
+    low, high = placed // len(circles), -(-placed // len(circles))
+    return sum(max(0, len(c.members) - high) + max(0, low - len(c.members)) for c in circles)
 
 
 def _objective(problem: _Problem, circles: Sequence[Circle], mix: bool) -> float:
@@ -523,6 +595,8 @@ def _form(
             assignment.add(i, dest)
         else:
             still.append(i)
+    if _rebalance(assignment, sims):
+        _improve(assignment, rounds=2, mix=rules.mix_functions)
     extra: list[Circle] = []
     if still:
         rest = [candidates[i] for i in still]
