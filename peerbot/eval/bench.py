@@ -1,4 +1,6 @@
-"""``peerbot bench match``: time to rank N helpers beside the time to embed one ask.
+"""``peerbot bench match``: time to rank N helpers beside the time to embed one ask (a short
+one, :data:`ASK_TEXT`, and a typical one, :data:`TYPICAL_ASK`: production embeds every ask
+before ranking it, so the ranking should cost less than that).
 
 Synthetic workspaces: helpers with ``helps`` past helps each, vectors drawn around a few hundred
 topic directions (so that partitions behave as on real text), facts filled in for every signal.
@@ -27,6 +29,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from peerbot.domain.asks import text_for_matching
 from peerbot.domain.ports import Embedder
 from peerbot.matching import (
     Ask,
@@ -81,6 +84,18 @@ _WORDS = [
     "morale",
 ]
 ASK_TEXT = "how do I give feedback to a senior engineer whose performance dropped after a reorg"
+#: An ask as the /peerhelp modal sends it, its three fields joined as production joins them
+#: (:func:`~peerbot.domain.asks.text_for_matching`): 81 words, about the lower quartile of the
+#: real manager questions' lengths (78 words; their median is 124): a typical ask, on the short
+#: side. :data:`ASK_TEXT` (16 words) is the shortest sensible one.
+TYPICAL_ASK = text_for_matching(
+    "One of my senior engineers has stopped speaking up in design reviews since the re-org, "
+    "and his last two projects slipped by weeks.",
+    "A frank conversation this month in which he hears the concern, and a plan for the next "
+    "quarter that we both believe in.",
+    "He is well liked and was on the team long before me. I worry that he will feel pushed "
+    "out, that the team will take his side, and that I will avoid the talk again.",
+)
 
 
 def median_seconds(fn: Callable[[], object], runs: int) -> float:
@@ -326,7 +341,8 @@ def run_bench(
     model_mb: float | None = None,
     recall_asks: int = RECALL_ASKS,
 ) -> dict[str, float]:
-    """Median seconds to rank each size (``rank_<n>``) and to embed one ask (``embed_one``);
+    """Median seconds to rank each size (``rank_<n>``) and to embed one ask (``embed_one``:
+    the short :data:`ASK_TEXT`; ``embed_typical``: :data:`TYPICAL_ASK`);
     per size also the build's wall and CPU seconds (``build_<n>``, ``build_cpu_<n>``), the
     process's RSS in MB once the index is built and the records it was built from are freed
     (``rss_mb_<n>``, with ``rss_base_mb_<n>`` before the records were made), the recall@10 of
@@ -343,6 +359,9 @@ def run_bench(
     if embedder is not None:
         results["embed_one"], results["embed_one_cpu"] = median_times(
             lambda: embedder.embed([ASK_TEXT]), runs
+        )
+        results["embed_typical"], results["embed_typical_cpu"] = median_times(
+            lambda: embedder.embed([TYPICAL_ASK]), runs
         )
         query = embedder.embed([ASK_TEXT])[0]
     else:
@@ -433,12 +452,29 @@ def run_bench(
     if "embed_one" in results:
         out.write(
             f"embed one ask: {results['embed_one'] * 1e3:8.2f} ms median of {runs} "
-            f"({results['embed_one_cpu'] * 1e3:.2f} ms CPU)\n"
+            f"({results['embed_one_cpu'] * 1e3:.2f} ms CPU) for a short one "
+            f"({len(ASK_TEXT.split())} words); {results['embed_typical'] * 1e3:.2f} ms "
+            f"({results['embed_typical_cpu'] * 1e3:.2f} ms CPU) for a typical one "
+            f"({len(TYPICAL_ASK.split())} words in three fields)\n"
         )
+        for n in sizes:
+            out.write(f"  {_against_embedding(results, n)}\n")
     _, peak = rss_mb()
     results["peak_rss_mb"] = peak
     out.write(f"peak RSS of the process: {peak:.0f} MB\n")
     return results
+
+
+def _against_embedding(results: dict[str, float], n: int) -> str:
+    """The slowest of the three rankings of size ``n`` (plain, after an offer, asked by a
+    helper) against embedding the short and the typical ask, in CPU time."""
+    slowest = max(results[f"rank{kind}_cpu_{n}"] for kind in ("", "_offer", "_asker"))
+    parts = []
+    for key, name in (("embed_one_cpu", "short"), ("embed_typical_cpu", "typical")):
+        embed = results[key]
+        word = "under" if slowest < embed else "NOT under"
+        parts.append(f"{word} embedding a {name} ask ({slowest / embed:.2f}x)")
+    return f"{n:,} helpers, slowest ranking {slowest * 1e3:.2f} ms CPU: " + ", ".join(parts)
 
 
 def _rss_line(
@@ -505,7 +541,8 @@ def add_cli(subparsers: Any) -> argparse.ArgumentParser:
         "RSS and recall@10 of the approximate search",
         description="Build a matching index of synthetic helpers at each of --sizes and print "
         "the median time to rank them for one ask beside the median time to embed one ask "
-        "with the model (unless --no-model), the build time (wall and CPU), the process's "
+        "with the model (unless --no-model; a short ask and a typical three-field one, with "
+        "whether the slowest ranking is under each), the build time (wall and CPU), the process's "
         "RSS and, where the search is approximate (IVF), its recall@10 against exact search.",
     )
     p.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="helper counts")

@@ -4,7 +4,10 @@ recall@10 against exact search of the same index."""
 from __future__ import annotations
 
 import io
+import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pytest
@@ -90,6 +93,29 @@ def test_bench_prints_the_rss_with_and_without_the_model() -> None:
         text
     )
     assert "loading the model added 100 MB" in text
+    # Each size's slowest ranking against embedding the short and the typical ask: the
+    # hashing embedder takes microseconds, so no ranking is under it...
+    assert results["embed_typical_cpu"] > 0 and "typical one (81 words in three fields)" in text
+    (verdict,) = [line for line in text.splitlines() if line.startswith("  300 helpers, slowest")]
+    assert "NOT under embedding a short ask" in verdict
+    assert "NOT under embedding a typical ask" in verdict
+
+    # ...and one that spends 50 ms of CPU per text is slower than any ranking of 300 helpers.
+    class Slow:
+        dimension = EMB.dimension
+        model_name = EMB.model_name
+
+        def embed(self, texts: Sequence[str]) -> Any:
+            end = time.process_time() + 0.05
+            while time.process_time() < end:
+                pass
+            return EMB.embed(texts)
+
+    out = io.StringIO()
+    run_bench(Slow(), sizes=(300,), runs=1, stream=out)
+    lines = out.getvalue().splitlines()
+    (verdict,) = [line for line in lines if line.startswith("  300 helpers, slowest")]
+    assert "NOT" not in verdict and "under embedding a short ask" in verdict
     out = io.StringIO()
     results = run_bench(None, sizes=(300,), runs=1, stream=out)
     assert "WITHOUT the model (not loaded" in out.getvalue()
