@@ -27,6 +27,15 @@ before it is posted again (``peerbot.slack.delivery``). A message whose claim ex
 as one attempt, so a message that crashes the sender every time ends in the dead letters too.
 The claim (:data:`CLAIM_FOR`, two minutes) is far longer than a delivery, so a live sender never
 loses it.
+
+In order
+--------
+Updates of one Slack message (``chat.update``; an update of an update changes the same message)
+are applied in the order they were queued. Each carries the whole message, so the newest queued
+is the one that matters: the message's row records the newest update claimed for it, an older
+update claimed after that is superseded (settled without a call, however it got behind: a
+backoff, a lost claim), and a newer one claimed while an older one is in flight waits for it
+(``peerbot.store.outbox``, "updates in order").
 """
 
 from __future__ import annotations
@@ -78,6 +87,8 @@ class SendReport:
     retried: int = 0
     dead: int = 0
     deferred: int = 0
+    #: Updates settled without a call: a newer update of the same message was queued after.
+    superseded: int = 0
     #: Of ``sent``: found already in Slack after an attempt with an unknown outcome.
     recovered: int = 0
     #: Of ``retried``: answered 429 (not counted as attempts).
@@ -91,7 +102,7 @@ class SendReport:
     @property
     def handled(self) -> int:
         """Messages taken from the queue in this pass."""
-        return self.sent + self.retried + self.dead + self.deferred + self.paused
+        return self.sent + self.retried + self.dead + self.deferred + self.paused + self.superseded
 
     def add(self, other: SendReport) -> None:
         """Fold another pass into this one."""
@@ -99,6 +110,7 @@ class SendReport:
         self.retried += other.retried
         self.dead += other.dead
         self.deferred += other.deferred
+        self.superseded += other.superseded
         self.recovered += other.recovered
         self.rate_limited += other.rate_limited
         self.paused += other.paused
@@ -106,11 +118,21 @@ class SendReport:
 
 
 class _Defer(Exception):
-    """The message updates one not yet sent; try again when that one is next tried."""
+    """The message updates one not yet sent, or one an older update is being sent to; try
+    again when that one is next tried (or at once)."""
 
     def __init__(self, until: datetime) -> None:
         super().__init__(until.isoformat())
         self.until = until
+
+
+class _Superseded(Exception):
+    """The message is an update of a message a newer update (``newer``) is in Slack or on its
+    way to: sending it now would put the older state back."""
+
+    def __init__(self, newer: int) -> None:
+        super().__init__(str(newer))
+        self.newer = newer
 
 
 @dataclass(frozen=True)
@@ -139,7 +161,8 @@ class OutboxSender:
     ``batch_size`` messages at most per :meth:`run_once`, each claimed on its own for
     ``claim_for``. A 429 pauses the workspace's deliveries in this sender for ``Retry-After``
     (:meth:`resume_in` says for how long), so a rate limit is not hammered message after
-    message. Counters for monitoring: ``dead_letters``, ``recovered``, ``rate_limited``.
+    message. Counters for monitoring: ``dead_letters``, ``recovered``, ``rate_limited``,
+    ``superseded``.
     """
 
     def __init__(
@@ -171,6 +194,7 @@ class OutboxSender:
         self.dead_letters = 0
         self.recovered = 0
         self.rate_limited = 0
+        self.superseded = 0
 
     # ----------------------------------------------------------------- pauses (429)
 
@@ -224,10 +248,20 @@ class OutboxSender:
                 )
             try:
                 notice = queue.notice_of(msg)
-                audience, replace = self._resolve_ref(session, queue.audience_of(msg))
+                audience, replace = self._resolve_ref(session, msg, queue.audience_of(msg), now)
             except _Defer as wait:
                 queue.release(msg, max(now, wait.until))
                 report.deferred += 1
+                return True
+            except _Superseded as newer:
+                queue.mark_superseded(msg, newer.newer, now)
+                self.superseded += 1
+                report.superseded += 1
+                log.info(
+                    "outbox %s: not sent, a newer update of the same message was queued after it",
+                    msg.idempotency_key,
+                    extra={"outbox_key": msg.idempotency_key},
+                )
                 return True
             except (KeyError, TypeError, ValueError) as exc:
                 # A payload that does not decode, or an update of a message that was never
@@ -249,15 +283,22 @@ class OutboxSender:
             queue.take(msg, self.worker_id, now + self._claim_for, now, posting=posting)
             return _Claimed(id=msg.id, job=job, marked=found.marked)
 
-    def _resolve_ref(self, session: Session, audience: Audience) -> tuple[Audience, SentRef | None]:
+    def _resolve_ref(
+        self, session: Session, msg: OutboxMessage, audience: Audience, now: datetime
+    ) -> tuple[Audience, SentRef | None]:
         """Who gets the message and, for an update, where the message it replaces is.
 
         An update of a message that was never delivered goes to its fallback recipient as a new
         message (so an asker whose receipt failed still hears the answer), or nowhere.
+
+        Updates of one Slack message go out in the order they were queued (each carries the
+        whole message): one older than the newest already claimed for that message is
+        superseded (:class:`_Superseded`), and one claimed while an older one is in flight
+        waits for it (:class:`_Defer`). Updates of an update change the same message.
         """
         if not isinstance(audience, Replacing):
             return audience, None
-        ref = queue.by_key(session, audience.key)
+        ref = queue.replaced_message(session, audience.key)
         if ref is None:
             raise KeyError(f"replaced message never recorded: {audience.key}")
         if ref.status == OutboxStatus.DEAD:
@@ -267,7 +308,26 @@ class OutboxSender:
         where = queue.sent_ref(ref)
         if ref.status != OutboxStatus.SENT or where is None:
             raise _Defer(ref.next_attempt_at)
+        self._in_order(session, msg, queue.target_of(session, ref), now)
         return audience, where
+
+    @staticmethod
+    def _in_order(
+        session: Session, msg: OutboxMessage, target: OutboxMessage, now: datetime
+    ) -> None:
+        """Let the update ``msg`` of ``target`` go only if no newer update of it was claimed
+        before, and none older is in flight; record it as the newest claimed."""
+        locked = queue.lock_target(session, target)
+        if locked is None:
+            raise _Defer(now)  # another sender is claiming an update of it this moment
+        newest = queue.newest_update(locked)
+        if newest is not None and newest > msg.id:
+            raise _Superseded(newest)
+        if newest is not None and newest != msg.id:
+            prior = session.get(OutboxMessage, newest, populate_existing=True)
+            if prior is not None and prior.status == OutboxStatus.SENDING:
+                raise _Defer(now)  # the older update is in flight: this one goes after it
+        queue.set_newest_update(locked, msg.id)
 
     # ----------------------------------------------------------------- sending
 
@@ -291,7 +351,7 @@ class OutboxSender:
         for _ in range(max_passes):
             r = self.run_once()
             total.add(r)
-            if r.handled == 0 or r.sent + r.dead == 0:
+            if r.handled == 0 or r.sent + r.dead + r.superseded == 0:
                 break
             if r.exhausted and not r.deferred:
                 # Nothing was due at the pass's last claim, and nothing it put back is due

@@ -181,6 +181,88 @@ def last_key_with_prefix(session: Session, prefix: str) -> str | None:
     )
 
 
+# --------------------------------------------------------------------------- updates in order
+#
+# Every update (a ``Replacing`` audience, ``chat.update``) carries the whole message, rendered
+# at send time, so of several updates of one Slack message only the newest queued matters. The
+# message they change (their *target*) keeps, in its ``result``, the id of the newest update
+# handed to Slack for it (:data:`NEWEST_UPDATE`): an older update claimed after that is
+# superseded (settled without a call), and a newer one waits while an older one is in flight.
+
+#: ``result`` key of a message that updates change: the id of the newest update claimed for it.
+NEWEST_UPDATE = "newest_update"
+#: ``result`` key of an update settled without a call: the id of the newer update that made it
+#: pointless (it never reached Slack).
+SUPERSEDED_BY = "superseded_by"
+
+
+def superseded(msg: OutboxMessage) -> bool:
+    """Whether ``msg`` is an update settled without a call, a newer one having replaced it."""
+    return msg.status == OutboxStatus.SENT and bool((msg.result or {}).get(SUPERSEDED_BY))
+
+
+def replaced_message(session: Session, key: str) -> OutboxMessage | None:
+    """The message an update of ``key`` changes: the one recorded under ``key`` or, when that
+    was itself an update superseded by a newer one (so never sent), the message it would have
+    changed (and so on up)."""
+    msg = by_key(session, key)
+    while msg is not None and superseded(msg):
+        to = audience_of(msg)
+        if not isinstance(to, Replacing):
+            return msg
+        msg = by_key(session, to.key)
+    return msg
+
+
+def target_of(session: Session, msg: OutboxMessage) -> OutboxMessage:
+    """The Slack message ``msg`` (sent) is: itself when it was posted, or, for an update, the
+    post it changed (an update of an update changes the same message). An update of a message
+    that could never be delivered was posted to its fallback recipient: a message of its own."""
+    while True:
+        to = audience_of(msg)
+        if not isinstance(to, Replacing):
+            return msg
+        parent = by_key(session, to.key)
+        if parent is None or parent.status == OutboxStatus.DEAD:
+            return msg
+        msg = parent
+
+
+def lock_target(session: Session, target: OutboxMessage) -> OutboxMessage | None:
+    """``target`` read again, locked for this claim (on PostgreSQL; SQLite's write lock
+    serialises claims), so that two senders claim updates of one message one after the other;
+    None when another claim holds it now (try again shortly: never waiting, so never a
+    deadlock)."""
+    stmt = select(OutboxMessage).where(OutboxMessage.id == target.id)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return session.scalar(stmt.execution_options(populate_existing=True))
+
+
+def newest_update(target: OutboxMessage) -> int | None:
+    """The id of the newest update of ``target`` claimed so far (None: none yet)."""
+    found = (target.result or {}).get(NEWEST_UPDATE)
+    return int(found) if found is not None else None
+
+
+def set_newest_update(target: OutboxMessage, update_id: int) -> None:
+    """Record that update ``update_id`` of ``target`` is being sent (newer than any before)."""
+    target.result = {**(target.result or {}), NEWEST_UPDATE: update_id}
+
+
+def mark_superseded(msg: OutboxMessage, newer_id: int, now: datetime) -> None:
+    """Settle the update ``msg`` without a call: ``newer_id``, queued after it for the same
+    message, is in Slack or on its way (no new status value: it counts as settled, like a
+    sent message, and is pruned with them)."""
+    msg.result = {SUPERSEDED_BY: newer_id}
+    msg.status = OutboxStatus.SENT
+    msg.sent_at = now
+    msg.claimed_by = None
+    msg.claimed_until = None
+    msg.unconfirmed_since = None
+    msg.failing_since = None
+
+
 @dataclass
 class ClaimFilter:
     """Which rows a claim may take."""

@@ -272,6 +272,55 @@ def test_did_you_meet_on_a_closed_pairing_records_nothing_and_says_it_ended(
         assert buttons(now) == set() and "has ended" in text_of(now)
 
 
+def test_another_peer_while_slack_fails_leaves_the_receipt_matched_not_ended(
+    harness: Harness,
+) -> None:
+    """ "Try another peer" pressed while Slack refuses chat.update: the asker's receipt is due
+    to say the first pairing has ended, but that update keeps failing (its retries backing
+    off) while the next helper accepts. Once Slack takes updates again the receipt shows the
+    new match with its buttons, and the older "has ended" is never applied after it (it is
+    superseded, not sent late)."""
+    h = harness
+    first = h.add_helper("fiona", "Gave hard feedback to senior engineers about code reviews.")
+    second = h.add_helper("gus", "Coached senior engineers through hard feedback on code reviews.")
+    asker = h.add_user("alex")
+    h.ask(asker, "How do I give hard feedback to a senior engineer about their code reviews?")
+    offered, other = h.first_offered(first, second)
+    h.click(offered, h.dms(offered)[0], "offer_accept")
+    matched = receipt(h, asker)
+    h.advance(timedelta(days=3, minutes=30))
+    h.click(asker, meet_message(h, asker), "meet_yes")
+    done = last_with(h.dms(asker), "You met")
+
+    h.emulator.inject_error("chat.update", "internal_error", status=500, times=None)
+    h.click(asker, done, "pair_another_peer")
+    for _ in range(4):  # the "has ended" update retries, each wait twice the last
+        h.advance(timedelta(minutes=1))
+    h.click(other, h.dms(other)[0], "offer_accept")  # its "matched" update fails once
+    with unit_of_work(h.container.sessions) as s:
+        assert [p.status for p in s.scalars(select(Pair).order_by(Pair.id))] == [
+            PairStatus.CLOSED,
+            PairStatus.ACTIVE,
+        ]
+    assert "has ended" not in text_of(_same(h, asker, matched))  # nothing got through yet
+    h.emulator.clear_faults()
+    h.advance(timedelta(seconds=5))  # the newer update is due again, the older not yet
+    assert f"<@{other}> accepted" in text_of(_same(h, asker, matched))
+    h.advance(timedelta(minutes=15))  # every retry due
+
+    now = _same(h, asker, matched)
+    assert f"<@{other}> accepted" in text_of(now)
+    assert "has ended" not in text_of(now)
+    assert {"pair_add_commitment", "pair_close"} <= buttons(now)
+    applied = [
+        text_of(c.args)
+        for c in h.emulator.calls_to("chat.update")
+        if c.ok and c.args.get("ts") == matched["ts"]
+    ]
+    assert applied and f"<@{other}> accepted" in applied[-1]
+    assert not any("has ended" in t for t in applied), applied
+
+
 # --------------------------------------------------------------------------- counts
 
 
