@@ -790,12 +790,20 @@ class PairService:
     # ------------------------------------------------------------------ follow-through (issue 13)
 
     def _run_meeting_checks(self, now: datetime, limit: int) -> int:
-        """Send the "did you meet?" messages due now, each in its recipient's working hours."""
+        """Send the "did you meet?" messages due now, each in its recipient's working hours.
+        A paused pairing's are held, neither sent nor dropped (left out of the batch, so they
+        hold up no other pair's), and go out at the first tick after it resumes (the asker's
+        answer, a commitment or "Resume check-ins"); an ended pairing's are dropped."""
         handled = 0
         with unit_of_work(self._sessions) as session:
+            paused = (
+                select(Pair.id)
+                .where(Pair.id == MeetingCheck.pair_id, Pair.status == PairStatus.PAUSED)
+                .exists()
+            )
             stmt = (
                 select(MeetingCheck)
-                .where(MeetingCheck.sent_at.is_(None), MeetingCheck.due_at <= now)
+                .where(MeetingCheck.sent_at.is_(None), MeetingCheck.due_at <= now, ~paused)
                 .order_by(MeetingCheck.due_at, MeetingCheck.id)
                 .limit(limit)
             )
@@ -803,9 +811,11 @@ class PairService:
                 stmt = stmt.with_for_update(skip_locked=True)
             for check in list(session.scalars(stmt)):
                 pair = session.get(Pair, check.pair_id)
-                if pair is None or pair.status != PairStatus.ACTIVE:
+                if pair is None or pair.status not in RUNNING:
                     session.delete(check)
                     continue
+                if pair.status == PairStatus.PAUSED:
+                    continue  # paused since the batch was read: held as above
                 asker, helper = self._people(session, pair)
                 to = asker if check.side == MeetingSide.ASKER else helper
                 later = next_working_moment(now, zone(to.tz), working_hours(session, pair.team_id))
