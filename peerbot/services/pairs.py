@@ -167,6 +167,26 @@ def schedule_new_pair(
 RUNNING = (PairStatus.ACTIVE, PairStatus.PAUSED)
 
 
+def plan_helper_check(session: Session, pair: Pair, helper: Person, now: datetime) -> None:
+    """A pairing resuming after a pause: plan the helper's monthly check again, a month on,
+    when none is waiting (the tick drops a paused pairing's check-ins: without this the helper
+    was never checked on again)."""
+    waiting = session.scalar(
+        select(Checkin.id).where(
+            Checkin.pair_id == pair.id,
+            Checkin.kind == CheckinKind.HELPER_MONTHLY,
+            Checkin.sent_at.is_(None),
+        )
+    )
+    if waiting is None:
+        due = next_helper_check(now, helper.tz, working_hours(session, pair.team_id))
+        session.add(
+            Checkin(
+                team_id=pair.team_id, pair_id=pair.id, kind=CheckinKind.HELPER_MONTHLY, due_at=due
+            )
+        )
+
+
 def retire_pair_buttons(session: Session, pair: Pair, now: datetime) -> None:
     """Once ``pair`` has ended (in the caller's transaction): each message of it already sent
     whose buttons would now be refused says the pairing has ended, without buttons. These are
@@ -625,7 +645,8 @@ class PairService:
         return Result.OK
 
     def _resume(self, session: Session, pair: Pair, now: datetime) -> None:
-        asker, _ = self._people(session, pair)
+        asker, helper = self._people(session, pair)
+        plan_helper_check(session, pair, helper, now)
         pair.status = PairStatus.ACTIVE
         pair.missed_checkins = 0
         due = next_checkin(
