@@ -582,6 +582,8 @@ class PairView:
     open_commitments: tuple[CommitmentView, ...]
     #: Why this peer was chosen, as the asker may read it (shared experience only; "" if none).
     why: str = ""
+    #: Its check-ins are paused (unanswered): its "did you meet?" waits until they resume.
+    paused: bool = False
 
 
 @dataclass(frozen=True)

@@ -134,6 +134,19 @@ class RulesThenHybrid:
         #: (index, its layout, eligibility, position in its ``replaced``) last synced.
         self._synced: tuple[HelperIndex, int, Eligibility, int] | None = None
 
+    def apart(self) -> RulesThenHybrid:
+        """A ranker with these weights and nothing kept: to warm an index no ranking of this
+        one sees yet (see :meth:`adopt`), while this one ranks on."""
+        return RulesThenHybrid(self.weights)
+
+    def adopt(self, other: RulesThenHybrid) -> None:
+        """Keep what ``other`` kept between asks (the rules' state of the index it ranked
+        last) in place of this ranker's own: once that index is the one asks rank on, the
+        next ask finds it. Each kept part names the index, its layout and the rules' view it
+        holds for, so a part that no longer fits is made again, as always."""
+        self._fixed = other._fixed
+        self._synced = other._synced
+
     def rank(
         self,
         index: HelperIndex,

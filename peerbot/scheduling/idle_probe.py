@@ -169,7 +169,9 @@ SELECT
     AS asks_waiting,
   -- pairs.run_due: check-ins, "did you meet?", commitment reminders
   EXISTS (SELECT 1 FROM checkins WHERE sent_at IS NULL AND due_at <= :now) AS checkins,
-  EXISTS (SELECT 1 FROM meeting_checks WHERE sent_at IS NULL AND due_at <= :now)
+  -- (a paused pairing's "did you meet?" is held: not due until it resumes)
+  EXISTS (SELECT 1 FROM meeting_checks m WHERE m.sent_at IS NULL AND m.due_at <= :now
+      AND NOT EXISTS (SELECT 1 FROM pairs p WHERE p.id = m.pair_id AND p.status = 'paused'))
     AS meeting_checks,
   EXISTS (SELECT 1 FROM commitments WHERE reminded_at IS NULL AND remind_at IS NOT NULL
       AND remind_at <= :now) AS commitment_reminders,

@@ -23,6 +23,7 @@ from peerbot.domain.journey_notices import AskEdited, AskWithdrawn, HelperPaused
 from peerbot.domain.ports import Clock, Embedder, Vector
 from peerbot.domain.schedule import zone
 from peerbot.services import messages
+from peerbot.services.pairs import plan_helper_check
 from peerbot.services.people import find_person
 from peerbot.services.programme_settings import checkin_plan, working_hours
 from peerbot.services.vectors import upsert_vector
@@ -332,6 +333,10 @@ class JourneyService:
             stopped = pair.next_checkin_at is None
             if pair.status == PairStatus.ACTIVE and not snoozed and not stopped:
                 return Change.ALREADY
+            if pair.status == PairStatus.PAUSED:
+                helper = session.get(Person, pair.helper_id)
+                if helper is not None:
+                    plan_helper_check(session, pair, helper, now)
             pair.status = PairStatus.ACTIVE
             pair.snoozed_until = None
             pair.missed_checkins = 0

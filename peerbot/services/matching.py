@@ -33,6 +33,7 @@ from peerbot.matching import (
     Candidate,
     Eligibility,
     HelperFacts,
+    HelperIndex,
     Ranked,
     Ranker,
     RankerWeights,
@@ -553,6 +554,23 @@ def _building() -> Iterator[None]:
             gc.enable()
 
 
+def _rank_once(
+    ranker: Ranker,
+    index: HelperIndex,
+    facts: tuple[list[Candidate], dict[str, str | None], Eligibility],
+    now: datetime,
+) -> None:
+    """One ranking of an empty ask that nobody asked, on ``index`` with the helpers'
+    ``facts``: loads the rules' view of them and the ranker's caches of the index."""
+    helpers, managers, eligibility = facts
+    if not helpers:
+        return
+    query = MatchAsk(text="", vector=np.zeros(index.dimension, np.float32), now=now)
+    ranked = ranker.rank(index, Snapshot(query, helpers, managers, eligibility))
+    if len(ranked):
+        ranked[0]  # writes one explanation: loads what that reads
+
+
 class StartUp:
     """The order of a worker's start-up (`peerbot serve`): first what the first ask needs (each
     workspace's index loaded from its snapshot, built when small, or a provisional one, and
@@ -668,8 +686,9 @@ class IndexedMatcher:
 
     def _build_apart(self, sessions: sessionmaker[Session], team: str, now: datetime) -> None:
         """Build the workspace's full index without the matcher's lock (asks are ranked on
-        the provisional index meanwhile), then put it in place and warm it up. In a child
-        process when it can (:meth:`_built_by_child`), else (or when that failed) here."""
+        the provisional index meanwhile), then warm it up and put it in place
+        (:meth:`_install`). In a child process when it can (:meth:`_built_by_child`), else
+        (or when that failed) here."""
         # A child starts at once, beside the model load (its own process, at a lower priority:
         # the load comes first); a build here waits for the model (:class:`StartUp`).
         built = self._built_by_child(sessions, team, now)
@@ -686,11 +705,44 @@ class IndexedMatcher:
                 "full index of %s built apart in %.1f s (CPU %.1f)",
                 team, time.monotonic() - t0, time.thread_time() - c0,
             )  # fmt: skip
+        self._install(sessions, team, built, now)
+
+    def _install(
+        self, sessions: sessionmaker[Session], team: str, built: Built, now: datetime
+    ) -> None:
+        """Put ``built`` in place of the workspace's provisional index. What takes time is
+        done first, without the matcher's lock, while asks still rank on the provisional
+        index: the changes committed since its read (:meth:`HelperIndexes.bring_up`), its
+        centroids and one ranking of it that loads the ranker's caches, with a ranker of its
+        own (:meth:`RulesThenHybrid.apart`). Under the lock only the swap: the install, the
+        changes committed since (usually none) and the warmed ranker's state adopted (at
+        100,000 helpers the ranking took 0.8 s: an ask waited for it under the lock)."""
+        t0, c0 = time.monotonic(), time.thread_time()
+        ranker = self._ranker
+        warmed = ranker.apart() if isinstance(ranker, RulesThenHybrid) else None
+        # The facts as the last ask left them (asks meanwhile read them at later times:
+        # reading them at ``now`` again would look like the clock went back).
+        facts = self._facts.held(team)
+        with _building(), read_only(sessions) as session:
+            built = self._indexes.bring_up(session, team, built, now)
+            profiles.warm(built.index)  # kept in a snapshot, made by a build here: at once
+            if warmed is not None:
+                read = facts or self._facts.helpers(session, team, now, self._max_pending_offers)
+                _rank_once(warmed, built.index, read, now)
+        t1, c1 = time.monotonic(), time.thread_time()
         with _building(), read_only(sessions) as session, self._lock:
-            if self._indexes.install(team, built):
-                # The facts as the last ask left them (asks meanwhile read them at later
-                # times: reading them at ``now`` again would look like the clock went back).
-                self._warm_team(session, team, now, facts=self._facts.held(team))
+            if not self._indexes.install(team, built):
+                return
+            if warmed is None or not isinstance(ranker, RulesThenHybrid):
+                self._warm_team(session, team, now, facts=facts)  # another kind: in place
+            else:
+                self._indexes.refresh(session, team, now)
+                ranker.adopt(warmed)
+        log.info(
+            "installed the full index of %s: warmed apart in %.1f s (CPU %.1f), "
+            "under the lock %.2f s (CPU %.2f)",
+            team, t1 - t0, c1 - c0, time.monotonic() - t1, time.thread_time() - c1,
+        )  # fmt: skip
 
     def _built_by_child(
         self, sessions: sessionmaker[Session], team: str, now: datetime
@@ -702,9 +754,12 @@ class IndexedMatcher:
         store = self._indexes.snapshots
         if store is None or not self.build_in_child or self.children.closed:
             return None
-        with read_only(sessions) as session:
-            bind = session.get_bind()
-        url = (bind if isinstance(bind, Engine) else bind.engine).url
+        bind = sessions.kw.get("bind")  # the factory's engine: no session needed to read it
+        engine = bind if isinstance(bind, Engine) else getattr(bind, "engine", None)
+        if not isinstance(engine, Engine):
+            log.info("the sessions are bound to no engine: the index of %s builds here", team)
+            return None
+        url = engine.url
         if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
             return None
         t0, c0 = time.monotonic(), time.thread_time()
@@ -763,12 +818,7 @@ class IndexedMatcher:
             session, team, now, self._max_pending_offers
         )
         t3, c3 = time.monotonic(), time.thread_time()
-        if helpers:
-            query = MatchAsk(text="", vector=np.zeros(index.dimension, np.float32), now=now)
-            warmup = Snapshot(query, helpers, managers, eligibility)
-            ranked = self._ranker.rank(index, warmup)
-            if len(ranked):
-                ranked[0]  # writes one explanation: loads what that reads
+        _rank_once(self._ranker, index, (helpers, managers, eligibility), now)
         log.info(
             "warm-up of %s%s: index %.1f s (CPU %.1f), profiles %.1f s (CPU %.1f), "
             "facts %.1f s (CPU %.1f), ranking %.1f s (CPU %.1f)",

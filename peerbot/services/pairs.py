@@ -167,6 +167,26 @@ def schedule_new_pair(
 RUNNING = (PairStatus.ACTIVE, PairStatus.PAUSED)
 
 
+def plan_helper_check(session: Session, pair: Pair, helper: Person, now: datetime) -> None:
+    """A pairing resuming after a pause: plan the helper's monthly check again, a month on,
+    when none is waiting (the tick drops a paused pairing's check-ins: without this the helper
+    was never checked on again)."""
+    waiting = session.scalar(
+        select(Checkin.id).where(
+            Checkin.pair_id == pair.id,
+            Checkin.kind == CheckinKind.HELPER_MONTHLY,
+            Checkin.sent_at.is_(None),
+        )
+    )
+    if waiting is None:
+        due = next_helper_check(now, helper.tz, working_hours(session, pair.team_id))
+        session.add(
+            Checkin(
+                team_id=pair.team_id, pair_id=pair.id, kind=CheckinKind.HELPER_MONTHLY, due_at=due
+            )
+        )
+
+
 def retire_pair_buttons(session: Session, pair: Pair, now: datetime) -> None:
     """Once ``pair`` has ended (in the caller's transaction): each message of it already sent
     whose buttons would now be refused says the pairing has ended, without buttons. These are
@@ -625,7 +645,8 @@ class PairService:
         return Result.OK
 
     def _resume(self, session: Session, pair: Pair, now: datetime) -> None:
-        asker, _ = self._people(session, pair)
+        asker, helper = self._people(session, pair)
+        plan_helper_check(session, pair, helper, now)
         pair.status = PairStatus.ACTIVE
         pair.missed_checkins = 0
         due = next_checkin(
@@ -790,12 +811,20 @@ class PairService:
     # ------------------------------------------------------------------ follow-through (issue 13)
 
     def _run_meeting_checks(self, now: datetime, limit: int) -> int:
-        """Send the "did you meet?" messages due now, each in its recipient's working hours."""
+        """Send the "did you meet?" messages due now, each in its recipient's working hours.
+        A paused pairing's are held, neither sent nor dropped (left out of the batch, so they
+        hold up no other pair's), and go out at the first tick after it resumes (the asker's
+        answer, a commitment or "Resume check-ins"); an ended pairing's are dropped."""
         handled = 0
         with unit_of_work(self._sessions) as session:
+            paused = (
+                select(Pair.id)
+                .where(Pair.id == MeetingCheck.pair_id, Pair.status == PairStatus.PAUSED)
+                .exists()
+            )
             stmt = (
                 select(MeetingCheck)
-                .where(MeetingCheck.sent_at.is_(None), MeetingCheck.due_at <= now)
+                .where(MeetingCheck.sent_at.is_(None), MeetingCheck.due_at <= now, ~paused)
                 .order_by(MeetingCheck.due_at, MeetingCheck.id)
                 .limit(limit)
             )
@@ -803,9 +832,11 @@ class PairService:
                 stmt = stmt.with_for_update(skip_locked=True)
             for check in list(session.scalars(stmt)):
                 pair = session.get(Pair, check.pair_id)
-                if pair is None or pair.status != PairStatus.ACTIVE:
+                if pair is None or pair.status not in RUNNING:
                     session.delete(check)
                     continue
+                if pair.status == PairStatus.PAUSED:
+                    continue  # paused since the batch was read: held as above
                 asker, helper = self._people(session, pair)
                 to = asker if check.side == MeetingSide.ASKER else helper
                 later = next_working_moment(now, zone(to.tz), working_hours(session, pair.team_id))

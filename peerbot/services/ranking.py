@@ -30,7 +30,7 @@ import logging
 import threading
 import time
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any, TypeVarTuple
@@ -127,6 +127,8 @@ class Built:
     origin: datetime | None = None
     #: Loaded from a snapshot on disk: not written again once installed.
     written: bool = False
+    #: Helpers upserted or removed since it was read (:meth:`HelperIndexes.bring_up`).
+    unsaved: int = 0
 
 
 def matching_version(session: Session, team_id: str) -> int:
@@ -664,6 +666,21 @@ class HelperIndexes:
             loaded.index, loaded.version, at, loaded.erasures, origin=loaded.origin, written=True
         )
 
+    def bring_up(self, session: Session, team_id: str, built: Built, now: datetime) -> Built:
+        """``built`` brought up to the changes committed since its read, before it is installed
+        (needs no lock: nothing of this object is touched, and nobody else holds ``built``),
+        so that the :meth:`refresh` after :meth:`install`, under the callers' lock, has little
+        or nothing left to do. Returned as it was when nothing changed, or so much that the
+        refresh rebuilds anyway."""
+        fp = matching_version(session, team_id)
+        if fp == built.version:
+            return built
+        current = _TeamIndex(built.index, built.version, built.at, unsaved=built.unsaved)
+        if not self._catch_up(session, team_id, current, fp, now):
+            return built
+        origin = built.origin or built.at
+        return replace(built, version=fp, at=now, origin=origin, unsaved=current.unsaved)
+
     def install(self, team_id: str, built: Built) -> bool:
         """Keep ``built`` in place of the workspace's provisional index (callers serialise;
         the next :meth:`refresh` brings it up to the changes made since its read). Returns
@@ -679,6 +696,7 @@ class HelperIndexes:
             origin=built.origin or built.at,
             erasures=built.erasures,
         )
+        kept.unsaved = built.unsaved
         log.info("built the helper index of %s: %d helpers", team_id, len(built.index))
         if not built.written:
             self._save(team_id, kept, force=True)
@@ -736,24 +754,33 @@ class HelperIndexes:
         if erased is not None and (current.erasures or 0) < erased:
             self._replace_later(session, team_id, now)
         if current.version != fp:
-            since = (current.watermark or now) - OVERLAP
-            changed = _changed_helpers(team_id, since)
-            n_changed = session.scalar(select(func.count()).select_from(changed)) or 0
-            if n_changed > max(REBUILD_AT, len(current.index) // 4):
+            if not self._catch_up(session, team_id, current, fp, now):
                 # Upserting means moving rows out of the partitions: past a few, rebuild.
                 return self._build(session, team_id, fp, now, "rebuilt", erased)
-            records, removed = load_records(session, team_id, self.model_name, changed)
-            for helper_id in removed:
-                current.index.remove(helper_id)
-            for record in records:
-                current.index.upsert(record)
-            touched = [*removed, *(r.helper_id for r in records)]
-            update_topics(current.index, session, team_id, changed, touched)
-            current.version = fp
-            current.watermark = now
-            current.unsaved += len(touched)
             self._save(team_id, current)
         return current.index
+
+    def _catch_up(
+        self, session: Session, team_id: str, current: _TeamIndex, fp: int, now: datetime
+    ) -> bool:
+        """Apply to ``current`` the helpers changed since its watermark (up to change number
+        ``fp``); False, leaving it as it was, when too many changed (a rebuild is cheaper)."""
+        since = (current.watermark or now) - OVERLAP
+        changed = _changed_helpers(team_id, since)
+        n_changed = session.scalar(select(func.count()).select_from(changed)) or 0
+        if n_changed > max(REBUILD_AT, len(current.index) // 4):
+            return False
+        records, removed = load_records(session, team_id, self.model_name, changed)
+        for helper_id in removed:
+            current.index.remove(helper_id)
+        for record in records:
+            current.index.upsert(record)
+        touched = [*removed, *(r.helper_id for r in records)]
+        update_topics(current.index, session, team_id, changed, touched)
+        current.version = fp
+        current.watermark = now
+        current.unsaved += len(touched)
+        return True
 
     def sweep(self, session: Session, now: datetime) -> None:
         """:meth:`_sweep` now (a worker starting: also the workspaces it builds no index of)."""

@@ -83,6 +83,14 @@ def _meet_answered(notice: MeetAnswered, facts: NoticeFacts) -> Message:
                 " If this peer turns out not to be the right fit for this, you can ask for "
                 "another one; we will thank them and let them go, no blame."
             )
+    elif notice.answer == MeetAnswer.NOT_YET and pair.paused:
+        # A paused pairing's "did you meet?" waits until its check-ins resume.
+        text = (
+            "Not yet: no problem. Your check-ins are paused, so we will ask again once they resume."
+            if asker
+            else "Not yet: no problem. Check-ins are paused while we wait to hear from "
+            f"<@{pair.asker}>, so we will ask again once they resume."
+        )
     elif notice.answer == MeetAnswer.NOT_YET:
         text = "Not yet: no problem. We will ask again in 3 days."
     elif asker:

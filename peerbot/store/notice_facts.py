@@ -180,6 +180,7 @@ class StoreNoticeFacts(StoreCircleFacts):
             asker=asker.slack_user_id,
             helper=helper.slack_user_id,
             closed_by=pair.closed_by,
+            paused=pair.status == PairStatus.PAUSED,
             open_commitments=tuple(
                 CommitmentView(commitment_id=c.id, text=c.text, due=c.due_date) for c in commitments
             ),

@@ -248,3 +248,37 @@ def test_in_progress_says_we_check_in_again_while_checkins_run(harness: Harness)
     h.click(asker, checkin, "checkin_answer_in_progress")
     answered = last_with(h.dms(asker), "You answered: In progress")
     assert "we will check in again next time" in text_of(answered)
+
+
+@pytest.mark.parametrize("how", ["resume_button", "answer"])
+def test_the_helpers_monthly_check_comes_back_after_a_pause(harness: Harness, how: str) -> None:
+    """The tick drops a paused pairing's check-ins, the helper's monthly check included; once
+    the asker resumes (with the button, or by answering a check-in), the helper is checked on
+    again a month later (it never was)."""
+    h = harness
+    asker, _ = paired(h)
+    for _ in range(40):
+        h.advance(timedelta(days=1))
+        with unit_of_work(h.container.sessions) as s:
+            if s.scalars(select(Pair)).one().status == PairStatus.PAUSED:
+                break
+    for _ in range(14):  # the monthly check comes due while paused: dropped
+        h.advance(timedelta(days=1))
+    n = len(sent_checkins(h, CheckinKind.HELPER_MONTHLY))
+    if how == "resume_button":
+        h.click(asker, last_with(h.dms(asker), "paused them"), "pair_resume_checkins")
+    else:
+        h.click(asker, last_with(h.dms(asker), "gentle nudge"), "checkin_answer_in_progress")
+    with unit_of_work(h.container.sessions) as s:
+        assert s.scalars(select(Pair)).one().status == PairStatus.ACTIVE
+    for _ in range(34):  # the asker answers each check-in now: it stays active
+        h.advance(timedelta(days=1))
+        for c in sent_checkins(h):
+            if c.answered_at is None:
+                assert h.container.pairs.answer_checkin(h.team, c.id, asker, "in_progress") in (
+                    "ok",
+                    "already",
+                )
+    with unit_of_work(h.container.sessions) as s:
+        assert s.scalars(select(Pair)).one().status == PairStatus.ACTIVE
+    assert len(sent_checkins(h, CheckinKind.HELPER_MONTHLY)) == n + 1

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from peerbot.services.pairs import pairs_that_met
+from peerbot.slack import ids
 from peerbot.store.db import unit_of_work
 from peerbot.store.models import (
     Ask,
@@ -437,3 +438,44 @@ def test_why_for_asker_keeps_shared_experience_and_drops_private_settings() -> N
     assert why_for_asker("Closest past help: 'someone else's question'") == (
         "Has helped with something close to this"
     )
+
+
+def test_a_paused_pairings_did_you_meet_waits_for_it_to_resume(harness: Harness) -> None:
+    """Check-ins paused (the asker went quiet), both answer "Not yet" to "did you meet?": each
+    is told truly that the question waits for the check-ins to resume, the tick holds it (it
+    used to delete it: never asked again), and it is asked once the asker resumes them."""
+    h = harness
+    asker, helper = paired(h)
+    for _ in range(40):
+        h.advance(timedelta(days=1))
+        with unit_of_work(h.container.sessions) as s:
+            if s.scalars(select(Pair)).one().status == PairStatus.PAUSED:
+                break
+    with unit_of_work(h.container.sessions) as s:
+        assert s.scalars(select(Pair)).one().status == PairStatus.PAUSED
+    paused = last_with(h.dms(asker), "paused them")
+
+    h.click(helper, meet_message(h, helper), "meet_not_yet")
+    h.click(asker, meet_message(h, asker), "meet_not_yet")
+    for me, words in ((helper, f"wait to hear from <@{asker}>"), (asker, "Your check-ins")):
+        answer = text_of(last_with(h.dms(me), "Not yet: no problem"))
+        assert words in answer and "ask again once they resume" in answer
+        assert "3 days" not in answer
+    asked = {me: sum("manage to meet" in t for t in h.texts(me)) for me in (asker, helper)}
+    for _ in range(10):  # well past the 3 days: held, neither sent nor dropped
+        h.advance(timedelta(days=1))
+    assert {me: sum("manage to meet" in t for t in h.texts(me)) for me in asked} == asked
+    with unit_of_work(h.container.sessions) as s:
+        held = s.scalars(select(MeetingCheck).where(MeetingCheck.sent_at.is_(None))).all()
+        assert sorted(str(c.side) for c in held) == ["asker", "helper"]
+
+    h.click(asker, paused, ids.PAIR_RESUME_CHECKINS)
+    h.advance(timedelta(days=1))  # a Saturday: it waits for their working hours
+    assert {me: sum("manage to meet" in t for t in h.texts(me)) for me in asked} == asked
+    h.advance(timedelta(days=2))  # Monday morning
+    for me in (asker, helper):
+        assert sum("manage to meet" in t for t in h.texts(me)) == asked[me] + 1
+        assert buttons(meet_message(h, me)) == ["meet_yes", "meet_not_yet", "meet_no"]
+    h.click(helper, meet_message(h, helper), "meet_yes")
+    with unit_of_work(h.container.sessions) as s:
+        assert pairs_that_met(s, h.team) == 1

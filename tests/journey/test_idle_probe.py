@@ -37,7 +37,7 @@ from peerbot.services import messages
 from peerbot.services.people import ensure_workspace, mark_unreachable, upsert_person
 from peerbot.store import outbox as queue
 from peerbot.store.db import unit_of_work
-from peerbot.store.models import Ask, MatchingVersion, OutboxMessage, Pair
+from peerbot.store.models import Ask, MatchingVersion, OutboxMessage, Pair, PairStatus
 from tests.fixtures.app import Harness, make_harness
 from tests.journey.test_accountability import paired
 from tests.journey.test_ask_accept import seed_helpers
@@ -255,6 +255,23 @@ def test_each_due_kind_makes_the_probe_say_due(
         assert kind not in h.probe_due()
         MAKERS[kind](h, monkeypatch)
         assert kind in h.probe_due()
+
+
+def test_a_paused_pairings_held_did_you_meet_is_not_due_until_it_resumes(
+    harness: Harness,
+) -> None:
+    """The tick holds a paused pairing's "did you meet?" (services.pairs): the probe must not
+    call it due every minute meanwhile (each such minute would import the app for nothing)."""
+    h = harness
+    h.clock.advance(WEDNESDAY)
+    paired(h)
+    with unit_of_work(h.container.sessions) as s:
+        s.execute(update(Pair).values(status=PairStatus.PAUSED))
+    h.clock.advance(timedelta(days=6))  # past its three working days
+    assert "meeting_checks" not in h.probe_due()
+    with unit_of_work(h.container.sessions) as s:
+        s.execute(update(Pair).values(status=PairStatus.ACTIVE))
+    assert "meeting_checks" in h.probe_due()
 
 
 def test_a_fresh_database_has_nothing_due_and_doubts_run_the_full_tick(harness: Harness) -> None:

@@ -23,6 +23,8 @@ import numpy as np
 import pytest
 from sqlalchemy.engine import Engine
 
+from peerbot.matching import RulesThenHybrid
+from peerbot.matching.ranker import HybridRanker
 from peerbot.services import index_child, index_snapshot, ranking
 from peerbot.services.erasures import record_erasure
 from peerbot.services.index_child import ChildBuildError, build_request, build_snapshot
@@ -273,3 +275,62 @@ def test_the_child_starts_beside_the_model_load(
     assert seen == [(True, False)]
     assert worker.children.succeeded == 1
     assert not worker._indexes.provisional(TEAM)
+
+
+@pytest.mark.parametrize("in_child", [True, False])
+def test_an_ask_does_not_wait_for_the_warm_up_of_the_index_installed(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, in_child: bool
+) -> None:
+    """The full index (the child's, loaded from its snapshot; or built in the worker) is
+    warmed up (its first ranking) before the matcher's lock is taken: an ask meanwhile is
+    answered at once from the provisional index, and the one after from the installed index,
+    exactly as a worker that built at once, with the warm-up's caches kept."""
+    _seed(engine, seed=7)
+    sessions = session_factory(engine)
+    vector = np.random.default_rng(9).normal(size=DIM).astype(np.float32)
+    full = _ranked(IndexedMatcher(MODEL, DIM), engine, vector)  # a worker that built at once
+    worker, _store = _worker(tmp_path)
+    worker.build_in_child = in_child
+
+    warming = threading.Event()
+    release = threading.Event()
+    real_score = HybridRanker.score
+
+    def score(self: HybridRanker, *args: Any, **kwargs: Any) -> Any:
+        # The install's warm-up: a ranking in the warm-up thread once the first phase is done.
+        if threading.current_thread() is warm and worker.start_up.first_phase.is_set():
+            warming.set()
+            assert release.wait(60)
+        return real_score(self, *args, **kwargs)
+
+    monkeypatch.setattr(HybridRanker, "score", score)
+    warm = threading.Thread(target=worker.warm, args=(sessions, NOW))
+    during: list[list[tuple[str, float, str]]] = []
+    ask = threading.Thread(target=lambda: during.append(_ranked(worker, engine, vector)))
+    warm.start()
+    try:
+        assert warming.wait(120)  # built (loaded), and its warm-up ranking is held
+        ask.start()
+        ask.join(15)
+        # Answered while the warm-up is held: it did not wait for the matcher's lock.
+        assert not ask.is_alive()
+        assert worker._indexes.provisional(TEAM)
+        assert [sorted(u for u, _s, _e in r) for r in during] == [sorted(u for u, _s, _e in full)]
+    finally:
+        release.set()
+        warm.join(120)
+        ask.join(60)
+    assert not warm.is_alive()
+
+    assert worker.children.succeeded == int(in_child)
+    assert not worker._indexes.provisional(TEAM)
+    installed = worker._indexes._teams[TEAM].index
+    ranker = worker._ranker
+    assert isinstance(ranker, RulesThenHybrid)
+    fixed = ranker._fixed
+    assert fixed is not None and fixed[0] is installed  # the warm-up's state, kept
+    after = _ranked(worker, engine, vector)
+    assert [u for u, _s, _e in after] == [u for u, _s, _e in full]
+    assert [s for _u, s, _e in after] == pytest.approx([s for _u, s, _e in full], abs=1e-9)
+    assert [e for _u, _s, e in after] == [e for _u, _s, e in full]
+    assert ranker._fixed is fixed  # the next ask found it

@@ -198,9 +198,12 @@ def test_an_ask_during_the_start_up_build_is_ranked_by_the_production_rules(
     assert [e for _u, _s, e in after] == [e for _u, _s, e in full]
 
 
+@pytest.mark.parametrize("brought_up", [False, True])
 def test_changes_made_during_the_build_apart_are_in_the_installed_index(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, brought_up: bool
 ) -> None:
+    """Applied by the refresh after the install (under the matcher's lock), or (the worker's
+    way) before it, without the lock: then that refresh has nothing left to read."""
     _seed(engine, seed=5)
     sessions = session_factory(engine)
     monkeypatch.setattr(ranking, "PROVISIONAL_ABOVE", 0)
@@ -218,9 +221,23 @@ def test_changes_made_during_the_build_apart_are_in_the_installed_index(
     assert store.wait(60)
     assert store.load(TEAM, MODEL, DIM) is None
 
+    load_records = ranking.load_records
+    if brought_up:
+        with read_only(sessions) as s:
+            brought = indexes.bring_up(s, TEAM, built, later)
+        assert brought.index is built.index and brought.version > built.version
+        assert indexes.provisional(TEAM)  # nothing of the matcher's was touched
+        built = brought
+
+        def no_read(*args: object) -> None:
+            raise AssertionError("read again under the lock")
+
+        monkeypatch.setattr(ranking, "load_records", no_read)
     assert indexes.install(TEAM, built)
     with read_only(sessions) as s:
         installed = indexes.refresh(s, TEAM, later)
+    monkeypatch.setattr(ranking, "load_records", load_records)
+    with read_only(sessions) as s:
         fresh = ranking.HelperIndexes(MODEL, DIM).refresh(s, TEAM, later)
     assert sorted(installed.helper_ids()) == sorted(fresh.helper_ids())
     got, want = _scores(installed), _scores(fresh)
