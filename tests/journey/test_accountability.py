@@ -40,6 +40,17 @@ def last_with(messages: list[dict[str, Any]], needle: str) -> dict[str, Any]:
     return next(m for m in reversed(messages) if needle in text_of(m))
 
 
+def until_paused(h: Harness, days: int = 40) -> None:
+    """Advance a day at a time until the (one) pairing's check-ins pause (the asker went
+    quiet); fails if they never do within ``days``."""
+    for _ in range(days):
+        h.advance(timedelta(days=1))
+        with unit_of_work(h.container.sessions) as s:
+            if s.scalars(select(Pair)).one().status == PairStatus.PAUSED:
+                return
+    raise AssertionError(f"the pairing did not pause within {days} days")
+
+
 def receipt(h: Harness, asker: str) -> dict[str, Any]:
     """The asker's receipt once paired (their own DM): it carries Add a commitment."""
     return next(m for m in h.dms(asker) if "pair_add_commitment" in str(m.get("blocks")))

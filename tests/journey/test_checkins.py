@@ -13,7 +13,7 @@ from sqlalchemy import select
 from peerbot.store.db import unit_of_work
 from peerbot.store.models import Checkin, CheckinAnswer, CheckinKind, Pair, PairStatus
 from tests.fixtures.app import Harness
-from tests.journey.test_accountability import last_with, paired
+from tests.journey.test_accountability import last_with, paired, until_paused
 from tests.journey.test_ask_accept import text_of
 
 
@@ -257,11 +257,7 @@ def test_the_helpers_monthly_check_comes_back_after_a_pause(harness: Harness, ho
     again a month later (it never was)."""
     h = harness
     asker, _ = paired(h)
-    for _ in range(40):
-        h.advance(timedelta(days=1))
-        with unit_of_work(h.container.sessions) as s:
-            if s.scalars(select(Pair)).one().status == PairStatus.PAUSED:
-                break
+    until_paused(h)
     for _ in range(14):  # the monthly check comes due while paused: dropped
         h.advance(timedelta(days=1))
     n = len(sent_checkins(h, CheckinKind.HELPER_MONTHLY))

@@ -26,7 +26,7 @@ from peerbot.store.models import (
     PairStatus,
 )
 from tests.fixtures.app import Harness
-from tests.journey.test_accountability import last_with
+from tests.journey.test_accountability import last_with, until_paused
 from tests.journey.test_ask_accept import text_of
 
 CHALLENGE = "How do I give hard feedback to a senior engineer about their code reviews?"
@@ -446,11 +446,7 @@ def test_a_paused_pairings_did_you_meet_waits_for_it_to_resume(harness: Harness)
     used to delete it: never asked again), and it is asked once the asker resumes them."""
     h = harness
     asker, helper = paired(h)
-    for _ in range(40):
-        h.advance(timedelta(days=1))
-        with unit_of_work(h.container.sessions) as s:
-            if s.scalars(select(Pair)).one().status == PairStatus.PAUSED:
-                break
+    until_paused(h)
     with unit_of_work(h.container.sessions) as s:
         assert s.scalars(select(Pair)).one().status == PairStatus.PAUSED
     paused = last_with(h.dms(asker), "paused them")
