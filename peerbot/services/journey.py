@@ -18,14 +18,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from peerbot.domain import notices
 from peerbot.domain.asks import AskInput, still_waiting, waiting_for_helper
-from peerbot.domain.checkins import next_checkin
 from peerbot.domain.journey_notices import AskEdited, AskWithdrawn, HelperPaused, OfferEdited
 from peerbot.domain.ports import Clock, Embedder, Vector
 from peerbot.domain.schedule import zone
 from peerbot.services import messages
-from peerbot.services.pairs import plan_helper_check
+from peerbot.services.pairs import resume_pair
 from peerbot.services.people import find_person
-from peerbot.services.programme_settings import checkin_plan, working_hours
 from peerbot.services.vectors import upsert_vector
 from peerbot.store import outbox as queue
 from peerbot.store.ask_filters import ASKS_LOOKING, ask_waiting_for_helper
@@ -33,8 +31,6 @@ from peerbot.store.db import unit_of_work
 from peerbot.store.models import (
     Ask,
     AskStatus,
-    Checkin,
-    CheckinKind,
     EmbeddingOwner,
     HelperProfile,
     Offer,
@@ -333,34 +329,9 @@ class JourneyService:
             stopped = pair.next_checkin_at is None
             if pair.status == PairStatus.ACTIVE and not snoozed and not stopped:
                 return Change.ALREADY
-            if pair.status == PairStatus.PAUSED:
-                helper = session.get(Person, pair.helper_id)
-                if helper is not None:
-                    plan_helper_check(session, pair, helper, now)
-            pair.status = PairStatus.ACTIVE
-            pair.snoozed_until = None
-            pair.missed_checkins = 0
-            waiting = session.scalar(
-                select(Checkin).where(
-                    Checkin.pair_id == pair.id,
-                    Checkin.kind == CheckinKind.ASKER,
-                    Checkin.sent_at.is_(None),
-                )
-            )
-            if waiting is None:
-                due = next_checkin(
-                    now,
-                    pair.cadence.value,
-                    asker.tz,
-                    checkin_plan(session, team_id)[1],
-                    working_hours(session, team_id),
-                )
-                session.add(
-                    Checkin(team_id=team_id, pair_id=pair.id, kind=CheckinKind.ASKER, due_at=due)
-                )
-                pair.next_checkin_at = due
-            else:
-                pair.next_checkin_at = waiting.due_at
+            helper = session.get(Person, pair.helper_id)
+            assert helper is not None  # a pair's people are kept (foreign keys)
+            resume_pair(session, pair, asker, helper, now)
         return Change.OK
 
     # ------------------------------------------------------------------ helper pause

@@ -187,6 +187,37 @@ def plan_helper_check(session: Session, pair: Pair, helper: Person, now: datetim
         )
 
 
+def resume_pair(session: Session, pair: Pair, asker: Person, helper: Person, now: datetime) -> None:
+    """Check-ins start again on ``pair`` (paused, snoozed or stopped), at its cadence: the
+    asker's next check-in planned unless one is waiting, and after a pause the helper's
+    monthly check too (:func:`plan_helper_check`). The one way a pairing resumes: "Resume
+    check-ins", and the asker answering a check-in or adding a commitment while paused."""
+    if pair.status == PairStatus.PAUSED:
+        plan_helper_check(session, pair, helper, now)
+    pair.status = PairStatus.ACTIVE
+    pair.snoozed_until = None
+    pair.missed_checkins = 0
+    waiting = session.scalar(
+        select(Checkin).where(
+            Checkin.pair_id == pair.id,
+            Checkin.kind == CheckinKind.ASKER,
+            Checkin.sent_at.is_(None),
+        )
+    )
+    if waiting is not None:
+        pair.next_checkin_at = waiting.due_at
+        return
+    due = next_checkin(
+        now,
+        pair.cadence.value,
+        asker.tz,
+        checkin_plan(session, pair.team_id)[1],
+        working_hours(session, pair.team_id),
+    )
+    session.add(Checkin(team_id=pair.team_id, pair_id=pair.id, kind=CheckinKind.ASKER, due_at=due))
+    pair.next_checkin_at = due
+
+
 def retire_pair_buttons(session: Session, pair: Pair, now: datetime) -> None:
     """Once ``pair`` has ended (in the caller's transaction): each message of it already sent
     whose buttons would now be refused says the pairing has ended, without buttons. These are
@@ -645,21 +676,7 @@ class PairService:
         return Result.OK
 
     def _resume(self, session: Session, pair: Pair, now: datetime) -> None:
-        asker, helper = self._people(session, pair)
-        plan_helper_check(session, pair, helper, now)
-        pair.status = PairStatus.ACTIVE
-        pair.missed_checkins = 0
-        due = next_checkin(
-            now,
-            pair.cadence.value,
-            asker.tz,
-            checkin_plan(session, pair.team_id)[1],
-            working_hours(session, pair.team_id),
-        )
-        pair.next_checkin_at = due
-        session.add(
-            Checkin(team_id=pair.team_id, pair_id=pair.id, kind=CheckinKind.ASKER, due_at=due)
-        )
+        resume_pair(session, pair, *self._people(session, pair), now)
 
     def commitment_done(self, team_id: str, commitment_id: int, user_id: str) -> Result:
         """Mark one commitment done."""
