@@ -723,18 +723,29 @@ class CircleService:
 
     # ------------------------------------------------------------------ members' actions
 
-    def _member_of(
-        self, session: Session, team_id: str, user_id: str, circle_id: int
-    ) -> tuple[Circle, CircleMember, Person]:
+    @staticmethod
+    def _membership(
+        session: Session, team_id: str, user_id: str, circle_id: int
+    ) -> tuple[Circle | None, CircleMember | None, Person | None]:
+        """The workspace's circle ``circle_id``, ``user_id``'s membership of it (also one they
+        have left) and the person; None for what is not there."""
         circle = session.get(Circle, circle_id)
         person = find_person(session, team_id, user_id)
         if circle is None or circle.team_id != team_id or person is None:
-            raise CircleError("That circle no longer exists.")
+            return None, None, person
         member = session.scalar(
             select(CircleMember).where(
                 CircleMember.circle_id == circle_id, CircleMember.person_id == person.id
             )
         )
+        return circle, member, person
+
+    def _member_of(
+        self, session: Session, team_id: str, user_id: str, circle_id: int
+    ) -> tuple[Circle, CircleMember, Person]:
+        circle, member, person = self._membership(session, team_id, user_id, circle_id)
+        if circle is None or person is None:
+            raise CircleError("That circle no longer exists.")
         if member is None or member.left_at is not None:
             raise CircleError("You are not a member of that circle.")
         return circle, member, person
@@ -899,16 +910,8 @@ class CircleService:
         """The leaving itself, in one transaction: what happened, and the private channel to
         take them out of ("" for a group DM or when they did not leave now)."""
         with unit_of_work(self._sessions) as session:
-            circle = session.get(Circle, circle_id)
-            person = find_person(session, team_id, user_id)
-            if circle is None or circle.team_id != team_id or person is None:
-                return LeaveOutcome.NOT_MEMBER, ""
-            member = session.scalar(
-                select(CircleMember).where(
-                    CircleMember.circle_id == circle_id, CircleMember.person_id == person.id
-                )
-            )
-            if member is None:
+            circle, member, person = self._membership(session, team_id, user_id, circle_id)
+            if circle is None or member is None or person is None:
                 return LeaveOutcome.NOT_MEMBER, ""
             if member.left_at is not None:
                 return LeaveOutcome.ALREADY_LEFT, ""
